@@ -1,0 +1,1 @@
+"""jbtrio's fuzz suite: ``python -m fuzz --seconds N`` runs every target within a time budget."""

@@ -1,0 +1,130 @@
+"""Run every fuzz target within a time budget: ``python -m fuzz --seconds 60``.
+
+Targets are the modules ``fuzz/target_*.py``; each exposes ``TARGET`` (a :class:`Target`). The
+budget is split evenly between the selected targets; each runs Hypothesis in batches of fresh
+random examples until its share is spent. A failing example is shrunk, printed, and saved in
+the Hypothesis example database (``.hypothesis/fuzz``) so the next run replays it first.
+The last line printed is a JSON report; the exit status is 1 when any target found a defect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import attrs
+from hypothesis import HealthCheck, given, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+from fuzz._target import Target
+
+_BATCH = 200
+_DB_PATH = Path(".hypothesis") / "fuzz"
+
+
+@attrs.define
+class Report:
+    """What one target did within its share of the budget."""
+
+    name: str
+    examples: int = 0
+    seconds: float = 0.0
+    failure: str | None = None
+
+
+def discover() -> list[Target]:
+    """Import every ``fuzz.target_*`` module and collect its ``TARGET``."""
+    package_dir = Path(__file__).parent
+    targets = []
+    for info in sorted(pkgutil.iter_modules([str(package_dir)]), key=lambda i: i.name):
+        if info.name.startswith("target_"):
+            module = importlib.import_module(f"fuzz.{info.name}")
+            target = getattr(module, "TARGET", None)
+            if isinstance(target, Target):
+                targets.append(target)
+    return targets
+
+
+def run_target(target: Target, seconds: float, database: DirectoryBasedExampleDatabase) -> Report:
+    """Fuzz one target for ``seconds`` (checked between batches of examples)."""
+    report = Report(name=target.name)
+    counter = [0]
+
+    def counted(example: Any) -> None:
+        counter[0] += 1
+        target.check(example)
+
+    # A per-target database key, so a saved failure is replayed into its own target only.
+    counted._hypothesis_internal_add_digest = target.name.encode()  # type: ignore[attr-defined]
+    test = settings(
+        max_examples=_BATCH,
+        deadline=None,
+        database=database,
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+    )(given(target.strategy)(counted))
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        try:
+            test()
+        except Exception as exc:  # a finding: keep the shrunk example and the traceback
+            report.failure = "".join(traceback.format_exception_only(exc)).strip()
+            traceback.print_exc()
+            break
+    report.examples = counter[0]
+    report.seconds = round(time.monotonic() - start, 2)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run the selected targets, print a table and a JSON line."""
+    parser = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="total time budget")
+    parser.add_argument("--target", action="append", default=[], help="run only these targets")
+    parser.add_argument("--list", action="store_true", help="list the targets and exit")
+    args = parser.parse_args(argv)
+
+    targets = discover()
+    if args.list:
+        for target in targets:
+            print(f"{target.name:16} {target.description}")
+        return 0
+    if args.target:
+        unknown = set(args.target) - {t.name for t in targets}
+        if unknown:
+            parser.error(f"unknown target(s): {', '.join(sorted(unknown))}")
+        targets = [t for t in targets if t.name in args.target]
+    if not targets:
+        parser.error("no fuzz targets found")
+
+    database = DirectoryBasedExampleDatabase(_DB_PATH)
+    share = args.seconds / len(targets)
+    reports = [run_target(target, share, database) for target in targets]
+
+    for r in reports:
+        status = "FAIL" if r.failure else "ok"
+        print(f"{r.name:16} {status:4} {r.examples:8d} examples in {r.seconds:7.2f} s")
+        if r.failure:
+            print(f"    {r.failure}")
+    failed = [r.name for r in reports if r.failure]
+    print(
+        json.dumps(
+            {
+                "fuzz": [attrs.asdict(r) for r in reports],
+                "total_examples": sum(r.examples for r in reports),
+                "failed": failed,
+            }
+        )
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

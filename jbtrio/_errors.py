@@ -1,0 +1,105 @@
+"""The exception types jbtrio raises.
+
+Split the h11 way: :class:`ProtocolError` means *the peer* sent something that is not valid
+jambonz JSON; :class:`VerbError` and :class:`MessageTooLargeError` mean *this program* tried to
+send something jambonz would reject. All of them are :class:`ValueError` subclasses, so code
+that only knows the standard library still catches them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CallEndedError",
+    "JbtrioError",
+    "MessageTooLargeError",
+    "ProtocolError",
+    "QueueFullError",
+    "ReplyError",
+    "VerbError",
+]
+
+_RAW_PREVIEW = 200
+
+
+class JbtrioError(Exception):
+    """Base class of every error jbtrio raises on purpose."""
+
+
+class ProtocolError(JbtrioError, ValueError):
+    """Input that is not a valid jambonz WebSocket-API message.
+
+    ``raw`` is the text that was being decoded (``str`` or ``bytes``, as given) and ``reason``
+    says what is wrong with it, with a JSON path where one helps (``$.data.call_sid``).
+    """
+
+    def __init__(self, reason: str, raw: str | bytes | None = None) -> None:
+        self.reason = reason
+        self.raw = raw
+        super().__init__(reason)
+
+    def __str__(self) -> str:
+        if self.raw is None:
+            return self.reason
+        preview = self.raw if isinstance(self.raw, str) else repr(self.raw)
+        if len(preview) > _RAW_PREVIEW:
+            preview = preview[:_RAW_PREVIEW] + "..."
+        return f"{self.reason} (in {preview!r})"
+
+
+class VerbError(JbtrioError, ValueError):
+    """A verb (or verb list) that jambonz's own validator would reject.
+
+    ``index`` is the position of the offending verb in the list (``None`` when a single verb
+    was validated), ``path`` the property path inside it (``"say.synthesizer.vendor"``) and
+    ``reason`` what is wrong: unknown verb, unknown property, wrong type, bad enum value or a
+    missing required property.
+    """
+
+    def __init__(self, reason: str, *, index: int | None = None, path: str = "") -> None:
+        self.reason = reason
+        self.index = index
+        self.path = path
+        where = []
+        if index is not None:
+            where.append(f"verb #{index}")
+        if path:
+            where.append(path)
+        super().__init__(f"{', '.join(where)}: {reason}" if where else reason)
+
+
+class MessageTooLargeError(JbtrioError, ValueError):
+    """An outbound frame larger than jambonz accepts (24 KiB by default).
+
+    jambonz closes the socket with 1009 on such a frame and the message is lost, so jbtrio
+    refuses to send it at all. ``size`` and ``limit`` are in bytes of UTF-8.
+    """
+
+    def __init__(self, size: int, limit: int, kind: str = "message") -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"{kind} is {size} bytes, over the {limit}-byte frame limit of jambonz "
+            f"(it would close the socket with 1009 and lose the message)"
+        )
+
+
+class ReplyError(JbtrioError):
+    """A reply that can no longer be an ``ack``: given twice, too late, or after a drop.
+
+    ``state`` names what happened to the reply handle first (``replied``, ``auto_acked``,
+    ``abandoned`` or ``ended``). Code that does not care whether its verbs go out as an ack or
+    as a later ``redirect`` command should send them with the call's redirect instead.
+    """
+
+    def __init__(self, reason: str, *, state: str) -> None:
+        self.reason = reason
+        self.state = state
+        super().__init__(reason)
+
+
+class QueueFullError(JbtrioError):
+    """The call's outbound queue is at its configured bound; wait for the writer to drain it."""
+
+
+class CallEndedError(JbtrioError):
+    """The call is over: nothing more can be sent on it."""
