@@ -1,0 +1,235 @@
+"""jambonz verbs: validation with jambonz's exact rules, and typed builders.
+
+:func:`validate` checks a verb list the way jambonz will, before it is sent, so a mistake
+raises :class:`~jbtrio.VerbError` in the app (with the verb's index and the property path)
+instead of jambonz dropping the instructions mid-call. The builders (``Say``, ``Gather``,
+``Dial``, ``Synthesizer``, ...) are generated from jambonz's spec table: typed, snake_case
+attributes, validated when constructed, ``to_dict()`` for the wire form::
+
+    from jbtrio.verbs import Gather, Say, validate
+
+    verbs = [Gather(action_hook="/menu", input=["digits"], say=Say(text="Press 1")).to_dict()]
+    validate(verbs)
+"""
+
+from __future__ import annotations
+
+from ._base import Component as Component
+from ._base import Hook as Hook
+from ._base import Verb as Verb
+from ._base import WireObject as WireObject
+from ._generated import COMPONENT_CLASSES as COMPONENT_CLASSES
+from ._generated import VERB_CLASSES as VERB_CLASSES
+from ._generated import ActionHookDelayAction as ActionHookDelayAction
+from ._generated import Alert as Alert
+from ._generated import Amd as Amd
+from ._generated import AmdTimers as AmdTimers
+from ._generated import Answer as Answer
+from ._generated import AssemblyAiOptions as AssemblyAiOptions
+from ._generated import Auth as Auth
+from ._generated import AwsOptions as AwsOptions
+from ._generated import AzureOptions as AzureOptions
+from ._generated import BargeIn as BargeIn
+from ._generated import BargeInPipeline as BargeInPipeline
+from ._generated import BidirectionalAudio as BidirectionalAudio
+from ._generated import CobaltOptions as CobaltOptions
+from ._generated import Conference as Conference
+from ._generated import Config as Config
+from ._generated import CustomOptions as CustomOptions
+from ._generated import DeepgramOptions as DeepgramOptions
+from ._generated import DeepgramS2s as DeepgramS2s
+from ._generated import Dequeue as Dequeue
+from ._generated import Dial as Dial
+from ._generated import DialFrom as DialFrom
+from ._generated import Dialogflow as Dialogflow
+from ._generated import Dtmf as Dtmf
+from ._generated import Dub as Dub
+from ._generated import ElevenlabsOptions as ElevenlabsOptions
+from ._generated import ElevenlabsS2s as ElevenlabsS2s
+from ._generated import Enqueue as Enqueue
+from ._generated import FillerNoise as FillerNoise
+from ._generated import Formatting as Formatting
+from ._generated import Gather as Gather
+from ._generated import GoogleOptions as GoogleOptions
+from ._generated import GoogleS2s as GoogleS2s
+from ._generated import Hangup as Hangup
+from ._generated import HoundifyOptions as HoundifyOptions
+from ._generated import IbmOptions as IbmOptions
+from ._generated import Leave as Leave
+from ._generated import Lex as Lex
+from ._generated import LexIntent as LexIntent
+from ._generated import Listen as Listen
+from ._generated import ListenOptions as ListenOptions
+from ._generated import Llm as Llm
+from ._generated import McpServer as McpServer
+from ._generated import Message as Message
+from ._generated import MicrosoftS2s as MicrosoftS2s
+from ._generated import NoiseIsolation as NoiseIsolation
+from ._generated import NoiseIsolationPipeline as NoiseIsolationPipeline
+from ._generated import NuanceOptions as NuanceOptions
+from ._generated import NvidiaOptions as NvidiaOptions
+from ._generated import OpenaiOptions as OpenaiOptions
+from ._generated import OpenaiS2s as OpenaiS2s
+from ._generated import Pause as Pause
+from ._generated import Play as Play
+from ._generated import PromptTemplates as PromptTemplates
+from ._generated import QueryInput as QueryInput
+from ._generated import Rasa as Rasa
+from ._generated import Recognizer as Recognizer
+from ._generated import RecognizerInteractionType as RecognizerInteractionType
+from ._generated import Record as Record
+from ._generated import RecordOptions as RecordOptions
+from ._generated import RecordOptionsAction as RecordOptionsAction
+from ._generated import Redirect as Redirect
+from ._generated import Resource as Resource
+from ._generated import ResourceReference as ResourceReference
+from ._generated import ResourceReferenceType as ResourceReferenceType
+from ._generated import ResourceWeightName as ResourceWeightName
+from ._generated import RestDial as RestDial
+from ._generated import S2s as S2s
+from ._generated import Say as Say
+from ._generated import SipDecline as SipDecline
+from ._generated import SipRefer as SipRefer
+from ._generated import SipRequest as SipRequest
+from ._generated import SmAudioEventsConfig as SmAudioEventsConfig
+from ._generated import SmAudioFilteringConfig as SmAudioFilteringConfig
+from ._generated import SmConversationConfig as SmConversationConfig
+from ._generated import SmPuctuationOverrides as SmPuctuationOverrides
+from ._generated import SmSpeakerDiarizationConfig as SmSpeakerDiarizationConfig
+from ._generated import SmTranscriptFilteringConfig as SmTranscriptFilteringConfig
+from ._generated import SmTranscriptionConfig as SmTranscriptionConfig
+from ._generated import SmTranslationConfig as SmTranslationConfig
+from ._generated import SonioxOptions as SonioxOptions
+from ._generated import SonioxStorage as SonioxStorage
+from ._generated import SpeechmaticsOptions as SpeechmaticsOptions
+from ._generated import Stream as Stream
+from ._generated import Synthesizer as Synthesizer
+from ._generated import Tag as Tag
+from ._generated import Target as Target
+from ._generated import Transcribe as Transcribe
+from ._generated import TranscribeOptions as TranscribeOptions
+from ._generated import TtsStream as TtsStream
+from ._generated import TurnDetection as TurnDetection
+from ._generated import TurnTaking as TurnTaking
+from ._generated import UltravoxS2s as UltravoxS2s
+from ._generated import Vad as Vad
+from ._generated import VerbioOptions as VerbioOptions
+from ._generated import VoiceagentS2s as VoiceagentS2s
+from ._validate import COMPONENT_NAMES as COMPONENT_NAMES
+from ._validate import EXECUTABLE_VERBS as EXECUTABLE_VERBS
+from ._validate import MAX_DEPTH as MAX_DEPTH
+from ._validate import VERB_ALIASES as VERB_ALIASES
+from ._validate import validate as validate
+from ._validate import validate_component as validate_component
+from ._validate import validate_verb as validate_verb
+
+__all__ = [
+    "COMPONENT_CLASSES",
+    "COMPONENT_NAMES",
+    "EXECUTABLE_VERBS",
+    "MAX_DEPTH",
+    "VERB_ALIASES",
+    "VERB_CLASSES",
+    "ActionHookDelayAction",
+    "Alert",
+    "Amd",
+    "AmdTimers",
+    "Answer",
+    "AssemblyAiOptions",
+    "Auth",
+    "AwsOptions",
+    "AzureOptions",
+    "BargeIn",
+    "BargeInPipeline",
+    "BidirectionalAudio",
+    "CobaltOptions",
+    "Component",
+    "Conference",
+    "Config",
+    "CustomOptions",
+    "DeepgramOptions",
+    "DeepgramS2s",
+    "Dequeue",
+    "Dial",
+    "DialFrom",
+    "Dialogflow",
+    "Dtmf",
+    "Dub",
+    "ElevenlabsOptions",
+    "ElevenlabsS2s",
+    "Enqueue",
+    "FillerNoise",
+    "Formatting",
+    "Gather",
+    "GoogleOptions",
+    "GoogleS2s",
+    "Hangup",
+    "Hook",
+    "HoundifyOptions",
+    "IbmOptions",
+    "Leave",
+    "Lex",
+    "LexIntent",
+    "Listen",
+    "ListenOptions",
+    "Llm",
+    "McpServer",
+    "Message",
+    "MicrosoftS2s",
+    "NoiseIsolation",
+    "NoiseIsolationPipeline",
+    "NuanceOptions",
+    "NvidiaOptions",
+    "OpenaiOptions",
+    "OpenaiS2s",
+    "Pause",
+    "Play",
+    "PromptTemplates",
+    "QueryInput",
+    "Rasa",
+    "Recognizer",
+    "RecognizerInteractionType",
+    "Record",
+    "RecordOptions",
+    "RecordOptionsAction",
+    "Redirect",
+    "Resource",
+    "ResourceReference",
+    "ResourceReferenceType",
+    "ResourceWeightName",
+    "RestDial",
+    "S2s",
+    "Say",
+    "SipDecline",
+    "SipRefer",
+    "SipRequest",
+    "SmAudioEventsConfig",
+    "SmAudioFilteringConfig",
+    "SmConversationConfig",
+    "SmPuctuationOverrides",
+    "SmSpeakerDiarizationConfig",
+    "SmTranscriptFilteringConfig",
+    "SmTranscriptionConfig",
+    "SmTranslationConfig",
+    "SonioxOptions",
+    "SonioxStorage",
+    "SpeechmaticsOptions",
+    "Stream",
+    "Synthesizer",
+    "Tag",
+    "Target",
+    "Transcribe",
+    "TranscribeOptions",
+    "TtsStream",
+    "TurnDetection",
+    "TurnTaking",
+    "UltravoxS2s",
+    "Vad",
+    "Verb",
+    "VerbioOptions",
+    "VoiceagentS2s",
+    "WireObject",
+    "validate",
+    "validate_component",
+    "validate_verb",
+]

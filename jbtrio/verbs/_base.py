@@ -1,0 +1,169 @@
+"""Base classes of the generated verb builders, and :class:`Hook`.
+
+The builders in ``_generated.py`` are frozen attrs classes with snake_case attributes; the
+bases here turn them into jambonz's wire dicts (camelCase names, ``None`` omitted) and
+validate that dict when the object is built, so a mistake raises :class:`~jbtrio.VerbError`
+at the line that made it rather than when jambonz drops the verb list mid-call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from operator import attrgetter
+from typing import Any, ClassVar, Final, cast
+
+import attrs
+
+from .._errors import VerbError
+from ._validate import VERB_ALIASES, validate_component, validate_verb
+
+__all__ = ["Component", "Hook", "Verb", "WireObject"]
+
+
+@attrs.frozen(kw_only=True)
+class Hook:
+    """A webhook in object form, for hook properties that accept more than a URL string.
+
+    ``url`` is a path relative to the app's socket (``"/gather-done"``, answered over the same
+    WebSocket) or an absolute ``ws(s)://``/``http(s)://`` URL; the credentials are used for
+    HTTP basic auth when jambonz calls an HTTP hook.
+    """
+
+    url: str
+    method: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        # jambonz does not look inside hook objects, so check the types here instead.
+        if not isinstance(self.url, str):
+            raise VerbError("hook url must be a string", path="url")
+        for name in ("method", "username", "password"):
+            if not isinstance(getattr(self, name), str | None):
+                raise VerbError(f"hook {name} must be a string", path=name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the wire form, leaving out what was not given."""
+        wire = {"url": self.url, "method": self.method}
+        wire |= {"username": self.username, "password": self.password}
+        return {k: v for k, v in wire.items() if v is not None}
+
+    def _jbtrio_wire_(self) -> dict[str, Any]:
+        return self.to_dict()
+
+
+_PLAIN: Final = frozenset({str, int, float, bool, dict})
+
+
+def _to_wire(value: Any) -> Any:
+    """Convert one attribute value: builders and hooks to dicts, sequences item by item.
+
+    Only one level of sequence is converted (that is where ``Sequence[Target]`` and friends
+    live); other values are sent as given, so free-form objects are not walked.
+    """
+    if type(value) in _PLAIN:
+        return value
+    wire = getattr(value, "_jbtrio_wire_", None)
+    if wire is not None:
+        return wire()
+    if isinstance(value, list | tuple):
+        return [_to_wire_item(item) for item in value]
+    if isinstance(value, Mapping) and type(value) is not dict:
+        return dict(value)
+    return value
+
+
+def _to_wire_item(item: Any) -> Any:
+    wire = getattr(item, "_jbtrio_wire_", None)
+    return wire() if wire is not None else item
+
+
+# Per builder class: (wire names, getter of all attribute values), in attrs field order,
+# computed on first use (attrs replaces the class when it adds slots, so not at creation).
+_FIELD_TABLES: Final[dict[type, tuple[tuple[str, ...], Callable[[Any], Any]]]] = {}
+
+
+def _field_table(cls: type[WireObject]) -> tuple[tuple[str, ...], Callable[[Any], Any]]:
+    names = [f.name for f in attrs.fields(cast(Any, cls))]
+    wire_names = tuple(cls.WIRE_NAMES.get(name, name) for name in names)
+    table: tuple[tuple[str, ...], Callable[[Any], Any]]
+    if len(names) == 1:  # attrgetter returns a bare value, not a 1-tuple, for one name
+        getter = attrgetter(names[0])
+        table = (wire_names, lambda obj: (getter(obj),))
+    elif names:
+        table = (wire_names, attrgetter(*names))
+    else:
+        table = ((), lambda obj: ())
+    _FIELD_TABLES[cls] = table
+    return table
+
+
+class WireObject:
+    """What verbs and components share: wire-name mapping, serialisation, hook metadata."""
+
+    __slots__ = ()
+
+    #: attribute name -> wire name, for the attributes whose names differ on the wire
+    #: (``action_hook`` -> ``actionHook``, ``from_`` -> ``from``, ``passthrough`` -> ``_``).
+    WIRE_NAMES: ClassVar[Mapping[str, str]] = {}
+    #: Wire names of the properties that are hooks (end in ``Hook``/``_hook``), in spec order.
+    hook_properties: ClassVar[tuple[str, ...]] = ()
+
+    def _fields_dict(self) -> dict[str, Any]:
+        table = _FIELD_TABLES.get(type(self)) or _field_table(type(self))
+        wire_names, values = table
+        return {
+            name: _to_wire(value)
+            for name, value in zip(wire_names, values(self), strict=True)
+            if value is not None
+        }
+
+    def _jbtrio_wire_(self) -> dict[str, Any]:
+        """The form used when this object is the value of another verb's property."""
+        return self._fields_dict()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the wire dict; optional properties left as ``None`` are omitted."""
+        return self._fields_dict()
+
+
+class Verb(WireObject):
+    """A verb builder: ``to_dict()`` gives ``{"verb": name, ...}`` ready for a verb list."""
+
+    __slots__ = ()
+
+    #: The verb name on the wire, as this class sends it (an alias class sends its alias).
+    verb: ClassVar[str]
+    #: True when the verb has an ``actionHook``: jambonz reports its outcome to that hook when
+    #: it ends (``verb:hook``), which is what automatic action hooks build on.
+    REPORTS_BACK: ClassVar[bool] = False
+
+    def __attrs_post_init__(self) -> None:
+        validate_verb(self.verb, self._fields_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"verb": ..., **properties}``; properties left as ``None`` are omitted."""
+        return {"verb": self.verb, **self._fields_dict()}
+
+    def _jbtrio_wire_(self) -> dict[str, Any]:
+        """Nested form (``gather.say``, ``dial.dub``): no ``verb`` key, which jambonz rejects.
+
+        An alias that presets ``vendor`` keeps the preset, since the alias name is lost.
+        """
+        data = self._fields_dict()
+        alias = VERB_ALIASES.get(self.verb)
+        if alias is not None and alias[1] is not None and "vendor" not in data:
+            data = {"vendor": alias[1], **data}
+        return data
+
+
+class Component(WireObject):
+    """A nested component builder (``Synthesizer``, ``Target``, ...): ``to_dict()`` is bare."""
+
+    __slots__ = ()
+
+    #: The spec entry this class is built from (``"synthesizer"``, ``"sm_transcriptionConfig"``).
+    spec_name: ClassVar[str]
+
+    def __attrs_post_init__(self) -> None:
+        validate_component(self.spec_name, self._fields_dict())
