@@ -1,0 +1,482 @@
+"""The sans-IO protocol core of one call, in the style of h11 and wsproto.
+
+:class:`CallCore` knows nothing of sockets, tasks or clocks: the runtime feeds it decoded
+messages and the current time, and executes what it says — events for the app, frames to
+write. It owns
+
+- the ack ledger: one :class:`ReplyHandle` per ack-required message, each with its own msgid
+  and deadline, answered exactly once (by the app, or by the core when the app is too slow);
+- the outbound queue, which survives a dropped socket and is flushed, in order and once, after
+  jambonz's ``session:reconnect`` has been acked;
+- what a reconnect needs: the ``session:new`` data and whether its ack ever reached jambonz.
+
+How jambonz behaves across a drop (PEER-BEHAVIOUR §5): every request still awaiting an ack is
+abandoned, except an unacked ``session:new``, which is re-keyed to the ``session:reconnect``
+that follows, whose ack must then carry the initial verbs. ``session:reconnect``'s own ack is
+otherwise ignored, so repeating the initial verbs in it is harmless — which is how the core
+covers the case it cannot observe (an ack written just before the drop, maybe never read).
+
+An ack to a hook written just before a drop may likewise be lost on the dead socket; jambonz
+then reports the hook as failed after the reconnect (``jambonz:error`` with "abandoning msgid
+X since socket is closed"). That report proves the ack was never read, so the core re-sends
+its verbs as a ``redirect`` command — exactly once, and only on that proof.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .._errors import CallEndedError, QueueFullError, ReplyError, VerbError
+from .._wire import (
+    Ack,
+    CallInfo,
+    Command,
+    DialConfirm,
+    InboundMessage,
+    JambonzError,
+    SessionAdulting,
+    SessionNew,
+    SessionReconnect,
+    UnknownMessage,
+)
+from ..verbs import validate
+from ._config import CoreConfig
+from ._events import (
+    Abandoned,
+    AutoAcked,
+    CoreEvent,
+    Duplicate,
+    Ended,
+    FrameRewritten,
+    Received,
+    Recovered,
+    Resumed,
+)
+from ._outbox import Frame, Outbox
+from ._reply import ReplyHandle, ReplyState
+
+__all__ = ["CallCore"]
+
+Verbs = Iterable[Mapping[str, Any] | Any]
+
+#: How jambonz reports a request it gave up on because the socket closed (PEER-BEHAVIOUR §5.2).
+_ABANDONED = re.compile(r"abandoning msgid (\S+) since socket is closed")
+
+
+class CallCore:
+    """Protocol state of one call, across any number of sockets.
+
+    Typical driving loop (the runtime's job)::
+
+        core.attach()
+        for event in core.receive(decode(text), now): ...
+        while (frame := core.next_frame()) is not None:
+            send(frame.text); core.sent(frame)
+        core.tick(now) at core.next_deadline()
+        core.detach(now) when the socket drops; core.end(now) when the call is over
+
+    ``validate_verbs`` runs jambonz's own verb validation on every reply and redirect, so a
+    bad verb raises :class:`VerbError` in the app instead of failing the call at jambonz.
+    """
+
+    def __init__(self, config: CoreConfig | None = None, *, validate_verbs: bool = True) -> None:
+        self.config = config or CoreConfig()
+        self._validate = validate_verbs
+        self._outbox = Outbox(self.config.max_frame_bytes)
+        self._open: dict[str, ReplyHandle] = {}
+        self._seen: deque[str] = deque()
+        self._seen_set: set[str] = set()
+        # acks with verbs already written, by msgid, in case jambonz reports them abandoned
+        self._written_acks: OrderedDict[str, ReplyHandle] = OrderedDict()
+        # a session:new that followed the session:reconnect this core started with, answered
+        # by the core with the verbs the app gives that reconnect (see _on_late_session_new)
+        self._twin: ReplyHandle | None = None
+        self._attached = False
+        self._ended = False
+        # session:new bookkeeping, for rebinding on session:reconnect
+        self.session_data: CallInfo | None = None
+        self._new_handle: ReplyHandle | None = None
+        self._new_ack_sent = False
+        self._new_ack_confirmed = False
+        # The command gate. jambonz creates the session that listens for commands only when the
+        # session:new ack resolves, so a command read in the same tick is lost (REFERENCE §7.2):
+        # until the ack is out nothing else goes, then commands wait for the first message of
+        # the running session or ``session_start_grace`` seconds, whichever comes first.
+        self._await_new_ack = False
+        self._grace_until: float | None = None
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def attached(self) -> bool:
+        """Whether a socket is bound to the call."""
+        return self._attached
+
+    @property
+    def ended(self) -> bool:
+        """Whether the call is over."""
+        return self._ended
+
+    @property
+    def call_sid(self) -> str | None:
+        """The call's sid, from the ``session:new`` (or first session message) data."""
+        return self.session_data.call_sid if self.session_data is not None else None
+
+    @property
+    def open_replies(self) -> tuple[ReplyHandle, ...]:
+        """Handles jambonz is still waiting on, oldest first."""
+        return tuple(self._open.values())
+
+    @property
+    def queued(self) -> tuple[Frame, ...]:
+        """Frames not yet accepted by a socket, in sending order."""
+        return tuple(self._outbox)
+
+    @property
+    def can_queue_command(self) -> bool:
+        """Whether :meth:`command` would accept another command now."""
+        return self._outbox.commands_queued < self.config.max_queued_commands
+
+    # ------------------------------------------------------------------ inbound
+
+    def receive(self, message: InboundMessage | UnknownMessage, now: float) -> list[CoreEvent]:
+        """Take one decoded message from jambonz; returns what the app must be told."""
+        if self._ended:
+            return []
+        msgid = message.msgid
+        if msgid is not None:
+            if msgid in self._seen_set:
+                return [Duplicate(message)]
+            self._remember(msgid)
+        if self._new_ack_sent and not isinstance(message, SessionNew | SessionReconnect):
+            # jambonz sends nothing else before the session:new ack resolved: it arrived.
+            self._new_ack_confirmed = True
+            self._grace_until = None
+
+        if isinstance(message, SessionReconnect):
+            return self._on_reconnect(message, now)
+        if isinstance(message, UnknownMessage):
+            if message.should_ack and msgid is not None:
+                # REFERENCE §7.3: an unknown type with a msgid gets an empty ack, harmlessly.
+                self._push_ack(Ack(msgid=msgid), None)
+            return [Received(message, None)]
+        if isinstance(message, JambonzError):
+            return [*self._recover_abandoned(message), Received(message, None)]
+        if not message.REQUIRES_ACK:
+            return [Received(message, None)]
+
+        if isinstance(message, SessionNew) and self._started_by_reconnect():
+            return self._on_late_session_new(message, now)
+        handle = self._new_handle_for(message, now)
+        if isinstance(message, SessionNew | SessionAdulting) and self.session_data is None:
+            self.session_data = message.data
+        if isinstance(message, SessionNew):
+            self._new_handle = handle
+            self._new_ack_sent = False
+            self._new_ack_confirmed = False
+            self._await_new_ack = True
+        return [Received(message, handle)]
+
+    def _on_reconnect(self, message: SessionReconnect, now: float) -> list[CoreEvent]:
+        new = self._new_handle
+        if self.session_data is None:
+            # A call this core never saw (another process served it before): the app answers
+            # the reconnect like a session:new; its verbs are ignored unless jambonz re-keyed.
+            self.session_data = message.data
+            handle = self._new_handle_for(message, now)
+            self._new_handle = handle
+            self._await_new_ack = True
+            return [Resumed(message, session_new_pending=True), Received(message, handle)]
+        if new is not None and new.state is ReplyState.OPEN:
+            # Dropped before the app replied to session:new: its reply now acks the reconnect,
+            # under session:new's original deadline (jambonz moved its timer too).
+            new.ack_msgid = message.msgid
+            self._await_new_ack = True
+            return [Resumed(message, session_new_pending=True)]
+        if new is not None and not self._new_ack_sent:
+            # Replied, but the ack never left: re-key it and send it first.
+            for frame in self._outbox:
+                if frame.handle is new:
+                    ack = Ack(msgid=message.msgid, verbs=new.verbs)
+                    self._outbox.replace(frame, None)
+                    self._outbox.push(self._outbox.make(ack, new, seq=frame.seq), urgent=True)
+                    break
+            new.ack_msgid = message.msgid
+            self._await_new_ack = True
+            return [Resumed(message, session_new_pending=True)]
+        if new is not None and not self._new_ack_confirmed:
+            # The ack was written but nothing proves jambonz read it: repeat its verbs (ignored
+            # by jambonz if it did read it, required if it did not) and gate commands again.
+            self._push_ack(Ack(msgid=message.msgid, verbs=new.verbs), new, urgent=True)
+            self._await_new_ack = True
+        else:
+            self._push_ack(Ack(msgid=message.msgid), None, urgent=True)
+        return [Resumed(message, session_new_pending=False)]
+
+    def _started_by_reconnect(self) -> bool:
+        first = self._new_handle
+        return first is not None and isinstance(first.message, SessionReconnect)
+
+    def _on_late_session_new(self, message: SessionNew, now: float) -> list[CoreEvent]:
+        """jambonz lost its first socket before writing ``session:new``: it reconnected, sent
+        ``session:reconnect`` (which this core, never having seen the call, gave the app as
+        the start of the session) and then the queued ``session:new``. The app answers once;
+        the core gives ``session:new`` the same verbs, since that ack is the one that counts."""
+        first = self._new_handle
+        assert first is not None
+        twin = ReplyHandle(
+            message=message,
+            received_at=now,
+            deadline=now + self.config.ack_timeout,
+            reply_by=now + self.config.reply_window,
+            ack_msgid=message.msgid,
+        )
+        if first.state is ReplyState.OPEN:
+            self._twin = twin
+        else:
+            self._answer_twin(twin, first.verbs)
+        return []
+
+    def _answer_twin(self, twin: ReplyHandle, verbs: tuple[Mapping[str, Any], ...] | None) -> None:
+        ack = Ack(msgid=twin.ack_msgid, verbs=verbs or self.config.fallback_verbs)
+        self._outbox.push(self._outbox.make(ack, twin), urgent=True)
+        twin.state = ReplyState.REPLIED
+        twin.verbs = ack.verbs
+        self._twin = None
+        self._new_handle = twin
+        self._new_ack_sent = False
+        self._await_new_ack = True
+
+    def _recover_abandoned(self, error: JambonzError) -> list[CoreEvent]:
+        details = error.data.details
+        match = _ABANDONED.search(details) if isinstance(details, str) else None
+        if match is None:
+            return []
+        handle = self._written_acks.pop(match.group(1), None)
+        if handle is None or not handle.verbs:
+            return []
+        if isinstance(handle.message, DialConfirm | SessionAdulting):
+            return []  # those verbs belong to a leg that is gone
+        redirect = Command(command="redirect", data=list(handle.verbs), queue_command=False)
+        frame = self._outbox.make(redirect)
+        self._outbox.push(frame)
+        return [Recovered(handle, frame)]
+
+    def _new_handle_for(self, message: InboundMessage, now: float) -> ReplyHandle:
+        handle = ReplyHandle(
+            message=message,
+            received_at=now,
+            deadline=now + self.config.ack_timeout,
+            reply_by=now + self.config.reply_window,
+            ack_msgid=message.msgid,
+        )
+        self._open[message.msgid] = handle
+        return handle
+
+    def _remember(self, msgid: str) -> None:
+        self._seen.append(msgid)
+        self._seen_set.add(msgid)
+        if len(self._seen) > self.config.remembered_msgids:
+            self._seen_set.discard(self._seen.popleft())
+
+    # ------------------------------------------------------------------ replies and commands
+
+    def reply(self, handle: ReplyHandle, verbs: Verbs | None, now: float) -> None:
+        """Answer ``handle`` with ``verbs`` (``None``: an ack without verbs).
+
+        Raises :class:`ReplyError` when the handle was already answered, its window has
+        passed (the core acked for the app), the socket dropped meanwhile, or the call ended;
+        :class:`VerbError` for verbs jambonz would reject; MessageTooLargeError for an ack over
+        the frame limit. Nothing is queued when it raises.
+        """
+        self._run_deadline(handle, now)
+        if handle.state is not ReplyState.OPEN:
+            raise ReplyError(_why_closed(handle), state=handle.state.value)
+        ack = Ack(msgid=handle.ack_msgid, verbs=verbs)
+        if handle is self._new_handle and not ack.verbs:
+            raise VerbError(
+                "session:new must be answered with a non-empty verb list "
+                "(jambonz rejects the call otherwise)"
+            )
+        if self._validate and ack.verbs:
+            validate(list(ack.verbs))
+        self._push_ack(ack, handle)
+        handle.state = ReplyState.REPLIED
+        handle.verbs = ack.verbs
+        del self._open[handle.msgid]
+        if self._twin is not None and handle is self._new_handle:
+            self._answer_twin(self._twin, ack.verbs)
+
+    def command(self, command: Command, now: float) -> Frame:
+        """Queue ``command``; it goes out after everything queued before it.
+
+        Raises :class:`QueueFullError` at the configured bound, :class:`CallEndedError` after
+        the end, MessageTooLargeError for an oversized frame, and VerbError for invalid verbs
+        in a ``redirect``.
+        """
+        del now  # commands carry no deadline; the parameter keeps the driving API uniform
+        if self._ended:
+            raise CallEndedError("the call has ended; the command was not sent")
+        if not self.can_queue_command:
+            raise QueueFullError(
+                f"{self._outbox.commands_queued} commands already queued "
+                f"(max_queued_commands={self.config.max_queued_commands})"
+            )
+        if self._validate and command.command == "redirect" and isinstance(command.data, list):
+            validate(command.data)
+        frame = self._outbox.make(command)
+        self._outbox.push(frame)
+        return frame
+
+    def _push_ack(self, ack: Ack, handle: ReplyHandle | None, *, urgent: bool = False) -> None:
+        self._outbox.push(self._outbox.make(ack, handle), urgent=urgent)
+
+    # ------------------------------------------------------------------ time
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` next has work to do, or ``None``."""
+        deadline = min((h.reply_by for h in self._open.values()), default=None)
+        if self._grace_until is not None and (deadline is None or self._grace_until < deadline):
+            deadline = self._grace_until
+        return deadline
+
+    def tick(self, now: float) -> list[CoreEvent]:
+        """Ack, on the app's behalf, every message whose reply window has passed."""
+        if self._grace_until is not None and now >= self._grace_until:
+            self._grace_until = None
+        events: list[CoreEvent] = []
+        for handle in list(self._open.values()):
+            if self._run_deadline(handle, now):
+                events.append(AutoAcked(handle))
+        return events
+
+    def _run_deadline(self, handle: ReplyHandle, now: float) -> bool:
+        if handle.state is not ReplyState.OPEN or now < handle.reply_by:
+            return False
+        verbs: tuple[Mapping[str, Any], ...] | None = None
+        if handle is self._new_handle:
+            verbs = self.config.fallback_verbs
+        ack = Ack(msgid=handle.ack_msgid, verbs=verbs)
+        self._push_ack(ack, handle)
+        handle.state = ReplyState.AUTO_ACKED
+        handle.verbs = ack.verbs
+        del self._open[handle.msgid]
+        if self._twin is not None and handle is self._new_handle:
+            self._answer_twin(self._twin, ack.verbs)
+        return True
+
+    # ------------------------------------------------------------------ sockets
+
+    def attach(self) -> None:
+        """A socket is bound to the call; queued frames may flow once it is safe."""
+        self._attached = True
+
+    def detach(self, now: float) -> list[CoreEvent]:
+        """The socket dropped: jambonz abandons every pending ack but an unacked session:new.
+
+        Queued acks for abandoned msgids are rewritten: their verbs go out as a ``redirect``
+        command in the same place (so they are not lost), or they are dropped when they carry
+        no verbs or cannot apply any more (a ``dial:confirm`` leg is declined by jambonz).
+        """
+        del now
+        self._attached = False
+        events: list[CoreEvent] = []
+        new = self._new_handle
+        for handle in list(self._open.values()):
+            if handle is new:
+                continue
+            handle.state = ReplyState.ABANDONED
+            del self._open[handle.msgid]
+            events.append(Abandoned(handle))
+        for frame in list(self._outbox):
+            if not frame.is_ack or frame.handle is None or frame.handle is new:
+                continue
+            events.append(self._rewrite_abandoned_ack(frame))
+        return events
+
+    def _rewrite_abandoned_ack(self, frame: Frame) -> FrameRewritten:
+        assert isinstance(frame.message, Ack) and frame.handle is not None
+        verbs = frame.message.verbs
+        if not verbs:
+            self._outbox.replace(frame, None)
+            return FrameRewritten(frame, None, "ack without verbs for an abandoned msgid")
+        if isinstance(frame.handle.message, DialConfirm | SessionAdulting):
+            self._outbox.replace(frame, None)
+            return FrameRewritten(
+                frame, None, f"{frame.handle.type} verbs cannot apply after a drop"
+            )
+        redirect = Command(command="redirect", data=list(verbs), queue_command=False)
+        replacement = self._outbox.make(redirect, seq=frame.seq)
+        self._outbox.replace(frame, replacement)
+        return FrameRewritten(frame, replacement, "ack outlived its msgid; sent as redirect")
+
+    def next_frame(self) -> Frame | None:
+        """The frame the writer should send next, or ``None`` (nothing, or not safe yet).
+
+        Frames go in the order they were produced, with two exceptions jambonz imposes: the
+        ``session:new`` ack (or the reconnect ack) goes before anything queued earlier, and
+        commands wait for the session to exist (see the command gate above).
+        """
+        if not self._attached or self._ended:
+            return None
+        if self._await_new_ack:
+            new = self._new_handle
+            return next((f for f in self._outbox if f.handle is new and f.is_ack), None)
+        if self._grace_until is not None:
+            return None
+        return self._outbox.head()
+
+    def sent(self, frame: Frame, now: float) -> None:
+        """The socket accepted ``frame`` (call after the send returned)."""
+        if not self._outbox.sent(frame):
+            return
+        handle = frame.handle
+        if handle is not None and handle.verbs and handle is not self._new_handle:
+            self._written_acks[handle.ack_msgid] = handle
+            if len(self._written_acks) > self.config.remembered_msgids:
+                self._written_acks.popitem(last=False)
+        if frame.handle is not None and frame.handle is self._new_handle:
+            self._new_ack_sent = True
+            self._await_new_ack = False
+            if not self._new_ack_confirmed:
+                self._grace_until = now + self.config.session_start_grace
+
+    # ------------------------------------------------------------------ end
+
+    def end(self, now: float) -> list[CoreEvent]:
+        """The call is over: close every handle and drop what could not be sent."""
+        del now
+        if self._ended:
+            return []
+        self._ended = True
+        self._attached = False
+        for handle in self._open.values():
+            handle.state = ReplyState.ENDED
+        self._open.clear()
+        unsent = tuple(self._outbox.clear())
+        self._seen.clear()
+        self._seen_set.clear()
+        self._written_acks.clear()
+        self._new_handle = None
+        self._twin = None
+        return [Ended(unsent)]
+
+
+def _why_closed(handle: ReplyHandle) -> str:
+    what = f"{handle.type} {handle.msgid}"
+    reasons = {
+        ReplyState.REPLIED: f"{what} was already answered",
+        ReplyState.AUTO_ACKED: (
+            f"{what} was acked automatically because its reply window passed; "
+            "send the verbs as a redirect command instead"
+        ),
+        ReplyState.ABANDONED: (
+            f"{what} was abandoned by jambonz when the socket dropped; "
+            "send the verbs as a redirect command instead"
+        ),
+        ReplyState.ENDED: f"{what} cannot be answered: the call has ended",
+    }
+    return reasons.get(handle.state, f"{what} is {handle.state.value}")

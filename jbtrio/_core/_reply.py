@@ -1,0 +1,69 @@
+"""One reply handle per ack-required message.
+
+The existing SDKs keep a single "last msgid" slot, so a second hook arriving before the app
+replies to the first leaves the first one unacked. Here every ack-required message gets its
+own handle, bound to its msgid and deadline, and the ledger of handles is plain data.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+
+from .._wire import InboundMessage
+
+__all__ = ["ReplyHandle", "ReplyState"]
+
+
+class ReplyState(enum.Enum):
+    """Where a reply handle is in its life."""
+
+    OPEN = "open"
+    """jambonz is waiting; the app may reply."""
+    REPLIED = "replied"
+    """The app replied; the ack is queued or sent."""
+    AUTO_ACKED = "auto_acked"
+    """The app missed its window, so the core acked on its behalf."""
+    ABANDONED = "abandoned"
+    """The socket dropped; jambonz gave up on this msgid ("abandoning msgid ...")."""
+    ENDED = "ended"
+    """The call ended before anyone replied."""
+
+
+@attrs.define(eq=False)
+class ReplyHandle:
+    """The right (and duty) to answer one ack-required message, exactly once.
+
+    ``deadline`` is when jambonz stops waiting; ``reply_by`` is when the core acks for the app
+    (``deadline`` minus the configured margin). ``ack_msgid`` is the msgid the ack will carry:
+    the message's own, except for a ``session:new`` whose socket dropped before it was acked,
+    which jambonz re-keys to the ``session:reconnect`` that follows (PEER-BEHAVIOUR §5.4).
+    """
+
+    message: InboundMessage
+    received_at: float
+    deadline: float
+    reply_by: float
+    ack_msgid: str
+    state: ReplyState = ReplyState.OPEN
+    verbs: tuple[dict[str, Any], ...] | None = None
+
+    @property
+    def msgid(self) -> str:
+        """The msgid of the message this handle answers."""
+        return self.message.msgid
+
+    @property
+    def type(self) -> str:
+        """The wire type of the message this handle answers."""
+        return self.message.TYPE
+
+    @property
+    def is_open(self) -> bool:
+        """Whether a reply can still go out as an ack."""
+        return self.state is ReplyState.OPEN
+
+    def __repr__(self) -> str:
+        return f"<ReplyHandle {self.type} {self.msgid} {self.state.value}>"
