@@ -1,0 +1,25 @@
+"""The Trio runtime: listener, call registry, a nursery per call, the transport seam.
+
+Layer 3 of jbtrio. Thin glue: it feeds each call's sans-IO core (:mod:`jbtrio._core`) and
+executes what the core says, with the traps of the websocket library kept in
+:mod:`._transport`.
+"""
+
+from __future__ import annotations
+
+from ._config import ServerConfig
+from ._server import Router, Server, serve
+from ._session import AppHandler, CallSession, Incoming
+from ._transport import SUBPROTOCOL, basic_auth_header
+
+__all__ = [
+    "SUBPROTOCOL",
+    "AppHandler",
+    "CallSession",
+    "Incoming",
+    "Router",
+    "Server",
+    "ServerConfig",
+    "basic_auth_header",
+    "serve",
+]

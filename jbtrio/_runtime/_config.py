@@ -1,0 +1,81 @@
+"""Every bound and timeout of the server, explicit, documented and configurable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .._core import CoreConfig
+
+__all__ = ["ServerConfig"]
+
+
+def _positive(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def _optional_positive(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and value <= 0:
+        raise ValueError(f"{attribute.name} must be > 0 or None, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ServerConfig:
+    """Settings of :func:`jbtrio.serve`.
+
+    Transport:
+
+    - ``username``/``password``: require HTTP Basic auth on the upgrade (jambonz sends the
+      credentials configured on the application); checked in constant time, 401 otherwise.
+    - ``handshake_timeout``: seconds a client has to complete the HTTP upgrade (10; the
+      library default of 60 lets slow clients hold connections open).
+    - ``max_message_bytes``: largest inbound frame (1 MiB; ``session:new`` carries the whole
+      SIP INVITE, so be generous); a bigger one closes the socket with 1009.
+    - ``message_queue_size``: frames buffered between the socket and the reader (16).
+    - ``max_connections``: concurrent websocket connections; more are refused with 503.
+    - ``first_message_timeout``: an accepted socket that sends no session message within this
+      many seconds is closed (jambonz can leave orphan reconnects behind, PEER-BEHAVIOUR §5.3).
+    - ``ping_interval``/``pong_timeout``: keepalive pings from our side (jambonz sends none by
+      default); a peer that misses a pong is treated as dropped. ``None`` disables pings.
+    - ``send_stall_timeout``: a send that has not completed after this long aborts the socket
+      (sends are never cancelled: that would corrupt the stream).
+    - ``close_timeout``: bound on the close handshake.
+
+    Calls:
+
+    - ``reconnect_timeout``: how long a call waits, after its socket dropped, for jambonz to
+      come back with ``session:reconnect`` before the call is ended (jambonz retries with
+      growing back-off: 0.5, 1, 2, 4 s ...).
+    - ``inbox_size``: messages buffered for the app per call; beyond it a message is logged
+      and dropped (its ack, if any, is still sent by the deadline policy).
+    - ``tts_queue_size``: bound of the channel feeding the TTS stream pump.
+    - ``crash_hangup_timeout``: after an app crash the call is hung up; this bounds how long
+      the runtime waits for jambonz to end it before closing the call itself.
+    - ``shutdown_grace``: on shutdown, how long calls in flight may finish before their
+      sockets are closed with 1001.
+    - ``core``: the per-call protocol settings (ack timing, fallback verbs, queue bound).
+    """
+
+    username: str | None = None
+    password: str | None = None
+    handshake_timeout: float = attrs.field(default=10.0, validator=_positive)
+    max_message_bytes: int = attrs.field(default=1 << 20, validator=_positive)
+    message_queue_size: int = attrs.field(default=16, validator=_positive)
+    max_connections: int = attrs.field(default=10_000, validator=_positive)
+    first_message_timeout: float = attrs.field(default=10.0, validator=_positive)
+    ping_interval: float | None = attrs.field(default=20.0, validator=_optional_positive)
+    pong_timeout: float = attrs.field(default=10.0, validator=_positive)
+    send_stall_timeout: float = attrs.field(default=15.0, validator=_positive)
+    close_timeout: float = attrs.field(default=5.0, validator=_positive)
+    reconnect_timeout: float = attrs.field(default=30.0, validator=_positive)
+    inbox_size: int = attrs.field(default=1000, validator=_positive)
+    tts_queue_size: int = attrs.field(default=64, validator=_positive)
+    crash_hangup_timeout: float = attrs.field(default=5.0, validator=_positive)
+    shutdown_grace: float = attrs.field(default=30.0, validator=_positive)
+    core: CoreConfig = attrs.field(factory=CoreConfig)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("give both username and password for Basic auth, or neither")

@@ -1,0 +1,363 @@
+"""The listener: accepts jambonz sockets, routes them to calls, shuts down gracefully.
+
+Each connection is handled in a fortress (``except*``): nothing that happens on one socket
+can escape into the listener or another call. A connection's first session message decides
+which call it belongs to — a new one (``session:new``, ``session:adulting``,
+``session:redirect``) or an existing one (``session:reconnect``, rebinding the call that
+outlived its old socket).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import trio
+import trio.testing
+
+from .._errors import ProtocolError
+from .._wire import (
+    InboundMessage,
+    SessionAdulting,
+    SessionNew,
+    SessionReconnect,
+    SessionRedirect,
+    UnknownMessage,
+    decode,
+)
+from ._config import ServerConfig
+from ._logging import call_logger
+from ._session import AppHandler, CallSession
+from ._transport import (
+    SUBPROTOCOL,
+    Handshake,
+    HandshakeRejected,
+    Socket,
+    SocketClosed,
+    basic_auth_header,
+    credentials_match,
+    open_socket,
+)
+
+__all__ = ["Router", "Server", "serve"]
+
+log = logging.getLogger("jbtrio.server")
+
+#: Notifications jambonz may send before ``session:new`` (REST outbound ``call:status``)
+#: are kept, up to this many, and delivered once the call exists.
+_MAX_EARLY_MESSAGES = 32
+
+
+class Router(Protocol):
+    """What the server needs from an app: the handler for a request path, if any."""
+
+    def resolve(self, path: str) -> AppHandler | None:
+        """The handler serving ``path`` (prefix routing), or ``None`` for 404."""
+        ...
+
+
+class Server:
+    """A jbtrio server: the call registry and the connection handling.
+
+    Use :func:`serve` to run it on TCP; :meth:`handle_stream` serves one connection on any
+    Trio stream (tests use in-memory streams with the fake jambonz).
+    """
+
+    def __init__(self, router: Router, config: ServerConfig | None = None) -> None:
+        self.router = router
+        self.config = config or ServerConfig()
+        self.calls: dict[str, CallSession] = {}
+        self.connections = 0
+        self.port: int | None = None
+        self._auth = (
+            basic_auth_header(self.config.username, self.config.password)
+            if self.config.username is not None and self.config.password is not None
+            else None
+        )
+        self._nursery: trio.Nursery | None = None
+        self._listen_scope = trio.CancelScope()
+        self._calls_changed = trio.Event()
+        self._stopped = trio.Event()
+        self._anonymous = 0
+
+    # ------------------------------------------------------------------ running
+
+    async def run(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        *,
+        task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Listen on ``host:port`` until :meth:`shutdown` (or cancellation)."""
+        listeners = await trio.open_tcp_listeners(port, host=host)
+        self.port = listeners[0].socket.getsockname()[1]
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._listen, listeners, name="jbtrio listener")
+            log.info("jbtrio listening on %s:%s", host, self.port)
+            task_status.started(self)
+            await self._stopped.wait()
+            nursery.cancel_scope.cancel()
+
+    async def run_in(
+        self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run without a listener (connections come from :meth:`handle_stream`)."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started(self)
+            await self._stopped.wait()
+            nursery.cancel_scope.cancel()
+
+    async def open_memory_stream(self) -> trio.abc.Stream:
+        """A client stream connected to this server in memory, no TCP involved.
+
+        The fake jambonz takes this method as its connector, so tests run whole calls
+        deterministically under ``trio.testing.MockClock``.
+        """
+        assert self._nursery is not None, "Server.run()/run_in() is not running"
+        client, server_end = trio.testing.memory_stream_pair()
+        self._nursery.start_soon(self.handle_stream, server_end, name="in-memory connection")
+        return client
+
+    async def _listen(self, listeners: list[trio.SocketListener]) -> None:
+        with self._listen_scope:
+            await trio.serve_listeners(self.handle_stream, listeners, handler_nursery=self._nursery)
+
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Stop accepting, let calls finish within ``grace``, then close the rest with 1001."""
+        grace = self.config.shutdown_grace if grace is None else grace
+        self._listen_scope.cancel()
+        log.info("shutting down: %d call(s) in flight, %g s grace", len(self.calls), grace)
+        with trio.move_on_after(grace):
+            while self.calls:
+                await self._wait_calls_changed()
+        for session in list(self.calls.values()):
+            socket = session.socket
+            if socket is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(self.config.close_timeout):
+                    await socket.close(1001, "server shutting down")
+            session.end("server shutdown")
+        self._stopped.set()
+
+    async def _wait_calls_changed(self) -> None:
+        await self._calls_changed.wait()
+        self._calls_changed = trio.Event()
+
+    # ------------------------------------------------------------------ connections
+
+    async def handle_stream(self, stream: trio.abc.Stream) -> None:
+        """Serve one connection on ``stream``. Never raises (except cancellation)."""
+        self.connections += 1
+        try:
+            async with open_socket(
+                stream,
+                handshake_timeout=self.config.handshake_timeout,
+                max_message_bytes=self.config.max_message_bytes,
+                message_queue_size=self.config.message_queue_size,
+                close_timeout=self.config.close_timeout,
+                check=self._check,
+            ) as outcome:
+                if isinstance(outcome, Socket):
+                    await self._serve_socket(outcome)
+                elif isinstance(outcome, HandshakeRejected):
+                    log.warning("upgrade refused: %s", outcome)
+                else:
+                    log.warning(
+                        "handshake not completed within %g s; connection closed",
+                        self.config.handshake_timeout,
+                    )
+        except* Exception as group:
+            log.error("connection handler failed", exc_info=group)
+        finally:
+            self.connections -= 1
+
+    def _check(self, handshake: Handshake) -> None:
+        if self.connections > self.config.max_connections:
+            raise HandshakeRejected(
+                503, f"too many connections (max_connections={self.config.max_connections})"
+            )
+        if SUBPROTOCOL not in handshake.subprotocols:
+            offered = ", ".join(handshake.subprotocols) or "none"
+            raise HandshakeRejected(
+                400,
+                f"subprotocol {SUBPROTOCOL} required (offered: {offered}) from {handshake.remote}",
+            )
+        if self._auth is not None and not credentials_match(handshake, self._auth):
+            raise HandshakeRejected(401, f"bad or missing credentials from {handshake.remote}")
+        if self.router.resolve(handshake.path) is None:
+            raise HandshakeRejected(404, f"no app mounted at {handshake.path}")
+
+    async def _serve_socket(self, socket: Socket) -> None:
+        handler = self.router.resolve(socket.path)
+        assert handler is not None  # _check refused unknown paths
+        session: CallSession | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._keepalive, socket, name=f"keepalive {socket.handshake.remote}")
+            try:
+                session = await self._bind(socket, handler)
+                if session is None:
+                    return
+                nursery.start_soon(self._close_when_ended, socket, session, name="close-on-end")
+                await self._read(socket, session)
+            finally:
+                nursery.cancel_scope.cancel()
+                if session is not None and not session.ended and socket.close_code is None:
+                    # Cancelled while the call goes on (server stopping): 1001 makes jambonz
+                    # reconnect, ideally to another instance; 1000 would abandon the call.
+                    with (
+                        trio.CancelScope(shield=True),
+                        trio.move_on_after(self.config.close_timeout),
+                    ):
+                        await socket.close(1001, "going away")
+
+    async def _read(self, socket: Socket, session: CallSession) -> None:
+        """The reader: decode and hand off, never waiting on the app."""
+        try:
+            while True:
+                session.feed(await socket.receive())
+        except SocketClosed as closed:
+            session.detach(socket, closed.code)
+
+    async def _close_when_ended(self, socket: Socket, session: CallSession) -> None:
+        await session.wait_ended()
+        if socket.close_code is None:
+            # The call is over on our side: close normally so jambonz does not reconnect.
+            await socket.close(1000)
+
+    async def _keepalive(self, socket: Socket) -> None:
+        interval = self.config.ping_interval
+        if interval is None:
+            return
+        try:
+            while True:
+                await trio.sleep(interval)
+                with trio.move_on_after(self.config.pong_timeout) as scope:
+                    await socket.ping()
+                if scope.cancelled_caught:
+                    log.warning(
+                        "no pong from %s within %g s: treating the peer as dead",
+                        socket.handshake.remote,
+                        self.config.pong_timeout,
+                    )
+                    await socket.abort("pong timeout")
+                    return
+        except SocketClosed:
+            return
+
+    async def _bind(self, socket: Socket, handler: AppHandler) -> CallSession | None:
+        """Read up to the first session message and bind the socket to its call."""
+        early: list[InboundMessage | UnknownMessage] = []
+        with trio.move_on_after(self.config.first_message_timeout) as scope:
+            while True:
+                try:
+                    text = await socket.receive()
+                except SocketClosed:
+                    return None
+                try:
+                    message = decode(text)
+                except ProtocolError as exc:
+                    log.warning("malformed frame before the session started: %s", exc)
+                    continue
+                if isinstance(message, SessionNew | SessionAdulting | SessionRedirect):
+                    session = await self._new_session(socket, handler, message, resumed=False)
+                    break
+                if isinstance(message, SessionReconnect):
+                    session = await self._reconnect(socket, handler, message)
+                    break
+                if isinstance(message, InboundMessage | UnknownMessage):
+                    if len(early) < _MAX_EARLY_MESSAGES:
+                        early.append(message)
+                    else:
+                        log.warning("dropping early %s %s: no session yet", message, message.msgid)
+        if scope.cancelled_caught:
+            log.warning(
+                "no session message within %g s on %s; closing",
+                self.config.first_message_timeout,
+                socket.path,
+            )
+            await socket.close(1000, "no session")
+            return None
+        for early_message in early:
+            session.feed_message(early_message)
+        return session
+
+    async def _new_session(
+        self,
+        socket: Socket,
+        handler: AppHandler,
+        message: InboundMessage,
+        *,
+        resumed: bool,
+    ) -> CallSession:
+        sid = message.sid or self._anonymous_sid()
+        existing = self.calls.get(sid)
+        if existing is not None and not existing.ended:
+            call_logger("jbtrio.server", sid).warning(
+                "%s for a call already in progress: rebinding it", message.TYPE
+            )
+            await self._rebind(existing, socket, message)
+            return existing
+        session = CallSession(
+            call_sid=sid,
+            path=socket.path,
+            first_message=message,
+            resumed=resumed,
+            handler=handler,
+            config=self.config,
+            on_end=self._forget,
+        )
+        self.calls[sid] = session
+        self._calls_changed.set()
+        assert self._nursery is not None, "Server.run()/run_in() is not running"
+        await self._nursery.start(session.run, name=f"call {sid}")
+        session.attach(socket)
+        session.feed_message(message)
+        session.start_app()
+        return session
+
+    async def _reconnect(
+        self, socket: Socket, handler: AppHandler, message: SessionReconnect
+    ) -> CallSession:
+        sid = message.sid
+        session = self.calls.get(sid) if sid is not None else None
+        if session is None or session.ended:
+            call_logger("jbtrio.server", sid).info(
+                "session:reconnect for a call this process does not know: resuming it"
+            )
+            return await self._new_session(socket, handler, message, resumed=True)
+        await self._rebind(session, socket, message)
+        return session
+
+    async def _rebind(self, session: CallSession, socket: Socket, message: InboundMessage) -> None:
+        old = session.socket
+        session.attach(socket)
+        if old is not None and old is not socket:
+            await old.abort("replaced by a reconnect")
+        session.feed_message(message)
+
+    def _forget(self, session: CallSession) -> None:
+        if self.calls.get(session.call_sid) is session:
+            del self.calls[session.call_sid]
+            self._calls_changed.set()
+
+    def _anonymous_sid(self) -> str:
+        self._anonymous += 1
+        return f"no-call-sid-{self._anonymous}"
+
+
+async def serve(
+    router: Router,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    *,
+    config: ServerConfig | None = None,
+    task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``router`` (a :class:`jbtrio.App`) on TCP until cancelled or shut down.
+
+    Use it inside a Trio program with ``server = await nursery.start(jbtrio.serve, app)``;
+    ``server.port`` is the bound port and ``await server.shutdown()`` stops it gracefully.
+    """
+    await Server(router, config).run(host, port, task_status=task_status)

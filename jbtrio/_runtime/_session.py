@@ -1,0 +1,391 @@
+"""One call, across any number of sockets: its nursery, its tasks, its protocol core.
+
+A :class:`CallSession` is created by the first socket of a call and registered by call_sid;
+it outlives that socket. Its nursery runs the named tasks of the design:
+
+- **writer** — the only task that sends on the call's socket; takes frames from the core in
+  order, never with a timeout around the send (a stalled send is aborted by the watchdog);
+- **ack tracker** — sleeps until the core's next deadline and lets it ack for a slow app;
+- **reconnect supervisor** — after a drop, waits (bounded) for ``session:reconnect`` on a new
+  socket, or ends the call;
+- **TTS stream pump** — owns ``tts:*`` commands, fed through a bounded channel;
+- **app** — the application's handler for the call.
+
+The **reader** runs per socket in the server's connection handler: it only decodes and feeds
+the core (:meth:`CallSession.feed`), so pings and close frames are always answered however
+slow the app is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+import trio
+
+from .._core import (
+    Abandoned,
+    AutoAcked,
+    CallCore,
+    CoreEvent,
+    Duplicate,
+    Ended,
+    FrameRewritten,
+    Received,
+    Recovered,
+    ReplyHandle,
+    Resumed,
+)
+from .._errors import CallEndedError, ProtocolError
+from .._wire import Command, InboundMessage, UnknownMessage, decode
+from ._config import ServerConfig
+from ._logging import call_logger
+from ._transport import Socket, SocketClosed
+
+__all__ = ["AppHandler", "CallSession", "Incoming", "Wakeup"]
+
+AppHandler = Callable[["CallSession"], Awaitable[None]]
+
+
+class Wakeup:
+    """A level-triggered wake-up for one waiting task (``trio.Event`` is one-shot)."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+
+    def set(self) -> None:
+        """Wake the waiter now, or make its next wait return at once."""
+        self._event.set()
+
+    async def wait(self) -> None:
+        """Wait until :meth:`set` was called since the last wait."""
+        await self._event.wait()
+        self._event = trio.Event()
+
+
+Incoming = Received
+"""A message for the app with its reply handle (``None`` when jambonz waits for no ack)."""
+
+
+class CallSession:
+    """The runtime state of one call. Created and driven by the server."""
+
+    def __init__(
+        self,
+        *,
+        call_sid: str,
+        path: str,
+        first_message: InboundMessage | UnknownMessage,
+        resumed: bool,
+        handler: AppHandler,
+        config: ServerConfig,
+        on_end: Callable[[CallSession], None],
+    ) -> None:
+        self.call_sid = call_sid
+        self.path = path
+        self.first_message = first_message
+        self.resumed = resumed
+        self.config = config
+        self.log = call_logger("jbtrio.call", call_sid)
+        self.core = CallCore(config.core)
+        self.locals: dict[str, Any] = {}
+        self.end_reason: str | None = None
+        self._handler = handler
+        self._on_end = on_end
+        self._socket: Socket | None = None
+        self._frames_ready = Wakeup()
+        self._deadline_changed = Wakeup()
+        self._socket_changed = Wakeup()
+        self._queue_drained = Wakeup()
+        self._ended = trio.Event()
+        self._sending_since: float | None = None
+        self._inbox_send, self.inbox = trio.open_memory_channel[Incoming](config.inbox_size)
+        self.tts_send, self._tts_receive = trio.open_memory_channel[Command](config.tts_queue_size)
+        self._cancel = trio.CancelScope()
+        self._nursery: trio.Nursery | None = None
+        self._first_handle: ReplyHandle | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def ended(self) -> bool:
+        """Whether the call is over."""
+        return self._ended.is_set()
+
+    @property
+    def socket(self) -> Socket | None:
+        """The socket currently bound to the call, if any."""
+        return self._socket
+
+    @property
+    def first_reply(self) -> ReplyHandle | None:
+        """The reply handle of the message that started the session."""
+        return self._first_handle
+
+    async def wait_ended(self) -> None:
+        """Wait until the call is over."""
+        await self._ended.wait()
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the call's nursery until the call ends. Never raises (the server's fortress)."""
+        prefix = f"call {self.call_sid}"
+        try:
+            with self._cancel:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._writer, name=f"{prefix} writer")
+                    nursery.start_soon(self._ack_tracker, name=f"{prefix} ack-tracker")
+                    nursery.start_soon(self._supervisor, name=f"{prefix} reconnect-supervisor")
+                    nursery.start_soon(self._tts_pump, name=f"{prefix} tts-pump")
+                    nursery.start_soon(self._send_stall_watchdog, name=f"{prefix} watchdog")
+                    self._nursery = nursery
+                    task_status.started()
+        except* Exception as group:
+            self.log.error("call runtime failed", exc_info=group)
+        finally:
+            self._finish("runtime stopped")
+
+    def start_app(self) -> None:
+        """Start the app's handler, once the first message has been fed to the core."""
+        assert self._nursery is not None, "start_app() before run() started"
+        self._nursery.start_soon(self._run_app, name=f"call {self.call_sid} app")
+
+    def end(self, reason: str) -> None:
+        """End the call now: cancel its tasks (``finally`` blocks run) and free its state."""
+        if self._ended.is_set():
+            return
+        self.log.info("call ended: %s", reason)
+        self._finish(reason)
+        self._cancel.cancel()
+
+    def _finish(self, reason: str) -> None:
+        if self._ended.is_set():
+            return
+        self.end_reason = reason
+        for event in self.core.end(trio.current_time()):
+            if isinstance(event, Ended) and event.unsent:
+                self.log.warning("%d frame(s) could not be sent before the end", len(event.unsent))
+        self._inbox_send.close()
+        self.tts_send.close()
+        self._ended.set()
+        self._on_end(self)
+
+    # ------------------------------------------------------------------ sockets
+
+    def attach(self, socket: Socket) -> None:
+        """Bind ``socket`` to the call (the first socket, or a reconnect's)."""
+        old = self._socket
+        if old is not None and old is not socket:
+            # jambonz came back before we noticed the old socket die: that one is dead.
+            self.core.detach(trio.current_time())
+        self._socket = socket
+        self.core.attach()
+        self._socket_changed.set()
+        self._frames_ready.set()
+
+    def detach(self, socket: Socket, code: int) -> None:
+        """``socket`` closed with ``code``; if it was the call's socket, the call waits."""
+        if socket is not self._socket:
+            return
+        self._socket = None
+        if code == 1000 and not socket.closed_by_us:
+            # jambonz closes with 1000 when the call is over (PEER-BEHAVIOUR §5.5).
+            self.end("jambonz closed the socket (1000)")
+            return
+        now = trio.current_time()
+        self.log.warning("socket dropped (%s); waiting for session:reconnect", code)
+        self._log_events(self.core.detach(now))
+        self._socket_changed.set()
+        self._deadline_changed.set()
+
+    # ------------------------------------------------------------------ inbound
+
+    def feed(self, text: str | bytes) -> None:
+        """Decode one inbound frame and hand it to the core and the app; never blocks."""
+        try:
+            message = decode(text)
+        except ProtocolError as exc:
+            self.log.warning("malformed frame skipped: %s", exc)
+            return
+        if not isinstance(message, InboundMessage | UnknownMessage):
+            self.log.warning("unexpected %s frame from jambonz skipped", message.TYPE)
+            return
+        self.feed_message(message)
+
+    def feed_message(self, message: InboundMessage | UnknownMessage) -> None:
+        """Hand an already-decoded message to the core and the app."""
+        events = self.core.receive(message, trio.current_time())
+        self._log_events(events)
+        self._frames_ready.set()
+        self._deadline_changed.set()
+
+    def _log_events(self, events: Iterable[CoreEvent]) -> None:
+        for event in events:
+            if isinstance(event, Received):
+                if self._first_handle is None and event.reply is not None:
+                    self._first_handle = event.reply
+                self._deliver(event)
+            elif isinstance(event, AutoAcked):
+                self.log.warning(
+                    "%s %s not answered in %.1f s: acked automatically%s",
+                    event.handle.type,
+                    event.handle.msgid,
+                    self.core.config.reply_window,
+                    " with the fallback verbs" if event.handle.verbs else "",
+                )
+            elif isinstance(event, Abandoned):
+                self.log.warning(
+                    "%s %s abandoned by jambonz when the socket dropped",
+                    event.handle.type,
+                    event.handle.msgid,
+                )
+            elif isinstance(event, FrameRewritten):
+                self.log.warning("queued frame rewritten: %s", event.reason)
+            elif isinstance(event, Resumed):
+                self.log.info(
+                    "call resumed on a new socket%s",
+                    " (session:new reply pending)" if event.session_new_pending else "",
+                )
+            elif isinstance(event, Recovered):
+                self.log.warning(
+                    "jambonz never read the ack of %s %s (socket dropped): its verbs re-sent "
+                    "as a redirect",
+                    event.handle.type,
+                    event.handle.msgid,
+                )
+            elif isinstance(event, Duplicate):
+                self.log.info("duplicate msgid %s dropped", event.message.msgid)
+
+    def _deliver(self, event: Received) -> None:
+        try:
+            self._inbox_send.send_nowait(event)
+        except trio.WouldBlock:
+            self.log.error(
+                "app inbox full (inbox_size=%d): %s %s dropped%s",
+                self.config.inbox_size,
+                event.message.TYPE if isinstance(event.message, InboundMessage) else "message",
+                event.message.msgid,
+                "; it will be acked automatically" if event.reply is not None else "",
+            )
+        except trio.ClosedResourceError:
+            pass
+
+    # ------------------------------------------------------------------ outbound (app side)
+
+    async def reply(
+        self, handle: ReplyHandle, verbs: Iterable[Mapping[str, Any] | Any] | None
+    ) -> None:
+        """Answer ``handle`` (see :meth:`CallCore.reply` for the errors it raises)."""
+        await trio.lowlevel.checkpoint()
+        self.core.reply(handle, verbs, trio.current_time())
+        self._frames_ready.set()
+        self._deadline_changed.set()
+
+    async def send(self, command: Command) -> None:
+        """Queue ``command``, waiting while the call's outbound queue is full."""
+        while not self.core.can_queue_command:
+            if self.ended:
+                break
+            await self._queue_drained.wait()
+        if self.ended:
+            raise CallEndedError(f"call {self.call_sid} has ended; {command.command} not sent")
+        await trio.lowlevel.checkpoint()
+        self.core.command(command, trio.current_time())
+        self._frames_ready.set()
+
+    # ------------------------------------------------------------------ tasks
+
+    async def _writer(self) -> None:
+        while True:
+            frame = self.core.next_frame()
+            socket = self._socket
+            if frame is None or socket is None:
+                await self._frames_ready.wait()
+                continue
+            self._sending_since = trio.current_time()
+            try:
+                await socket.send(frame.text)
+            except SocketClosed:
+                # The reader sees the close too and detaches; the frame stays queued.
+                await self._socket_changed.wait()
+                continue
+            finally:
+                self._sending_since = None
+            self.core.sent(frame, trio.current_time())
+            self._queue_drained.set()
+            if frame.handle is not None:
+                self._deadline_changed.set()
+
+    async def _ack_tracker(self) -> None:
+        while True:
+            deadline = self.core.next_deadline()
+            with trio.move_on_at(deadline if deadline is not None else math.inf):
+                await self._deadline_changed.wait()
+                continue
+            self._log_events(self.core.tick(trio.current_time()))
+            self._frames_ready.set()
+
+    async def _supervisor(self) -> None:
+        while True:
+            if self._socket is not None:
+                await self._socket_changed.wait()
+                continue
+            with trio.move_on_after(self.config.reconnect_timeout):
+                while self._socket is None:
+                    await self._socket_changed.wait()
+                continue
+            self.end(
+                f"jambonz did not reconnect within {self.config.reconnect_timeout:g} s "
+                "after the socket dropped"
+            )
+            return
+
+    async def _send_stall_watchdog(self) -> None:
+        stall = self.config.send_stall_timeout
+        while True:
+            since = self._sending_since
+            now = trio.current_time()
+            if since is not None and now - since >= stall and self._socket is not None:
+                self.log.error("send stalled for %.1f s: aborting the socket", now - since)
+                await self._socket.abort("send stalled")
+                since = None
+            await trio.sleep_until((since + stall) if since is not None else now + stall)
+
+    async def _tts_pump(self) -> None:
+        # Flow control of tts:tokens (one in flight, coalescing) is layered on this channel;
+        # here the pump keeps the commands in order and applies the queue's back-pressure.
+        async for command in self._tts_receive:
+            try:
+                await self.send(command)
+            except CallEndedError:
+                return
+
+    async def _run_app(self) -> None:
+        try:
+            await self._handler(self)
+        except* Exception as group:
+            self.log.error("app handler crashed; hanging up the call", exc_info=group)
+            await self._hang_up_after_crash()
+
+    async def _hang_up_after_crash(self) -> None:
+        now = trio.current_time()
+        for handle in self.core.open_replies:
+            # The first message must get verbs (jambonz rejects an empty session:new ack).
+            verbs = [{"verb": "hangup"}] if handle is self._first_handle else None
+            try:
+                self.core.reply(handle, verbs, now)
+            except Exception as exc:  # the deadline policy still acks it
+                self.log.warning("could not answer %s after the crash: %s", handle, exc)
+        try:
+            self.core.command(
+                Command(command="call:status", data={"call_status": "completed"}),
+                trio.current_time(),
+            )
+        except Exception as exc:
+            self.log.error("could not queue the hangup: %s", exc)
+        self._frames_ready.set()
+        with trio.move_on_after(self.config.crash_hangup_timeout):
+            await self._ended.wait()
+        self.end("app crashed")
