@@ -1,0 +1,53 @@
+"""jbtrio.testing: a faithful fake jambonz for testing websocket apps, and its helpers.
+
+:class:`FakeJambonz` plays the jambonz feature server (0.9.8) towards any app server, one
+simulated call per connection, with the real defaults for handshake, retries, acks, reconnects
+and TTS flow control, quirks included. A scripted :class:`Caller` answers gathers, dials and
+LLM tool calls; :class:`Faults` drop, delay, reorder or inject frames; every frame both ways is
+kept as a timed :class:`Frame`. Works over TCP or any Trio stream, and under ``MockClock``::
+
+    async def test_echo(autojump_clock):
+        fake = FakeJambonz()
+        call = await fake.place_call("ws://127.0.0.1:3000/", caller=Caller(speech=["hi"]))
+        assert call.outcome.ok
+        assert call.acked_verbs[0] == {"verb": "say", "text": "Hello"}
+        hook = call.sent("verb:hook")[0]
+        assert hook.payload["speech"]["alternatives"][0]["transcript"] == "hi"
+
+    async def test_reconnect(autojump_clock):
+        async with FakeJambonz().call(url) as call:
+            await call.wait_for_type("call:status")
+            await call.drop()                      # TCP loss: jambonz reconnects in 0.5 s
+            await call.wait_for_type("session:reconnect")
+            await call.hangup()
+
+The ``fake_jambonz`` pytest fixture gives a configured instance; ``python -m jbtrio call URL``
+places one call from the command line.
+"""
+
+from __future__ import annotations
+
+from ._acks import AckFailed as AckFailed
+from ._acks import AckOk as AckOk
+from ._caller import Caller as Caller
+from ._caller import DialOutcome as DialOutcome
+from ._caller import LlmScript as LlmScript
+from ._caller import Silence as Silence
+from ._caller import ToolCall as ToolCall
+from ._caller import Turn as Turn
+from ._config import JambonzConfig as JambonzConfig
+from ._connect import Connector as Connector
+from ._fake import Call as Call
+from ._fake import FakeJambonz as FakeJambonz
+from ._faults import At as At
+from ._faults import Delay as Delay
+from ._faults import Drop as Drop
+from ._faults import Faults as Faults
+from ._faults import Inject as Inject
+from ._faults import PauseReading as PauseReading
+from ._faults import Reorder as Reorder
+from ._outcome import AckRecord as AckRecord
+from ._outcome import CallOutcome as CallOutcome
+from ._transcript import CallEndedError as CallEndedError
+from ._transcript import ConnEvent as ConnEvent
+from ._transcript import Frame as Frame

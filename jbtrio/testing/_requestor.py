@@ -1,0 +1,625 @@
+"""The socket side of one simulated call: connect, send, ack, queue, reconnect.
+
+This is the fake's counterpart of feature-server's WsRequestor, rebuilt from its observed
+behaviour (PEER-BEHAVIOUR.md §1, §4, §5) rather than its code. One requestor serves one call
+for its whole life and may open many sockets: every socket has one reader task and one writer
+task, the writer being the only task that touches ``send_message`` (cancelling a send mid-frame
+corrupts the stream, TRIO-NOTES §2.2), and the socket is aborted rather than a send timed out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Literal
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from ._acks import AckFailed, AckOk, AckResult, PendingAck
+from ._config import JambonzConfig
+from ._connect import ConnectError, Target, classify, handshake
+from ._envelope import (
+    AppAck,
+    AppCommand,
+    InvalidAppMessage,
+    build_frame,
+    dumps,
+    loads_or_none,
+    new_msgid,
+    parse_app_frame,
+)
+from ._faults import Delay, Drop, FaultState, Inject, PauseReading, Reorder
+from ._transcript import ConnEvent, Frame, Transcript
+
+__all__ = ["Outgoing", "Requestor"]
+
+_CHANNEL_SIZE = 256
+
+
+class Outgoing:
+    """A message jambonz wants to send; the envelope (and msgid) is built when written."""
+
+    def __init__(
+        self,
+        msg_type: str,
+        data: dict[str, Any],
+        hook: str | None = None,
+        pending: PendingAck | None = None,
+        *,
+        rekey: PendingAck | None = None,
+        raw: str | bytes | None = None,
+        close_code: int | None = None,
+    ) -> None:
+        self.msg_type = msg_type
+        self.data = data
+        self.hook = hook
+        self.pending = pending
+        self.rekey = rekey
+        self.raw = raw
+        self.close_code = close_code
+
+
+class Connection:
+    """One socket: its number in the call, the websocket, the raw stream and the writer inbox."""
+
+    def __init__(self, number: int, ws: WebSocketConnection, stream: trio.abc.Stream) -> None:
+        self.number = number
+        self.ws = ws
+        self.stream = stream
+        self.send_ch, self.recv_ch = trio.open_memory_channel[Outgoing](_CHANNEL_SIZE)
+        self.closing_code: int | None = None
+        self.final = False
+        self.closed = trio.Event()
+        self.requeue: list[Outgoing] = []
+        self.held: tuple[str, Outgoing] | None = None
+
+
+class Requestor:
+    """Everything between the call logic and the wire for one call."""
+
+    def __init__(
+        self,
+        *,
+        config: JambonzConfig,
+        target: Target,
+        max_reconnects: int,
+        retry_policy: tuple[str, ...],
+        transcript: Transcript,
+        faults: FaultState,
+        log: logging.LoggerAdapter[logging.Logger],
+        on_command: Callable[[AppCommand], Awaitable[None]],
+        on_fault: Callable[[str], None],
+        numbers: Iterator[int] | None = None,
+    ) -> None:
+        self.config = config
+        self.target = target
+        self.max_reconnects = max_reconnects
+        self.retry_policy = retry_policy
+        self.transcript = transcript
+        self.faults = faults
+        self.log = log
+        self._on_command = on_command
+        self._on_fault = on_fault
+        self._numbers = numbers if numbers is not None else itertools.count(1)
+        self.nursery: trio.Nursery | None = None
+        self.conn: Connection | None = None
+        self.connecting = False
+        self.connections = 0
+        self.backoff = config.initial_backoff
+        self.closed_gracefully = False
+        self.ended = False
+        self.queue: list[Outgoing] = []
+        self.triggers: list[Outgoing] = []
+        self.in_flight: dict[str, PendingAck] = {}
+        self.call_sid: str | None = None
+        self.session_data: dict[str, Any] | None = None
+        self.init_pending: PendingAck | None = None
+        self.awaiting_reconnect_ack = False
+        self.reconnect_pending: PendingAck | None = None
+        self.stalled = False
+        self.timer_pending = False
+        self.reconnect_error = trio.Event()
+        self.connect_failure: ConnectError | None = None
+
+    # ----------------------------------------------------------------- public API
+
+    async def start_session(
+        self, data: dict[str, Any], msg_type: str = "session:new", hook: str | None = None
+    ) -> AckResult:
+        """Send the first message (opening the first socket) and wait for its ack.
+
+        Only ``session:new`` sets the envelope ``call_sid`` and is re-keyed on an early drop
+        (§5.4); ``session:adulting`` and ``session:redirect`` sockets carry no top-level
+        ``call_sid`` at all. A later ``session:reconnect`` repeats the ``session:new`` or
+        ``session:adulting`` data (``{}`` on a redirect socket, which has none stored).
+        """
+        self.session_data = data if msg_type != "session:redirect" else {}
+        if msg_type != "session:new":
+            return await self.request(msg_type, data, hook)
+        self.call_sid = str(data["call_sid"])
+        self.init_pending = PendingAck("session:new")
+        await self._submit(Outgoing("session:new", data, pending=self.init_pending))
+        result = await self.init_pending.wait()
+        self.init_pending = None
+        return result
+
+    async def request(self, msg_type: str, data: dict[str, Any], hook: str | None) -> AckResult:
+        """Send an ack-awaiting message and wait for its ack (or failure)."""
+        pending = PendingAck(msg_type, hook)
+        if not await self._submit(Outgoing(msg_type, data, hook, pending)):
+            return AckOk()
+        return await pending.wait()
+
+    async def notify(self, msg_type: str, data: dict[str, Any], hook: str | None = None) -> None:
+        """Send a message that wants no ack."""
+        await self._submit(Outgoing(msg_type, data, hook))
+
+    async def close(self, code: int) -> None:
+        """End of call: flush what is queued on the live socket, then close with ``code``."""
+        self.ended = True
+        conn = self.conn
+        if conn is None:
+            return
+        conn.final = True
+        # Bounded: a writer stuck behind an app that stopped reading must not hold the call
+        # open. Sends are never timed out (a cancelled send tears a frame); the socket is
+        # aborted instead, which fails the stuck send cleanly.
+        with trio.move_on_after(self.config.close_timeout) as scope:
+            try:
+                await conn.send_ch.send(Outgoing("close", {}, close_code=code))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            await conn.closed.wait()
+        if scope.cancelled_caught:
+            self.log.warning("connection %d stuck while closing: aborting it", conn.number)
+            await self._abort_conn(conn, None)
+            await conn.closed.wait()
+
+    async def abort(self, code: int | None = None) -> None:
+        """Drop the live connection as a fault (TCP loss, or a close with ``code``)."""
+        conn = self.conn
+        if conn is not None:
+            await self._abort_conn(conn, code)
+            await conn.closed.wait()
+
+    # ----------------------------------------------------------------- sending
+
+    async def _submit(self, item: Outgoing) -> bool:
+        """Route a message: discard, queue (and maybe connect), or hand to the writer."""
+        if self.closed_gracefully or self.ended:
+            self.log.debug("discarding %s: socket closed gracefully or call ended", item.msg_type)
+            if item.pending is not None:
+                item.pending.resolve(AckOk())
+            return False
+        conn = self.conn
+        if conn is None and not self.connecting:
+            # This message starts a connect. jambonz queues it only once the socket is up,
+            # i.e. *after* whatever was produced while connecting (ordering is not preserved
+            # across a reconnect, PEER-BEHAVIOUR.md §5.3). ``connecting`` is set before the
+            # task runs so that a second message cannot start a second connect.
+            self.connecting = True
+            self.triggers.append(item)
+            self._spawn(self._connect_with_retries, "connect")
+            return True
+        if conn is None or self.awaiting_reconnect_ack or self.stalled:
+            self.queue.append(item)
+            return True
+        try:
+            await conn.send_ch.send(item)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.queue.append(item)
+        return True
+
+    def _flush_queue(self, conn: Connection) -> None:
+        """Hand everything queued to the writer, in order."""
+        items, self.queue = self.queue, []
+        for i, item in enumerate(items):
+            try:
+                conn.send_ch.send_nowait(item)
+            except trio.WouldBlock:
+                self.queue = items[i:]
+                self._spawn(self._drain_queue_into, "drain-queue", conn)
+                return
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self.queue = items[i:] + self.queue
+                return
+
+    async def _drain_queue_into(self, conn: Connection) -> None:
+        while self.queue and self.conn is conn:
+            item = self.queue.pop(0)
+            try:
+                await conn.send_ch.send(item)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self.queue.insert(0, item)
+                return
+
+    def _spawn(self, fn: Callable[..., Awaitable[Any]], name: str, *args: Any) -> None:
+        assert self.nursery is not None
+        self.nursery.start_soon(fn, *args, name=f"fake-jambonz[{self.call_sid}].{name}")
+
+    # ----------------------------------------------------------------- connecting
+
+    async def _attempt(self) -> Connection | ConnectError:
+        """One connection attempt; a live connection is already registered (``_on_open``)
+        and runs on in the call nursery."""
+        assert self.nursery is not None
+        number = next(self._numbers)
+        result: Connection | ConnectError | None = None
+        try:
+            result = await self.nursery.start(
+                self._run_connection, number, name=f"fake-jambonz[{self.call_sid}].conn{number}"
+            )
+        except* Exception as group:
+            result = classify(group)
+        assert result is not None
+        if isinstance(result, ConnectError):
+            self.log.info("connect attempt %d failed: %s", number, result.reason)
+            self.transcript.add_event(
+                ConnEvent(trio.current_time(), number, "connect-failed", detail=result.reason)
+            )
+        return result
+
+    async def _connect_with_retries(self) -> None:
+        """Initial / on-demand connect: 1 + max_reconnects attempts while the policy allows."""
+        try:
+            for attempt in range(1 + self.max_reconnects):
+                if attempt:
+                    await trio.sleep(self.backoff)
+                    self.backoff = self.config.next_backoff(self.backoff)
+                if self.ended or self.closed_gracefully:
+                    return
+                result = await self._attempt()
+                if isinstance(result, Connection):
+                    return
+                self.connect_failure = result
+                if not result.retryable(self.retry_policy):
+                    break
+            self._fail_queue(
+                self.connect_failure.reason if self.connect_failure else "no connection"
+            )
+        finally:
+            self.connecting = False
+
+    async def _reconnect_timer(self) -> None:
+        """Timer-driven reconnect after a drop: one attempt; a failure schedules the next."""
+        delay = self.backoff
+        self.backoff = self.config.next_backoff(self.backoff)
+        self.log.info("reconnecting in %.1f s", delay)
+        await trio.sleep(delay)
+        self.timer_pending = False
+        if self.ended or self.closed_gracefully or self.conn is not None or self.connecting:
+            return
+        self.connecting = True
+        try:
+            result = await self._attempt()
+        finally:
+            self.connecting = False
+        if not isinstance(result, Connection) and not self.ended:
+            self.timer_pending = True
+            self._spawn(self._reconnect_timer, "reconnect-timer")
+
+    def _take_triggers(self) -> None:
+        self.queue.extend(self.triggers)
+        self.triggers = []
+
+    def _fail_queue(self, reason: str) -> None:
+        self._take_triggers()
+        items, self.queue = self.queue, []
+        for item in items:
+            if item.pending is not None:
+                item.pending.resolve(AckFailed(reason))
+
+    def _on_open(self, conn: Connection) -> None:
+        """A socket is up: first open flushes the queue, later ones start with a reconnect."""
+        self.connections += 1
+        self.conn = conn
+        self.transcript.add_event(ConnEvent(trio.current_time(), conn.number, "open"))
+        self.log.info("connection %d open", conn.number)
+        self._take_triggers()
+        if self.connections == 1:
+            self._flush_queue(conn)
+            return
+        assert self.session_data is not None
+        if self.init_pending is not None and self.init_pending.result is None:
+            # §5.4: session:new still un-acked; its pending entry moves to the new msgid and
+            # session:reconnect goes out as a plain notification.
+            item = Outgoing("session:reconnect", self.session_data, rekey=self.init_pending)
+            conn.send_ch.send_nowait(item)
+            if self.config.reproduce_rekey_stall:
+                self.stalled = True
+            else:
+                self._flush_queue(conn)
+            return
+        self.awaiting_reconnect_ack = True
+        pending = PendingAck("session:reconnect")
+        self.reconnect_pending = pending
+        conn.send_ch.send_nowait(Outgoing("session:reconnect", self.session_data, pending=pending))
+        self._spawn(self._await_reconnect_ack, "reconnect-ack", pending)
+
+    def _on_reconnect_ack(self) -> None:
+        """The ``session:reconnect`` ack arrived: release the queue in the same step, as
+        jambonz does in its ack handler (a later step would let a hangup overtake it)."""
+        self.reconnect_pending = None
+        self.awaiting_reconnect_ack = False
+        if self.conn is not None and not self.stalled:
+            self._flush_queue(self.conn)
+
+    async def _await_reconnect_ack(self, pending: PendingAck) -> None:
+        result = await pending.wait()
+        if isinstance(result, AckOk) or pending is not self.reconnect_pending:
+            return
+        self.reconnect_pending = None
+        self.log.warning("session:reconnect failed (%s): hanging up", result.reason)
+        self.awaiting_reconnect_ack = False
+        self._fail_queue(result.reason)
+        self.reconnect_error.set()
+
+    # ----------------------------------------------------------------- a connection
+
+    async def _run_connection(
+        self, number: int, task_status: trio.TaskStatus[Connection] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Handshake, then run reader and writer until the socket is gone.
+
+        Errors before ``started`` propagate (they are the attempt's failure); after it nothing
+        escapes: the close is recorded and handed to :meth:`_on_closed`.
+        """
+        conn: Connection | None = None
+        failure: ConnectError | None = None
+        code = 1006
+        by: Literal["app", "jambonz", "network"] = "network"
+        try:
+            async with trio.open_nursery() as nursery:
+                ws, stream = await handshake(nursery, self.config, self.target)
+                conn = Connection(number, ws, stream)
+                # Registered before the reader runs, so even an instant close is seen as the
+                # close of the current socket.
+                self._on_open(conn)
+                task_status.started(conn)
+                nursery.start_soon(
+                    self._writer, conn, name=f"fake-jambonz[{self.call_sid}].conn{number}.writer"
+                )
+                code, by = await self._reader(conn)
+                nursery.cancel_scope.cancel(reason="connection closed")
+        except* Exception as group:
+            if conn is None:
+                failure = classify(group)
+            else:
+                self.log.error("connection %d crashed: %r", number, group)
+        if failure is not None:
+            raise failure
+        if conn is None:
+            return
+        # Whatever the writer had not written yet was never on the wire: jambonz would have
+        # queued it for the next socket, so it is re-queued (lost only if nothing reconnects).
+        while True:
+            try:
+                item = conn.recv_ch.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            if (
+                item.raw is None
+                and item.close_code is None
+                and item.msg_type != "session:reconnect"
+            ):
+                conn.requeue.append(item)
+        conn.recv_ch.close()
+        conn.send_ch.close()
+        self.queue = conn.requeue + self.queue
+        await trio.aclose_forcefully(conn.stream)
+        self._on_closed(conn, code, by)
+        conn.closed.set()
+
+    async def _abort_conn(self, conn: Connection, code: int | None) -> None:
+        """Kill a socket: close frame with ``code``, or TCP abort (1006 for the app)."""
+        if conn.closing_code is None:
+            conn.closing_code = code if code is not None else 1006
+        if code is None:
+            await trio.aclose_forcefully(conn.stream)
+        else:
+            with trio.move_on_after(self.config.close_timeout):
+                await conn.ws.aclose(code)
+            await trio.aclose_forcefully(conn.stream)
+
+    def _record(self, conn: Connection, direction: Literal["in", "out"], text: str) -> Frame:
+        frame = Frame(direction, trio.current_time(), text, loads_or_none(text), conn.number)
+        self.transcript.add_frame(frame)
+        return frame
+
+    async def _writer(self, conn: Connection) -> None:
+        """The only task that sends on ``conn``; stops at the first failed or final write."""
+        while True:
+            try:
+                item = await conn.recv_ch.receive()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            if not await self._write_item(conn, item):
+                return
+
+    async def _write_item(self, conn: Connection, item: Outgoing) -> bool:
+        """Write one queued item, applying the outgoing fault rules; False ends the writer."""
+        if item.raw is not None:
+            return await self._send_raw(conn, item.raw)
+        if item.close_code is not None:
+            conn.closing_code = item.close_code
+            with trio.move_on_after(self.config.close_timeout):
+                await conn.ws.aclose(item.close_code)
+            await trio.aclose_forcefully(conn.stream)
+            return False
+        text, frame_data, msgid = self._render(item)
+        probe = Frame("out", trio.current_time(), text, frame_data, conn.number)
+        rules = self.faults.take(
+            probe, self.faults.next_index("out"), (Drop, Delay, Reorder, Inject)
+        )
+        for rule in rules:
+            if isinstance(rule, Drop) and rule.when == "before":
+                conn.requeue.append(item)
+                await self._abort_conn(conn, rule.code)
+                return False
+            if (
+                isinstance(rule, Inject)
+                and rule.when == "before"
+                and not await self._send_raw(conn, rule.text)
+            ):
+                return False
+            if isinstance(rule, Delay):
+                await trio.sleep(rule.seconds)
+        if any(isinstance(r, Reorder) for r in rules) and conn.held is None:
+            conn.held = (msgid, item)
+            return True
+        if not await self._write(conn, item, text, msgid):
+            return False
+        if conn.held is not None:
+            h_msgid, h_item = conn.held
+            conn.held = None
+            h_text, _, _ = self._render(h_item, h_msgid)
+            if not await self._write(conn, h_item, h_text, h_msgid):
+                return False
+        for rule in rules:
+            if (
+                isinstance(rule, Inject)
+                and rule.when == "after"
+                and not await self._send_raw(conn, rule.text)
+            ):
+                return False
+            if isinstance(rule, Drop) and rule.when == "after":
+                await self._abort_conn(conn, rule.code)
+                return False
+        return True
+
+    def _render(self, item: Outgoing, msgid: str | None = None) -> tuple[str, dict[str, Any], str]:
+        msgid = msgid or new_msgid()
+        frame = build_frame(
+            item.msg_type, item.data, msgid=msgid, call_sid=self.call_sid, hook=item.hook
+        )
+        return dumps(frame), frame, msgid
+
+    async def _write(self, conn: Connection, item: Outgoing, text: str, msgid: str) -> bool:
+        """Send one frame; register its ack wait at write time, as jambonz starts its timer."""
+        if item.pending is not None:
+            self.in_flight[msgid] = item.pending
+            item.pending.mark_written(msgid, trio.current_time() + self.config.ack_timeout)
+        if item.rekey is not None:
+            self.in_flight[msgid] = item.rekey
+        try:
+            await conn.ws.send_message(text)
+        except ConnectionClosed:
+            return False
+        self._record(conn, "out", text)
+        return True
+
+    async def _send_raw(self, conn: Connection, payload: str | bytes) -> bool:
+        try:
+            await conn.ws.send_message(payload)
+        except ConnectionClosed:
+            return False
+        text = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+        self._record(conn, "out", text)
+        return True
+
+    async def _reader(self, conn: Connection) -> tuple[int, Literal["app", "jambonz", "network"]]:
+        """Read app frames until the socket closes; then run the drop logic."""
+        code = 1006
+        while True:
+            try:
+                message = await conn.ws.get_message()
+            except ConnectionClosed as exc:
+                code = exc.reason.code if exc.reason is not None else 1006
+                break
+            # A binary frame is parsed like text (WSR:482-488 reads the wrong flag).
+            text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+            if len(text.encode()) > self.config.max_payload:
+                # Recorded for the transcript, though the ws library never hands it on.
+                self._record(conn, "in", text)
+                size = len(text.encode())
+                self.log.info("app frame of %d bytes over max payload: closing 1009", size)
+                self._on_fault(f"app frame of {size} bytes over {self.config.max_payload}")
+                await self._abort_conn(conn, 1009)
+                code = 1009
+                break
+            frame = self._record(conn, "in", text)
+            index = self.faults.next_index("in")
+            rules = self.faults.take(frame, index, (Drop, PauseReading, Inject))
+            if any(isinstance(r, Drop) and r.when == "before" for r in rules):
+                drop = next(r for r in rules if isinstance(r, Drop))
+                await self._abort_conn(conn, drop.code)
+                code = conn.closing_code or 1006
+                break
+            for rule in rules:
+                if isinstance(rule, Inject) and rule.when == "before":
+                    await self._inject(conn, rule.text)
+            await self._on_app_frame(text)
+            for rule in rules:
+                if isinstance(rule, Inject) and rule.when == "after":
+                    await self._inject(conn, rule.text)
+                elif isinstance(rule, PauseReading):
+                    await trio.sleep(rule.seconds)
+                elif isinstance(rule, Drop):
+                    await self._abort_conn(conn, rule.code)
+        if conn.closing_code is not None:
+            code = conn.closing_code
+            by: Literal["app", "jambonz", "network"] = "jambonz"
+        else:
+            by = "network" if code == 1006 else "app"
+        return code, by
+
+    async def _inject(self, conn: Connection, payload: str | bytes) -> None:
+        """Queue a raw frame for ``conn``'s writer (dropped if the socket is already gone)."""
+        try:
+            await conn.send_ch.send(Outgoing("raw", {}, raw=payload))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.log.info("injected frame dropped: connection %d is gone", conn.number)
+
+    async def _on_app_frame(self, text: str) -> None:
+        parsed = parse_app_frame(text)
+        if isinstance(parsed, InvalidAppMessage):
+            self.log.info("invalid app message: %s", parsed.details)
+            self._on_fault(f"jambonz:error: InvalidMessage: {parsed.details}")
+            await self.notify(
+                "jambonz:error",
+                {"msg": "InvalidMessage", "details": parsed.details, "content": parsed.content},
+            )
+        elif isinstance(parsed, AppAck):
+            pending = self.in_flight.pop(parsed.msgid, None)
+            if pending is None or not pending.resolve(AckOk(parsed.data, parsed.has_data)):
+                self.log.info("ack to unknown msgid %s, discarding", parsed.msgid)
+            elif pending is self.reconnect_pending:
+                self._on_reconnect_ack()
+        else:
+            await self._on_command(parsed)
+
+    def _on_closed(
+        self, conn: Connection, code: int, by: Literal["app", "jambonz", "network"]
+    ) -> None:
+        """The drop logic of §5.2: graceful close, reconnect timer, abandoned acks."""
+        self.transcript.add_event(
+            ConnEvent(trio.current_time(), conn.number, "close", code=code, by=by)
+        )
+        self.log.info("connection %d closed %d by %s", conn.number, code, by)
+        if self.conn is not conn:
+            return
+        self.conn = None
+        if conn.final or self.ended:
+            return
+        if by == "app" and code == 1000:
+            self.closed_gracefully = True
+            return
+        # The app is not supposed to close the socket (REFERENCE §1.4): any other close by
+        # its side is a fault worth failing a CLI run for, even though jambonz recovers.
+        if by == "app":
+            self._on_fault(f"app closed the socket with {code}")
+        elif by == "network":
+            self._on_fault(f"connection lost ({code})")
+        # ``stalled`` (§5.4) is deliberately kept: jambonz never clears that state.
+        self.awaiting_reconnect_ack = False
+        if self.connections < self.max_reconnects:
+            for msgid, pending in list(self.in_flight.items()):
+                if pending is self.init_pending:
+                    continue
+                del self.in_flight[msgid]
+                pending.resolve(AckFailed(f"abandoning msgid {msgid} since socket is closed"))
+            if not self.timer_pending:
+                self.timer_pending = True
+                self._spawn(self._reconnect_timer, "reconnect-timer")
