@@ -1,37 +1,42 @@
-"""A gather-based IVR at ``/ivr``: greet, listen, repeat what was heard, hang up.
+"""A speech/DTMF menu at ``/ivr``, written as a flow.
 
-Run it with ``python -m jbtrio serve examples.ivr:app`` and point a jambonz application's
-websocket URL at ``ws://HOST:3000/ivr`` — or call it with the fake jambonz:
+Greets, asks what the caller wants (speech or one digit), branches, retries once on silence,
+and repeats a spoken answer back ("You said: ...") before hanging up. Serve it with
+``python -m jbtrio serve examples.ivr:app`` and point a jambonz application at
+``ws://HOST:3000/ivr``, or call it with the fake jambonz:
 ``python -m jbtrio call ws://127.0.0.1:3000/ivr --say "I need help"``.
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
 
 import jbtrio
 from jbtrio.verbs import Gather, Hangup, Say
 
 app = jbtrio.App()
 
+MENU = "Tell me what you need, or press 1 for sales and 2 for support."
 
-@app.route("/ivr")
-async def ivr(call: jbtrio.Call) -> None:
-    """Greet with a say, run a speech gather, answer its hook with "You said: ..."."""
-    await call.start.reply(
-        [
-            Say(text="Hello, and welcome to jbtrio."),
-            Gather(
-                input=["speech"],
-                action_hook="/ivr/heard",
-                timeout=10,
-                say=Say(text="Tell me what you need, after the tone."),
-            ),
-        ]
-    )
-    async for event in call.events():
-        if event.hook == "/ivr/heard" and isinstance(event.message, jbtrio.VerbHook):
-            result = event.message.gather()
-            if result.speech_text:
-                answer = [Say(text=f"You said: {result.speech_text}"), Hangup()]
-            else:
-                answer = [Say(text="Sorry, I did not hear anything. Goodbye."), Hangup()]
-            await event.reply(answer)
+
+@app.flow("/ivr")
+async def ivr(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+    """Each ``yield`` hands verbs to jambonz; a gather's yield returns its typed result."""
+    yield Say(text="Hello, and welcome to jbtrio.")
+    for attempt in range(2):
+        answer: jbtrio.GatherResult = yield Gather(
+            input=["speech", "digits"], num_digits=1, timeout=8, say=Say(text=MENU)
+        )
+        if answer.digits == "1":
+            yield [Say(text="Connecting you to sales. Goodbye."), Hangup()]
+            return
+        if answer.digits == "2":
+            yield [Say(text="Connecting you to support. Goodbye."), Hangup()]
+            return
+        if answer.speech_text:
+            yield [Say(text=f"You said: {answer.speech_text}"), Hangup()]
+            return
+        if attempt == 0:
+            yield Say(text="Sorry, I did not catch that.")
+    yield [Say(text="I still did not hear anything. Goodbye."), Hangup()]

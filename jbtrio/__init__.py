@@ -13,6 +13,8 @@ from ._app import App as App
 from ._app import CallHandler as CallHandler
 from ._call import Call as Call
 from ._call import Event as Event
+from ._call import Flow as Flow
+from ._call import Tool as Tool
 from ._core import CoreConfig as CoreConfig
 from ._core import ReplyHandle as ReplyHandle
 from ._core import ReplyState as ReplyState
@@ -22,7 +24,10 @@ from ._errors import MessageTooLargeError as MessageTooLargeError
 from ._errors import ProtocolError as ProtocolError
 from ._errors import QueueFullError as QueueFullError
 from ._errors import ReplyError as ReplyError
+from ._errors import TtsError as TtsError
 from ._errors import VerbError as VerbError
+from ._flow import Step as Step
+from ._flow import until_finished as until_finished
 from ._runtime import Server as Server
 from ._runtime import ServerConfig as ServerConfig
 from ._runtime import serve as serve

@@ -1,22 +1,27 @@
-"""An app: request paths mapped to call handlers, served by :func:`jbtrio.serve`.
+"""An app: request paths mapped to call flows and handlers, served by :func:`jbtrio.serve`.
 
 Routing is by path prefix, longest first, because jambonz connects a dialed leg promoted to
-its own session to ``<path>/adulting``: a handler mounted at ``/ivr`` must receive it (an
-existing SDK routes ``/`` exactly and loses those legs).
+its own session to ``<path>/adulting``: a flow mounted at ``/ivr`` receives it unless an
+adulting flow is registered for ``/ivr`` (an existing SDK routes ``/`` exactly and loses
+those legs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Literal
 
+import attrs
 import trio
 
-from ._call import Call
+from ._call import DEFAULT_ERROR_VERBS, Call, Event, EventHandler, Flow, Subscription, Tool
 from ._runtime import AppHandler, CallSession
+from ._wire import DialConfirm, SessionAdulting, SessionRedirect
 
-__all__ = ["App", "CallHandler"]
+__all__ = ["App", "AppHooks", "CallHandler"]
 
 CallHandler = Callable[[Call], Awaitable[None]]
+"""An ``async def handler(call)`` that drives the call with events and awaitable verbs."""
 
 
 def _normalise(path: str) -> str:
@@ -25,35 +30,103 @@ def _normalise(path: str) -> str:
     return path.rstrip("/") or "/"
 
 
+@attrs.frozen
+class _Route:
+    kind: Literal["flow", "handler"]
+    target: Flow | CallHandler
+
+
+class AppHooks:
+    """What a :class:`Call` asks of its app: shared handlers, tools and special routing."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+
+    @property
+    def subscriptions(self) -> list[Subscription]:
+        """Event handlers registered on the app, for every call."""
+        return self._app._subscriptions
+
+    @property
+    def tools(self) -> Mapping[str, Tool]:
+        """LLM tools registered on the app."""
+        return self._app._tools
+
+    @property
+    def error_verbs(self) -> tuple[Any, ...]:
+        """What a call hears when its flow crashes."""
+        return self._app.error_verbs
+
+    async def route_special(self, call: Call, event: Event) -> bool:
+        """``dial:confirm`` to its confirm flow; ``session:redirect`` to the flow mounted at
+        its hook, which takes the call over. True when the event was taken."""
+        message = event.message
+        hook = event.hook
+        if isinstance(message, DialConfirm) and hook is not None:
+            flow = self._app._confirm_flows.get(hook)
+            if flow is None or event.handle is None:
+                return False
+            call._nursery.start_soon(
+                _run_side_flow, call, flow, event, name=f"call {call.sid} confirm {hook}"
+            )
+            return True
+        if isinstance(message, SessionRedirect) and hook is not None:
+            route = self._app._match(hook)
+            if route is None or route.kind != "flow" or event.handle is None:
+                return False
+            call._stop_flows(f"session:redirect to {hook}")
+            call._nursery.start_soon(
+                _run_side_flow, call, route.target, event, name=f"call {call.sid} flow {hook}"
+            )
+            return True
+        return False
+
+
+async def _run_side_flow(call: Call, flow: Any, event: Event) -> None:
+    await call.run_flow(flow, first=event.handle)
+
+
 class App:
-    """A jambonz WebSocket application: call handlers mounted at paths.
+    """A jambonz WebSocket application: call flows and handlers mounted at paths.
 
     ::
 
         app = jbtrio.App()
 
-        @app.route("/hello")
-        async def hello(call: jbtrio.Call) -> None:
-            await call.start.reply([Say(text="Hello"), Hangup()])
+        @app.flow("/support")
+        async def support(call):
+            answer = yield Gather(input=["speech"], say=Say(text="Sales or support?"))
+            if answer.speech_text and "sales" in answer.speech_text:
+                yield Dial(target=[Target(type="phone", number="+15551230000")])
+            else:
+                yield [Say(text="Goodbye"), Hangup()]
+
+    ``error_verbs`` is what a call hears when its flow raises (an apology and a hangup by
+    default); the exception is logged with the call_sid and no other call is affected.
     """
 
-    def __init__(self) -> None:
-        self._routes: dict[str, CallHandler] = {}
+    def __init__(self, *, error_verbs: Iterable[Any] = DEFAULT_ERROR_VERBS) -> None:
+        self.error_verbs = tuple(error_verbs)
+        self._routes: dict[str, _Route] = {}
+        self._adulting: dict[str, _Route] = {}
+        self._confirm_flows: dict[str, Flow] = {}
+        self._subscriptions: list[Subscription] = []
+        self._tools: dict[str, Tool] = {}
+        self._hooks = AppHooks(self)
 
     @property
     def paths(self) -> tuple[str, ...]:
         """The mounted paths."""
         return tuple(self._routes)
 
+    # ------------------------------------------------------------------ registration
+
     def mount(self, path: str, handler: CallHandler) -> None:
-        """Serve calls whose request path is ``path`` or starts with ``path + "/"``."""
-        path = _normalise(path)
-        if path in self._routes:
-            raise ValueError(f"a handler is already mounted at {path}")
-        self._routes[path] = handler
+        """Serve calls whose path is ``path`` or below it with ``handler(call)``."""
+        self._add(self._routes, path, _Route("handler", handler))
 
     def route(self, path: str) -> Callable[[CallHandler], CallHandler]:
-        """Decorator form of :meth:`mount`."""
+        """Decorator form of :meth:`mount`: an ``async def handler(call)``."""
 
         def register(handler: CallHandler) -> CallHandler:
             self.mount(path, handler)
@@ -61,25 +134,115 @@ class App:
 
         return register
 
+    def flow(self, path: str) -> Callable[[Flow], Flow]:
+        """Decorator: serve calls at ``path`` with an async-generator flow."""
+
+        def register(flow: Flow) -> Flow:
+            self._add(self._routes, path, _Route("flow", flow))
+            return flow
+
+        return register
+
+    def adulting(self, path: str) -> Callable[[Flow], Flow]:
+        """Decorator: the flow for dialed legs promoted to their own session (jambonz connects
+        to ``<path>/adulting``). Its first ``yield`` answers ``session:adulting`` (whose verbs
+        jambonz ignores: the leg already runs the verbs its parent gave it)."""
+
+        def register(flow: Flow) -> Flow:
+            self._add(self._adulting, path, _Route("flow", flow))
+            return flow
+
+        return register
+
+    def dial_confirm(self, hook: str) -> Callable[[Flow], Flow]:
+        """Decorator: the flow answering ``dial:confirm`` on ``hook`` (a dial's
+        ``confirm_hook``). Its first ``yield`` is played to the callee before bridging; with
+        none registered the callee is bridged at once."""
+
+        def register(flow: Flow) -> Flow:
+            if hook in self._confirm_flows:
+                raise ValueError(f"a confirm flow is already registered for {hook}")
+            self._confirm_flows[hook] = flow
+            return flow
+
+        return register
+
+    def on(
+        self, pattern: str, *, hook: str | None = None
+    ) -> Callable[[EventHandler], EventHandler]:
+        """Decorator: ``handler(event)`` for matching messages of every call (see
+        :meth:`Call.on`); the event's ``call`` says which."""
+
+        def register(handler: EventHandler) -> EventHandler:
+            self._subscriptions.append(Subscription(pattern, hook, handler))
+            return handler
+
+        return register
+
+    def tool(self, name: str) -> Callable[[Tool], Tool]:
+        """Decorator: serve the LLM tool ``name`` (``async def tool(call, **args)``).
+
+        An ``llm:tool-call`` for it runs the tool in the call's nursery and answers with
+        ``llm:tool-output`` in the running vendor's shape; a raising tool answers with an
+        error result. ``llm`` verbs get a ``toolHook`` automatically when tools exist.
+        """
+
+        def register(tool: Tool) -> Tool:
+            self._tools[name] = tool
+            return tool
+
+        return register
+
+    @staticmethod
+    def _add(table: dict[str, _Route], path: str, route: _Route) -> None:
+        path = _normalise(path)
+        if path in table:
+            raise ValueError(f"something is already mounted at {path}")
+        table[path] = route
+
+    # ------------------------------------------------------------------ routing
+
     def resolve(self, path: str) -> AppHandler | None:
         """The runtime handler for a request ``path`` (longest matching prefix), or None."""
-        handler = self._match(path)
-        if handler is None:
+        route = self._match(path)
+        adulting_route = self._match_in(self._adulting, _strip_adulting(path))
+        if route is None and adulting_route is None:
             return None
 
         async def run(session: CallSession) -> None:
+            chosen = route
+            if isinstance(session.first_message, SessionAdulting) and adulting_route is not None:
+                chosen = adulting_route
             async with trio.open_nursery() as nursery:
-                call = Call(session, nursery)
-                nursery.start_soon(call._dispatch, name=f"call {session.call_sid} dispatcher")
-                await handler(call)
+                call = Call(session, nursery, self._hooks)
+                nursery.start_soon(call.dispatch, name=f"call {session.call_sid} dispatcher")
+                if chosen is None:
+                    # Only an adulting flow is mounted here, and this is not an adulting leg.
+                    call.log.error("no flow for a %s on %s: hanging up", call.start.type, call.path)
+                    await call.start.reply([{"verb": "hangup"}])
+                elif chosen.kind == "flow":
+                    await call.run_flow(chosen.target)  # type: ignore[arg-type]
+                else:
+                    call.want_events()
+                    handler: CallHandler = chosen.target  # type: ignore[assignment]
+                    await handler(call)
 
         return run
 
-    def _match(self, path: str) -> CallHandler | None:
+    def _match(self, path: str) -> _Route | None:
+        return self._match_in(self._routes, path)
+
+    @staticmethod
+    def _match_in(table: Mapping[str, _Route], path: str) -> _Route | None:
         path = path.rstrip("/") or "/"
         best: str | None = None
-        for mount in self._routes:
+        for mount in table:
             matches = mount in ("/", path) or path.startswith(mount + "/")
             if matches and (best is None or len(mount) > len(best)):
                 best = mount
-        return self._routes[best] if best is not None else None
+        return table[best] if best is not None else None
+
+
+def _strip_adulting(path: str) -> str:
+    path = path.rstrip("/")
+    return path[: -len("/adulting")] or "/" if path.endswith("/adulting") else path

@@ -98,7 +98,7 @@ async def test_a_crashing_handler_leaves_50_other_calls_untouched(
 async def _delegate(call: jbtrio.Call) -> None:
     from examples.ivr import ivr
 
-    await ivr(call)
+    await call.run_flow(ivr)
 
 
 def _verbs_run(call: Any) -> list[str]:
@@ -121,7 +121,12 @@ async def test_a_drop_at_every_point_of_a_call_is_survived(
     outgoing = len(reference.sent())
     incoming = len(reference.received())
     points = [("out", i, when) for i in range(outgoing) for when in ("before", "after")]
-    points += [("in", i, when) for i in range(incoming) for when in ("before", "after")]
+    # An app frame lost *before* jambonz read it: for acks jambonz reports the hook abandoned
+    # and jbtrio re-sends the verbs; jambonz never acknowledges commands, so a command lost on
+    # a dying socket cannot be detected (at-most-once, documented) and is not a point here.
+    acks = [i for i, frame in enumerate(reference.received()) if frame.type == "ack"]
+    points += [("in", i, "after") for i in range(incoming)]
+    points += [("in", i, "before") for i in acks]
     for direction, index, when in points:
         rule = Drop(At(direction, index=index), when)  # type: ignore[arg-type]
         async with serving(ivr_app()) as server:

@@ -1,0 +1,185 @@
+"""Call flows written as async generators, and the steps they yield.
+
+A flow is ``async def flow(call): ... result = yield verbs ...``. Each ``yield`` hands verbs
+to jambonz — as the ack of the message that resumed the flow when jambonz still waits for it,
+else as a ``redirect`` command — and resumes the flow with what the verbs reported:
+
+- a verb that reports back (``gather``, ``dial``, ``llm``, ``listen``, ``conference``, ...)
+  gets an action hook when the author gave none; the ``yield`` evaluates to that hook's typed
+  payload (:class:`~jbtrio.GatherResult`, :class:`~jbtrio.DialResult`, ...);
+- ``yield until_finished(verbs)`` resumes when jambonz reports (``verb:status``) that the last
+  of them finished, with verb ids and ``notifyEvents`` turned on automatically;
+- any other ``yield`` resumes as soon as the verbs are on their way.
+
+Slow flows need no care: the call core acks in time on their behalf, and their next ``yield``
+goes out as a command. Nothing here ever sees a msgid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ._wire import VerbHook
+
+__all__ = ["Prepared", "Step", "prepare", "until_finished"]
+
+#: Verb (canonical name) -> the hook property that fires when it is done, for the verbs whose
+#: yield waits for that hook. ``transcribe`` has no action hook; its first transcript resumes.
+REPORTING_HOOKS: Mapping[str, str] = {
+    "gather": "actionHook",
+    "dial": "actionHook",
+    "llm": "actionHook",
+    "listen": "actionHook",
+    "transcribe": "transcriptionHook",
+    "enqueue": "actionHook",
+    "dequeue": "actionHook",
+    "conference": "actionHook",
+    "message": "actionHook",
+    "sip:refer": "actionHook",
+    "sip:request": "actionHook",
+    "dialogflow": "actionHook",
+    "lex": "actionHook",
+    "rasa": "actionHook",
+}
+
+#: Aliases jambonz rewrites before running (REFERENCE §6.1).
+ALIASES: Mapping[str, str] = {
+    "stream": "listen",
+    "s2s": "llm",
+    "openai_s2s": "llm",
+    "microsoft_s2s": "llm",
+    "google_s2s": "llm",
+    "elevenlabs_s2s": "llm",
+    "deepgram_s2s": "llm",
+    "voiceagent_s2s": "llm",
+    "ultravox_s2s": "llm",
+}
+
+Parser = Callable[[VerbHook], Any]
+
+_PARSERS: Mapping[str, Parser] = {
+    "gather": VerbHook.gather,
+    "dial": VerbHook.dial,
+    "llm": VerbHook.llm,
+}
+
+
+def _identity(hook: VerbHook) -> VerbHook:
+    return hook
+
+
+@attrs.frozen
+class Step:
+    """Verbs to hand to jambonz, and whether the flow resumes only when they finished."""
+
+    verbs: tuple[Any, ...]
+    wait_finished: bool = False
+
+
+def until_finished(verbs: Any) -> Step:
+    """``yield until_finished(verbs)``: resume once jambonz has finished running them."""
+    return Step(_as_tuple(verbs), wait_finished=True)
+
+
+def _as_tuple(verbs: Any) -> tuple[Any, ...]:
+    if isinstance(verbs, Mapping) or hasattr(verbs, "to_dict"):
+        return (verbs,)
+    if isinstance(verbs, Iterable) and not isinstance(verbs, str | bytes):
+        return tuple(verbs)
+    raise TypeError(f"a flow yields a verb, a list of verbs or a Step, not {type(verbs).__name__}")
+
+
+def verb_name(verb: Mapping[str, Any]) -> str | None:
+    """The canonical name of a wire verb (either form; aliases resolved)."""
+    name = verb.get("verb")
+    if name is None and len(verb) == 1:
+        name = next(iter(verb))
+    if not isinstance(name, str):
+        return None
+    return ALIASES.get(name, name)
+
+
+def hook_url(value: Any) -> str | None:
+    """The path of a hook property value (a string or a ``{url: ...}`` object)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and isinstance(value.get("url"), str):
+        url: str = value["url"]
+        return url
+    return None
+
+
+@attrs.frozen
+class Prepared:
+    """A step ready to send: wire verbs, the hooks that resume the flow, and their parsers.
+
+    ``finished_id`` is the id of the verb whose ``verb:status`` ``finished`` resumes the flow.
+    """
+
+    verbs: list[dict[str, Any]]
+    hooks: Mapping[str, Parser]
+    finished_id: str | None = None
+
+
+def prepare(
+    step: Any,
+    *,
+    new_hook: Callable[[str], str],
+    new_id: Callable[[], str],
+    notify_events_on: bool,
+) -> Prepared:
+    """Turn what a flow yielded into wire verbs, assigning hooks and ids as needed.
+
+    ``new_hook(verb)`` makes a hook path unique in the call; ``new_id()`` a verb id;
+    ``notify_events_on`` says whether ``config.notifyEvents`` was already sent on the call.
+    """
+    if not isinstance(step, Step):
+        step = Step(_as_tuple(step))
+    verbs = [_wire(v) for v in step.verbs]
+    hooks: dict[str, Parser] = {}
+    for verb in verbs:
+        name = verb_name(verb)
+        prop = REPORTING_HOOKS.get(name or "")
+        if prop is None or name is None:
+            continue
+        body = verb if "verb" in verb else verb[next(iter(verb))]
+        url = hook_url(body.get(prop))
+        if url is None:
+            url = new_hook(name.replace(":", "-"))
+            body[prop] = url
+        hooks[url] = _PARSERS.get(name, _identity)
+    finished_id = None
+    if step.wait_finished and verbs:
+        for verb in verbs:
+            body = verb if "verb" in verb else verb[next(iter(verb))]
+            if "id" not in body:
+                body["id"] = new_id()
+        last = verbs[-1]
+        last_body = last if "verb" in last else last[next(iter(last))]
+        finished_id = str(last_body["id"])
+        if not notify_events_on:
+            verbs.insert(0, {"verb": "config", "notifyEvents": True})
+    return Prepared(verbs, hooks, finished_id)
+
+
+def _wire(verb: Any) -> dict[str, Any]:
+    to_dict = getattr(verb, "to_dict", None)
+    if to_dict is not None:
+        wire: dict[str, Any] = to_dict()
+        return wire
+    if isinstance(verb, Mapping):
+        # Copy one level deep: hooks and ids are added to the verb's own properties.
+        return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in verb.items()}
+    raise TypeError(f"not a verb: {verb!r}")
+
+
+def verbs_of(verbs: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
+    """The verbs called ``name`` (canonical) in a wire verb list, in order."""
+    out = []
+    for verb in verbs:
+        if verb_name(verb) == name:
+            out.append(verb if "verb" in verb else verb[next(iter(verb))])
+    return out

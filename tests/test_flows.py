@@ -1,0 +1,266 @@
+"""Async-generator flows, awaitable verbs and LLM tools, through the fake jambonz."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+import trio.testing
+
+import jbtrio
+from jbtrio._flow import until_finished
+from jbtrio._runtime import Server, ServerConfig
+from jbtrio.testing import (
+    At,
+    Caller,
+    Drop,
+    FakeJambonz,
+    Faults,
+    JambonzConfig,
+    LlmScript,
+    Silence,
+    ToolCall,
+    Turn,
+)
+from jbtrio.verbs import Gather, Hangup, Say
+
+
+@asynccontextmanager
+async def serving(app: jbtrio.App, config: ServerConfig | None = None) -> AsyncIterator[Server]:
+    async with trio.open_nursery() as nursery:
+        server: Server = await nursery.start(Server(app, config).run_in)
+        yield server
+        await server.shutdown(grace=0)
+
+
+async def place(app: jbtrio.App, path: str, caller: Caller | None = None, **kw: Any) -> Any:
+    async with serving(app) as server:
+        return await FakeJambonz().place_call(
+            f"ws://jbtrio.test{path}", connector=server.open_memory_stream, caller=caller, **kw
+        )
+
+
+def said(call: Any) -> list[str]:
+    return [v["text"] for v in call.executed_verbs if v.get("verb") == "say"]
+
+
+# ---------------------------------------------------------------------- the examples
+
+
+async def test_hello(autojump_clock: trio.testing.MockClock) -> None:
+    from examples.hello import app
+
+    call = await place(app, "/hello")
+    assert call.outcome.ok, call.outcome.summary()
+    assert said(call) == ["Hello 15083084809, this is jbtrio."]
+
+
+async def test_ivr_speech_is_repeated_back(autojump_clock: trio.testing.MockClock) -> None:
+    from examples.ivr import app
+
+    call = await place(app, "/ivr", Caller(speech=["I need help"]))
+    assert call.outcome.ok, call.outcome.summary()
+    assert said(call)[-1] == "You said: I need help"
+    assert call.executed_verbs[-1]["verb"] == "hangup"
+    # the greeting played before the menu: the second yield was queued, not a replacement
+    assert said(call)[0] == "Hello, and welcome to jbtrio."
+
+
+async def test_ivr_digits_branch(autojump_clock: trio.testing.MockClock) -> None:
+    from examples.ivr import app
+
+    call = await place(app, "/ivr", Caller(digits=["2"]))
+    assert call.outcome.ok, call.outcome.summary()
+    assert "Connecting you to support. Goodbye." in said(call)
+
+
+async def test_ivr_retries_once_on_silence(autojump_clock: trio.testing.MockClock) -> None:
+    from examples.ivr import app
+
+    caller = Caller(turns=[Silence(), Turn("speech", "billing")])
+    call = await place(app, "/ivr", caller)
+    assert call.outcome.ok, call.outcome.summary()
+    assert "Sorry, I did not catch that." in said(call)
+    assert said(call)[-1] == "You said: billing"
+
+
+async def test_slow_backend_still_completes(autojump_clock: trio.testing.MockClock) -> None:
+    from examples.slow_backend import app
+
+    call = await place(app, "/slow-backend", Caller(speech=["what is six times seven"]))
+    assert call.outcome.ok, call.outcome.summary()
+    hook = call.sent("verb:hook")[0]
+    ack = next(f for f in call.received("ack") if f.msgid == hook.msgid)
+    assert ack.time - hook.time < 5.0  # acked in time, on the flow's behalf
+    redirects = [c for c in call.commands if c.command == "redirect"]
+    assert redirects, "the late verbs went out as a command"
+    assert said(call)[-1].startswith("Thanks for waiting: the answer to 'what is six")
+
+
+async def test_dial_confirm_screens_and_whispers(autojump_clock: trio.testing.MockClock) -> None:
+    from examples.dial_confirm import app
+
+    call = await place(app, "/dial-confirm")
+    assert call.outcome.ok, call.outcome.summary()
+    assert call.record.confirm_verbs == [
+        {"verb": "say", "text": "You have a call from jbtrio. Connecting."}
+    ]
+    whispers = [c for c in call.commands if c.command == "whisper"]
+    assert whispers and whispers[0].data["whisper"][0]["text"] == "This call is recorded."
+    assert whispers[0].call_sid == "5d1f0d2e-8b36-4b2c-9c2e-3f1d7c1b9a10"  # the B-leg
+    assert said(call)[-1] == "The call ended: completed."
+
+
+async def test_voice_agent_tools(autojump_clock: trio.testing.MockClock) -> None:
+    from examples.voice_agent import app
+
+    script = LlmScript(
+        tool_calls=[
+            ToolCall(name="get_weather", args={"city": "Paris"}, tool_call_id="t1"),
+            ToolCall(name="book_table", args={"people": 12}, tool_call_id="t2"),
+        ]
+    )
+    call = await place(app, "/voice-agent", Caller(llm=script))
+    assert call.outcome.ok, call.outcome.summary()
+    outputs = {o["tool_call_id"]: o["data"] for o in call.record.tool_outputs}
+    weather = outputs["t1"]["item"]
+    assert weather["type"] == "function_call_output" and weather["call_id"] == "t1"
+    assert '"city":"Paris"' in weather["output"]
+    assert "error" in outputs["t2"]["item"]["output"]  # a failing tool answers, not silence
+
+
+# ---------------------------------------------------------------------- flow semantics
+
+
+async def test_a_crashing_flow_apologises_and_other_calls_go_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    app = jbtrio.App(error_verbs=[Say(text="Oops."), Hangup()])
+
+    @app.flow("/f")
+    async def flow(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        answer: jbtrio.GatherResult = yield Gather(input=["speech"])
+        if answer.speech_text == "crash":
+            raise RuntimeError("boom")
+        yield [Say(text="fine"), Hangup()]
+
+    fake = FakeJambonz()
+    async with serving(app) as server, trio.open_nursery() as nursery:
+        calls = [
+            fake.new_call(
+                "ws://jbtrio.test/f",
+                connector=server.open_memory_stream,
+                caller=Caller(speech=[word]),
+            )
+            for word in ["crash", "ok", "ok"]
+        ]
+        for n, call in enumerate(calls):
+            nursery.start_soon(call.run, name=f"call {n}")
+    assert said(calls[0]) == ["Oops."]
+    assert all(c.outcome.ok for c in calls)
+    assert said(calls[1]) == said(calls[2]) == ["fine"]
+
+
+async def test_hang_up_closes_the_generator(autojump_clock: trio.testing.MockClock) -> None:
+    app = jbtrio.App()
+    closed = trio.Event()
+
+    @app.flow("/f")
+    async def flow(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        try:
+            yield Gather(input=["speech"], timeout=60)
+            yield Say(text="never reached")
+        finally:
+            closed.set()
+
+    async with serving(app) as server:
+        async with FakeJambonz().call(
+            "ws://jbtrio.test/f",
+            connector=server.open_memory_stream,
+            caller=Caller(idle_hangup=None),
+        ) as call:
+            await call.wait_for_type("ack", "in")
+            await call.hangup()
+        await closed.wait()
+
+
+async def test_until_finished_waits_for_verb_status(autojump_clock: trio.testing.MockClock) -> None:
+    app = jbtrio.App()
+    marks: list[float] = []
+
+    @app.flow("/f")
+    async def flow(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        yield until_finished(Say(text="x" * 100))  # 0.05 s per char in the fake: 5 s
+        marks.append(trio.current_time())
+        yield Hangup()
+
+    call = await place(app, "/f")
+    assert call.outcome.ok, call.outcome.summary()
+    first_ack = call.received("ack")[0].data
+    assert first_ack is not None
+    assert first_ack["data"][0] == {"verb": "config", "notifyEvents": True}
+    assert first_ack["data"][1]["id"] == "jbtrio-1"
+    assert marks and marks[0] >= 5.0
+
+
+async def test_a_reconnect_resumes_the_same_generator(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    app = jbtrio.App()
+    starts: list[int] = []
+
+    @app.flow("/f")
+    async def flow(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        starts.append(1)
+        answer: jbtrio.GatherResult = yield Gather(input=["speech"])
+        yield [Say(text=f"got {answer.speech_text}"), Hangup()]
+
+    faults = Faults([Drop(At("out", type="call:status"), "after")])
+    async with serving(app) as server:
+        call = await FakeJambonz(JambonzConfig()).place_call(
+            "ws://jbtrio.test/f",
+            connector=server.open_memory_stream,
+            caller=Caller(speech=["again"]),
+            faults=faults,
+        )
+    assert call.outcome.ok, call.outcome.summary()
+    assert len([e for e in call.events if e.kind == "open"]) == 2
+    assert starts == [1]
+    assert said(call) == ["got again"]
+
+
+async def test_awaitable_verbs_in_a_plain_handler(autojump_clock: trio.testing.MockClock) -> None:
+    app = jbtrio.App()
+
+    @app.route("/h")
+    async def handler(call: jbtrio.Call) -> None:
+        await call.run([Say(text="first")])
+        result = await call.gather(input=["speech"])
+        await call.run([Say(text=f"you said {result.speech_text}")])
+        await call.hangup()
+
+    call = await place(app, "/h", Caller(speech=["hi"]))
+    assert call.outcome.ok, call.outcome.summary()
+    assert said(call) == ["first", "you said hi"]
+
+
+async def test_events_outside_the_flow_reach_app_handlers(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    app = jbtrio.App()
+    seen: list[str] = []
+
+    @app.on("call:status")
+    async def status(event: jbtrio.Event) -> None:
+        assert isinstance(event.message, jbtrio.CallStatus)
+        seen.append(str(event.message.data.call_status))
+
+    @app.flow("/f")
+    async def flow(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        yield [Say(text="hi"), Hangup()]
+
+    call = await place(app, "/f")
+    assert call.outcome.ok
+    assert "in-progress" in seen
