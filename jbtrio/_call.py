@@ -1,29 +1,63 @@
 """The app's view of one call: its info, its messages with their replies, its commands.
 
-A :class:`Call` is handed to the handler an :class:`~jbtrio.App` routes a session to. It
-survives reconnects (the same object, whatever socket jambonz uses), and everything sent
-through it goes through the call's ordered, reconnect-proof outbound queue.
+A :class:`Call` is handed to the handler or flow an :class:`~jbtrio.App` routes a session
+to. It survives reconnects (the same object, whatever socket jambonz uses), and everything
+sent through it goes through the call's ordered, reconnect-proof outbound queue.
+
+Three ways to drive a call, freely mixed:
+
+- **flows** (async generators, see :mod:`jbtrio._flow`), run by :meth:`Call.run_flow`;
+- **awaitable verbs**: ``await call.run(verbs)`` returns when jambonz has finished them,
+  ``await call.gather(...)`` returns the typed result;
+- **events**: ``call.on(pattern, handler)`` and ``async for event in call.events()``, each
+  event carrying its own reply.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from typing import Any
+import inspect
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import trio
 
 from . import commands
 from ._core import ReplyHandle
-from ._errors import ReplyError
+from ._errors import MessageTooLargeError, ProtocolError, ReplyError, VerbError
+from ._flow import Prepared, Step, prepare, verb_name
 from ._runtime import CallSession, Incoming
 from ._runtime._logging import CallLogger
-from ._wire import CallInfo, Command, InboundMessage, UnknownMessage
+from ._wire import (
+    CallInfo,
+    CallStatus,
+    Command,
+    GatherResult,
+    InboundMessage,
+    LlmToolCall,
+    UnknownMessage,
+    VerbHook,
+    VerbStatus,
+)
+from .verbs import Gather
 
-__all__ = ["Call", "Event", "EventHandler"]
+if TYPE_CHECKING:
+    from ._app import AppHooks
+    from ._tts import TtsStream
+
+__all__ = ["DEFAULT_ERROR_VERBS", "Call", "Event", "EventHandler", "Flow", "Tool"]
 
 Verbs = Iterable[Mapping[str, Any] | Any]
+Flow = Callable[["Call"], AsyncGenerator[Any, Any]]
+"""An ``async def flow(call): ... yield ...`` generator function."""
+Tool = Callable[..., Awaitable[Any]]
+"""An LLM tool: ``async def tool(call, **args) -> result``."""
+
+#: How long a flow's ``finally`` blocks may run after a hang-up.
+_FLOW_CLOSE_TIMEOUT = 5.0
+#: Errors a yield can cause that are thrown back into the flow at that ``yield``.
+_STEP_ERRORS = (ProtocolError, VerbError, MessageTooLargeError, TypeError)
 
 
 @attrs.frozen(eq=False)
@@ -66,37 +100,90 @@ EventHandler = Callable[[Event], Awaitable[None]]
 
 
 @attrs.frozen
-class _Subscription:
+class Subscription:
+    """An event handler and what it listens to (a type or glob, and maybe one hook path)."""
+
     pattern: str
     hook: str | None
     handler: EventHandler
 
     def matches(self, event: Event) -> bool:
+        """Whether ``event`` is for this handler."""
         if self.hook is not None and event.hook != self.hook:
             return False
         return fnmatch.fnmatchcase(event.type, self.pattern)
+
+
+class _HookWaiter:
+    """Resolved by the first of a step's hooks to fire."""
+
+    def __init__(self) -> None:
+        self.event: Event | None = None
+        self._done = trio.Event()
+
+    def deliver(self, event: Event) -> None:
+        self.event = event
+        self._done.set()
+
+    async def wait(self) -> Event:
+        await self._done.wait()
+        assert self.event is not None
+        return self.event
+
+
+class _Driver:
+    """Who is answering what: the reply a flow's next ``yield`` answers, and its scope.
+
+    A call has a main driver (its flow, or the awaitable verbs); a ``dial:confirm`` flow or a
+    flow taking over on ``session:redirect`` gets its own, so they never answer each other's
+    hooks.
+    """
+
+    def __init__(self, pending: ReplyHandle | None) -> None:
+        self.pending = pending
+        self.scope = trio.CancelScope()
+        # Whether the code last resumed on a hook: its next verbs replace what jambonz is
+        # running (as an ack would). After a yield that resumed at once they are appended,
+        # so ``yield Say(...)`` then ``yield Gather(...)`` plays the say, then gathers.
+        self.after_hook = True
 
 
 class Call:
     """One call, as the app sees it.
 
     - ``info``/``sid``/``path``/``locals``: what the call is, and per-call state of the app;
-    - ``start``: the message that began the session (``session:new`` usually), to be
-      answered with the first verbs: ``await call.start.reply([...])``;
-    - ``events()``: every later message not taken by an :meth:`on` handler, in order;
-    - :meth:`redirect`, :meth:`send`, :meth:`hangup`: verbs and commands, queued in order.
+    - ``start``: the message that began the session (``session:new`` usually);
+    - :meth:`run`, :meth:`gather`, :meth:`ask`: awaitable verbs;
+    - :meth:`redirect`, :meth:`send`, :meth:`hangup` and one method per command sub-type;
+    - :meth:`on`, :meth:`events`: everything else jambonz sends.
     """
 
-    def __init__(self, session: CallSession, nursery: trio.Nursery) -> None:
+    def __init__(
+        self, session: CallSession, nursery: trio.Nursery, hooks: AppHooks | None = None
+    ) -> None:
         self.session = session
         self._nursery = nursery
-        self._subscriptions: list[_Subscription] = []
+        self._app = hooks
+        self._subscriptions: list[Subscription] = []
+        self._tools: dict[str, Tool] = {}
         self._events_send, self._events_receive = trio.open_memory_channel[Event](
             session.config.inbox_size
         )
+        self._events_wanted = False
         handle = session.first_reply
         first = session.first_message
         self.start = Event(first, self, handle if handle and handle.message is first else None)
+        self._main = _Driver(self.start.handle)
+        self._drivers: set[_Driver] = set()
+        self._hook_waiters: dict[str, _HookWaiter] = {}
+        self._finish_waiters: dict[str, trio.Event] = {}
+        self._hooks_made = 0
+        self._ids_made = 0
+        self._notify_events_on = False
+        self._llm_vendor: str | None = None
+        self._hung_up = trio.Event()
+
+    # ------------------------------------------------------------------ what the call is
 
     @property
     def sid(self) -> str:
@@ -122,7 +209,7 @@ class Call:
     @property
     def resumed(self) -> bool:
         """True when the call started here with a ``session:reconnect`` (another process
-        served it before); the app is resuming a call, not greeting a new caller."""
+        served it before): the app is resuming a call, not greeting a new caller."""
         return self.session.resumed
 
     @property
@@ -135,23 +222,274 @@ class Call:
         """Whether the call is over."""
         return self.session.ended
 
-    # ------------------------------------------------------------------ outbound
+    @property
+    def hung_up(self) -> bool:
+        """Whether jambonz reported this call ``completed``."""
+        return self._hung_up.is_set()
 
-    async def redirect(self, verbs: Verbs, *, queue: bool = False) -> None:
-        """Run ``verbs`` now (replacing the verb stack), or after it when ``queue``."""
-        await self.send(commands.redirect(verbs, queue=queue))
+    async def wait_ended(self) -> None:
+        """Wait until the call is over."""
+        await self.session.wait_ended()
+
+    # ------------------------------------------------------------------ awaitable verbs
+
+    async def run(self, verbs: Any) -> None:
+        """Hand ``verbs`` to jambonz and return when it has finished running them.
+
+        Like a flow's ``yield``, they answer the hook that resumed this code if jambonz still
+        waits for it, else they go out as a ``redirect``. Finishing is known from
+        ``verb:status`` (verb ids and ``notifyEvents`` are set up automatically).
+        """
+        await self.step(Step(_tuple(verbs), wait_finished=True))
+
+    async def gather(self, **properties: Any) -> GatherResult:
+        """Run a ``gather`` with ``properties`` (snake_case, as :class:`~jbtrio.verbs.Gather`)
+        and return its typed result."""
+        result = await self.step(Gather(**properties))
+        assert isinstance(result, GatherResult)
+        return result
+
+    async def ask(self, verb: Any) -> Any:
+        """Run one verb that reports back (dial, llm, listen, ...) and return its payload."""
+        return await self.step(verb)
+
+    async def step(self, step: Any, *, _driver: _Driver | None = None) -> Any:
+        """Hand one flow step to jambonz and wait as the flow would (see :mod:`jbtrio._flow`).
+
+        Returns the typed payload of the hook that fired, or ``None``.
+        """
+        driver = _driver or self._main
+        prepared = prepare(
+            step,
+            new_hook=self._new_hook,
+            new_id=self._new_id,
+            notify_events_on=self._notify_events_on,
+        )
+        self._note_llm(prepared)
+        waiter = _HookWaiter() if prepared.hooks else None
+        finished = trio.Event() if prepared.finished_id is not None else None
+        for hook in prepared.hooks:
+            self._hook_waiters[hook] = waiter  # type: ignore[assignment]
+        if finished is not None:
+            self._finish_waiters[prepared.finished_id] = finished  # type: ignore[index]
+        try:
+            await self._hand_over(prepared.verbs, driver)
+            if prepared.finished_id is not None:
+                self._notify_events_on = True
+            if waiter is not None:
+                event = await waiter.wait()
+                driver.pending = event.handle
+                driver.after_hook = True
+                assert isinstance(event.message, VerbHook) and event.hook is not None
+                return prepared.hooks[event.hook](event.message)
+            if finished is not None:
+                await finished.wait()
+            return None
+        finally:
+            for hook in prepared.hooks:
+                if self._hook_waiters.get(hook) is waiter:
+                    del self._hook_waiters[hook]
+            if prepared.finished_id is not None:
+                self._finish_waiters.pop(prepared.finished_id, None)
+
+    async def _hand_over(self, verbs: list[dict[str, Any]], driver: _Driver) -> None:
+        """Answer the pending hook with ``verbs`` if jambonz still waits, else redirect.
+
+        A redirect replaces jambonz's verb stack when these verbs answer a hook (what the
+        ack would have done), and is queued after it otherwise.
+        """
+        handle, driver.pending = driver.pending, None
+        replace, driver.after_hook = driver.after_hook, False
+        if handle is not None and handle.is_open:
+            try:
+                await self.session.reply(handle, verbs)
+                return
+            except ReplyError:
+                pass  # its window closed meanwhile: the verbs go as a command instead
+        await self.redirect(verbs, queue=not replace)
+
+    def _new_hook(self, verb: str) -> str:
+        self._hooks_made += 1
+        return f"/jbtrio/{verb}/{self._hooks_made}"
+
+    def _new_id(self) -> str:
+        self._ids_made += 1
+        return f"jbtrio-{self._ids_made}"
+
+    def _note_llm(self, prepared: Prepared) -> None:
+        for verb in prepared.verbs:
+            if verb_name(verb) != "llm":
+                continue
+            body = verb if "verb" in verb else verb[next(iter(verb))]
+            alias = verb.get("verb") if "verb" in verb else next(iter(verb))
+            vendor = body.get("vendor") or _ALIAS_VENDORS.get(str(alias))
+            if isinstance(vendor, str):
+                self._llm_vendor = vendor
+            if self._tool_names() and "toolHook" not in body:
+                body["toolHook"] = "/jbtrio/tools"
+
+    # ------------------------------------------------------------------ flows
+
+    async def run_flow(self, flow: Flow, *, first: ReplyHandle | None = None) -> None:
+        """Drive ``flow`` to its end.
+
+        Without ``first`` it is the call's main flow, whose first ``yield`` answers the
+        session's start; with ``first`` (a ``dial:confirm`` or ``session:redirect`` reply) it
+        runs beside it and its first ``yield`` answers that. A hang-up closes the flow
+        (``finally`` blocks run); an exception in it ends this call only, after the app's
+        apology verbs, logged with the call_sid.
+        """
+        agen = flow(self)
+        if not inspect.isasyncgen(agen):
+            raise TypeError(f"{flow!r} is not an async generator function (it must yield)")
+        driver = self._main if first is None else _Driver(first)
+        driver.scope = trio.CancelScope()
+        self._drivers.add(driver)
+        try:
+            with driver.scope:
+                if self._hung_up.is_set():
+                    driver.scope.cancel()
+                await self._drive(agen, driver)
+        except Exception as exc:  # the author's code failed: this call only
+            name = getattr(flow, "__name__", repr(flow))
+            self.log.error("flow %s failed: %r", name, exc, exc_info=exc)
+            await self._apologise(driver)
+        finally:
+            self._drivers.discard(driver)
+            with trio.CancelScope(shield=True), trio.move_on_after(_FLOW_CLOSE_TIMEOUT):
+                await agen.aclose()
+
+    async def _drive(self, agen: AsyncGenerator[Any, Any], driver: _Driver) -> None:
+        outcome: tuple[Literal["send", "throw"], Any] = ("send", None)
+        while True:
+            try:
+                if outcome[0] == "send":
+                    step = await agen.asend(outcome[1])
+                else:
+                    step = await agen.athrow(outcome[1])
+            except StopAsyncIteration:
+                break
+            try:
+                outcome = ("send", await self.step(step, _driver=driver))
+            except _STEP_ERRORS as exc:
+                outcome = ("throw", exc)
+        handle, driver.pending = driver.pending, None
+        if handle is not None and handle.is_open:
+            await self.session.reply(handle, None)  # let jambonz carry on with its stack
+
+    async def _apologise(self, driver: _Driver) -> None:
+        verbs = self._app.error_verbs if self._app is not None else DEFAULT_ERROR_VERBS
+        try:
+            await self._hand_over([_wire(v) for v in verbs], driver)
+        except Exception as exc:
+            self.log.error("could not send the apology: %r; hanging up", exc)
+            await self.hangup()
+
+    def _stop_flows(self, reason: str) -> None:
+        for driver in list(self._drivers):
+            self.log.info("closing the flow: %s", reason)
+            driver.scope.cancel()
+
+    # ------------------------------------------------------------------ commands
 
     async def send(self, command: Command) -> None:
         """Queue any command (see :mod:`jbtrio.commands`), waiting if the queue is full."""
         await self.session.send(command)
 
+    async def redirect(self, verbs: Verbs, *, queue: bool = False) -> None:
+        """Run ``verbs`` now (replacing the verb stack), or after it when ``queue``."""
+        await self.send(commands.redirect(verbs, queue=queue))
+
+    async def redirect_to_hook(
+        self, call_hook: str | None = None, *, child_call_hook: str | None = None
+    ) -> None:
+        """Hand the call (or the dialed leg) to the app at another hook (``session:redirect``)."""
+        await self.send(commands.redirect_to_hook(call_hook, child_call_hook=child_call_hook))
+
     async def hangup(self) -> None:
-        """Hang the call up (command ``call:status`` ``completed``)."""
+        """Hang the call up (``call:status`` ``completed``)."""
         await self.send(commands.hangup())
 
-    async def wait_ended(self) -> None:
-        """Wait until the call is over."""
-        await self.session.wait_ended()
+    async def no_answer(self) -> None:
+        """Reject an unanswered inbound call / cancel an unanswered outbound one."""
+        await self.send(commands.no_answer())
+
+    async def config(self, props: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
+        """Apply ``config`` verb properties now."""
+        await self.send(commands.config(props, **kwargs))
+
+    async def mute(self, mute: bool = True, *, call_sid: str | None = None) -> None:
+        """Mute (or unmute) a leg during a dial or conference (``callSid`` for the B-leg)."""
+        await self.send(commands.mute("mute" if mute else "unmute", call_sid=call_sid))
+
+    async def conf_mute(self, mute: bool = True) -> None:
+        """In a conference: (un)mute every non-moderator."""
+        await self.send(commands.conf_mute("mute" if mute else "unmute"))
+
+    async def conf_hold(self, hold: bool = True, *, wait_hook: str | None = None) -> None:
+        """In a conference: hold (or unhold) this member, ``wait_hook`` playing meanwhile."""
+        await self.send(commands.conf_hold("hold" if hold else "unhold", wait_hook=wait_hook))
+
+    async def conf_participant_action(self, action: Any, **kwargs: Any) -> None:
+        """In a conference: tag/untag/coach/uncoach/hold/unhold/mute/unmute/kick."""
+        await self.send(commands.conf_participant_action(action, **kwargs))
+
+    async def listen_status(self, status: Any) -> None:
+        """Pause or resume the running ``listen``."""
+        await self.send(commands.listen_status(status))
+
+    async def stream_status(self, status: Any) -> None:
+        """Pause or resume the running ``stream``."""
+        await self.send(commands.stream_status(status))
+
+    async def transcribe_status(self, status: Any) -> None:
+        """Pause or resume transcription."""
+        await self.send(commands.transcribe_status(status))
+
+    async def record(self, action: Any, **kwargs: Any) -> None:
+        """Start/stop/pause/resume SIPREC or cloud recording."""
+        await self.send(commands.record(action, **kwargs))
+
+    async def whisper(self, verbs: Verbs, *, call_sid: str | None = None) -> None:
+        """Play ``say``/``play`` verbs to one leg of a dial (``call_sid`` for the B-leg)."""
+        await self.send(commands.whisper(verbs, call_sid=call_sid))
+
+    async def dtmf(self, digit: str, duration: int | None = None, **kwargs: Any) -> None:
+        """Send DTMF (SIP INFO) on the call (``call_sid=`` for the B-leg)."""
+        await self.send(commands.dtmf(digit, duration, **kwargs))
+
+    async def sip_request(self, method: str, **kwargs: Any) -> None:
+        """Send an in-dialog SIP request (INFO, NOTIFY, MESSAGE, ...)."""
+        await self.send(commands.sip_request(method, **kwargs))
+
+    async def dub(self, action: Any, track: str, **kwargs: Any) -> None:
+        """Add/remove/silence a dub track or play/say on it."""
+        await self.send(commands.dub(action, track, **kwargs))
+
+    async def dial(self, **kwargs: Any) -> None:
+        """Create a new outbound call from this one (REST createCall body)."""
+        await self.send(commands.dial(**kwargs))
+
+    async def boost_audio_signal(self, db: int | float | str, **kwargs: Any) -> None:
+        """Adjust the gain of the main track (dB, or a string such as ``"-6 dB"``)."""
+        await self.send(commands.boost_audio_signal(db, **kwargs))
+
+    async def media_path(self, path: Any) -> None:
+        """During a dial: ``no-media``, ``partial-media`` or ``full-media``."""
+        await self.send(commands.media_path(path))
+
+    async def llm_update(self, data: Mapping[str, Any]) -> None:
+        """Send a vendor-native update to the running ``llm`` verb."""
+        await self.send(commands.llm_update(data))
+
+    async def tool_output(
+        self, tool_call_id: str, result: Any, *, name: str | None = None, is_error: bool = False
+    ) -> None:
+        """Answer an ``llm:tool-call`` in the shape the running ``llm`` vendor expects."""
+        vendor = self._llm_vendor or "openai"
+        await self.send(
+            commands.tool_result(vendor, tool_call_id, result, name=name, is_error=is_error)  # type: ignore[arg-type]
+        )
 
     # ------------------------------------------------------------------ inbound
 
@@ -162,37 +500,180 @@ class Call:
         ``"*"``); ``hook`` narrows it to one hook path. Each handler runs as its own task in
         the call's nursery; an exception in it ends this call only.
         """
-        self._subscriptions.append(_Subscription(pattern, hook, handler))
+        self._subscriptions.append(Subscription(pattern, hook, handler))
+
+    def tool(self, name: str, tool: Tool) -> None:
+        """Serve the LLM tool ``name`` on this call (``async def tool(call, **args)``)."""
+        self._tools[name] = tool
 
     def events(self) -> trio.MemoryReceiveChannel[Event]:
-        """The messages no :meth:`on` handler took, in arrival order (one consumer)."""
+        """The messages nothing else took, in arrival order (one consumer).
+
+        Until this is called, messages nobody handles are answered at once (an ack without
+        verbs) or dropped, rather than left to wait.
+        """
+        self._events_wanted = True
         return self._events_receive
 
-    async def _dispatch(self) -> None:
+    def want_events(self) -> None:
+        """Keep unhandled messages for :meth:`events` from now on."""
+        self._events_wanted = True
+
+    async def dispatch(self) -> None:
+        """Route every message from jambonz to whatever waits for it. Runs for the call."""
         inbox: AsyncIterator[Incoming] = self.session.inbox.__aiter__()
         async for incoming in inbox:
             if incoming.message is self.session.first_message:
                 continue
-            event = Event(incoming.message, self, incoming.reply)
-            taken = False
-            for subscription in self._subscriptions:
-                if subscription.matches(event):
-                    taken = True
-                    self._nursery.start_soon(
-                        subscription.handler,
-                        event,
-                        name=f"call {self.sid} on {event.type} {subscription.handler!r}",
-                    )
-            if taken:
-                continue
-            try:
-                self._events_send.send_nowait(event)
-            except trio.WouldBlock:
-                self.log.error(
-                    "events() backlog full (inbox_size=%d): %s %s dropped%s",
-                    self.session.config.inbox_size,
-                    event.type,
-                    event.message.msgid,
-                    "; it will be acked automatically" if event.needs_reply else "",
-                )
+            await self._route(Event(incoming.message, self, incoming.reply))
         self._events_send.close()
+
+    async def _route(self, event: Event) -> None:
+        message = event.message
+        hook = event.hook
+        if isinstance(message, VerbHook) and hook is not None:
+            waiter = self._hook_waiters.get(hook)
+            if waiter is not None:
+                waiter.deliver(event)
+                return
+        if isinstance(message, VerbStatus) and message.data.event == "finished":
+            done = self._finish_waiters.get(str(message.data.id))
+            if done is not None:
+                done.set()
+        if (
+            isinstance(message, CallStatus)
+            and message.data.call_status == "completed"
+            and message.data.call_sid in (None, self.sid)
+        ):
+            self._hung_up.set()
+            self._stop_flows("jambonz reported the call completed")
+        if isinstance(message, LlmToolCall) and self._serve_tools(event):
+            return
+        if self._app is not None and await self._app.route_special(self, event):
+            return
+        taken = False
+        for subscription in self._all_subscriptions():
+            if subscription.matches(event):
+                taken = True
+                self._nursery.start_soon(
+                    subscription.handler,
+                    event,
+                    name=f"call {self.sid} on {event.type} {subscription.handler!r}",
+                )
+        if taken:
+            return
+        if not self._events_wanted:
+            if event.needs_reply:
+                await event.reply(None)  # nobody wants it: let jambonz carry on at once
+            return
+        try:
+            self._events_send.send_nowait(event)
+        except trio.WouldBlock:
+            self.log.error(
+                "events() backlog full (inbox_size=%d): %s %s dropped%s",
+                self.session.config.inbox_size,
+                event.type,
+                message.msgid,
+                "; it will be acked automatically" if event.needs_reply else "",
+            )
+
+    def _all_subscriptions(self) -> list[Subscription]:
+        app = self._app.subscriptions if self._app is not None else []
+        return [*self._subscriptions, *app]
+
+    # ------------------------------------------------------------------ llm tools
+
+    def _tool_names(self) -> set[str]:
+        names = set(self._tools)
+        if self._app is not None:
+            names |= set(self._app.tools)
+        return names
+
+    def _find_tool(self, name: str | None) -> Tool | None:
+        if name is None:
+            return None
+        tool = self._tools.get(name)
+        if tool is None and self._app is not None:
+            tool = self._app.tools.get(name)
+        return tool
+
+    def _serve_tools(self, event: Event) -> bool:
+        message = event.message
+        assert isinstance(message, LlmToolCall)
+        calls = message.data.calls
+        if not calls or not any(self._find_tool(c.name) for c in calls):
+            return False
+        self._nursery.start_soon(
+            self._run_tools, message, name=f"call {self.sid} tool {calls[0].name}"
+        )
+        return True
+
+    async def _run_tools(self, message: LlmToolCall) -> None:
+        results: list[tuple[str, Any, bool, str | None]] = []
+        for fc in message.data.calls:
+            tool = self._find_tool(fc.name)
+            if tool is None:
+                results.append((fc.id or "", f"unknown tool {fc.name!r}", True, fc.name))
+                continue
+            args = fc.args if isinstance(fc.args, Mapping) else {}
+            try:
+                result = await tool(self, **args)
+                results.append((fc.id or "", result, False, fc.name))
+            except Exception as exc:  # a failing tool answers with an error, not silence
+                self.log.warning("tool %s failed: %r", fc.name, exc)
+                results.append((fc.id or "", f"error: {exc}", True, fc.name))
+        vendor = self._llm_vendor or "openai"
+        tool_call_id = message.data.tool_call_id or ""
+        if message.data.function_calls is not None or vendor == "google":
+            command = commands.google_tool_results(
+                [(cid, {"error": r} if err else r) for cid, r, err, _ in results],
+                tool_call_id=tool_call_id or None,
+            )
+        else:
+            cid, result, err, name = results[0]
+            command = commands.tool_result(
+                vendor,  # type: ignore[arg-type]
+                tool_call_id or cid,
+                result,
+                name=name,
+                is_error=err,
+            )
+        await self.send(command)
+
+    # ------------------------------------------------------------------ streaming TTS
+
+    @property
+    def tts(self) -> TtsStream:
+        """Stream LLM text into a streaming ``say`` with flow control (:class:`TtsStream`)."""
+        from ._tts import TtsStream
+
+        return TtsStream(self.session)
+
+
+def _tuple(verbs: Any) -> tuple[Any, ...]:
+    if isinstance(verbs, Mapping) or hasattr(verbs, "to_dict"):
+        return (verbs,)
+    return tuple(verbs)
+
+
+def _wire(verb: Any) -> dict[str, Any]:
+    to_dict = getattr(verb, "to_dict", None)
+    wire: dict[str, Any] = to_dict() if to_dict is not None else dict(verb)
+    return wire
+
+
+_ALIAS_VENDORS: Mapping[str, str] = {
+    "openai_s2s": "openai",
+    "microsoft_s2s": "microsoft",
+    "google_s2s": "google",
+    "elevenlabs_s2s": "elevenlabs",
+    "deepgram_s2s": "deepgram",
+    "voiceagent_s2s": "voiceagent",
+    "ultravox_s2s": "ultravox",
+}
+
+#: What a call hears when its flow crashes, unless the app configures otherwise.
+DEFAULT_ERROR_VERBS: tuple[Mapping[str, Any], ...] = (
+    {"verb": "say", "text": "Sorry, something went wrong. Goodbye."},
+    {"verb": "hangup"},
+)
