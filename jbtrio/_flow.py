@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 
 from ._wire import VerbHook
+from .verbs._validate import VERB_ALIASES
 
 __all__ = ["Prepared", "Step", "prepare", "until_finished"]
 
@@ -43,19 +44,6 @@ REPORTING_HOOKS: Mapping[str, str] = {
     "dialogflow": "actionHook",
     "lex": "actionHook",
     "rasa": "actionHook",
-}
-
-#: Aliases jambonz rewrites before running (REFERENCE §6.1).
-ALIASES: Mapping[str, str] = {
-    "stream": "listen",
-    "s2s": "llm",
-    "openai_s2s": "llm",
-    "microsoft_s2s": "llm",
-    "google_s2s": "llm",
-    "elevenlabs_s2s": "llm",
-    "deepgram_s2s": "llm",
-    "voiceagent_s2s": "llm",
-    "ultravox_s2s": "llm",
 }
 
 Parser = Callable[[VerbHook], Any]
@@ -99,7 +87,8 @@ def verb_name(verb: Mapping[str, Any]) -> str | None:
         name = next(iter(verb))
     if not isinstance(name, str):
         return None
-    return ALIASES.get(name, name)
+    alias = VERB_ALIASES.get(name)
+    return alias[0] if alias is not None else name
 
 
 def hook_url(value: Any) -> str | None:
