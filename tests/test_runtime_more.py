@@ -20,7 +20,7 @@ from trio_websocket import (
 import jbtrio
 from jbtrio._runtime import Server, ServerConfig
 from jbtrio.testing import Caller, FakeJambonz, JambonzConfig
-from jbtrio.verbs import GoogleS2s, Hangup, Say
+from jbtrio.verbs import GoogleS2s, Hangup, Redirect, Say
 
 SID = "0ddba11-0000-4000-8000-000000000001"
 
@@ -340,3 +340,39 @@ async def test_closed_connection_after_shutdown_is_1001(
                 await ws.get_message()
             except ConnectionClosed as exc:
                 assert exc.reason is not None and exc.reason.code == 1001
+
+
+async def test_a_redirect_verb_to_another_ws_url_runs_that_flow_beside_the_first(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    app = jbtrio.App()
+    statuses: list[str] = []
+
+    @app.flow("/a")
+    async def first(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        call.on("call:status", _note_status(statuses))
+        yield [Say(text="in a"), Redirect(action_hook="ws://jbtrio.test/b")]
+        await trio.sleep_forever()
+
+    @app.flow("/b")
+    async def second(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        assert call.start.type == "session:redirect"
+        yield [Say(text="in b"), Hangup()]
+
+    async with serving(app) as server:
+        call = await FakeJambonz().place_call(
+            "ws://jbtrio.test/a", connector=server.open_memory_stream
+        )
+        assert server.calls == {}
+    assert call.outcome.ok, call.outcome.summary()
+    said = [v["text"] for v in call.executed_verbs if v.get("verb") == "say"]
+    assert said == ["in a", "in b"]
+    assert "completed" in statuses  # the first socket stayed jambonz's notifier
+
+
+def _note_status(statuses: list[str]) -> Any:
+    async def note(event: jbtrio.Event) -> None:
+        assert isinstance(event.message, jbtrio.CallStatus)
+        statuses.append(str(event.message.data.call_status))
+
+    return note

@@ -67,6 +67,8 @@ class Server:
         self.router = router
         self.config = config or ServerConfig()
         self.calls: dict[str, CallSession] = {}
+        """Calls in progress, by call_sid (a socket opened by a redirect verb for a call
+        already here is registered as ``<call_sid>#redirect-<n>``)."""
         self.connections = 0
         self.port: int | None = None
         self._auth = (
@@ -292,14 +294,22 @@ class Server:
         resumed: bool,
     ) -> CallSession:
         sid = message.sid or self._anonymous_sid()
+        key = sid
         existing = self.calls.get(sid)
         if existing is not None and not existing.ended:
-            call_logger("jbtrio.server", sid).warning(
-                "%s for a call already in progress: rebinding it", message.TYPE
-            )
-            await self._rebind(existing, socket, message)
-            return existing
+            if isinstance(message, SessionRedirect):
+                # A redirect verb to an absolute ws URL: a second socket for the same call,
+                # run by the app at that URL, while the first one stays jambonz's notifier.
+                self._anonymous += 1
+                key = f"{sid}#redirect-{self._anonymous}"
+            else:
+                call_logger("jbtrio.server", sid).warning(
+                    "%s for a call already in progress: rebinding it", message.TYPE
+                )
+                await self._rebind(existing, socket, message)
+                return existing
         session = CallSession(
+            key=key,
             call_sid=sid,
             path=socket.path,
             first_message=message,
@@ -308,7 +318,7 @@ class Server:
             config=self.config,
             on_end=self._forget,
         )
-        self.calls[sid] = session
+        self.calls[key] = session
         self._calls_changed.set()
         assert self._nursery is not None, "Server.run()/run_in() is not running"
         await self._nursery.start(session.run, name=f"call {sid}")
@@ -338,8 +348,8 @@ class Server:
         session.feed_message(message)
 
     def _forget(self, session: CallSession) -> None:
-        if self.calls.get(session.call_sid) is session:
-            del self.calls[session.call_sid]
+        if self.calls.get(session.key) is session:
+            del self.calls[session.key]
             self._calls_changed.set()
 
     def _anonymous_sid(self) -> str:
