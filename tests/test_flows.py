@@ -24,7 +24,7 @@ from jbtrio.testing import (
     ToolCall,
     Turn,
 )
-from jbtrio.verbs import Gather, Hangup, Say
+from jbtrio.verbs import Gather, Hangup, Llm, Say
 
 
 @asynccontextmanager
@@ -264,3 +264,27 @@ async def test_events_outside_the_flow_reach_app_handlers(
     call = await place(app, "/f")
     assert call.outcome.ok
     assert "in-progress" in seen
+
+
+async def test_llm_events_reach_handlers_and_ask_jambonz_for_them(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    app = jbtrio.App()
+    seen: list[str | None] = []
+
+    @app.on("llm:event")
+    async def on_llm(event: jbtrio.Event) -> None:
+        assert isinstance(event.message, jbtrio.LlmEvent)
+        seen.append(event.message.event_type)
+
+    @app.flow("/f")
+    async def flow(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        yield Llm(vendor="openai", llm_options={})
+        yield Hangup()
+
+    script = LlmScript(events=[{"type": "response.done"}, {"type": "session.updated"}])
+    call = await place(app, "/f", Caller(llm=script))
+    assert call.outcome.ok, call.outcome.summary()
+    first_ack = call.received("ack")[0].data
+    assert first_ack is not None and first_ack["data"][0]["eventHook"] == "/jbtrio/llm-events"
+    assert seen == ["response.done", "session.updated"]
