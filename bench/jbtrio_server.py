@@ -1,0 +1,248 @@
+"""The benchmark app on jbtrio, as a user would write it: typed verb builders, validation on.
+
+Answers ``session:new`` with a say and a gather; answers each gather hook with a say and the
+next gather (the same app as ``bench/node/server_*.js``). Bound to 127.0.0.1 only.
+
+    .venv/bin/python bench/jbtrio_server.py PORT            # the hooks app
+    .venv/bin/python bench/jbtrio_server.py PORT --tts      # the TTS app (needs jbtrio._tts)
+    .venv/bin/python bench/jbtrio_server.py PORT --bare-tw  # transport ceiling: bare
+                                                            # trio-websocket, canned acks
+    .venv/bin/python bench/jbtrio_server.py PORT --gc-threshold 50000   # GC experiment
+
+``--bare-tw`` is not jbtrio: a trio-websocket server that acks with canned JSON, the ceiling
+of jbtrio's transport on this machine (like ``server_ws.js`` is for Node).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gc
+import importlib
+import json
+import logging
+import signal
+import sys
+import tracemalloc
+from typing import Any
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
+
+import jbtrio
+from jbtrio.verbs import Gather, Say
+
+SERVICE_PATH = "/bench"
+HOOK = "/gather"
+GREETING = "Welcome to the benchmark line."
+PROMPT = "Tell me what you need, after the tone."
+ANSWER = "You said: I would like to book a car."
+
+#: The 300-delta answer of the TTS case; the same words as ``bench/node/messages.js``.
+TTS_TEXT = (
+    "Sure. The weather in Boston today is mostly sunny with a light breeze from "
+    "the west, and the high will be around seventy one degrees. Tonight it gets cooler, so "
+    "bring a jacket if you plan to be out late!"
+)
+TTS_WORDS = TTS_TEXT.split(" ")
+TTS_DELTAS = 300
+
+
+def tts_deltas() -> list[str]:
+    """The answer as an LLM would stream it: 300 deltas, a word and its space each."""
+    return [TTS_WORDS[i % len(TTS_WORDS)] + " " for i in range(TTS_DELTAS)]
+
+
+def gather() -> Gather:
+    return Gather(input=["speech"], action_hook=HOOK, timeout=10, say=Say(text=PROMPT))
+
+
+def hooks_app() -> jbtrio.App:
+    app = jbtrio.App()
+
+    @app.route(SERVICE_PATH)
+    async def ivr(call: jbtrio.Call) -> None:
+        await call.start.reply([Say(text=GREETING), gather()])
+        async for event in call.events():
+            if event.hook == HOOK and event.needs_reply:
+                await event.reply([Say(text=ANSWER), gather()])
+
+    return app
+
+
+def tts_available() -> str | None:
+    """None when jbtrio's TTS pump is importable, else why not."""
+    try:
+        importlib.import_module("jbtrio._tts")
+    except ImportError as exc:
+        return f"jbtrio._tts is not importable yet ({exc})"
+    return None
+
+
+async def pump_tts(call: jbtrio.Call, deltas: list[str]) -> None:
+    """Stream ``deltas`` through jbtrio's TTS pump, as an app forwarding LLM deltas would.
+
+    ``call.tts.push(delta)`` per delta, then ``call.tts.flush()`` (jbtrio/_tts.py); the pump
+    decides how many ``tts:tokens`` messages that takes (it may coalesce deltas).
+    """
+    tts: Any = getattr(call, "tts", None)
+    if tts is None:
+        raise RuntimeError("jbtrio.Call has no tts attribute yet")
+    for delta in deltas:
+        await tts.push(delta)
+    await tts.flush()
+
+
+def tts_app() -> jbtrio.App:
+    app = jbtrio.App()
+    deltas = tts_deltas()
+
+    @app.route(SERVICE_PATH)
+    async def tts(call: jbtrio.Call) -> None:
+        await call.start.reply([Say(text=GREETING), gather()])
+        async for event in call.events():
+            if event.hook == HOOK and event.needs_reply:
+                # The LLM answer: a streaming say, then the deltas through the TTS pump.
+                await event.reply([Say(stream=True)])
+                await pump_tts(call, deltas)
+
+    return app
+
+
+# ------------------------------------------------------------------ transport ceiling
+
+GREETING_VERBS = json.dumps([Say(text=GREETING).to_dict(), gather().to_dict()])
+ANSWER_VERBS = json.dumps([Say(text=ANSWER).to_dict(), gather().to_dict()])
+
+
+async def bare_trio_websocket(port: int) -> None:
+    """Bare trio-websocket: parse, ack with canned JSON; no jbtrio, no validation."""
+
+    async def handler(request: WebSocketRequest) -> None:
+        ws = await request.accept(subprotocol="ws.jambonz.org")
+        try:
+            while True:
+                text = await ws.get_message()
+                msg = json.loads(text)
+                kind = msg.get("type")
+                if kind == "session:new":
+                    await ws.send_message(
+                        f'{{"type":"ack","msgid":"{msg["msgid"]}","data":{GREETING_VERBS}}}'
+                    )
+                elif kind == "verb:hook":
+                    await ws.send_message(
+                        f'{{"type":"ack","msgid":"{msg["msgid"]}","data":{ANSWER_VERBS}}}'
+                    )
+                elif kind == "call:status" and msg["data"].get("call_status") == "completed":
+                    await ws.aclose(1000)
+                    return
+        except ConnectionClosed:
+            return
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(serve_websocket, handler, "127.0.0.1", port, None)
+        print(f"listening {server.port}", flush=True)
+
+
+# ------------------------------------------------------------------ main
+
+
+async def serve_app(app: jbtrio.App, port: int, introspect: bool = False) -> None:
+    async with trio.open_nursery() as nursery:
+        server: jbtrio.Server = await nursery.start(jbtrio.serve, app, "127.0.0.1", port)
+        print(f"listening {server.port}", flush=True)
+        if introspect:
+            nursery.start_soon(report_memory_on_signal, server)
+
+
+def task_census() -> collections.Counter[str]:
+    """Live Trio tasks by coroutine name (numbers and call sids stripped)."""
+    census: collections.Counter[str] = collections.Counter()
+    stack = [trio.lowlevel.current_root_task()]
+    while stack:
+        task = stack.pop()
+        if task is None:
+            continue
+        census[task.coro.__qualname__] += 1
+        for nursery in task.child_nurseries:
+            stack.extend(nursery.child_tasks)
+    return census
+
+
+async def report_memory_on_signal(server: jbtrio.Server) -> None:
+    """With ``--introspect``: on each SIGUSR1, print the live tasks per call and, when
+    ``--tracemalloc`` is on too, where the live memory was allocated, to stderr."""
+    with trio.open_signal_receiver(signal.SIGUSR1) as signals:
+        async for _ in signals:
+            ncalls = max(1, len(server.calls))
+            census = task_census()
+            lines = [f"tasks: {sum(census.values())} live, {len(server.calls)} calls"]
+            lines += [f"  {n / ncalls:6.2f}/call  {name}" for name, n in census.most_common(30)]
+            print("\n".join(lines), file=sys.stderr, flush=True)
+            if not tracemalloc.is_tracing():
+                continue
+            snapshot = tracemalloc.take_snapshot().filter_traces(
+                [tracemalloc.Filter(False, tracemalloc.__file__)]
+            )
+            calls = max(1, len(server.calls))
+            total = sum(stat.size for stat in snapshot.statistics("filename"))
+            out = [f"tracemalloc: {total / 1024:.0f} KiB live, {len(server.calls)} calls"]
+            for group in ("filename", "lineno"):
+                for stat in snapshot.statistics(group)[:25]:
+                    frame = stat.traceback[0]
+                    where = (
+                        f"{frame.filename}:{frame.lineno}" if group == "lineno" else frame.filename
+                    )
+                    out.append(
+                        f"  {stat.size / 1024:10.0f} KiB {stat.size / calls:8.0f} B/call "
+                        f"{stat.count / calls:6.1f} blocks/call  {where}"
+                    )
+            print("\n".join(out), file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("port", type=int)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--tts", action="store_true", help="the TTS app")
+    mode.add_argument("--bare-tw", action="store_true", help="bare trio-websocket ceiling")
+    parser.add_argument(
+        "--introspect",
+        action="store_true",
+        help="on SIGUSR1, print the live tasks per call to stderr (for profiling)",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="with --introspect: also where the live memory was allocated (slow)",
+    )
+    parser.add_argument(
+        "--gc-threshold",
+        type=int,
+        metavar="N",
+        help="experiment: gc.set_threshold(N, 50, 100) and gc.freeze() before serving "
+        "(jbtrio itself is unchanged; shows what the cyclic GC costs)",
+    )
+    args = parser.parse_args(argv)
+    if args.gc_threshold:
+        gc.freeze()
+        gc.set_threshold(args.gc_threshold, 50, 100)
+    if args.tracemalloc:
+        tracemalloc.start()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if args.bare_tw:
+        trio.run(bare_trio_websocket, args.port)
+        return 0
+    if args.tts:
+        missing = tts_available()
+        if missing is not None:
+            print(f"skip: {missing}", file=sys.stderr)
+            return 3
+        trio.run(serve_app, tts_app(), args.port)
+        return 0
+    trio.run(serve_app, hooks_app(), args.port, args.introspect or args.tracemalloc)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

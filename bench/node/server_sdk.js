@@ -1,0 +1,45 @@
+'use strict';
+/*
+ * The app on @jambonz/sdk (the official Node SDK), written as its README shows: a service on a
+ * path, session.say().gather().send() for session:new, a listener on the gather's actionHook
+ * answering with session.say().gather().reply(). Validation is on (the SDK default; makeService
+ * cannot turn it off). Bound to 127.0.0.1 only.
+ *
+ *   node server_sdk.js PORT          hooks app
+ *   BENCH_TTS=1 node server_sdk.js   TTS app: the hook is answered with a streaming say,
+ *                                    then the 300 deltas through session.sendTtsTokens()
+ *                                    (one message per delta, stop-and-wait)
+ */
+const http = require('http');
+const { createEndpoint } = require('@jambonz/sdk/websocket');
+const m = require('./messages');
+
+const port = Number(process.argv[2] || 3000);
+const ttsMode = process.env.BENCH_TTS === '1';
+const quiet = { info: () => {}, error: (...a) => console.error(...a), debug: () => {} };
+
+const server = http.createServer();
+const makeService = createEndpoint({ server, logger: quiet });
+const svc = makeService({ path: m.SERVICE_PATH });
+
+const gather = { input: ['speech'], actionHook: m.HOOK, timeout: 10, say: { text: m.PROMPT } };
+
+svc.on('session:new', (session) => {
+  session.on(m.HOOK, () => {
+    if (ttsMode) {
+      // The LLM answer: a streaming say, then one tts:tokens message per delta.
+      session.say({ stream: true }).reply();
+      for (const delta of m.ttsDeltas()) session.sendTtsTokens(delta).catch(() => {});
+      session.flushTtsTokens();
+      return;
+    }
+    session.say({ text: m.ANSWER }).gather(gather).reply();
+  });
+  session.on('close', () => {});
+  session.on('error', () => {});
+  session.say({ text: m.GREETING }).gather(gather).send();
+});
+
+server.listen(port, '127.0.0.1', () => {
+  process.stdout.write(`listening ${server.address().port}\n`);
+});
