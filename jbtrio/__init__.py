@@ -31,6 +31,7 @@ from ._flow import until_finished as until_finished
 from ._runtime import Server as Server
 from ._runtime import ServerConfig as ServerConfig
 from ._runtime import serve as serve
+from ._runtime import tune_gc as tune_gc
 from ._wire import MAX_FRAME_BYTES as MAX_FRAME_BYTES
 from ._wire import Ack as Ack
 from ._wire import CallInfo as CallInfo

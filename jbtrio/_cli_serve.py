@@ -16,7 +16,7 @@ from pathlib import Path
 
 import trio
 
-from ._runtime import Router, Server, ServerConfig
+from ._runtime import Router, Server, ServerConfig, tune_gc
 
 __all__ = ["add_arguments", "load_app", "run"]
 
@@ -32,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--password", help="... and this password")
     parser.add_argument(
         "--grace", type=float, default=30.0, help="seconds calls may finish on shutdown (30)"
+    )
+    parser.add_argument(
+        "--gc-threshold",
+        type=int,
+        default=50_000,
+        help="collect the young GC generation every N allocations (50000; 0 keeps Python's)",
     )
 
 
@@ -81,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     if (args.user is None) != (args.password is None):
         raise SystemExit("--user and --password go together")
     router = load_app(args.app)
+    if args.gc_threshold > 0:
+        tune_gc(args.gc_threshold)
     interrupted = False
     try:
         trio.run(_serve, router, args)

@@ -376,3 +376,20 @@ def _note_status(statuses: list[str]) -> Any:
         statuses.append(str(event.message.data.call_status))
 
     return note
+
+
+def test_tune_gc_freezes_and_raises_the_threshold() -> None:
+    import gc
+
+    import pytest
+
+    old = gc.get_threshold()
+    try:
+        jbtrio.tune_gc(12_345)
+        assert gc.get_threshold()[0] == 12_345
+        assert gc.get_freeze_count() > 0
+        with pytest.raises(ValueError):
+            jbtrio.tune_gc(0)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*old)

@@ -11,6 +11,7 @@ from ._config import ServerConfig
 from ._server import Router, Server, serve
 from ._session import AppHandler, CallSession, Incoming
 from ._transport import SUBPROTOCOL, basic_auth_header
+from ._tuning import tune_gc
 
 __all__ = [
     "SUBPROTOCOL",
@@ -22,4 +23,5 @@ __all__ = [
     "ServerConfig",
     "basic_auth_header",
     "serve",
+    "tune_gc",
 ]

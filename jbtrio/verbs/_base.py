@@ -99,9 +99,14 @@ def _field_table(cls: type[WireObject]) -> tuple[tuple[str, ...], Callable[[Any]
 
 
 class WireObject:
-    """What verbs and components share: wire-name mapping, serialisation, hook metadata."""
+    """What verbs and components share: wire-name mapping, serialisation, hook metadata.
 
-    __slots__ = ()
+    Builders are frozen, so the wire dict computed for validation at construction is kept
+    (``_jbtrio_fields``) and copied on each ``to_dict()``, rather than walking every field
+    again each time a verb is sent.
+    """
+
+    __slots__ = ("_jbtrio_fields",)
 
     #: attribute name -> wire name, for the attributes whose names differ on the wire
     #: (``action_hook`` -> ``actionHook``, ``from_`` -> ``from``, ``passthrough`` -> ``_``).
@@ -110,6 +115,18 @@ class WireObject:
     hook_properties: ClassVar[tuple[str, ...]] = ()
 
     def _fields_dict(self) -> dict[str, Any]:
+        cached: dict[str, Any] | None = getattr(self, "_jbtrio_fields", None)
+        if cached is not None:
+            return dict(cached)
+        return self._compute_fields()
+
+    def _remember_fields(self) -> dict[str, Any]:
+        """Compute the wire fields once (at construction) and keep them."""
+        fields = self._compute_fields()
+        object.__setattr__(self, "_jbtrio_fields", fields)
+        return fields
+
+    def _compute_fields(self) -> dict[str, Any]:
         table = _FIELD_TABLES.get(type(self)) or _field_table(type(self))
         wire_names, values = table
         return {
@@ -139,7 +156,7 @@ class Verb(WireObject):
     REPORTS_BACK: ClassVar[bool] = False
 
     def __attrs_post_init__(self) -> None:
-        validate_verb(self.verb, self._fields_dict())
+        validate_verb(self.verb, self._remember_fields())
 
     def to_dict(self) -> dict[str, Any]:
         """Return ``{"verb": ..., **properties}``; properties left as ``None`` are omitted."""
@@ -166,4 +183,4 @@ class Component(WireObject):
     spec_name: ClassVar[str]
 
     def __attrs_post_init__(self) -> None:
-        validate_component(self.spec_name, self._fields_dict())
+        validate_component(self.spec_name, self._remember_fields())
