@@ -1,16 +1,20 @@
 """Run every fuzz target within a time budget: ``python -m fuzz --seconds 60``.
 
-Targets are the modules ``fuzz/target_*.py``; each exposes ``TARGET`` (a :class:`Target`). The
-budget is split evenly between the selected targets; each runs Hypothesis in batches of fresh
-random examples until its share is spent. A failing example is shrunk, printed, and saved in
-the Hypothesis example database (``.hypothesis/fuzz``) so the next run replays it first.
-The last line printed is a JSON report; the exit status is 1 when any target found a defect.
+Targets are the modules ``fuzz/target_*.py``; each exposes ``TARGET`` (a :class:`Target`).
+For each selected target the runner first replays its seed corpus (``fuzz/corpus/<name>/``,
+checked in: known-tricky inputs and past findings), then runs Hypothesis in batches of fresh
+random examples until its share of the budget (split evenly) is spent. A failing example is
+shrunk, printed, and saved in the Hypothesis example database (``.hypothesis/fuzz``) so the
+next run replays it first. A target whose optional engine is missing (``requires``) is
+skipped and reported as such. One line per target, then a JSON report, are printed last; the
+exit status is 1 when any target found a defect.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import pkgutil
 import sys
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -27,6 +32,7 @@ from fuzz._target import Target
 
 _BATCH = 200
 _DB_PATH = Path(".hypothesis") / "fuzz"
+CORPUS = Path(__file__).parent / "corpus"
 
 
 @attrs.define
@@ -36,7 +42,34 @@ class Report:
     name: str
     examples: int = 0
     seconds: float = 0.0
+    corpus: int = 0
     failure: str | None = None
+    skipped: str | None = None
+
+
+def missing_requirements(target: Target) -> list[str]:
+    """The optional modules ``target`` needs that are not installed."""
+    return [name for name in target.requires if importlib.util.find_spec(name) is None]
+
+
+def replay_corpus(target: Target, report: Report) -> None:
+    """Check every seed-corpus file of ``target``; the first failure is the report's."""
+    directory = CORPUS / target.name
+    if not directory.is_dir():
+        return
+    for path in sorted(p for p in directory.iterdir() if p.is_file()):
+        report.corpus += 1
+        try:
+            raw: Any = path.read_bytes()
+            if path.suffix == ".json":
+                raw = orjson.loads(raw)
+            target.check(target.load(raw))
+        except Exception as exc:  # a finding, on a named, reproducible input
+            report.failure = (
+                f"corpus {path.name}: " + "".join(traceback.format_exception_only(exc)).strip()
+            )
+            traceback.print_exc()
+            return
 
 
 def discover() -> list[Target]:
@@ -55,6 +88,15 @@ def discover() -> list[Target]:
 def run_target(target: Target, seconds: float, database: DirectoryBasedExampleDatabase) -> Report:
     """Fuzz one target for ``seconds`` (checked between batches of examples)."""
     report = Report(name=target.name)
+    missing = missing_requirements(target)
+    if missing:
+        report.skipped = f"not installed: {', '.join(missing)}"
+        return report
+    start = time.monotonic()
+    replay_corpus(target, report)
+    if report.failure is not None:
+        report.seconds = round(time.monotonic() - start, 2)
+        return report
     counter = [0]
 
     def counted(example: Any) -> None:
@@ -70,7 +112,6 @@ def run_target(target: Target, seconds: float, database: DirectoryBasedExampleDa
         suppress_health_check=list(HealthCheck),
         print_blob=True,
     )(given(target.strategy)(counted))
-    start = time.monotonic()
     while time.monotonic() - start < seconds:
         try:
             test()
@@ -109,10 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     reports = [run_target(target, share, database) for target in targets]
 
     for r in reports:
-        status = "FAIL" if r.failure else "ok"
-        print(f"{r.name:16} {status:4} {r.examples:8d} examples in {r.seconds:7.2f} s")
+        status = "FAIL" if r.failure else "skip" if r.skipped else "ok"
+        print(
+            f"{r.name:16} {status:4} {r.corpus:4d} corpus + {r.examples:8d} examples "
+            f"in {r.seconds:7.2f} s"
+        )
         if r.failure:
             print(f"    {r.failure}")
+        if r.skipped:
+            print(f"    {r.skipped}")
     failed = [r.name for r in reports if r.failure]
     print(
         json.dumps(

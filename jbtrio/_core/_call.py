@@ -89,8 +89,9 @@ class CallCore:
         self._open: dict[str, ReplyHandle] = {}
         self._seen: deque[str] = deque()
         self._seen_set: set[str] = set()
-        # acks with verbs already written, by msgid, in case jambonz reports them abandoned
-        self._written_acks: OrderedDict[str, ReplyHandle] = OrderedDict()
+        # acks with verbs already written, by msgid, in case jambonz reports them abandoned;
+        # each with the verbs the app appended to the stack after it (see _recover_abandoned)
+        self._written_acks: OrderedDict[str, _Written] = OrderedDict()
         # a session:new that followed the session:reconnect this core started with, answered
         # by the core with the verbs the app gives that reconnect (see _on_late_session_new)
         self._twin: ReplyHandle | None = None
@@ -255,13 +256,17 @@ class CallCore:
         match = _ABANDONED.search(details) if isinstance(details, str) else None
         if match is None:
             return []
-        handle = self._written_acks.pop(match.group(1), None)
-        if handle is None or not handle.verbs:
+        written = self._written_acks.pop(match.group(1), None)
+        if written is None:
             return []
-        if isinstance(handle.message, DialConfirm | SessionAdulting):
-            return []  # those verbs belong to a leg that is gone
-        redirect = Command(command="redirect", data=list(handle.verbs), queue_command=False)
-        frame = self._outbox.make(redirect)
+        handle = written.handle
+        if not handle.verbs or isinstance(handle.message, DialConfirm | SessionAdulting):
+            return []  # nothing to replay, or verbs for a leg that is gone
+        # The app may have moved on meanwhile and appended verbs to the stack it believed in
+        # (a flow's next yield): replay the lost verbs and those, as one replacement, so the
+        # appended verbs are not wiped by the replay nor run before what they followed.
+        verbs = [*handle.verbs, *written.appended]
+        frame = self._outbox.make(Command(command="redirect", data=verbs, queue_command=False))
         self._outbox.push(frame)
         return [Recovered(handle, frame)]
 
@@ -392,9 +397,16 @@ class CallCore:
             del self._open[handle.msgid]
             events.append(Abandoned(handle))
         for frame in list(self._outbox):
-            if not frame.is_ack or frame.handle is None or frame.handle is new:
+            if not frame.is_ack:
                 continue
-            events.append(self._rewrite_abandoned_ack(frame))
+            if frame.handle is None or (frame.handle is new and self._new_ack_sent):
+                # The core's own acks (to a reconnect, an unknown type) or a repeat of the
+                # session:new verbs for a reconnect now gone: jambonz abandoned those msgids,
+                # and the next session:reconnect gets answered afresh.
+                self._outbox.replace(frame, None)
+                events.append(FrameRewritten(frame, None, "ack for a reconnect that was lost"))
+            elif frame.handle is not new:
+                events.append(self._rewrite_abandoned_ack(frame))
         return events
 
     def _rewrite_abandoned_ack(self, frame: Frame) -> FrameRewritten:
@@ -403,7 +415,9 @@ class CallCore:
         if not verbs:
             self._outbox.replace(frame, None)
             return FrameRewritten(frame, None, "ack without verbs for an abandoned msgid")
-        if isinstance(frame.handle.message, DialConfirm | SessionAdulting):
+        if isinstance(frame.handle.message, DialConfirm | SessionAdulting | SessionReconnect):
+            # a confirm leg jambonz declined, a child that ignores them, or a reconnect whose
+            # verbs travel with the session:new that followed it: not for the A-leg's stack
             self._outbox.replace(frame, None)
             return FrameRewritten(
                 frame, None, f"{frame.handle.type} verbs cannot apply after a drop"
@@ -433,16 +447,31 @@ class CallCore:
         """The socket accepted ``frame`` (call after the send returned)."""
         if not self._outbox.sent(frame):
             return
-        handle = frame.handle
-        if handle is not None and handle.verbs and handle is not self._new_handle:
-            self._written_acks[handle.ack_msgid] = handle
-            if len(self._written_acks) > self.config.remembered_msgids:
-                self._written_acks.popitem(last=False)
+        self._track_written(frame)
         if frame.handle is not None and frame.handle is self._new_handle:
             self._new_ack_sent = True
             self._await_new_ack = False
             if not self._new_ack_confirmed:
                 self._grace_until = now + self.config.session_start_grace
+
+    def _track_written(self, frame: Frame) -> None:
+        """Keep what :meth:`_recover_abandoned` needs: acks with verbs that reached a socket,
+        and what the app appended to the stack after them. A frame that replaces the stack
+        supersedes them: replaying them after it would undo the app's later decision."""
+        message = frame.message
+        if isinstance(message, Command):
+            if message.command == "redirect" and isinstance(message.data, list):
+                if message.queue_command:
+                    for written in self._written_acks.values():
+                        written.appended.extend(message.data)
+                else:
+                    self._written_acks.clear()
+            return
+        handle = frame.handle
+        if handle is None or not handle.verbs or handle is self._new_handle:
+            return
+        self._written_acks.clear()
+        self._written_acks[handle.ack_msgid] = _Written(handle)
 
     # ------------------------------------------------------------------ end
 
@@ -462,7 +491,19 @@ class CallCore:
         self._written_acks.clear()
         self._new_handle = None
         self._twin = None
+        self._grace_until = None
+        self._await_new_ack = False
         return [Ended(unsent)]
+
+
+class _Written:
+    """An ack with verbs that reached a socket, and the verbs appended to the stack after it."""
+
+    __slots__ = ("appended", "handle")
+
+    def __init__(self, handle: ReplyHandle) -> None:
+        self.handle = handle
+        self.appended: list[Any] = []
 
 
 def _why_closed(handle: ReplyHandle) -> str:
