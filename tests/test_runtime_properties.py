@@ -29,10 +29,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import attrs
-import pytest
 import trio
 import trio.testing
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jbtrio._runtime import Server, ServerConfig
@@ -201,16 +200,9 @@ def _hook_ack_recovered(call: Call) -> bool:
     )
 
 
-def _delay_meets_drop(plan: Plan) -> bool:
-    return plan.drops and any(isinstance(r, Delay) for r in plan.rules)
-
-
 @settings(max_examples=settings().max_examples, deadline=None)
 @given(PLANS)
 def test_the_runtime_survives_faults_at_random_points(plan: Plan) -> None:
-    # A drop while the fake holds a delayed frame loses that frame and stalls the call in
-    # the fake (test_a_drop_during_a_delayed_hook_stalls_the_fake); keep those apart.
-    assume(not _delay_meets_drop(plan))
     reference, call, _server = trio.run(
         _scenario, plan, clock=trio.testing.MockClock(autojump_threshold=0)
     )
@@ -231,31 +223,25 @@ def test_the_runtime_survives_faults_at_random_points(plan: Plan) -> None:
     assert app_faults == [], app_faults
     _check_acks(call)
     expected, run = _verbs(reference), _verbs(call)
-    if call.sent()[0].type == "session:reconnect":
-        # jambonz lost its first socket before writing session:new: the core's "twin" path,
-        # whose start verbs can run twice (test_core_properties::
-        # test_the_twin_start_reply_is_not_replayed_as_a_redirect, a known finding).
+    if _hook_ack_recovered(call):
+        # The core re-sent a lost hook ack together with what the app appended after it, as
+        # one replacement (test_a_recovered_hook_ack_keeps_the_next_step): an appended gather
+        # that had already started is killed and restarted. What the caller hears (says and
+        # the hangup) must still be the reference's, once each and in order.
+        heard = [v for v in run if v.startswith("say:") or v == "hangup:"]
+        heard_expected = [v for v in expected if v.startswith("say:") or v == "hangup:"]
+        assert _is_subsequence(heard, heard_expected), (heard, heard_expected)
         return
     for verb in set(run):
         assert run.count(verb) <= expected.count(verb), f"{verb} ran too often: {run}"
-    if _hook_ack_recovered(call):
-        # The core re-sent a lost hook ack as a redirect, necessarily after what the app
-        # queued since, which that redirect then replaces: the known ordering finding of
-        # test_a_recovered_hook_ack_clobbers_the_next_step. Counts are still checked.
-        return
     assert _is_subsequence(run, expected), (run, expected)
     if not plan.drops:
         assert run == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding in the fake (jbtrio.testing): a connection dropped while a Delay rule "
-    "holds an outgoing verb:hook loses that hook; it is neither abandoned (jambonz:error, "
-    "gather moves on) nor re-queued, so the gather waits for an ack forever and the call "
-    "only ends at max_duration",
-)
-def test_a_drop_during_a_delayed_hook_stalls_the_fake() -> None:
+def test_a_drop_during_a_delayed_hook_requeues_it() -> None:
+    # Regression test of a finding in the fake: a drop while a Delay rule held an outgoing
+    # verb:hook lost that hook (never written, never re-queued) and stalled the call.
     plan = Plan(
         Caller(digits=("1",), response_delay=0.2),
         (Delay(At("out", index=2), 1.0),),

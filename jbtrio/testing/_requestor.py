@@ -74,6 +74,9 @@ class Connection:
         self.closed = trio.Event()
         self.requeue: list[Outgoing] = []
         self.held: tuple[str, Outgoing] | None = None
+        # the item the writer is handling and has not yet put on the wire (a Delay may be
+        # holding it): if the socket dies meanwhile it was never sent, so it is re-queued
+        self.current: Outgoing | None = None
 
 
 class Requestor:
@@ -394,6 +397,16 @@ class Requestor:
             return
         # Whatever the writer had not written yet was never on the wire: jambonz would have
         # queued it for the next socket, so it is re-queued (lost only if nothing reconnects).
+        # That includes a frame a Reorder rule held back and one a Delay rule was holding.
+        unwritten = [conn.held[1]] if conn.held is not None else []
+        if conn.current is not None:
+            unwritten.append(conn.current)
+        conn.held, conn.current = None, None
+        conn.requeue.extend(
+            item
+            for item in unwritten
+            if item.raw is None and item.close_code is None and item.msg_type != "session:reconnect"
+        )
         while True:
             try:
                 item = conn.recv_ch.receive_nowait()
@@ -435,8 +448,10 @@ class Requestor:
                 item = await conn.recv_ch.receive()
             except (trio.EndOfChannel, trio.ClosedResourceError):
                 return
+            conn.current = item
             if not await self._write_item(conn, item):
                 return
+            conn.current = None
 
     async def _write_item(self, conn: Connection, item: Outgoing) -> bool:
         """Write one queued item, applying the outgoing fault rules; False ends the writer."""
@@ -455,6 +470,7 @@ class Requestor:
         )
         for rule in rules:
             if isinstance(rule, Drop) and rule.when == "before":
+                conn.current = None
                 conn.requeue.append(item)
                 await self._abort_conn(conn, rule.code)
                 return False
@@ -498,6 +514,8 @@ class Requestor:
 
     async def _write(self, conn: Connection, item: Outgoing, text: str, msgid: str) -> bool:
         """Send one frame; register its ack wait at write time, as jambonz starts its timer."""
+        if conn.current is item:
+            conn.current = None  # from here on it counts as written (or lost on the wire)
         if item.pending is not None:
             self.in_flight[msgid] = item.pending
             item.pending.mark_written(msgid, trio.current_time() + self.config.ack_timeout)
