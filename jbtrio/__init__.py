@@ -25,6 +25,7 @@ from ._errors import ProtocolError as ProtocolError
 from ._errors import QueueFullError as QueueFullError
 from ._errors import ReplyError as ReplyError
 from ._errors import TtsError as TtsError
+from ._errors import TtsInterrupted as TtsInterrupted
 from ._errors import VerbError as VerbError
 from ._flow import Step as Step
 from ._flow import until_finished as until_finished
@@ -32,6 +33,8 @@ from ._runtime import Server as Server
 from ._runtime import ServerConfig as ServerConfig
 from ._runtime import serve as serve
 from ._runtime import tune_gc as tune_gc
+from ._tts import TtsResult as TtsResult
+from ._tts import TtsStream as TtsStream
 from ._wire import MAX_FRAME_BYTES as MAX_FRAME_BYTES
 from ._wire import Ack as Ack
 from ._wire import CallInfo as CallInfo

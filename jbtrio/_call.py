@@ -29,6 +29,7 @@ from ._errors import MessageTooLargeError, ProtocolError, ReplyError, VerbError
 from ._flow import Prepared, Step, prepare, verb_name
 from ._runtime import CallSession, Incoming
 from ._runtime._logging import CallLogger
+from ._tts import TtsStream
 from ._wire import (
     CallInfo,
     CallStatus,
@@ -41,10 +42,10 @@ from ._wire import (
     VerbStatus,
 )
 from .verbs import Gather
+from .verbs._validate import VERB_ALIASES
 
 if TYPE_CHECKING:
     from ._app import AppHooks
-    from ._tts import TtsStream
 
 __all__ = ["DEFAULT_ERROR_VERBS", "Call", "Event", "EventHandler", "Flow", "Tool"]
 
@@ -322,11 +323,13 @@ class Call:
                 continue
             body = verb if "verb" in verb else verb[next(iter(verb))]
             alias = verb.get("verb") if "verb" in verb else next(iter(verb))
-            vendor = body.get("vendor") or _ALIAS_VENDORS.get(str(alias))
+            vendor = body.get("vendor") or VERB_ALIASES.get(str(alias), ("", None))[1]
             if isinstance(vendor, str):
                 self._llm_vendor = vendor
             if self._tool_names() and "toolHook" not in body:
                 body["toolHook"] = "/jbtrio/tools"
+            if "eventHook" not in body and self._wants("llm:event"):
+                body["eventHook"] = "/jbtrio/llm-events"  # jambonz sends llm:event only then
 
     # ------------------------------------------------------------------ flows
 
@@ -405,6 +408,13 @@ class Call:
     ) -> None:
         """Hand the call (or the dialed leg) to the app at another hook (``session:redirect``)."""
         await self.send(commands.redirect_to_hook(call_hook, child_call_hook=child_call_hook))
+
+    async def redirect_legs(
+        self, parent_call: Verbs | None = None, child_call: Verbs | None = None
+    ) -> None:
+        """During a dial, give the parent and/or the dialed leg new verbs; the child then
+        runs as its own session (``session:adulting`` on ``<path>/adulting``)."""
+        await self.send(commands.redirect_legs(parent_call, child_call))
 
     async def hangup(self) -> None:
         """Hang the call up (``call:status`` ``completed``)."""
@@ -577,6 +587,12 @@ class Call:
                 "; it will be acked automatically" if event.needs_reply else "",
             )
 
+    def _wants(self, message_type: str) -> bool:
+        """Whether some handler listens to ``message_type`` (so jambonz must be asked for it)."""
+        return any(
+            fnmatch.fnmatchcase(message_type, sub.pattern) for sub in self._all_subscriptions()
+        )
+
     def _all_subscriptions(self) -> list[Subscription]:
         app = self._app.subscriptions if self._app is not None else []
         return [*self._subscriptions, *app]
@@ -645,8 +661,6 @@ class Call:
     @property
     def tts(self) -> TtsStream:
         """Stream LLM text into a streaming ``say`` with flow control (:class:`TtsStream`)."""
-        from ._tts import TtsStream
-
         return TtsStream(self.session)
 
 
@@ -661,16 +675,6 @@ def _wire(verb: Any) -> dict[str, Any]:
     wire: dict[str, Any] = to_dict() if to_dict is not None else dict(verb)
     return wire
 
-
-_ALIAS_VENDORS: Mapping[str, str] = {
-    "openai_s2s": "openai",
-    "microsoft_s2s": "microsoft",
-    "google_s2s": "google",
-    "elevenlabs_s2s": "elevenlabs",
-    "deepgram_s2s": "deepgram",
-    "voiceagent_s2s": "voiceagent",
-    "ultravox_s2s": "ultravox",
-}
 
 #: What a call hears when its flow crashes, unless the app configures otherwise.
 DEFAULT_ERROR_VERBS: tuple[Mapping[str, Any], ...] = (

@@ -15,6 +15,8 @@ __all__ = [
     "ProtocolError",
     "QueueFullError",
     "ReplyError",
+    "TtsError",
+    "TtsInterrupted",
     "VerbError",
 ]
 
@@ -103,3 +105,31 @@ class QueueFullError(JbtrioError):
 
 class CallEndedError(JbtrioError):
     """The call is over: nothing more can be sent on it."""
+
+
+class TtsError(JbtrioError):
+    """jambonz refused streamed TTS text for a reason other than a full buffer.
+
+    ``reason`` is jambonz's (``"connection to <vendor> failed"``, ``"missing tokens"``, or
+    ``"no TTS streaming buffer"`` when the call has no streaming ``say``); ``text`` is what was
+    refused. Everything queued behind it was dropped too, so the producer can stop its LLM.
+    """
+
+    def __init__(self, reason: str, text: str = "") -> None:
+        self.reason = reason
+        self.text = text
+        super().__init__(f"streamed TTS text refused by jambonz: {reason}")
+
+
+class TtsInterrupted(TtsError):
+    """The caller barged in (``user_interruption``) or the app cleared the stream mid-turn.
+
+    Raised once, to the next ``push`` of the interrupted turn, so a push-style producer stops
+    its LLM; ``result`` says what of the turn was spoken and what was dropped.
+    """
+
+    def __init__(self, result: object) -> None:
+        self.result = result
+        self.reason = "interrupted"
+        self.text = ""
+        JbtrioError.__init__(self, "the TTS turn was interrupted (barge-in or clear)")

@@ -138,7 +138,9 @@ async def _scenario(plan: Plan) -> tuple[Call, Call, Server]:
 
     fake = FakeJambonz(JambonzConfig(reproduce_rekey_stall=False, max_duration=MAX_DURATION))
     async with trio.open_nursery() as nursery:
-        config = ServerConfig(ping_interval=None)
+        # Stacked Delay rules can hold session:new back for longer than the server's 10 s
+        # first-message timeout (real jambonz sends it at once); allow for them here.
+        config = ServerConfig(ping_interval=None, first_message_timeout=60.0)
         server: Server = await nursery.start(Server(app, config).run_in)
         reference = await fake.place_call(
             URL, connector=server.open_memory_stream, caller=plan.caller

@@ -40,3 +40,5 @@ __all__ = [
     "ReplyState",
     "Resumed",
 ]
+
+from ._tts_pump import TtsPump as TtsPump

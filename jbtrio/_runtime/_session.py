@@ -38,10 +38,18 @@ from .._core import (
     Resumed,
 )
 from .._errors import CallEndedError, ProtocolError
-from .._wire import Command, InboundMessage, UnknownMessage, decode
+from .._wire import (
+    Command,
+    InboundMessage,
+    TtsStreamingEvent,
+    TtsTokensResult,
+    UnknownMessage,
+    decode,
+)
 from ._config import ServerConfig
 from ._logging import call_logger
 from ._transport import Socket, SocketClosed
+from ._tts_driver import TtsPumpDriver, TtsRequest
 
 __all__ = ["AppHandler", "CallSession", "Incoming", "Wakeup"]
 
@@ -76,6 +84,7 @@ class CallSession:
     def __init__(
         self,
         *,
+        key: str | None = None,
         call_sid: str,
         path: str,
         first_message: InboundMessage | UnknownMessage,
@@ -85,6 +94,8 @@ class CallSession:
         on_end: Callable[[CallSession], None],
     ) -> None:
         self.call_sid = call_sid
+        self.key = key or call_sid
+        """The session's key in the server's registry (usually the call_sid)."""
         self.path = path
         self.first_message = first_message
         self.resumed = resumed
@@ -103,7 +114,10 @@ class CallSession:
         self._ended = trio.Event()
         self._sending_since: float | None = None
         self._inbox_send, self.inbox = trio.open_memory_channel[Incoming](config.inbox_size)
-        self.tts_send, self._tts_receive = trio.open_memory_channel[Command](config.tts_queue_size)
+        self.tts_send, self._tts_receive = trio.open_memory_channel[TtsRequest](
+            config.tts_queue_size
+        )
+        self.tts_driver = TtsPumpDriver(self.send, self._tts_receive, self.log)
         self._cancel = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
         self._first_handle: ReplyHandle | None = None
@@ -180,8 +194,10 @@ class CallSession:
         if old is not None and old is not socket:
             # jambonz came back before we noticed the old socket die: that one is dead.
             self.core.detach(trio.current_time())
+            self.tts_driver.detach(trio.current_time())
         self._socket = socket
         self.core.attach()
+        self.tts_driver.attach(trio.current_time())
         self._socket_changed.set()
         self._frames_ready.set()
 
@@ -197,6 +213,7 @@ class CallSession:
         now = trio.current_time()
         self.log.warning("socket dropped (%s); waiting for session:reconnect", code)
         self._log_events(self.core.detach(now))
+        self.tts_driver.detach(now)
         self._socket_changed.set()
         self._deadline_changed.set()
 
@@ -226,6 +243,9 @@ class CallSession:
             if isinstance(event, Received):
                 if self._first_handle is None and event.reply is not None:
                     self._first_handle = event.reply
+                if isinstance(event.message, TtsTokensResult | TtsStreamingEvent):
+                    # The pump needs these first; the app still sees them.
+                    self.tts_driver.feed(event.message, trio.current_time())
                 self._deliver(event)
             elif isinstance(event, AutoAcked):
                 self.log.warning(
@@ -354,13 +374,9 @@ class CallSession:
             await trio.sleep_until((since + stall) if since is not None else now + stall)
 
     async def _tts_pump(self) -> None:
-        # Flow control of tts:tokens (one in flight, coalescing) is layered on this channel;
-        # here the pump keeps the commands in order and applies the queue's back-pressure.
-        async for command in self._tts_receive:
-            try:
-                await self.send(command)
-            except CallEndedError:
-                return
+        # Flow control of tts:tokens lives in the sans-IO TtsPump; the driver feeds it the
+        # app's requests from the bounded channel and sends its commands through self.send.
+        await self.tts_driver.run()
 
     async def _run_app(self) -> None:
         try:
