@@ -12,7 +12,8 @@ jambonz: ``python -m jbtrio call ws://127.0.0.1:3000/tts-stream``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
 
 import trio
 
@@ -71,10 +72,11 @@ async def fake_llm(
 app = jbtrio.App()
 
 
-@app.route("/tts-stream")
-async def tts_stream(call: jbtrio.Call) -> None:
-    """Open a streaming say, stream the fake LLM's answer into it, flush; jambonz hangs up."""
-    await call.start.reply([Say(stream=True), Hangup()])
+@app.flow("/tts-stream")
+async def tts_stream(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+    """Open a streaming say, stream the fake LLM's answer into it, flush; jambonz hangs up
+    once the speech has finished (the hangup follows the streaming say)."""
+    yield [Say(stream=True), Hangup()]
     result = await call.tts.stream(fake_llm())
     call.log.info(
         "answer streamed: %d characters spoken, %d dropped, %d tts:tokens messages",
@@ -82,4 +84,3 @@ async def tts_stream(call: jbtrio.Call) -> None:
         len(result.dropped),
         call.tts.messages_sent,
     )
-    await call.wait_ended()

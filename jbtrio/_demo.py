@@ -64,6 +64,13 @@ def _expect_tools(call: FakeCall) -> str | None:
     return None
 
 
+def _expect_tts(call: FakeCall) -> str | None:
+    tokens = [c for c in call.commands if c.command == "tts:tokens"]
+    if not tokens or len(tokens) >= 300:
+        return f"expected far fewer than 300 tts:tokens for 300 deltas, got {len(tokens)}"
+    return None
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("examples.hello", "/hello", "hello: say and hang up", Caller(), _expect_said("Hello")),
     Scenario(
@@ -101,6 +108,13 @@ SCENARIOS: tuple[Scenario, ...] = (
             )
         ),
         _expect_tools,
+    ),
+    Scenario(
+        "examples.tts_stream",
+        "/tts-stream",
+        "tts-stream: an LLM answer as 300 deltas into a streaming say",
+        Caller(),
+        _expect_tts,
     ),
     Scenario(
         "examples.slow_backend",
@@ -158,7 +172,9 @@ def describe_verbs(verbs: Any) -> str:
             parts.append(repr(verb))
             continue
         name = verb.get("verb", "?")
-        if name == "say":
+        if name == "say" and verb.get("stream"):
+            parts.append("say (streaming: text comes as tts:tokens)")
+        elif name == "say":
             parts.append(f'say "{verb.get("text", "")}"')
         elif name == "gather":
             inputs = ",".join(verb.get("input") or [])
@@ -218,19 +234,50 @@ def describe(frame: Frame) -> str:
             return f"command {name}{leg}  {describe_verbs(verbs)}"
         if name == "llm:tool-output":
             return f"command llm:tool-output {data.get('tool_call_id')}"
+        if name == "tts:tokens" and isinstance(payload, dict):
+            text = str(payload.get("tokens", ""))
+            return f'command tts:tokens #{payload.get("id")} ({len(text)} chars) "{text[:40]}…"'
         return f"command {name}"
+    if kind == "tts:tokens-result" and isinstance(payload, dict):
+        return f"tts:tokens-result #{payload.get('id')} {payload.get('status')}"
+    if kind == "tts:streaming-event" and isinstance(payload, dict):
+        return f"tts:streaming-event {payload.get('event_type')}"
     return kind
+
+
+def _is_tts_traffic(frame: Frame) -> bool:
+    data = frame.data or {}
+    return frame.type == "tts:tokens-result" or data.get("command") == "tts:tokens"
 
 
 def _print_call(scenario: Scenario, call: FakeCall, problem: str | None, as_json: bool) -> None:
     print(f"\n── {scenario.title}  [ws://…{scenario.path}]")
     t0 = call.transcript[0].time if call.transcript else 0.0
+    run: list[Frame] = []  # consecutive tts:tokens traffic, shown as one line
+
+    def show_run() -> None:
+        if not run:
+            return
+        sent = [f for f in run if f.direction == "in"]
+        chars = sum(len(str((f.payload or {}).get("tokens", ""))) for f in sent)
+        ok = sum(1 for f in run if f.direction == "out" and (f.payload or {}).get("status") == "ok")
+        print(
+            f"  {run[0].time - t0:6.2f}s  app ⇄ jambonz  {len(sent)} tts:tokens, {chars} chars "
+            f"(one in flight, deltas coalesced), {ok} answered ok"
+        )
+        run.clear()
+
     for frame in call.transcript:
         if as_json:
             print(frame.to_json())
             continue
+        if _is_tts_traffic(frame):
+            run.append(frame)
+            continue
+        show_run()
         arrow = "jambonz → app" if frame.direction == "out" else "app → jambonz"
         print(f"  {frame.time - t0:6.2f}s  {arrow}  {describe(frame)}")
+    show_run()
     outcome = call.outcome
     verdict = "✓" if outcome.ok and problem is None else "✗"
     print(f"  {verdict} {outcome.summary()}" + (f"; {problem}" if problem else ""))
