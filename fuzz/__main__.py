@@ -93,6 +93,10 @@ def run_target(target: Target, seconds: float, database: DirectoryBasedExampleDa
         report.skipped = f"not installed: {', '.join(missing)}"
         return report
     start = time.monotonic()
+    if target.external is not None:
+        report.examples, report.failure = target.external(seconds)
+        report.seconds = round(time.monotonic() - start, 2)
+        return report
     replay_corpus(target, report)
     if report.failure is not None:
         report.seconds = round(time.monotonic() - start, 2)

@@ -34,3 +34,6 @@ class Target:
     description: str = ""
     load: Callable[[Any], Any] = _as_is
     requires: tuple[str, ...] = ()
+    external: Callable[[float], tuple[int, str | None]] | None = None
+    """A target with its own engine (coverage-guided atheris): called with the seconds to
+    spend, returns (inputs tried, failure or ``None``); ``strategy``/``check`` are unused."""

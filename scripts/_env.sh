@@ -22,6 +22,9 @@ fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+  # atheris (coverage-guided fuzzing) is optional: without a wheel, its targets are skipped.
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[fuzz]' \
+    || echo "atheris is not installable here: the coverage-guided fuzz targets will be skipped" >&2
   touch "$stamp"
 fi
 export PATH="$root/.venv/bin:$PATH"
