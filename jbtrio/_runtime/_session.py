@@ -51,7 +51,7 @@ from ._logging import call_logger
 from ._transport import Socket, SocketClosed
 from ._tts_driver import TtsPumpDriver, TtsRequest
 
-__all__ = ["AppHandler", "CallSession", "Incoming", "Wakeup"]
+__all__ = ["AppHandler", "Broadcast", "CallSession", "Incoming", "Wakeup"]
 
 AppHandler = Callable[["CallSession"], Awaitable[None]]
 
@@ -72,6 +72,25 @@ class Wakeup:
         """Wait until :meth:`set` was called since the last wait."""
         await self._event.wait()
         self._event = trio.Event()
+
+
+class Broadcast:
+    """Wakes every task waiting when :meth:`notify` is called (for conditions several tasks
+    wait on). Edge-triggered: check the condition, then wait, with no checkpoint between."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+
+    def notify(self) -> None:
+        """Wake the current waiters."""
+        self._event.set()
+        self._event = trio.Event()
+
+    async def wait(self) -> None:
+        """Wait for the next :meth:`notify`."""
+        await self._event.wait()
 
 
 Incoming = Received
@@ -109,8 +128,11 @@ class CallSession:
         self._socket: Socket | None = None
         self._frames_ready = Wakeup()
         self._deadline_changed = Wakeup()
-        self._socket_changed = Wakeup()
-        self._queue_drained = Wakeup()
+        # one level-triggered wake-up per waiting task: the writer and the supervisor both
+        # follow socket changes; any number of senders may wait for queue space
+        self._socket_changed_writer = Wakeup()
+        self._socket_changed_supervisor = Wakeup()
+        self._queue_drained = Broadcast()
         self._ended = trio.Event()
         self._sending_since: float | None = None
         self._inbox_send, self.inbox = trio.open_memory_channel[Incoming](config.inbox_size)
@@ -198,7 +220,8 @@ class CallSession:
         self._socket = socket
         self.core.attach()
         self.tts_driver.attach(trio.current_time())
-        self._socket_changed.set()
+        self._socket_changed_writer.set()
+        self._socket_changed_supervisor.set()
         self._frames_ready.set()
 
     def detach(self, socket: Socket, code: int) -> None:
@@ -214,7 +237,8 @@ class CallSession:
         self.log.warning("socket dropped (%s); waiting for session:reconnect", code)
         self._log_events(self.core.detach(now))
         self.tts_driver.detach(now)
-        self._socket_changed.set()
+        self._socket_changed_writer.set()
+        self._socket_changed_supervisor.set()
         self._deadline_changed.set()
 
     # ------------------------------------------------------------------ inbound
@@ -329,12 +353,12 @@ class CallSession:
                 await socket.send(frame.text)
             except SocketClosed:
                 # The reader sees the close too and detaches; the frame stays queued.
-                await self._socket_changed.wait()
+                await self._socket_changed_writer.wait()
                 continue
             finally:
                 self._sending_since = None
             self.core.sent(frame, trio.current_time())
-            self._queue_drained.set()
+            self._queue_drained.notify()
             if frame.handle is not None:
                 self._deadline_changed.set()
 
@@ -350,11 +374,11 @@ class CallSession:
     async def _supervisor(self) -> None:
         while True:
             if self._socket is not None:
-                await self._socket_changed.wait()
+                await self._socket_changed_supervisor.wait()
                 continue
             with trio.move_on_after(self.config.reconnect_timeout):
                 while self._socket is None:
-                    await self._socket_changed.wait()
+                    await self._socket_changed_supervisor.wait()
                 continue
             self.end(
                 f"jambonz did not reconnect within {self.config.reconnect_timeout:g} s "
