@@ -38,6 +38,7 @@ from ._caller import Turn as Turn
 from ._config import JambonzConfig as JambonzConfig
 from ._connect import Connector as Connector
 from ._fake import Call as Call
+from ._fake import CallOptions as CallOptions
 from ._fake import FakeJambonz as FakeJambonz
 from ._faults import At as At
 from ._faults import Delay as Delay

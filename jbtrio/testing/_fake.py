@@ -16,7 +16,7 @@ import secrets
 import uuid
 from collections.abc import Callable, MutableMapping, Sequence
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import trio
 
@@ -31,7 +31,10 @@ from ._outcome import AckRecord, CallOutcome, CallRecord
 from ._requestor import Requestor
 from ._transcript import ConnEvent, Frame, Transcript
 
-__all__ = ["Call", "FakeJambonz"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["Call", "CallOptions", "FakeJambonz"]
 
 logger = logging.getLogger("jbtrio.testing.fake")
 
@@ -384,6 +387,24 @@ class _CallContext:
         return await self._nursery_cm.__aexit__(exc_type, exc, tb)
 
 
+class CallOptions(TypedDict, total=False):
+    """The keyword options of :meth:`FakeJambonz.new_call` (and ``call``/``place_call``)."""
+
+    connector: Connector | None
+    caller: Caller | None
+    faults: Faults | None
+    username: str | None
+    password: str | None
+    from_: str
+    to: str
+    direction: Literal["inbound", "outbound"]
+    env_vars: dict[str, Any] | None
+    call_sid: str | None
+    sip: dict[str, Any] | None
+    first_message: FirstMessage
+    verbs: Sequence[dict[str, Any]] | None
+
+
 class FakeJambonz:
     """A fake jambonz feature server: places simulated calls to a websocket app.
 
@@ -486,78 +507,16 @@ class FakeJambonz:
             "parent_call_info": parent_info,
         }
 
-    def call(
-        self,
-        target: str | Connector,
-        *,
-        connector: Connector | None = None,
-        caller: Caller | None = None,
-        faults: Faults | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        from_: str = "15083084809",
-        to: str = "15083728299",
-        direction: Literal["inbound", "outbound"] = "inbound",
-        env_vars: dict[str, Any] | None = None,
-        call_sid: str | None = None,
-        sip: dict[str, Any] | None = None,
-        first_message: FirstMessage = "session:new",
-        verbs: Sequence[dict[str, Any]] | None = None,
-    ) -> _CallContext:
-        """``async with fake.call(url, caller=...) as call:`` — a call running for the block."""
-        return _CallContext(
-            self.new_call(
-                target,
-                connector=connector,
-                caller=caller,
-                faults=faults,
-                username=username,
-                password=password,
-                from_=from_,
-                to=to,
-                direction=direction,
-                env_vars=env_vars,
-                call_sid=call_sid,
-                sip=sip,
-                first_message=first_message,
-                verbs=verbs,
-            )
-        )
+    def call(self, target: str | Connector, **options: Unpack[CallOptions]) -> _CallContext:
+        """``async with fake.call(url, caller=...) as call:`` — a call running for the block.
 
-    async def place_call(
-        self,
-        target: str | Connector,
-        *,
-        connector: Connector | None = None,
-        caller: Caller | None = None,
-        faults: Faults | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        from_: str = "15083084809",
-        to: str = "15083728299",
-        direction: Literal["inbound", "outbound"] = "inbound",
-        env_vars: dict[str, Any] | None = None,
-        call_sid: str | None = None,
-        sip: dict[str, Any] | None = None,
-        first_message: FirstMessage = "session:new",
-        verbs: Sequence[dict[str, Any]] | None = None,
-    ) -> Call:
-        """Run one call to its end and return it (``call.outcome`` is set)."""
-        call = self.new_call(
-            target,
-            connector=connector,
-            caller=caller,
-            faults=faults,
-            username=username,
-            password=password,
-            from_=from_,
-            to=to,
-            direction=direction,
-            env_vars=env_vars,
-            call_sid=call_sid,
-            sip=sip,
-            first_message=first_message,
-            verbs=verbs,
-        )
+        ``options`` are those of :meth:`new_call`.
+        """
+        return _CallContext(self.new_call(target, **options))
+
+    async def place_call(self, target: str | Connector, **options: Unpack[CallOptions]) -> Call:
+        """Run one call to its end and return it (``call.outcome`` is set); ``options`` are
+        those of :meth:`new_call`."""
+        call = self.new_call(target, **options)
         await call.run()
         return call
