@@ -215,8 +215,9 @@ class CallSession:
         old = self._socket
         if old is not None and old is not socket:
             # jambonz came back before we noticed the old socket die: that one is dead.
-            self.core.detach(trio.current_time())
-            self.tts_driver.detach(trio.current_time())
+            now = trio.current_time()
+            self._log_events(self.core.detach(now))
+            self.tts_driver.detach(now)
         self._socket = socket
         self.core.attach()
         self.tts_driver.attach(trio.current_time())
