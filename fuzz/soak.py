@@ -273,12 +273,16 @@ async def worker(run: Run, rng: random.Random) -> None:
 async def soak(args: argparse.Namespace, stats: Stats) -> None:
     """Serve the IVR on loopback and run the workers against it."""
     config = ServerConfig(ping_interval=None, max_connections=max(1000, args.calls * 4))
+    # Media timing: the fake's defaults (speech at 0.05 s per character, as a real call takes)
+    # divided by --media-speed; a faster pace means more calls per second through the same
+    # number of concurrent calls.
+    base = JambonzConfig()
     fake = FakeJambonz(
         JambonzConfig(
             reproduce_rekey_stall=False,
             max_duration=args.max_duration,
-            say_seconds_per_char=0.01,
-            say_min_seconds=0.2,
+            say_seconds_per_char=base.say_seconds_per_char / args.media_speed,
+            say_min_seconds=base.say_min_seconds / args.media_speed,
         )
     )
     async with trio.open_nursery() as nursery:
@@ -307,6 +311,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed of the faults")
     parser.add_argument("--stall", type=float, default=20.0, help="no-progress limit (s)")
     parser.add_argument("--max-duration", type=float, default=90.0, help="per-call limit (s)")
+    parser.add_argument(
+        "--media-speed",
+        type=float,
+        default=1.0,
+        help="speech runs this many times faster than a real call (default 1: real pace)",
+    )
     args = parser.parse_args(argv)
 
     stats = Stats()
@@ -333,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         "messages_lost": stats.messages_lost,
         "stalled_calls": stats.stalled_calls,
         "server_errors": stats.server_errors,
+        "media_speed": args.media_speed,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "jambonz": "fake, reproduce_rekey_stall=False (PEER-BEHAVIOUR §5.4 bug off)",
         "definitions": {
