@@ -57,6 +57,8 @@ from jbtrio._wire._callinfo import _CALL_INFO_SPEC, unstructure_call_info
 from jbtrio._wire._inbound import KNOWN_TYPES
 from jbtrio._wire._outbound import DATA_OPTIONAL_COMMANDS, js_falsy
 
+from ._executor import KNOWN_COMMANDS
+
 __all__ = [
     "acks",
     "call_infos",
@@ -88,33 +90,9 @@ __all__ = [
 
 _M = TypeVar("_M")
 
-#: Command sub-types jambonz 0.9.8 handles (plus some v10 ones), so examples hit real names.
-COMMAND_NAMES = (
-    "redirect",
-    "call:status",
-    "config",
-    "dial",
-    "dub",
-    "record",
-    "mute:status",
-    "conf:mute-status",
-    "conf:hold-status",
-    "conf:participant-action",
-    "listen:status",
-    "stream:status",
-    "transcribe:status",
-    "whisper",
-    "sip:request",
-    "dtmf",
-    "boostAudioSignal",
-    "media:path",
-    "llm:tool-output",
-    "llm:update",
-    "tts:tokens",
-    "tts:flush",
-    "tts:clear",
-    "agent:update",
-)
+#: Command sub-types jambonz 0.9.8 handles (the fake's own list) plus a v10 one, so examples
+#: hit real names.
+COMMAND_NAMES = (*sorted(KNOWN_COMMANDS), "agent:update")
 
 
 @cache
