@@ -57,7 +57,7 @@ class AppHooks:
         """What a call hears when its flow crashes."""
         return self._app.error_verbs
 
-    async def route_special(self, call: Call, event: Event) -> bool:
+    def route_special(self, call: Call, event: Event) -> bool:
         """``dial:confirm`` to its confirm flow; ``session:redirect`` to the flow mounted at
         its hook, which takes the call over. True when the event was taken."""
         message = event.message
@@ -215,7 +215,6 @@ class App:
                 chosen = adulting_route
             async with trio.open_nursery() as nursery:
                 call = Call(session, nursery, self._hooks)
-                nursery.start_soon(call.dispatch, name=f"call {session.call_sid} dispatcher")
                 if chosen is None:
                     # Only an adulting flow is mounted here, and this is not an adulting leg.
                     call.log.error("no flow for a %s on %s: hanging up", call.start.type, call.path)
@@ -226,6 +225,8 @@ class App:
                     call.want_events()
                     handler: CallHandler = chosen.target  # type: ignore[assignment]
                     await handler(call)
+                # Handlers registered with call.on() and the app's run until the call ends.
+                await session.wait_ended()
 
         return run
 

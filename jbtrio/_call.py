@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -183,6 +183,7 @@ class Call:
         self._notify_events_on = False
         self._llm_vendor: str | None = None
         self._hung_up = trio.Event()
+        session.consume(self._consume, self._events_send.close)
 
     # ------------------------------------------------------------------ what the call is
 
@@ -529,16 +530,14 @@ class Call:
         """Keep unhandled messages for :meth:`events` from now on."""
         self._events_wanted = True
 
-    async def dispatch(self) -> None:
-        """Route every message from jambonz to whatever waits for it. Runs for the call."""
-        inbox: AsyncIterator[Incoming] = self.session.inbox.__aiter__()
-        async for incoming in inbox:
-            if incoming.message is self.session.first_message:
-                continue
-            await self._route(Event(incoming.message, self, incoming.reply))
-        self._events_send.close()
+    def _consume(self, incoming: Incoming) -> None:
+        """Route one message from jambonz to whatever waits for it (in the reader's task:
+        never blocks)."""
+        if incoming.message is self.session.first_message:
+            return
+        self._route(Event(incoming.message, self, incoming.reply))
 
-    async def _route(self, event: Event) -> None:
+    def _route(self, event: Event) -> None:
         message = event.message
         hook = event.hook
         if isinstance(message, VerbHook) and hook is not None:
@@ -559,7 +558,7 @@ class Call:
             self._stop_flows("jambonz reported the call completed")
         if isinstance(message, LlmToolCall) and self._serve_tools(event):
             return
-        if self._app is not None and await self._app.route_special(self, event):
+        if self._app is not None and self._app.route_special(self, event):
             return
         taken = False
         for subscription in self._all_subscriptions():
@@ -573,8 +572,9 @@ class Call:
         if taken:
             return
         if not self._events_wanted:
-            if event.needs_reply:
-                await event.reply(None)  # nobody wants it: let jambonz carry on at once
+            if event.handle is not None and event.handle.is_open:
+                # nobody wants it: let jambonz carry on at once
+                self.session.reply_nowait(event.handle, None)
             return
         try:
             self._events_send.send_nowait(event)

@@ -96,7 +96,7 @@ class TtsStream:
         self._check()
         self._driver.open_turn()
         try:
-            await self._session.tts_send.send(TtsPush(text))
+            await self._driver.submit(TtsPush(text), self._session.tts_send)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise CallEndedError("the call has ended; streamed TTS text not sent") from None
 
@@ -116,7 +116,7 @@ class TtsStream:
             raise CallEndedError("the call has ended; tts:flush not sent")
         waiter = FlushWaiter()
         try:
-            await self._session.tts_send.send(TtsFlush(waiter))
+            await self._driver.submit(TtsFlush(waiter), self._session.tts_send)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise CallEndedError("the call has ended; tts:flush not sent") from None
         return await waiter.wait()

@@ -184,7 +184,7 @@ async def test_slow_app_does_not_stop_pings(autojump_clock: trio.testing.MockClo
         await call.start.reply([Say(text="hi")])
         await trio.sleep_forever()  # never drains its events
 
-    config = ServerConfig(inbox_size=4, message_queue_size=2)
+    config = ServerConfig(inbox_size=4)
     async with serving(app, config) as server, trio.open_nursery() as nursery:
         stream = await server.open_memory_stream()
         ws = await wrap_client_stream(

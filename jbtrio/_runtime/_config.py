@@ -33,7 +33,6 @@ class ServerConfig:
       library default of 60 lets slow clients hold connections open).
     - ``max_message_bytes``: largest inbound frame (1 MiB; ``session:new`` carries the whole
       SIP INVITE, so be generous); a bigger one closes the socket with 1009.
-    - ``message_queue_size``: frames buffered between the socket and the reader (16).
     - ``max_connections``: concurrent websocket connections; more are refused with 503.
     - ``first_message_timeout``: an accepted socket that sends no session message within this
       many seconds is closed (jambonz can leave orphan reconnects behind, PEER-BEHAVIOUR §5.3).
@@ -62,7 +61,6 @@ class ServerConfig:
     password: str | None = None
     handshake_timeout: float = attrs.field(default=10.0, validator=_positive)
     max_message_bytes: int = attrs.field(default=1 << 20, validator=_positive)
-    message_queue_size: int = attrs.field(default=16, validator=_positive)
     max_connections: int = attrs.field(default=10_000, validator=_positive)
     first_message_timeout: float = attrs.field(default=10.0, validator=_positive)
     ping_interval: float | None = attrs.field(default=20.0, validator=_optional_positive)

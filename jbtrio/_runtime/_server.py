@@ -32,6 +32,7 @@ from ._transport import (
     SUBPROTOCOL,
     Handshake,
     HandshakeRejected,
+    Keepalive,
     Socket,
     SocketClosed,
     basic_auth_header,
@@ -76,6 +77,7 @@ class Server:
             if self.config.username is not None and self.config.password is not None
             else None
         )
+        self._keepalive = Keepalive(self.config.ping_interval, self.config.pong_timeout)
         self._nursery: trio.Nursery | None = None
         self._listen_scope = trio.CancelScope()
         self._calls_changed = trio.Event()
@@ -157,8 +159,8 @@ class Server:
                 stream,
                 handshake_timeout=self.config.handshake_timeout,
                 max_message_bytes=self.config.max_message_bytes,
-                message_queue_size=self.config.message_queue_size,
                 close_timeout=self.config.close_timeout,
+                keepalive=self._keepalive,
                 check=self._check,
             ) as outcome:
                 if isinstance(outcome, Socket):
@@ -194,25 +196,18 @@ class Server:
     async def _serve_socket(self, socket: Socket) -> None:
         handler = self.router.resolve(socket.path)
         assert handler is not None  # _check refused unknown paths
-        session: CallSession | None = None
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._keepalive, socket, name=f"keepalive {socket.handshake.remote}")
-            try:
-                session = await self._bind(socket, handler)
-                if session is None:
-                    return
-                nursery.start_soon(self._close_when_ended, socket, session, name="close-on-end")
+        session = await self._bind(socket, handler)
+        if session is None:
+            return
+        try:
+            with session.reader_scope():  # cancelled when the call ends: then we close 1000
                 await self._read(socket, session)
-            finally:
-                nursery.cancel_scope.cancel()
-                if session is not None and not session.ended and socket.close_code is None:
-                    # Cancelled while the call goes on (server stopping): 1001 makes jambonz
-                    # reconnect, ideally to another instance; 1000 would abandon the call.
-                    with (
-                        trio.CancelScope(shield=True),
-                        trio.move_on_after(self.config.close_timeout),
-                    ):
-                        await socket.close(1001, "going away")
+        finally:
+            if not session.ended and socket.close_code is None:
+                # Cancelled while the call goes on (server stopping): 1001 makes jambonz
+                # reconnect, ideally to another instance; 1000 would abandon the call.
+                with trio.CancelScope(shield=True):
+                    await socket.close(1001, "going away")
 
     async def _read(self, socket: Socket, session: CallSession) -> None:
         """The reader: decode and hand off, never waiting on the app."""
@@ -221,32 +216,6 @@ class Server:
                 session.feed(await socket.receive())
         except SocketClosed as closed:
             session.detach(socket, closed.code)
-
-    async def _close_when_ended(self, socket: Socket, session: CallSession) -> None:
-        await session.wait_ended()
-        if socket.close_code is None:
-            # The call is over on our side: close normally so jambonz does not reconnect.
-            await socket.close(1000)
-
-    async def _keepalive(self, socket: Socket) -> None:
-        interval = self.config.ping_interval
-        if interval is None:
-            return
-        try:
-            while True:
-                await trio.sleep(interval)
-                with trio.move_on_after(self.config.pong_timeout) as scope:
-                    await socket.ping()
-                if scope.cancelled_caught:
-                    log.warning(
-                        "no pong from %s within %g s: treating the peer as dead",
-                        socket.handshake.remote,
-                        self.config.pong_timeout,
-                    )
-                    await socket.abort("pong timeout")
-                    return
-        except SocketClosed:
-            return
 
     async def _bind(self, socket: Socket, handler: AppHandler) -> CallSession | None:
         """Read up to the first session message and bind the socket to its call."""

@@ -3,22 +3,26 @@
 A :class:`CallSession` is created by the first socket of a call and registered by call_sid;
 it outlives that socket. Its nursery runs the named tasks of the design:
 
-- **writer** — the only task that sends on the call's socket; takes frames from the core in
-  order, never with a timeout around the send (a stalled send is aborted by the watchdog);
-- **ack tracker** — sleeps until the core's next deadline and lets it ack for a slow app;
-- **reconnect supervisor** — after a drop, waits (bounded) for ``session:reconnect`` on a new
-  socket, or ends the call;
-- **TTS stream pump** — owns ``tts:*`` commands, fed through a bounded channel;
+- **writer** — the only task that sends the call's frames; takes them from the core in
+  order, never with a timeout around the send (a stalled send is aborted by the timer);
+- **timer** — one task for every deadline of the call: the ack tracker (it lets the core ack
+  for a slow app), the send-stall watchdog and the reconnect supervisor (after a drop, the
+  call waits, bounded, for ``session:reconnect`` on a new socket). Deadlines are set on its
+  cancel scope, so arming one costs no task switch;
+- **TTS stream pump** — owns ``tts:*`` commands, fed through a bounded channel; started the
+  first time the app streams text;
 - **app** — the application's handler for the call.
 
-The **reader** runs per socket in the server's connection handler: it only decodes and feeds
-the core (:meth:`CallSession.feed`), so pings and close frames are always answered however
-slow the app is.
+The **reader** runs per socket in the server's connection handler: it decodes, feeds the
+core and hands messages to the app's consumer (:meth:`CallSession.feed`) without waiting on
+the app, so pings and close frames are always answered however slow the app is. When the
+call ends, the session cancels the reader, and the connection closes with 1000.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -51,7 +55,7 @@ from ._logging import call_logger
 from ._transport import Socket, SocketClosed
 from ._tts_driver import TtsPumpDriver, TtsRequest
 
-__all__ = ["AppHandler", "Broadcast", "CallSession", "Incoming", "Wakeup"]
+__all__ = ["AppHandler", "Broadcast", "CallSession", "Consumer", "Incoming", "Wakeup"]
 
 AppHandler = Callable[["CallSession"], Awaitable[None]]
 
@@ -59,42 +63,52 @@ AppHandler = Callable[["CallSession"], Awaitable[None]]
 class Wakeup:
     """A level-triggered wake-up for one waiting task (``trio.Event`` is one-shot)."""
 
-    __slots__ = ("_event",)
+    __slots__ = ("_lot", "_set")
 
     def __init__(self) -> None:
-        self._event = trio.Event()
+        self._set = False
+        self._lot = trio.lowlevel.ParkingLot()
 
     def set(self) -> None:
         """Wake the waiter now, or make its next wait return at once."""
-        self._event.set()
+        self._set = True
+        if self._lot:
+            self._lot.unpark_all()
 
     async def wait(self) -> None:
         """Wait until :meth:`set` was called since the last wait."""
-        await self._event.wait()
-        self._event = trio.Event()
+        if self._set:
+            self._set = False
+            await trio.lowlevel.checkpoint()
+            return
+        await self._lot.park()
+        self._set = False
 
 
 class Broadcast:
     """Wakes every task waiting when :meth:`notify` is called (for conditions several tasks
     wait on). Edge-triggered: check the condition, then wait, with no checkpoint between."""
 
-    __slots__ = ("_event",)
+    __slots__ = ("_lot",)
 
     def __init__(self) -> None:
-        self._event = trio.Event()
+        self._lot = trio.lowlevel.ParkingLot()
 
     def notify(self) -> None:
         """Wake the current waiters."""
-        self._event.set()
-        self._event = trio.Event()
+        if self._lot:
+            self._lot.unpark_all()
 
     async def wait(self) -> None:
         """Wait for the next :meth:`notify`."""
-        await self._event.wait()
+        await self._lot.park()
 
 
 Incoming = Received
 """A message for the app with its reply handle (``None`` when jambonz waits for no ack)."""
+
+Consumer = Callable[[Incoming], None]
+"""Takes each message for the app, in the reader's task: it must not block."""
 
 
 class CallSession:
@@ -127,18 +141,22 @@ class CallSession:
         self._on_end = on_end
         self._socket: Socket | None = None
         self._frames_ready = Wakeup()
-        self._deadline_changed = Wakeup()
-        # one level-triggered wake-up per waiting task: the writer and the supervisor both
-        # follow socket changes; any number of senders may wait for queue space
-        self._socket_changed_writer = Wakeup()
-        self._socket_changed_supervisor = Wakeup()
+        # one level-triggered wake-up for the writer when its socket changes; any number of
+        # senders may wait for queue space
+        self._socket_changed = Wakeup()
         self._queue_drained = Broadcast()
         self._ended = trio.Event()
         self._sending_since: float | None = None
-        self._inbox_send, self.inbox = trio.open_memory_channel[Incoming](config.inbox_size)
-        self.tts_send, self._tts_receive = trio.open_memory_channel[TtsRequest](
+        self._reconnect_by = math.inf
+        self._timer_scope = trio.CancelScope()
+        self._reader_scope: trio.CancelScope | None = None
+        self._consumer: Consumer | None = None
+        self._on_close: Callable[[], None] | None = None
+        self._backlog: deque[Incoming] = deque()
+        self._tts_send, self._tts_receive = trio.open_memory_channel[TtsRequest](
             config.tts_queue_size
         )
+        self._tts_started = False
         self.tts_driver = TtsPumpDriver(self.send, self._tts_receive, self.log)
         self._cancel = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
@@ -172,16 +190,41 @@ class CallSession:
             with self._cancel:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._writer, name=f"{prefix} writer")
-                    nursery.start_soon(self._ack_tracker, name=f"{prefix} ack-tracker")
-                    nursery.start_soon(self._supervisor, name=f"{prefix} reconnect-supervisor")
-                    nursery.start_soon(self._tts_pump, name=f"{prefix} tts-pump")
-                    nursery.start_soon(self._send_stall_watchdog, name=f"{prefix} watchdog")
+                    nursery.start_soon(self._timer, name=f"{prefix} timer")
                     self._nursery = nursery
                     task_status.started()
         except* Exception as group:
             self.log.error("call runtime failed", exc_info=group)
         finally:
             self._finish("runtime stopped")
+
+    @property
+    def tts_send(self) -> trio.MemorySendChannel[TtsRequest]:
+        """The TTS pump's inbound channel (the pump task starts on first use)."""
+        if not self._tts_started and self._nursery is not None and not self.ended:
+            self._tts_started = True
+            self._nursery.start_soon(self._tts_pump, name=f"call {self.call_sid} tts-pump")
+        return self._tts_send
+
+    def consume(self, consumer: Consumer, on_close: Callable[[], None]) -> None:
+        """Hand every message for the app to ``consumer`` from now on (the ones that came
+        before it first); ``on_close`` is called when the call ends."""
+        self._consumer = consumer
+        self._on_close = on_close
+        backlog, self._backlog = self._backlog, deque()
+        for incoming in backlog:
+            self._consume(consumer, incoming)
+        if self.ended:
+            on_close()
+
+    def reader_scope(self) -> trio.CancelScope:
+        """A cancel scope for the reader of the call's current socket: cancelled when the
+        call ends, so the connection closes then (with 1000)."""
+        scope = trio.CancelScope()
+        if self.ended:
+            scope.cancel()
+        self._reader_scope = scope
+        return scope
 
     def start_app(self) -> None:
         """Start the app's handler, once the first message has been fed to the core."""
@@ -203,8 +246,11 @@ class CallSession:
         for event in self.core.end(trio.current_time()):
             if isinstance(event, Ended) and event.unsent:
                 self.log.warning("%d frame(s) could not be sent before the end", len(event.unsent))
-        self._inbox_send.close()
-        self.tts_send.close()
+        self._tts_send.close()
+        if self._reader_scope is not None:
+            self._reader_scope.cancel()
+        if self._on_close is not None:
+            self._on_close()
         self._ended.set()
         self._on_end(self)
 
@@ -221,8 +267,8 @@ class CallSession:
         self._socket = socket
         self.core.attach()
         self.tts_driver.attach(trio.current_time())
-        self._socket_changed_writer.set()
-        self._socket_changed_supervisor.set()
+        self._reconnect_by = math.inf
+        self._socket_changed.set()
         self._frames_ready.set()
 
     def detach(self, socket: Socket, code: int) -> None:
@@ -235,12 +281,13 @@ class CallSession:
             self.end("jambonz closed the socket (1000)")
             return
         now = trio.current_time()
-        self.log.warning("socket dropped (%s); waiting for session:reconnect", code)
+        reason = f": {socket.close_reason}" if socket.close_reason else ""
+        self.log.warning("socket dropped (%s%s); waiting for session:reconnect", code, reason)
         self._log_events(self.core.detach(now))
         self.tts_driver.detach(now)
-        self._socket_changed_writer.set()
-        self._socket_changed_supervisor.set()
-        self._deadline_changed.set()
+        self._socket_changed.set()
+        self._reconnect_by = now + self.config.reconnect_timeout
+        self._arm(self._reconnect_by)
 
     # ------------------------------------------------------------------ inbound
 
@@ -261,7 +308,7 @@ class CallSession:
         events = self.core.receive(message, trio.current_time())
         self._log_events(events)
         self._frames_ready.set()
-        self._deadline_changed.set()
+        self._arm(self.core.next_deadline())
 
     def _log_events(self, events: Iterable[CoreEvent]) -> None:
         for event in events:
@@ -304,9 +351,14 @@ class CallSession:
                 self.log.info("duplicate msgid %s dropped", event.message.msgid)
 
     def _deliver(self, event: Received) -> None:
-        try:
-            self._inbox_send.send_nowait(event)
-        except trio.WouldBlock:
+        consumer = self._consumer
+        if consumer is not None:
+            self._consume(consumer, event)
+        elif self.ended:
+            return
+        elif len(self._backlog) < self.config.inbox_size:
+            self._backlog.append(event)
+        else:
             self.log.error(
                 "app inbox full (inbox_size=%d): %s %s dropped%s",
                 self.config.inbox_size,
@@ -314,8 +366,18 @@ class CallSession:
                 event.message.msgid,
                 "; it will be acked automatically" if event.reply is not None else "",
             )
-        except trio.ClosedResourceError:
-            pass
+
+    def _consume(self, consumer: Consumer, event: Received) -> None:
+        try:
+            consumer(event)
+        except Exception:
+            # The app's routing failed for this message: log it, keep the call (its ack, if
+            # any, is still sent by the deadline policy).
+            self.log.exception(
+                "routing %s %s to the app failed",
+                event.message,
+                event.message.msgid,
+            )
 
     # ------------------------------------------------------------------ outbound (app side)
 
@@ -324,9 +386,15 @@ class CallSession:
     ) -> None:
         """Answer ``handle`` (see :meth:`CallCore.reply` for the errors it raises)."""
         await trio.lowlevel.checkpoint()
+        self.reply_nowait(handle, verbs)
+
+    def reply_nowait(
+        self, handle: ReplyHandle, verbs: Iterable[Mapping[str, Any] | Any] | None
+    ) -> None:
+        """:meth:`reply` without the checkpoint, for code that must not block."""
         self.core.reply(handle, verbs, trio.current_time())
         self._frames_ready.set()
-        self._deadline_changed.set()
+        self._arm(self.core.next_deadline())
 
     async def send(self, command: Command) -> None:
         """Queue ``command``, waiting while the call's outbound queue is full."""
@@ -342,61 +410,66 @@ class CallSession:
 
     # ------------------------------------------------------------------ tasks
 
+    def _arm(self, deadline: float | None) -> None:
+        """Make the timer wake at ``deadline`` at the latest (no task switch)."""
+        if deadline is not None and deadline < self._timer_scope.deadline:
+            self._timer_scope.deadline = deadline
+
     async def _writer(self) -> None:
+        stall = self.config.send_stall_timeout
+        core = self.core
         while True:
-            frame = self.core.next_frame()
+            frame = core.next_frame()
             socket = self._socket
             if frame is None or socket is None:
                 await self._frames_ready.wait()
                 continue
-            self._sending_since = trio.current_time()
+            now = trio.current_time()
+            self._sending_since = now
+            self._timer_scope.deadline = min(self._timer_scope.deadline, now + stall)
             try:
                 await socket.send(frame.text)
             except SocketClosed:
                 # The reader sees the close too and detaches; the frame stays queued.
-                await self._socket_changed_writer.wait()
+                while self._socket is socket:
+                    await self._socket_changed.wait()
                 continue
             finally:
                 self._sending_since = None
-            self.core.sent(frame, trio.current_time())
+            core.sent(frame, trio.current_time())
             self._queue_drained.notify()
             if frame.handle is not None:
-                self._deadline_changed.set()
+                self._arm(core.next_deadline())
 
-    async def _ack_tracker(self) -> None:
-        while True:
-            deadline = self.core.next_deadline()
-            with trio.move_on_at(deadline if deadline is not None else math.inf):
-                await self._deadline_changed.wait()
-                continue
-            self._log_events(self.core.tick(trio.current_time()))
-            self._frames_ready.set()
-
-    async def _supervisor(self) -> None:
-        while True:
-            if self._socket is not None:
-                await self._socket_changed_supervisor.wait()
-                continue
-            with trio.move_on_after(self.config.reconnect_timeout):
-                while self._socket is None:
-                    await self._socket_changed_supervisor.wait()
-                continue
-            self.end(
-                f"jambonz did not reconnect within {self.config.reconnect_timeout:g} s "
-                "after the socket dropped"
-            )
-            return
-
-    async def _send_stall_watchdog(self) -> None:
+    async def _timer(self) -> None:
+        """Every deadline of the call: acks on the app's behalf, stalled sends, reconnects."""
         stall = self.config.send_stall_timeout
         while True:
-            since = self._sending_since
             now = trio.current_time()
+            deadline = self.core.next_deadline()
+            if deadline is not None and deadline <= now:
+                self._log_events(self.core.tick(now))
+                self._frames_ready.set()
+                deadline = self.core.next_deadline()
+            since = self._sending_since
             if since is not None and now - since >= stall and self._socket is not None:
                 self.log.error("send stalled for %.1f s: aborting the socket", now - since)
                 await self._socket.abort("send stalled")
                 since = None
-            await trio.sleep_until((since + stall) if since is not None else now + stall)
+            if self._socket is None and now >= self._reconnect_by:
+                self.end(
+                    f"jambonz did not reconnect within {self.config.reconnect_timeout:g} s "
+                    "after the socket dropped"
+                )
+                return
+            wake = min(
+                math.inf if deadline is None else deadline,
+                math.inf if since is None else since + stall,
+                self._reconnect_by,
+            )
+            self._timer_scope = trio.CancelScope(deadline=wake)
+            with self._timer_scope:
+                await trio.sleep_forever()
 
     async def _tts_pump(self) -> None:
         # Flow control of tts:tokens lives in the sans-IO TtsPump; the driver feeds it the
@@ -404,6 +477,7 @@ class CallSession:
         await self.tts_driver.run()
 
     async def _run_app(self) -> None:
+        """The app's handler; a crash hangs up this call only."""
         try:
             await self._handler(self)
         except* Exception as group:

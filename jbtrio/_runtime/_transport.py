@@ -1,29 +1,46 @@
-"""The one module that knows the websocket library (trio-websocket).
+"""The one module that knows the websocket library: a Trio driver over websockets' sans-IO core.
 
-Everything above talks to :class:`Socket` and :func:`open_socket`, so a faster adapter (a Trio
-driver over websockets' sans-IO core, say) can replace this file without touching the rest.
-The traps of trio-websocket handled here (TRIO-NOTES §2.3): its server would die from any
-exception escaping a handler, so we drive the handshake ourselves on a stream we own; its
-60 s handshake timeout becomes ours; its 1-deep inbound queue is raised; a cancelled send would
-corrupt the stream, so :meth:`Socket.abort` closes the stream instead of cancelling a send.
+Everything above talks to :class:`Socket` and :func:`open_socket`. The protocol engine
+(framing, masking, close handshake, size limits, HTTP upgrade parsing) is websockets'
+``ServerProtocol``, which does no I/O; this module owns the stream and the tasks. Why not a
+ready-made Trio websocket server (TRIO-NOTES §2.3): one exception escaping a handler kills the
+whole trio-websocket server, its inbound queue is a separate reader task (two task switches
+per message), a cancelled send silently corrupts the stream, and it has no keepalive. Here:
+
+- the **reader** is the caller of :meth:`Socket.receive` itself: bytes in, messages out, no
+  task in between; control frames are answered from there (pongs, the close handshake), and
+  keepalive pings are sent from there too, on a deadline, so a socket costs no extra task;
+- every write goes through one lock, a whole number of frames per ``send_all``; a write that
+  is interrupted half-way (cancelled, or the stream closed under it) breaks the socket for
+  good (:class:`SocketClosed` 1006) instead of sending the rest of a frame later;
+- :meth:`Socket.abort` closes the stream under a stalled writer: the only way to unblock a
+  send, since we never put a timeout around one.
 """
 
 from __future__ import annotations
 
 import base64
 import hmac
+import logging
+import math
+import os
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 
 import attrs
 import trio
-from trio_websocket import ConnectionClosed, Endpoint, WebSocketConnection, WebSocketRequest
-from trio_websocket import wrap_server_stream as _wrap_server_stream
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
 
 __all__ = [
     "SUBPROTOCOL",
     "Handshake",
     "HandshakeRejected",
+    "Keepalive",
     "Socket",
     "SocketClosed",
     "basic_auth_header",
@@ -36,6 +53,14 @@ SUBPROTOCOL = "ws.jambonz.org"
 
 #: Close code when the peer vanished without a close frame.
 ABNORMAL_CLOSURE = 1006
+
+#: Bytes asked of the stream per read: a few jambonz messages, or one large one in pieces.
+READ_SIZE = 65536
+
+# websockets logs every connection at INFO with no call_sid; our own records say what matters.
+_ENGINE_LOG = logging.getLogger("jbtrio.websocket")
+_ENGINE_LOG.addHandler(logging.NullHandler())
+_ENGINE_LOG.propagate = False
 
 
 class SocketClosed(Exception):
@@ -73,6 +98,15 @@ class Handshake:
         return None
 
 
+@attrs.frozen
+class Keepalive:
+    """Ping the peer every ``interval`` seconds; a pong not back within ``timeout`` means the
+    peer is gone (the socket is aborted with 1006). ``interval=None``: no pings."""
+
+    interval: float | None
+    timeout: float
+
+
 def basic_auth_header(username: str, password: str) -> bytes:
     """The ``Authorization`` header value jambonz sends for these credentials."""
     token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
@@ -88,74 +122,233 @@ def credentials_match(handshake: Handshake, expected: bytes) -> bool:
 class Socket:
     """An accepted jambonz websocket: text in, text out, close, abort.
 
-    Sending is only ever done by one task (the call's writer); receiving only by the
-    connection's reader. ``abort`` is how a stalled writer is unblocked: closing the stream
-    under it, never cancelling the send mid-frame.
+    :meth:`receive` is called by one task only (the connection's reader). :meth:`send` is
+    called by the call's writer; the reader's own control frames share the write lock, so
+    frames never interleave. ``abort`` is how a stalled writer is unblocked: closing the
+    stream under it, never cancelling the send mid-frame.
     """
 
-    def __init__(self, ws: WebSocketConnection, stream: trio.abc.Stream, handshake: Handshake):
-        self._ws = ws
+    def __init__(
+        self,
+        protocol: ServerProtocol,
+        stream: trio.abc.Stream,
+        handshake: Handshake,
+        keepalive: Keepalive,
+        close_timeout: float,
+    ) -> None:
+        self._protocol = protocol
+        self._close_timeout = close_timeout
         self._stream = stream
         self.handshake = handshake
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.closed_by_us = False
+        self._messages: deque[str | bytes] = deque()
+        self._fragments: list[bytes] = []
+        self._fragment_opcode: Opcode | None = None
+        self._reading = False
+        self._queued = 0  # text frames handed to the protocol
+        self._written = 0  # ... and known to be written to the stream
+        self._writing = False
+        self._write_waiters = trio.lowlevel.ParkingLot()
+        self._broken = False
+        self._closed = trio.Event()
+        self._ping_every = keepalive.interval
+        self._pong_timeout = keepalive.timeout
+        now = trio.current_time()
+        self._next_ping = math.inf if keepalive.interval is None else now + keepalive.interval
+        self._ping_payload: bytes | None = None
+        self._pong_deadline = math.inf
 
     @property
     def path(self) -> str:
         """The request path this socket was opened on."""
         return self.handshake.path
 
+    # ------------------------------------------------------------------ reading
+
     async def receive(self) -> str | bytes:
-        """The next message; raises :class:`SocketClosed` when the socket is done."""
+        """The next message; raises :class:`SocketClosed` when the socket is done.
+
+        Text frames come back as ``str``, binary frames as ``bytes``.
+        """
+        messages = self._messages
+        self._reading = True
         try:
-            return await self._ws.get_message()
-        except ConnectionClosed as exc:
-            raise self._closed(exc) from None
+            while not messages:
+                if self.close_code is not None:
+                    raise SocketClosed(self.close_code, self.close_reason)
+                deadline = min(self._next_ping, self._pong_deadline)
+                if deadline == math.inf:
+                    data = await self._read()
+                else:
+                    with trio.move_on_at(deadline) as scope:
+                        data = await self._read()
+                    if scope.cancelled_caught:
+                        await self._keepalive()
+                        continue
+                await self._feed(data)
+        finally:
+            self._reading = False
+        return messages.popleft()
+
+    async def _read(self) -> bytes | bytearray:
+        try:
+            return await self._stream.receive_some(READ_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
+
+    async def _feed(self, data: bytes | bytearray) -> None:
+        protocol = self._protocol
+        if data:
+            protocol.receive_data(data)
+        else:
+            protocol.receive_eof()
+        for frame in protocol.events_received():
+            if not isinstance(frame, Frame):
+                continue  # no more HTTP once the socket is open
+            opcode = frame.opcode
+            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                if frame.fin:
+                    self._deliver(opcode, bytes(frame.data))
+                else:
+                    self._fragment_opcode = opcode
+                    self._fragments = [bytes(frame.data)]
+            elif opcode is Opcode.CONT:
+                self._fragments.append(bytes(frame.data))
+                if frame.fin and self._fragment_opcode is not None:
+                    self._deliver(self._fragment_opcode, b"".join(self._fragments))
+                    self._fragments = []
+                    self._fragment_opcode = None
+            elif (
+                opcode is Opcode.PONG
+                and self._ping_payload is not None
+                and bytes(frame.data) == self._ping_payload
+            ):
+                self._ping_payload = None
+                self._pong_deadline = math.inf
+        await self._flush()
+        if protocol.state is State.CLOSED or (not data):
+            self._note_closed()
+
+    def _deliver(self, opcode: Opcode, data: bytes) -> None:
+        if opcode is Opcode.BINARY:
+            self._messages.append(data)
+            return
+        try:
+            self._messages.append(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            self._protocol.fail(1007, "invalid UTF-8 in a text frame")
+
+    async def _keepalive(self) -> None:
+        now = trio.current_time()
+        if now >= self._pong_deadline:
+            await self.abort(f"no pong within {self._pong_timeout:g} s")
+            return
+        if now >= self._next_ping and self._protocol.state is State.OPEN:
+            self._ping_payload = os.urandom(4)
+            self._protocol.send_ping(self._ping_payload)
+            self._pong_deadline = now + self._pong_timeout
+            assert self._ping_every is not None
+            self._next_ping = now + self._ping_every
+            await self._flush()
+
+    def _note_closed(self) -> None:
+        if self.close_code is None:
+            protocol = self._protocol
+            rcvd = protocol.close_rcvd
+            sent = protocol.close_sent
+            if rcvd is not None:
+                self._note(rcvd.code, rcvd.reason or None)
+            elif sent is not None:
+                self._note(sent.code, sent.reason or None)
+            else:
+                self._note(ABNORMAL_CLOSURE, None)
+        self._closed.set()
+
+    # ------------------------------------------------------------------ writing
 
     async def send(self, text: str) -> None:
         """Send one text frame; raises :class:`SocketClosed` if the socket is gone."""
-        try:
-            await self._ws.send_message(text)
-        except ConnectionClosed as exc:
-            raise self._closed(exc) from None
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            self._note(ABNORMAL_CLOSURE, str(exc) or type(exc).__name__)
-            raise SocketClosed(ABNORMAL_CLOSURE, self.close_reason) from None
+        if self._protocol.state is not State.OPEN or self._broken:
+            raise SocketClosed(self.close_code or ABNORMAL_CLOSURE, self.close_reason)
+        self._protocol.send_text(text.encode())
+        self._queued += 1
+        mine = self._queued
+        await self._flush()
+        if self._written < mine:
+            # Another task's flush took our frame with its own and that write failed.
+            raise SocketClosed(self.close_code or ABNORMAL_CLOSURE, self.close_reason)
 
-    async def ping(self) -> None:
-        """Send a ping and wait for its pong (the caller bounds the wait and aborts)."""
+    async def _flush(self) -> None:
+        """Write whatever the protocol has queued, whole frames only, one writer at a time."""
+        while self._writing:
+            await self._write_waiters.park()
+        upto = self._queued
+        chunks = self._protocol.data_to_send()
+        if not chunks:
+            return
+        eof = chunks[-1] == b""
+        self._writing = True
         try:
-            await self._ws.ping()
-        except ConnectionClosed as exc:
-            raise self._closed(exc) from None
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise SocketClosed(ABNORMAL_CLOSURE, str(exc)) from None
+            if self._broken:
+                return  # nothing more goes out on a broken socket
+            data = b"".join(chunks)
+            if data:
+                try:
+                    await self._stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    self._break(str(exc) or type(exc).__name__)
+                    raise SocketClosed(ABNORMAL_CLOSURE, self.close_reason) from None
+                except BaseException:
+                    # Cancelled half-way: the peer may hold part of a frame. Never write again.
+                    self._break("write interrupted")
+                    raise
+            self._written = upto
+            if eof:
+                # The protocol is done with the connection (close handshake or failure).
+                await trio.aclose_forcefully(self._stream)
+                self._note_closed()
+        finally:
+            self._writing = False
+            self._write_waiters.unpark()
+
+    def _break(self, reason: str) -> None:
+        self._broken = True
+        if self.close_code is None:
+            self._note(ABNORMAL_CLOSURE, reason)
+        self._closed.set()
+        with suppress(Exception):
+            self._protocol.fail(ABNORMAL_CLOSURE)
+
+    # ------------------------------------------------------------------ closing
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        """Close with ``code`` (remembered here: trio-websocket reports 1000 for our closes)."""
+        """Close with ``code``: send the close frame, wait (up to the close timeout) for the
+        peer's, then release the stream. Never raises for a socket that is already gone."""
         if self.close_code is None:
             self._note(code, reason)
             self.closed_by_us = True
-        with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await self._ws.aclose(code, reason)
+        if self._protocol.state is State.OPEN and not self._broken:
+            self._protocol.send_close(code, reason or "")
+            with suppress(SocketClosed):
+                await self._flush()
+        with trio.move_on_after(self._close_timeout), suppress(SocketClosed):
+            if self._reading:
+                await self._closed.wait()  # the reader sees the peer's close frame
+            while not self._closed.is_set() and not self._broken:
+                await self._feed(await self._read())
+        await trio.aclose_forcefully(self._stream)
+        self._closed.set()
 
     async def abort(self, reason: str) -> None:
         """Tear the connection down at once, without a close handshake."""
         if self.close_code is None:
             self._note(ABNORMAL_CLOSURE, reason)
             self.closed_by_us = True
+        self._broken = True
+        self._closed.set()
         await trio.aclose_forcefully(self._stream)
-
-    def _closed(self, exc: ConnectionClosed) -> SocketClosed:
-        if self.close_code is None:
-            reason = exc.reason
-            if reason is None:
-                self._note(ABNORMAL_CLOSURE, None)
-            else:
-                self._note(reason.code, reason.reason)
-        assert self.close_code is not None
-        return SocketClosed(self.close_code, self.close_reason)
 
     def _note(self, code: int, reason: str | None) -> None:
         self.close_code = code
@@ -166,11 +359,59 @@ def _strip_query(target: str) -> str:
     return target.split("?", 1)[0].split("#", 1)[0] or "/"
 
 
-def _remote(request: WebSocketRequest) -> str:
-    remote = request.remote
-    if isinstance(remote, Endpoint):
-        return f"{remote.address}:{remote.port}"
+def _remote(stream: trio.abc.Stream) -> str:
+    if isinstance(stream, trio.SocketStream):
+        with suppress(OSError):
+            peer = stream.socket.getpeername()
+            if isinstance(peer, tuple) and len(peer) >= 2:
+                return f"{peer[0]}:{peer[1]}"
     return "in-memory stream"  # not a socket: no address to report
+
+
+def _handshake(request: Request, stream: trio.abc.Stream) -> Handshake:
+    headers = tuple(
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in request.headers.raw_items()
+    )
+    offered = tuple(
+        token.strip()
+        for value in request.headers.get_all("Sec-WebSocket-Protocol")
+        for token in value.split(",")
+        if token.strip()
+    )
+    return Handshake(
+        path=_strip_query(request.path),
+        headers=headers,
+        subprotocols=offered,
+        remote=_remote(stream),
+    )
+
+
+async def _send_pending(protocol: ServerProtocol, stream: trio.abc.Stream) -> None:
+    data = b"".join(protocol.data_to_send())
+    if data:
+        with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.send_all(data)
+
+
+async def _read_request(protocol: ServerProtocol, stream: trio.abc.Stream) -> Request | None:
+    """Feed the stream to the protocol until the upgrade request is parsed (None: it failed,
+    and the protocol's error response, if any, has been sent)."""
+    while True:
+        try:
+            data = await stream.receive_some(READ_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        if data:
+            protocol.receive_data(data)
+        else:
+            protocol.receive_eof()
+        for event in protocol.events_received():
+            if isinstance(event, Request):
+                return event
+        if protocol.handshake_exc is not None or not data:
+            await _send_pending(protocol, stream)
+            return None
 
 
 @asynccontextmanager
@@ -179,55 +420,63 @@ async def open_socket(
     *,
     handshake_timeout: float,
     max_message_bytes: int,
-    message_queue_size: int,
     close_timeout: float,
+    keepalive: Keepalive,
     check: Callable[[Handshake], None],
 ) -> AsyncIterator[Socket | HandshakeRejected | None]:
     """Run the server handshake on ``stream`` and yield the outcome.
 
     Yields the accepted :class:`Socket`; or the :class:`HandshakeRejected` that ``check``
     raised (the HTTP rejection has then been sent); or ``None`` when the handshake did not
-    complete within ``handshake_timeout``. On exit the socket is closed (1000 unless a code
-    was chosen before) within ``close_timeout``, and the stream is released.
+    complete within ``handshake_timeout`` or was not a valid websocket upgrade. On exit the
+    socket is closed (1000 unless a code was chosen before) within ``close_timeout``, and the
+    stream is released.
     """
-    async with trio.open_nursery() as nursery:
+    protocol = ServerProtocol(
+        subprotocols=[Subprotocol(SUBPROTOCOL)],
+        max_size=max_message_bytes,
+        logger=_ENGINE_LOG,
+    )
+    try:
+        outcome: Socket | HandshakeRejected | None = None
+        with trio.move_on_after(handshake_timeout):
+            outcome = await _handshake_outcome(protocol, stream, keepalive, close_timeout, check)
+        if not isinstance(outcome, Socket):
+            yield outcome
+            return
         try:
-            with trio.move_on_after(handshake_timeout) as scope:
-                request = await _wrap_server_stream(
-                    nursery,
-                    stream,
-                    message_queue_size=message_queue_size,
-                    max_message_size=max_message_bytes,
-                )
-            if scope.cancelled_caught:
-                yield None
-                return
-            handshake = Handshake(
-                path=_strip_query(request.path),
-                headers=tuple(request.headers),
-                subprotocols=request.proposed_subprotocols,
-                remote=_remote(request),
-            )
-            try:
-                check(handshake)
-            except HandshakeRejected as rejected:
-                extra = []
-                if rejected.status == 401:
-                    extra.append((b"www-authenticate", b'Basic realm="jbtrio"'))
-                with trio.move_on_after(close_timeout):
-                    await request.reject(
-                        rejected.status, extra_headers=extra, body=rejected.reason.encode()
-                    )
-                yield rejected
-                return
-            ws = await request.accept(subprotocol=SUBPROTOCOL)
-            socket = Socket(ws, stream, handshake)
-            try:
-                yield socket
-            finally:
-                with trio.CancelScope(shield=True), trio.move_on_after(close_timeout):
-                    await socket.close(socket.close_code or 1000)
+            yield outcome
         finally:
-            nursery.cancel_scope.cancel()
             with trio.CancelScope(shield=True):
-                await trio.aclose_forcefully(stream)
+                await outcome.close(outcome.close_code or 1000)
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.aclose_forcefully(stream)
+
+
+async def _handshake_outcome(
+    protocol: ServerProtocol,
+    stream: trio.abc.Stream,
+    keepalive: Keepalive,
+    close_timeout: float,
+    check: Callable[[Handshake], None],
+) -> Socket | HandshakeRejected | None:
+    request = await _read_request(protocol, stream)
+    if request is None:
+        return None
+    handshake = _handshake(request, stream)
+    try:
+        check(handshake)
+    except HandshakeRejected as rejected:
+        response = protocol.reject(rejected.status, rejected.reason)
+        if rejected.status == 401:
+            response.headers["WWW-Authenticate"] = 'Basic realm="jbtrio"'
+        protocol.send_response(response)
+        await _send_pending(protocol, stream)
+        return rejected
+    response = protocol.accept(request)
+    protocol.send_response(response)
+    await _send_pending(protocol, stream)
+    if response.status_code != 101:
+        return HandshakeRejected(response.status_code, "not a valid websocket upgrade request")
+    return Socket(protocol, stream, handshake, keepalive, close_timeout)

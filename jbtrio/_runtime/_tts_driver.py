@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any, TypeAlias
 
 import attrs
@@ -122,6 +123,8 @@ class TtsPumpDriver:
         self._spoken: list[str] = []
         self._dropped: list[str] = []
         self._extra_dropped: list[str] = []
+        self._in_transit: deque[TtsRequest] = deque()
+        self._voided: set[int] = set()
         self._error: TtsError | None = None
         self._interrupt: TtsResult | None = None
         self._last_cleared = TtsResult()
@@ -253,6 +256,14 @@ class TtsPumpDriver:
     # ------------------------------------------------------------------ internals
 
     def _take(self, request: TtsRequest, now: float) -> None:
+        if self._voided and id(request) in self._voided:
+            self._voided.discard(id(request))  # cleared while in transit: accounted for
+            return
+        if self._in_transit and self._in_transit[0] is request:
+            self._in_transit.popleft()
+        else:
+            with suppress(ValueError):
+                self._in_transit.remove(request)
         if isinstance(request, TtsPush):
             self._turn_open = True
             self._apply(self.pump.push(request.text, now))
@@ -261,17 +272,36 @@ class TtsPumpDriver:
             self._flush_waiters[marker] = request.waiter
             self._apply(outputs)
 
+    async def submit(
+        self, request: TtsRequest, channel: trio.MemorySendChannel[TtsRequest]
+    ) -> None:
+        """Send ``request`` to the pump task through ``channel``, keeping it on the in-transit
+        ledger until the pump takes it, so a clear can account for it wherever it is (in the
+        channel, or handed to the intake task but not yet taken)."""
+        self._in_transit.append(request)
+        try:
+            await channel.send(request)
+        except BaseException:
+            # Not enqueued (cancelled while the channel was full, or the call ended).
+            with suppress(ValueError):
+                self._in_transit.remove(request)
+            raise
+
     def _drain_channel(self) -> None:
-        """Requests still in the channel are newer than anything the pump holds: drop them."""
-        while True:
-            try:
-                request = self._receive.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                return
+        """Requests not taken yet are newer than anything the pump holds: drop them."""
+        for request in self._in_transit:
+            self._voided.add(id(request))
             if isinstance(request, TtsPush):
                 self._extra_dropped.append(request.text)
             else:
                 self._orphans.append(request.waiter)
+        self._in_transit.clear()
+        while True:  # free the channel's space for the producers now
+            try:
+                request = self._receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            self._voided.discard(id(request))
 
     def _turn_result(self, *, interrupted: bool, flushed: bool) -> TtsResult:
         result = TtsResult(
