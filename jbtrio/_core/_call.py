@@ -42,7 +42,7 @@ from .._wire import (
     SessionReconnect,
     UnknownMessage,
 )
-from ..verbs import validate
+from ..verbs import Verb, validate
 from ._config import CoreConfig
 from ._events import (
     Abandoned,
@@ -300,13 +300,15 @@ class CallCore:
         self._run_deadline(handle, now)
         if handle.state is not ReplyState.OPEN:
             raise ReplyError(_why_closed(handle), state=handle.state.value)
+        if verbs is not None and not isinstance(verbs, list | tuple):
+            verbs = list(verbs)
         ack = Ack(msgid=handle.ack_msgid, verbs=verbs)
         if handle is self._new_handle and not ack.verbs:
             raise VerbError(
                 "session:new must be answered with a non-empty verb list "
                 "(jambonz rejects the call otherwise)"
             )
-        if self._validate and ack.verbs:
+        if self._validate and ack.verbs and not _all_built(verbs):
             validate(list(ack.verbs))
         self._push_ack(ack, handle)
         handle.state = ReplyState.REPLIED
@@ -340,6 +342,11 @@ class CallCore:
         self._outbox.push(self._outbox.make(ack, handle), urgent=urgent)
 
     # ------------------------------------------------------------------ time
+
+    @property
+    def grace_until(self) -> float | None:
+        """End of the pause after the ``session:new`` ack (commands wait until then)."""
+        return self._grace_until
 
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has work to do, or ``None``."""
@@ -521,3 +528,10 @@ def _why_closed(handle: ReplyHandle) -> str:
         ReplyState.ENDED: f"{what} cannot be answered: the call has ended",
     }
     return reasons.get(handle.state, f"{what} is {handle.state.value}")
+
+
+def _all_built(verbs: Iterable[Any] | None) -> bool:
+    """Whether every verb is a builder object: those were validated when they were built
+    (they are frozen, and their wire form was computed then), so validating them again
+    would only cost time."""
+    return verbs is not None and all(isinstance(verb, Verb) for verb in verbs)

@@ -6,9 +6,9 @@ it outlives that socket. Its nursery runs the named tasks of the design:
 - **writer** — the only task that sends the call's frames; takes them from the core in
   order, never with a timeout around the send (a stalled send is aborted by the timer);
 - **timer** — one task for every deadline of the call: the ack tracker (it lets the core ack
-  for a slow app), the send-stall watchdog and the reconnect supervisor (after a drop, the
-  call waits, bounded, for ``session:reconnect`` on a new socket). Deadlines are set on its
-  cancel scope, so arming one costs no task switch;
+  for a slow app), the send-stall watchdog, the socket's keepalive pings and the reconnect
+  supervisor (after a drop, the call waits, bounded, for ``session:reconnect`` on a new
+  socket). Deadlines are set on its cancel scope, so arming one costs no task switch;
 - **TTS stream pump** — owns ``tts:*`` commands, fed through a bounded channel; started the
   first time the app streams text;
 - **app** — the application's handler for the call.
@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import suppress
 from typing import Any
 
 import trio
@@ -61,19 +62,25 @@ AppHandler = Callable[["CallSession"], Awaitable[None]]
 
 
 class Wakeup:
-    """A level-triggered wake-up for one waiting task (``trio.Event`` is one-shot)."""
+    """A level-triggered wake-up for one waiting task (``trio.Event`` is one-shot).
 
-    __slots__ = ("_lot", "_set")
+    Built on Trio's low-level parking so a wake-up costs no allocation: it runs several
+    times per message."""
+
+    __slots__ = ("_set", "_waiter")
 
     def __init__(self) -> None:
         self._set = False
-        self._lot = trio.lowlevel.ParkingLot()
+        self._waiter: trio.lowlevel.Task | None = None
 
     def set(self) -> None:
         """Wake the waiter now, or make its next wait return at once."""
-        self._set = True
-        if self._lot:
-            self._lot.unpark_all()
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            trio.lowlevel.reschedule(waiter)
+        else:
+            self._set = True
 
     async def wait(self) -> None:
         """Wait until :meth:`set` was called since the last wait."""
@@ -81,8 +88,14 @@ class Wakeup:
             self._set = False
             await trio.lowlevel.checkpoint()
             return
-        await self._lot.park()
-        self._set = False
+        assert self._waiter is None, "Wakeup has one waiter"
+        self._waiter = trio.lowlevel.current_task()
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            self._waiter = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
 
 class Broadcast:
@@ -268,6 +281,7 @@ class CallSession:
         self.core.attach()
         self.tts_driver.attach(trio.current_time())
         self._reconnect_by = math.inf
+        self._arm(socket.keepalive_at)
         self._socket_changed.set()
         self._frames_ready.set()
 
@@ -305,10 +319,17 @@ class CallSession:
 
     def feed_message(self, message: InboundMessage | UnknownMessage) -> None:
         """Hand an already-decoded message to the core and the app."""
-        events = self.core.receive(message, trio.current_time())
+        core = self.core
+        events = core.receive(message, trio.current_time())
+        if len(events) == 1 and isinstance(events[0], Received):
+            reply = events[0].reply
+            if reply is not None:
+                self._arm(reply.reply_by)
+        else:
+            self._arm(core.next_deadline())
         self._log_events(events)
-        self._frames_ready.set()
-        self._arm(self.core.next_deadline())
+        if core.next_frame() is not None:
+            self._frames_ready.set()
 
     def _log_events(self, events: Iterable[CoreEvent]) -> None:
         for event in events:
@@ -394,7 +415,6 @@ class CallSession:
         """:meth:`reply` without the checkpoint, for code that must not block."""
         self.core.reply(handle, verbs, trio.current_time())
         self._frames_ready.set()
-        self._arm(self.core.next_deadline())
 
     async def send(self, command: Command) -> None:
         """Queue ``command``, waiting while the call's outbound queue is full."""
@@ -422,6 +442,10 @@ class CallSession:
             frame = core.next_frame()
             socket = self._socket
             if frame is None or socket is None:
+                if socket is not None and socket.has_pending:
+                    with suppress(SocketClosed):  # the reader sees the close too
+                        await socket.flush()
+                    continue
                 await self._frames_ready.wait()
                 continue
             now = trio.current_time()
@@ -439,7 +463,7 @@ class CallSession:
             core.sent(frame, trio.current_time())
             self._queue_drained.notify()
             if frame.handle is not None:
-                self._arm(core.next_deadline())
+                self._arm(core.grace_until)
 
     async def _timer(self) -> None:
         """Every deadline of the call: acks on the app's behalf, stalled sends, reconnects."""
@@ -456,6 +480,15 @@ class CallSession:
                 self.log.error("send stalled for %.1f s: aborting the socket", now - since)
                 await self._socket.abort("send stalled")
                 since = None
+            socket = self._socket
+            if socket is not None and now >= socket.keepalive_at:
+                if socket.keepalive(now):
+                    self._frames_ready.set()  # the writer sends the ping
+                else:
+                    self.log.warning(
+                        "no pong within %g s: treating jambonz as gone", socket.pong_timeout
+                    )
+                    await socket.abort(f"no pong within {socket.pong_timeout:g} s")
             if self._socket is None and now >= self._reconnect_by:
                 self.end(
                     f"jambonz did not reconnect within {self.config.reconnect_timeout:g} s "
@@ -466,6 +499,7 @@ class CallSession:
                 math.inf if deadline is None else deadline,
                 math.inf if since is None else since + stall,
                 self._reconnect_by,
+                math.inf if self._socket is None else self._socket.keepalive_at,
             )
             self._timer_scope = trio.CancelScope(deadline=wake)
             with self._timer_scope:

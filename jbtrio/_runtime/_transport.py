@@ -8,8 +8,9 @@ whole trio-websocket server, its inbound queue is a separate reader task (two ta
 per message), a cancelled send silently corrupts the stream, and it has no keepalive. Here:
 
 - the **reader** is the caller of :meth:`Socket.receive` itself: bytes in, messages out, no
-  task in between; control frames are answered from there (pongs, the close handshake), and
-  keepalive pings are sent from there too, on a deadline, so a socket costs no extra task;
+  task in between; control frames are answered from there (pongs, the close handshake);
+  keepalive pings are queued by :meth:`Socket.keepalive` on the owner's timer and go out with
+  the next write, so a socket costs no task of its own;
 - every write goes through one lock, a whole number of frames per ``send_all``; a write that
   is interrupted half-way (cancelled, or the stream closed under it) breaks the socket for
   good (:class:`SocketClosed` 1006) instead of sending the rest of a frame later;
@@ -24,6 +25,7 @@ import hmac
 import logging
 import math
 import os
+import socket
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -41,6 +43,7 @@ __all__ = [
     "Handshake",
     "HandshakeRejected",
     "Keepalive",
+    "RawSocketStream",
     "Socket",
     "SocketClosed",
     "basic_auth_header",
@@ -178,16 +181,7 @@ class Socket:
             while not messages:
                 if self.close_code is not None:
                     raise SocketClosed(self.close_code, self.close_reason)
-                deadline = min(self._next_ping, self._pong_deadline)
-                if deadline == math.inf:
-                    data = await self._read()
-                else:
-                    with trio.move_on_at(deadline) as scope:
-                        data = await self._read()
-                    if scope.cancelled_caught:
-                        await self._keepalive()
-                        continue
-                await self._feed(data)
+                await self._feed(await self._read())
         finally:
             self._reading = False
         return messages.popleft()
@@ -240,18 +234,33 @@ class Socket:
         except UnicodeDecodeError:
             self._protocol.fail(1007, "invalid UTF-8 in a text frame")
 
-    async def _keepalive(self) -> None:
-        now = trio.current_time()
+    # ------------------------------------------------------------------ keepalive
+
+    @property
+    def keepalive_at(self) -> float:
+        """When :meth:`keepalive` has work next (a ping due, or a pong overdue)."""
+        return min(self._next_ping, self._pong_deadline)
+
+    def keepalive(self, now: float) -> bool:
+        """Run the keepalive at ``now``: queue a ping when one is due (then :meth:`flush`
+        sends it). False when the last ping's pong is overdue: the peer is gone."""
+        if self._protocol.state is not State.OPEN or self._broken:
+            self._next_ping = self._pong_deadline = math.inf  # closing: nothing to keep alive
+            return True
         if now >= self._pong_deadline:
-            await self.abort(f"no pong within {self._pong_timeout:g} s")
-            return
-        if now >= self._next_ping and self._protocol.state is State.OPEN:
+            return False
+        if now >= self._next_ping:
             self._ping_payload = os.urandom(4)
             self._protocol.send_ping(self._ping_payload)
             self._pong_deadline = now + self._pong_timeout
             assert self._ping_every is not None
             self._next_ping = now + self._ping_every
-            await self._flush()
+        return True
+
+    @property
+    def pong_timeout(self) -> float:
+        """Seconds a pong may take."""
+        return self._pong_timeout
 
     def _note_closed(self) -> None:
         if self.close_code is None:
@@ -278,6 +287,17 @@ class Socket:
         await self._flush()
         if self._written < mine:
             # Another task's flush took our frame with its own and that write failed.
+            raise SocketClosed(self.close_code or ABNORMAL_CLOSURE, self.close_reason)
+
+    @property
+    def has_pending(self) -> bool:
+        """Whether control frames (a ping) wait for :meth:`flush`."""
+        return bool(self._protocol.writes) and not self._broken
+
+    async def flush(self) -> None:
+        """Write what is queued (a keepalive ping); raises :class:`SocketClosed` if gone."""
+        await self._flush()
+        if self._broken:
             raise SocketClosed(self.close_code or ABNORMAL_CLOSURE, self.close_reason)
 
     async def _flush(self) -> None:
@@ -355,12 +375,86 @@ class Socket:
         self.close_reason = reason
 
 
+class RawSocketStream(trio.abc.Stream):
+    """A TCP stream on a plain non-blocking socket, driven by ``trio.lowlevel``.
+
+    Trio's ``SocketStream`` tries each ``recv`` before waiting (in a request/response
+    protocol the try nearly always fails: one wasted syscall per message) and yields after
+    every send. Here a receive waits for readability first unless the last read filled the
+    buffer, and a send that the kernel takes whole returns at once. The socket is used by
+    one reader and one writer at a time (:class:`Socket` guarantees it).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.socket = sock
+        self._maybe_more = False
+        self._closed = False
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._closed:
+            raise trio.ClosedResourceError("the stream is closed")
+        size = max_bytes or READ_SIZE
+        sock = self.socket
+        if not self._maybe_more:
+            await trio.lowlevel.wait_readable(sock)
+        while True:
+            try:
+                data = sock.recv(size)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(sock)
+                continue
+            except OSError as exc:
+                if self._closed:
+                    raise trio.ClosedResourceError("the stream was closed") from None
+                raise trio.BrokenResourceError(str(exc)) from exc
+            self._maybe_more = len(data) == size
+            return data
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("the stream is closed")
+        await trio.lowlevel.checkpoint_if_cancelled()
+        sock = self.socket
+        view = memoryview(data)
+        while view:
+            try:
+                sent = sock.send(view)
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(sock)
+                continue
+            except OSError as exc:
+                if self._closed:
+                    raise trio.ClosedResourceError("the stream was closed") from None
+                raise trio.BrokenResourceError(str(exc)) from exc
+            view = view[sent:]
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await trio.lowlevel.wait_writable(self.socket)
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            trio.lowlevel.notify_closing(self.socket)
+            self.socket.close()
+        await trio.lowlevel.checkpoint()
+
+
+def _raw(stream: trio.abc.Stream) -> trio.abc.Stream:
+    """Take a TCP ``SocketStream``'s socket over as a :class:`RawSocketStream`."""
+    if not isinstance(stream, trio.SocketStream):
+        return stream  # in-memory streams in tests, TLS, ...
+    trio_socket = stream.socket
+    sock = socket.socket(trio_socket.family, trio_socket.type, fileno=trio_socket.detach())
+    return RawSocketStream(sock)
+
+
 def _strip_query(target: str) -> str:
     return target.split("?", 1)[0].split("#", 1)[0] or "/"
 
 
 def _remote(stream: trio.abc.Stream) -> str:
-    if isinstance(stream, trio.SocketStream):
+    if isinstance(stream, trio.SocketStream | RawSocketStream):
         with suppress(OSError):
             peer = stream.socket.getpeername()
             if isinstance(peer, tuple) and len(peer) >= 2:
@@ -432,6 +526,7 @@ async def open_socket(
     socket is closed (1000 unless a code was chosen before) within ``close_timeout``, and the
     stream is released.
     """
+    original, stream = stream, _raw(stream)
     protocol = ServerProtocol(
         subprotocols=[Subprotocol(SUBPROTOCOL)],
         max_size=max_message_bytes,
@@ -452,6 +547,8 @@ async def open_socket(
     finally:
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(stream)
+            if stream is not original:
+                await trio.aclose_forcefully(original)  # its socket was detached: no-op
 
 
 async def _handshake_outcome(
