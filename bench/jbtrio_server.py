@@ -5,12 +5,15 @@ next gather (the same app as ``bench/node/server_*.js``). Bound to 127.0.0.1 onl
 
     .venv/bin/python bench/jbtrio_server.py PORT            # the hooks app
     .venv/bin/python bench/jbtrio_server.py PORT --tts      # the TTS app (needs jbtrio._tts)
-    .venv/bin/python bench/jbtrio_server.py PORT --bare-tw  # transport ceiling: bare
-                                                            # trio-websocket, canned acks
+    .venv/bin/python bench/jbtrio_server.py PORT --bare-tw  # bare trio-websocket,
+                                                            # canned acks
+    .venv/bin/python bench/jbtrio_server.py PORT --bare-transport  # jbtrio's transport
+                                                            # alone, canned acks: the ceiling
     .venv/bin/python bench/jbtrio_server.py PORT --gc-threshold 50000   # GC experiment
 
-``--bare-tw`` is not jbtrio: a trio-websocket server that acks with canned JSON, the ceiling
-of jbtrio's transport on this machine (like ``server_ws.js`` is for Node).
+``--bare-tw`` is not jbtrio: a trio-websocket server that acks with canned JSON (the library
+jbtrio's transport replaced). ``--bare-transport`` is jbtrio's own transport with canned acks:
+the ceiling of jbtrio on this machine (like ``server_ws.js`` is for Node).
 """
 
 from __future__ import annotations
@@ -144,6 +147,54 @@ async def bare_trio_websocket(port: int) -> None:
         print(f"listening {server.port}", flush=True)
 
 
+async def bare_transport(port: int) -> None:
+    """jbtrio's own transport (``jbtrio._runtime._transport``: websockets' sans-IO core on a
+    raw socket) acking with canned JSON: no call core, no app, no validation. The ceiling of
+    jbtrio on this machine: what is left between it and ``jbtrio`` is jbtrio's own work."""
+    from jbtrio._runtime._transport import (  # noqa: PLC0415 - only this mode needs it
+        Keepalive,
+        Socket,
+        SocketClosed,
+        open_socket,
+    )
+
+    def accept_all(_: object) -> None:
+        return None
+
+    async def handle(stream: trio.SocketStream) -> None:
+        async with open_socket(
+            stream,
+            handshake_timeout=10.0,
+            max_message_bytes=1 << 20,
+            close_timeout=1.0,
+            keepalive=Keepalive(None, 10.0),
+            check=accept_all,
+        ) as ws:
+            if not isinstance(ws, Socket):
+                return
+            try:
+                while True:
+                    msg = json.loads(await ws.receive())
+                    kind = msg.get("type")
+                    if kind == "session:new":
+                        await ws.send(
+                            f'{{"type":"ack","msgid":"{msg["msgid"]}","data":{GREETING_VERBS}}}'
+                        )
+                    elif kind == "verb:hook":
+                        await ws.send(
+                            f'{{"type":"ack","msgid":"{msg["msgid"]}","data":{ANSWER_VERBS}}}'
+                        )
+                    elif kind == "call:status" and msg["data"].get("call_status") == "completed":
+                        return
+            except SocketClosed:
+                return
+
+    async with trio.open_nursery() as nursery:
+        listeners = await trio.open_tcp_listeners(port, host="127.0.0.1")
+        print(f"listening {listeners[0].socket.getsockname()[1]}", flush=True)
+        nursery.start_soon(trio.serve_listeners, handle, listeners)
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -206,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--tts", action="store_true", help="the TTS app")
     mode.add_argument("--bare-tw", action="store_true", help="bare trio-websocket ceiling")
+    mode.add_argument(
+        "--bare-transport", action="store_true", help="jbtrio's transport alone, canned acks"
+    )
     parser.add_argument(
         "--introspect",
         action="store_true",
@@ -232,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     if args.bare_tw:
         trio.run(bare_trio_websocket, args.port)
+        return 0
+    if args.bare_transport:
+        trio.run(bare_transport, args.port)
         return 0
     if args.tts:
         missing = tts_available()

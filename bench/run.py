@@ -51,9 +51,17 @@ NPM = shutil.which("npm") or "npm"
 #: Node packages the harness pins (package.json + package-lock.json).
 NODE_PACKAGES = {"@jambonz/sdk": "0.10.1", "@jambonz/node-client-ws": "0.2.13", "ws": "8.18.3"}
 
-SERVERS = ("jbtrio", "jambonz_sdk", "node_client_ws", "ws_bare", "tw_bare", "jbtrio_gc")
+SERVERS = (
+    "jbtrio",
+    "jambonz_sdk",
+    "node_client_ws",
+    "ws_bare",
+    "jbtrio_transport",
+    "tw_bare",
+    "jbtrio_gc",
+)
 #: Not SDKs, and not in the TTS case: the ceilings, and jbtrio with the cyclic GC tuned.
-EXTRAS = ("tw_bare", "jbtrio_gc")
+EXTRAS = ("jbtrio_transport", "tw_bare", "jbtrio_gc")
 HEADLINE_SERVERS = ("jbtrio", "jambonz_sdk")
 
 #: The targets of issue 8, for the gap report in the JSON line.
@@ -155,6 +163,7 @@ def server_command(name: str, tts: bool) -> tuple[list[str], dict[str, str]]:
     commands = {
         "jbtrio": [PYTHON, script, "0", *(["--tts"] if tts else [])],
         "tw_bare": [PYTHON, script, "0", "--bare-tw"],
+        "jbtrio_transport": [PYTHON, script, "0", "--bare-transport"],
         "jbtrio_gc": [PYTHON, script, "0", "--gc-threshold", "50000"],
         "jambonz_sdk": [NODE, str(NODE_DIR / "server_sdk.js"), "0"],
         "node_client_ws": [NODE, str(NODE_DIR / "server_ncw.js"), "0"],
@@ -487,6 +496,9 @@ def headline(
             ),
             "rt_100_vs_ws_bare": paired_ratio(results, "hooks_100", "rt_per_s", "ws_bare"),
             "rt_100_vs_tw_bare": paired_ratio(results, "hooks_100", "rt_per_s", "tw_bare"),
+            "rt_100_vs_jbtrio_transport": paired_ratio(
+                results, "hooks_100", "rt_per_s", "jbtrio_transport"
+            ),
             "rt_100_gc_tuned_vs_jambonz_sdk": _paired(
                 results, "jbtrio_gc", "hooks_100", "rt_per_s", "jambonz_sdk"
             ),

@@ -24,8 +24,8 @@ import attrs
 import trio
 
 from . import commands
-from ._core import ReplyHandle
-from ._errors import MessageTooLargeError, ProtocolError, ReplyError, VerbError
+from ._core import ReplyHandle, abandoned_msgid
+from ._errors import HookFailed, MessageTooLargeError, ProtocolError, ReplyError, VerbError
 from ._flow import Prepared, Step, prepare, verb_name
 from ._runtime import CallSession, Incoming
 from ._runtime._logging import CallLogger
@@ -36,6 +36,7 @@ from ._wire import (
     Command,
     GatherResult,
     InboundMessage,
+    JambonzError,
     LlmToolCall,
     UnknownMessage,
     VerbHook,
@@ -58,7 +59,10 @@ Tool = Callable[..., Awaitable[Any]]
 #: How long a flow's ``finally`` blocks may run after a hang-up.
 _FLOW_CLOSE_TIMEOUT = 5.0
 #: Errors a yield can cause that are thrown back into the flow at that ``yield``.
-_STEP_ERRORS = (ProtocolError, VerbError, MessageTooLargeError, TypeError)
+_STEP_ERRORS = (ProtocolError, VerbError, MessageTooLargeError, TypeError, HookFailed)
+
+#: ``jambonz:error`` ``msg`` when jambonz could not get an answer from a verb's action hook.
+_HOOK_FAILED = "invalid actionHook response"
 
 
 @attrs.frozen(eq=False)
@@ -116,18 +120,29 @@ class Subscription:
 
 
 class _HookWaiter:
-    """Resolved by the first of a step's hooks to fire."""
+    """Resolved by the first of a step's hooks to fire, or failed when jambonz reports that
+    it could not deliver the hook of one of the step's ``verbs``."""
 
-    def __init__(self) -> None:
+    def __init__(self, verbs: frozenset[str]) -> None:
+        self.verbs = verbs
         self.event: Event | None = None
+        self.error: HookFailed | None = None
         self._done = trio.Event()
 
     def deliver(self, event: Event) -> None:
-        self.event = event
-        self._done.set()
+        if not self._done.is_set():
+            self.event = event
+            self._done.set()
+
+    def fail(self, error: HookFailed) -> None:
+        if not self._done.is_set():
+            self.error = error
+            self._done.set()
 
     async def wait(self) -> Event:
         await self._done.wait()
+        if self.error is not None:
+            raise self.error
         assert self.event is not None
         return self.event
 
@@ -268,7 +283,11 @@ class Call:
             notify_events_on=self._notify_events_on,
         )
         self._note_llm(prepared)
-        waiter = _HookWaiter() if prepared.hooks else None
+        waiter = (
+            _HookWaiter(frozenset(filter(None, map(verb_name, prepared.verbs))))
+            if prepared.hooks
+            else None
+        )
         finished = trio.Event() if prepared.finished_id is not None else None
         for hook in prepared.hooks:
             self._hook_waiters[hook] = waiter  # type: ignore[assignment]
@@ -279,7 +298,11 @@ class Call:
             if prepared.finished_id is not None:
                 self._notify_events_on = True
             if waiter is not None:
-                event = await waiter.wait()
+                try:
+                    event = await waiter.wait()
+                except HookFailed:
+                    driver.after_hook = True  # jambonz idles with an empty stack
+                    raise
                 driver.pending = event.handle
                 driver.after_hook = True
                 assert isinstance(event.message, VerbHook) and event.hook is not None
@@ -545,6 +568,8 @@ class Call:
             if waiter is not None:
                 waiter.deliver(event)
                 return
+        if isinstance(message, JambonzError) and message.data.msg == _HOOK_FAILED:
+            self._fail_hook_waiters(message)
         if isinstance(message, VerbStatus) and message.data.event == "finished":
             done = self._finish_waiters.get(str(message.data.id))
             if done is not None:
@@ -586,6 +611,18 @@ class Call:
                 message.msgid,
                 "; it will be acked automatically" if event.needs_reply else "",
             )
+
+    def _fail_hook_waiters(self, message: JambonzError) -> None:
+        """jambonz gave up on a verb's action hook: the steps waiting on it must not wait
+        forever (jambonz runs nothing more until it gets new verbs)."""
+        verb = message.data.verb
+        if verb is None or abandoned_msgid(message) is not None:
+            return  # an abandoned answer: the core re-sends it, the hook did reach the app
+        error = HookFailed(verb, message.data.msg or _HOOK_FAILED, message.data.details)
+        failed = {id(w): w for w in self._hook_waiters.values() if verb in w.verbs}
+        for waiter in failed.values():
+            self.log.warning("%s; the flow step waiting for it is told", error)
+            waiter.fail(error)
 
     def _wants(self, message_type: str) -> bool:
         """Whether some handler listens to ``message_type`` (so jambonz must be asked for it)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "CallEndedError",
+    "HookFailed",
     "JbtrioError",
     "MessageTooLargeError",
     "ProtocolError",
@@ -105,6 +106,26 @@ class QueueFullError(JbtrioError):
 
 class CallEndedError(JbtrioError):
     """The call is over: nothing more can be sent on it."""
+
+
+class HookFailed(JbtrioError):
+    """jambonz could not deliver the hook a flow step waits for, and said so.
+
+    jambonz reports ``jambonz:error`` ``"invalid actionHook response"`` (with the ``verb``
+    and the ``details``, e.g. ``"handshake timed out"`` when the socket it opened for the hook
+    did not connect), then idles with an empty verb stack. The ``yield`` (or awaitable verb)
+    that waited for that hook raises this, so the flow can go on (retry, apologise) instead
+    of leaving the caller in silence; uncaught, the flow ends as after any crash (the
+    apology, then a hangup).
+    """
+
+    def __init__(self, verb: str, reason: str, details: object = None) -> None:
+        self.verb = verb
+        self.reason = reason
+        self.details = details
+        super().__init__(
+            f"jambonz failed the {verb} hook: {reason}" + (f" ({details})" if details else "")
+        )
 
 
 class TtsError(JbtrioError):

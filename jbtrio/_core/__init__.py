@@ -7,7 +7,7 @@ synchronously and hammered by Hypothesis state machines.
 
 from __future__ import annotations
 
-from ._call import CallCore
+from ._call import CallCore, abandoned_msgid
 from ._config import DEFAULT_FALLBACK_VERBS, CoreConfig
 from ._events import (
     Abandoned,
@@ -39,6 +39,7 @@ __all__ = [
     "ReplyHandle",
     "ReplyState",
     "Resumed",
+    "abandoned_msgid",
 ]
 
 from ._tts_pump import TtsPump as TtsPump

@@ -58,12 +58,20 @@ from ._events import (
 from ._outbox import Frame, Outbox
 from ._reply import ReplyHandle, ReplyState
 
-__all__ = ["CallCore"]
+__all__ = ["CallCore", "abandoned_msgid"]
 
 Verbs = Iterable[Mapping[str, Any] | Any]
 
 #: How jambonz reports a request it gave up on because the socket closed (PEER-BEHAVIOUR §5.2).
 _ABANDONED = re.compile(r"abandoning msgid (\S+) since socket is closed")
+
+
+def abandoned_msgid(error: JambonzError) -> str | None:
+    """The msgid of the request jambonz gave up on when its socket closed, if ``error`` is
+    that report (the core re-sends the lost answer; it is not a failed hook)."""
+    details = error.data.details
+    match = _ABANDONED.search(details) if isinstance(details, str) else None
+    return match.group(1) if match is not None else None
 
 
 class CallCore:
@@ -252,11 +260,10 @@ class CallCore:
         self._await_new_ack = True
 
     def _recover_abandoned(self, error: JambonzError) -> list[CoreEvent]:
-        details = error.data.details
-        match = _ABANDONED.search(details) if isinstance(details, str) else None
-        if match is None:
+        msgid = abandoned_msgid(error)
+        if msgid is None:
             return []
-        written = self._written_acks.pop(match.group(1), None)
+        written = self._written_acks.pop(msgid, None)
         if written is None:
             return []
         handle = written.handle

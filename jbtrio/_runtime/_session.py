@@ -166,11 +166,11 @@ class CallSession:
         self._consumer: Consumer | None = None
         self._on_close: Callable[[], None] | None = None
         self._backlog: deque[Incoming] = deque()
-        self._tts_send, self._tts_receive = trio.open_memory_channel[TtsRequest](
-            config.tts_queue_size
-        )
+        # The TTS pump (driver, channel, task) exists only once the call streams text or
+        # jambonz reports on a TTS stream: most calls never do, and it costs memory.
+        self._tts: TtsPumpDriver | None = None
+        self._tts_send: trio.MemorySendChannel[TtsRequest] | None = None
         self._tts_started = False
-        self.tts_driver = TtsPumpDriver(self.send, self._tts_receive, self.log)
         self._cancel = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
         self._first_handle: ReplyHandle | None = None
@@ -212,8 +212,23 @@ class CallSession:
             self._finish("runtime stopped")
 
     @property
+    def tts_driver(self) -> TtsPumpDriver:
+        """The call's TTS pump driver (made on first use)."""
+        driver = self._tts
+        if driver is None:
+            self._tts_send, receive = trio.open_memory_channel[TtsRequest](
+                self.config.tts_queue_size
+            )
+            driver = self._tts = TtsPumpDriver(self.send, receive, self.log)
+            if self.ended:
+                self._tts_send.close()
+        return driver
+
+    @property
     def tts_send(self) -> trio.MemorySendChannel[TtsRequest]:
         """The TTS pump's inbound channel (the pump task starts on first use)."""
+        self.tts_driver  # noqa: B018 - made on first use
+        assert self._tts_send is not None
         if not self._tts_started and self._nursery is not None and not self.ended:
             self._tts_started = True
             self._nursery.start_soon(self._tts_pump, name=f"call {self.call_sid} tts-pump")
@@ -259,7 +274,8 @@ class CallSession:
         for event in self.core.end(trio.current_time()):
             if isinstance(event, Ended) and event.unsent:
                 self.log.warning("%d frame(s) could not be sent before the end", len(event.unsent))
-        self._tts_send.close()
+        if self._tts_send is not None:
+            self._tts_send.close()
         if self._reader_scope is not None:
             self._reader_scope.cancel()
         if self._on_close is not None:
@@ -276,10 +292,12 @@ class CallSession:
             # jambonz came back before we noticed the old socket die: that one is dead.
             now = trio.current_time()
             self._log_events(self.core.detach(now))
-            self.tts_driver.detach(now)
+            if self._tts is not None:
+                self._tts.detach(now)
         self._socket = socket
         self.core.attach()
-        self.tts_driver.attach(trio.current_time())
+        if self._tts is not None:
+            self._tts.attach(trio.current_time())
         self._reconnect_by = math.inf
         self._arm(socket.keepalive_at)
         self._socket_changed.set()
@@ -298,7 +316,8 @@ class CallSession:
         reason = f": {socket.close_reason}" if socket.close_reason else ""
         self.log.warning("socket dropped (%s%s); waiting for session:reconnect", code, reason)
         self._log_events(self.core.detach(now))
-        self.tts_driver.detach(now)
+        if self._tts is not None:
+            self._tts.detach(now)
         self._socket_changed.set()
         self._reconnect_by = now + self.config.reconnect_timeout
         self._arm(self._reconnect_by)

@@ -118,7 +118,11 @@ def split_known(
             extra[key] = value
         else:
             attr, check = entry
-            kwargs[attr] = check(value, f"{path}.{key}")
+            try:
+                kwargs[attr] = check(value, "")  # no path string unless it fails (hot path)
+            except ProtocolError:
+                check(value, f"{path}.{key}")  # the same error, with the exact path
+                raise
     return kwargs, extra
 
 

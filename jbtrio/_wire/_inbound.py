@@ -567,7 +567,11 @@ def _envelope(obj: Mapping[str, Any], spec: Mapping[str, tuple[str, Checker]]) -
         if entry is None or value is None:
             extra[key] = value
         else:
-            kwargs[entry[0]] = entry[1](value, f"$.{key}")
+            try:
+                kwargs[entry[0]] = entry[1](value, "")  # path built only on failure
+            except ProtocolError:
+                entry[1](value, f"$.{key}")
+                raise
     kwargs["extra"] = extra
     return kwargs
 

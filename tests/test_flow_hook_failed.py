@@ -1,0 +1,44 @@
+"""Found by the soak: jambonz fails a gather's action hook because the connect it opened for
+it timed out (retry policy ``ct`` does not retry a handshake timeout, PEER-BEHAVIOUR §1/§5.3);
+it reports ``jambonz:error`` "invalid actionHook response" on the next socket and idles with
+an empty verb stack. The flow waiting at ``yield Gather(...)`` used to wait forever, the
+caller in silence; now :class:`jbtrio.HookFailed` is raised at that ``yield`` (the IVR does
+not catch it, so the call ends as after any flow crash: the apology, then a hangup)."""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from jbtrio._runtime import Server
+from jbtrio.testing import At, Caller, Drop, FakeJambonz, Faults
+
+
+async def test_a_gather_jambonz_failed_resumes_the_flow(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    from examples.ivr import app
+
+    async with trio.open_nursery() as nursery:
+        server: Server = await nursery.start(Server(app).run_in)
+        attempts = 0
+
+        async def connector() -> trio.abc.Stream:
+            nonlocal attempts
+            attempts += 1
+            if attempts == 2:  # the connect jambonz opens for the gather's hook hangs
+                await trio.sleep_forever()
+            return await server.open_memory_stream()
+
+        # #rc=1: no timer-driven reconnect after the drop, so the hook opens the next socket
+        call = await FakeJambonz().place_call(
+            "ws://app/ivr#rc=1",
+            connector=connector,
+            caller=Caller(speech=["I need help"], idle_hangup=30),
+            faults=Faults([Drop(At("in", index=1), "after", code=1011)]),  # after the gather
+        )
+        await server.shutdown(grace=0)
+    errors = [frame.payload for frame in call.sent("jambonz:error")]
+    assert errors[0]["details"] == "handshake timed out"  # the scenario happened
+    assert call.outcome.reason != "caller hung up (app left the call idle)", call.outcome
+    assert call.executed_verbs[-1]["verb"] == "hangup"
