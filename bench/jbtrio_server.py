@@ -1,5 +1,8 @@
 """The benchmark app on jbtrio, as a user would write it: typed verb builders, validation on.
 
+Served as ``jbtrio serve`` serves an app (with :func:`jbtrio.tune_gc`); ``--no-gc-tuning`` is a
+program embedding ``jbtrio.serve`` that leaves CPython's garbage collector at its defaults.
+
 Answers ``session:new`` with a say and a gather; answers each gather hook with a say and the
 next gather (the same app as ``bench/node/server_*.js``). Bound to 127.0.0.1 only.
 
@@ -9,7 +12,7 @@ next gather (the same app as ``bench/node/server_*.js``). Bound to 127.0.0.1 onl
                                                             # canned acks
     .venv/bin/python bench/jbtrio_server.py PORT --bare-transport  # jbtrio's transport
                                                             # alone, canned acks: the ceiling
-    .venv/bin/python bench/jbtrio_server.py PORT --gc-threshold 50000   # GC experiment
+    .venv/bin/python bench/jbtrio_server.py PORT --no-gc-tuning  # embedded, default GC
 
 ``--bare-tw`` is not jbtrio: a trio-websocket server that acks with canned JSON (the library
 jbtrio's transport replaced). ``--bare-transport`` is jbtrio's own transport with canned acks:
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import gc
 import importlib
 import json
 import logging
@@ -271,16 +273,14 @@ def main(argv: list[str] | None = None) -> int:
         help="with --introspect: also where the live memory was allocated (slow)",
     )
     parser.add_argument(
-        "--gc-threshold",
-        type=int,
-        metavar="N",
-        help="experiment: gc.set_threshold(N, 50, 100) and gc.freeze() before serving "
-        "(jbtrio itself is unchanged; shows what the cyclic GC costs)",
+        "--no-gc-tuning",
+        action="store_true",
+        help="leave CPython's garbage collector at its defaults, as a program embedding "
+        "jbtrio.serve does unless it calls jbtrio.tune_gc() (jbtrio serve calls it)",
     )
     args = parser.parse_args(argv)
-    if args.gc_threshold:
-        gc.freeze()
-        gc.set_threshold(args.gc_threshold, 50, 100)
+    if not args.no_gc_tuning and not (args.bare_tw or args.bare_transport):
+        jbtrio.tune_gc()  # what `jbtrio serve` does before serving
     if args.tracemalloc:
         tracemalloc.start()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
