@@ -11,10 +11,12 @@ same run. It prints a table, then one JSON line (the last line) whose headline i
 ``ratio_vs_jambonz_sdk``: hook round trips per second at 100 concurrent calls, jbtrio divided by
 ``@jambonz/sdk``.
 
-Servers: ``jbtrio`` (bench/jbtrio_server.py), ``jambonz_sdk`` (@jambonz/sdk 0.10.1),
-``node_client_ws`` (@jambonz/node-client-ws 0.2.13), ``ws_bare`` (bare Node ``ws``, canned acks:
-the machine's ceiling) and ``tw_bare`` (bare trio-websocket, canned acks: the ceiling of
-jbtrio's transport).
+Servers: ``jbtrio`` (bench/jbtrio_server.py, set up as ``jbtrio serve`` sets an app up),
+``jambonz_sdk`` (@jambonz/sdk 0.10.1), ``node_client_ws`` (@jambonz/node-client-ws 0.2.13),
+``ws_bare`` (bare Node ``ws``, canned acks: the machine's ceiling), and, not SDKs:
+``jbtrio_transport`` (jbtrio's transport alone, canned acks: the ceiling of jbtrio),
+``tw_bare`` (bare trio-websocket, canned acks) and ``jbtrio_embedded`` (jbtrio with CPython's
+default garbage collector settings).
 
 Cases: hook round trips/s at 1, 100 and 1,000 concurrent calls (with ack latency p50/p99 and the
 server's CPU seconds per 10,000 messages at 100 calls); call set-ups/s; RSS per idle call at

@@ -1,0 +1,188 @@
+"""The transport on its own: websockets' sans-IO core driven by jbtrio's Trio adapter.
+
+The peer is websockets' sans-IO *client* over an in-memory stream, so each test can send
+exactly the frames it needs (fragments, bad UTF-8, pings) that a friendly client never would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+import trio.testing
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
+
+from jbtrio._runtime._transport import (
+    SUBPROTOCOL,
+    Handshake,
+    Keepalive,
+    Socket,
+    SocketClosed,
+    open_socket,
+)
+
+
+class Peer:
+    """A websocket client at the frame level, on the client end of a memory stream."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        self.protocol = ClientProtocol(
+            parse_uri("ws://jbtrio.test/app"), subprotocols=[Subprotocol(SUBPROTOCOL)]
+        )
+        self._pending: list[Frame] = []
+        self.open = trio.Event()
+
+    async def flush(self) -> None:
+        data = b"".join(self.protocol.data_to_send())
+        if data:
+            await self.stream.send_all(data)
+
+    async def handshake(self) -> None:
+        """Upgrade; returns once the 101 response was read (``self.open`` is set then)."""
+        self.protocol.send_request(self.protocol.connect())
+        await self.flush()
+        while True:
+            self.protocol.receive_data(await self.stream.receive_some())
+            events = self.protocol.events_received()
+            if events:
+                assert isinstance(events[0], Response)
+                assert events[0].status_code == 101
+                assert self.protocol.handshake_exc is None
+                self.open.set()
+                return
+
+    async def next_frame(self) -> Frame:
+        while True:
+            for event in self.protocol.events_received():
+                if isinstance(event, Frame):
+                    self._pending.append(event)
+            if self._pending:
+                return self._pending.pop(0)
+            data = await self.stream.receive_some()
+            if data:
+                self.protocol.receive_data(data)
+            else:
+                self.protocol.receive_eof()
+
+
+@asynccontextmanager
+async def connected() -> AsyncIterator[tuple[Socket, Peer]]:
+    client_end, server_end = trio.testing.memory_stream_pair()
+    peer = Peer(client_end)
+
+    def accept(_: Handshake) -> None:
+        return None
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(peer.handshake)
+        async with open_socket(
+            server_end,
+            handshake_timeout=5.0,
+            max_message_bytes=4096,
+            close_timeout=1.0,
+            keepalive=Keepalive(None, 1.0),
+            check=accept,
+        ) as outcome:
+            assert isinstance(outcome, Socket)
+            await peer.open.wait()
+            yield outcome, peer
+
+
+async def test_a_fragmented_text_message_arrives_whole(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with connected() as (socket, peer):
+        peer.protocol.send_text(b'{"type":', fin=False)
+        peer.protocol.send_continuation(b'"call:status",', fin=False)
+        peer.protocol.send_continuation(b'"msgid":"m1"}', fin=True)
+        await peer.flush()
+        assert await socket.receive() == '{"type":"call:status","msgid":"m1"}'
+
+
+async def test_binary_frames_come_back_as_bytes(autojump_clock: trio.testing.MockClock) -> None:
+    async with connected() as (socket, peer):
+        peer.protocol.send_binary(b"\x00\x01")
+        await peer.flush()
+        assert await socket.receive() == b"\x00\x01"
+
+
+async def test_invalid_utf8_in_a_text_frame_closes_with_1007(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with connected() as (socket, peer):
+        peer.protocol.send_text(b"\xff\xfe not utf-8")
+        await peer.flush()
+        with pytest.raises(SocketClosed) as closed:
+            await socket.receive()
+        assert closed.value.code == 1007
+        frame = await peer.next_frame()
+        assert frame.opcode is Opcode.CLOSE
+
+
+async def test_a_message_over_the_limit_closes_with_1009(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with connected() as (socket, peer):
+        peer.protocol.send_text(b"x" * 5000)
+        await peer.flush()
+        with pytest.raises(SocketClosed) as closed:
+            await socket.receive()
+        assert closed.value.code == 1009
+
+
+async def test_pings_are_answered_by_the_reader(autojump_clock: trio.testing.MockClock) -> None:
+    async with connected() as (socket, peer), trio.open_nursery() as nursery:
+        nursery.start_soon(socket.receive)  # the reader answers control frames as it reads
+        peer.protocol.send_ping(b"abcd")
+        await peer.flush()
+        frame = await peer.next_frame()
+        assert (frame.opcode, bytes(frame.data)) == (Opcode.PONG, b"abcd")
+        nursery.cancel_scope.cancel()
+
+
+async def test_text_sent_is_one_frame_and_a_close_is_answered(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with connected() as (socket, peer):
+        await socket.send('{"type":"ack","msgid":"m1"}')
+        frame = await peer.next_frame()
+        assert (frame.opcode, bytes(frame.data)) == (Opcode.TEXT, b'{"type":"ack","msgid":"m1"}')
+        peer.protocol.send_close(1000)
+        await peer.flush()
+        with pytest.raises(SocketClosed) as closed:
+            await socket.receive()
+        assert closed.value.code == 1000
+        with pytest.raises(SocketClosed):
+            await socket.send("too late")
+
+
+async def test_keepalive_pings_and_a_missing_pong(autojump_clock: trio.testing.MockClock) -> None:
+    client_end, server_end = trio.testing.memory_stream_pair()
+    peer = Peer(client_end)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(peer.handshake)
+        async with open_socket(
+            server_end,
+            handshake_timeout=5.0,
+            max_message_bytes=4096,
+            close_timeout=1.0,
+            keepalive=Keepalive(2.0, 1.0),
+            check=lambda _: None,
+        ) as socket:
+            assert isinstance(socket, Socket)
+            await peer.open.wait()
+            start = trio.current_time()
+            assert socket.keepalive_at == pytest.approx(start + 2.0)
+            assert socket.keepalive(start + 2.0)  # a ping is queued ...
+            await socket.flush()  # ... and written by whoever writes
+            frame = await peer.next_frame()
+            assert frame.opcode is Opcode.PING
+            assert socket.keepalive_at == pytest.approx(start + 3.0)  # the pong deadline
+            assert not socket.keepalive(start + 3.0)  # no pong: the peer is gone
