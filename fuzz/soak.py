@@ -122,6 +122,7 @@ class Stats:
     #: one record per lost or stalled call (the first ``MAX_TRANSCRIPTS``), explaining it
     transcripts: list[dict[str, Any]] = attrs.field(factory=list)
     wire_lost_frames: int = 0
+    wire_lost_by_kind: dict[str, int] = attrs.field(factory=dict)
     calls_hit_by_wire_loss: int = 0
     connect_failures: int = 0
     calls_hit_by_connect_failure: int = 0
@@ -639,12 +640,28 @@ def account(
         # Explained by frames written to a socket that died before the fake read them.
         stats.wire_lost_frames += len(on_wire)
         stats.calls_hit_by_wire_loss += 1
+        for text in on_wire:
+            kind = frame_kind(text)
+            stats.wire_lost_by_kind[kind] = stats.wire_lost_by_kind.get(kind, 0) + 1
     elif lost or duplicates:
         stats.messages_lost += max(lost, duplicates)
         verdict = f"{lost} expected verbs missing or repeated, {duplicates} duplicate app frames"
         stats.example(f"lost {lost} in {call.call_sid}: {run} {rules}")
         if len(stats.transcripts) < MAX_TRANSCRIPTS:
             stats.transcripts.append(explain(call, rules, track, stats.expected, verdict))
+
+
+def frame_kind(text: str) -> str:
+    """``ack``, ``ack+verbs`` or ``command:<sub-type>`` of an app frame (for the report)."""
+    try:
+        frame = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return "unparsable"
+    if not isinstance(frame, dict):
+        return "unparsable"
+    if frame.get("type") == "ack":
+        return "ack+verbs" if frame.get("data") else "ack"
+    return f"{frame.get('type')}:{frame.get('command')}"
 
 
 @attrs.frozen
@@ -818,6 +835,7 @@ def main(argv: list[str] | None = None) -> int:
         "faults_injected": stats.faults_injected,
         "reconnects": stats.reconnects,
         "wire_lost_frames": stats.wire_lost_frames,
+        "wire_lost_by_kind": stats.wire_lost_by_kind,
         "calls_hit_by_wire_loss": stats.calls_hit_by_wire_loss,
         "messages_lost": stats.messages_lost,
         "stalled_calls": stats.stalled_calls,

@@ -150,6 +150,7 @@ class Socket:
         self._fragments: list[bytes] = []
         self._fragment_opcode: Opcode | None = None
         self._reading = False
+        self._failed = False
         self._queued = 0  # text frames handed to the protocol
         self._written = 0  # ... and known to be written to the stream
         self._writing = False
@@ -226,12 +227,15 @@ class Socket:
             self._note_closed()
 
     def _deliver(self, opcode: Opcode, data: bytes) -> None:
+        if self._failed:
+            return  # nothing after a frame that failed the connection is processed
         if opcode is Opcode.BINARY:
             self._messages.append(data)
             return
         try:
             self._messages.append(data.decode("utf-8"))
         except UnicodeDecodeError:
+            self._failed = True
             self._protocol.fail(1007, "invalid UTF-8 in a text frame")
 
     # ------------------------------------------------------------------ keepalive
