@@ -157,6 +157,9 @@ class _Driver:
 
     def __init__(self, pending: ReplyHandle | None) -> None:
         self.pending = pending
+        self.answered: ReplyHandle | None = None
+        """The hook this driver answered last (its ack may still be queued, and the verbs
+        of the next steps can then travel in it)."""
         self.scope = trio.CancelScope()
         # Whether the code last resumed on a hook: its next verbs replace what jambonz is
         # running (as an ack would). After a yield that resumed at once they are appended,
@@ -328,9 +331,15 @@ class Call:
         if handle is not None and handle.is_open:
             try:
                 await self.session.reply(handle, verbs)
+                driver.answered = handle
                 return
             except ReplyError:
                 pass  # its window closed meanwhile: the verbs go as a command instead
+        answered, driver.answered = driver.answered, None
+        if not replace and answered is not None and self.session.extend_reply(answered, verbs):
+            driver.answered = answered  # still queued: later steps may join it too
+            await trio.lowlevel.checkpoint()
+            return
         await self.redirect(verbs, queue=not replace)
 
     def _new_hook(self, verb: str) -> str:

@@ -417,3 +417,81 @@ def test_config_rejects_a_margin_that_swallows_the_window() -> None:
         CoreConfig(ack_timeout=1.0, ack_margin=1.0)
     with pytest.raises(ValueError):
         CoreConfig(fallback_verbs=[])
+
+
+# ------------------------------------------------------------------ extending a queued ack
+
+GATHER = {"verb": "gather", "input": ["speech"], "actionHook": "/next"}
+
+
+def test_verbs_appended_to_a_queued_ack_travel_in_it() -> None:
+    # A flow's next step after a hook's ack: one frame instead of ack + redirect, so a drop
+    # between two frames cannot lose the second (commands are never acknowledged).
+    core = CallCore()
+    start(core)
+    handle = handle_of(core.receive(hook("h1"), 1.0))
+    core.reply(handle, [SAY], 1.1)
+    assert core.extend_reply(handle, [GATHER], 1.2)
+    assert core.extend_reply(handle, [HANGUP], 1.3)
+    frames = drain(core)
+    assert frames == [{"type": "ack", "msgid": "h1", "data": [SAY, GATHER, HANGUP]}]
+    assert handle.verbs == (SAY, GATHER, HANGUP)
+
+
+def test_an_ack_written_or_being_written_is_not_extended() -> None:
+    core = CallCore()
+    start(core)
+    handle = handle_of(core.receive(hook("h1"), 1.0))
+    core.reply(handle, [SAY], 1.1)
+    frame = core.next_frame()
+    assert frame is not None
+    core.sending(frame)
+    assert not core.extend_reply(handle, [GATHER], 1.2)  # the writer has it
+    core.sent(frame, 1.3)
+    assert not core.extend_reply(handle, [GATHER], 1.4)  # on the wire
+    assert drain(core) == []
+
+
+def test_only_the_last_queued_ack_with_verbs_is_extended() -> None:
+    core = CallCore()
+    start(core)
+    first = handle_of(core.receive(hook("h1"), 1.0))
+    core.reply(first, [SAY], 1.1)
+    core.command(Command(command="mute:status", data={"mute": True}), 1.2)
+    assert not core.extend_reply(first, [GATHER], 1.3)  # a command was queued after it
+    second = handle_of(core.receive(hook("h2"), 2.0))
+    core.reply(second, None, 2.1)
+    assert not core.extend_reply(second, [GATHER], 2.2)  # kept jambonz's stack: append
+    too_big = [{"verb": "say", "text": "x" * 30_000}]
+    third = handle_of(core.receive(hook("h3"), 3.0))
+    core.reply(third, [SAY], 3.1)
+    assert not core.extend_reply(third, too_big, 3.2)  # over the frame limit
+    with pytest.raises(VerbError):
+        core.extend_reply(third, [{"verb": "no-such-verb"}], 3.3)
+    assert [f["msgid"] for f in drain(core) if f["type"] == "ack"] == ["h1", "h2", "h3"]
+
+
+def test_the_session_new_ack_is_extended_and_repeated_on_a_re_key() -> None:
+    # The flow's first gather travels in the session:new ack (no command gate to wait for);
+    # if the socket dies before jambonz confirms the session, the re-key repeats all of it.
+    core = CallCore()
+    core.attach()
+    [event] = core.receive(session_new(), 0.0)
+    assert isinstance(event, Received) and event.reply is not None
+    core.reply(event.reply, [SAY], 0.1)
+    assert core.extend_reply(event.reply, [GATHER], 0.2)
+    assert drain(core) == [{"type": "ack", "msgid": "new1", "data": [SAY, GATHER]}]
+    core.detach(1.0)
+    core.attach()
+    core.receive(reconnect("rc1"), 1.5)
+    assert drain(core, 1.5) == [{"type": "ack", "msgid": "rc1", "data": [SAY, GATHER]}]
+
+
+def test_the_ack_of_a_call_started_by_a_reconnect_is_not_extended() -> None:
+    # jambonz may follow with the re-keyed session:new, whose ack is the one it runs.
+    core = CallCore()
+    core.attach()
+    [event] = [e for e in core.receive(reconnect("rc1"), 0.0) if isinstance(e, Received)]
+    assert event.reply is not None
+    core.reply(event.reply, [SAY], 0.1)
+    assert not core.extend_reply(event.reply, [GATHER], 0.2)

@@ -35,7 +35,7 @@ async def test_a_gather_jambonz_failed_resumes_the_flow(
             "ws://app/ivr#rc=1",
             connector=connector,
             caller=Caller(speech=["I need help"], idle_hangup=30),
-            faults=Faults([Drop(At("in", index=1), "after", code=1011)]),  # after the gather
+            faults=Faults([Drop(At("in", index=0), "after", code=1011)]),  # after the gather
         )
         await server.shutdown(grace=0)
     errors = [frame.payload for frame in call.sent("jambonz:error")]

@@ -288,3 +288,19 @@ async def test_llm_events_reach_handlers_and_ask_jambonz_for_them(
     first_ack = call.received("ack")[0].data
     assert first_ack is not None and first_ack["data"][0]["eventHook"] == "/jbtrio/llm-events"
     assert seen == ["response.done", "session.updated"]
+
+
+async def test_the_next_step_after_a_hook_travels_in_its_ack(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The IVR greets and gathers, then answers a silent gather with a say and gathers again:
+    # each time one ack carries both, not an ack and then a redirect (a drop between two
+    # frames could lose the redirect unseen: jambonz never acknowledges commands).
+    from examples.ivr import app
+
+    call = await place(app, "/ivr", caller=Caller(speech=[]))
+    assert call.outcome.ok, call.outcome.summary()
+    acks = [a.data["data"] for a in call.received("ack") if a.data and a.data.get("data")]
+    assert [[v["verb"] for v in verbs] for verbs in acks[:2]] == [["say", "gather"]] * 2
+    assert acks[1][0]["text"] == "Sorry, I did not catch that."
+    assert not [c for c in call.received("command") if (c.data or {}).get("command") == "redirect"]

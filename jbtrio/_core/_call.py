@@ -29,7 +29,13 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .._errors import CallEndedError, QueueFullError, ReplyError, VerbError
+from .._errors import (
+    CallEndedError,
+    MessageTooLargeError,
+    QueueFullError,
+    ReplyError,
+    VerbError,
+)
 from .._wire import (
     Ack,
     CallInfo,
@@ -93,6 +99,7 @@ class CallCore:
     def __init__(self, config: CoreConfig | None = None, *, validate_verbs: bool = True) -> None:
         self.config = config or CoreConfig()
         self._validate = validate_verbs
+        self._in_flight: Frame | None = None
         self._outbox = Outbox(self.config.max_frame_bytes)
         self._open: dict[str, ReplyHandle] = {}
         self._seen: deque[str] = deque()
@@ -457,8 +464,64 @@ class CallCore:
             return None
         return self._outbox.head()
 
+    def sending(self, frame: Frame | None) -> None:
+        """The writer is writing ``frame`` now (``None``: done with it, written or not).
+
+        A frame being written is never extended (:meth:`extend_reply`).
+        """
+        self._in_flight = frame
+
+    def extend_reply(self, handle: ReplyHandle, verbs: Verbs, now: float) -> bool:
+        """Append ``verbs`` to ``handle``'s ack while it is still queued, instead of a
+        ``redirect`` queued after it: jambonz runs the same verbs, and both travel in one
+        frame, so a socket that dies between two frames cannot drop the second one unseen
+        (jambonz never acknowledges commands).
+
+        Returns False, changing nothing, unless the ack answers a ``verb:hook`` or the
+        ``session:new`` that started the call (the ack jambonz runs: after a re-key,
+        PEER-BEHAVIOUR §5.4, its verbs are the ones repeated; the ack of a
+        ``session:reconnect`` can be superseded by the re-keyed ``session:new``), replaced
+        jambonz's verbs (an ack without verbs keeps jambonz's stack, which a redirect
+        would append to), is the last frame queued, is not being written, and still fits the
+        frame limit. Raises
+        :class:`VerbError` for verbs jambonz would reject, like :meth:`reply`.
+        """
+        del now
+        tail = self._outbox.tail()
+        if (
+            self._ended
+            or tail is None
+            or tail.handle is not handle
+            or tail is self._in_flight
+            or not self._extensible(handle)
+            or not isinstance(tail.message, Ack)
+            or not tail.message.verbs
+        ):
+            return False
+        added = list(verbs)
+        if self._validate and added and not _all_built(added):
+            validate(added)
+        ack = Ack(msgid=tail.message.msgid, verbs=[*tail.message.verbs, *added])
+        try:
+            frame = self._outbox.make(ack, handle, seq=tail.seq)
+        except MessageTooLargeError:
+            return False
+        self._outbox.replace(tail, frame)
+        handle.verbs = ack.verbs
+        return True
+
+    def _extensible(self, handle: ReplyHandle) -> bool:
+        if handle.type == "verb:hook":
+            return True
+        return (
+            handle is self._new_handle
+            and self._twin is None
+            and isinstance(handle.message, SessionNew)
+        )
+
     def sent(self, frame: Frame, now: float) -> None:
         """The socket accepted ``frame`` (call after the send returned)."""
+        self._in_flight = None
         if not self._outbox.sent(frame):
             return
         self._track_written(frame)

@@ -84,6 +84,10 @@ class Outbox:
         """The next frame to send, if any."""
         return self._frames[0] if self._frames else None
 
+    def tail(self) -> Frame | None:
+        """The frame queued last, if any."""
+        return self._frames[-1] if self._frames else None
+
     def sent(self, frame: Frame) -> bool:
         """Drop ``frame`` after the socket accepted it; False if it is no longer queued."""
         if self._frames and self._frames[0] is frame:

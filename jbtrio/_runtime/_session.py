@@ -435,6 +435,11 @@ class CallSession:
         self.core.reply(handle, verbs, trio.current_time())
         self._frames_ready.set()
 
+    def extend_reply(self, handle: ReplyHandle, verbs: Iterable[Mapping[str, Any] | Any]) -> bool:
+        """Append ``verbs`` to ``handle``'s ack if it is still queued (see
+        :meth:`CallCore.extend_reply`); False when they must go as a ``redirect``."""
+        return self.core.extend_reply(handle, verbs, trio.current_time())
+
     async def send(self, command: Command) -> None:
         """Queue ``command``, waiting while the call's outbound queue is full."""
         while not self.core.can_queue_command:
@@ -470,13 +475,18 @@ class CallSession:
             now = trio.current_time()
             self._sending_since = now
             self._timer_scope.deadline = min(self._timer_scope.deadline, now + stall)
+            core.sending(frame)
             try:
                 await socket.send(frame.text)
             except SocketClosed:
                 # The reader sees the close too and detaches; the frame stays queued.
+                core.sending(None)
                 while self._socket is socket:
                     await self._socket_changed.wait()
                 continue
+            except BaseException:
+                core.sending(None)
+                raise
             finally:
                 self._sending_since = None
             core.sent(frame, trio.current_time())
