@@ -94,6 +94,8 @@ class TtsStream:
         :class:`~jbtrio.CallEndedError` when the call is over.
         """
         self._check()
+        if self._session.ended:
+            raise CallEndedError("the call has ended; streamed TTS text not sent")
         self._driver.open_turn()
         try:
             await self._driver.submit(TtsPush(text), self._session.tts_send)
@@ -112,7 +114,7 @@ class TtsStream:
         interrupted = driver.take_interrupt()
         if interrupted is not None:
             return interrupted
-        if driver.closed:
+        if driver.closed or self._session.ended:
             raise CallEndedError("the call has ended; tts:flush not sent")
         waiter = FlushWaiter()
         try:

@@ -277,7 +277,19 @@ class TtsPumpDriver:
     ) -> None:
         """Send ``request`` to the pump task through ``channel``, keeping it on the in-transit
         ledger until the pump takes it, so a clear can account for it wherever it is (in the
-        channel, or handed to the intake task but not yet taken)."""
+        channel, or handed to the intake task but not yet taken).
+
+        When nothing is in transit and the pump has room, the request is taken right here:
+        the same order and the same flow control, without a task switch per LLM delta.
+        """
+        if (
+            not self._in_transit
+            and not self._closed
+            and self.pump.pending_chars < self.backlog_chars
+        ):
+            await trio.lowlevel.checkpoint_if_cancelled()
+            self._take(request, trio.current_time())
+            return
         self._in_transit.append(request)
         try:
             await channel.send(request)
