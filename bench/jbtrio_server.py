@@ -120,6 +120,24 @@ GREETING_VERBS = json.dumps([Say(text=GREETING).to_dict(), gather().to_dict()])
 ANSWER_VERBS = json.dumps([Say(text=ANSWER).to_dict(), gather().to_dict()])
 
 
+#: What :func:`canned_reply` returns for ``call:status`` completed: close the socket.
+CALL_OVER = "call over"
+
+
+def canned_reply(text: str | bytes) -> str | None:
+    """The bare servers' whole app: the canned ack for ``session:new`` and ``verb:hook``,
+    :data:`CALL_OVER` when the call completed, else ``None``."""
+    msg = json.loads(text)
+    kind = msg.get("type")
+    if kind == "session:new":
+        return f'{{"type":"ack","msgid":"{msg["msgid"]}","data":{GREETING_VERBS}}}'
+    if kind == "verb:hook":
+        return f'{{"type":"ack","msgid":"{msg["msgid"]}","data":{ANSWER_VERBS}}}'
+    if kind == "call:status" and msg["data"].get("call_status") == "completed":
+        return CALL_OVER
+    return None
+
+
 async def bare_trio_websocket(port: int) -> None:
     """Bare trio-websocket: parse, ack with canned JSON; no jbtrio, no validation."""
 
@@ -127,20 +145,12 @@ async def bare_trio_websocket(port: int) -> None:
         ws = await request.accept(subprotocol="ws.jambonz.org")
         try:
             while True:
-                text = await ws.get_message()
-                msg = json.loads(text)
-                kind = msg.get("type")
-                if kind == "session:new":
-                    await ws.send_message(
-                        f'{{"type":"ack","msgid":"{msg["msgid"]}","data":{GREETING_VERBS}}}'
-                    )
-                elif kind == "verb:hook":
-                    await ws.send_message(
-                        f'{{"type":"ack","msgid":"{msg["msgid"]}","data":{ANSWER_VERBS}}}'
-                    )
-                elif kind == "call:status" and msg["data"].get("call_status") == "completed":
+                reply = canned_reply(await ws.get_message())
+                if reply is CALL_OVER:
                     await ws.aclose(1000)
                     return
+                if reply is not None:
+                    await ws.send_message(reply)
         except ConnectionClosed:
             return
 
@@ -176,18 +186,11 @@ async def bare_transport(port: int) -> None:
                 return
             try:
                 while True:
-                    msg = json.loads(await ws.receive())
-                    kind = msg.get("type")
-                    if kind == "session:new":
-                        await ws.send(
-                            f'{{"type":"ack","msgid":"{msg["msgid"]}","data":{GREETING_VERBS}}}'
-                        )
-                    elif kind == "verb:hook":
-                        await ws.send(
-                            f'{{"type":"ack","msgid":"{msg["msgid"]}","data":{ANSWER_VERBS}}}'
-                        )
-                    elif kind == "call:status" and msg["data"].get("call_status") == "completed":
+                    reply = canned_reply(await ws.receive())
+                    if reply is CALL_OVER:
                         return
+                    if reply is not None:
+                        await ws.send(reply)
             except SocketClosed:
                 return
 

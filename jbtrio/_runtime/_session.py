@@ -480,15 +480,12 @@ class CallSession:
                 await socket.send(frame.text)
             except SocketClosed:
                 # The reader sees the close too and detaches; the frame stays queued.
-                core.sending(None)
                 while self._socket is socket:
                     await self._socket_changed.wait()
                 continue
-            except BaseException:
-                core.sending(None)
-                raise
             finally:
                 self._sending_since = None
+                core.sending(None)
             core.sent(frame, trio.current_time())
             self._queue_drained.notify()
             if frame.handle is not None:
