@@ -84,9 +84,12 @@ def verb_dicts(verbs: Any) -> tuple[dict[str, Any], ...] | None:
             out.append(dict(verb))
         elif callable(getattr(verb, "to_dict", None)):
             wire = verb.to_dict()
-            if not isinstance(wire, Mapping):
-                raise TypeError(f"verb #{index}: to_dict() returned {type(wire).__name__}")
-            out.append(dict(wire))
+            # jbtrio's builders (marked by ``_jbtrio_wire_``) return a fresh dict: no copy.
+            if type(wire) is not dict or not hasattr(verb, "_jbtrio_wire_"):
+                if not isinstance(wire, Mapping):
+                    raise TypeError(f"verb #{index}: to_dict() returned {type(wire).__name__}")
+                wire = dict(wire)
+            out.append(wire)
         else:
             raise TypeError(
                 f"verb #{index}: expected a verb dict or an object with to_dict(), "
