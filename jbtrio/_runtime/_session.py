@@ -162,6 +162,10 @@ class CallSession:
         self._sending_since: float | None = None
         self._reconnect_by = math.inf
         self._timer_scope = trio.CancelScope()
+        # The timer scope's deadline, mirrored: re-setting a Trio deadline costs more than a
+        # message's routing, and most arm requests (a hook's reply_by, a send's stall limit)
+        # are later than what is already armed, so they change nothing.
+        self._armed = math.inf
         self._reader_scope: trio.CancelScope | None = None
         self._consumer: Consumer | None = None
         self._on_close: Callable[[], None] | None = None
@@ -455,8 +459,12 @@ class CallSession:
     # ------------------------------------------------------------------ tasks
 
     def _arm(self, deadline: float | None) -> None:
-        """Make the timer wake at ``deadline`` at the latest (no task switch)."""
-        if deadline is not None and deadline < self._timer_scope.deadline:
+        """Make the timer wake at ``deadline`` at the latest (no task switch).
+
+        The timer may wake earlier than needed (a deadline armed for an ack that was sent
+        since): it then finds nothing due and re-arms for what is next."""
+        if deadline is not None and deadline < self._armed:
+            self._armed = deadline
             self._timer_scope.deadline = deadline
 
     async def _writer(self) -> None:
@@ -474,7 +482,7 @@ class CallSession:
                 continue
             now = trio.current_time()
             self._sending_since = now
-            self._timer_scope.deadline = min(self._timer_scope.deadline, now + stall)
+            self._arm(now + stall)
             core.sending(frame)
             try:
                 await socket.send(frame.text)
@@ -527,6 +535,7 @@ class CallSession:
                 self._reconnect_by,
                 math.inf if self._socket is None else self._socket.keepalive_at,
             )
+            self._armed = wake
             self._timer_scope = trio.CancelScope(deadline=wake)
             with self._timer_scope:
                 await trio.sleep_forever()
