@@ -26,6 +26,7 @@ import trio
 from . import commands
 from ._core import ReplyHandle, abandoned_msgid
 from ._errors import HookFailed, MessageTooLargeError, ProtocolError, ReplyError, VerbError
+from ._event_stream import EventStream
 from ._flow import Prepared, Step, prepare, verb_name
 from ._runtime import CallSession, Incoming
 from ._runtime._logging import CallLogger
@@ -185,9 +186,7 @@ class Call:
         self._app = hooks
         self._subscriptions: list[Subscription] = []
         self._tools: dict[str, Tool] = {}
-        self._events_send, self._events_receive = trio.open_memory_channel[Event](
-            session.config.inbox_size
-        )
+        self._events = EventStream[Event](session.config.inbox_size)
         self._events_wanted = False
         handle = session.first_reply
         first = session.first_message
@@ -201,7 +200,7 @@ class Call:
         self._notify_events_on = False
         self._llm_vendor: str | None = None
         self._hung_up = trio.Event()
-        session.consume(self._consume, self._events_send.close)
+        session.consume(self._consume, self._events.close_sending)
 
     # ------------------------------------------------------------------ what the call is
 
@@ -549,14 +548,17 @@ class Call:
         """Serve the LLM tool ``name`` on this call (``async def tool(call, **args)``)."""
         self._tools[name] = tool
 
-    def events(self) -> trio.MemoryReceiveChannel[Event]:
+    def events(self) -> EventStream[Event]:
         """The messages nothing else took, in arrival order (one consumer).
 
-        Until this is called, messages nobody handles are answered at once (an ack without
+        A ``trio.abc.ReceiveChannel``: ``async for event in call.events()`` ends when the call
+        does. At most ``ServerConfig.inbox_size`` messages wait in it; past that, a message is
+        dropped with an error log (and acked automatically if jambonz waits for an ack). Until
+        this is called, messages nobody handles are answered at once (an ack without
         verbs) or dropped, rather than left to wait.
         """
         self._events_wanted = True
-        return self._events_receive
+        return self._events
 
     def want_events(self) -> None:
         """Keep unhandled messages for :meth:`events` from now on."""
@@ -611,7 +613,7 @@ class Call:
                 self.session.reply_nowait(event.handle, None)
             return
         try:
-            self._events_send.send_nowait(event)
+            self._events.put_nowait(event)
         except trio.WouldBlock:
             self.log.error(
                 "events() backlog full (inbox_size=%d): %s %s dropped%s",
