@@ -96,10 +96,12 @@ class Event:
 
         Raises :class:`~jbtrio.ReplyError` when the message needs no ack, was answered
         already, or its window has passed (then send the verbs with :meth:`Call.redirect`).
+        It does not wait: the ack is queued for the call's writer task, so this is no
+        checkpoint (the ``async for`` over :meth:`Call.events` that got the event is one).
         """
         if self.handle is None:
             raise ReplyError(f"{self.type} needs no reply", state="not_ack_required")
-        await self.call.session.reply(self.handle, verbs)
+        self.call.session.reply(self.handle, verbs)
 
 
 EventHandler = Callable[[Event], Awaitable[None]]
@@ -329,7 +331,7 @@ class Call:
         replace, driver.after_hook = driver.after_hook, False
         if handle is not None and handle.is_open:
             try:
-                await self.session.reply(handle, verbs)
+                self.session.reply(handle, verbs)
                 driver.answered = handle
                 return
             except ReplyError:
@@ -410,7 +412,7 @@ class Call:
                 outcome = ("throw", exc)
         handle, driver.pending = driver.pending, None
         if handle is not None and handle.is_open:
-            await self.session.reply(handle, None)  # let jambonz carry on with its stack
+            self.session.reply(handle, None)  # let jambonz carry on with its stack
 
     async def _apologise(self, driver: _Driver) -> None:
         verbs = self._app.error_verbs if self._app is not None else DEFAULT_ERROR_VERBS
@@ -610,7 +612,7 @@ class Call:
         if not self._events_wanted:
             if event.handle is not None and event.handle.is_open:
                 # nobody wants it: let jambonz carry on at once
-                self.session.reply_nowait(event.handle, None)
+                self.session.reply(event.handle, None)
             return
         try:
             self._events.put_nowait(event)

@@ -425,17 +425,9 @@ class CallSession:
 
     # ------------------------------------------------------------------ outbound (app side)
 
-    async def reply(
-        self, handle: ReplyHandle, verbs: Iterable[Mapping[str, Any] | Any] | None
-    ) -> None:
-        """Answer ``handle`` (see :meth:`CallCore.reply` for the errors it raises)."""
-        await trio.lowlevel.checkpoint()
-        self.reply_nowait(handle, verbs)
-
-    def reply_nowait(
-        self, handle: ReplyHandle, verbs: Iterable[Mapping[str, Any] | Any] | None
-    ) -> None:
-        """:meth:`reply` without the checkpoint, for code that must not block."""
+    def reply(self, handle: ReplyHandle, verbs: Iterable[Mapping[str, Any] | Any] | None) -> None:
+        """Queue the ack of ``handle`` for the writer; never blocks (see :meth:`CallCore.reply`
+        for the errors it raises)."""
         self.core.reply(handle, verbs, trio.current_time())
         self._frames_ready.set()
 
