@@ -118,8 +118,11 @@ def split_known(
             extra[key] = value
         else:
             attr, check = entry
+            if check is check_str and type(value) is str:
+                kwargs[attr] = value  # most fields: no call needed (hot path)
+                continue
             try:
-                kwargs[attr] = check(value, "")  # no path string unless it fails (hot path)
+                kwargs[attr] = check(value, "")  # no path string unless it fails
             except ProtocolError:
                 check(value, f"{path}.{key}")  # the same error, with the exact path
                 raise

@@ -72,24 +72,26 @@ def verb_dicts(verbs: Any) -> tuple[dict[str, Any], ...] | None:
     """
     if verbs is None:
         return None
-    if isinstance(verbs, Mapping) or hasattr(verbs, "to_dict"):
-        verbs = (verbs,)
-    elif isinstance(verbs, str | bytes) or not isinstance(verbs, Iterable):
-        raise TypeError(f"verbs must be an iterable of verbs, got {type(verbs).__name__}")
+    if type(verbs) is not list and type(verbs) is not tuple:
+        if isinstance(verbs, Mapping) or hasattr(verbs, "to_dict"):
+            verbs = (verbs,)
+        elif isinstance(verbs, str | bytes) or not isinstance(verbs, Iterable):
+            raise TypeError(f"verbs must be an iterable of verbs, got {type(verbs).__name__}")
     out: list[dict[str, Any]] = []
     for index, verb in enumerate(verbs):
         if type(verb) is dict:
             out.append(verb)
+        elif hasattr(verb, "_jbtrio_wire_"):
+            # jbtrio's builders: to_dict() gives a fresh dict, no copy needed (checked first,
+            # as isinstance against the Mapping ABC is slow and this is the common case)
+            out.append(verb.to_dict())
         elif isinstance(verb, Mapping):
             out.append(dict(verb))
         elif callable(getattr(verb, "to_dict", None)):
             wire = verb.to_dict()
-            # jbtrio's builders (marked by ``_jbtrio_wire_``) return a fresh dict: no copy.
-            if type(wire) is not dict or not hasattr(verb, "_jbtrio_wire_"):
-                if not isinstance(wire, Mapping):
-                    raise TypeError(f"verb #{index}: to_dict() returned {type(wire).__name__}")
-                wire = dict(wire)
-            out.append(wire)
+            if not isinstance(wire, Mapping):
+                raise TypeError(f"verb #{index}: to_dict() returned {type(wire).__name__}")
+            out.append(dict(wire))
         else:
             raise TypeError(
                 f"verb #{index}: expected a verb dict or an object with to_dict(), "
