@@ -575,28 +575,14 @@ class Call:
 
     def _route(self, event: Event) -> None:
         message = event.message
-        hook = event.hook
-        if isinstance(message, VerbHook) and hook is not None:
-            waiter = self._hook_waiters.get(hook)
+        if isinstance(message, VerbHook):
+            # The common case, first: a hook goes to the flow step waiting for it, if any.
+            hook = message.hook
+            waiter = self._hook_waiters.get(hook) if hook is not None else None
             if waiter is not None:
                 waiter.deliver(event)
                 return
-        if isinstance(message, JambonzError) and message.data.msg == _HOOK_FAILED:
-            self._fail_hook_waiters(message)
-        if isinstance(message, VerbStatus) and message.data.event == "finished":
-            done = self._finish_waiters.get(str(message.data.id))
-            if done is not None:
-                done.set()
-        if (
-            isinstance(message, CallStatus)
-            and message.data.call_status == "completed"
-            and message.data.call_sid in (None, self.sid)
-        ):
-            self._hung_up.set()
-            self._stop_flows("jambonz reported the call completed")
-        if isinstance(message, LlmToolCall) and self._serve_tools(event):
-            return
-        if self._app is not None and self._app.route_special(self, event):
+        elif self._route_notice(event, message):
             return
         taken = False
         for subscription in self._all_subscriptions():
@@ -625,6 +611,25 @@ class Call:
                 "; it will be acked automatically" if event.needs_reply else "",
             )
 
+    def _route_notice(self, event: Event, message: InboundMessage | UnknownMessage) -> bool:
+        """What messages other than hooks mean to the call itself; True when taken."""
+        if isinstance(message, JambonzError) and message.data.msg == _HOOK_FAILED:
+            self._fail_hook_waiters(message)
+        if isinstance(message, VerbStatus) and message.data.event == "finished":
+            done = self._finish_waiters.get(str(message.data.id))
+            if done is not None:
+                done.set()
+        if (
+            isinstance(message, CallStatus)
+            and message.data.call_status == "completed"
+            and message.data.call_sid in (None, self.sid)
+        ):
+            self._hung_up.set()
+            self._stop_flows("jambonz reported the call completed")
+        if isinstance(message, LlmToolCall) and self._serve_tools(event):
+            return True
+        return self._app is not None and self._app.route_special(self, event)
+
     def _fail_hook_waiters(self, message: JambonzError) -> None:
         """jambonz gave up on a verb's action hook: the steps waiting on it must not wait
         forever (jambonz runs nothing more until it gets new verbs)."""
@@ -644,7 +649,9 @@ class Call:
         )
 
     def _all_subscriptions(self) -> list[Subscription]:
-        app = self._app.subscriptions if self._app is not None else []
+        app = self._app.subscriptions if self._app is not None else ()
+        if not app:
+            return self._subscriptions
         return [*self._subscriptions, *app]
 
     # ------------------------------------------------------------------ llm tools
