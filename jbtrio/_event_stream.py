@@ -79,14 +79,14 @@ class EventStream(trio.abc.ReceiveChannel[_T], Generic[_T]):
 
     async def receive(self) -> _T:
         """The next item, waiting for it if need be."""
-        await trio.lowlevel.checkpoint_if_cancelled()
-        try:
-            item = self.receive_nowait()
-        except trio.WouldBlock:
-            pass
-        else:
+        if self._items and not self._receiving_closed:
+            await trio.lowlevel.checkpoint_if_cancelled()  # does not yield unless cancelled
+            item = self._items.popleft()
             await trio.lowlevel.cancel_shielded_checkpoint()
             return item
+        if self._receiving_closed or self._sending_closed:
+            await trio.lowlevel.checkpoint()
+            return self.receive_nowait()  # raises ClosedResourceError or EndOfChannel
         if self._receiver is not None:
             raise trio.BusyResourceError("another task is already receiving from call.events()")
         self._receiver = trio.lowlevel.current_task()
@@ -95,6 +95,7 @@ class EventStream(trio.abc.ReceiveChannel[_T], Generic[_T]):
             self._receiver = None
             return trio.lowlevel.Abort.SUCCEEDED
 
+        # Parking is the checkpoint here (cancellable, and a schedule point).
         return await trio.lowlevel.wait_task_rescheduled(abort)  # type: ignore[no-any-return]
 
     async def __anext__(self) -> _T:
