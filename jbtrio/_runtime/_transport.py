@@ -222,7 +222,8 @@ class Socket:
             ):
                 self._ping_payload = None
                 self._pong_deadline = math.inf
-        await self._flush()
+        if protocol.writes:  # the protocol answered a ping or a close, or failed the socket
+            await self._flush()
         if protocol.state is State.CLOSED or (not data):
             self._note_closed()
 
