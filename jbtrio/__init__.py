@@ -28,6 +28,7 @@ from ._errors import ReplyError as ReplyError
 from ._errors import TtsError as TtsError
 from ._errors import TtsInterrupted as TtsInterrupted
 from ._errors import VerbError as VerbError
+from ._event_stream import EventStream as EventStream
 from ._flow import Step as Step
 from ._flow import until_finished as until_finished
 from ._runtime import Server as Server

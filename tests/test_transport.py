@@ -186,3 +186,13 @@ async def test_keepalive_pings_and_a_missing_pong(autojump_clock: trio.testing.M
             assert frame.opcode is Opcode.PING
             assert socket.keepalive_at == pytest.approx(start + 3.0)  # the pong deadline
             assert not socket.keepalive(start + 3.0)  # no pong: the peer is gone
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_text_frames_are_framed_as_websockets_frames_them(size: int) -> None:
+    from websockets.frames import Frame, Opcode
+
+    from jbtrio._runtime._transport import text_frame
+
+    payload = b"x" * size
+    assert text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])

@@ -88,7 +88,7 @@ class CallCore:
         core.attach()
         for event in core.receive(decode(text), now): ...
         while (frame := core.next_frame()) is not None:
-            send(frame.text); core.sent(frame)
+            send(frame.data); core.sent(frame)
         core.tick(now) at core.next_deadline()
         core.detach(now) when the socket drops; core.end(now) when the call is over
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import attrs
 
-from .._wire import Ack, Command, encode
+from .._wire import Ack, Command, encode_bytes
 from ._reply import ReplyHandle
 
 __all__ = ["Frame", "Outbox"]
@@ -21,7 +21,7 @@ __all__ = ["Frame", "Outbox"]
 
 @attrs.frozen
 class Frame:
-    """One outbound message with its encoded text.
+    """One outbound message, encoded (``data``: the UTF-8 JSON a text frame carries).
 
     ``seq`` numbers frames in the order the app produced them; ``handle`` is the reply handle
     an ack answers (``None`` for commands and for the core's own acks).
@@ -29,8 +29,13 @@ class Frame:
 
     seq: int
     message: Ack | Command
-    text: str
+    data: bytes
     handle: ReplyHandle | None = None
+
+    @property
+    def text(self) -> str:
+        """The frame's JSON text."""
+        return self.data.decode()
 
     @property
     def is_ack(self) -> bool:
@@ -65,11 +70,11 @@ class Outbox:
 
         ``seq`` reuses the place of a frame this one rewrites; by default the frame is new.
         """
-        text = encode(message, max_bytes=self._max_frame_bytes)
+        data = encode_bytes(message, max_bytes=self._max_frame_bytes)
         if seq is None:
             seq = self._next_seq
             self._next_seq += 1
-        return Frame(seq, message, text, handle)
+        return Frame(seq, message, data, handle)
 
     def push(self, frame: Frame, *, urgent: bool = False) -> None:
         """Queue ``frame`` at the tail, or at the head when ``urgent``."""

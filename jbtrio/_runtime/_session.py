@@ -477,7 +477,7 @@ class CallSession:
             self._arm(now + stall)
             core.sending(frame)
             try:
-                await socket.send(frame.text)
+                await socket.send(frame.data)
             except SocketClosed:
                 # The reader sees the close too and detaches; the frame stays queued.
                 while self._socket is socket:

@@ -282,11 +282,16 @@ class Socket:
 
     # ------------------------------------------------------------------ writing
 
-    async def send(self, text: str) -> None:
-        """Send one text frame; raises :class:`SocketClosed` if the socket is gone."""
+    async def send(self, text: str | bytes) -> None:
+        """Send one text frame (``bytes`` must be UTF-8 text already); raises
+        :class:`SocketClosed` if the socket is gone."""
         if self._protocol.state is not State.OPEN or self._broken:
             raise SocketClosed(self.close_code or ABNORMAL_CLOSURE, self.close_reason)
-        self._protocol.send_text(text.encode())
+        # The frame bytes go straight into the protocol's write queue (so they keep their
+        # order with its control frames): no extension is ever negotiated, and a server's
+        # frames are unmasked, so a text frame is a fixed header and the payload.
+        payload = text.encode() if isinstance(text, str) else text
+        self._protocol.writes.append(text_frame(payload))
         self._queued += 1
         mine = self._queued
         await self._flush()
@@ -378,6 +383,16 @@ class Socket:
     def _note(self, code: int, reason: str | None) -> None:
         self.close_code = code
         self.close_reason = reason
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked text frame (RFC 6455 §5.2) carrying ``payload``."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65536:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
 
 
 class RawSocketStream(trio.abc.Stream):

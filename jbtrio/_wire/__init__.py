@@ -7,7 +7,15 @@ from this package (and :mod:`jbtrio` re-exports the public names).
 from __future__ import annotations
 
 from ._callinfo import CallInfo
-from ._codec import MAX_DEPTH, MAX_FRAME_BYTES, Message, converter, decode, encode
+from ._codec import (
+    MAX_DEPTH,
+    MAX_FRAME_BYTES,
+    Message,
+    converter,
+    decode,
+    encode,
+    encode_bytes,
+)
 from ._inbound import (
     CallStatus,
     DialConfirm,
@@ -71,4 +79,5 @@ __all__ = [
     "converter",
     "decode",
     "encode",
+    "encode_bytes",
 ]

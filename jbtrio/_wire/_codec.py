@@ -42,7 +42,15 @@ from ._inbound import (
 )
 from ._outbound import Ack, Command, ack_from_wire, ack_to_wire, command_from_wire, command_to_wire
 
-__all__ = ["MAX_DEPTH", "MAX_FRAME_BYTES", "Message", "converter", "decode", "encode"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FRAME_BYTES",
+    "Message",
+    "converter",
+    "decode",
+    "encode",
+    "encode_bytes",
+]
 
 #: jambonz's default cap on frames from the app (``JAMBONES_WS_MAX_PAYLOAD``); a larger frame
 #: makes it close the socket with 1009 and lose the message.
@@ -194,6 +202,11 @@ def encode(message: Message, *, max_bytes: int | None = MAX_FRAME_BYTES) -> str:
     jambonz→app frames, which have no cap. A value that is not JSON serializable raises
     ``TypeError``.
     """
+    return encode_bytes(message, max_bytes=max_bytes).decode()
+
+
+def encode_bytes(message: Message, *, max_bytes: int | None = MAX_FRAME_BYTES) -> bytes:
+    """:func:`encode`, as the UTF-8 bytes a text frame carries (what the writer sends)."""
     unstructure = _ENCODERS.get(type(message)) or converter.get_unstructure_hook(type(message))
     payload = orjson.dumps(unstructure(message), default=_default)
     if max_bytes is not None and len(payload) > max_bytes:
@@ -204,4 +217,4 @@ def encode(message: Message, *, max_bytes: int | None = MAX_FRAME_BYTES) -> str:
         else:
             kind = f"{message.TYPE!r} message"
         raise MessageTooLargeError(len(payload), max_bytes, kind)
-    return payload.decode()
+    return payload
