@@ -13,6 +13,7 @@ next gather (the same app as ``bench/node/server_*.js``). Bound to 127.0.0.1 onl
     .venv/bin/python bench/jbtrio_server.py PORT --bare-transport  # jbtrio's transport
                                                             # alone, canned acks: the ceiling
     .venv/bin/python bench/jbtrio_server.py PORT --no-gc-tuning  # embedded, default GC
+    .venv/bin/python bench/jbtrio_server.py PORT --gather-per-hook  # a new Gather per answer
 
 ``--bare-tw`` is not jbtrio: a trio-websocket server that acks with canned JSON (the library
 jbtrio's transport replaced). ``--bare-transport`` is jbtrio's own transport with canned acks:
@@ -62,15 +63,21 @@ def gather() -> Gather:
     return Gather(input=["speech"], action_hook=HOOK, timeout=10, say=Say(text=PROMPT))
 
 
-def hooks_app() -> jbtrio.App:
+#: The gather every answer ends with, built (and validated) once, as the Node apps keep theirs
+#: in a const: builders are immutable, so one instance serves every call. ``--gather-per-hook``
+#: builds it anew for each answer instead.
+GATHER = gather()
+
+
+def hooks_app(gather_per_hook: bool = False) -> jbtrio.App:
     app = jbtrio.App()
 
     @app.route(SERVICE_PATH)
     async def ivr(call: jbtrio.Call) -> None:
-        await call.start.reply([Say(text=GREETING), gather()])
+        await call.start.reply([Say(text=GREETING), GATHER])
         async for event in call.events():
             if event.hook == HOOK and event.needs_reply:
-                await event.reply([Say(text=ANSWER), gather()])
+                await event.reply([Say(text=ANSWER), gather() if gather_per_hook else GATHER])
 
     return app
 
@@ -276,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
         help="with --introspect: also where the live memory was allocated (slow)",
     )
     parser.add_argument(
+        "--gather-per-hook",
+        action="store_true",
+        help="build the answer's gather anew for every hook instead of reusing one",
+    )
+    parser.add_argument(
         "--no-gc-tuning",
         action="store_true",
         help="leave CPython's garbage collector at its defaults, as a program embedding "
@@ -300,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
             return 3
         trio.run(serve_app, tts_app(), args.port)
         return 0
-    trio.run(serve_app, hooks_app(), args.port, args.introspect or args.tracemalloc)
+    trio.run(
+        serve_app, hooks_app(args.gather_per_hook), args.port, args.introspect or args.tracemalloc
+    )
     return 0
 
 

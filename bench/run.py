@@ -15,8 +15,9 @@ Servers: ``jbtrio`` (bench/jbtrio_server.py, set up as ``jbtrio serve`` sets an 
 ``jambonz_sdk`` (@jambonz/sdk 0.10.1), ``node_client_ws`` (@jambonz/node-client-ws 0.2.13),
 ``ws_bare`` (bare Node ``ws``, canned acks: the machine's ceiling), and, not SDKs:
 ``jbtrio_transport`` (jbtrio's transport alone, canned acks: the ceiling of jbtrio),
-``tw_bare`` (bare trio-websocket, canned acks) and ``jbtrio_embedded`` (jbtrio with CPython's
-default garbage collector settings).
+``tw_bare`` (bare trio-websocket, canned acks), ``jbtrio_embedded`` (jbtrio with CPython's
+default garbage collector settings) and ``jbtrio_gather_per_hook`` (jbtrio building the
+answer's gather anew for every hook instead of reusing one, as the Node apps reuse theirs).
 
 Cases: hook round trips/s at 1, 100 and 1,000 concurrent calls (with ack latency p50/p99 and the
 server's CPU seconds per 10,000 messages at 100 calls); call set-ups/s; RSS per idle call at
@@ -61,10 +62,11 @@ SERVERS = (
     "jbtrio_transport",
     "tw_bare",
     "jbtrio_embedded",
+    "jbtrio_gather_per_hook",
 )
-#: Not SDKs, and not in the TTS case: the ceilings, and jbtrio embedded in a program that
-#: leaves CPython's garbage collector at its defaults.
-EXTRAS = ("jbtrio_transport", "tw_bare", "jbtrio_embedded")
+#: Not SDKs, and not in the TTS case: the ceilings, jbtrio embedded in a program that leaves
+#: CPython's garbage collector at its defaults, and jbtrio building a Gather per answer.
+EXTRAS = ("jbtrio_transport", "tw_bare", "jbtrio_embedded", "jbtrio_gather_per_hook")
 HEADLINE_SERVERS = ("jbtrio", "jambonz_sdk")
 
 #: The targets of issue 8, for the gap report in the JSON line.
@@ -168,6 +170,7 @@ def server_command(name: str, tts: bool) -> tuple[list[str], dict[str, str]]:
         "tw_bare": [PYTHON, script, "0", "--bare-tw"],
         "jbtrio_transport": [PYTHON, script, "0", "--bare-transport"],
         "jbtrio_embedded": [PYTHON, script, "0", "--no-gc-tuning"],
+        "jbtrio_gather_per_hook": [PYTHON, script, "0", "--gather-per-hook"],
         "jambonz_sdk": [NODE, str(NODE_DIR / "server_sdk.js"), "0"],
         "node_client_ws": [NODE, str(NODE_DIR / "server_ncw.js"), "0"],
         "ws_bare": [NODE, str(NODE_DIR / "server_ws.js"), "0"],
@@ -504,6 +507,9 @@ def headline(
             ),
             "rt_100_embedded_vs_jambonz_sdk": _paired(
                 results, "jbtrio_embedded", "hooks_100", "rt_per_s", "jambonz_sdk"
+            ),
+            "rt_100_gather_per_hook_vs_jambonz_sdk": _paired(
+                results, "jbtrio_gather_per_hook", "hooks_100", "rt_per_s", "jambonz_sdk"
             ),
             "setups_vs_jambonz_sdk": paired_ratio(results, "setup", "setups_per_s", "jambonz_sdk"),
             "p99_100_vs_node_client_ws": ratio(jb.get("p99_ms_100"), ncw.get("p99_ms_100")),
