@@ -50,8 +50,8 @@ async def test_closing_the_sender_wakes_a_waiting_receiver_with_end_of_channel()
     ended = trio.Event()
 
     async def consume() -> None:
-        async for _ in stream:
-            pass
+        async for item in stream:
+            raise AssertionError(f"nothing was queued, got {item}")
         ended.set()
 
     async with trio.open_nursery() as nursery:
