@@ -410,16 +410,23 @@ def paired_ratio(results: Results, case: str, field: str, other: str) -> float |
 
 
 def _paired(results: Results, mine_name: str, case: str, field: str, other: str) -> float | None:
+    ratios = _round_ratios(results, mine_name, case, field, other)
+    return round(statistics.median(ratios), 3) if ratios else None
+
+
+def _round_ratios(
+    results: Results, mine_name: str, case: str, field: str, other: str
+) -> list[float]:
+    """mine/other in each round (both measured in the same round, so machine drift cancels)."""
     mine = results.get(mine_name, {}).get(case, [])
     theirs = results.get(other, {}).get(case, [])
-    ratios = [
-        a[field] / b[field]
+    return [
+        round(a[field] / b[field], 3)
         for a, b in zip(mine, theirs, strict=False)
         if isinstance(a.get(field), int | float)
         and isinstance(b.get(field), int | float)
         and b[field]
     ]
-    return round(statistics.median(ratios), 3) if ratios else None
 
 
 def fmt(value: Any, digits: int = 0) -> str:
@@ -497,6 +504,9 @@ def headline(
         "loadavg_range": _load_range(results),
         "ratios": {
             "rt_100_vs_jambonz_sdk": paired_ratio(results, "hooks_100", "rt_per_s", "jambonz_sdk"),
+            "rt_100_vs_jambonz_sdk_per_round": _round_ratios(
+                results, "jbtrio", "hooks_100", "rt_per_s", "jambonz_sdk"
+            ),
             "rt_100_vs_node_client_ws": paired_ratio(
                 results, "hooks_100", "rt_per_s", "node_client_ws"
             ),
