@@ -10,6 +10,7 @@ outlived its old socket).
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 import trio
@@ -35,12 +36,13 @@ from ._transport import (
     Keepalive,
     Socket,
     SocketClosed,
+    adopt_socket,
     basic_auth_header,
     credentials_match,
     open_socket,
 )
 
-__all__ = ["Router", "Server", "serve"]
+__all__ = ["Router", "Server", "check_upgrade", "serve"]
 
 log = logging.getLogger("jbtrio.server")
 
@@ -153,17 +155,60 @@ class Server:
 
     async def handle_stream(self, stream: trio.abc.Stream) -> None:
         """Serve one connection on ``stream``. Never raises (except cancellation)."""
-        self.connections += 1
-        try:
-            async with open_socket(
+        await self._fortress(
+            open_socket(
                 stream,
                 handshake_timeout=self.config.handshake_timeout,
                 max_message_bytes=self.config.max_message_bytes,
                 close_timeout=self.config.close_timeout,
                 keepalive=self._keepalive,
                 check=self._check,
-            ) as outcome:
+            )
+        )
+
+    async def adopt(self, stream: trio.abc.Stream, handshake: Handshake, received: bytes) -> None:
+        """Serve a connection another process accepted and handed over (``jbtrio serve
+        --workers``): its upgrade is done, ``received`` holds the bytes read after it.
+        Never raises (except cancellation)."""
+        await self._fortress(
+            adopt_socket(
+                stream,
+                handshake,
+                received,
+                max_message_bytes=self.config.max_message_bytes,
+                close_timeout=self.config.close_timeout,
+                keepalive=self._keepalive,
+            ),
+            adopted=True,
+        )
+
+    def adopt_soon(self, stream: trio.abc.Stream, handshake: Handshake, received: bytes) -> None:
+        """Start :meth:`adopt` in the server's nursery (where listened connections run)."""
+        assert self._nursery is not None, "Server.run()/run_in() is not running"
+        self._nursery.start_soon(
+            self.adopt, stream, handshake, received, name=f"connection from {handshake.remote}"
+        )
+
+    async def _fortress(
+        self,
+        opening: AbstractAsyncContextManager[Socket | HandshakeRejected | None],
+        *,
+        adopted: bool = False,
+    ) -> None:
+        """One connection, start to end; nothing that happens on it escapes from here."""
+        self.connections += 1
+        try:
+            async with opening as outcome:
                 if isinstance(outcome, Socket):
+                    if adopted and self.connections > self.config.max_connections:
+                        log.warning(
+                            "handed-over connection from %s refused: too many connections "
+                            "(max_connections=%d)",
+                            outcome.handshake.remote,
+                            self.config.max_connections,
+                        )
+                        await outcome.close(1013, "too many connections")
+                        return
                     await self._serve_socket(outcome)
                 elif isinstance(outcome, HandshakeRejected):
                     log.warning("upgrade refused: %s", outcome)
@@ -178,20 +223,13 @@ class Server:
             self.connections -= 1
 
     def _check(self, handshake: Handshake) -> None:
-        if self.connections > self.config.max_connections:
-            raise HandshakeRejected(
-                503, f"too many connections (max_connections={self.config.max_connections})"
-            )
-        if SUBPROTOCOL not in handshake.subprotocols:
-            offered = ", ".join(handshake.subprotocols) or "none"
-            raise HandshakeRejected(
-                400,
-                f"subprotocol {SUBPROTOCOL} required (offered: {offered}) from {handshake.remote}",
-            )
-        if self._auth is not None and not credentials_match(handshake, self._auth):
-            raise HandshakeRejected(401, f"bad or missing credentials from {handshake.remote}")
-        if self.router.resolve(handshake.path) is None:
-            raise HandshakeRejected(404, f"no app mounted at {handshake.path}")
+        check_upgrade(
+            handshake,
+            router=self.router,
+            auth=self._auth,
+            connections=self.connections,
+            max_connections=self.config.max_connections,
+        )
 
     async def _serve_socket(self, socket: Socket) -> None:
         handler = self.router.resolve(socket.path)
@@ -324,6 +362,30 @@ class Server:
     def _anonymous_sid(self) -> str:
         self._anonymous += 1
         return f"no-call-sid-{self._anonymous}"
+
+
+def check_upgrade(
+    handshake: Handshake,
+    *,
+    router: Router,
+    auth: bytes | None,
+    connections: int,
+    max_connections: int,
+) -> None:
+    """Refuse an upgrade jbtrio must not accept (raises :class:`HandshakeRejected`): too many
+    connections, no ``ws.jambonz.org`` subprotocol, bad credentials, or no app at the path."""
+    if connections > max_connections:
+        raise HandshakeRejected(503, f"too many connections (max_connections={max_connections})")
+    if SUBPROTOCOL not in handshake.subprotocols:
+        offered = ", ".join(handshake.subprotocols) or "none"
+        raise HandshakeRejected(
+            400,
+            f"subprotocol {SUBPROTOCOL} required (offered: {offered}) from {handshake.remote}",
+        )
+    if auth is not None and not credentials_match(handshake, auth):
+        raise HandshakeRejected(401, f"bad or missing credentials from {handshake.remote}")
+    if router.resolve(handshake.path) is None:
+        raise HandshakeRejected(404, f"no app mounted at {handshake.path}")
 
 
 async def serve(

@@ -46,9 +46,12 @@ __all__ = [
     "RawSocketStream",
     "Socket",
     "SocketClosed",
+    "Upgraded",
+    "adopt_socket",
     "basic_auth_header",
     "credentials_match",
     "open_socket",
+    "open_upgrade",
 ]
 
 #: The subprotocol jambonz offers and requires back (REFERENCE §1.2).
@@ -138,8 +141,11 @@ class Socket:
         handshake: Handshake,
         keepalive: Keepalive,
         close_timeout: float,
+        *,
+        received: bytes = b"",
     ) -> None:
         self._protocol = protocol
+        self._received = received  # read by another process before the socket came here
         self._close_timeout = close_timeout
         self._stream = stream
         self.handshake = handshake
@@ -188,6 +194,9 @@ class Socket:
         return messages.popleft()
 
     async def _read(self) -> bytes | bytearray:
+        if self._received:
+            data, self._received = self._received, b""
+            return data
         try:
             return await self._stream.receive_some(READ_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -508,9 +517,17 @@ async def _send_pending(protocol: ServerProtocol, stream: trio.abc.Stream) -> No
             await stream.send_all(data)
 
 
-async def _read_request(protocol: ServerProtocol, stream: trio.abc.Stream) -> Request | None:
+async def _read_request(
+    protocol: ServerProtocol, stream: trio.abc.Stream
+) -> tuple[Request, bytes] | None:
     """Feed the stream to the protocol until the upgrade request is parsed (None: it failed,
-    and the protocol's error response, if any, has been sent)."""
+    and the protocol's error response, if any, has been sent).
+
+    Also returns the bytes read after the request's blank line: a client waits for the 101
+    before sending frames, so they are nearly always none, but a process handing the socket
+    over must pass on every byte it took from the stream.
+    """
+    received = bytearray()
     while True:
         try:
             data = await stream.receive_some(READ_SIZE)
@@ -518,11 +535,13 @@ async def _read_request(protocol: ServerProtocol, stream: trio.abc.Stream) -> Re
             data = b""
         if data:
             protocol.receive_data(data)
+            received += data
         else:
             protocol.receive_eof()
         for event in protocol.events_received():
             if isinstance(event, Request):
-                return event
+                end = received.find(b"\r\n\r\n")
+                return event, bytes(received[end + 4 :]) if end >= 0 else b""
         if protocol.handshake_exc is not None or not data:
             await _send_pending(protocol, stream)
             return None
@@ -546,6 +565,48 @@ async def open_socket(
     socket is closed (1000 unless a code was chosen before) within ``close_timeout``, and the
     stream is released.
     """
+    async with open_upgrade(
+        stream,
+        handshake_timeout=handshake_timeout,
+        max_message_bytes=max_message_bytes,
+        check=check,
+    ) as upgraded:
+        if not isinstance(upgraded, Upgraded):
+            yield upgraded
+            return
+        # Bytes after the request are already in the protocol's buffer: not passed again.
+        socket = Socket(
+            upgraded.protocol, upgraded.stream, upgraded.handshake, keepalive, close_timeout
+        )
+        async with _closing(socket):
+            yield socket
+
+
+@attrs.frozen
+class Upgraded:
+    """A connection whose upgrade was accepted (the 101 is sent): the stream, what the
+    request said, the protocol (now OPEN) and the bytes read after the request."""
+
+    stream: trio.abc.Stream
+    handshake: Handshake
+    protocol: ServerProtocol
+    received: bytes
+
+
+@asynccontextmanager
+async def open_upgrade(
+    stream: trio.abc.Stream,
+    *,
+    handshake_timeout: float,
+    max_message_bytes: int,
+    check: Callable[[Handshake], None],
+) -> AsyncIterator[Upgraded | HandshakeRejected | None]:
+    """The handshake alone: yields :class:`Upgraded`, the rejection, or ``None`` (as
+    :func:`open_socket`); releases the stream on exit without sending anything more.
+
+    A process that hands sockets over to others uses it directly: what it closes on exit is
+    its own descriptor, so the connection lives on in the process it went to.
+    """
     original, stream = stream, _raw(stream)
     protocol = ServerProtocol(
         subprotocols=[Subprotocol(SUBPROTOCOL)],
@@ -553,17 +614,10 @@ async def open_socket(
         logger=_ENGINE_LOG,
     )
     try:
-        outcome: Socket | HandshakeRejected | None = None
+        outcome: Upgraded | HandshakeRejected | None = None
         with trio.move_on_after(handshake_timeout):
-            outcome = await _handshake_outcome(protocol, stream, keepalive, close_timeout, check)
-        if not isinstance(outcome, Socket):
-            yield outcome
-            return
-        try:
-            yield outcome
-        finally:
-            with trio.CancelScope(shield=True):
-                await outcome.close(outcome.close_code or 1000)
+            outcome = await _upgrade(protocol, stream, check)
+        yield outcome
     finally:
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(stream)
@@ -571,16 +625,54 @@ async def open_socket(
                 await trio.aclose_forcefully(original)  # its socket was detached: no-op
 
 
-async def _handshake_outcome(
+@asynccontextmanager
+async def adopt_socket(
+    stream: trio.abc.Stream,
+    handshake: Handshake,
+    received: bytes,
+    *,
+    max_message_bytes: int,
+    close_timeout: float,
+    keepalive: Keepalive,
+) -> AsyncIterator[Socket]:
+    """A :class:`Socket` on a connection another process upgraded (see :func:`open_upgrade`).
+
+    ``received`` is every byte that process read after the upgrade request: the socket reads
+    them first, as if they came from the stream. Closed on exit, as :func:`open_socket` does.
+    """
+    protocol = ServerProtocol(
+        subprotocols=[Subprotocol(SUBPROTOCOL)],
+        state=State.OPEN,
+        max_size=max_message_bytes,
+        logger=_ENGINE_LOG,
+    )
+    try:
+        socket = Socket(protocol, stream, handshake, keepalive, close_timeout, received=received)
+        async with _closing(socket):
+            yield socket
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.aclose_forcefully(stream)
+
+
+@asynccontextmanager
+async def _closing(socket: Socket) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        with trio.CancelScope(shield=True):
+            await socket.close(socket.close_code or 1000)
+
+
+async def _upgrade(
     protocol: ServerProtocol,
     stream: trio.abc.Stream,
-    keepalive: Keepalive,
-    close_timeout: float,
     check: Callable[[Handshake], None],
-) -> Socket | HandshakeRejected | None:
-    request = await _read_request(protocol, stream)
-    if request is None:
+) -> Upgraded | HandshakeRejected | None:
+    read = await _read_request(protocol, stream)
+    if read is None:
         return None
+    request, received = read
     handshake = _handshake(request, stream)
     try:
         check(handshake)
@@ -596,4 +688,4 @@ async def _handshake_outcome(
     await _send_pending(protocol, stream)
     if response.status_code != 101:
         return HandshakeRejected(response.status_code, "not a valid websocket upgrade request")
-    return Socket(protocol, stream, handshake, keepalive, close_timeout)
+    return Upgraded(stream, handshake, protocol, received)
