@@ -121,6 +121,11 @@ def tts_app() -> jbtrio.App:
     return app
 
 
+#: The hooks app as a module attribute, for ``jbtrio serve jbtrio_server:APP --workers N``
+#: (the ``jbtrio_2proc`` server of bench/run.py).
+APP = hooks_app()
+
+
 # ------------------------------------------------------------------ transport ceiling
 
 GREETING_VERBS = json.dumps([Say(text=GREETING).to_dict(), gather().to_dict()])

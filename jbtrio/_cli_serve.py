@@ -3,6 +3,10 @@
 On the first signal the server stops accepting, lets calls in flight finish within the grace
 period, then closes the rest with 1001 (jambonz reconnects them elsewhere); a second signal
 stops at once.
+
+``--workers N`` (N > 1) serves from N processes: this one accepts and routes each socket to
+the worker owning its call (:mod:`jbtrio._runtime._workers`); the workers are this same
+command with the hidden ``--worker INDEX:FD``.
 """
 
 from __future__ import annotations
@@ -11,12 +15,15 @@ import argparse
 import importlib
 import logging
 import signal
+import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
 
 from ._runtime import Router, Server, ServerConfig, tune_gc
+from ._runtime._workers import Acceptor, WorkerPool, adopt_handovers
 
 __all__ = ["add_arguments", "load_app", "run"]
 
@@ -39,6 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=50_000,
         help="collect the young GC generation every N allocations (50000; 0 keeps Python's)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes serving calls (1); with more, this process accepts and hands each "
+        "socket to the worker owning its call",
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # INDEX:FD, set by the acceptor
 
 
 def load_app(spec: str) -> Router:
@@ -61,7 +76,7 @@ def load_app(spec: str) -> Router:
 
 
 async def _serve(router: Router, args: argparse.Namespace) -> None:
-    config = ServerConfig(username=args.user, password=args.password, shutdown_grace=args.grace)
+    config = _config(args)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
 
@@ -82,16 +97,132 @@ async def _serve(router: Router, args: argparse.Namespace) -> None:
                 nursery.start_soon(server.shutdown, name="jbtrio shutdown")
 
 
+async def _serve_workers(router: Router, args: argparse.Namespace) -> None:
+    config = _config(args)
+    pool = WorkerPool(args.workers, _worker_command(args), wait_for_worker=config.handshake_timeout)
+    acceptor = Acceptor(router, config, pool)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def run_acceptor(task_status: trio.TaskStatus[Acceptor]) -> None:
+                await acceptor.run(args.host, args.port, task_status=task_status)
+                nursery.cancel_scope.cancel()  # workers gone: stop watching for signals
+
+            await nursery.start(run_acceptor, name="jbtrio acceptor")
+            print(
+                f"jbtrio serving {args.app} on ws://{args.host}:{acceptor.port} "
+                f"with {args.workers} worker processes",
+                flush=True,
+            )
+            stopping = False
+            async for signum in signals:
+                if stopping:
+                    log.warning("second signal: stopping now")
+                    nursery.cancel_scope.cancel()
+                    break
+                stopping = True
+                log.warning("%s: shutting down gracefully", signal.Signals(signum).name)
+                acceptor.shutdown()
+
+
+def _worker_command(args: argparse.Namespace) -> Callable[[int, int], list[str]]:
+    level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+
+    def command(index: int, fd: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "jbtrio",
+            "--log-level",
+            str(level),
+            "serve",
+            args.app,
+            "--grace",
+            str(args.grace),
+            "--gc-threshold",
+            str(args.gc_threshold),
+            "--worker",
+            f"{index}:{fd}",
+        ]
+
+    return command
+
+
+async def _serve_worker(router: Router, args: argparse.Namespace, index: int, fd: int) -> None:
+    """A worker: adopt the sockets the acceptor hands over until it closes the channel (or a
+    signal); then stop gracefully, as a single-process server does."""
+    channel = trio.socket.from_stdlib_socket(socket.socket(fileno=fd))
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def run_server(task_status: trio.TaskStatus[Server]) -> None:
+                await Server(router, _config(args)).run_in(task_status=task_status)
+                nursery.cancel_scope.cancel()  # stopped: stop watching
+
+            server: Server = await nursery.start(run_server, name="jbtrio server")
+            stopping = trio.Event()
+
+            def stop_gracefully(why: str) -> None:
+                if not stopping.is_set():
+                    stopping.set()
+                    log.warning("worker %d: %s: shutting down gracefully", index, why)
+                    channel.close()  # the acceptor sees it and routes elsewhere
+                    nursery.start_soon(server.shutdown, name="jbtrio shutdown")
+
+            async def adopt() -> None:
+                await adopt_handovers(server, channel)
+                stop_gracefully("the acceptor closed the channel")
+
+            nursery.start_soon(adopt, name=f"jbtrio worker {index} handovers")
+            signalled = False
+            async for signum in signals:
+                if signalled:
+                    log.warning("worker %d: second signal: stopping now", index)
+                    nursery.cancel_scope.cancel()
+                    break
+                signalled = True
+                stop_gracefully(signal.Signals(signum).name)
+
+
+def _config(args: argparse.Namespace) -> ServerConfig:
+    # A worker gets no credentials: the acceptor checked them before handing the socket over.
+    return ServerConfig(
+        username=getattr(args, "user", None),
+        password=getattr(args, "password", None),
+        shutdown_grace=args.grace,
+    )
+
+
+def _label_worker_logs(index: int) -> None:
+    """Every log record of worker ``index`` says so (the processes share one stderr)."""
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s %(levelname)s [worker {index}] %(name)s: %(message)s")
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until shut down; exit status 0 after a graceful stop."""
     if (args.user is None) != (args.password is None):
         raise SystemExit("--user and --password go together")
+    if args.workers < 1:
+        raise SystemExit(f"--workers must be at least 1, got {args.workers}")
+    worker: tuple[int, int] | None = None
+    if args.worker is not None:
+        index, _, fd = args.worker.partition(":")
+        worker = int(index), int(fd)
+        _label_worker_logs(worker[0])
     router = load_app(args.app)
     if args.gc_threshold > 0:
         tune_gc(args.gc_threshold)
     interrupted = False
     try:
-        trio.run(_serve, router, args)
+        if worker is not None:
+            trio.run(_serve_worker, router, args, *worker)
+        elif args.workers > 1:
+            trio.run(_serve_workers, router, args)
+        else:
+            trio.run(_serve, router, args)
     except* KeyboardInterrupt:
         interrupted = True
     return 130 if interrupted else 0

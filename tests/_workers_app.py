@@ -1,0 +1,30 @@
+"""The app the multi-process tests serve (``jbtrio serve _workers_app:app --workers 2``).
+
+Every verb it says names the process that said it, so a test can check that all the sockets
+of a call, reconnects included, were served by the same worker.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import jbtrio
+from jbtrio.verbs import Gather, Hangup, Say
+
+app = jbtrio.App()
+
+TURNS = 3
+
+
+@app.flow("/workers")
+async def turns(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+    """Three gathers, each answered with a say naming this process, then a hang-up."""
+    pid = os.getpid()
+    for turn in range(TURNS):
+        answer: jbtrio.GatherResult = yield Gather(
+            input=["speech"], timeout=5, say=Say(text=f"pid {pid} turn {turn}")
+        )
+        yield Say(text=f"pid {pid} heard {answer.speech_text}")
+    yield [Say(text=f"pid {pid} bye"), Hangup()]
