@@ -1,9 +1,15 @@
-"""What more processes would give: N independent jbtrio servers sharing the calls, against one.
+"""N independent jbtrio servers sharing the calls, against one: the bound of more processes.
 
-Not a jbtrio feature yet (a server of several processes needs call affinity for reconnects,
-see the README's Performance section): this runs N copies of the ``jbtrio`` bench server,
-each with calls ÷ N of the load (one load generator each, at once), alternated with one
-server carrying all the calls, and prints the hook round trips per second of both.
+This runs N *independent* copies of the ``jbtrio`` bench server, each on its own port with
+calls ÷ N of the load (one load generator each, at once), alternated with one server carrying
+all the calls, and prints the hook round trips per second of both. Nothing routes the calls
+(each load generator talks to its own server): it is what N processes could give on the
+machine, not one jbtrio server.
+
+The real feature is ``jbtrio serve MODULE:APP --workers N``: one acceptor process listens and
+hands each socket to the worker process owning its call (call affinity, so a reconnect lands
+on the worker that has the call). ``bench/run.py`` measures it, against the SDKs and in the same
+alternation as every other server, as the ``jbtrio_2proc`` row (``--workers 2``).
 
     .venv/bin/python bench/processes.py                 # 2 processes, 100 calls, 3 rounds
     .venv/bin/python bench/processes.py --processes 2 --calls 100 --rounds 3 --duration 6

@@ -16,15 +16,18 @@ Servers: ``jbtrio`` (bench/jbtrio_server.py, set up as ``jbtrio serve`` sets an 
 ``ws_bare`` (bare Node ``ws``, canned acks: the machine's ceiling), and, not SDKs:
 ``jbtrio_transport`` (jbtrio's transport alone, canned acks: the ceiling of jbtrio),
 ``tw_bare`` (bare trio-websocket, canned acks), ``jbtrio_embedded`` (jbtrio with CPython's
-default garbage collector settings) and ``jbtrio_gather_per_hook`` (jbtrio building the
-answer's gather anew for every hook instead of reusing one, as the Node apps reuse theirs).
+default garbage collector settings), ``jbtrio_gather_per_hook`` (jbtrio building the
+answer's gather anew for every hook instead of reusing one, as the Node apps reuse theirs) and
+``jbtrio_2proc`` (the ``jbtrio`` app under ``jbtrio serve --workers 2``: an acceptor process
+handing each socket to one of 2 worker processes).
 
 Cases: hook round trips/s at 1, 100 and 1,000 concurrent calls (with ack latency p50/p99 and the
 server's CPU seconds per 10,000 messages at 100 calls); call set-ups/s; RSS per idle call at
 5,000 calls; the TTS case (100 calls streaming a 300-delta answer; skipped for jbtrio until
-``jbtrio._tts`` is importable). Every load loop is bounded in count and time; a server that
-cannot set up all the calls of a case within the set-up deadline is measured with the calls it
-did set up (the table shows how many).
+``jbtrio._tts`` is importable). The server's CPU and RSS are summed over its process tree (for
+``jbtrio_2proc``, the acceptor and its 2 workers; the table's ``procs`` column). Every load
+loop is bounded in count and time; a server that cannot set up all the calls of a case within
+the set-up deadline is measured with the calls it did set up (the table shows how many).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -63,10 +67,18 @@ SERVERS = (
     "tw_bare",
     "jbtrio_embedded",
     "jbtrio_gather_per_hook",
+    "jbtrio_2proc",
 )
 #: Not SDKs, and not in the TTS case: the ceilings, jbtrio embedded in a program that leaves
-#: CPython's garbage collector at its defaults, and jbtrio building a Gather per answer.
-EXTRAS = ("jbtrio_transport", "tw_bare", "jbtrio_embedded", "jbtrio_gather_per_hook")
+#: CPython's garbage collector at its defaults, jbtrio building a Gather per answer, and jbtrio
+#: served by 2 worker processes behind an acceptor (``jbtrio serve --workers 2``).
+EXTRAS = (
+    "jbtrio_transport",
+    "tw_bare",
+    "jbtrio_embedded",
+    "jbtrio_gather_per_hook",
+    "jbtrio_2proc",
+)
 HEADLINE_SERVERS = ("jbtrio", "jambonz_sdk")
 
 #: The targets of issue 8, for the gap report in the JSON line.
@@ -160,6 +172,12 @@ def log(text: str) -> None:
 # ------------------------------------------------------------------ servers
 
 
+#: ``jbtrio_2proc``: the real CLI, from cwd=bench/ (the acceptor and its 2 workers set the GC
+#: up as ``jbtrio serve`` does); ``--grace 1`` so a stop never waits long for calls to finish.
+JBTRIO_2PROC = ["-m", "jbtrio", "serve", "jbtrio_server:APP", "--host", "127.0.0.1"]
+JBTRIO_2PROC += ["--port", "0", "--workers", "2", "--grace", "1"]
+
+
 def server_command(name: str, tts: bool) -> tuple[list[str], dict[str, str]]:
     env = dict(os.environ)
     if tts:
@@ -171,6 +189,7 @@ def server_command(name: str, tts: bool) -> tuple[list[str], dict[str, str]]:
         "jbtrio_transport": [PYTHON, script, "0", "--bare-transport"],
         "jbtrio_embedded": [PYTHON, script, "0", "--no-gc-tuning"],
         "jbtrio_gather_per_hook": [PYTHON, script, "0", "--gather-per-hook"],
+        "jbtrio_2proc": [PYTHON, *JBTRIO_2PROC],
         "jambonz_sdk": [NODE, str(NODE_DIR / "server_sdk.js"), "0"],
         "node_client_ws": [NODE, str(NODE_DIR / "server_ncw.js"), "0"],
         "ws_bare": [NODE, str(NODE_DIR / "server_ws.js"), "0"],
@@ -205,7 +224,13 @@ def running_server(name: str, *, tts: bool = False, startup: float = 30.0) -> It
         _stop(process)
 
 
+#: ``jbtrio serve``'s ready line: ``jbtrio serving MODULE:APP on ws://HOST:PORT ...``.
+SERVING = re.compile(r"^jbtrio serving \S+ on ws://\S+?:(\d+)(?:\s|$)")
+
+
 def _wait_listening(process: subprocess.Popen[str], startup: float) -> int:
+    """The port from the server's ready line: ``listening PORT`` (the bench servers) or
+    ``jbtrio serving ... on ws://HOST:PORT ...`` (``jbtrio serve``)."""
     assert process.stdout is not None
     deadline = time.monotonic() + startup
     while time.monotonic() < deadline:
@@ -214,17 +239,31 @@ def _wait_listening(process: subprocess.Popen[str], startup: float) -> int:
             raise RuntimeError(f"server exited with {process.wait(5)} before listening")
         if line.startswith("listening "):
             return int(line.split()[1])
+        serving = SERVING.match(line)
+        if serving:
+            return int(serving.group(1))
     raise RuntimeError("server did not start listening in time")
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL after 5 s; then kill whatever is left of its process group (a
+    multi-process server's workers, which share the group of the session it leads)."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(5)
         except subprocess.TimeoutExpired:
-            process.kill()
+            _kill_group(process.pid)
             process.wait(5)
+    _kill_group(process.pid)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return  # nothing left
+    log(f"  killed processes left in the server's process group {pgid}")
 
 
 # ------------------------------------------------------------------ load
@@ -350,6 +389,7 @@ def _brief(outcome: dict[str, Any]) -> dict[str, Any]:
         "p50_ms",
         "p99_ms",
         "cpu_s_per_10k_msgs",
+        "server_processes",
         "client_cpu_util",
         "server_cpu_util",
         "setups_per_s",
@@ -385,6 +425,7 @@ def summarise(results: Results, mode: Mode) -> dict[str, dict[str, Any]]:
         s["cpu_s_per_10k_msgs"] = median_of(at100, "cpu_s_per_10k_msgs")
         s["client_cpu_util_100"] = median_of(at100, "client_cpu_util")
         s["server_cpu_util_100"] = median_of(at100, "server_cpu_util")
+        s["server_processes_100"] = median_of(at100, "server_processes")
         setup = per_case.get("setup", [])
         s["setups_per_s"] = median_of(setup, "setups_per_s")
         s["setup_p99_ms"] = median_of(setup, "setup_p99_ms")
@@ -445,6 +486,7 @@ def table(summary: dict[str, dict[str, Any]], mode: Mode) -> str:
         ("p99 ms", "p99_ms_100", 2),
         ("KiB/idle call", "kib_per_idle_call", 1),
         ("CPU s/10k msg", "cpu_s_per_10k_msgs", 3),
+        ("procs", "server_processes_100", 0),
         ("TTS msgs/call", "tts_messages_per_call", 0),
         ("TTS last tok p50 ms", "tts_ttlt_p50_ms", 0),
     ]
@@ -478,7 +520,8 @@ def table(summary: dict[str, dict[str, Any]], mode: Mode) -> str:
     notes = (
         "RT/s: verb:hook -> ack round trips per second; p50/p99: hook ack latency at 100 calls; "
         f"KiB/idle call: server RSS growth / calls at {mode.idle_calls} idle calls; CPU: server "
-        "CPU seconds per 10,000 messages (hook in + ack out) at 100 calls; TTS: 100 calls, "
+        "CPU seconds per 10,000 messages (hook in + ack out) at 100 calls, summed over the "
+        "server's processes (procs: how many); TTS: 100 calls, "
         "300-delta answer, app->jambonz messages per call and hook-to-last-token time."
     )
     return "\n".join(lines) + "\n" + notes
@@ -523,6 +566,25 @@ def headline(
             ),
             "setups_vs_jambonz_sdk": paired_ratio(results, "setup", "setups_per_s", "jambonz_sdk"),
             "p99_100_vs_node_client_ws": ratio(jb.get("p99_ms_100"), ncw.get("p99_ms_100")),
+            # jbtrio_2proc: the jbtrio app under `jbtrio serve --workers 2`, paired per round.
+            "rt_100_2proc_vs_jambonz_sdk": _paired(
+                results, "jbtrio_2proc", "hooks_100", "rt_per_s", "jambonz_sdk"
+            ),
+            "rt_100_2proc_vs_jambonz_sdk_per_round": _round_ratios(
+                results, "jbtrio_2proc", "hooks_100", "rt_per_s", "jambonz_sdk"
+            ),
+            "rt_100_2proc_vs_node_client_ws": _paired(
+                results, "jbtrio_2proc", "hooks_100", "rt_per_s", "node_client_ws"
+            ),
+            "rt_100_2proc_vs_node_client_ws_per_round": _round_ratios(
+                results, "jbtrio_2proc", "hooks_100", "rt_per_s", "node_client_ws"
+            ),
+            "rt_100_2proc_vs_jbtrio": _paired(
+                results, "jbtrio_2proc", "hooks_100", "rt_per_s", "jbtrio"
+            ),
+            "p99_100_2proc_vs_node_client_ws": _paired(
+                results, "jbtrio_2proc", "hooks_100", "p99_ms", "node_client_ws"
+            ),
         },
         "targets": TARGETS,
         "servers": summary,

@@ -9,6 +9,9 @@
  *   node loadgen.js --url ws://127.0.0.1:PORT/bench --case hooks --calls 100 \
  *        --warmup 1 --duration 5 [--server-pid PID]
  *
+ * --server-pid: the server's CPU time and RSS are read from /proc, summed over PID and its live
+ * descendants (a multi-process server's workers); `server_processes` says how many there were.
+ *
  * Cases:
  *   hooks  open --calls calls (session:new -> ack), then every call loops verb:hook -> ack as
  *          fast as acks come back; after --hooks-per-call round trips (K, default 1000; 0 =
@@ -75,20 +78,99 @@ function latencySummary(samples) {
 
 const CLK_TCK = 100; // Linux USER_HZ
 
-/* The server's CPU seconds (user + system) from /proc, or null when no pid was given. */
-function serverCpu(pid) {
-  if (!pid) return null;
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime
+/*
+ * The server's processes: PID and its live descendants (a `jbtrio serve --workers N` acceptor
+ * and its workers), from /proc/PID/task/TID/children, recursively. A process that exits while
+ * the tree is read is skipped.
+ */
+function processTree(pid) {
+  const pids = [];
+  const visit = (p) => {
+    pids.push(p);
+    let tasks;
+    try {
+      tasks = fs.readdirSync(`/proc/${p}/task`);
+    } catch (err) {
+      return; // exited
+    }
+    for (const tid of tasks) {
+      let children;
+      try {
+        children = fs.readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8');
+      } catch (err) {
+        continue; // the thread (or the process) exited
+      }
+      for (const child of children.split(' ')) if (child) visit(Number(child));
+    }
+  };
+  visit(pid);
+  return pids;
 }
 
-/* The server's resident set and its high-water mark in bytes. */
+function readOr(path, fallback) {
+  try {
+    return fs.readFileSync(path, 'utf8');
+  } catch (err) {
+    return fallback;
+  }
+}
+
+/*
+ * The server's CPU seconds (user + system) from /proc, summed over the server process and its
+ * live descendants, and how many processes that is; null when no pid was given. For a
+ * single-process server this is exactly that process's utime + stime.
+ *
+ * Only live processes count, and that is accepted: a descendant that exits between the two
+ * readings of a window is missing from the second one, so the window is short by that
+ * process's whole CPU time (its reaped time lands in its parent's cutime, which is not read);
+ * one started within the window counts its whole life. `jbtrio serve --workers N` starts its
+ * workers before it listens and keeps them (it replaces only dead ones), so neither happens in
+ * a normal run; `server_processes` in the result shows how many processes were counted.
+ */
+function serverCpu(pid) {
+  if (!pid) return null;
+  let seconds = 0;
+  let processes = 0;
+  for (const p of processTree(pid)) {
+    const stat = readOr(`/proc/${p}/stat`, null);
+    if (stat === null) {
+      if (p === pid) throw new Error(`server process ${pid} is gone`);
+      continue; // exited since the tree was read
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    seconds += (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime
+    processes++;
+  }
+  return { seconds, processes };
+}
+
+/*
+ * The server's resident set and high-water mark in bytes, summed over the server process and
+ * its live descendants (the sum of the high-water marks is an upper bound for a tree: each
+ * process peaks at its own time).
+ */
 function serverRss(pid) {
-  if (!pid) return { rss: null, hwm: null };
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (name) => Number((status.match(new RegExp(`^${name}:\\s+(\\d+)`, 'm')) || [0, 0])[1]);
-  return { rss: kib('VmRSS') * 1024, hwm: kib('VmHWM') * 1024 };
+  if (!pid) return { rss: null, hwm: null, processes: null };
+  let rss = 0;
+  let hwm = 0;
+  let processes = 0;
+  for (const p of processTree(pid)) {
+    const status = readOr(`/proc/${p}/status`, null);
+    if (status === null) {
+      if (p === pid) throw new Error(`server process ${pid} is gone`);
+      continue;
+    }
+    const kib = (name) => Number((status.match(new RegExp(`^${name}:\\s+(\\d+)`, 'm')) || [0, 0])[1]);
+    rss += kib('VmRSS') * 1024;
+    hwm += kib('VmHWM') * 1024;
+    processes++;
+  }
+  return { rss, hwm, processes };
+}
+
+/* CPU seconds between two serverCpu readings, or null. */
+function cpuDelta(a, b) {
+  return a === null || b === null ? null : b.seconds - a.seconds;
 }
 
 // ---------------------------------------------------------------- one simulated call
@@ -310,10 +392,11 @@ async function runHooks(args) {
   await Promise.all(closing);
   await endCalls([...live]);
 
-  const cpu = cpu0 === null ? null : cpu1 - cpu0;
+  const cpu = cpuDelta(cpu0, cpu1);
   const messages = 2 * roundTrips; // a verb:hook in, an ack out
   return Object.assign({
     case: 'hooks', calls_requested: args.calls, calls_open: calls.length,
+    server_processes: cpu1 === null ? null : cpu1.processes,
     hooks_per_call: K, calls_cycled: cycled,
     setup_seconds: round(setupSeconds), round_trips: roundTrips, seconds: round(elapsed),
     rt_per_s: round(roundTrips / elapsed, 1),
@@ -370,10 +453,11 @@ async function runSetup(args) {
   stopping = true;
   await Promise.race([workers, sleep(SETUP_ACK_TIMEOUT_MS + 3000)]);
   await Promise.all(closing);
-  const cpu = cpu0 === null ? null : cpu1 - cpu0;
+  const cpu = cpuDelta(cpu0, cpu1);
   const setupLat = latencySummary(latencies);
   return {
     case: 'setup', concurrency: args.concurrency, setups, seconds: round(elapsed),
+    server_processes: cpu1 === null ? null : cpu1.processes,
     setups_per_s: round(setups / elapsed, 1), setup_p50_ms: setupLat.p50_ms,
     setup_p99_ms: setupLat.p99_ms, server_cpu_s: cpu === null ? null : round(cpu),
     client_cpu_util: round((client.user + client.system) / 1e6 / elapsed),
@@ -404,6 +488,7 @@ async function runIdle(args) {
   const perCall = (bytes) => (open && bytes !== null ? round((bytes - before.rss) / open / 1024, 1) : null);
   return {
     case: 'idle', calls_requested: args.calls, calls_open: open, setup_seconds: round(setupSeconds),
+    server_processes: after.processes,
     rss_before_mib: mib(before.rss), rss_peak_mib: mib(peak), rss_hwm_mib: mib(after.hwm),
     kib_per_idle_call: perCall(peak), stats,
   };
@@ -513,7 +598,8 @@ async function runTts(args) {
     case: 'tts', calls_requested: args.calls, calls_open: calls.length,
     calls_complete: complete.length, setup_seconds: round(setupSeconds),
     chars_per_call: args.ttsChars, seconds: round(wall),
-    server_cpu_s: cpu0 === null ? null : round(cpu1 - cpu0),
+    server_cpu_s: cpu0 === null ? null : round(cpuDelta(cpu0, cpu1)),
+    server_processes: cpu1 === null ? null : cpu1.processes,
     messages_per_call: mean(messages),
     tts_tokens_per_call: mean(perCall.map((r) => r.tokenMessages)),
   }, prefixKeys('ttlt_', latencySummary(ttlt)), { stats });
