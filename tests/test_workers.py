@@ -294,8 +294,11 @@ def caller(n: int) -> Caller:
     )
 
 
-async def place_calls(url: str, count: int, *, faults: Callable[[int], Faults]) -> list[list[int]]:
-    """Place ``count`` calls at once; for each, the pids named in what the app said."""
+async def place_calls(
+    url: str, count: int, *, faults: Callable[[int], Faults], reconnects: list[int] | None = None
+) -> list[list[int]]:
+    """Place ``count`` calls at once; for each, the pids named in what the app said.
+    ``reconnects`` gets the number of ``session:reconnect`` messages jambonz sent."""
     fake = fast_jambonz()
     pids: list[list[int]] = [[] for _ in range(count)]
     outcomes: list[str] = ["" for _ in range(count)]
@@ -306,6 +309,8 @@ async def place_calls(url: str, count: int, *, faults: Callable[[int], Faults]) 
         outcomes[n] = outcome.summary() if not outcome.ok else "ok"
         said = " ".join(frame.text for frame in call.transcript if frame.direction == "in")
         pids[n] = [int(p) for p in re.findall(r"pid (\d+)", said)]
+        if reconnects is not None:
+            reconnects.append(len(call.sent("session:reconnect")))
 
     async with trio.open_nursery() as nursery:
         for n in range(count):
@@ -322,19 +327,22 @@ def drops(n: int) -> Faults:
 async def test_every_socket_of_a_call_reaches_the_same_worker() -> None:
     async with served() as server:
         with trio.fail_after(90):
-            pids = await place_calls(server.url, 24, faults=drops)
+            reconnects: list[int] = []
+            pids = await place_calls(server.url, 24, faults=drops, reconnects=reconnects)
         workers = server.worker_pids()
         assert len(workers) == 2
         for said in pids:
             assert said, "the app said nothing"
             assert len(set(said)) == 1, f"a call was served by two processes: {said}"
         assert {said[0] for said in pids} == workers  # both workers served calls
-        assert server.logs.count("session:reconnect for a call this process does not know") == 0
-        assert server.logs.count("call resumed on a new socket") >= 10  # the reconnects
         server.process.send_signal(signal.SIGTERM)
         with trio.fail_after(20):
             assert await server.process.wait() == 0
-        assert server.logs.count("exited with 0") == 2
+            await server.logs.wait_for(lambda lines: sum("exited with 0" in x for x in lines) == 2)
+        assert sum(reconnects) >= 6  # half the calls drop their socket once
+        # Each reconnect reached the worker holding its call:
+        assert server.logs.count("call resumed on a new socket") == sum(reconnects)
+        assert server.logs.count("session:reconnect for a call this process does not know") == 0
 
 
 async def test_a_dead_worker_is_replaced_and_calls_go_on() -> None:
@@ -360,4 +368,33 @@ async def test_the_acceptor_refuses_what_a_single_server_refuses() -> None:
             outcome = await call.run()
         assert not outcome.ok
         assert "404" in outcome.summary()
-        assert server.logs.count("no app mounted at /nowhere") >= 1
+        with trio.fail_after(10):
+            await server.logs.wait_for(
+                lambda lines: any("no app mounted at /nowhere" in x for x in lines)
+            )
+
+
+async def test_one_signal_lets_calls_finish_a_second_stops_every_process_at_once() -> None:
+    async with served() as server:
+        fake = fast_jambonz()
+        # A caller who never answers the gather: the call stays up until the server goes.
+        call = fake.new_call(server.url, caller=Caller(response_delay=600.0, idle_hangup=None))
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(call.run)
+            with trio.fail_after(30):
+                await call.wait_for(lambda frame: frame.direction == "in")  # the first ack
+                server.process.send_signal(signal.SIGTERM)
+                await server.logs.wait_for(
+                    lambda lines: sum("shutting down gracefully" in x for x in lines) == 3
+                )
+                assert server.process.returncode is None  # the call holds its worker up
+                server.process.send_signal(signal.SIGTERM)
+            with trio.fail_after(4):  # well within the 5 s grace
+                assert await server.process.wait() == 0
+                await call.wait_event(lambda event: event.kind == "close")
+            nursery.cancel_scope.cancel()
+        closes = [event for event in call.events if event.kind == "close"]
+        assert closes[0].code == 1001, closes  # "going away": jambonz reconnects elsewhere
+        for pid in server.worker_pids():
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)

@@ -49,7 +49,10 @@ EARLY_BYTES = 64 * 1024
 #: so a worker that cannot start (an import error) does not spin.
 RESTART_DELAY = 1.0
 
-#: Seconds a worker gets to stop after SIGTERM, when the acceptor is cancelled, before SIGKILL.
+#: When the acceptor is stopped at once (cancelled): the gap between the two SIGTERMs it sends
+#: each worker (Trio merges a signal repeated before it is read), and how long a worker then
+#: has to exit before SIGKILL.
+SIGNAL_GAP = 0.2
 KILL_AFTER = 5.0
 
 #: ``command(index, fd)``: the argv of worker ``index``, reading handovers from ``fd``.
@@ -216,12 +219,16 @@ async def _wait_exit(index: int, process: trio.Process) -> None:
 
 
 async def _terminate(index: int, process: trio.Process) -> None:
-    if process.returncode is not None:
-        return
-    process.terminate()
-    with trio.move_on_after(KILL_AFTER):
-        await process.wait()
-        return
+    """Stop a worker at once: two SIGTERMs (a worker's second signal means "now": it closes
+    its sockets with 1001, as a single server stopped twice does), SIGKILL after
+    :data:`KILL_AFTER` seconds."""
+    for delay in (SIGNAL_GAP, KILL_AFTER):
+        if process.returncode is not None:
+            return
+        process.terminate()
+        with trio.move_on_after(delay):
+            await process.wait()
+            return
     log.warning(
         "worker %d (pid %d) ignored SIGTERM for %g s: killing it", index, process.pid, KILL_AFTER
     )
