@@ -185,12 +185,8 @@ async def _serve_worker(router: Router, args: argparse.Namespace, index: int, fd
 
 
 def _config(args: argparse.Namespace) -> ServerConfig:
-    # A worker gets no credentials: the acceptor checked them before handing the socket over.
-    return ServerConfig(
-        username=getattr(args, "user", None),
-        password=getattr(args, "password", None),
-        shutdown_grace=args.grace,
-    )
+    # Workers are started without --user/--password: the acceptor checked the credentials.
+    return ServerConfig(username=args.user, password=args.password, shutdown_grace=args.grace)
 
 
 def _label_worker_logs(index: int) -> None:

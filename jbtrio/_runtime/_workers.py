@@ -126,7 +126,11 @@ class WorkerPool:
     async def hand_over(
         self, index: int, fd: int, handshake: Handshake, received: bytes | bytearray
     ) -> bool:
-        """Give socket ``fd`` to worker ``index``; False if no worker took it in time."""
+        """Give socket ``fd`` to worker ``index``; False if no worker took it in time.
+
+        A worker that dies after the kernel queued a handover for it never reads it: that
+        connection is dropped, and jambonz reconnects it (to the replacement).
+        """
         slot = self._slots[index]
         with trio.move_on_after(self.wait_for_worker):
             while not self._stopping:
