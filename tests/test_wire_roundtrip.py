@@ -153,3 +153,24 @@ def test_known_keys_as_null_are_preserved(info: Any) -> None:
     assert isinstance(message, CallStatus)
     assert message.data.call_sid is None
     assert orjson.loads(encode(message)) == frame
+
+
+def test_a_decoded_call_info_behaves_as_a_constructed_one() -> None:
+    # Decoding skips the constructor (the instance keeps only the keys jambonz sent); nothing
+    # a user can see may tell the two apart.
+    import pickle
+
+    from jbtrio._wire._callinfo import structure_call_info
+
+    wire = {"call_sid": "c1", "sip_status": 200, "direction": None, "speech": {"x": 1}}
+    decoded = structure_call_info(wire)
+    built = CallInfo(call_sid="c1", sip_status=200, extra={"direction": None, "speech": {"x": 1}})
+    assert decoded == built
+    assert repr(decoded) == repr(built)
+    assert decoded.to is None and decoded.direction is None and decoded.headers is None
+    assert attrs.asdict(decoded) == attrs.asdict(built)
+    assert attrs.evolve(decoded, to="+1555") == attrs.evolve(built, to="+1555")
+    assert pickle.loads(pickle.dumps(decoded)) == built
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        decoded.to = "x"  # type: ignore[misc]
+    assert CallInfo().to is None  # the class-level defaults serve constructed ones too
