@@ -96,8 +96,9 @@ class Event:
 
         Raises :class:`~jbtrio.ReplyError` when the message needs no ack, was answered
         already, or its window has passed (then send the verbs with :meth:`Call.redirect`).
-        It does not wait: the ack is queued for the call's writer task, so this is no
-        checkpoint (the ``async for`` over :meth:`Call.events` that got the event is one).
+        It does not wait, and is no checkpoint (the ``async for`` over :meth:`Call.events`
+        that got the event is one): the ack is written at once when the socket takes it,
+        else queued for the call's writer task.
         """
         if self.handle is None:
             raise ReplyError(f"{self.type} needs no reply", state="not_ack_required")
@@ -298,7 +299,9 @@ class Call:
         if finished is not None:
             self._finish_waiters[prepared.finished_id] = finished  # type: ignore[index]
         try:
-            await self._hand_over(prepared.verbs, driver)
+            await self._hand_over(
+                prepared.verbs, driver, final=waiter is not None or finished is not None
+            )
             if prepared.finished_id is not None:
                 self._notify_events_on = True
             if waiter is not None:
@@ -321,17 +324,21 @@ class Call:
             if prepared.finished_id is not None:
                 self._finish_waiters.pop(prepared.finished_id, None)
 
-    async def _hand_over(self, verbs: list[dict[str, Any]], driver: _Driver) -> None:
+    async def _hand_over(
+        self, verbs: list[dict[str, Any]], driver: _Driver, *, final: bool = True
+    ) -> None:
         """Answer the pending hook with ``verbs`` if jambonz still waits, else redirect.
 
         A redirect replaces jambonz's verb stack when these verbs answer a hook (what the
-        ack would have done), and is queued after it otherwise.
+        ack would have done), and is queued after it otherwise. ``final=False`` (the flow
+        resumes at once) leaves the ack queued until the flow's next checkpoint, so that
+        the next step may still join it; a final step's ack is written at once.
         """
         handle, driver.pending = driver.pending, None
         replace, driver.after_hook = driver.after_hook, False
         if handle is not None and handle.is_open:
             try:
-                self.session.reply(handle, verbs)
+                self.session.reply(handle, verbs, now=final)
                 driver.answered = handle
                 return
             except ReplyError:

@@ -6,93 +6,13 @@ exactly the frames it needs (fragments, bad UTF-8, pings) that a friendly client
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import pytest
 import trio
 import trio.testing
-from websockets.client import ClientProtocol
+from _ws_peer import Peer, connected
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Response
-from websockets.typing import Subprotocol
-from websockets.uri import parse_uri
 
-from jbtrio._runtime._transport import (
-    SUBPROTOCOL,
-    Handshake,
-    Keepalive,
-    Socket,
-    SocketClosed,
-    open_socket,
-)
-
-
-class Peer:
-    """A websocket client at the frame level, on the client end of a memory stream."""
-
-    def __init__(self, stream: trio.abc.Stream) -> None:
-        self.stream = stream
-        self.protocol = ClientProtocol(
-            parse_uri("ws://jbtrio.test/app"), subprotocols=[Subprotocol(SUBPROTOCOL)]
-        )
-        self._pending: list[Frame] = []
-        self.open = trio.Event()
-
-    async def flush(self) -> None:
-        data = b"".join(self.protocol.data_to_send())
-        if data:
-            await self.stream.send_all(data)
-
-    async def handshake(self) -> None:
-        """Upgrade; returns once the 101 response was read (``self.open`` is set then)."""
-        self.protocol.send_request(self.protocol.connect())
-        await self.flush()
-        while True:
-            self.protocol.receive_data(await self.stream.receive_some())
-            events = self.protocol.events_received()
-            if events:
-                assert isinstance(events[0], Response)
-                assert events[0].status_code == 101
-                assert self.protocol.handshake_exc is None
-                self.open.set()
-                return
-
-    async def next_frame(self) -> Frame:
-        while True:
-            for event in self.protocol.events_received():
-                if isinstance(event, Frame):
-                    self._pending.append(event)
-            if self._pending:
-                return self._pending.pop(0)
-            data = await self.stream.receive_some()
-            if data:
-                self.protocol.receive_data(data)
-            else:
-                self.protocol.receive_eof()
-
-
-@asynccontextmanager
-async def connected() -> AsyncIterator[tuple[Socket, Peer]]:
-    client_end, server_end = trio.testing.memory_stream_pair()
-    peer = Peer(client_end)
-
-    def accept(_: Handshake) -> None:
-        return None
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(peer.handshake)
-        async with open_socket(
-            server_end,
-            handshake_timeout=5.0,
-            max_message_bytes=4096,
-            close_timeout=1.0,
-            keepalive=Keepalive(None, 1.0),
-            check=accept,
-        ) as outcome:
-            assert isinstance(outcome, Socket)
-            await peer.open.wait()
-            yield outcome, peer
+from jbtrio._runtime._transport import Keepalive, Socket, SocketClosed, open_socket
 
 
 async def test_a_fragmented_text_message_arrives_whole(
@@ -190,7 +110,7 @@ async def test_keepalive_pings_and_a_missing_pong(autojump_clock: trio.testing.M
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
 def test_text_frames_are_framed_as_websockets_frames_them(size: int) -> None:
-    from websockets.frames import Frame, Opcode
+    from websockets.frames import Opcode
 
     from jbtrio._runtime._transport import text_frame
 

@@ -3,8 +3,11 @@
 A :class:`CallSession` is created by the first socket of a call and registered by call_sid;
 it outlives that socket. Its nursery runs the named tasks of the design:
 
-- **writer** — the only task that sends the call's frames; takes them from the core in
-  order, never with a timeout around the send (a stalled send is aborted by the timer);
+- **writer** — sends the call's frames, taking them from the core in order, never with a
+  timeout around the send (a stalled send is aborted by the timer). While it is idle, a
+  task that queues a frame writes it itself if the kernel takes it at once
+  (:meth:`CallSession.send_queued`): the writer's own step, minus a task switch; anything
+  that would wait is left to the writer, so writes never overlap;
 - **timer** — one task for every deadline of the call: the ack tracker (it lets the core ack
   for a slow app), the send-stall watchdog, the socket's keepalive pings and the reconnect
   supervisor (after a drop, the call waits, bounded, for ``session:reconnect`` on a new
@@ -36,6 +39,7 @@ from .._core import (
     CoreEvent,
     Duplicate,
     Ended,
+    Frame,
     FrameRewritten,
     Received,
     Recovered,
@@ -53,68 +57,13 @@ from .._wire import (
 )
 from ._config import ServerConfig
 from ._logging import call_logger
-from ._transport import Socket, SocketClosed
+from ._transport import Socket, SocketClosed, Written
 from ._tts_driver import TtsPumpDriver, TtsRequest
+from ._wakeups import Broadcast, Wakeup
 
 __all__ = ["AppHandler", "Broadcast", "CallSession", "Consumer", "Incoming", "Wakeup"]
 
 AppHandler = Callable[["CallSession"], Awaitable[None]]
-
-
-class Wakeup:
-    """A level-triggered wake-up for one waiting task (``trio.Event`` is one-shot).
-
-    Built on Trio's low-level parking so a wake-up costs no allocation: it runs several
-    times per message."""
-
-    __slots__ = ("_set", "_waiter")
-
-    def __init__(self) -> None:
-        self._set = False
-        self._waiter: trio.lowlevel.Task | None = None
-
-    def set(self) -> None:
-        """Wake the waiter now, or make its next wait return at once."""
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            trio.lowlevel.reschedule(waiter)
-        else:
-            self._set = True
-
-    async def wait(self) -> None:
-        """Wait until :meth:`set` was called since the last wait."""
-        if self._set:
-            self._set = False
-            await trio.lowlevel.checkpoint()
-            return
-        assert self._waiter is None, "Wakeup has one waiter"
-        self._waiter = trio.lowlevel.current_task()
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            self._waiter = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
-
-
-class Broadcast:
-    """Wakes every task waiting when :meth:`notify` is called (for conditions several tasks
-    wait on). Edge-triggered: check the condition, then wait, with no checkpoint between."""
-
-    __slots__ = ("_lot",)
-
-    def __init__(self) -> None:
-        self._lot = trio.lowlevel.ParkingLot()
-
-    def notify(self) -> None:
-        """Wake the current waiters."""
-        if self._lot:
-            self._lot.unpark_all()
-
-    async def wait(self) -> None:
-        """Wait for the next :meth:`notify`."""
-        await self._lot.park()
 
 
 Incoming = Received
@@ -160,6 +109,8 @@ class CallSession:
         self._queue_drained = Broadcast()
         self._ended = trio.Event()
         self._sending_since: float | None = None
+        # A frame written in part from another task (send_nowait): the writer finishes it.
+        self._partial: tuple[Frame, Socket] | None = None
         self._reconnect_by = math.inf
         self._timer_scope = trio.CancelScope()
         # The timer scope's deadline, mirrored: re-setting a Trio deadline costs more than a
@@ -425,11 +376,51 @@ class CallSession:
 
     # ------------------------------------------------------------------ outbound (app side)
 
-    def reply(self, handle: ReplyHandle, verbs: Iterable[Mapping[str, Any] | Any] | None) -> None:
-        """Queue the ack of ``handle`` for the writer; never blocks (see :meth:`CallCore.reply`
-        for the errors it raises)."""
+    def reply(
+        self,
+        handle: ReplyHandle,
+        verbs: Iterable[Mapping[str, Any] | Any] | None,
+        *,
+        now: bool = True,
+    ) -> None:
+        """Queue the ack of ``handle`` and send it; never blocks (see :meth:`CallCore.reply`
+        for the errors it raises).
+
+        The ack is written from the calling task when the writer is idle (see
+        :meth:`send_queued`). ``now=False`` leaves it to the writer, which runs after the
+        caller's next checkpoint: until then the ack stays queued, so a flow step resumed at
+        once may still join it (:meth:`extend_reply`).
+        """
         self.core.reply(handle, verbs, trio.current_time())
-        self._frames_ready.set()
+        if now:
+            self.send_queued()
+        else:
+            self._frames_ready.set()
+
+    def send_queued(self) -> None:
+        """Write the queued frames from the calling task if the writer is idle, else wake it.
+
+        A reply written here costs no task switch (the writer's would be the third of a round
+        trip, after the reader's and the app's). It is the writer's own work done in its
+        absence, one frame at a time and never waiting: anything the kernel does not take at
+        once (and every frame after it) is left to the writer.
+        """
+        socket = self._socket
+        if socket is None or self._partial is not None or not self._frames_ready.waiting:
+            self._frames_ready.set()
+            return
+        core = self.core
+        while (frame := core.next_frame()) is not None:
+            written = socket.send_nowait(frame.data)
+            if written is Written.ALL:
+                self._sent(frame)
+                continue
+            if written is Written.PART:
+                core.sending(frame)
+                self._partial = (frame, socket)
+                self._start_send()
+            self._frames_ready.set()
+            return
 
     def extend_reply(self, handle: ReplyHandle, verbs: Iterable[Mapping[str, Any] | Any]) -> bool:
         """Append ``verbs`` to ``handle``'s ack if it is still queued (see
@@ -446,7 +437,7 @@ class CallSession:
             raise CallEndedError(f"call {self.call_sid} has ended; {command.command} not sent")
         await trio.lowlevel.checkpoint()
         self.core.command(command, trio.current_time())
-        self._frames_ready.set()
+        self.send_queued()
 
     # ------------------------------------------------------------------ tasks
 
@@ -459,10 +450,24 @@ class CallSession:
             self._armed = deadline
             self._timer_scope.deadline = deadline
 
+    def _start_send(self) -> None:
+        now = trio.current_time()
+        self._sending_since = now
+        self._arm(now + self.config.send_stall_timeout)
+
+    def _sent(self, frame: Frame) -> None:
+        core = self.core
+        core.sent(frame, trio.current_time())
+        self._queue_drained.notify()
+        if frame.handle is not None:
+            self._arm(core.grace_until)
+
     async def _writer(self) -> None:
-        stall = self.config.send_stall_timeout
         core = self.core
         while True:
+            if self._partial is not None:
+                await self._finish_partial(*self._partial)
+                continue
             frame = core.next_frame()
             socket = self._socket
             if frame is None or socket is None:
@@ -472,9 +477,7 @@ class CallSession:
                     continue
                 await self._frames_ready.wait()
                 continue
-            now = trio.current_time()
-            self._sending_since = now
-            self._arm(now + stall)
+            self._start_send()
             core.sending(frame)
             try:
                 await socket.send(frame.data)
@@ -486,10 +489,24 @@ class CallSession:
             finally:
                 self._sending_since = None
                 core.sending(None)
-            core.sent(frame, trio.current_time())
-            self._queue_drained.notify()
-            if frame.handle is not None:
-                self._arm(core.grace_until)
+            self._sent(frame)
+
+    async def _finish_partial(self, frame: Frame, socket: Socket) -> None:
+        """Write the rest of a frame :meth:`send_queued` wrote in part."""
+        try:
+            if socket is self._socket:
+                await socket.flush()
+                self._sent(frame)
+                return
+            # The socket went before its rest did: the frame is still queued, and goes out
+            # whole on the next socket.
+        except SocketClosed:
+            while self._socket is socket:
+                await self._socket_changed.wait()
+        finally:
+            self._partial = None
+            self._sending_since = None
+            self.core.sending(None)
 
     async def _timer(self) -> None:
         """Every deadline of the call: acks on the app's behalf, stalled sends, reconnects."""

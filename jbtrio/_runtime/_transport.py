@@ -14,6 +14,10 @@ per message), a cancelled send silently corrupts the stream, and it has no keepa
 - every write goes through one lock, a whole number of frames per ``send_all``; a write that
   is interrupted half-way (cancelled, or the stream closed under it) breaks the socket for
   good (:class:`SocketClosed` 1006) instead of sending the rest of a frame later;
+  :meth:`Socket.send_nowait` writes a frame without waiting when nothing else is being
+  written (what the kernel does not take goes first in line for the next write);
+- reads wait on the run's edge-triggered read poller (:mod:`._poller`) instead of re-arming
+  Trio's epoll for every message;
 - :meth:`Socket.abort` closes the stream under a stalled writer: the only way to unblock a
   send, since we never put a timeout around one.
 """
@@ -21,6 +25,7 @@ per message), a cancelled send silently corrupts the stream, and it has no keepa
 from __future__ import annotations
 
 import base64
+import enum
 import hmac
 import logging
 import math
@@ -38,6 +43,9 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
+from ._poller import ReadPoller, read_poller
+from ._wakeups import Wakeup
+
 __all__ = [
     "SUBPROTOCOL",
     "Handshake",
@@ -47,6 +55,7 @@ __all__ = [
     "Socket",
     "SocketClosed",
     "Upgraded",
+    "Written",
     "adopt_socket",
     "basic_auth_header",
     "credentials_match",
@@ -76,6 +85,17 @@ class SocketClosed(Exception):
         self.code = code
         self.reason = reason
         super().__init__(f"websocket closed with {code}" + (f" ({reason})" if reason else ""))
+
+
+class Written(enum.Enum):
+    """What :meth:`Socket.send_nowait` did with a frame."""
+
+    ALL = "all"
+    """The kernel took the whole frame: it is sent."""
+    PART = "part"
+    """The kernel took part of it; the rest is first in line, and :meth:`Socket.flush` sends it."""
+    NONE = "none"
+    """Nothing was written: send the frame with :meth:`Socket.send`."""
 
 
 class HandshakeRejected(Exception):
@@ -308,6 +328,42 @@ class Socket:
             # Another task's flush took our frame with its own and that write failed.
             raise SocketClosed(self.close_code or ABNORMAL_CLOSURE, self.close_reason)
 
+    def send_nowait(self, payload: bytes) -> Written:
+        """Write one text frame now, if that needs no waiting (see :class:`Written`).
+
+        For a caller that knows no other task is writing to the socket for it (the call's
+        writer is idle): a frame the kernel takes at once costs no task switch. Nothing is
+        written while another write is in progress or control frames wait, on a socket that
+        is not open, or on a stream that is not a plain socket (TLS, in-memory tests). A
+        kernel that takes only part of the frame leaves the socket owing the rest: it goes out
+        before anything else, with the next :meth:`flush` (or the reader's own write).
+        """
+        stream = self._stream
+        protocol = self._protocol
+        if (
+            self._writing
+            or protocol.writes
+            or self._broken
+            or protocol.state is not State.OPEN
+            or type(stream) is not RawSocketStream
+            or stream.closed
+        ):
+            return Written.NONE
+        frame = text_frame(payload)
+        try:
+            sent = stream.socket.send(frame)
+        except BlockingIOError:
+            return Written.NONE
+        except OSError as exc:
+            self._break(str(exc) or type(exc).__name__)  # send() raises SocketClosed now
+            return Written.NONE
+        self._queued += 1
+        if sent == len(frame):
+            self._written = self._queued
+            return Written.ALL
+        protocol.writes.append(frame[sent:])  # the queue was empty: the rest goes out first
+        return Written.PART
+
     @property
     def has_pending(self) -> bool:
         """Whether control frames (a ping) wait for :meth:`flush`."""
@@ -410,8 +466,10 @@ class RawSocketStream(trio.abc.Stream):
     Trio's ``SocketStream`` tries each ``recv`` before waiting (in a request/response
     protocol the try nearly always fails: one wasted syscall per message) and yields after
     every send. Here a receive waits for readability first unless the last read filled the
-    buffer, and a send that the kernel takes whole returns at once. The socket is used by
-    one reader and one writer at a time (:class:`Socket` guarantees it).
+    buffer, and a send that the kernel takes whole returns at once. Readability comes from
+    the run's :class:`~jbtrio._runtime._poller.ReadPoller` (no system call per wait) where
+    there is one. The socket is used by one reader and one writer at a time
+    (:class:`Socket` guarantees it).
     """
 
     def __init__(self, sock: socket.socket) -> None:
@@ -419,6 +477,21 @@ class RawSocketStream(trio.abc.Stream):
         self.socket = sock
         self._maybe_more = False
         self._closed = False
+        self._readable = Wakeup()
+        self._poller: ReadPoller | None = None
+        self._registered = False
+
+    async def _wait_readable(self) -> None:
+        if not self._registered:
+            self._registered = True
+            poller = read_poller()
+            if poller is not None and poller.register(self.socket, self._readable):
+                self._poller = poller
+        poller = self._poller
+        if poller is None or poller.failed:
+            await trio.lowlevel.wait_readable(self.socket)
+        else:
+            await self._readable.wait()  # set by the poller on every arrival (edge-triggered)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         if self._closed:
@@ -426,12 +499,12 @@ class RawSocketStream(trio.abc.Stream):
         size = max_bytes or READ_SIZE
         sock = self.socket
         if not self._maybe_more:
-            await trio.lowlevel.wait_readable(sock)
+            await self._wait_readable()
         while True:
             try:
                 data = sock.recv(size)
             except BlockingIOError:
-                await trio.lowlevel.wait_readable(sock)
+                await self._wait_readable()
                 continue
             except OSError as exc:
                 if self._closed:
@@ -458,12 +531,20 @@ class RawSocketStream(trio.abc.Stream):
                 raise trio.BrokenResourceError(str(exc)) from exc
             view = view[sent:]
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
     async def wait_send_all_might_not_block(self) -> None:
         await trio.lowlevel.wait_writable(self.socket)
 
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
+            if self._poller is not None:
+                self._poller.unregister(self.socket)
+            self._readable.set()  # a reader parked on the poller finds the stream closed
             trio.lowlevel.notify_closing(self.socket)
             self.socket.close()
         await trio.lowlevel.checkpoint()
