@@ -61,9 +61,15 @@ class Peer:
                 self.protocol.receive_eof()
 
 
+NO_PINGS = Keepalive(None, 1.0)
+
+
 @asynccontextmanager
 async def connected(
-    server_end: trio.abc.Stream | None = None, client_end: trio.abc.Stream | None = None
+    server_end: trio.abc.Stream | None = None,
+    client_end: trio.abc.Stream | None = None,
+    *,
+    keepalive: Keepalive = NO_PINGS,
 ) -> AsyncIterator[tuple[Socket, Peer]]:
     """An open :class:`Socket` and its peer: over the given streams (the peer's end is closed
     on exit), or an in-memory stream pair."""
@@ -81,7 +87,7 @@ async def connected(
             handshake_timeout=5.0,
             max_message_bytes=4096,
             close_timeout=1.0,
-            keepalive=Keepalive(None, 1.0),
+            keepalive=keepalive,
             check=accept,
         ) as outcome:
             assert isinstance(outcome, Socket)

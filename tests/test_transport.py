@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.testing
-from _ws_peer import Peer, connected
+from _ws_peer import connected
 from websockets.frames import Frame, Opcode
 
-from jbtrio._runtime._transport import Keepalive, Socket, SocketClosed, open_socket
+from jbtrio._runtime._transport import Keepalive, SocketClosed
 
 
 async def test_a_fragmented_text_message_arrives_whole(
@@ -84,28 +84,15 @@ async def test_text_sent_is_one_frame_and_a_close_is_answered(
 
 
 async def test_keepalive_pings_and_a_missing_pong(autojump_clock: trio.testing.MockClock) -> None:
-    client_end, server_end = trio.testing.memory_stream_pair()
-    peer = Peer(client_end)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(peer.handshake)
-        async with open_socket(
-            server_end,
-            handshake_timeout=5.0,
-            max_message_bytes=4096,
-            close_timeout=1.0,
-            keepalive=Keepalive(2.0, 1.0),
-            check=lambda _: None,
-        ) as socket:
-            assert isinstance(socket, Socket)
-            await peer.open.wait()
-            start = trio.current_time()
-            assert socket.keepalive_at == pytest.approx(start + 2.0)
-            assert socket.keepalive(start + 2.0)  # a ping is queued ...
-            await socket.flush()  # ... and written by whoever writes
-            frame = await peer.next_frame()
-            assert frame.opcode is Opcode.PING
-            assert socket.keepalive_at == pytest.approx(start + 3.0)  # the pong deadline
-            assert not socket.keepalive(start + 3.0)  # no pong: the peer is gone
+    async with connected(keepalive=Keepalive(2.0, 1.0)) as (socket, peer):
+        start = trio.current_time()
+        assert socket.keepalive_at == pytest.approx(start + 2.0)
+        assert socket.keepalive(start + 2.0)  # a ping is queued ...
+        await socket.flush()  # ... and written by whoever writes
+        frame = await peer.next_frame()
+        assert frame.opcode is Opcode.PING
+        assert socket.keepalive_at == pytest.approx(start + 3.0)  # the pong deadline
+        assert not socket.keepalive(start + 3.0)  # no pong: the peer is gone
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
