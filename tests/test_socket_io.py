@@ -297,3 +297,19 @@ async def test_a_flow_step_resumed_at_once_still_joins_the_ack_over_a_socket(
     assert prompts == ["what?", "this, and?"]
     # The third step answers a hook and then waits: its ack went from the flow's own task.
     assert counts[Written.ALL] >= 1
+
+
+async def test_a_hang_up_that_came_with_the_last_data_is_not_missed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # Data and the peer's FIN can arrive before the reader first waits: the set reports them
+    # as one edge, the read of the data is short, and no edge will ever follow. The next
+    # read must still see the end of the stream (not wait for an edge that never comes).
+    server, client = socket_pair()
+    await client.send_all(b"last words")
+    await client.aclose()
+    stream = raw(server)
+    with trio.fail_after(60):  # virtual time: fails at once if the reader waits forever
+        assert await stream.receive_some(100) == b"last words"
+        assert await stream.receive_some(100) == b""
+    await stream.aclose()

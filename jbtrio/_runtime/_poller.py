@@ -17,13 +17,12 @@ from __future__ import annotations
 import logging
 import select
 import socket
+from collections.abc import Callable
 from contextlib import suppress
 
 import trio
 
-from ._wakeups import Wakeup
-
-__all__ = ["ReadPoller", "read_poller"]
+__all__ = ["HANG_UP", "ReadPoller", "read_poller"]
 
 log = logging.getLogger("jbtrio.poller")
 
@@ -31,24 +30,34 @@ log = logging.getLogger("jbtrio.poller")
 MIN_EVENTS = 64
 
 _EPOLL = getattr(select, "epoll", None)
+#: Event flags saying the peer hung up or the socket failed: no edge comes after them.
+HANG_UP = (
+    getattr(select, "EPOLLRDHUP", 0)
+    | getattr(select, "EPOLLHUP", 0)
+    | getattr(select, "EPOLLERR", 0)
+)
 _FLAGS = (
     getattr(select, "EPOLLIN", 0) | getattr(select, "EPOLLRDHUP", 0) | getattr(select, "EPOLLET", 0)
 )
 
+#: What the poller calls with a socket's event flags (from the poller's task: must not block).
+OnEvent = Callable[[int], None]
+
 
 class ReadPoller:
-    """The epoll set and the wake-up of each registered socket (one per Trio run)."""
+    """The epoll set and the callback of each registered socket (one per Trio run)."""
 
     def __init__(self) -> None:
         assert _EPOLL is not None
         self._epoll = _EPOLL()
-        self._wakeups: dict[int, Wakeup] = {}
+        self._callbacks: dict[int, OnEvent] = {}
         self.failed = False
         """Set when the set failed: every socket then waits with Trio's ``wait_readable``."""
 
-    def register(self, sock: socket.socket, wakeup: Wakeup) -> bool:
-        """Set ``wakeup`` whenever ``sock`` gets something to read (or is hung up); False
-        when it could not be registered (then wait with Trio's ``wait_readable``).
+    def register(self, sock: socket.socket, on_event: OnEvent) -> bool:
+        """Call ``on_event(flags)`` whenever ``sock`` gets something to read, or is hung up
+        (``flags & HANG_UP``: remember it, as no edge follows); False when it could not be
+        registered (then wait with Trio's ``wait_readable``).
 
         A socket that is readable already is reported at once. Unregister it before closing
         it: its descriptor may live on in another process, and the set would keep it.
@@ -61,13 +70,13 @@ class ReadPoller:
         except OSError as exc:
             log.warning("socket %d not added to the read poller: %s", fd, exc)
             return False
-        self._wakeups[fd] = wakeup
+        self._callbacks[fd] = on_event
         return True
 
     def unregister(self, sock: socket.socket) -> None:
         """Stop watching ``sock`` (before it is closed or handed over)."""
         fd = sock.fileno()
-        if self._wakeups.pop(fd, None) is not None:
+        if self._callbacks.pop(fd, None) is not None:
             with suppress(OSError, ValueError):
                 self._epoll.unregister(fd)
 
@@ -75,20 +84,20 @@ class ReadPoller:
         """Wake the sockets the set reports, until the run ends. Never raises but
         ``Cancelled``: on a failure it wakes every socket and leaves them to Trio."""
         epoll = self._epoll
-        wakeups = self._wakeups
+        callbacks = self._callbacks
         try:
             while True:
                 await trio.lowlevel.wait_readable(epoll.fileno())
-                for fd, _ in epoll.poll(0, max(MIN_EVENTS, len(wakeups))):
-                    wakeup = wakeups.get(fd)
-                    if wakeup is not None:
-                        wakeup.set()
+                for fd, flags in epoll.poll(0, max(MIN_EVENTS, len(callbacks))):
+                    on_event = callbacks.get(fd)
+                    if on_event is not None:
+                        on_event(flags)
         except Exception as exc:
             log.error("read poller failed (%r): sockets wait with Trio's own poller", exc)
             self.failed = True
-            for wakeup in wakeups.values():
-                wakeup.set()  # each waiting reader looks again, then waits Trio's way
-            wakeups.clear()
+            for on_event in callbacks.values():
+                on_event(0)  # each waiting reader looks again, then waits Trio's way
+            callbacks.clear()
         finally:
             epoll.close()
 

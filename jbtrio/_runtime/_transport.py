@@ -43,7 +43,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
-from ._poller import ReadPoller, read_poller
+from ._poller import HANG_UP, ReadPoller, read_poller
 from ._wakeups import Wakeup
 
 __all__ = [
@@ -480,12 +480,22 @@ class RawSocketStream(trio.abc.Stream):
         self._readable = Wakeup()
         self._poller: ReadPoller | None = None
         self._registered = False
+        # The poller reported a hang-up: a read may not wait for an edge again (none comes).
+        self._hung_up = False
+
+    def _on_event(self, flags: int) -> None:
+        if flags & HANG_UP:
+            self._hung_up = True
+        self._readable.set()
 
     async def _wait_readable(self) -> None:
+        if self._hung_up:
+            await trio.lowlevel.checkpoint()
+            return
         if not self._registered:
             self._registered = True
             poller = read_poller()
-            if poller is not None and poller.register(self.socket, self._readable):
+            if poller is not None and poller.register(self.socket, self._on_event):
                 self._poller = poller
         poller = self._poller
         if poller is None or poller.failed:
