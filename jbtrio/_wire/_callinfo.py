@@ -296,6 +296,7 @@ class CallInfo:
 # That is a fifth of the cost of the generated __init__, which sets all 32 attributes.
 for _attr, _ in _CALL_INFO_FIELDS:
     setattr(CallInfo, _attr, None)
+del _attr, _
 _new_call_info = object.__new__
 _set_dict = object.__setattr__
 
