@@ -19,6 +19,7 @@ from ._core import CoreConfig as CoreConfig
 from ._core import ReplyHandle as ReplyHandle
 from ._core import ReplyState as ReplyState
 from ._errors import CallEndedError as CallEndedError
+from ._errors import DeliveryUnknown as DeliveryUnknown
 from ._errors import HookFailed as HookFailed
 from ._errors import JbtrioError as JbtrioError
 from ._errors import MessageTooLargeError as MessageTooLargeError

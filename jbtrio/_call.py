@@ -24,14 +24,22 @@ import attrs
 import trio
 
 from . import commands
-from ._core import ReplyHandle, abandoned_msgid
-from ._errors import HookFailed, MessageTooLargeError, ProtocolError, ReplyError, VerbError
+from ._core import ReplyHandle, Unconfirmed, verb_body
+from ._errors import (
+    DeliveryUnknown,
+    HookFailed,
+    MessageTooLargeError,
+    ProtocolError,
+    ReplyError,
+    VerbError,
+)
 from ._event_stream import EventStream
-from ._flow import Prepared, Step, prepare, verb_name
+from ._flow import Prepared, Step, hook_url, prepare, verb_name
 from ._runtime import CallSession, Incoming
 from ._runtime._logging import CallLogger
 from ._tts import TtsStream
 from ._wire import (
+    Ack,
     CallInfo,
     CallStatus,
     Command,
@@ -203,6 +211,7 @@ class Call:
         self._notify_events_on = False
         self._llm_vendor: str | None = None
         self._hung_up = trio.Event()
+        session.on_unconfirmed = self._on_unconfirmed
         session.consume(self._consume, self._events.close_sending)
 
     # ------------------------------------------------------------------ what the call is
@@ -336,19 +345,28 @@ class Call:
         """
         handle, driver.pending = driver.pending, None
         replace, driver.after_hook = driver.after_hook, False
-        if handle is not None and handle.is_open:
-            try:
-                self.session.reply(handle, verbs, now=final)
-                driver.answered = handle
+        try:
+            if handle is not None and handle.is_open:
+                try:
+                    self.session.reply(handle, verbs, now=final)
+                    driver.answered = handle
+                    return
+                except ReplyError:
+                    pass  # its window closed meanwhile: the verbs go as a command instead
+            answered, driver.answered = driver.answered, None
+            if not replace and answered is not None and self.session.extend_reply(answered, verbs):
+                driver.answered = answered  # still queued: later steps may join it too
+                await trio.lowlevel.checkpoint()
                 return
-            except ReplyError:
-                pass  # its window closed meanwhile: the verbs go as a command instead
-        answered, driver.answered = driver.answered, None
-        if not replace and answered is not None and self.session.extend_reply(answered, verbs):
-            driver.answered = answered  # still queued: later steps may join it too
-            await trio.lowlevel.checkpoint()
-            return
-        await self.redirect(verbs, queue=not replace)
+            await self.redirect(verbs, queue=not replace)
+        except _STEP_ERRORS:
+            # Refused (too large, invalid): nothing went out, so the flow's next step still
+            # answers what this one would have (rather than leaving the hook to the
+            # automatic ack and the caller to seconds of silence).
+            if handle is not None and handle.is_open:
+                driver.pending = handle
+            driver.after_hook = replace
+            raise
 
     def _new_hook(self, verb: str) -> str:
         self._hooks_made += 1
@@ -639,15 +657,29 @@ class Call:
 
     def _fail_hook_waiters(self, message: JambonzError) -> None:
         """jambonz gave up on a verb's action hook: the steps waiting on it must not wait
-        forever (jambonz runs nothing more until it gets new verbs)."""
+        forever (jambonz runs nothing more until it gets new verbs). A failure the core
+        repairs (an answer that died with its socket, re-sent) never gets here."""
         verb = message.data.verb
-        if verb is None or abandoned_msgid(message) is not None:
-            return  # an abandoned answer: the core re-sends it, the hook did reach the app
+        if verb is None:
+            return
         error = HookFailed(verb, message.data.msg or _HOOK_FAILED, message.data.details)
         failed = {id(w): w for w in self._hook_waiters.values() if verb in w.verbs}
         for waiter in failed.values():
             self.log.warning("%s; the flow step waiting for it is told", error)
             waiter.fail(error)
+
+    def _on_unconfirmed(self, event: Unconfirmed) -> None:
+        """Verbs whose fate after a drop stayed unknown: the steps waiting for their hooks
+        are told (:class:`~jbtrio.DeliveryUnknown`) instead of waiting forever."""
+        for frame in event.frames:
+            message = frame.message
+            verbs = message.verbs if isinstance(message, Ack) else message.data
+            for verb in verbs or ():
+                body = verb_body(verb)
+                for value in body.values():
+                    waiter = self._hook_waiters.get(hook_url(value) or "")
+                    if waiter is not None:
+                        waiter.fail(DeliveryUnknown(verb_name(verb) or "verb"))
 
     def _wants(self, message_type: str) -> bool:
         """Whether some handler listens to ``message_type`` (so jambonz must be asked for it)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "CallEndedError",
+    "DeliveryUnknown",
     "HookFailed",
     "JbtrioError",
     "MessageTooLargeError",
@@ -125,6 +126,21 @@ class HookFailed(JbtrioError):
         self.details = details
         super().__init__(
             f"jambonz failed the {verb} hook: {reason}" + (f" ({details})" if details else "")
+        )
+
+
+class DeliveryUnknown(HookFailed):
+    """Verbs written to a socket that died could neither be confirmed as read by jambonz nor
+    shown lost within ``CoreConfig.doubt_timeout`` (see README "What jbtrio guarantees").
+
+    jbtrio re-sends lost verbs only on jambonz's own evidence, never on a guess (a guess
+    could make the caller hear them twice). A flow step waiting for a hook of those verbs
+    raises this, so the flow can decide (re-send them, move on, apologise).
+    """
+
+    def __init__(self, verb: str) -> None:
+        super().__init__(
+            verb, "no evidence whether jambonz ran it after the socket it was sent on died"
         )
 
 

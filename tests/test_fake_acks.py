@@ -131,9 +131,12 @@ async def test_unacked_gather_hook_sends_error_and_continues(
     assert error.time - hook.time == pytest.approx(5.0)
     assert error.payload["msg"] == "invalid actionHook response"
     assert error.payload["verb"] == "gather" and error.payload["id"] == "g1"
-    assert error.payload["details"].startswith("timeout from far end for msgid")
+    # jambonz rejects a timed-out request with a plain string: err.message is undefined, so
+    # neither the error nor the status carries it (gather.js, ws-requestor.js 0.9.8).
+    assert list(error.payload) == ["msg", "verb", "id"]
     statuses = [f.payload for f in call.sent("call:status")]
-    assert any(s.get("error") == "invalid actionHook response" for s in statuses)
+    failed = [s for s in statuses if s.get("error") == "invalid actionHook response"]
+    assert failed and "reason" not in failed[0]
     assert call.spoken == ["after"]
     assert call.outcome.status == "completed"
     assert not call.outcome.ok

@@ -140,8 +140,9 @@ async def test_in_flight_hook_is_abandoned_on_drop(autojump_clock: trio.testing.
     call = await place(app, caller=Caller(speech=["hello"]), faults=faults)
     error = call.sent("jambonz:error")[0]
     hook = call.sent("verb:hook")[0]
-    assert error.payload["msg"] == "invalid actionHook response"
-    assert error.payload["details"] == f"abandoning msgid {hook.msgid} since socket is closed"
+    assert error.time >= hook.time
+    # The real shape: abandoning is a plain-string rejection, so no details (0.9.8).
+    assert error.payload == {"msg": "invalid actionHook response", "verb": "gather"}
     assert call.spoken == ["moved on"]
     assert call.outcome.faults == ()
 
@@ -252,3 +253,61 @@ async def test_session_new_timer_survives_rekeying(autojump_clock: trio.testing.
     assert call.outcome.reason == "session:new ack timed out"
     session_new = call.sent("session:new")[0]
     assert call.events[-1].time - session_new.time == pytest.approx(5)
+
+
+async def test_a_normal_reconnect_releases_the_rekey_stall(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The app's one recovery from §5.4 (checked against ws-requestor.js 0.9.8): ack the
+    # re-keyed session:reconnect, then close with a code other than 1000; jambonz reconnects
+    # normally, and that reconnect's ack flushes every message it held back, in order.
+    async def on_message(conn: AppConn, msg: dict[str, Any]) -> bool:
+        if msg["type"] == "session:reconnect" and conn.index == 2:
+            await conn.ack(msg["msgid"], app.initial_verbs)
+            await conn.close(1011)
+            return True
+        return False
+
+    app = StandaloneApp(on_message=on_message)
+    call = await drop_before_session_new_ack(app, JambonzConfig(max_duration=60))
+    assert [e.kind for e in call.events if e.kind == "open"] == ["open"] * 3
+    assert [m["type"] for m in app.conns[1].messages] == ["session:reconnect"]
+    assert app.conns[2].messages[0]["type"] == "session:reconnect"
+    assert call.sent("verb:hook"), "the held gather hook went out after the normal reconnect"
+    assert call.outcome.ok, call.outcome.summary()  # that close was the recovery, no fault
+    assert call.spoken[-1] == "You said x"
+
+
+async def test_closing_a_socket_jambonz_is_writing_on_is_still_a_fault(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def on_message(conn: AppConn, msg: dict[str, Any]) -> bool:
+        if msg["type"] == "verb:hook" and conn.index == 1:
+            await conn.close(1011)
+            return True
+        return False
+
+    app = StandaloneApp(on_message=on_message)
+    call = await place(app, caller=Caller(speech=["x"]))
+    assert "app closed the socket with 1011" in call.outcome.faults
+
+
+async def test_any_ack_clears_the_initial_msgid(autojump_clock: trio.testing.MockClock) -> None:
+    # _recvAck clears _initMsgId before it looks the msgid up: after an ack to an unknown
+    # msgid, a drop before the session:new ack is no longer re-keyed on the next socket.
+    async def on_message(conn: AppConn, msg: dict[str, Any]) -> bool:
+        if msg["type"] == "session:new":
+            await conn.ack("not-a-msgid-jambonz-sent")
+            await conn.close(4000)
+            return True
+        if msg["type"] == "session:reconnect":
+            await conn.ack(msg["msgid"])
+            return True
+        return False
+
+    app = StandaloneApp(on_message=on_message)
+    call = await place(app, fake=FakeJambonz(JambonzConfig(max_duration=20)))
+    # So the drop abandons the pending session:new itself (a plain-string rejection): the
+    # call is rejected, as middleware.js does for any session:new failure.
+    assert call.outcome.status == "failed"
+    assert call.outcome.reason.startswith("abandoning msgid ")

@@ -31,7 +31,7 @@ from jbtrio._runtime._transport import (
     Written,
     _raw,
 )
-from jbtrio.testing import At, Caller, FakeJambonz, Faults, PauseReading
+from jbtrio.testing import At, Caller, FakeJambonz, Faults, PauseReading, app_view
 from jbtrio.verbs import Gather, Hangup, Say
 
 
@@ -289,7 +289,7 @@ async def test_a_flow_step_resumed_at_once_still_joins_the_ack_over_a_socket(
     with written_counts() as counts:
         call = await place(app, "/flow", caller=Caller(speech=["this", "that"]))
     assert call.outcome.ok, call.outcome.summary()
-    acks = [frame.data["data"] for frame in call.received("ack")]
+    acks = [app_view(frame.data["data"]) for frame in call.received("ack")]
     assert [verb["verb"] for verb in acks[0]] == ["say", "gather"]  # the first two steps
     assert not call.received("command")  # no redirect for the second step
     assert said(call) == ["hello", "then that"]

@@ -7,20 +7,25 @@ synchronously and hammered by Hypothesis state machines.
 
 from __future__ import annotations
 
-from ._call import CallCore, abandoned_msgid
+from ._call import CallCore
 from ._config import DEFAULT_FALLBACK_VERBS, CoreConfig
 from ._events import (
     Abandoned,
     AutoAcked,
+    Confirmed,
     CoreEvent,
     Duplicate,
     Ended,
+    ForceReconnect,
     FrameRewritten,
     Received,
-    Recovered,
+    Refused,
+    Resent,
     Resumed,
+    Unconfirmed,
 )
 from ._outbox import Frame
+from ._receipts import verb_body
 from ._reply import ReplyHandle, ReplyState
 
 __all__ = [
@@ -28,18 +33,22 @@ __all__ = [
     "Abandoned",
     "AutoAcked",
     "CallCore",
+    "Confirmed",
     "CoreConfig",
     "CoreEvent",
     "Duplicate",
     "Ended",
+    "ForceReconnect",
     "Frame",
     "FrameRewritten",
     "Received",
-    "Recovered",
+    "Refused",
     "ReplyHandle",
     "ReplyState",
+    "Resent",
     "Resumed",
-    "abandoned_msgid",
+    "Unconfirmed",
+    "verb_body",
 ]
 
 from ._tts_pump import TtsPump as TtsPump

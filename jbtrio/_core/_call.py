@@ -8,26 +8,27 @@ write. It owns
   and deadline, answered exactly once (by the app, or by the core when the app is too slow);
 - the outbound queue, which survives a dropped socket and is flushed, in order and once, after
   jambonz's ``session:reconnect`` has been acked;
+- the receipts of the verbs it sent (:mod:`._receipts`): a frame that died with its socket is
+  re-sent when jambonz's own evidence says it was not read, never on a guess;
 - what a reconnect needs: the ``session:new`` data and whether its ack ever reached jambonz.
 
-How jambonz behaves across a drop (PEER-BEHAVIOUR §5): every request still awaiting an ack is
-abandoned, except an unacked ``session:new``, which is re-keyed to the ``session:reconnect``
-that follows, whose ack must then carry the initial verbs. ``session:reconnect``'s own ack is
-otherwise ignored, so repeating the initial verbs in it is harmless — which is how the core
-covers the case it cannot observe (an ack written just before the drop, maybe never read).
-
-An ack to a hook written just before a drop may likewise be lost on the dead socket; jambonz
-then reports the hook as failed after the reconnect (``jambonz:error`` with "abandoning msgid
-X since socket is closed"). That report proves the ack was never read, so the core re-sends
-its verbs as a ``redirect`` command — exactly once, and only on that proof.
+How jambonz behaves across a drop (``docs/jambonz.md``, "Reconnects"): every request still
+awaiting an ack is abandoned, except an unacked ``session:new``, which is re-keyed to the
+``session:reconnect`` that follows, whose ack must then carry the initial verbs.
+``session:reconnect``'s own ack is otherwise ignored, so repeating the initial verbs in it is
+harmless — which is how the core covers the case it cannot observe (an ack written just
+before the drop, maybe never read). After such a re-keyed reconnect jambonz 0.9.8 holds every
+later message back for good (the "re-key stall"); the core answers it and then asks the
+runtime for one more, normal, reconnect (:class:`ForceReconnect`), which releases them.
 """
 
 from __future__ import annotations
 
-import re
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+import attrs
 
 from .._errors import (
     CallEndedError,
@@ -42,42 +43,42 @@ from .._wire import (
     Command,
     DialConfirm,
     InboundMessage,
-    JambonzError,
     SessionAdulting,
     SessionNew,
     SessionReconnect,
+    SessionRedirect,
     UnknownMessage,
+    VerbHook,
+    verb_dicts,
 )
 from ..verbs import Verb, validate
 from ._config import CoreConfig
 from ._events import (
     Abandoned,
     AutoAcked,
+    Confirmed,
     CoreEvent,
     Duplicate,
     Ended,
+    ForceReconnect,
     FrameRewritten,
     Received,
-    Recovered,
+    Refused,
+    Resent,
     Resumed,
+    Unconfirmed,
 )
 from ._outbox import Frame, Outbox
+from ._receipts import Receipts, Verdict
 from ._reply import ReplyHandle, ReplyState
 
-__all__ = ["CallCore", "abandoned_msgid"]
+__all__ = ["CallCore"]
 
 Verbs = Iterable[Mapping[str, Any] | Any]
 
-#: How jambonz reports a request it gave up on because the socket closed (PEER-BEHAVIOUR §5.2).
-_ABANDONED = re.compile(r"abandoning msgid (\S+) since socket is closed")
-
-
-def abandoned_msgid(error: JambonzError) -> str | None:
-    """The msgid of the request jambonz gave up on when its socket closed, if ``error`` is
-    that report (the core re-sends the lost answer; it is not a failed hook)."""
-    details = error.data.details
-    match = _ABANDONED.search(details) if isinstance(details, str) else None
-    return match.group(1) if match is not None else None
+#: Acks whose verbs run in this call's own verb stack, so they carry ids and get receipts
+#: (a ``dial:confirm``'s run on the dialed leg, a ``session:adulting``'s are ignored).
+_STACK_ACKS = (SessionNew, SessionReconnect, SessionRedirect, VerbHook)
 
 
 class CallCore:
@@ -104,9 +105,13 @@ class CallCore:
         self._open: dict[str, ReplyHandle] = {}
         self._seen: deque[str] = deque()
         self._seen_set: set[str] = set()
-        # acks with verbs already written, by msgid, in case jambonz reports them abandoned;
-        # each with the verbs the app appended to the stack after it (see _recover_abandoned)
-        self._written_acks: OrderedDict[str, _Written] = OrderedDict()
+        self._receipts = Receipts(
+            enabled=self.config.receipts,
+            probe=self.config.probe_in_doubt,
+            doubt_timeout=self.config.doubt_timeout,
+            max_tracked=self.config.max_unconfirmed,
+        )
+        self._probe: Frame | None = None
         # a session:new that followed the session:reconnect this core started with, answered
         # by the core with the verbs the app gives that reconnect (see _on_late_session_new)
         self._twin: ReplyHandle | None = None
@@ -117,12 +122,22 @@ class CallCore:
         self._new_handle: ReplyHandle | None = None
         self._new_ack_sent = False
         self._new_ack_confirmed = False
+        self._new_ack_frame: Frame | None = None
         # The command gate. jambonz creates the session that listens for commands only when the
         # session:new ack resolves, so a command read in the same tick is lost (REFERENCE §7.2):
         # until the ack is out nothing else goes, then commands wait for the first message of
         # the running session or ``session_start_grace`` seconds, whichever comes first.
         self._await_new_ack = False
         self._grace_until: float | None = None
+        # The re-key stall (docs/jambonz.md, "Reconnects"): the msgid of the last
+        # session:reconnect, whether jambonz may be holding its messages back after it
+        # ("certain" or "possible"), and when to force a normal reconnect to release them.
+        self._reconnect_msgid: str | None = None
+        self._stall: str | None = None
+        self._force_at: float | None = None
+        self._forcing = False
+        self._forced = 0
+        self._after_force = False
 
     # ------------------------------------------------------------------ state
 
@@ -167,25 +182,45 @@ class CallCore:
             if msgid in self._seen_set:
                 return [Duplicate(message)]
             self._remember(msgid)
-        if self._new_ack_sent and not isinstance(message, SessionNew | SessionReconnect):
-            # jambonz sends nothing else before the session:new ack resolved: it arrived.
-            self._new_ack_confirmed = True
-            self._grace_until = None
+        if not isinstance(message, SessionNew | SessionReconnect):
+            if self._new_ack_sent and not self._new_ack_confirmed:
+                # jambonz sends nothing else before the session:new ack resolved: it arrived.
+                self._new_ack_confirmed = True
+                self._grace_until = None
+                if self._new_ack_frame is not None:
+                    self._receipts.read(self._new_ack_frame)
+                    self._new_ack_frame = None
+            if self._stall is not None:
+                # jambonz is sending again: it is not holding its messages back.
+                self._stall = None
+                self._force_at = None
 
         if isinstance(message, SessionReconnect):
             return self._on_reconnect(message, now)
+        events: list[CoreEvent] = []
+        verdict, only_evidence = self._receipts.observe(message)
+        if verdict is not None:
+            events.extend(self._apply(verdict))
         if isinstance(message, UnknownMessage):
             if message.should_ack and msgid is not None:
-                # REFERENCE §7.3: an unknown type with a msgid gets an empty ack, harmlessly.
+                # An unknown type with a msgid gets an empty ack, harmlessly.
                 self._push_ack(Ack(msgid=msgid), None)
-            return [Received(message, None)]
-        if isinstance(message, JambonzError):
-            return [*self._recover_abandoned(message), Received(message, None)]
+            events.append(Received(message, None))
+            return events
+        if only_evidence:
+            return events
         if not message.REQUIRES_ACK:
-            return [Received(message, None)]
+            events.append(Received(message, None))
+            return events
 
-        if isinstance(message, SessionNew) and self._started_by_reconnect():
-            return self._on_late_session_new(message, now)
+        if isinstance(message, SessionNew):
+            if self._started_by_reconnect():
+                return self._on_late_session_new(message, now)
+            if self.session_data is not None:
+                # jambonz sends one session:new per socket, first; a second is refused
+                # rather than made the start of a new session (it would hold every frame
+                # of the call back behind its ack).
+                return [Refused(message, "a second session:new on a running call")]
         handle = self._new_handle_for(message, now)
         if isinstance(message, SessionNew | SessionAdulting) and self.session_data is None:
             self.session_data = message.data
@@ -198,22 +233,29 @@ class CallCore:
 
     def _on_reconnect(self, message: SessionReconnect, now: float) -> list[CoreEvent]:
         new = self._new_handle
+        self._reconnect_msgid = message.msgid
+        self._force_at = None
         if self.session_data is None:
             # A call this core never saw (another process served it before): the app answers
-            # the reconnect like a session:new; its verbs are ignored unless jambonz re-keyed.
+            # the reconnect like a session:new; its verbs are ignored unless jambonz re-keyed,
+            # and then jambonz may hold its messages back (the re-key stall).
             self.session_data = message.data
             handle = self._new_handle_for(message, now)
             self._new_handle = handle
             self._await_new_ack = True
+            self._stall = "possible"
             return [Resumed(message, session_new_pending=True), Received(message, handle)]
         if new is not None and new.state is ReplyState.OPEN:
             # Dropped before the app replied to session:new: its reply now acks the reconnect,
-            # under session:new's original deadline (jambonz moved its timer too).
+            # under session:new's original deadline (jambonz moved its timer too). jambonz
+            # had no ack at all: it will hold every later message back.
             new.ack_msgid = message.msgid
             self._await_new_ack = True
+            self._stall = "certain"
             return [Resumed(message, session_new_pending=True)]
         if new is not None and not self._new_ack_sent:
             # Replied, but the ack never left: re-key it and send it first.
+            self._stall = "certain"
             for frame in self._outbox:
                 if frame.handle is new:
                     ack = Ack(msgid=message.msgid, verbs=new.verbs)
@@ -228,6 +270,7 @@ class CallCore:
             # by jambonz if it did read it, required if it did not) and gate commands again.
             self._push_ack(Ack(msgid=message.msgid, verbs=new.verbs), new, urgent=True)
             self._await_new_ack = True
+            self._stall = "possible"
         else:
             self._push_ack(Ack(msgid=message.msgid), None, urgent=True)
         return [Resumed(message, session_new_pending=False)]
@@ -266,23 +309,22 @@ class CallCore:
         self._new_ack_sent = False
         self._await_new_ack = True
 
-    def _recover_abandoned(self, error: JambonzError) -> list[CoreEvent]:
-        msgid = abandoned_msgid(error)
-        if msgid is None:
-            return []
-        written = self._written_acks.pop(msgid, None)
-        if written is None:
-            return []
-        handle = written.handle
-        if not handle.verbs or isinstance(handle.message, DialConfirm | SessionAdulting):
-            return []  # nothing to replay, or verbs for a leg that is gone
-        # The app may have moved on meanwhile and appended verbs to the stack it believed in
-        # (a flow's next yield): replay the lost verbs and those, as one replacement, so the
-        # appended verbs are not wiped by the replay nor run before what they followed.
-        verbs = [*handle.verbs, *written.appended]
-        frame = self._outbox.make(Command(command="redirect", data=verbs, queue_command=False))
-        self._outbox.push(frame)
-        return [Recovered(handle, frame)]
+    def _apply(self, verdict: Verdict) -> list[CoreEvent]:
+        """Act on a decided doubt: re-send what jambonz never read, first in the queue."""
+        if not verdict.lost:
+            return [Confirmed(verdict.evidence)]
+        frame = None
+        if verdict.resend is not None and not self._ended:
+            # Before every frame the app made after the lost ones; after the acks that open
+            # the session on this socket, which jambonz needs first.
+            frame = self._outbox.make(verdict.resend)
+            self._outbox.push_before(frame, self._not_session_ack)
+        return [Resent(verdict.lost, frame, verdict.evidence)]
+
+    def _not_session_ack(self, frame: Frame) -> bool:
+        return not frame.is_ack or (
+            frame.handle is not None and frame.handle is not self._new_handle
+        )
 
     def _new_handle_for(self, message: InboundMessage, now: float) -> ReplyHandle:
         handle = ReplyHandle(
@@ -324,6 +366,7 @@ class CallCore:
             )
         if self._validate and ack.verbs and not _all_built(verbs):
             validate(list(ack.verbs))
+        ack = self._stamp_ack(ack, handle)
         self._push_ack(ack, handle)
         handle.state = ReplyState.REPLIED
         handle.verbs = ack.verbs
@@ -348,12 +391,51 @@ class CallCore:
             )
         if self._validate and command.command == "redirect" and isinstance(command.data, list):
             validate(command.data)
-        frame = self._outbox.make(command)
+        frame = self._outbox.make(self._stamp_command(command))
         self._outbox.push(frame)
         return frame
 
     def _push_ack(self, ack: Ack, handle: ReplyHandle | None, *, urgent: bool = False) -> None:
         self._outbox.push(self._outbox.make(ack, handle), urgent=urgent)
+
+    def _stamp_ack(self, ack: Ack, handle: ReplyHandle) -> Ack:
+        """The ack with ids on its verbs (see :mod:`._receipts`), if they run in this call's
+        verb stack."""
+        if (
+            not ack.verbs
+            or not self._receipts.enabled
+            or not isinstance(handle.message, _STACK_ACKS)
+        ):
+            return ack
+        return Ack(msgid=ack.msgid, verbs=self._receipts.stamp(ack.verbs))
+
+    def _stamp_command(self, command: Command) -> Command:
+        """A ``redirect`` for this call's own stack with ids on its verbs."""
+        if (
+            not self._receipts.enabled
+            or command.command != "redirect"
+            or command.call_sid is not None
+            or not isinstance(command.data, list)
+        ):
+            return command
+        verbs = verb_dicts(command.data) or ()
+        return attrs.evolve(command, data=list(self._receipts.stamp(verbs)))
+
+    def _tracked(self, frame: Frame) -> bool:
+        """Whether ``frame`` carries verbs of this call's own stack (see :mod:`._receipts`)."""
+        message = frame.message
+        if isinstance(message, Ack):
+            return (
+                bool(message.verbs)
+                and frame.handle is not None
+                and isinstance(frame.handle.message, _STACK_ACKS)
+            )
+        return (
+            message.command == "redirect"
+            and message.call_sid is None
+            and isinstance(message.data, list)
+            and frame is not self._probe
+        )
 
     # ------------------------------------------------------------------ time
 
@@ -365,18 +447,36 @@ class CallCore:
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has work to do, or ``None``."""
         deadline = min((h.reply_by for h in self._open.values()), default=None)
-        if self._grace_until is not None and (deadline is None or self._grace_until < deadline):
-            deadline = self._grace_until
+        for other in (self._grace_until, self._force_at, self._receipts.deadline):
+            if other is not None and (deadline is None or other < deadline):
+                deadline = other
         return deadline
 
     def tick(self, now: float) -> list[CoreEvent]:
-        """Ack, on the app's behalf, every message whose reply window has passed."""
+        """Ack, on the app's behalf, every message whose reply window has passed; give up
+        doubts past their time; ask for a reconnect when jambonz seems stalled."""
         if self._grace_until is not None and now >= self._grace_until:
             self._grace_until = None
         events: list[CoreEvent] = []
         for handle in list(self._open.values()):
             if self._run_deadline(handle, now):
                 events.append(AutoAcked(handle))
+        given_up = self._receipts.tick(now)
+        if given_up:
+            events.append(Unconfirmed(given_up))
+        if self._force_at is not None and now >= self._force_at and self._attached:
+            self._force_at = None
+            self._forcing = True
+            self._after_force = True
+            self._forced += 1
+            why = "never reached" if self._stall == "certain" else "may not have reached"
+            self._stall = None
+            events.append(
+                ForceReconnect(
+                    f"the session:new ack {why} jambonz, which then holds every message back "
+                    "after its re-keyed session:reconnect; a normal reconnect releases them"
+                )
+            )
         return events
 
     def _run_deadline(self, handle: ReplyHandle, now: float) -> bool:
@@ -385,7 +485,7 @@ class CallCore:
         verbs: tuple[Mapping[str, Any], ...] | None = None
         if handle is self._new_handle:
             verbs = self.config.fallback_verbs
-        ack = Ack(msgid=handle.ack_msgid, verbs=verbs)
+        ack = self._stamp_ack(Ack(msgid=handle.ack_msgid, verbs=verbs), handle)
         self._push_ack(ack, handle)
         handle.state = ReplyState.AUTO_ACKED
         handle.verbs = ack.verbs
@@ -407,8 +507,10 @@ class CallCore:
         command in the same place (so they are not lost), or they are dropped when they carry
         no verbs or cannot apply any more (a ``dial:confirm`` leg is declined by jambonz).
         """
-        del now
         self._attached = False
+        self._forcing = False
+        self._force_at = None
+        self._receipts.detach(now)
         events: list[CoreEvent] = []
         new = self._new_handle
         for handle in list(self._open.values()):
@@ -425,7 +527,7 @@ class CallCore:
                 # session:new verbs for a reconnect now gone: jambonz abandoned those msgids,
                 # and the next session:reconnect gets answered afresh.
                 self._outbox.replace(frame, None)
-                events.append(FrameRewritten(frame, None, "ack for a reconnect that was lost"))
+                events.append(FrameRewritten(frame, None, "ack for a msgid the drop abandoned"))
             elif frame.handle is not new:
                 events.append(self._rewrite_abandoned_ack(frame))
         return events
@@ -455,14 +557,18 @@ class CallCore:
         ``session:new`` ack (or the reconnect ack) goes before anything queued earlier, and
         commands wait for the session to exist (see the command gate above).
         """
-        if not self._attached or self._ended:
+        if not self._attached or self._ended or self._forcing:
             return None
         if self._await_new_ack:
             new = self._new_handle
             return next((f for f in self._outbox if f.handle is new and f.is_ack), None)
         if self._grace_until is not None:
             return None
-        return self._outbox.head()
+        head = self._outbox.head()
+        if head is not None and head is not self._probe and self._receipts.holds(head):
+            # Verbs appended after frames in doubt wait for the verdict (acks do not).
+            return next((f for f in self._outbox if f.is_ack), None)
+        return head
 
     def sending(self, frame: Frame | None) -> None:
         """The writer is writing ``frame`` now (``None``: done with it, written or not).
@@ -501,7 +607,10 @@ class CallCore:
         added = list(verbs)
         if self._validate and added and not _all_built(added):
             validate(added)
-        ack = Ack(msgid=tail.message.msgid, verbs=[*tail.message.verbs, *added])
+        more = verb_dicts(added) or ()
+        if self._receipts.enabled and isinstance(handle.message, _STACK_ACKS):
+            more = self._receipts.stamp(more)
+        ack = Ack(msgid=tail.message.msgid, verbs=[*tail.message.verbs, *more])
         try:
             frame = self._outbox.make(ack, handle, seq=tail.seq)
         except MessageTooLargeError:
@@ -524,31 +633,44 @@ class CallCore:
         self._in_flight = None
         if not self._outbox.sent(frame):
             return
-        self._track_written(frame)
+        if self._tracked(frame):
+            handle = frame.handle
+            hook = handle.message if handle is not None else None
+            verb_id = hook.data.extra.get("verb_id") if isinstance(hook, VerbHook) else None
+            self._receipts.written(
+                frame,
+                answers_hook=isinstance(hook, VerbHook),
+                hook_verb_id=verb_id if isinstance(verb_id, str) else None,
+            )
         if frame.handle is not None and frame.handle is self._new_handle:
+            self._new_ack_frame = frame
             self._new_ack_sent = True
             self._await_new_ack = False
             if not self._new_ack_confirmed:
                 self._grace_until = now + self.config.session_start_grace
+        if frame.is_ack and frame.message.msgid == self._reconnect_msgid:
+            self._after_reconnect_ack(now)
 
-    def _track_written(self, frame: Frame) -> None:
-        """Keep what :meth:`_recover_abandoned` needs: acks with verbs that reached a socket,
-        and what the app appended to the stack after them. A frame that replaces the stack
-        supersedes them: replaying them after it would undo the app's later decision."""
-        message = frame.message
-        if isinstance(message, Command):
-            if message.command == "redirect" and isinstance(message.data, list):
-                if message.queue_command:
-                    for written in self._written_acks.values():
-                        written.appended.extend(message.data)
-                else:
-                    self._written_acks.clear()
+    def _after_reconnect_ack(self, now: float) -> None:
+        """The ack of the latest ``session:reconnect`` is out: probe what is in doubt, and
+        watch for the re-key stall (module doc)."""
+        self._reconnect_msgid = None
+        probe = self._receipts.probe()
+        if probe is not None:
+            self._probe = self._outbox.make(probe)
+            self._outbox.push(self._probe, urgent=True)
+        if self._after_force:
+            # jambonz read this socket's predecessor up to our close frame, the ack before it
+            # included: this reconnect is a normal one (bar a socket that died between the
+            # two frames), so one forced reconnect per stall is enough.
+            self._after_force = False
+            self._stall = None
+        if self._stall is None or self._forced >= self.config.max_stall_recoveries:
+            self._stall = None
             return
-        handle = frame.handle
-        if handle is None or not handle.verbs or handle is self._new_handle:
-            return
-        self._written_acks.clear()
-        self._written_acks[handle.ack_msgid] = _Written(handle)
+        # Certain: jambonz had no ack before this one, so it holds everything back now.
+        # Possible: give it ``stall_wait`` to show it is not stalled (any message at all).
+        self._force_at = now if self._stall == "certain" else now + self.config.stall_wait
 
     # ------------------------------------------------------------------ end
 
@@ -565,22 +687,14 @@ class CallCore:
         unsent = tuple(self._outbox.clear())
         self._seen.clear()
         self._seen_set.clear()
-        self._written_acks.clear()
+        self._receipts.clear()
+        self._probe = None
+        self._force_at = None
         self._new_handle = None
         self._twin = None
         self._grace_until = None
         self._await_new_ack = False
         return [Ended(unsent)]
-
-
-class _Written:
-    """An ack with verbs that reached a socket, and the verbs appended to the stack after it."""
-
-    __slots__ = ("appended", "handle")
-
-    def __init__(self, handle: ReplyHandle) -> None:
-        self.handle = handle
-        self.appended: list[Any] = []
 
 
 def _why_closed(handle: ReplyHandle) -> str:

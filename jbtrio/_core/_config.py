@@ -51,6 +51,29 @@ class CoreConfig:
     - ``session_start_grace``: after the ``session:new`` ack, commands wait for the first
       message of the running session, or this many seconds (0.5), because jambonz drops
       commands that arrive before its session exists.
+    - ``receipts``: the evidence policy for verbs that may have died with a socket
+      (:mod:`jbtrio._core._receipts`, README "What jbtrio guarantees"). On (the default),
+      every verb sent carries an ``id`` (the app's own, else ``jb<n>``) and the first verbs
+      of the call turn ``notifyEvents`` on, so jambonz reports each verb's start and end; a
+      verb frame written to a socket that dies is then re-sent exactly when jambonz shows it
+      was not read. Cost on the wire: about 12 bytes per verb sent, and two ``verb:status``
+      messages (about 150 bytes each) per verb jambonz runs. Off: only a gather's failed
+      hook is recognised (by verb name), and other frames lost with a socket stay lost.
+    - ``probe_in_doubt``: after a reconnect with frames in doubt, append one empty ``config``
+      verb (with an id) and see whether jambonz runs it before anything in doubt — the one
+      way to tell "jambonz idles: they were lost" from "they run, their receipts died".
+      Turn it off if your jambonz sets ``JAMBONES_INJECT_CONTENT`` (appended verbs then cut
+      a running gather short); doubts are then decided only by receipts and hook errors.
+    - ``doubt_timeout``: how long frames stay in doubt before the core gives up and reports
+      them (:class:`~jbtrio._core.Unconfirmed`); commands that append verbs wait meanwhile.
+    - ``max_unconfirmed``: how many written verb frames without a receipt are remembered.
+    - ``stall_wait``: after acking a ``session:reconnect`` that may be re-keyed (the
+      ``session:new`` ack was written but nothing proves jambonz read it), how long to wait
+      for any message before concluding jambonz holds everything back (the re-key stall)
+      and forcing one more reconnect. When the ack surely never reached jambonz, the
+      reconnect is forced at once.
+    - ``max_stall_recoveries``: forced reconnects per call at most (each uses one of
+      jambonz's reconnect attempts, 5 by default).
     """
 
     ack_timeout: float = attrs.field(default=5.0, validator=_positive)
@@ -62,6 +85,12 @@ class CoreConfig:
     max_frame_bytes: int = attrs.field(default=MAX_FRAME_BYTES, validator=_positive)
     remembered_msgids: int = attrs.field(default=1024, validator=_positive)
     session_start_grace: float = attrs.field(default=0.5, validator=_non_negative)
+    receipts: bool = True
+    probe_in_doubt: bool = True
+    doubt_timeout: float = attrs.field(default=60.0, validator=_positive)
+    max_unconfirmed: int = attrs.field(default=64, validator=_positive)
+    stall_wait: float = attrs.field(default=1.0, validator=_non_negative)
+    max_stall_recoveries: int = attrs.field(default=2, validator=_non_negative)
 
     def __attrs_post_init__(self) -> None:
         if self.ack_margin >= self.ack_timeout:

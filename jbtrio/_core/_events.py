@@ -11,13 +11,17 @@ from ._reply import ReplyHandle
 __all__ = [
     "Abandoned",
     "AutoAcked",
+    "Confirmed",
     "CoreEvent",
     "Duplicate",
     "Ended",
+    "ForceReconnect",
     "FrameRewritten",
     "Received",
-    "Recovered",
+    "Refused",
+    "Resent",
     "Resumed",
+    "Unconfirmed",
 ]
 
 
@@ -76,12 +80,47 @@ class FrameRewritten:
 
 
 @attrs.frozen
-class Recovered:
-    """jambonz reported it never read the ack of ``handle`` (the socket had dropped); its
-    verbs are re-sent as the ``redirect`` command in ``frame``."""
+class Resent:
+    """Frames written to a socket that died were not read by jambonz (``evidence`` says how
+    that is known); what they would have done goes out again as ``frame`` (a ``redirect``,
+    first in the queue)."""
 
-    handle: ReplyHandle
-    frame: Frame
+    lost: tuple[Frame, ...]
+    frame: Frame | None
+    evidence: str
+
+
+@attrs.frozen
+class Confirmed:
+    """Frames in doubt after a drop were read by jambonz after all (``evidence``)."""
+
+    evidence: str
+
+
+@attrs.frozen
+class Unconfirmed:
+    """Frames in doubt after a drop for longer than ``CoreConfig.doubt_timeout``: nothing
+    showed whether jambonz read them, so they were neither confirmed nor re-sent."""
+
+    frames: tuple[Frame, ...]
+
+
+@attrs.frozen
+class ForceReconnect:
+    """jambonz may be holding every message back after a re-keyed reconnect (the re-key
+    stall): the runtime should close the socket with 1011 (not 1000, which would end the
+    call) so that jambonz reconnects normally and releases them. Nothing more is written on
+    this socket."""
+
+    reason: str
+
+
+@attrs.frozen
+class Refused:
+    """A message that makes no sense at this point of the call was refused (``reason``)."""
+
+    message: InboundMessage | UnknownMessage
+    reason: str
 
 
 @attrs.frozen
@@ -92,5 +131,16 @@ class Ended:
 
 
 CoreEvent = (
-    Received | AutoAcked | Abandoned | Resumed | Duplicate | FrameRewritten | Recovered | Ended
+    Received
+    | AutoAcked
+    | Abandoned
+    | Resumed
+    | Duplicate
+    | FrameRewritten
+    | Resent
+    | Confirmed
+    | Unconfirmed
+    | ForceReconnect
+    | Refused
+    | Ended
 )

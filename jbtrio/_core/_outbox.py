@@ -9,7 +9,7 @@ goes out, once, on the next socket.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import attrs
 
@@ -82,6 +82,17 @@ class Outbox:
             self._frames.appendleft(frame)
         else:
             self._frames.append(frame)
+        if not frame.is_ack:
+            self.commands_queued += 1
+
+    def push_before(self, frame: Frame, first: Callable[[Frame], bool]) -> None:
+        """Queue ``frame`` just before the first queued frame for which ``first`` is true
+        (at the tail if none is)."""
+        index = next((i for i, queued in enumerate(self._frames) if first(queued)), None)
+        if index is None:
+            self._frames.append(frame)
+        else:
+            self._frames.insert(index, frame)
         if not frame.is_ack:
             self.commands_queued += 1
 

@@ -36,15 +36,19 @@ from .._core import (
     Abandoned,
     AutoAcked,
     CallCore,
+    Confirmed,
     CoreEvent,
     Duplicate,
     Ended,
+    ForceReconnect,
     Frame,
     FrameRewritten,
     Received,
-    Recovered,
+    Refused,
     ReplyHandle,
+    Resent,
     Resumed,
+    Unconfirmed,
 )
 from .._errors import CallEndedError, ProtocolError
 from .._wire import (
@@ -129,6 +133,11 @@ class CallSession:
         self._cancel = trio.CancelScope()
         self._nursery: trio.Nursery | None = None
         self._first_handle: ReplyHandle | None = None
+        # Set by a ForceReconnect: the writer closes the socket with 1011 once idle.
+        self._force_close: str | None = None
+        self.on_unconfirmed: Callable[[Unconfirmed], None] | None = None
+        """Told of verbs whose fate after a drop stayed unknown (the app's flows wait on
+        them); set by the app layer."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -269,6 +278,7 @@ class CallSession:
             return
         now = trio.current_time()
         reason = f": {socket.close_reason}" if socket.close_reason else ""
+        self._force_close = None
         self.log.warning("socket dropped (%s%s); waiting for session:reconnect", code, reason)
         self._log_events(self.core.detach(now))
         if self._tts is not None:
@@ -335,12 +345,41 @@ class CallSession:
                     "call resumed on a new socket%s",
                     " (session:new reply pending)" if event.session_new_pending else "",
                 )
-            elif isinstance(event, Recovered):
+            elif isinstance(event, Resent):
                 self.log.warning(
-                    "jambonz never read the ack of %s %s (socket dropped): its verbs re-sent "
-                    "as a redirect",
-                    event.handle.type,
-                    event.handle.msgid,
+                    "%d frame(s) written before the drop never reached jambonz (%s): %s",
+                    len(event.lost),
+                    event.evidence,
+                    "their verbs re-sent as a redirect" if event.frame else "nothing to re-send",
+                )
+                self._frames_ready.set()
+            elif isinstance(event, Confirmed):
+                self.log.info(
+                    "frames written before the drop did reach jambonz (%s)", event.evidence
+                )
+                self._frames_ready.set()
+            elif isinstance(event, Unconfirmed):
+                self.log.error(
+                    "%d frame(s) written before the drop: no evidence whether jambonz ran them "
+                    "within %g s; not re-sent (it could run them twice)",
+                    len(event.frames),
+                    self.core.config.doubt_timeout,
+                )
+                self._frames_ready.set()
+                if self.on_unconfirmed is not None:
+                    self.on_unconfirmed(event)
+            elif isinstance(event, ForceReconnect):
+                self.log.warning(
+                    "closing the socket with 1011 to make jambonz reconnect: %s", event.reason
+                )
+                self._force_close = event.reason
+                self._frames_ready.set()
+            elif isinstance(event, Refused):
+                self.log.warning(
+                    "%s %s refused: %s",
+                    event.message.TYPE if isinstance(event.message, InboundMessage) else "message",
+                    event.message.msgid,
+                    event.reason,
                 )
             elif isinstance(event, Duplicate):
                 self.log.info("duplicate msgid %s dropped", event.message.msgid)
@@ -459,8 +498,9 @@ class CallSession:
         core = self.core
         core.sent(frame, trio.current_time())
         self._queue_drained.notify()
-        if frame.handle is not None:
-            self._arm(core.grace_until)
+        if frame.is_ack:
+            # an ack may start the command gate's grace, a probe or the re-key stall watch
+            self._arm(core.next_deadline())
 
     async def _writer(self) -> None:
         core = self.core
@@ -474,6 +514,11 @@ class CallSession:
                 if socket is not None and socket.has_pending:
                     with suppress(SocketClosed):  # the reader sees the close too
                         await socket.flush()
+                    continue
+                if socket is not None and self._force_close is not None:
+                    # Not 1000 (jambonz would never reconnect): a drop it recovers from.
+                    self._force_close = None
+                    await socket.close(1011, "jbtrio: reconnect to release held messages")
                     continue
                 await self._frames_ready.wait()
                 continue

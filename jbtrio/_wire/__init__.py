@@ -39,7 +39,7 @@ from ._inbound import (
     VerbStatus,
     VerbStatusEvent,
 )
-from ._outbound import ABSENT, Ack, Command
+from ._outbound import ABSENT, Ack, Command, verb_dicts
 from ._payloads import DialResult, GatherResult, LlmResult, SpeechAlternative, SpeechResult
 
 __all__ = [
@@ -80,4 +80,5 @@ __all__ = [
     "decode",
     "encode",
     "encode_bytes",
+    "verb_dicts",
 ]

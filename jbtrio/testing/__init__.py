@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from ._acks import AckFailed as AckFailed
 from ._acks import AckOk as AckOk
+from ._app_view import app_view as app_view
 from ._caller import Caller as Caller
 from ._caller import DialOutcome as DialOutcome
 from ._caller import LlmScript as LlmScript

@@ -27,10 +27,19 @@ class AckOk:
 
 @attrs.frozen
 class AckFailed:
-    """No usable ack: timed out, abandoned on a socket drop, or the connection never came."""
+    """No usable ack: timed out, abandoned on a socket drop, or the connection never came.
+
+    ``reason`` is one line for logs and outcomes. ``message`` is what jambonz's code sees as
+    ``err.message`` and reports as ``details``: jambonz rejects a timed-out or abandoned
+    request with a plain string (``"timeout from far end for msgid ..."``, ``"abandoning
+    msgid ... since socket is closed"``), which has no ``.message``, so it is ``None`` then and
+    the ``details`` key is absent from what jambonz sends (ws-requestor.js, gather.js, read at
+    feature-server 0.9.8); a failed connect rejects with an Error, whose text it is.
+    """
 
     reason: str
     timed_out: bool = False
+    message: str | None = None
 
 
 AckResult = AckOk | AckFailed

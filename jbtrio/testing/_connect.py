@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import http
 import ssl
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -40,11 +41,16 @@ class ConnectError(Exception):
     ``reason`` is the one-line text that ends up in a failed call's outcome.
     """
 
-    def __init__(self, category: str, reason: str, status: int | None = None) -> None:
+    def __init__(
+        self, category: str, reason: str, status: int | None = None, message: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.category = category
         self.reason = reason
         self.status = status
+        self.message = message if message is not None else reason
+        """The text of the Error jambonz's ws library (or requestor) raises for this
+        failure: what ends up as ``err.message``."""
 
     def retryable(self, policy: tuple[str, ...]) -> bool:
         """Whether base-requestor's policy list lets this failure be retried."""
@@ -130,15 +136,29 @@ def classify(exc: BaseException) -> ConnectError:
     if isinstance(exc, ConnectionRejected):
         status = exc.status_code
         category = "4xx" if 400 <= status < 500 else "5xx" if status >= 500 else "other"
-        return ConnectError(category, f"HTTP {status}", status)
+        # ws-requestor.js _onUnexpectedResponse: new Error(`${statusCode} ${statusMessage}`)
+        return ConnectError(category, f"HTTP {status}", status, f"{status} {_phrase(status)}")
     if isinstance(exc, trio.TooSlowError):
-        return ConnectError("rt", "handshake timed out")
+        # the ws library's own text for its handshakeTimeout
+        return ConnectError("rt", "handshake timed out", message="Opening handshake has timed out")
     if _errnos(exc) & _RETRYABLE_ERRNOS:
         names = sorted(errno.errorcode.get(n, str(n)) for n in _errnos(exc) & _RETRYABLE_ERRNOS)
-        return ConnectError("ct", f"connect failed: {'/'.join(names)}")
+        # Node's net error text is "connect ECONNREFUSED <address>:<port>"; the address is
+        # not known here (the connector may be in memory), so it is left out.
+        return ConnectError(
+            "ct", f"connect failed: {'/'.join(names)}", message=f"connect {names[0]}"
+        )
     if isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError | EOFError):
-        return ConnectError("ct", "connect failed: ECONNRESET")
+        # Node's http client text for a connection reset during the upgrade
+        return ConnectError("ct", "connect failed: ECONNRESET", message="socket hang up")
     return ConnectError("other", f"connect failed: {exc!r}")
+
+
+def _phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def _leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
@@ -191,5 +211,5 @@ async def handshake(
     if ws.subprotocol != config.subprotocol:
         # The ws library aborts the handshake: the app sees the TCP connection go away.
         await trio.aclose_forcefully(stream)
-        raise ConnectError("fatal", "no subprotocol")
+        raise ConnectError("fatal", "no subprotocol", message="Server sent no subprotocol")
     return ws, stream

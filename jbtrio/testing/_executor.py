@@ -305,36 +305,41 @@ class CallSession:
 
         A gather whose hook failed reports it the way gather.js does (``jambonz:error`` plus a
         ``call:status`` carrying ``error``) and the call moves on; for other verbs the failure
-        is logged and the call moves on too.
+        is logged and the call moves on too. ``details`` (and the status's ``reason``) is
+        ``err.message``: present for an Error (a failed connect, verbs the validator refused),
+        absent when the request was rejected with a plain string (the ack timed out, or the
+        socket closed and jambonz abandoned it) — see :class:`AckFailed`. The text for refused
+        verbs is jbtrio's validator's, not jambonz's own wording.
         """
         if result is None:
             return
         url = hook_url(verb.get(prop))
+        message: str | None
         if isinstance(result, AckOk):
             accepted = self._accept_ack("verb:hook", url, result)
             if isinstance(accepted, list):
                 if accepted:
                     self.stack = accepted
                 return
-            reason = accepted
+            reason = message = accepted
             self.record.fault(f"verb:hook {url}: {reason}")
         else:
-            reason = result.reason
+            reason, message = result.reason, result.message
             if result.timed_out:
                 self.record.fault(f"verb:hook {url} ack timed out")
         self.log.info("%s %s failed: %s", verb["verb"], prop, reason)
         if verb["verb"] == "gather":
-            error: dict[str, Any] = {
-                "msg": "invalid actionHook response",
-                "details": reason,
-                "verb": "gather",
-            }
+            error: dict[str, Any] = {"msg": "invalid actionHook response"}
+            if message is not None:
+                error["details"] = message
+            error["verb"] = "gather"
             if "id" in verb:
                 error["id"] = verb["id"]
             await self.requestor.notify("jambonz:error", error)
-            await self.notifier.notify(
-                "call:status", self.call_info(error="invalid actionHook response", reason=reason)
-            )
+            status: dict[str, Any] = {"error": "invalid actionHook response"}
+            if message is not None:
+                status["reason"] = message
+            await self.notifier.notify("call:status", self.call_info(**status))
 
     # ----------------------------------------------------------------- verbs
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 import trio
 
 from ._acks import AckFailed
+from ._app_view import app_view
 from ._caller import Caller, Silence, Turn
 from ._config import JambonzConfig, parse_hook_url
 from ._connect import Connector, make_target
@@ -143,13 +144,16 @@ class Call:
 
     @property
     def acked_verbs(self) -> list[dict[str, Any]]:
-        """All verbs the app answered in acks, normalised to ``{"verb": ..., ...}``."""
-        return [v for ack in self.record.acks for v in ack.verbs]
+        """All verbs the app answered in acks, normalised to ``{"verb": ..., ...}``, as the
+        app wrote them (jbtrio's receipt ids and ``config`` verbs left out: see
+        :func:`app_view`; ``record.acks`` and the transcript have them)."""
+        return app_view(v for ack in self.record.acks for v in ack.verbs)
 
     @property
     def executed_verbs(self) -> list[dict[str, Any]]:
-        """The verbs actually run, in order."""
-        return self.record.executed
+        """The verbs actually run, in order, as the app wrote them (jbtrio's receipt ids
+        and ``config`` verbs left out; ``record.executed`` has every verb as run)."""
+        return app_view(self.record.executed)
 
     @property
     def commands(self) -> list[AppCommand]:

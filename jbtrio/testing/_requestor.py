@@ -1,10 +1,31 @@
 """The socket side of one simulated call: connect, send, ack, queue, reconnect.
 
 This is the fake's counterpart of feature-server's WsRequestor, rebuilt from its observed
-behaviour (PEER-BEHAVIOUR.md §1, §4, §5) rather than its code. One requestor serves one call
-for its whole life and may open many sockets: every socket has one reader task and one writer
-task, the writer being the only task that touches ``send_message`` (cancelling a send mid-frame
-corrupts the stream, TRIO-NOTES §2.2), and the socket is aborted rather than a send timed out.
+behaviour (``docs/jambonz.md``; PEER-BEHAVIOUR.md §1, §4, §5) rather than its code. One
+requestor serves one call for its whole life and may open many sockets: every socket has one
+reader task and one writer task, the writer being the only task that touches ``send_message``
+(cancelling a send mid-frame corrupts the stream), and the socket is aborted rather than a
+send timed out.
+
+Verified against the real source (jambonz-feature-server 0.9.8, lib/utils/ws-requestor.js)
+where PEER-BEHAVIOUR.md is silent or was wrong:
+
+- the "initial msgid" (``_initMsgId``) is set when ``session:new`` is written and cleared by
+  *any* ack jambonz reads, even one for an unknown msgid (``_recvAck``); while it is set, a
+  drop abandons nothing (``_onSocketClosed`` skips ``_clearPendingMessages``) and the next
+  socket re-keys it (``session:reconnect`` sent as a notification, the re-key stall follows);
+- the re-key stall (``_reconnectPromise`` left set) holds every later message back until a
+  *normal* ``session:reconnect`` is acked: after the app acked the re-keyed one, any drop
+  (a close with a code other than 1000) leads to one, and its ack flushes the held messages
+  in order;
+- a request that fails because the socket closed or the ack timed out is rejected with a
+  plain string, so what jambonz reports about it (a gather's ``jambonz:error``, its
+  ``call:status``) has no ``details``/``reason`` (see :class:`AckFailed`);
+- what the writer had written into a socket before the drop was noticed dies with it (no
+  retransmission); what is produced after is queued and sent after the reconnect's ack.
+
+Not modelled: the ``rp`` retry-policy nuances beyond the categories in :mod:`._connect`, and
+the timing of Node's event loop (the fake notices a drop when its reader sees it).
 """
 
 from __future__ import annotations
@@ -74,6 +95,10 @@ class Connection:
         self.closed = trio.Event()
         self.requeue: list[Outgoing] = []
         self.held: tuple[str, Outgoing] | None = None
+        # the socket opened with session:reconnect; whether jambonz wrote anything on it
+        # after that first frame (see Requestor._on_closed)
+        self.after_reconnect = False
+        self.jambonz_wrote_after_open = False
         # the item the writer is handling and has not yet put on the wire (a Delay may be
         # holding it): if the socket dies meanwhile it was never sent, so it is re-queued
         self.current: Outgoing | None = None
@@ -119,6 +144,9 @@ class Requestor:
         self.call_sid: str | None = None
         self.session_data: dict[str, Any] | None = None
         self.init_pending: PendingAck | None = None
+        # ``_initMsgId`` in ws-requestor.js: set when session:new is written, cleared by any
+        # ack read (see the module doc)
+        self.init_msgid_set = False
         self.awaiting_reconnect_ack = False
         self.reconnect_pending: PendingAck | None = None
         self.stalled = False
@@ -279,8 +307,10 @@ class Requestor:
                 self.connect_failure = result
                 if not result.retryable(self.retry_policy):
                     break
+            failure = self.connect_failure
             self._fail_queue(
-                self.connect_failure.reason if self.connect_failure else "no connection"
+                failure.reason if failure else "no connection",
+                failure.message if failure else None,
             )
         finally:
             self.connecting = False
@@ -307,12 +337,12 @@ class Requestor:
         self.queue.extend(self.triggers)
         self.triggers = []
 
-    def _fail_queue(self, reason: str) -> None:
+    def _fail_queue(self, reason: str, message: str | None = None) -> None:
         self._take_triggers()
         items, self.queue = self.queue, []
         for item in items:
             if item.pending is not None:
-                item.pending.resolve(AckFailed(reason))
+                item.pending.resolve(AckFailed(reason, message=message))
 
     def _on_open(self, conn: Connection) -> None:
         """A socket is up: first open flushes the queue, later ones start with a reconnect."""
@@ -325,7 +355,8 @@ class Requestor:
             self._flush_queue(conn)
             return
         assert self.session_data is not None
-        if self.init_pending is not None and self.init_pending.result is None:
+        conn.after_reconnect = True
+        if self.init_msgid_set and self.init_pending is not None:
             # §5.4: session:new still un-acked; its pending entry moves to the new msgid and
             # session:reconnect goes out as a plain notification.
             item = Outgoing("session:reconnect", self.session_data, rekey=self.init_pending)
@@ -343,10 +374,12 @@ class Requestor:
 
     def _on_reconnect_ack(self) -> None:
         """The ``session:reconnect`` ack arrived: release the queue in the same step, as
-        jambonz does in its ack handler (a later step would let a hangup overtake it)."""
+        jambonz does in its ack handler (a later step would let a hangup overtake it). A
+        normal reconnect's ack also ends a re-key stall (its promise replaced the stuck one)."""
         self.reconnect_pending = None
         self.awaiting_reconnect_ack = False
-        if self.conn is not None and not self.stalled:
+        self.stalled = False
+        if self.conn is not None:
             self._flush_queue(self.conn)
 
     async def _await_reconnect_ack(self, pending: PendingAck) -> None:
@@ -356,7 +389,7 @@ class Requestor:
         self.reconnect_pending = None
         self.log.warning("session:reconnect failed (%s): hanging up", result.reason)
         self.awaiting_reconnect_ack = False
-        self._fail_queue(result.reason)
+        self._fail_queue(result.reason, result.message)
         self.reconnect_error.set()
 
     # ----------------------------------------------------------------- a connection
@@ -519,8 +552,12 @@ class Requestor:
         if item.pending is not None:
             self.in_flight[msgid] = item.pending
             item.pending.mark_written(msgid, trio.current_time() + self.config.ack_timeout)
+            if item.msg_type == "session:new":
+                self.init_msgid_set = True
         if item.rekey is not None:
             self.in_flight[msgid] = item.rekey
+        if item.msg_type != "session:reconnect":
+            conn.jambonz_wrote_after_open = True
         try:
             await conn.ws.send_message(text)
         except ConnectionClosed:
@@ -600,6 +637,7 @@ class Requestor:
                 {"msg": "InvalidMessage", "details": parsed.details, "content": parsed.content},
             )
         elif isinstance(parsed, AppAck):
+            self.init_msgid_set = False  # _recvAck clears it first, whatever the msgid
             pending = self.in_flight.pop(parsed.msgid, None)
             if pending is None or not pending.resolve(AckOk(parsed.data, parsed.has_data)):
                 self.log.info("ack to unknown msgid %s, discarding", parsed.msgid)
@@ -624,19 +662,25 @@ class Requestor:
         if by == "app" and code == 1000:
             self.closed_gracefully = True
             return
-        # The app is not supposed to close the socket (REFERENCE §1.4): any other close by
-        # its side is a fault worth failing a CLI run for, even though jambonz recovers.
-        if by == "app":
+        # The app is not supposed to close the socket: any other close by its side is a fault
+        # worth failing a CLI run for, even though jambonz recovers — except the one recovery
+        # an app has from the re-key stall: closing (not with 1000) a socket that opened with
+        # session:reconnect on which jambonz then wrote nothing, stalled or not (an app
+        # cannot tell a stalled jambonz from an idle one).
+        if by == "app" and not (conn.after_reconnect and not conn.jambonz_wrote_after_open):
             self._on_fault(f"app closed the socket with {code}")
+        elif by == "app":
+            self.log.info("app closed a silent socket after session:reconnect (%d)", code)
         elif by == "network":
             self._on_fault(f"connection lost ({code})")
-        # ``stalled`` (§5.4) is deliberately kept: jambonz never clears that state.
+        # ``stalled`` (§5.4) is kept: only a normal reconnect's ack ends it.
         self.awaiting_reconnect_ack = False
         if self.connections < self.max_reconnects:
-            for msgid, pending in list(self.in_flight.items()):
-                if pending is self.init_pending:
-                    continue
+            # While the initial msgid is set nothing is abandoned (an unacked session:new
+            # is re-keyed on the next socket instead).
+            for msgid, pending in list(self.in_flight.items()) if not self.init_msgid_set else ():
                 del self.in_flight[msgid]
+                # A plain string in jambonz: no err.message, so no details downstream.
                 pending.resolve(AckFailed(f"abandoning msgid {msgid} since socket is closed"))
             if not self.timer_pending:
                 self.timer_pending = True

@@ -1,0 +1,339 @@
+"""Receipts for the verbs the app sends, and what to do when a socket dies before one came.
+
+jambonz never acknowledges what it reads (commands are fire-and-forget, and an ack is an
+answer, not a request). A frame written to a socket that then dies may have been read, or
+not, and nothing in jambonz 0.9.8 says which (``docs/jambonz.md``, "Reconnects"). Its only
+observable traces of having read verbs are what running them produces:
+
+- with ``config.notifyEvents`` on, a ``verb:status`` (``starting``, ``finished``, ...)
+  naming the verb's ``id``; and every ``verb:hook`` carries the ``verb_id`` of its verb;
+- a gather whose action hook got no answer (the ack died with the socket) reports
+  ``jambonz:error {"msg": "invalid actionHook response", "verb": "gather", "id": ...}``
+  after the reconnect, *without* ``details``.
+
+So the core gives every verb it sends an ``id`` (the app's own, else ``jb<n>``), turns
+``notifyEvents`` on with the first verbs of the call, and keeps the verb frames written to
+the current socket until a receipt names one of their ids (or a later frame's: jambonz
+reads a socket in order). On a drop, frames without a receipt are *in doubt*; they are
+decided by evidence only, never guessed:
+
+- a receipt for one of them (or a later one): it was read;
+- a gather's ``jambonz:error`` for the verb whose hook a doubted ack answered: that ack,
+  and everything written after it, was lost;
+- the *probe*: right after the reconnect, a ``redirect`` appending one empty ``config``
+  verb with an id of its own. jambonz runs appended verbs after its current stack, so if
+  the probe's ``verb:status`` arrives before any receipt of the doubted frames, jambonz was
+  not running them: they were lost.
+
+Lost frames are re-sent as one ``redirect`` in their place (first in the queue), with the
+same ids. While frames are in doubt, commands that *append* verbs wait (their meaning
+depends on what is before them); acks and replacing frames do not (a frame that replaces
+jambonz's verb stack makes the doubt moot). A doubt not decided within ``doubt_timeout``
+is given up and reported (:class:`~jbtrio._core.Unconfirmed`).
+
+This module is pure data: the call core feeds it what was written and read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import attrs
+
+from .._wire import (
+    Ack,
+    Command,
+    InboundMessage,
+    JambonzError,
+    UnknownMessage,
+    VerbHook,
+    VerbStatus,
+)
+from ._outbox import Frame
+
+__all__ = ["HOOK_FAILED", "Doubt", "Receipts", "Verdict", "verb_body"]
+
+#: ``jambonz:error`` ``msg`` when a gather's action hook got no usable answer.
+HOOK_FAILED: Final = "invalid actionHook response"
+#: Prefix of the ids the core gives verbs (kept short: it travels with every verb).
+ID_PREFIX: Final = "jb"
+#: The probe's verb, appended after jambonz's current stack; an empty ``config`` does nothing.
+_PROBE_VERB: Final = "config"
+
+
+def verb_body(verb: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The properties of a wire verb, in either form (``{"verb": "say", ...}`` or
+    ``{"say": {...}}``)."""
+    if "verb" in verb or len(verb) != 1:
+        return verb
+    body = next(iter(verb.values()))
+    return body if isinstance(body, Mapping) else verb
+
+
+def _verb_id(verb: Mapping[str, Any]) -> str | None:
+    value = verb_body(verb).get("id")
+    return value if isinstance(value, str) else None
+
+
+@attrs.define(eq=False, slots=True)
+class _Pending:
+    """A frame with verbs, written to a socket, whose receipt has not come yet."""
+
+    frame: Frame
+    verbs: tuple[dict[str, Any], ...]
+    ids: frozenset[str]
+    replaces: bool
+    answers: str | None
+    """For the ack of a ``verb:hook``: the id of the verb whose hook it answers."""
+    answers_hook: bool
+
+
+@attrs.frozen
+class Doubt:
+    """Frames written to a socket that died before their receipt came."""
+
+    frames: tuple[Frame, ...]
+
+
+@attrs.frozen
+class Verdict:
+    """The outcome of a doubt: ``lost`` frames (re-sent as ``resend``) or none (read)."""
+
+    lost: tuple[Frame, ...]
+    resend: Command | None
+    evidence: str
+
+
+class Receipts:
+    """Receipts of one call's verb frames (see the module doc).
+
+    ``enabled`` False keeps only the one signal jambonz sends without ``notifyEvents`` and
+    ids: a gather's hook failure after a drop, matched by verb name (the ack of a gather's
+    hook that died is then re-sent, but an error of *another* gather of those same verbs
+    would be taken for it — which is why ids are on by default).
+    """
+
+    def __init__(self, *, enabled: bool, probe: bool, doubt_timeout: float, max_tracked: int):
+        self.enabled = enabled
+        self._probe_enabled = probe and enabled
+        self._doubt_timeout = doubt_timeout
+        self._max_tracked = max_tracked
+        self._ids = 0
+        self._events_on = False
+        self._written: list[_Pending] = []
+        self._doubt: list[_Pending] = []
+        self._doubt_until: float | None = None
+        self._probe_id: str | None = None
+
+    # ------------------------------------------------------------------ outbound
+
+    @property
+    def in_doubt(self) -> bool:
+        """Whether frames written to a dead socket still wait for their verdict."""
+        return bool(self._doubt)
+
+    def stamp(self, verbs: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        """``verbs`` with an id on each verb that has none, and ``notifyEvents`` turned on
+        in front of the first verbs of the call. Verbs are copied, never changed in place."""
+        if not self.enabled:
+            return verbs
+        out: list[dict[str, Any]] = []
+        if not self._events_on:
+            self._events_on = True
+            if not any(_turns_events_on(verb) for verb in verbs):
+                out.append({"verb": "config", "notifyEvents": True, "id": self._new_id()})
+        for verb in verbs:
+            out.append(verb if _verb_id(verb) is not None else self._with_id(verb))
+        return tuple(out)
+
+    def _new_id(self) -> str:
+        self._ids += 1
+        return f"{ID_PREFIX}{self._ids}"
+
+    def _with_id(self, verb: dict[str, Any]) -> dict[str, Any]:
+        if "verb" in verb or len(verb) != 1:
+            return {**verb, "id": self._new_id()}
+        ((name, body),) = verb.items()
+        if not isinstance(body, Mapping):
+            return verb  # not a verb jambonz would run; validation reports it
+        return {name: {**body, "id": self._new_id()}}
+
+    def holds(self, frame: Frame) -> bool:
+        """Whether ``frame`` must wait for the doubt to be decided: a command that appends
+        verbs (its meaning depends on the stack before it)."""
+        if not self._doubt or not self.enabled:
+            return False
+        message = frame.message
+        return (
+            isinstance(message, Command)
+            and message.command == "redirect"
+            and bool(message.queue_command)
+            and isinstance(message.data, list)
+        )
+
+    def written(self, frame: Frame, *, answers_hook: bool, hook_verb_id: str | None) -> None:
+        """A frame the core stamped reached a socket. ``answers_hook``: it is the ack of a
+        ``verb:hook``, whose ``verb_id`` is ``hook_verb_id``. A frame that replaces
+        jambonz's stack makes older frames (and any doubt) moot: their fate no longer
+        changes what jambonz runs."""
+        message = frame.message
+        if isinstance(message, Ack):
+            verbs = message.verbs
+            if not verbs:
+                return
+            replaces = True
+        elif message.command == "redirect" and isinstance(message.data, list):
+            verbs = tuple(message.data)
+            replaces = not message.queue_command
+        else:
+            return
+        if replaces:
+            self._written.clear()
+            self._doubt.clear()
+            self._doubt_until = None
+            self._probe_id = None
+        if not self.enabled and not answers_hook:
+            return  # without receipts, only a hook's failure can show an ack was lost
+        if len(self._written) >= self._max_tracked:
+            # Bounded: the oldest unconfirmed frame is forgotten (it can no longer be
+            # re-sent, only reported); a healthy call confirms frames long before this.
+            del self._written[0]
+        ids = frozenset(i for i in map(_verb_id, verbs) if i is not None)
+        self._written.append(_Pending(frame, verbs, ids, replaces, hook_verb_id, answers_hook))
+
+    def detach(self, now: float) -> None:
+        """The socket died: what it carried without a receipt is in doubt from now on."""
+        if not self._written:
+            return
+        self._doubt.extend(self._written)
+        self._written.clear()
+        del self._doubt[: max(0, len(self._doubt) - self._max_tracked)]
+        # Without receipts nothing would ever confirm them: they wait, silently, for a
+        # hook's failure or for a frame that makes them moot.
+        self._doubt_until = now + self._doubt_timeout if self.enabled else None
+        self._probe_id = None
+
+    def probe(self) -> Command | None:
+        """The probe to send first on the new socket (after the reconnect's ack), if a doubt
+        needs one; ``None`` otherwise."""
+        if not self._doubt or not self._probe_enabled or self._probe_id is not None:
+            return None
+        self._probe_id = f"{ID_PREFIX}p{self._ids + 1}"
+        self._ids += 1
+        return Command(
+            command="redirect",
+            data=[{"verb": _PROBE_VERB, "id": self._probe_id}],
+            queue_command=True,
+        )
+
+    # ------------------------------------------------------------------ inbound
+
+    def observe(self, message: InboundMessage | UnknownMessage) -> tuple[Verdict | None, bool]:
+        """Take the evidence in ``message``; returns the verdict it settles, if any, and
+        whether the message was only evidence for the core (a gather's hook failure whose
+        ack is being re-sent: the app's flow is not told of a failure that is repaired)."""
+        if isinstance(message, VerbStatus):
+            verb_id = message.data.id
+            if verb_id is None:
+                return None, False
+            if verb_id == self._probe_id and self._doubt:
+                return self._lose(0, f"probe {verb_id} ran before any verb in doubt"), False
+            return self._confirm(verb_id), False
+        if isinstance(message, VerbHook):
+            verb_id = message.data.extra.get("verb_id")
+            return (self._confirm(verb_id) if isinstance(verb_id, str) else None), False
+        if isinstance(message, JambonzError) and message.data.msg == HOOK_FAILED:
+            index = self._failed_hook(message)
+            if index is not None:
+                return self._lose(
+                    index, f"jambonz reported the {message.data.verb} hook failed"
+                ), True
+        return None, False
+
+    def _confirm(self, verb_id: str) -> Verdict | None:
+        """A receipt: the frame carrying ``verb_id`` was read, and every frame written
+        before it on the same socket (jambonz reads in order)."""
+        for index, pending in enumerate(self._doubt):
+            if verb_id in pending.ids:
+                del self._doubt[: index + 1]
+                if self._doubt:
+                    return None
+                self._doubt_until = None
+                self._probe_id = None
+                return Verdict((), None, f"receipt for verb {verb_id}")
+        for index, pending in enumerate(self._written):
+            if verb_id in pending.ids:
+                del self._written[: index + 1]
+                break
+        return None
+
+    def read(self, frame: Frame) -> None:
+        """Other evidence shows jambonz read ``frame`` (and what came before it)."""
+        for index, pending in enumerate(self._written):
+            if pending.frame is frame:
+                del self._written[: index + 1]
+                return
+
+    def _failed_hook(self, error: JambonzError) -> int | None:
+        """The index in the doubt of the ack whose hook jambonz reports failed: matched by
+        the verb's id when both sides have one, else (no ids) by the verb being a gather."""
+        failed_id = error.data.id
+        for index, pending in enumerate(self._doubt):
+            if not pending.answers_hook:
+                continue
+            if pending.answers is not None and failed_id is not None:
+                if pending.answers == failed_id:
+                    return index
+            elif error.data.verb == "gather":
+                return index
+        return None
+
+    def _lose(self, index: int, evidence: str) -> Verdict:
+        lost = self._doubt[index:]
+        self._doubt.clear()
+        self._doubt_until = None
+        self._probe_id = None
+        return Verdict(tuple(p.frame for p in lost), _resend(lost), evidence)
+
+    # ------------------------------------------------------------------ time
+
+    @property
+    def deadline(self) -> float | None:
+        """When an undecided doubt is given up."""
+        return self._doubt_until
+
+    def tick(self, now: float) -> tuple[Frame, ...]:
+        """Give up a doubt past ``doubt_timeout``: the frames it held, for the report."""
+        if self._doubt_until is None or now < self._doubt_until:
+            return ()
+        frames = tuple(p.frame for p in self._doubt)
+        self._doubt.clear()
+        self._doubt_until = None
+        self._probe_id = None
+        return frames
+
+    def clear(self) -> None:
+        """The call ended."""
+        self._written.clear()
+        self._doubt.clear()
+        self._doubt_until = None
+        self._probe_id = None
+
+
+def _resend(lost: Iterable[_Pending]) -> Command | None:
+    """One ``redirect`` carrying what the lost frames would have done: from the last one
+    that replaced the stack (everything before it was moot), the verbs of each in order."""
+    pending = list(lost)
+    start = max((i for i, p in enumerate(pending) if p.replaces), default=0)
+    verbs: list[dict[str, Any]] = []
+    for item in pending[start:]:
+        verbs.extend(item.verbs)
+    if not verbs:
+        return None
+    return Command(command="redirect", data=verbs, queue_command=not pending[start].replaces)
+
+
+def _turns_events_on(verb: Mapping[str, Any]) -> bool:
+    name = verb.get("verb") if "verb" in verb else next(iter(verb), None)
+    return name == "config" and verb_body(verb).get("notifyEvents") is True
