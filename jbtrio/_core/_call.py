@@ -28,8 +28,6 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import attrs
-
 from .._errors import (
     CallEndedError,
     MessageTooLargeError,
@@ -46,10 +44,7 @@ from .._wire import (
     SessionAdulting,
     SessionNew,
     SessionReconnect,
-    SessionRedirect,
     UnknownMessage,
-    VerbHook,
-    verb_dicts,
 )
 from ..verbs import Verb, validate
 from ._config import CoreConfig
@@ -71,14 +66,11 @@ from ._events import (
 from ._outbox import Frame, Outbox
 from ._receipts import Receipts, Verdict
 from ._reply import ReplyHandle, ReplyState
+from ._stall import StallWatch
 
 __all__ = ["CallCore"]
 
 Verbs = Iterable[Mapping[str, Any] | Any]
-
-#: Acks whose verbs run in this call's own verb stack, so they carry ids and get receipts
-#: (a ``dial:confirm``'s run on the dialed leg, a ``session:adulting``'s are ignored).
-_STACK_ACKS = (SessionNew, SessionReconnect, SessionRedirect, VerbHook)
 
 
 class CallCore:
@@ -129,15 +121,12 @@ class CallCore:
         # the running session or ``session_start_grace`` seconds, whichever comes first.
         self._await_new_ack = False
         self._grace_until: float | None = None
-        # The re-key stall (docs/jambonz.md, "Reconnects"): the msgid of the last
-        # session:reconnect, whether jambonz may be holding its messages back after it
-        # ("certain" or "possible"), and when to force a normal reconnect to release them.
+        # The msgid of the last session:reconnect (its ack starts the probe and the stall
+        # watch), and the re-key stall watch (see ._stall).
         self._reconnect_msgid: str | None = None
-        self._stall: str | None = None
-        self._force_at: float | None = None
-        self._forcing = False
-        self._forced = 0
-        self._after_force = False
+        self._stall = StallWatch(
+            wait=self.config.stall_wait, max_recoveries=self.config.max_stall_recoveries
+        )
 
     # ------------------------------------------------------------------ state
 
@@ -190,10 +179,7 @@ class CallCore:
                 if self._new_ack_frame is not None:
                     self._receipts.read(self._new_ack_frame)
                     self._new_ack_frame = None
-            if self._stall is not None:
-                # jambonz is sending again: it is not holding its messages back.
-                self._stall = None
-                self._force_at = None
+            self._stall.heard()
 
         if isinstance(message, SessionReconnect):
             return self._on_reconnect(message, now)
@@ -234,7 +220,6 @@ class CallCore:
     def _on_reconnect(self, message: SessionReconnect, now: float) -> list[CoreEvent]:
         new = self._new_handle
         self._reconnect_msgid = message.msgid
-        self._force_at = None
         if self.session_data is None:
             # A call this core never saw (another process served it before): the app answers
             # the reconnect like a session:new; its verbs are ignored unless jambonz re-keyed,
@@ -243,7 +228,7 @@ class CallCore:
             handle = self._new_handle_for(message, now)
             self._new_handle = handle
             self._await_new_ack = True
-            self._stall = "possible"
+            self._stall.reconnected("possible")
             return [Resumed(message, session_new_pending=True), Received(message, handle)]
         if new is not None and new.state is ReplyState.OPEN:
             # Dropped before the app replied to session:new: its reply now acks the reconnect,
@@ -251,11 +236,11 @@ class CallCore:
             # had no ack at all: it will hold every later message back.
             new.ack_msgid = message.msgid
             self._await_new_ack = True
-            self._stall = "certain"
+            self._stall.reconnected("certain")
             return [Resumed(message, session_new_pending=True)]
         if new is not None and not self._new_ack_sent:
             # Replied, but the ack never left: re-key it and send it first.
-            self._stall = "certain"
+            self._stall.reconnected("certain")
             for frame in self._outbox:
                 if frame.handle is new:
                     ack = Ack(msgid=message.msgid, verbs=new.verbs)
@@ -270,8 +255,9 @@ class CallCore:
             # by jambonz if it did read it, required if it did not) and gate commands again.
             self._push_ack(Ack(msgid=message.msgid, verbs=new.verbs), new, urgent=True)
             self._await_new_ack = True
-            self._stall = "possible"
+            self._stall.reconnected("possible")
         else:
+            self._stall.reconnected(None)
             self._push_ack(Ack(msgid=message.msgid), None, urgent=True)
         return [Resumed(message, session_new_pending=False)]
 
@@ -355,7 +341,7 @@ class CallCore:
         """
         self._run_deadline(handle, now)
         if handle.state is not ReplyState.OPEN:
-            raise ReplyError(_why_closed(handle), state=handle.state.value)
+            raise ReplyError(handle.why_closed, state=handle.state.value)
         if verbs is not None and not isinstance(verbs, list | tuple):
             verbs = list(verbs)
         ack = Ack(msgid=handle.ack_msgid, verbs=verbs)
@@ -364,9 +350,9 @@ class CallCore:
                 "session:new must be answered with a non-empty verb list "
                 "(jambonz rejects the call otherwise)"
             )
-        if self._validate and ack.verbs and not _all_built(verbs):
+        if self._validate and ack.verbs and not _built(verbs):
             validate(list(ack.verbs))
-        ack = self._stamp_ack(ack, handle)
+        ack = self._receipts.stamp_ack(ack, handle)
         self._push_ack(ack, handle)
         handle.state = ReplyState.REPLIED
         handle.verbs = ack.verbs
@@ -391,51 +377,12 @@ class CallCore:
             )
         if self._validate and command.command == "redirect" and isinstance(command.data, list):
             validate(command.data)
-        frame = self._outbox.make(self._stamp_command(command))
+        frame = self._outbox.make(self._receipts.stamp_command(command))
         self._outbox.push(frame)
         return frame
 
     def _push_ack(self, ack: Ack, handle: ReplyHandle | None, *, urgent: bool = False) -> None:
         self._outbox.push(self._outbox.make(ack, handle), urgent=urgent)
-
-    def _stamp_ack(self, ack: Ack, handle: ReplyHandle) -> Ack:
-        """The ack with ids on its verbs (see :mod:`._receipts`), if they run in this call's
-        verb stack."""
-        if (
-            not ack.verbs
-            or not self._receipts.enabled
-            or not isinstance(handle.message, _STACK_ACKS)
-        ):
-            return ack
-        return Ack(msgid=ack.msgid, verbs=self._receipts.stamp(ack.verbs))
-
-    def _stamp_command(self, command: Command) -> Command:
-        """A ``redirect`` for this call's own stack with ids on its verbs."""
-        if (
-            not self._receipts.enabled
-            or command.command != "redirect"
-            or command.call_sid is not None
-            or not isinstance(command.data, list)
-        ):
-            return command
-        verbs = verb_dicts(command.data) or ()
-        return attrs.evolve(command, data=list(self._receipts.stamp(verbs)))
-
-    def _tracked(self, frame: Frame) -> bool:
-        """Whether ``frame`` carries verbs of this call's own stack (see :mod:`._receipts`)."""
-        message = frame.message
-        if isinstance(message, Ack):
-            return (
-                bool(message.verbs)
-                and frame.handle is not None
-                and isinstance(frame.handle.message, _STACK_ACKS)
-            )
-        return (
-            message.command == "redirect"
-            and message.call_sid is None
-            and isinstance(message.data, list)
-            and frame is not self._probe
-        )
 
     # ------------------------------------------------------------------ time
 
@@ -447,7 +394,7 @@ class CallCore:
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has work to do, or ``None``."""
         deadline = min((h.reply_by for h in self._open.values()), default=None)
-        for other in (self._grace_until, self._force_at, self._receipts.deadline):
+        for other in (self._grace_until, self._stall.deadline, self._receipts.deadline):
             if other is not None and (deadline is None or other < deadline):
                 deadline = other
         return deadline
@@ -464,19 +411,9 @@ class CallCore:
         given_up = self._receipts.tick(now)
         if given_up:
             events.append(Unconfirmed(given_up))
-        if self._force_at is not None and now >= self._force_at and self._attached:
-            self._force_at = None
-            self._forcing = True
-            self._after_force = True
-            self._forced += 1
-            why = "never reached" if self._stall == "certain" else "may not have reached"
-            self._stall = None
-            events.append(
-                ForceReconnect(
-                    f"the session:new ack {why} jambonz, which then holds every message back "
-                    "after its re-keyed session:reconnect; a normal reconnect releases them"
-                )
-            )
+        reason = self._stall.due(now) if self._attached else None
+        if reason is not None:
+            events.append(ForceReconnect(reason))
         return events
 
     def _run_deadline(self, handle: ReplyHandle, now: float) -> bool:
@@ -485,7 +422,7 @@ class CallCore:
         verbs: tuple[Mapping[str, Any], ...] | None = None
         if handle is self._new_handle:
             verbs = self.config.fallback_verbs
-        ack = self._stamp_ack(Ack(msgid=handle.ack_msgid, verbs=verbs), handle)
+        ack = self._receipts.stamp_ack(Ack(msgid=handle.ack_msgid, verbs=verbs), handle)
         self._push_ack(ack, handle)
         handle.state = ReplyState.AUTO_ACKED
         handle.verbs = ack.verbs
@@ -508,8 +445,7 @@ class CallCore:
         no verbs or cannot apply any more (a ``dial:confirm`` leg is declined by jambonz).
         """
         self._attached = False
-        self._forcing = False
-        self._force_at = None
+        self._stall.detached()
         self._receipts.detach(now)
         events: list[CoreEvent] = []
         new = self._new_handle
@@ -557,7 +493,7 @@ class CallCore:
         ``session:new`` ack (or the reconnect ack) goes before anything queued earlier, and
         commands wait for the session to exist (see the command gate above).
         """
-        if not self._attached or self._ended or self._forcing:
+        if not self._attached or self._ended or self._stall.forcing:
             return None
         if self._await_new_ack:
             new = self._new_handle
@@ -605,12 +541,10 @@ class CallCore:
         ):
             return False
         added = list(verbs)
-        if self._validate and added and not _all_built(added):
+        if self._validate and added and not _built(added):
             validate(added)
-        more = verb_dicts(added) or ()
-        if self._receipts.enabled and isinstance(handle.message, _STACK_ACKS):
-            more = self._receipts.stamp(more)
-        ack = Ack(msgid=tail.message.msgid, verbs=[*tail.message.verbs, *more])
+        more = self._receipts.stamp_ack(Ack(msgid=tail.message.msgid, verbs=added), handle)
+        ack = Ack(msgid=tail.message.msgid, verbs=[*tail.message.verbs, *(more.verbs or ())])
         try:
             frame = self._outbox.make(ack, handle, seq=tail.seq)
         except MessageTooLargeError:
@@ -633,15 +567,8 @@ class CallCore:
         self._in_flight = None
         if not self._outbox.sent(frame):
             return
-        if self._tracked(frame):
-            handle = frame.handle
-            hook = handle.message if handle is not None else None
-            verb_id = hook.data.extra.get("verb_id") if isinstance(hook, VerbHook) else None
-            self._receipts.written(
-                frame,
-                answers_hook=isinstance(hook, VerbHook),
-                hook_verb_id=verb_id if isinstance(verb_id, str) else None,
-            )
+        if frame is not self._probe:
+            self._receipts.written(frame)
         if frame.handle is not None and frame.handle is self._new_handle:
             self._new_ack_frame = frame
             self._new_ack_sent = True
@@ -659,18 +586,7 @@ class CallCore:
         if probe is not None:
             self._probe = self._outbox.make(probe)
             self._outbox.push(self._probe, urgent=True)
-        if self._after_force:
-            # jambonz read this socket's predecessor up to our close frame, the ack before it
-            # included: this reconnect is a normal one (bar a socket that died between the
-            # two frames), so one forced reconnect per stall is enough.
-            self._after_force = False
-            self._stall = None
-        if self._stall is None or self._forced >= self.config.max_stall_recoveries:
-            self._stall = None
-            return
-        # Certain: jambonz had no ack before this one, so it holds everything back now.
-        # Possible: give it ``stall_wait`` to show it is not stalled (any message at all).
-        self._force_at = now if self._stall == "certain" else now + self.config.stall_wait
+        self._stall.acked(now)
 
     # ------------------------------------------------------------------ end
 
@@ -689,7 +605,7 @@ class CallCore:
         self._seen_set.clear()
         self._receipts.clear()
         self._probe = None
-        self._force_at = None
+        self._stall.detached()
         self._new_handle = None
         self._twin = None
         self._grace_until = None
@@ -697,25 +613,6 @@ class CallCore:
         return [Ended(unsent)]
 
 
-def _why_closed(handle: ReplyHandle) -> str:
-    what = f"{handle.type} {handle.msgid}"
-    reasons = {
-        ReplyState.REPLIED: f"{what} was already answered",
-        ReplyState.AUTO_ACKED: (
-            f"{what} was acked automatically because its reply window passed; "
-            "send the verbs as a redirect command instead"
-        ),
-        ReplyState.ABANDONED: (
-            f"{what} was abandoned by jambonz when the socket dropped; "
-            "send the verbs as a redirect command instead"
-        ),
-        ReplyState.ENDED: f"{what} cannot be answered: the call has ended",
-    }
-    return reasons.get(handle.state, f"{what} is {handle.state.value}")
-
-
-def _all_built(verbs: Iterable[Any] | None) -> bool:
-    """Whether every verb is a builder object: those were validated when they were built
-    (they are frozen, and their wire form was computed then), so validating them again
-    would only cost time."""
+def _built(verbs: Iterable[Any] | None) -> bool:
+    """Whether every verb is a builder object, validated when it was built."""
     return verbs is not None and all(isinstance(verb, Verb) for verb in verbs)

@@ -46,13 +46,18 @@ from .._wire import (
     Command,
     InboundMessage,
     JambonzError,
+    SessionNew,
+    SessionReconnect,
+    SessionRedirect,
     UnknownMessage,
     VerbHook,
     VerbStatus,
+    verb_dicts,
 )
 from ._outbox import Frame
+from ._reply import ReplyHandle
 
-__all__ = ["HOOK_FAILED", "Doubt", "Receipts", "Verdict", "verb_body"]
+__all__ = ["HOOK_FAILED", "Receipts", "Verdict", "verb_body"]
 
 #: ``jambonz:error`` ``msg`` when a gather's action hook got no usable answer.
 HOOK_FAILED: Final = "invalid actionHook response"
@@ -60,6 +65,9 @@ HOOK_FAILED: Final = "invalid actionHook response"
 ID_PREFIX: Final = "jb"
 #: The probe's verb, appended after jambonz's current stack; an empty ``config`` does nothing.
 _PROBE_VERB: Final = "config"
+#: Acks whose verbs run in this call's own verb stack, so they carry ids and get receipts
+#: (a ``dial:confirm``'s run on the dialed leg, a ``session:adulting``'s are ignored).
+_STACK_ACKS: Final = (SessionNew, SessionReconnect, SessionRedirect, VerbHook)
 
 
 def verb_body(verb: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -87,13 +95,6 @@ class _Pending:
     answers: str | None
     """For the ack of a ``verb:hook``: the id of the verb whose hook it answers."""
     answers_hook: bool
-
-
-@attrs.frozen
-class Doubt:
-    """Frames written to a socket that died before their receipt came."""
-
-    frames: tuple[Frame, ...]
 
 
 @attrs.frozen
@@ -147,6 +148,24 @@ class Receipts:
             out.append(verb if _verb_id(verb) is not None else self._with_id(verb))
         return tuple(out)
 
+    def stamp_ack(self, ack: Ack, handle: ReplyHandle) -> Ack:
+        """``ack`` with ids on its verbs, if they run in this call's own verb stack."""
+        if not ack.verbs or not self.enabled or not isinstance(handle.message, _STACK_ACKS):
+            return ack
+        return Ack(msgid=ack.msgid, verbs=self.stamp(ack.verbs))
+
+    def stamp_command(self, command: Command) -> Command:
+        """``command`` with ids on its verbs, if it is a ``redirect`` for this call's stack."""
+        if (
+            not self.enabled
+            or command.command != "redirect"
+            or command.call_sid is not None
+            or not isinstance(command.data, list)
+        ):
+            return command
+        verbs = verb_dicts(command.data) or ()
+        return attrs.evolve(command, data=list(self.stamp(verbs)))
+
     def _new_id(self) -> str:
         self._ids += 1
         return f"{ID_PREFIX}{self._ids}"
@@ -172,18 +191,27 @@ class Receipts:
             and isinstance(message.data, list)
         )
 
-    def written(self, frame: Frame, *, answers_hook: bool, hook_verb_id: str | None) -> None:
-        """A frame the core stamped reached a socket. ``answers_hook``: it is the ack of a
-        ``verb:hook``, whose ``verb_id`` is ``hook_verb_id``. A frame that replaces
-        jambonz's stack makes older frames (and any doubt) moot: their fate no longer
-        changes what jambonz runs."""
+    def written(self, frame: Frame) -> None:
+        """``frame`` reached a socket. A frame that replaces jambonz's stack makes older
+        frames (and any doubt) moot: their fate no longer changes what jambonz runs."""
         message = frame.message
+        handle = frame.handle
+        answers_hook = False
+        hook_verb_id: str | None = None
         if isinstance(message, Ack):
             verbs = message.verbs
-            if not verbs:
+            if not verbs or handle is None or not isinstance(handle.message, _STACK_ACKS):
                 return
             replaces = True
-        elif message.command == "redirect" and isinstance(message.data, list):
+            if isinstance(handle.message, VerbHook):
+                answers_hook = True
+                verb_id = handle.message.data.extra.get("verb_id")
+                hook_verb_id = verb_id if isinstance(verb_id, str) else None
+        elif (
+            message.command == "redirect"
+            and message.call_sid is None
+            and isinstance(message.data, list)
+        ):
             verbs = tuple(message.data)
             replaces = not message.queue_command
         else:

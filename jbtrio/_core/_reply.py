@@ -67,3 +67,21 @@ class ReplyHandle:
 
     def __repr__(self) -> str:
         return f"<ReplyHandle {self.type} {self.msgid} {self.state.value}>"
+
+    @property
+    def why_closed(self) -> str:
+        """Why a reply can no longer go out as this handle's ack (for :class:`ReplyError`)."""
+        what = f"{self.type} {self.msgid}"
+        reasons = {
+            ReplyState.REPLIED: f"{what} was already answered",
+            ReplyState.AUTO_ACKED: (
+                f"{what} was acked automatically because its reply window passed; "
+                "send the verbs as a redirect command instead"
+            ),
+            ReplyState.ABANDONED: (
+                f"{what} was abandoned by jambonz when the socket dropped; "
+                "send the verbs as a redirect command instead"
+            ),
+            ReplyState.ENDED: f"{what} cannot be answered: the call has ended",
+        }
+        return reasons.get(self.state, f"{what} is {self.state.value}")

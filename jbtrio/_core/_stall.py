@@ -1,0 +1,91 @@
+"""The re-key stall of jambonz 0.9.8, and the one way out of it.
+
+If a socket dies before jambonz read the ``session:new`` ack, jambonz re-keys that request to
+the ``session:reconnect`` it sends on the next socket and, from then on, holds every message
+it produces back for good (``docs/jambonz.md``, "Reconnects"): no ``verb:hook``, no
+``call:status``, while the call runs on. Acking that reconnect clears the re-key; a drop after
+that (any close code but 1000) makes jambonz reconnect the normal way, and the ack of *that*
+reconnect releases everything held, in order.
+
+The app cannot see from the frame whether a reconnect was re-keyed. It knows jambonz is
+stalled for certain when jambonz never had an ack (none was written), and possibly when the
+ack was written on the socket that died with nothing since proving it was read. So: certain
+— force the reconnect as soon as this reconnect's ack is out; possible — give jambonz
+``stall_wait`` seconds to send anything (a stalled jambonz sends nothing at all), then force.
+One forced reconnect per stall, ``max_stall_recoveries`` per call.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = ["StallWatch"]
+
+Suspicion = Literal["certain", "possible"]
+
+
+class StallWatch:
+    """When to ask the runtime for a normal reconnect (pure data, driven by the core)."""
+
+    def __init__(self, *, wait: float, max_recoveries: int) -> None:
+        self._wait = wait
+        self._max = max_recoveries
+        self._suspicion: Suspicion | None = None
+        self._force_at: float | None = None
+        self._forcing = False
+        self._after_force = False
+        self.forced = 0
+        """Forced reconnects so far."""
+
+    @property
+    def deadline(self) -> float | None:
+        """When :meth:`due` next may say yes."""
+        return self._force_at
+
+    @property
+    def forcing(self) -> bool:
+        """A forced reconnect is under way: nothing more goes out on this socket."""
+        return self._forcing
+
+    def reconnected(self, suspicion: Suspicion | None) -> None:
+        """A ``session:reconnect`` arrived; ``suspicion`` says how likely it is re-keyed."""
+        self._force_at = None
+        if self._after_force:
+            # jambonz read the last socket up to our close frame, the ack written before it
+            # included: this reconnect is a normal one (bar a socket that died between the
+            # two frames), so one forced reconnect per stall is enough.
+            self._after_force = False
+            suspicion = None
+        self._suspicion = suspicion
+
+    def acked(self, now: float) -> None:
+        """The reconnect's ack is out: start the watch if jambonz may be stalled."""
+        if self._suspicion is None or self.forced >= self._max:
+            self._suspicion = None
+            return
+        self._force_at = now if self._suspicion == "certain" else now + self._wait
+
+    def heard(self) -> None:
+        """jambonz sent something: it is not holding its messages back."""
+        self._suspicion = None
+        self._force_at = None
+
+    def detached(self) -> None:
+        """The socket is gone (forced or not)."""
+        self._forcing = False
+        self._force_at = None
+
+    def due(self, now: float) -> str | None:
+        """The reason to force a reconnect now, or ``None``."""
+        if self._force_at is None or now < self._force_at:
+            return None
+        why = "never reached" if self._suspicion == "certain" else "may not have reached"
+        self._force_at = None
+        self._suspicion = None
+        self._forcing = True
+        self._after_force = True
+        self.forced += 1
+        return (
+            f"the session:new ack {why} jambonz, which then holds every message back after "
+            "its re-keyed session:reconnect; a normal reconnect releases them"
+        )
