@@ -702,7 +702,6 @@ async def soak(args: argparse.Namespace, stats: Stats, log: ServerLog) -> None:
     base = JambonzConfig()
     fake = FakeJambonz(
         JambonzConfig(
-            reproduce_rekey_stall=False,
             max_duration=args.max_duration,
             handshake_timeout=args.handshake_timeout,
             say_seconds_per_char=base.say_seconds_per_char / args.media_speed,
@@ -849,7 +848,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mb": fake_rss if args.one_process else round(fake_rss + server_rss, 1),
         "server_peak_rss_mb": server_rss,
         "fake_peak_rss_mb": fake_rss,
-        "jambonz": "fake, reproduce_rekey_stall=False (PEER-BEHAVIOUR §5.4 bug off)",
+        "jambonz": "fake, with 0.9.8's re-key stall",
         "definitions": {
             "messages_lost": "calls' expected verbs not run exactly once and in order by "
             "the fake, unless explained by wire loss",

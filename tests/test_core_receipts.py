@@ -26,6 +26,8 @@ from jbtrio._wire import (
     JambonzError,
     SessionNew,
     SessionReconnect,
+    TokensResult,
+    TtsTokensResult,
     VerbHook,
     VerbStatus,
     VerbStatusEvent,
@@ -238,9 +240,34 @@ def test_a_drop_before_any_ack_forces_one_normal_reconnect() -> None:
     core.attach()
     core.receive(reconnect("rc2"), 2.0)
     out = drain(core, 2.0)
-    # The verbs are repeated (harmless if jambonz read them, needed if not), then the rest.
+    # The verbs are repeated (harmless if jambonz read them, needed if not), then an echo
+    # that a stalled jambonz would hold back; this one answers it: no second reconnect.
     assert out[0]["msgid"] == "rc2" and out[0]["data"] == ack["data"]
+    assert out[1]["command"] == "tts:tokens" and "tokens" not in out[1]["data"]
+    echo = TtsTokensResult(
+        msgid="t1",
+        call_sid=SID,
+        data=TokensResult(id=out[1]["data"]["id"], status="failed", reason="missing tokens"),
+    )
+    assert core.receive(echo, 2.1) == [], "the echo is the core's, not the app's"
     assert not [e for e in core.tick(10.0) if isinstance(e, ForceReconnect)], "once per stall"
+
+
+def test_a_stall_that_outlives_a_forced_reconnect_is_forced_again() -> None:
+    core = CallCore()
+    core.attach()
+    handle = handle_of(core.receive(session_new(), 0.0))
+    core.detach(0.1)
+    core.attach()
+    core.receive(reconnect("rc1"), 0.6)
+    core.reply(handle, [SAY], 0.7)
+    drain(core, 0.7)
+    assert [e for e in core.tick(0.7) if isinstance(e, ForceReconnect)]
+    core.detach(0.9)  # ... and the ack died with the line before the close: still stalled
+    core.attach()
+    core.receive(reconnect("rc2"), 2.0)
+    drain(core, 2.0)  # the echo goes, and nothing comes back
+    assert [e for e in core.tick(3.0) if isinstance(e, ForceReconnect)]
 
 
 def test_a_maybe_stalled_jambonz_gets_stall_wait_to_show_it_is_not() -> None:

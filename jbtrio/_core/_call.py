@@ -44,6 +44,7 @@ from .._wire import (
     SessionAdulting,
     SessionNew,
     SessionReconnect,
+    TtsTokensResult,
     UnknownMessage,
 )
 from ..verbs import Verb, validate
@@ -124,6 +125,9 @@ class CallCore:
         # The msgid of the last session:reconnect (its ack starts the probe and the stall
         # watch), and the re-key stall watch (see ._stall).
         self._reconnect_msgid: str | None = None
+        self._reconnect_count = 0
+        self._echo_id: str | None = None
+        self._echo_frame: Frame | None = None
         self._stall = StallWatch(
             wait=self.config.stall_wait, max_recoveries=self.config.max_stall_recoveries
         )
@@ -183,6 +187,13 @@ class CallCore:
 
         if isinstance(message, SessionReconnect):
             return self._on_reconnect(message, now)
+        if (
+            isinstance(message, TtsTokensResult)
+            and self._echo_id is not None
+            and message.data.id == self._echo_id
+        ):
+            self._echo_id = None
+            return []  # the stall check's echo: it did its job by arriving
         events: list[CoreEvent] = []
         verdict, only_evidence = self._receipts.observe(message)
         if verdict is not None:
@@ -220,6 +231,7 @@ class CallCore:
     def _on_reconnect(self, message: SessionReconnect, now: float) -> list[CoreEvent]:
         new = self._new_handle
         self._reconnect_msgid = message.msgid
+        self._reconnect_count += 1
         if self.session_data is None:
             # A call this core never saw (another process served it before): the app answers
             # the reconnect like a session:new; its verbs are ignored unless jambonz re-keyed,
@@ -498,9 +510,9 @@ class CallCore:
         if self._await_new_ack:
             new = self._new_handle
             return next((f for f in self._outbox if f.handle is new and f.is_ack), None)
-        if self._grace_until is not None:
-            return None
         head = self._outbox.head()
+        if self._grace_until is not None:
+            return head if head is not None and head is self._echo_frame else None
         if head is not None and head is not self._probe and self._receipts.holds(head):
             # Verbs appended after frames in doubt wait for the verdict (acks do not).
             return next((f for f in self._outbox if f.is_ack), None)
@@ -586,7 +598,13 @@ class CallCore:
         if probe is not None:
             self._probe = self._outbox.make(probe)
             self._outbox.push(self._probe, urgent=True)
-        self._stall.acked(now)
+        if self._stall.acked(now):
+            self._echo_id = f"jbe{self._stall.forced + 1}-{self._reconnect_count}"
+            echo = Command(command="tts:tokens", data={"id": self._echo_id})
+            # Past the command gate: if jambonz drops it (its session starting in the same
+            # read), it was re-keyed, and no echo is exactly the right answer.
+            self._echo_frame = self._outbox.make(echo)
+            self._outbox.push(self._echo_frame, urgent=True)
 
     # ------------------------------------------------------------------ end
 

@@ -68,9 +68,10 @@ class CoreConfig:
       them (:class:`~jbtrio._core.Unconfirmed`); commands that append verbs wait meanwhile.
     - ``max_unconfirmed``: how many written verb frames without a receipt are remembered.
     - ``stall_wait``: after acking a ``session:reconnect`` that may be re-keyed (the
-      ``session:new`` ack was written but nothing proves jambonz read it), how long to wait
-      for any message before concluding jambonz holds everything back (the re-key stall)
-      and forcing one more reconnect. When the ack surely never reached jambonz, the
+      ``session:new`` ack was written but nothing proves jambonz read it), the core asks
+      jambonz for an echo (a ``tts:tokens`` without tokens, answered at once unless jambonz
+      holds everything back: the re-key stall) and waits this long for it, or any message,
+      before forcing one more reconnect. When the ack surely never reached jambonz, the
       reconnect is forced at once.
     - ``max_stall_recoveries``: forced reconnects per call at most (each uses one of
       jambonz's reconnect attempts, 5 by default).
@@ -90,7 +91,7 @@ class CoreConfig:
     doubt_timeout: float = attrs.field(default=60.0, validator=_positive)
     max_unconfirmed: int = attrs.field(default=64, validator=_positive)
     stall_wait: float = attrs.field(default=1.0, validator=_non_negative)
-    max_stall_recoveries: int = attrs.field(default=2, validator=_non_negative)
+    max_stall_recoveries: int = attrs.field(default=3, validator=_non_negative)
 
     def __attrs_post_init__(self) -> None:
         if self.ack_margin >= self.ack_timeout:

@@ -10,9 +10,13 @@ reconnect releases everything held, in order.
 The app cannot see from the frame whether a reconnect was re-keyed. It knows jambonz is
 stalled for certain when jambonz never had an ack (none was written), and possibly when the
 ack was written on the socket that died with nothing since proving it was read. So: certain
-— force the reconnect as soon as this reconnect's ack is out; possible — give jambonz
-``stall_wait`` seconds to send anything (a stalled jambonz sends nothing at all), then force.
-One forced reconnect per stall, ``max_stall_recoveries`` per call.
+— force the reconnect as soon as this reconnect's ack is out; possible — ask jambonz for an
+echo and force only if none comes within ``stall_wait``. The echo is a ``tts:tokens``
+command with an ``id`` and no ``tokens``: jambonz answers it at once with a
+``tts:tokens-result`` (``failed``, ``missing tokens``) and does nothing else
+(call-session.js ``_lccTtsTokens``, 0.9.8) — unless it is stalled, when that answer is held
+back like everything else. Any other message from jambonz proves the same.
+A forced reconnect only on that evidence, ``max_stall_recoveries`` per call.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ class StallWatch:
         self._suspicion: Suspicion | None = None
         self._force_at: float | None = None
         self._forcing = False
-        self._after_force = False
         self.forced = 0
         """Forced reconnects so far."""
 
@@ -48,22 +51,26 @@ class StallWatch:
         return self._forcing
 
     def reconnected(self, suspicion: Suspicion | None) -> None:
-        """A ``session:reconnect`` arrived; ``suspicion`` says how likely it is re-keyed."""
+        """A ``session:reconnect`` arrived; ``suspicion`` says how likely it is re-keyed.
+
+        After a forced reconnect the ack written before the close frame was most likely read
+        (the suspicion is then "possible", and the echo settles it without a second forced
+        reconnect); if the line died between the two, jambonz is still stalled, and the
+        missing echo says so."""
         self._force_at = None
-        if self._after_force:
-            # jambonz read the last socket up to our close frame, the ack written before it
-            # included: this reconnect is a normal one (bar a socket that died between the
-            # two frames), so one forced reconnect per stall is enough.
-            self._after_force = False
-            suspicion = None
         self._suspicion = suspicion
 
-    def acked(self, now: float) -> None:
-        """The reconnect's ack is out: start the watch if jambonz may be stalled."""
+    def acked(self, now: float) -> bool:
+        """The reconnect's ack is out: start the watch if jambonz may be stalled. True when
+        an echo should go out now (the stall is possible, not certain)."""
         if self._suspicion is None or self.forced >= self._max:
             self._suspicion = None
-            return
-        self._force_at = now if self._suspicion == "certain" else now + self._wait
+            return False
+        if self._suspicion == "certain":
+            self._force_at = now
+            return False
+        self._force_at = now + self._wait
+        return True
 
     def heard(self) -> None:
         """jambonz sent something: it is not holding its messages back."""
@@ -83,7 +90,6 @@ class StallWatch:
         self._force_at = None
         self._suspicion = None
         self._forcing = True
-        self._after_force = True
         self.forced += 1
         return (
             f"the session:new ack {why} jambonz, which then holds every message back after "
