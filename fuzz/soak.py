@@ -13,9 +13,9 @@ made the fake's own timers (its 1.5 s handshake limit, its 5 s ack timer) fire b
 server's work. The child reports every frame jbtrio's call cores hand to a socket, and the end
 of each core, as JSON lines on its stdout; ``--one-process`` runs both in one loop as before.
 
-The fake runs with ``JambonzConfig(reproduce_rekey_stall=False)``: real jambonz 0.9.8 stalls
-a call forever after a drop before the ``session:new`` ack (PEER-BEHAVIOUR §5.4), which no
-app can fix; the soak measures what jbtrio controls. Its caller hangs up when the app leaves
+The fake runs as jambonz 0.9.8 does, its re-key stall included (after a drop before the
+``session:new`` ack jambonz holds every later message back until a normal reconnect;
+``docs/jambonz.md``, "Reconnects"), which jbtrio recovers from. Its caller hangs up when the app leaves
 the call without verbs for 10 s (the fake's default is 5 s, which jambonz's reconnect back-off
 after a drop, plus handshake timeouts on a busy machine, can exceed while the app's next verbs
 wait for the socket); a call the app really leaves idle still ends, its verbs missing.
@@ -27,8 +27,9 @@ Definitions (also in the JSON, under ``definitions``):
   start fixes the expected run; a call whose run differs adds the number of expected verbs
   missing or duplicated (at least 1) — unless the difference is *wire loss*: the first
   expected verb missing was in a frame a socket accepted but the fake never read (it killed
-  the connection with the frame in flight, or discarded it with a Drop "before"). No protocol
-  can recover that (jambonz has no ack for commands, PEER-BEHAVIOUR §5.3); such calls are
+  the connection with the frame in flight, or discarded it with a Drop "before"). jbtrio
+  re-sends such frames on jambonz's evidence (receipts, the probe, a gather's failed hook),
+  so a call whose run still lacks one shows a gap in that recovery; such calls are
   counted in ``calls_hit_by_wire_loss``/``wire_lost_frames`` instead. Frames are matched by
   wrapping ``CallCore.sent`` (instrumentation only, behaviour unchanged). Each lost call is
   explained (expected and actual run, faults, connections with close codes, frames both ways
@@ -287,8 +288,8 @@ def instrument(wrote: Callable[[str, str], None], ended: Callable[[str, list[str
     """Instrumentation only: report every frame a socket accepted and every core's end (with
     the frames it still had queued), by call_sid, by wrapping :meth:`CallCore.sent` and
     :meth:`CallCore.end` (behaviour unchanged). It tells a frame jbtrio lost from one that
-    died on the wire: written to a socket the fake then killed before reading it, which no
-    protocol can recover (jambonz has no ack for commands, PEER-BEHAVIOUR §5.3)."""
+    died on the wire: written to a socket the fake then killed before reading it (which
+    jbtrio must then have re-sent on jambonz's evidence)."""
     original_sent, original_end = CallCore.sent, CallCore.end
 
     def sent(core: CallCore, frame: Frame, now: float) -> None:
@@ -853,7 +854,7 @@ def main(argv: list[str] | None = None) -> int:
             "messages_lost": "calls' expected verbs not run exactly once and in order by "
             "the fake, unless explained by wire loss",
             "wire_lost_frames": "frames a socket accepted that the fake never read (the "
-            "connection was killed with them in flight): unrecoverable by any app",
+            "connection was killed with them in flight) and that jbtrio did not recover",
             "stalled_calls": f"no frame nor connection event for > {args.stall:g} s, or not "
             f"over in {args.max_duration:g} s",
             "calls_hit_by_connect_failure": "calls whose run diverged because jambonz "
