@@ -15,10 +15,11 @@ of each core, as JSON lines on its stdout; ``--one-process`` runs both in one lo
 
 The fake runs as jambonz 0.9.8 does, its re-key stall included (after a drop before the
 ``session:new`` ack jambonz holds every later message back until a normal reconnect;
-``docs/jambonz.md``, "Reconnects"), which jbtrio recovers from. Its caller hangs up when the app leaves
-the call without verbs for 10 s (the fake's default is 5 s, which jambonz's reconnect back-off
-after a drop, plus handshake timeouts on a busy machine, can exceed while the app's next verbs
-wait for the socket); a call the app really leaves idle still ends, its verbs missing.
+``docs/jambonz.md``, "Reconnects"), which jbtrio recovers from. Its caller hangs up when the
+app leaves the call without verbs for 10 s (the fake's default is 5 s, which jambonz's
+reconnect back-off after a drop, plus handshake timeouts on a busy machine, can exceed while
+the app's next verbs wait for the socket); a call the app really leaves idle still ends, its
+verbs missing.
 
 Definitions (also in the JSON, under ``definitions``):
 
