@@ -97,6 +97,9 @@ def test_create_call_hooks_and_extra() -> None:
         ({"application_sid": "a", "to": {"type": "fax"}}, "to.type must be one of"),
         ({"application_sid": "a", "to": "+1555"}, "to must be a builder or a mapping"),
         ({"application_sid": "a", "from_": ""}, "from_ must be a non-empty"),
+        # checked as the feature server checks its rest:dial verb
+        ({"application_sid": "a", "amd": {"actionHook": "/a", "bogus": 1}}, "unknown property"),
+        ({"application_sid": "a", "timeout": "30"}, "timeout must be a positive"),
     ],
 )
 def test_create_call_refuses_what_jambonz_would(kwargs: dict[str, Any], message: str) -> None:

@@ -13,8 +13,8 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
-from ..verbs import Amd
-from ._codec import RequestBody, ResponseBody, wire_dict
+from ..verbs import Amd, validate_verb
+from ._codec import RequestBody, ResponseBody, unstructure_request, wire_dict
 from ._values import (
     check_absolute,
     check_choice,
@@ -70,6 +70,9 @@ class CreateCall(RequestBody):
     later payload carries it as ``customerData``); ``amd``: answering machine detection
     (:class:`jbtrio.verbs.Amd`); ``headers``: SIP headers of the INVITE; ``extra``: more keys
     sent as given (something a newer jambonz reads and this class does not type yet).
+
+    The typed fields are checked as the feature server checks its ``rest:dial`` verb
+    (:class:`~jbtrio.VerbError`, a ``ValueError``); ``extra`` is not.
     """
 
     WIRE_NAMES: ClassVar[Mapping[str, str]] = {
@@ -116,6 +119,13 @@ class CreateCall(RequestBody):
             if value is not None and (type(value) not in (int, float) or value <= 0):
                 raise ValueError(f"{name} must be a positive number of seconds; got {value!r}")
         check_extra("CreateCall", self.extra, _create_wire_keys())
+        # The feature server validates the body as its rest:dial verb: check the same now
+        # (``extra`` aside, the escape hatch). With only application_sid, api-server fills in
+        # call_hook from the application before forwarding it.
+        body = unstructure_request(self)
+        typed = {key: value for key, value in body.items() if key not in self.extra}
+        typed.setdefault("call_hook", "https://application.invalid/")
+        validate_verb("rest:dial", typed)
 
 
 def _create_wire_keys() -> list[str]:

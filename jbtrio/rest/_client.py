@@ -96,10 +96,13 @@ class Client:
     ) -> Client:
         """A client for the account and API a call came from.
 
-        Pass the call info's ``api_base_url`` and ``account_sid`` (``session:new`` carries
-        both; jambonz sends ``api_base_url`` when its feature server has
-        ``JAMBONES_API_BASE_URL`` set) and your API key. ``default_base_url`` is used when the
-        call info has no ``api_base_url``; with neither, ``ValueError``.
+        Pass the call info's ``api_base_url`` and ``account_sid`` and your API key.
+        jambonz puts ``api_base_url`` in the call info it builds for hooks (``verb:hook``,
+        ``call:status``, ``session:redirect``, and ``session:new`` of REST-created calls) when
+        its feature server has ``JAMBONES_API_BASE_URL`` set; 0.9.8's inbound ``session:new``
+        copies the call's fields without it. ``default_base_url`` is used when the call info
+        has none; with neither, ``ValueError``. Each client opens its own connections: for
+        many calls, share them with :class:`ClientPool`.
         """
         base = api_base_url or default_base_url
         if not base:
