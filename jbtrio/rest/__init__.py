@@ -10,11 +10,10 @@ Needs the ``rest`` extra (``pip install "jbtrio[rest]"``, which brings httpx)::
             rest.CreateCall(
                 from_="+15085551212",
                 to=Target(type="phone", number="+15085551213"),
-                call_hook="wss://app.example.com/outbound",  # a jbtrio app's flow
-                application_sid=APPLICATION_SID,
+                application_sid=APPLICATION_SID,  # its call_hook: your jbtrio app's ws URL
             )
         )
-        await client.update_call(call.sid, rest.UpdateCall(mute_status="mute"))
+        await client.update_call(call.sid, rest.UpdateCall(tag={"campaign": "spring"}))
 
 Requests are typed, frozen attrs classes checked when built (``ValueError``); field names are
 jambonz's on the wire. Failures raise :class:`RestError` with the HTTP status and jambonz's

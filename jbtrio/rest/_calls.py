@@ -59,11 +59,12 @@ class CreateCall(RequestBody):
     ``call_hook`` is what runs the call once answered: for a jbtrio app, the app's public
     websocket URL and flow path, e.g. ``"wss://app.example.com/outbound"`` (jambonz then opens
     a socket and sends ``session:new``). Leave ``call_status_hook`` unset for a websocket app:
-    ``call:status`` then comes over the call's socket. Instead of ``call_hook``,
-    ``application_sid`` names an application configured in jambonz.
+    ``call:status`` then comes over the call's socket.
 
-    jambonz's api-server also wants the five ``speech_*`` defaults when no
-    ``application_sid`` is given (an application supplies them otherwise).
+    Or name an application configured in jambonz with ``application_sid``: api-server then
+    takes ``call_hook``, ``call_status_hook`` and the speech defaults from the application,
+    replacing any given here. Without one, api-server wants ``call_hook`` and all five
+    ``speech_*`` defaults (400 otherwise).
 
     ``timeout``: seconds to ring (jambonz's default 60); ``time_limit`` (``timeLimit``): the
     longest the call may last, in seconds; ``tag``: customer data the call starts with (every
