@@ -241,6 +241,8 @@ def test_update_call_wire(update: rest.UpdateCall, wire: dict[str, Any]) -> None
         ({"call_status": "busy"}, "call_status must be one of"),
         ({"listen_status": "stop"}, "listen_status must be one of"),
         ({"whisper": [Say(text="x"), {"verb": "hangup"}]}, "whisper verb #1 is 'hangup'"),
+        ({"whisper": Say(text="x"), "tag": {"a": 1}}, "would drop a whisper sent with tag"),
+        ({"whisper": Say(text="x"), "call_status": "completed"}, "would drop a whisper"),
         ({"whisper": []}, "at least one say or play"),
         ({"tag": {}}, "tag must not be empty"),
         ({"sip_request": {"method": "INFO"}}, "sip_request must be a SipRequest"),

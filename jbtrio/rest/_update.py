@@ -3,9 +3,12 @@
 jambonz acts on **one** change per request: api-server rejects two (400 "multiple options are
 not allowed in updateCall"), and a feature server reached another way would run only the first
 of its if/else chain and drop the rest silently. So :class:`UpdateCall` refuses more than one
-at construction, allowing what jambonz allows together: ``call_hook`` with ``child_call_hook``,
-and ``whisper`` beside any one other change. Some fields qualify another and need it
-(``call_status_hook`` needs ``call_hook``, ``wait_hook`` needs ``conf_hold_status``, ...).
+at construction, allowing what jambonz does together: ``call_hook`` with ``child_call_hook``,
+and ``whisper`` alone or after one of the changes the feature server does not return from
+(mute, hold, listen/transcribe status, DTMF, recording control); api-server would accept it
+beside any change, but the feature server returns before the whisper after the others. Some
+fields qualify another and need it (``call_status_hook`` needs ``call_hook``, ``wait_hook``
+needs ``conf_hold_status``, ...).
 
 Fields from jambonz 10.x/11.x (``noise_isolation_*``, ``llm_status``, ``room_say``,
 ``room_play``, ``transfer``, ``agent_update``) are typed as ``@jambonz/sdk`` 0.10.1 sends them;
@@ -198,6 +201,20 @@ def _nested_transfer(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return None if value is None else wire_dict("transfer", value, nested_verb=True)
 
 
+# The changes after which the feature server's updateCall goes on to run a whisper (the others
+# return first).
+_WHISPER_AFTER: Final = frozenset(
+    {
+        "listen_status",
+        "transcribe_status",
+        "mute_status",
+        "conf_hold_status",
+        "conf_mute_status",
+        "dtmf",
+        "record",
+    }
+)
+
 # field -> the field it qualifies (it may only be given with that one)
 _QUALIFIERS: Final = {
     "call_status_hook": "call_hook",
@@ -219,7 +236,8 @@ class UpdateCall(RequestBody):
       ringing one.
     - ``mute_status``, ``conf_mute_status``, ``conf_hold_status`` (+ ``wait_hook``),
       ``listen_status`` (``pause``/``silence``/``resume`` a listen/stream), ``transcribe_status``.
-    - ``whisper``: ``say``/``play`` verbs heard by one party of a bridged call.
+    - ``whisper``: ``say``/``play`` verbs heard by one party of a bridged call (alone, or
+      with a mute/hold/listen/transcribe status, DTMF or recording change).
     - ``sip_request``: a :class:`SipRequest`; jambonz answers with the far end's SIP response.
     - ``record``, ``dtmf``, ``conference_participant_action``, ``dub``, ``tag`` (replaces the
       call's customer data), ``boost_audio_signal`` (dB), ``media_path``.
@@ -290,6 +308,11 @@ class UpdateCall(RequestBody):
             raise ValueError(
                 f"jambonz applies one change per update; got {', '.join(changes)} "
                 f"(only call_hook with child_call_hook, or whisper with one other, go together)"
+            )
+        if "whisper" in given and changes and changes[0] not in _WHISPER_AFTER:
+            raise ValueError(
+                f"jambonz would drop a whisper sent with {changes[0]}; whisper goes alone or "
+                f"with one of {', '.join(sorted(_WHISPER_AFTER))}"
             )
 
 
