@@ -398,20 +398,22 @@ async def test_a_hanging_get_is_retried_until_answered(
 
 
 async def test_connection_refused(caplog: pytest.LogCaptureFixture) -> None:
-    listener = trio.socket.socket()
-    await listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    listener.close()  # nothing listens there now
+    # A socket bound but not listening: connecting is refused, and the port stays ours.
+    reserved = trio.socket.socket()
+    await reserved.bind(("127.0.0.1", 0))
+    port = reserved.getsockname()[1]
     config = rest.RestConfig(retry=FAST_RETRY)
-    async with rest.Client(f"http://127.0.0.1:{port}", "acct-1", "k", config=config) as client:
-        with caplog.at_level(logging.INFO, logger="jbtrio.rest"):
-            with pytest.raises(rest.RestConnectionError) as info:
-                await client.get_call("call-9")
-            assert sum("retry" in r.getMessage() for r in caplog.records) == 2
-            caplog.clear()
-            with pytest.raises(rest.RestConnectionError):
-                await client.send_message(rest.SendMessage(from_="+1", to="+2", text="hi"))
-            assert not any("retry" in r.getMessage() for r in caplog.records)
+    with reserved:
+        client = rest.Client(f"http://127.0.0.1:{port}", "acct-1", "k", config=config)
+        async with client:
+            with caplog.at_level(logging.INFO, logger="jbtrio.rest"):
+                with pytest.raises(rest.RestConnectionError) as info:
+                    await client.get_call("call-9")
+                assert sum("retry" in r.getMessage() for r in caplog.records) == 2
+                caplog.clear()
+                with pytest.raises(rest.RestConnectionError):
+                    await client.send_message(rest.SendMessage(from_="+1", to="+2", text="hi"))
+                assert not any("retry" in r.getMessage() for r in caplog.records)
     assert info.value.status is None
     failure = caplog.records[-1]
     assert failure.levelno == logging.WARNING
