@@ -9,7 +9,7 @@ those legs).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import trio
@@ -17,6 +17,9 @@ import trio
 from ._call import DEFAULT_ERROR_VERBS, Call, Event, EventHandler, Flow, Subscription, Tool
 from ._runtime import AppHandler, CallSession
 from ._wire import DialConfirm, SessionAdulting, SessionRedirect
+
+if TYPE_CHECKING:
+    from .rest import ClientPool
 
 __all__ = ["App", "AppHooks", "CallHandler"]
 
@@ -56,6 +59,11 @@ class AppHooks:
     def error_verbs(self) -> tuple[Any, ...]:
         """What a call hears when its flow crashes."""
         return self._app.error_verbs
+
+    @property
+    def rest(self) -> ClientPool | None:
+        """The app's jambonz REST clients, if it configured them."""
+        return self._app.rest
 
     def route_special(self, call: Call, event: Event) -> bool:
         """``dial:confirm`` to its confirm flow; ``session:redirect`` to the flow mounted at
@@ -103,10 +111,15 @@ class App:
 
     ``error_verbs`` is what a call hears when its flow raises (an apology and a hangup by
     default); the exception is logged with the call_sid and no other call is affected.
+    ``rest`` (a :class:`jbtrio.rest.ClientPool`, from the ``rest`` extra) gives every call a
+    REST client for mid-call control (:attr:`Call.rest`); close it when the program ends.
     """
 
-    def __init__(self, *, error_verbs: Iterable[Any] = DEFAULT_ERROR_VERBS) -> None:
+    def __init__(
+        self, *, error_verbs: Iterable[Any] = DEFAULT_ERROR_VERBS, rest: ClientPool | None = None
+    ) -> None:
         self.error_verbs = tuple(error_verbs)
+        self.rest = rest
         self._routes: dict[str, _Route] = {}
         self._adulting: dict[str, _Route] = {}
         self._confirm_flows: dict[str, Flow] = {}

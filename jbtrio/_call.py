@@ -56,6 +56,7 @@ from .verbs._validate import VERB_ALIASES
 
 if TYPE_CHECKING:
     from ._app import AppHooks
+    from .rest import Client
 
 __all__ = ["DEFAULT_ERROR_VERBS", "Call", "Event", "EventHandler", "Flow", "Tool"]
 
@@ -211,6 +212,7 @@ class Call:
         self._notify_events_on = False
         self._llm_vendor: str | None = None
         self._hung_up = trio.Event()
+        self._latest_api_url: str | None = None
         session.on_unconfirmed = self._on_unconfirmed
         session.consume(self._consume, self._events.close_sending)
 
@@ -252,6 +254,25 @@ class Call:
     def ended(self) -> bool:
         """Whether the call is over."""
         return self.session.ended
+
+    @property
+    def rest(self) -> Client:
+        """A jambonz REST client for this call's account, for mid-call control of this leg or
+        another (``await call.rest.mute(call_sid)``, ``update_call(...)``): the app's
+        ``App(rest=jbtrio.rest.ClientPool(api_key, ...))``, at the ``api_base_url`` jambonz
+        sent with the call (or the pool's ``base_url``). Raises RuntimeError without one."""
+        pool = self._app.rest if self._app is not None else None
+        if pool is None:
+            raise RuntimeError(
+                "call.rest needs the app's REST client pool: "
+                "App(rest=jbtrio.rest.ClientPool(api_key, base_url=...))"
+            )
+        return pool.get(self._api_base_url(), self.info.account_sid)
+
+    def _api_base_url(self) -> str | None:
+        """The newest ``api_base_url`` jambonz sent (REST-created calls carry it in
+        ``session:new``, every call in its hooks)."""
+        return self._latest_api_url or self.info.api_base_url
 
     @property
     def hung_up(self) -> bool:
@@ -600,6 +621,9 @@ class Call:
 
     def _route(self, event: Event) -> None:
         message = event.message
+        data = getattr(message, "data", None)
+        if isinstance(data, CallInfo) and data.api_base_url:
+            self._latest_api_url = data.api_base_url
         if isinstance(message, VerbHook):
             # The common case, first: a hook goes to the flow step waiting for it, if any.
             hook = message.hook

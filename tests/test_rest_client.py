@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import trio
@@ -534,3 +535,71 @@ async def test_a_closed_client_refuses_requests(api: FakeJambonzRest) -> None:
     assert client.closed
     with pytest.raises(RuntimeError, match="closed"):
         await client.list_calls()
+
+
+async def test_call_rest_reaches_the_api_jambonz_named_for_the_call(api: FakeJambonzRest) -> None:
+    # call.rest: the app's pool, at the api_base_url jambonz sent with the call.
+    import jbtrio
+    from jbtrio._runtime import Server
+    from jbtrio.testing import Caller, FakeJambonz, JambonzConfig
+    from jbtrio.verbs import Gather, Hangup
+
+    pool = rest.ClientPool(api.api_key)
+    app = jbtrio.App(rest=pool)
+    used: list[str] = []
+
+    @app.flow("/f")
+    async def flow(call: jbtrio.Call) -> Any:
+        yield Gather(input=["speech"], say=Say(text="hi"))  # its hook carries api_base_url
+        await call.rest.update_call(call.sid, rest.UpdateCall(tag={"heard": True}))
+        used.append(call.sid)
+        yield Hangup()
+
+    fast = JambonzConfig(
+        say_seconds_per_char=0.0,
+        say_min_seconds=0.01,
+        api_base_url=api.base_url,
+        account_sid=api.account_sid,
+    )
+    async with trio.open_nursery() as nursery:
+        server: Server = await nursery.start(Server(app).run_in)
+        placed = FakeJambonz(fast).new_call(
+            "ws://app/f",
+            connector=server.open_memory_stream,
+            caller=Caller(speech=["yes"], response_delay=0.01),
+            call_sid="live-1",
+        )
+        api.add_call("live-1")  # the API knows the live call
+        with trio.fail_after(10):
+            await placed.run()
+        await server.shutdown(grace=0)
+    await pool.aclose()
+    assert placed.outcome.ok, placed.outcome.summary()
+    [request] = [r for r in api.requests if r.method == "PUT"]
+    assert request.path == f"{CALLS}/{used[0]}"
+    assert request.json == {"tag": {"heard": True}}
+
+
+async def test_call_rest_without_a_pool_says_how_to_get_one(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    import jbtrio
+    from jbtrio._runtime import Server
+    from jbtrio.testing import FakeJambonz
+
+    app = jbtrio.App()
+    errors: list[str] = []
+
+    @app.route("/f")
+    async def handler(call: jbtrio.Call) -> None:
+        try:
+            call.rest  # noqa: B018
+        except RuntimeError as exc:
+            errors.append(str(exc))
+        await call.start.reply([Say(text="bye")])
+
+    async with trio.open_nursery() as nursery:
+        server: Server = await nursery.start(Server(app).run_in)
+        await FakeJambonz().place_call("ws://app/f", connector=server.open_memory_stream)
+        await server.shutdown(grace=0)
+    assert errors and "App(rest=jbtrio.rest.ClientPool(" in errors[0]

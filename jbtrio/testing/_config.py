@@ -30,8 +30,12 @@ class JambonzConfig:
     ``say_seconds_per_char`` and ``say_min_seconds`` for ``say``, ``play_seconds`` for one
     ``play``, ``gather_timeout`` when the verb gives none, ``dial_answer_seconds`` for a ``dial``.
 
-    ``reproduce_rekey_stall`` keeps the §5.4 bug (after a drop before the ``session:new`` ack,
-    every later message stays queued forever); switch it off to test an app past that point.
+    ``reproduce_rekey_stall`` keeps 0.9.8's re-key stall (after a drop before the
+    ``session:new`` ack, every later message is held back until a normal reconnect;
+    ``docs/jambonz.md``, "Reconnects"); switch it off to play a jambonz without it.
+    ``api_base_url`` plays a server with ``JAMBONES_API_BASE_URL`` set: it then appears in the
+    call info of hooks and ``call:status`` (call-info.js ``toJSON``), not in an inbound
+    ``session:new``.
     ``max_duration`` (seconds, ``None`` = unlimited) ends a call as a failure, a safety net for
     scripted runs that would otherwise wait for ever, as the real server would.
     """
@@ -54,6 +58,7 @@ class JambonzConfig:
     max_duration: float | None = None
     sip_error_status: int = 480
     account_sid: str = "9351f46a-678c-43f5-b8a6-d4eb58d131af"
+    api_base_url: str | None = None
     application_sid: str = "7087fe50-8acb-4f3b-b820-97b573723aab"
     service_provider_sid: str = "2708b1b3-2736-40ea-b502-c53d8396247f"
     defaults: dict[str, object] = attrs.field(

@@ -248,6 +248,8 @@ class CallSession:
     def call_info(self, **extra: Any) -> dict[str, Any]:
         """Call info as hooks and call:status carry it, plus ``extra``."""
         info = {k: v for k, v in self.info.items() if k not in _NOT_CALL_INFO}
+        if self.config.api_base_url is not None:
+            info["api_base_url"] = self.config.api_base_url
         if self.customer_data is not None:
             info["customerData"] = self.customer_data
         info.update(extra)
