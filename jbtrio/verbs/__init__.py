@@ -116,9 +116,12 @@ from ._generated import Vad as Vad
 from ._generated import VerbioOptions as VerbioOptions
 from ._generated import VoiceagentS2s as VoiceagentS2s
 from ._validate import COMPONENT_NAMES as COMPONENT_NAMES
+from ._validate import DEFAULT_JAMBONZ as DEFAULT_JAMBONZ
 from ._validate import EXECUTABLE_VERBS as EXECUTABLE_VERBS
+from ._validate import JAMBONZ_VERSIONS as JAMBONZ_VERSIONS
 from ._validate import MAX_DEPTH as MAX_DEPTH
 from ._validate import VERB_ALIASES as VERB_ALIASES
+from ._validate import JambonzVersion as JambonzVersion
 from ._validate import validate as validate
 from ._validate import validate_component as validate_component
 from ._validate import validate_verb as validate_verb
@@ -126,7 +129,9 @@ from ._validate import validate_verb as validate_verb
 __all__ = [
     "COMPONENT_CLASSES",
     "COMPONENT_NAMES",
+    "DEFAULT_JAMBONZ",
     "EXECUTABLE_VERBS",
+    "JAMBONZ_VERSIONS",
     "MAX_DEPTH",
     "VERB_ALIASES",
     "VERB_CLASSES",
@@ -167,6 +172,7 @@ __all__ = [
     "Hook",
     "HoundifyOptions",
     "IbmOptions",
+    "JambonzVersion",
     "Leave",
     "Lex",
     "LexIntent",
