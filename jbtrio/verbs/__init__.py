@@ -21,6 +21,13 @@ from ._base import WireObject as WireObject
 from ._generated import COMPONENT_CLASSES as COMPONENT_CLASSES
 from ._generated import VERB_CLASSES as VERB_CLASSES
 from ._generated import ActionHookDelayAction as ActionHookDelayAction
+from ._generated import Agent as Agent
+from ._generated import AgentBargeIn as AgentBargeIn
+from ._generated import AgentLlm as AgentLlm
+from ._generated import AgentLlmConnectOptions as AgentLlmConnectOptions
+from ._generated import AgentLlmOptions as AgentLlmOptions
+from ._generated import AgentNoiseIsolation as AgentNoiseIsolation
+from ._generated import AgentTurnDetection as AgentTurnDetection
 from ._generated import Alert as Alert
 from ._generated import Amd as Amd
 from ._generated import AmdTimers as AmdTimers
@@ -50,9 +57,13 @@ from ._generated import Enqueue as Enqueue
 from ._generated import FillerNoise as FillerNoise
 from ._generated import Formatting as Formatting
 from ._generated import Gather as Gather
+from ._generated import GladiaOptions as GladiaOptions
 from ._generated import GoogleOptions as GoogleOptions
 from ._generated import GoogleS2s as GoogleS2s
+from ._generated import GptliveS2s as GptliveS2s
+from ._generated import Handoff as Handoff
 from ._generated import Hangup as Hangup
+from ._generated import HangupTool as HangupTool
 from ._generated import HoundifyOptions as HoundifyOptions
 from ._generated import IbmOptions as IbmOptions
 from ._generated import Leave as Leave
@@ -61,9 +72,11 @@ from ._generated import LexIntent as LexIntent
 from ._generated import Listen as Listen
 from ._generated import ListenOptions as ListenOptions
 from ._generated import Llm as Llm
+from ._generated import LlmMessage as LlmMessage
 from ._generated import McpServer as McpServer
 from ._generated import Message as Message
 from ._generated import MicrosoftS2s as MicrosoftS2s
+from ._generated import ModulateOptions as ModulateOptions
 from ._generated import NoiseIsolation as NoiseIsolation
 from ._generated import NoiseIsolationPipeline as NoiseIsolationPipeline
 from ._generated import NuanceOptions as NuanceOptions
@@ -74,6 +87,7 @@ from ._generated import Pause as Pause
 from ._generated import Play as Play
 from ._generated import PromptTemplates as PromptTemplates
 from ._generated import QueryInput as QueryInput
+from ._generated import QwenS2s as QwenS2s
 from ._generated import Rasa as Rasa
 from ._generated import Recognizer as Recognizer
 from ._generated import RecognizerInteractionType as RecognizerInteractionType
@@ -86,6 +100,7 @@ from ._generated import ResourceReference as ResourceReference
 from ._generated import ResourceReferenceType as ResourceReferenceType
 from ._generated import ResourceWeightName as ResourceWeightName
 from ._generated import RestDial as RestDial
+from ._generated import Room as Room
 from ._generated import S2s as S2s
 from ._generated import Say as Say
 from ._generated import SipDecline as SipDecline
@@ -106,8 +121,14 @@ from ._generated import Stream as Stream
 from ._generated import Synthesizer as Synthesizer
 from ._generated import Tag as Tag
 from ._generated import Target as Target
+from ._generated import ToolFiller as ToolFiller
 from ._generated import Transcribe as Transcribe
 from ._generated import TranscribeOptions as TranscribeOptions
+from ._generated import Transfer as Transfer
+from ._generated import TransferBrief as TransferBrief
+from ._generated import TransferConfirm as TransferConfirm
+from ._generated import TransferDisposition as TransferDisposition
+from ._generated import TransferOptions as TransferOptions
 from ._generated import TtsStream as TtsStream
 from ._generated import TurnDetection as TurnDetection
 from ._generated import TurnTaking as TurnTaking
@@ -115,6 +136,7 @@ from ._generated import UltravoxS2s as UltravoxS2s
 from ._generated import Vad as Vad
 from ._generated import VerbioOptions as VerbioOptions
 from ._generated import VoiceagentS2s as VoiceagentS2s
+from ._generated import XaiOptions as XaiOptions
 from ._validate import COMPONENT_NAMES as COMPONENT_NAMES
 from ._validate import DEFAULT_JAMBONZ as DEFAULT_JAMBONZ
 from ._validate import EXECUTABLE_VERBS as EXECUTABLE_VERBS
@@ -136,6 +158,13 @@ __all__ = [
     "VERB_ALIASES",
     "VERB_CLASSES",
     "ActionHookDelayAction",
+    "Agent",
+    "AgentBargeIn",
+    "AgentLlm",
+    "AgentLlmConnectOptions",
+    "AgentLlmOptions",
+    "AgentNoiseIsolation",
+    "AgentTurnDetection",
     "Alert",
     "Amd",
     "AmdTimers",
@@ -166,9 +195,13 @@ __all__ = [
     "FillerNoise",
     "Formatting",
     "Gather",
+    "GladiaOptions",
     "GoogleOptions",
     "GoogleS2s",
+    "GptliveS2s",
+    "Handoff",
     "Hangup",
+    "HangupTool",
     "Hook",
     "HoundifyOptions",
     "IbmOptions",
@@ -179,9 +212,11 @@ __all__ = [
     "Listen",
     "ListenOptions",
     "Llm",
+    "LlmMessage",
     "McpServer",
     "Message",
     "MicrosoftS2s",
+    "ModulateOptions",
     "NoiseIsolation",
     "NoiseIsolationPipeline",
     "NuanceOptions",
@@ -192,6 +227,7 @@ __all__ = [
     "Play",
     "PromptTemplates",
     "QueryInput",
+    "QwenS2s",
     "Rasa",
     "Recognizer",
     "RecognizerInteractionType",
@@ -204,6 +240,7 @@ __all__ = [
     "ResourceReferenceType",
     "ResourceWeightName",
     "RestDial",
+    "Room",
     "S2s",
     "Say",
     "SipDecline",
@@ -224,8 +261,14 @@ __all__ = [
     "Synthesizer",
     "Tag",
     "Target",
+    "ToolFiller",
     "Transcribe",
     "TranscribeOptions",
+    "Transfer",
+    "TransferBrief",
+    "TransferConfirm",
+    "TransferDisposition",
+    "TransferOptions",
     "TtsStream",
     "TurnDetection",
     "TurnTaking",
@@ -235,6 +278,7 @@ __all__ = [
     "VerbioOptions",
     "VoiceagentS2s",
     "WireObject",
+    "XaiOptions",
     "validate",
     "validate_component",
     "validate_verb",

@@ -30,27 +30,33 @@ class Hook:
     """A webhook in object form, for hook properties that accept more than a URL string.
 
     ``url`` is a path relative to the app's socket (``"/gather-done"``, answered over the same
-    WebSocket) or an absolute ``ws(s)://``/``http(s)://`` URL; the credentials are used for
-    HTTP basic auth when jambonz calls an HTTP hook.
+    WebSocket) or an absolute ``ws(s)://``/``http(s)://`` URL. For HTTP basic auth when jambonz
+    calls an HTTP hook, 0.9 reads ``username``/``password``, 10.x/11.x ``basic_auth``
+    (``{"username": ..., "password": ...}`` or an ``Auth``); 10.x/11.x accept only ``"GET"``
+    or ``"POST"`` as ``method``.
     """
 
     url: str
     method: str | None = None
     username: str | None = None
     password: str | None = None
+    basic_auth: Mapping[str, Any] | WireObject | None = None
 
     def __attrs_post_init__(self) -> None:
-        # jambonz does not look inside hook objects, so check the types here instead.
+        # jambonz 0.9 does not look inside hook objects, so check the types here instead.
         if not isinstance(self.url, str):
             raise VerbError("hook url must be a string", path="url")
         for name in ("method", "username", "password"):
             if not isinstance(getattr(self, name), str | None):
                 raise VerbError(f"hook {name} must be a string", path=name)
+        if not isinstance(self.basic_auth, Mapping | WireObject | None):
+            raise VerbError("hook basic_auth must be an object", path="basicAuth")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the wire form, leaving out what was not given."""
         wire = {"url": self.url, "method": self.method}
         wire |= {"username": self.username, "password": self.password}
+        wire["basicAuth"] = _to_wire(self.basic_auth)
         return {k: v for k, v in wire.items() if v is not None}
 
     def _jbtrio_wire_(self) -> dict[str, Any]:

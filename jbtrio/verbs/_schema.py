@@ -285,12 +285,16 @@ def _error_path(root: str, instance_path: list[str | int]) -> str:
 def _run(validator: jsonschema_rs.Validator, obj: Any, root: str) -> None:
     """Raise :class:`VerbError` unless ``obj`` is valid, with the first error jambonz-style."""
     try:
-        if validator.is_valid(obj):
-            return
+        _run_once(validator, obj, root)
+    except VerbError:
+        raise
     except ValueError:  # a type jsonschema-rs cannot read (a builder, a UserDict, a set)
-        obj = _plain(obj, root)
-        if validator.is_valid(obj):
-            return
+        _run_once(validator, _plain(obj, root), root)
+
+
+def _run_once(validator: jsonschema_rs.Validator, obj: Any, root: str) -> None:
+    if validator.is_valid(obj):
+        return
     try:
         validator.validate(obj)
     except jsonschema_rs.ValidationError as exc:
