@@ -43,17 +43,18 @@ def _validate_harness() -> Callable[[bytes], None]:
     import orjson
 
     from jbtrio._errors import VerbError
-    from jbtrio.verbs import validate
+    from jbtrio.verbs import JAMBONZ_VERSIONS, validate
 
     def test_one(data: bytes) -> None:
         try:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:
             return
-        try:
-            validate(payload)
-        except VerbError:
-            return
+        for jambonz in JAMBONZ_VERSIONS:  # 0.9's spec table and 10.x/11.x's JSON Schema
+            try:
+                validate(payload, jambonz=jambonz)
+            except VerbError:
+                pass
 
     return test_one
 

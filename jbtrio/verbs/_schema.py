@@ -289,7 +289,13 @@ def _run(validator: jsonschema_rs.Validator, obj: Any, root: str) -> None:
     except VerbError:
         raise
     except ValueError:  # a type jsonschema-rs cannot read (a builder, a UserDict, a set)
-        _run_once(validator, _plain(obj, root), root)
+        plain = _plain(obj, root)
+        try:
+            _run_once(validator, plain, root)
+        except VerbError:
+            raise
+        except ValueError as exc:  # nesting beyond jsonschema-rs's recursion limit
+            raise VerbError(f"cannot be validated: {exc}", path=root) from None
 
 
 def _run_once(validator: jsonschema_rs.Validator, obj: Any, root: str) -> None:
