@@ -122,6 +122,9 @@ def test_python_values_are_judged_as_their_json() -> None:
     for _ in range(10_000):
         deep = [deep]
     validate([{"verb": "tag", "data": {"deep": deep}}])
+    # an error report deeper than jsonschema-rs's recursion limit is still a VerbError
+    err = _reject([{"verb": "tag", "data": deep}], "11")
+    assert err.reason == "cannot be validated: Recursion limit reached"
 
 
 def test_validate_verb_and_component_per_target() -> None:
