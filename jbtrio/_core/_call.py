@@ -48,7 +48,7 @@ from .._wire import (
     SessionReconnect,
     UnknownMessage,
 )
-from ..verbs import Verb, validate
+from ..verbs import JambonzVersion, Verb, validate
 from ._config import CoreConfig
 from ._events import (
     Abandoned,
@@ -322,8 +322,8 @@ class CallCore:
                 "session:new must be answered with a non-empty verb list "
                 "(jambonz rejects the call otherwise)"
             )
-        if self._validate and ack.verbs and not _all_built(verbs):
-            validate(list(ack.verbs))
+        if self._validate and ack.verbs and not _all_built(verbs, self.config.jambonz):
+            validate(list(ack.verbs), jambonz=self.config.jambonz)
         self._push_ack(ack, handle)
         handle.state = ReplyState.REPLIED
         handle.verbs = ack.verbs
@@ -347,7 +347,7 @@ class CallCore:
                 f"(max_queued_commands={self.config.max_queued_commands})"
             )
         if self._validate and command.command == "redirect" and isinstance(command.data, list):
-            validate(command.data)
+            validate(command.data, jambonz=self.config.jambonz)
         frame = self._outbox.make(command)
         self._outbox.push(frame)
         return frame
@@ -499,8 +499,8 @@ class CallCore:
         ):
             return False
         added = list(verbs)
-        if self._validate and added and not _all_built(added):
-            validate(added)
+        if self._validate and added and not _all_built(added, self.config.jambonz):
+            validate(added, jambonz=self.config.jambonz)
         ack = Ack(msgid=tail.message.msgid, verbs=[*tail.message.verbs, *added])
         try:
             frame = self._outbox.make(ack, handle, seq=tail.seq)
@@ -600,8 +600,8 @@ def _why_closed(handle: ReplyHandle) -> str:
     return reasons.get(handle.state, f"{what} is {handle.state.value}")
 
 
-def _all_built(verbs: Iterable[Any] | None) -> bool:
-    """Whether every verb is a builder object: those were validated when they were built
-    (they are frozen, and their wire form was computed then), so validating them again
-    would only cost time."""
-    return verbs is not None and all(isinstance(verb, Verb) for verb in verbs)
+def _all_built(verbs: Iterable[Any] | None, jambonz: JambonzVersion) -> bool:
+    """Whether every verb is a builder object known valid for ``jambonz``: those were validated
+    when they were built (they are frozen, and their wire form was computed then), so
+    validating them again would only cost time."""
+    return verbs is not None and all(isinstance(v, Verb) and v.checked_for(jambonz) for v in verbs)

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from .._wire import MAX_FRAME_BYTES
+from ..verbs import DEFAULT_JAMBONZ, JAMBONZ_VERSIONS, JambonzVersion
 
 __all__ = ["DEFAULT_FALLBACK_VERBS", "CoreConfig"]
 
@@ -51,6 +52,8 @@ class CoreConfig:
     - ``session_start_grace``: after the ``session:new`` ack, commands wait for the first
       message of the running session, or this many seconds (0.5), because jambonz drops
       commands that arrive before its session exists.
+    - ``jambonz``: the jambonz whose rules verbs are validated by (``"0.9"``, ``"10"`` or
+      ``"11"``, the default; see :mod:`jbtrio.verbs`).
     """
 
     ack_timeout: float = attrs.field(default=5.0, validator=_positive)
@@ -62,6 +65,9 @@ class CoreConfig:
     max_frame_bytes: int = attrs.field(default=MAX_FRAME_BYTES, validator=_positive)
     remembered_msgids: int = attrs.field(default=1024, validator=_positive)
     session_start_grace: float = attrs.field(default=0.5, validator=_non_negative)
+    jambonz: JambonzVersion = attrs.field(
+        default=DEFAULT_JAMBONZ, validator=attrs.validators.in_(JAMBONZ_VERSIONS)
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.ack_margin >= self.ack_timeout:
