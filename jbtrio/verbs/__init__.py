@@ -1,15 +1,27 @@
-"""jambonz verbs: validation with jambonz's exact rules, and typed builders.
+"""jambonz verbs: validation with the target jambonz's exact rules, and typed builders.
 
 :func:`validate` checks a verb list the way jambonz will, before it is sent, so a mistake
 raises :class:`~jbtrio.VerbError` in the app (with the verb's index and the property path)
-instead of jambonz dropping the instructions mid-call. The builders (``Say``, ``Gather``,
-``Dial``, ``Synthesizer``, ...) are generated from jambonz's spec table: typed, snake_case
-attributes, validated when constructed, ``to_dict()`` for the wire form::
+instead of jambonz dropping the instructions mid-call. jambonz 0.9.x (open source) and
+10.x/11.x (current) disagree on verbs, so validation names its target: ``jambonz="11"`` (the
+default, :data:`DEFAULT_JAMBONZ`), ``"10"`` or ``"0.9"`` (:data:`JambonzVersion`). 0.9 is
+checked with its spec table (``@jambonz/verb-specifications``), 10/11 with jambonz's JSON
+Schema (``@jambonz/schema`` 0.4.15); a verb newer than the target (``agent`` for 0.9,
+``gptlive_s2s`` for 10) is refused with a message saying so.
+
+The builders (``Say``, ``Gather``, ``Agent``, ``Transfer``, ``Synthesizer``, ...) are
+generated from both schemas: typed, snake_case attributes, the union of both servers'
+properties, ``to_dict()`` for the wire form. They are shared by all targets: a builder is
+validated when constructed against the 10.x/11.x schema, or against 0.9's for what only 0.9
+has, and refused only when no jambonz would accept it; it remembers the targets it is known
+valid for, so :func:`validate` (and the call core) skip it for those and check it once for
+any other::
 
     from jbtrio.verbs import Gather, Say, validate
 
-    verbs = [Gather(action_hook="/menu", input=["digits"], say=Say(text="Press 1")).to_dict()]
-    validate(verbs)
+    verbs = [Gather(action_hook="/menu", input=["digits"], say=Say(text="Press 1"))]
+    validate(verbs)                  # jambonz 11 (current): already checked when built
+    validate(verbs, jambonz="0.9")   # checked now against 0.9's rules
 """
 
 from __future__ import annotations

@@ -51,6 +51,8 @@ __all__ = [
     "component_uri",
     "load_schemas",
     "needs_newer",
+    "validator_at",
+    "verb_validator",
 ]
 
 #: Version of ``@jambonz/schema`` shipped in ``data/jambonz-schema``.
@@ -183,6 +185,16 @@ def _state() -> _Compiled:
     if _compiled is None:
         _compiled = _Compiled()
     return _compiled
+
+
+def validator_at(uri: str) -> jsonschema_rs.Validator:
+    """The compiled validator of the (sub)schema at ``uri`` (compiled on first use)."""
+    return _state().validator(uri)
+
+
+def verb_validator(name: str) -> jsonschema_rs.Validator | None:
+    """The compiled validator of verb ``name``'s schema, or ``None`` when there is none."""
+    return _verb_validator(name)
 
 
 def _verb_validator(name: str) -> jsonschema_rs.Validator | None:

@@ -149,12 +149,38 @@ def validate_component(
     _schema.check_at(uri, data, path or name)
 
 
-def check_built_verb(name: str, fields: Mapping[str, Any]) -> int:
+# Verb name -> (its compiled 10.x/11.x validator, canonical name, vendor preset, mask), filled
+# once a builder of that verb passed: every later one takes one call into jsonschema-rs.
+_BUILT: Final[dict[str, tuple[Any, str, str | None, int]]] = {}
+
+
+def check_built_verb(name: str, fields: dict[str, Any]) -> int:
     """Validate a verb builder's properties when it is built; return its known-valid mask.
 
     The 10.x/11.x schema is tried first (the default target); what fails there is accepted
     if 0.9 accepts it, and refused with the error of the schema that knows the verb.
     """
+    built = _BUILT.get(name)
+    if built is not None:
+        validator, canonical, vendor, mask = built
+        obj = (
+            {"verb": canonical, **fields}
+            if vendor is None
+            else {"verb": canonical, "vendor": vendor, **fields}
+        )
+        try:
+            if validator.is_valid(obj):
+                return mask
+        except ValueError:  # a value jsonschema-rs cannot read: the full path says which
+            pass
+    mask = _check_built_verb(name, fields)
+    if mask & _BITS["11"] and name not in _BUILT:
+        canonical, vendor = _schema.ALIASES.get(name, (name, None))
+        _BUILT[name] = (_schema.verb_validator(canonical), canonical, vendor, mask)
+    return mask
+
+
+def _check_built_verb(name: str, fields: Mapping[str, Any]) -> int:
     if name in _NAMES_CURRENT:
         try:
             _schema.check_verb(name, fields, 11)
@@ -179,6 +205,11 @@ def check_built_component(spec09: str | None, location: str | None, fields: obje
     ``@jambonz/schema``; either may be missing when only one server has the component.
     """
     if location is not None:
+        try:
+            if _schema.validator_at(location).is_valid(fields):
+                return
+        except ValueError:  # a value jsonschema-rs cannot read: the full path says which
+            pass
         try:
             _schema.check_at(location, fields, spec09 or location.rsplit("/", 1)[-1])
         except VerbError as current:
