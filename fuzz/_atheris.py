@@ -11,6 +11,7 @@ jbtrio[fuzz]``), seeding a working copy of ``fuzz/corpus/<target>/``.
 # so that libFuzzer sees its coverage; and atheris is optional.
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -43,17 +44,16 @@ def _validate_harness() -> Callable[[bytes], None]:
     import orjson
 
     from jbtrio._errors import VerbError
-    from jbtrio.verbs import validate
+    from jbtrio.verbs import JAMBONZ_VERSIONS, validate
 
     def test_one(data: bytes) -> None:
         try:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:
             return
-        try:
-            validate(payload)
-        except VerbError:
-            return
+        for jambonz in JAMBONZ_VERSIONS:  # 0.9's spec table and 10.x/11.x's JSON Schema
+            with contextlib.suppress(VerbError):
+                validate(payload, jambonz=jambonz)
 
     return test_one
 

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from fuzz._target import Target
 from jbtrio import VerbError
-from jbtrio.verbs import EXECUTABLE_VERBS, VERB_ALIASES, validate
+from jbtrio.verbs import EXECUTABLE_VERBS, JAMBONZ_VERSIONS, validate
+from jbtrio.verbs._spec09 import ALIASES as VERB_ALIASES
 from jbtrio.verbs._validate import load_specs
 
 __all__ = [
@@ -210,8 +211,9 @@ def _deep(draw: st.DrawFn) -> Any:
 
 
 def _check(payload: Any) -> None:
-    with contextlib.suppress(VerbError):
-        validate(payload)
+    for jambonz in JAMBONZ_VERSIONS:
+        with contextlib.suppress(VerbError):
+            validate(payload, jambonz=jambonz)
 
 
 TARGET = Target(
@@ -226,5 +228,5 @@ TARGET = Target(
         _deep(),
     ),
     check=_check,
-    description="jbtrio.verbs.validate raises only VerbError, whatever it is given",
+    description="jbtrio.verbs.validate (every target) raises only VerbError, whatever it is given",
 )

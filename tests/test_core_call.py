@@ -161,7 +161,7 @@ def test_session_new_needs_a_non_empty_valid_verb_list() -> None:
     with pytest.raises(VerbError):
         core.reply(handle, [], 0.1)
     with pytest.raises(VerbError):
-        core.reply(handle, [{"verb": "say", "txet": "typo"}], 0.1)
+        core.reply(handle, [{"verb": "say", "text": 5}], 0.1)
     assert core.queued == ()
     core.reply(handle, [SAY], 0.2)
     assert len(core.queued) == 1

@@ -111,7 +111,7 @@ CONFIG = CoreConfig(
 SAY = {"verb": "say", "text": "hi"}
 HANGUP = {"verb": "hangup"}
 PAUSE = {"verb": "pause", "length": 2}
-BAD = {"verb": "say", "txet": "typo"}
+BAD = {"verb": "say", "text": 5}  # invalid for every target jambonz
 VERB_CHOICES: list[list[dict[str, Any]] | None] = [
     None,
     [],

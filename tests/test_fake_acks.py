@@ -148,7 +148,7 @@ async def test_invalid_verbs_in_hook_ack_is_a_gather_error(
 ) -> None:
     async def on_message(conn: AppConn, msg: dict[str, Any]) -> bool:
         if msg["type"] == "verb:hook":
-            await conn.ack(msg["msgid"], [{"verb": "say", "txt": "typo"}])
+            await conn.ack(msg["msgid"], [{"verb": "say", "text": 5}])
             return True
         return False
 

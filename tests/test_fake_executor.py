@@ -363,7 +363,9 @@ async def test_unacked_dial_confirm_declines_the_leg(
             {
                 "verb": "dial",
                 "actionHook": "/dial-done",
-                "target": [{"type": "phone", "number": "1", "confirmHook": "/screen"}],
+                # jambonz 10.x/11.x's schema refuses a string confirmHook on a target (it
+                # matches both branches of its oneOf); the object form is valid everywhere
+                "target": [{"type": "phone", "number": "1", "confirmHook": {"url": "/screen"}}],
             },
             {"verb": "hangup"},
         ],

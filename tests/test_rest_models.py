@@ -98,7 +98,10 @@ def test_create_call_hooks_and_extra() -> None:
         ({"application_sid": "a", "to": "+1555"}, "to must be a builder or a mapping"),
         ({"application_sid": "a", "from_": ""}, "from_ must be a non-empty"),
         # checked as the feature server checks its rest:dial verb
-        ({"application_sid": "a", "amd": {"actionHook": "/a", "bogus": 1}}, "unknown property"),
+        (
+            {"application_sid": "a", "amd": {"actionHook": "/a", "thresholdWordCount": "x"}},
+            "thresholdWordCount",
+        ),
         ({"application_sid": "a", "timeout": "30"}, "timeout must be a positive"),
     ],
 )

@@ -16,87 +16,122 @@ from jbtrio import VerbError
 from jbtrio.verbs import (
     COMPONENT_CLASSES,
     EXECUTABLE_VERBS,
+    JAMBONZ_VERSIONS,
     VERB_ALIASES,
     VERB_CLASSES,
-    Component,
+    Agent,
+    Auth,
     Dial,
     Dub,
     Enqueue,
     Gather,
+    GptliveS2s,
     Hook,
+    Lex,
     Llm,
     OpenaiS2s,
     Play,
     RecordOptions,
     RestDial,
+    Room,
     S2s,
     Say,
     Stream,
     Synthesizer,
     Target,
+    ToolFiller,
     Transcribe,
+    Transfer,
+    TransferDisposition,
     Verb,
     _generated,
     validate,
     validate_component,
 )
+from jbtrio.verbs._schema import MIN_VERSIONS
+from jbtrio.verbs._spec09 import ALIASES as ALIASES_09
 from jbtrio.verbs._validate import load_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = load_specs()
+SCHEMA_VERBS = "https://jambonz.org/schema/verbs/"
 
 
-def _load_generator() -> Any:
-    spec = importlib.util.spec_from_file_location("gen_verbs", ROOT / "tools" / "gen_verbs.py")
+def _load_tool(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("gen_verbs", module)
+    sys.modules.setdefault(name, module)
     spec.loader.exec_module(module)
     return module
 
 
-def _minimal(type_spec: Any) -> Any:
+def _load_generator() -> Any:
+    return _load_tool("gen_verbs")
+
+
+def _minimal09(type_spec: Any) -> Any:
     if isinstance(type_spec, list):
         return []
     if isinstance(type_spec, dict):
         return type_spec["enum"][0]
     if "|" in type_spec:
-        return _minimal(type_spec.split("|")[0].strip())
+        return _minimal09(type_spec.split("|")[0].strip())
     if type_spec.startswith("#"):
         entry = SPECS[type_spec[1:]]
-        return {p: _minimal(entry["properties"][p]) for p in entry.get("required") or []}
+        return {p: _minimal09(entry["properties"][p]) for p in entry.get("required") or []}
     return {"string": "x", "number": 1, "boolean": True, "object": {}, "array": []}[type_spec]
 
 
-def _spec_name(cls: type[Verb] | type[Component]) -> str:
+def _sources(cls: type[Any]) -> tuple[str | None, str | None]:
+    """(0.9 spec entry, 10.x/11.x schema location) a builder class is generated from."""
     if issubclass(cls, Verb):
-        return VERB_ALIASES.get(cls.verb, (cls.verb, None))[0]
-    return cls.spec_name
+        canonical = VERB_ALIASES.get(cls.verb, (cls.verb, None))[0]
+        known_09 = cls.verb in EXECUTABLE_VERBS or cls.verb in ALIASES_09
+        known_new = canonical in MIN_VERSIONS
+        return (canonical if known_09 else None), (SCHEMA_VERBS + canonical if known_new else None)
+    return cls.spec_name, cls.schema_location
+
+
+def _schema_props(location: str) -> tuple[dict[str, Any], list[str]]:
+    from fuzz.target_validate_schema import RESOLVER
+
+    return RESOLVER.properties({"$ref": location}, location)
 
 
 def _wire_to_attr(cls: type[Any]) -> dict[str, str]:
     return {cls.WIRE_NAMES.get(f.name, f.name): f.name for f in attrs.fields(cls)}
 
 
+#: Required values the schema's minimal instance does not satisfy (conditionals).
+_EXTRA: dict[type[Any], dict[str, Any]] = {ToolFiller: {"url": "https://x/a.wav"}}
+
+
 def _required_kwargs(cls: type[Any]) -> dict[str, Any]:
-    entry = SPECS[_spec_name(cls)]
-    to_attr = _wire_to_attr(cls)
+    spec09, location = _sources(cls)
+    oracle = _load_tool("gen_verb_oracle10_corpus")
+    props = _schema_props(location)[0] if location else {}
     kwargs = {}
     for f in attrs.fields(cls):
         if f.default is attrs.NOTHING:
             wire = cls.WIRE_NAMES.get(f.name, f.name)
-            kwargs[f.name] = _minimal(entry["properties"][wire])
-    assert set(kwargs) <= set(to_attr.values())
-    return kwargs
+            if wire in props:
+                kwargs[f.name] = oracle.minimal(*props[wire])
+            else:
+                assert spec09 is not None
+                kwargs[f.name] = _minimal09(SPECS[spec09]["properties"][wire])
+    return kwargs | _EXTRA.get(cls, {})
 
 
 ALL_CLASSES: list[type[Any]] = [*VERB_CLASSES.values(), *COMPONENT_CLASSES.values()]
 
 
 def test_class_counts() -> None:
-    assert len(VERB_CLASSES) == 28 + 9
-    assert set(VERB_CLASSES) == EXECUTABLE_VERBS | set(VERB_ALIASES)
-    assert len(COMPONENT_CLASSES) == 54
+    new_verbs = {"agent", "room", "transfer", "qwen_s2s", "gptlive_s2s"}
+    assert len(VERB_CLASSES) == 28 + 9 + len(new_verbs)
+    assert set(VERB_CLASSES) == EXECUTABLE_VERBS | set(VERB_ALIASES) | new_verbs
+    assert set(VERB_CLASSES) == EXECUTABLE_VERBS | set(MIN_VERSIONS) | set(VERB_ALIASES)
+    assert len(COMPONENT_CLASSES) == 54 + 17
     assert "pipeline" not in COMPONENT_CLASSES
 
 
@@ -104,29 +139,46 @@ def test_class_counts() -> None:
 def test_every_builder_constructs_and_round_trips(cls: type[Any]) -> None:
     obj = cls(**_required_kwargs(cls))
     wire = obj.to_dict()
+    spec09, location = _sources(cls)
     if issubclass(cls, Verb):
         assert wire["verb"] == cls.verb
-        validate([wire])
-        validate([obj])
+        for jambonz in JAMBONZ_VERSIONS:
+            if obj.checked_for(jambonz):
+                validate([wire], jambonz=jambonz)
+                validate([obj], jambonz=jambonz)
+        # valid for the newest server that has the verb
+        assert obj.checked_for("11" if location else "0.9")
     else:
         assert "verb" not in wire
-        validate_component(cls.spec_name, wire)
+        prefix = "https://jambonz.org/schema/components/"
+        if location is not None and location.startswith(prefix) and "#" not in location:
+            validate_component(location[len(prefix) :], wire)
+        if spec09 is not None and not location:
+            validate_component(spec09, wire, jambonz="0.9")
     assert cls.__doc__ and "\n" not in cls.__doc__.strip()
 
 
 @pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda c: c.__name__)
-def test_attributes_cover_the_spec_exactly(cls: type[Any]) -> None:
-    entry = SPECS[_spec_name(cls)]
-    assert set(_wire_to_attr(cls)) == set(entry["properties"])
-    hooks = tuple(p for p in entry["properties"] if p.endswith(("Hook", "_hook")))
-    assert cls.hook_properties == hooks
+def test_attributes_cover_both_schemas_exactly(cls: type[Any]) -> None:
+    spec09, location = _sources(cls)
+    wires: set[str] = set()
+    required: list[set[str]] = []
+    if spec09 is not None:
+        wires |= set(SPECS[spec09]["properties"])
+        required.append(set(SPECS[spec09].get("required") or []))
+    if location is not None:
+        props, req = _schema_props(location)
+        wires |= set(props) - {"verb"} if issubclass(cls, Verb) else set(props)
+        required.append(set(req) - {"verb"})
+    assert set(_wire_to_attr(cls)) == wires
+    hooks = {p for p in wires if p.endswith(("Hook", "_hook"))}
+    assert set(cls.hook_properties) == hooks
     if issubclass(cls, Verb):
-        assert ("actionHook" in entry["properties"]) == cls.REPORTS_BACK
-    required = {f.name for f in attrs.fields(cls) if f.default is attrs.NOTHING}
-    expected = {_wire_to_attr(cls)[p] for p in entry.get("required") or []}
+        assert ("actionHook" in wires) == cls.REPORTS_BACK
+    expected = {_wire_to_attr(cls)[p] for p in set.intersection(*required)}
     if issubclass(cls, Verb) and VERB_ALIASES.get(cls.verb, ("", None))[1] is not None:
         expected.discard("vendor")  # the alias presets it
-    assert required == expected
+    assert {f.name for f in attrs.fields(cls) if f.default is attrs.NOTHING} == expected
 
 
 @pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda c: c.__name__)
@@ -231,6 +283,7 @@ def test_aliases() -> None:
 
 
 def test_construction_errors_surface_at_once() -> None:
+    # refused by every jambonz: the error is the 10.x/11.x schema's, at the property
     with pytest.raises(VerbError) as info:
         Say(text=5)  # type: ignore[arg-type]
     assert (info.value.path, info.value.index) == ("say.text", None)
@@ -240,11 +293,85 @@ def test_construction_errors_surface_at_once() -> None:
     with pytest.raises(VerbError) as info:
         Dial(target=[{"type": "phone", "number": 1}])
     assert info.value.path == "dial.target[0].number"
-    with pytest.raises(VerbError) as info:
-        Gather(say={"text": "x", "bogus": 1})
-    assert info.value.path == "gather.say.bogus"
-    with pytest.raises(VerbError, match="got boolean"):
+    with pytest.raises(VerbError, match="true is not valid"):
         Say(text="x", loop=True)  # bool is an int to mypy, never a number to jambonz
+    with pytest.raises(VerbError) as info:
+        Transfer(mode="warm", target=[])
+    assert info.value.path == "transfer.target"
+    # a verb only 0.9 has is judged by 0.9's rules
+    with pytest.raises(VerbError, match="must be string, got number") as info:
+        Lex(bot_id=5, bot_alias="a", region="r", credentials={})  # type: ignore[arg-type]
+    assert info.value.path == "lex.botId"
+
+
+def test_union_builders_are_valid_for_some_jambonz() -> None:
+    # 10.x/11.x allow unknown keys inside a nested say, 0.9 does not: built, refused for 0.9
+    gather = Gather(say={"text": "x", "bogus": 1})
+    assert gather.checked_for("11") and not gather.checked_for("0.9")
+    validate([gather], jambonz="11")
+    with pytest.raises(VerbError) as info:
+        validate([gather], jambonz="0.9")
+    assert (info.value.index, info.value.path) == (0, "gather.say.bogus")
+    # a 10.x/11.x-only property
+    dial = Dial(target=[Target(type="phone", number="+15550100")], codecs=["PCMU"])
+    with pytest.raises(VerbError, match="unknown property 'codecs'"):
+        validate([dial], jambonz="0.9")
+    # a 0.9-only verb: built, refused by 10.x/11.x (their schema has no lex)
+    lex = Lex(bot_id="b", bot_alias="a", region="r", credentials={})
+    assert lex.checked_for("0.9") and not lex.checked_for("11")
+    validate([lex], jambonz="0.9")
+    with pytest.raises(VerbError, match="unknown verb 'lex'"):
+        validate([lex], jambonz="11")
+
+
+def test_a_builder_remembers_a_target_once_checked() -> None:
+    say = Say(text="x")
+    assert say.checked_for("10") and say.checked_for("11") and not say.checked_for("0.9")
+    validate([say], jambonz="0.9")
+    assert say.checked_for("0.9")
+    with pytest.raises(ValueError, match="jambonz must be one of"):
+        say.checked_for("12")  # type: ignore[arg-type]
+
+
+def test_new_verbs() -> None:
+    agent = Agent(
+        stt={"vendor": "deepgram", "language": "en-US"},
+        tts=Synthesizer(vendor="elevenlabs", voice="Rachel"),
+        llm={"vendor": "openai", "model": "gpt-4.1-mini", "llmOptions": {"systemPrompt": "Hi"}},
+        action_hook="/agent-done",
+        tool_hook="/tool",
+        tool_filler=ToolFiller(type="backchannel"),
+    )
+    assert agent.to_dict()["tts"] == {"vendor": "elevenlabs", "voice": "Rachel"}
+    assert agent.to_dict()["toolFiller"] == {"type": "backchannel"}
+    assert Agent.REPORTS_BACK and agent.checked_for("10")
+    with pytest.raises(VerbError, match="unknown verb 'agent'"):
+        validate([agent], jambonz="0.9")
+    transfer = Transfer(
+        mode="warm",
+        target=[Target(type="phone", number="+15550100")],
+        disposition=TransferDisposition(on_no_answer="voicemail", voicemail_url="https://x/vm"),
+    )
+    validate([transfer])
+    with pytest.raises(VerbError, match="voicemailUrl"):  # voicemail needs voicemailUrl
+        Transfer(mode="blind", target=transfer.target, disposition={"onNoAnswer": "voicemail"})
+    assert Room(name="standup").to_dict() == {"verb": "room", "name": "standup"}
+    live = GptliveS2s(auth={"apiKey": "k"}, llm_options={"session_update": {}})
+    assert live.checked_for("11") and not live.checked_for("10")
+    with pytest.raises(VerbError, match=r"needs jambonz 11\.1\.0 or newer"):
+        validate([live], jambonz="10")
+
+
+def test_hook_basic_auth() -> None:
+    hook = Hook(url="/h", method="POST", basic_auth=Auth(username="u", password="p"))
+    assert hook.to_dict() == {
+        "url": "/h",
+        "method": "POST",
+        "basicAuth": {"username": "u", "password": "p"},
+    }
+    validate([Gather(action_hook=hook)])
+    with pytest.raises(VerbError, match="basic_auth must be an object"):
+        Hook(url="/h", basic_auth="u:p")  # type: ignore[arg-type]
 
 
 def test_module_exports_everything_generated() -> None:
@@ -261,6 +388,7 @@ def test_generator_reproduces_committed_file() -> None:
     assert generator.generate(load_specs()) == committed
     assert set(generator.EXECUTABLE) == EXECUTABLE_VERBS
     assert dict(VERB_ALIASES) == generator.ALIASES
+    assert dict(ALIASES_09) == generator.ALIASES_09
 
 
 def test_generator_names() -> None:
@@ -272,5 +400,7 @@ def test_generator_names() -> None:
     assert generator.attribute_name("forwardPAI") == "forward_pai"
     assert generator.attribute_name("_") == "passthrough"
     assert generator.attribute_name("call_hook") == "call_hook"
+    assert generator.attribute_name("baseURL") == "base_url"
     assert generator.class_name("sip:decline") == "SipDecline"
     assert generator.class_name("sm_transcriptionConfig") == "SmTranscriptionConfig"
+    assert generator.class_name("gptlive_s2s") == "GptliveS2s"

@@ -1,7 +1,8 @@
-"""``jbtrio.verbs.validate``: jambonz's verdicts, error locations and JS ``typeof`` corners.
+"""``jbtrio.verbs.validate`` for jambonz 0.9: its verdicts, error locations, ``typeof`` corners.
 
 The oracle corpus (test_verbs_oracle.py) proves agreement in bulk; these tests pin down each
 rule by name, with the ``index``/``path`` a caller sees, so a regression says what broke.
+Every check here targets ``jambonz="0.9"`` (the 10.x/11.x rules: test_verbs_targets.py).
 """
 
 from __future__ import annotations
@@ -17,13 +18,26 @@ from jbtrio.verbs import (
     COMPONENT_NAMES,
     EXECUTABLE_VERBS,
     MAX_DEPTH,
-    VERB_ALIASES,
     Say,
-    validate,
-    validate_component,
-    validate_verb,
 )
+from jbtrio.verbs import validate as validate_for
+from jbtrio.verbs import validate_component as validate_component_for
+from jbtrio.verbs import validate_verb as validate_verb_for
+from jbtrio.verbs._spec09 import ALIASES as VERB_ALIASES
 from jbtrio.verbs._validate import load_specs
+
+
+def validate(payload: object) -> None:
+    validate_for(payload, jambonz="0.9")
+
+
+def validate_verb(name: str, data: object) -> None:
+    validate_verb_for(name, data, jambonz="0.9")
+
+
+def validate_component(name: str, data: object) -> None:
+    validate_component_for(name, data, jambonz="0.9")
+
 
 LLM = {"vendor": "openai", "llmOptions": {}}
 
@@ -343,7 +357,7 @@ def test_enum_only_for_string_type() -> None:
 
 def _synthetic(type_spec: object, value: object) -> bool:
     """Verdict for one property of a made-up spec entry (forms the real table lacks)."""
-    from jbtrio.verbs._validate import _compile
+    from jbtrio.verbs._spec09 import _compile
 
     spec = _compile({"x": {"properties": {"p": type_spec}}, "y": {"properties": {}}})["x"]
     try:
@@ -469,7 +483,7 @@ def test_deeply_nested_verb_name() -> None:
 
 
 def test_depth_limit_raises_verb_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import jbtrio.verbs._validate as module
+    import jbtrio.verbs._spec09 as module
 
     monkeypatch.setattr(module, "MAX_DEPTH", 2)
     payload = [{"verb": "gather", "say": {"synthesizer": {"vendor": "google"}}}]

@@ -46,7 +46,8 @@ from fuzz.target_validate import (  # noqa: E402
     json_values,
     verb_payloads,
 )
-from jbtrio.verbs import EXECUTABLE_VERBS, VERB_ALIASES  # noqa: E402
+from jbtrio.verbs import EXECUTABLE_VERBS  # noqa: E402
+from jbtrio.verbs._spec09 import ALIASES as VERB_ALIASES  # noqa: E402
 
 ORACLE_DIR = ROOT / "tools" / "verb_oracle"
 CORPUS = ROOT / "tests" / "data" / "verb_oracle_corpus.jsonl"

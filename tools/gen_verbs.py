@@ -1,12 +1,19 @@
-"""Generate ``jbtrio/verbs/_generated.py``, the typed verb builders, from the spec table.
+"""Generate ``jbtrio/verbs/_generated.py``, the typed verb builders, from both verb schemas.
 
 Usage: ``.venv/bin/python tools/gen_verbs.py`` (writes the file) or ``--check`` (exit 1 when
-the committed file differs). The output is deterministic and already formatted the way
-``ruff format`` wants it, so ``tests/test_verbs_builders.py`` can check byte for byte that
-the committed file is what this script produces from the committed spec.
+the committed file differs). The output is deterministic and passed through ``ruff format``,
+so ``tests/test_verbs_builders.py`` can check byte for byte that the committed file is what
+this script produces from the committed schemas.
 
-One frozen attrs class is produced per executable verb, per alias (``Stream``, ``OpenaiS2s``,
-...) and per nested component; ``pipeline`` gets none because feature-server cannot run it.
+Sources: jambonz 0.9's spec table (``data/verb-specifications.json``) and jambonz 10.x/11.x's
+JSON Schema (``data/jambonz-schema/``, ``@jambonz/schema`` 0.4.15). One frozen attrs class is
+produced per verb either server knows (``Say``, ``Agent``, ``Transfer``, ``Room``, ``Lex``,
+...), per alias (``Stream``, ``OpenaiS2s``, ``GptliveS2s``, ...) and per nested component:
+every 0.9 spec entry and the 10.x/11.x component schemas listed in ``MERGED``/``NEW_ONLY``
+(``tools/verb_tables.py``).
+Where both servers have a verb or component, its attributes are the union of both property
+sets and each attribute's type the union of both; required are only the properties both
+require. ``pipeline`` (0.9's spec, not executable) gets no class.
 """
 
 from __future__ import annotations
@@ -15,17 +22,33 @@ import argparse
 import json
 import keyword
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from verb_tables import (
+    ALIAS_DOCS,
+    DOCS,
+    MERGED,
+    NEW_DOCS,
+    NEW_ONLY,
+    SAME_AS,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC_PATH = ROOT / "jbtrio" / "verbs" / "data" / "verb-specifications.json"
+DATA = ROOT / "jbtrio" / "verbs" / "data"
+SPEC_PATH = DATA / "verb-specifications.json"
+SCHEMA_DIR = DATA / "jambonz-schema"
 OUTPUT = ROOT / "jbtrio" / "verbs" / "_generated.py"
 LINE_LIMIT = 100
+BASE = "https://jambonz.org/schema/"
 
-# Repeated from jbtrio/verbs/_validate.py (a test keeps them equal): importing the package
-# would import the very module this script regenerates, which may be broken or stale.
+# Repeated from jbtrio/verbs/_spec09.py and _schema.py (a test keeps them equal): importing the
+# package would import the very module this script regenerates, which may be broken or stale.
 EXECUTABLE = [
     "alert",
     "answer",
@@ -57,7 +80,7 @@ EXECUTABLE = [
     "transcribe",
 ]
 NOT_GENERATED = {"pipeline"}
-ALIASES: dict[str, tuple[str, str | None]] = {
+ALIASES_09: dict[str, tuple[str, str | None]] = {
     "stream": ("listen", None),
     "s2s": ("llm", None),
     "openai_s2s": ("llm", "openai"),
@@ -68,97 +91,23 @@ ALIASES: dict[str, tuple[str, str | None]] = {
     "voiceagent_s2s": ("llm", "voiceagent"),
     "ultravox_s2s": ("llm", "ultravox"),
 }
+ALIASES: dict[str, tuple[str, str | None]] = {
+    **ALIASES_09,
+    "qwen_s2s": ("llm", "qwen"),
+    "gptlive_s2s": ("llm", "gptlive"),
+}
 # Attribute names that would shadow what the base classes provide.
-RESERVED = {"verb", "spec_name", "to_dict", "hook_properties", "REPORTS_BACK", "WIRE_NAMES"}
+RESERVED = {
+    "verb",
+    "spec_name",
+    "schema_location",
+    "to_dict",
+    "checked_for",
+    "hook_properties",
+    "REPORTS_BACK",
+    "WIRE_NAMES",
+}
 
-DOCS: dict[str, str] = {
-    "alert": "Send a 180 Ringing with an Alert-Info header (a distinctive ring) to the caller.",
-    "answer": "Answer the call (200 OK) without doing anything else yet.",
-    "conference": "Join the call to a named conference room, creating the room if needed.",
-    "config": "Set session-wide defaults (speech vendors, barge-in, recording, events, ...).",
-    "dequeue": "Take the next caller (or a given call) out of a queue and bridge it here.",
-    "dial": "Place an outbound call to one or more targets and bridge it with this call.",
-    "dialogflow": "Hand the conversation to a Google Dialogflow agent.",
-    "dtmf": "Play DTMF tones into the call (to an IVR on the other end, say).",
-    "dub": "Add, remove or feed an extra audio track mixed into the call.",
-    "enqueue": "Put the caller in a named queue, playing waitHook audio until dequeued.",
-    "gather": "Collect speech and/or DTMF input, optionally prompting with say or play.",
-    "hangup": "End the call, optionally with custom SIP headers on the BYE.",
-    "leave": "Leave the conference or queue the call is in and go on with the next verb.",
-    "lex": "Hand the conversation to an Amazon Lex V2 bot.",
-    "listen": "Stream the call's audio to a WebSocket server (optionally bidirectional).",
-    "llm": "Connect the caller to a speech-to-speech LLM agent of a given vendor.",
-    "message": "Send an SMS/MMS through a messaging carrier.",
-    "pause": "Wait silently for a number of seconds.",
-    "play": "Play one or more audio files or URLs to the caller.",
-    "rasa": "Hand the conversation to a Rasa assistant over its REST channel.",
-    "redirect": "Fetch a new verb list from another hook, replacing the current one.",
-    "rest:dial": "Verb form of the REST create-call request: place a new, separate call.",
-    "say": "Speak text (or SSML) to the caller with text-to-speech.",
-    "sip:decline": "Reject an unanswered incoming call with a SIP status code.",
-    "sip:refer": "Transfer the call elsewhere with a SIP REFER.",
-    "sip:request": "Send a SIP request (INFO, NOTIFY, ...) within the call's dialog.",
-    "tag": "Attach app data to the call; it comes back in later call:status and hooks.",
-    "transcribe": "Transcribe the call in the background while other verbs run.",
-    "fillerNoise": "Background noise played while the app is busy answering a hook.",
-    "listenOptions": "Background audio streaming switched on or off by config.",
-    "ttsStream": "Settings for streaming TTS tokens sent by the app (tts:tokens).",
-    "bargeIn": "Session-wide barge-in: background speech/DTMF detection while verbs play.",
-    "transcribeOptions": "Background transcription switched on or off by config.",
-    "queryInput": "The first input sent to a Dialogflow agent (text, intent, event or DTMF).",
-    "mcpServer": "An MCP server an llm agent may call tools on.",
-    "record": "Where a conference recording is stored.",
-    "recordOptions": "Start, stop, pause or resume SIPREC recording of the call.",
-    "target": "One destination of dial: a phone number, SIP URI, user, Teams user or app.",
-    "dialFrom": "The user and host to put in the From header of an outbound call.",
-    "auth": "Username and password for SIP or WebSocket authentication.",
-    "synthesizer": "Which TTS vendor, voice and language to speak with (and a fallback).",
-    "recognizer": "Which STT vendor and language to recognise with, and how.",
-    "customOptions": "Options for a custom (self-hosted) speech vendor.",
-    "awsOptions": "Amazon Transcribe specific recognition options.",
-    "azureOptions": "Microsoft Azure speech specific recognition options.",
-    "googleOptions": "Google speech specific recognition options.",
-    "houndifyOptions": "Houndify specific recognition options.",
-    "elevenlabsOptions": "ElevenLabs specific recognition options.",
-    "cobaltOptions": "Cobalt specific recognition options.",
-    "nvidiaOptions": "NVIDIA Riva specific recognition options.",
-    "ibmOptions": "IBM Watson specific speech options.",
-    "deepgramOptions": "Deepgram specific recognition options.",
-    "sonioxOptions": "Soniox specific recognition options.",
-    "verbioOptions": "Verbio specific recognition options.",
-    "openaiOptions": "OpenAI specific recognition options.",
-    "promptTemplates": "Templates OpenAI recognition uses to build its prompt.",
-    "turnDetection": "How OpenAI recognition decides that the speaker has finished.",
-    "speechmaticsOptions": "Speechmatics specific recognition options.",
-    "sm_transcriptionConfig": "Speechmatics transcription_config block.",
-    "sm_speakerDiarizationConfig": "Speechmatics speaker diarization settings.",
-    "sm_conversationConfig": "Speechmatics end-of-utterance settings.",
-    "sm_puctuationOverrides": "Speechmatics punctuation overrides (the spec's spelling).",
-    "sm_audioFilteringConfig": "Speechmatics audio filtering settings.",
-    "sm_transcriptFilteringConfig": "Speechmatics transcript filtering settings.",
-    "sm_translationConfig": "Speechmatics live translation settings.",
-    "sm_audioEventsConfig": "Speechmatics audio event detection (its types never validate).",
-    "sonioxStorage": "Soniox transcript and audio storage settings.",
-    "nuanceOptions": "Nuance specific recognition options.",
-    "assemblyAiOptions": "AssemblyAI specific recognition options.",
-    "resource": "A Nuance recognition resource (wordset, grammar, builtin, ...).",
-    "resourceReference": "A reference to an external Nuance resource.",
-    "formatting": "Nuance result formatting settings.",
-    "lexIntent": "The intent (and slots) a Lex conversation starts with.",
-    "vad": "Voice activity detection used before recognition starts.",
-    "amd": "Answering machine detection, reported to actionHook.",
-    "amdTimers": "Timeouts of answering machine detection.",
-    "actionHookDelayAction": "What to play when an action hook is slow to answer.",
-    "bidirectionalAudio": "Whether and how a listen socket may send audio back.",
-    "bargeInPipeline": "Barge-in settings of the pipeline entry (not executable by 0.9.8).",
-    "noiseIsolationPipeline": "Noise isolation of the pipeline entry (never validates).",
-    "noiseIsolation": "Noise isolation applied to the call's audio.",
-    "turnTaking": "Turn-taking detection settings.",
-}
-ALIAS_DOCS: dict[str, str] = {
-    "stream": "Alias of listen: stream the call's audio to a WebSocket server.",
-    "s2s": "Alias of llm: connect the caller to a speech-to-speech LLM agent.",
-}
 SIMPLE_TYPES = {
     "string": "str",
     "number": "int | float",
@@ -166,6 +115,16 @@ SIMPLE_TYPES = {
     "object": "Mapping[str, Any]",
     "array": "Sequence[Any]",
 }
+JSON_TYPES = {
+    "string": "str",
+    "integer": "int",
+    "number": "int | float",
+    "boolean": "bool",
+    "null": "None",
+    "object": "Mapping[str, Any]",
+}
+HOOK = "str | Hook | Mapping[str, Any]"
+MAPPING = "Mapping[str, Any]"
 
 
 def class_name(spec_name: str) -> str:
@@ -189,27 +148,157 @@ def is_hook(wire: str) -> bool:
     return wire.endswith(("Hook", "_hook"))
 
 
+def load_schemas() -> dict[str, Any]:
+    """Every 10.x/11.x schema file by its ``$id``."""
+    schemas: dict[str, Any] = {}
+    for subdir in ("components", "callbacks", "verbs", "commands"):
+        for path in sorted((SCHEMA_DIR / subdir).glob("*.schema.json")):
+            schema = json.loads(path.read_text("utf-8"))
+            schemas[schema["$id"]] = schema
+    return schemas
+
+
+def child(loc: str, *parts: str | int) -> str:
+    """The location of a sub-schema: ``uri#/json/pointer``."""
+    tail = "/".join(str(p) for p in parts)
+    return f"{loc}/{tail}" if "#" in loc else f"{loc}#/{tail}"
+
+
+class Resolver:
+    """Follows ``$ref`` through the schemas, keeping track of where each sub-schema lives."""
+
+    def __init__(self, schemas: dict[str, Any]) -> None:
+        self.schemas = schemas
+
+    def at(self, loc: str) -> Any:
+        uri, _, pointer = loc.partition("#")
+        node = self.schemas[uri]
+        for part in [p for p in pointer.split("/") if p]:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        return node
+
+    def resolve(self, schema: Any, loc: str) -> tuple[Any, str]:
+        while isinstance(schema, dict) and "$ref" in schema:
+            loc = urljoin(loc.partition("#")[0], schema["$ref"]).rstrip("#")
+            schema = self.at(loc)
+        return schema, loc
+
+    def properties(self, schema: Any, loc: str) -> tuple[dict[str, tuple[Any, str]], list[str]]:
+        """Declared properties (with their locations) and required names, over ``allOf``."""
+        schema, loc = self.resolve(schema, loc)
+        props: dict[str, tuple[Any, str]] = {}
+        required: list[str] = []
+        for i, part in enumerate(schema.get("allOf", [])):
+            sub_props, sub_required = self.properties(part, child(loc, "allOf", i))
+            props.update(sub_props)
+            required += [r for r in sub_required if r not in required]
+        for name, sub in schema.get("properties", {}).items():
+            props[name] = (sub, child(loc, "properties", name))
+        required += [r for r in schema.get("required", []) if r not in required]
+        return props, required
+
+
+def split_union(annotation: str) -> list[str]:
+    """Split ``A | Sequence[B | C] | D`` at its top-level bars."""
+    parts, depth, current = [], 0, ""
+    for char in annotation:
+        depth += char == "["
+        depth -= char == "]"
+        if char == "|" and depth == 0:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    parts.append(current.strip())
+    return [p for p in parts if p]
+
+
+def union(annotations: list[str]) -> str:
+    """One annotation accepting what any of ``annotations`` accepts, without repeats."""
+    members: list[str] = []
+    literals: list[str] = []
+    for annotation in annotations:
+        for member in split_union(annotation):
+            if member.startswith("Literal["):
+                literals += [v for v in member[8:-1].split(", ") if v not in literals]
+            elif member not in members:
+                members.append(member)
+    if "Any" in members:
+        return "Any"
+    if "str" in members:
+        literals = [v for v in literals if not v.startswith('"')]
+    if "Sequence[Any]" in members:
+        members = [m for m in members if not m.startswith("Sequence[") or m == "Sequence[Any]"]
+    if len(members) + len(literals) > 1 and "None" in members:
+        members.remove("None")  # a 0.9-only "never valid" form next to a real type
+    if literals:
+        members.insert(0, "Literal[" + ", ".join(literals) + "]")
+    return " | ".join(members)
+
+
+def literal(value: Any) -> str:
+    if isinstance(value, str):
+        return f"Literal[{json.dumps(value)}]"
+    return f"Literal[{value!r}]" if isinstance(value, bool | int) else "Any"
+
+
+class ClassDef:
+    """One builder class: where its properties come from, and what it is called."""
+
+    def __init__(
+        self,
+        cls: str,
+        doc: str,
+        *,
+        verb: str | None = None,
+        spec09: str | None = None,
+        location: str | None = None,
+        preset_vendor: bool = False,
+    ) -> None:
+        self.cls = cls
+        self.doc = doc
+        self.verb = verb
+        self.spec09 = spec09  # 0.9 spec entry (a verb's canonical name, or a component)
+        self.location = location  # 10.x/11.x schema location (full URI)
+        self.preset_vendor = preset_vendor
+
+
 class Emitter:
     """Builds the module text; collects the long enum aliases it had to hoist."""
 
-    def __init__(self, specs: dict[str, Any]) -> None:
+    def __init__(self, specs: dict[str, Any], schemas: dict[str, Any]) -> None:
         self.specs = specs
+        self.resolver = Resolver(schemas)
         self.aliases: list[str] = []
+        self.by_location: dict[str, str] = {}  # short location -> class name
+        for short, spec09 in MERGED.items():
+            self.by_location[short] = class_name(spec09)
+        for short, (cls, _) in NEW_ONLY.items():
+            self.by_location[short] = cls
+        for short, same in SAME_AS.items():
+            self.by_location[short] = self.by_location[same]
 
-    def ref_type(self, name: str) -> str:
-        if name not in self.specs or name in NOT_GENERATED:
-            return "Mapping[str, Any]"
-        # A nested verb may be given through an alias class too (dial.listen = Stream(...)).
+    # --- types ------------------------------------------------------------------------------
+
+    def verb_ref(self, name: str) -> str:
+        """A nested verb, given as its class, an alias class or a dict (dial.listen = Stream)."""
         aliases = [class_name(a) for a, (target, _) in sorted(ALIASES.items()) if target == name]
-        return " | ".join([class_name(name), *aliases, "Mapping[str, Any]"])
+        return " | ".join([class_name(name), *aliases, MAPPING])
 
-    def annotation(self, owner: str, wire: str, type_spec: Any) -> str:
-        """The Python type of one property, mirroring what jambonz accepts for it."""
+    def ref09(self, name: str) -> str:
+        if name not in self.specs or name in NOT_GENERATED:
+            return MAPPING
+        if name in EXECUTABLE:
+            return self.verb_ref(name)
+        return f"{class_name(name)} | {MAPPING}"
+
+    def annotation09(self, wire: str, type_spec: Any) -> str:
+        """The Python type of one 0.9 property, mirroring what jambonz 0.9 accepts for it."""
         if isinstance(type_spec, list):
             target = type_spec[0][1:]
             if target not in self.specs:
                 return "Sequence[Never]"  # mcpServer.roots: only an empty list validates
-            return f"Sequence[{self.ref_type(target)}]"
+            return f"Sequence[{self.ref09(target)}]"
         if isinstance(type_spec, dict):
             enum = type_spec.get("enum")
             if type_spec.get("type") != "string":
@@ -222,50 +311,119 @@ class Emitter:
             # A "#name" member of a union never matches a JS typeof, so it adds nothing.
             kinds = [m for m in members if m in SIMPLE_TYPES]
             if is_hook(wire) and "object" in kinds:
-                return "str | Hook | Mapping[str, Any]"
+                return HOOK
             return " | ".join(SIMPLE_TYPES[k] for k in kinds)
         if type_spec.startswith("#"):
-            return self.ref_type(type_spec[1:])
+            return self.ref09(type_spec[1:])
         return SIMPLE_TYPES[type_spec]
+
+    def annotation_new(self, schema: Any, loc: str, depth: int = 0) -> str:
+        """The Python type of one 10.x/11.x (sub)schema."""
+        schema, loc = self.resolver.resolve(schema, loc)
+        short = loc[len(BASE) :]
+        if short == "components/actionHook":
+            return HOOK
+        if short in self.by_location:
+            return f"{self.by_location[short]} | {MAPPING}"
+        if short.startswith("verbs/") and "#" not in short:
+            return self.verb_ref(short[len("verbs/") :])
+        if not isinstance(schema, dict) or depth > 6:
+            return "Any"
+        if "const" in schema:
+            return literal(schema["const"])
+        branches = [
+            self.annotation_new(b, child(loc, key, i), depth + 1)
+            for key in ("oneOf", "anyOf")
+            for i, b in enumerate(schema.get(key, []))
+        ]
+        if branches:
+            return union(branches)
+        enum = schema.get("enum")
+        if isinstance(enum, list) and enum:
+            return union([literal(v) for v in enum])
+        kinds = schema.get("type")
+        if kinds is None:
+            return MAPPING if ("properties" in schema or "allOf" in schema) else "Any"
+        members = []
+        for kind in kinds if isinstance(kinds, list) else [kinds]:
+            if kind == "array":
+                items = schema.get("items")
+                inner = (
+                    self.annotation_new(items, child(loc, "items"), depth + 1)
+                    if isinstance(items, dict)
+                    else "Any"
+                )
+                members.append(f"Sequence[{inner}]")
+            else:
+                members.append(JSON_TYPES[kind])
+        return union(members)
+
+    # --- properties -------------------------------------------------------------------------
+
+    def props(self, c: ClassDef) -> tuple[dict[str, str], list[str]]:
+        """Wire name -> annotation (union of both servers), and the required wire names."""
+        sources: list[tuple[dict[str, str], set[str]]] = []
+        if c.spec09 is not None:
+            entry = self.specs[c.spec09]
+            sources.append(
+                (
+                    {w: self.annotation09(w, t) for w, t in entry["properties"].items()},
+                    set(entry.get("required") or ()),
+                )
+            )
+        if c.location is not None:
+            props, required = self.resolver.properties({"$ref": c.location}, c.location)
+            sources.append(
+                (
+                    {
+                        w: self.annotation_new(s, loc)
+                        for w, (s, loc) in props.items()
+                        if not (c.verb is not None and w == "verb")
+                    },
+                    set(required) - {"verb"},
+                )
+            )
+        order: list[str] = []
+        for found, _ in sources:
+            order += [w for w in found if w not in order]
+        merged = {w: union([found[w] for found, _ in sources if w in found]) for w in order}
+        both = set.intersection(*(req for _, req in sources))
+        if c.preset_vendor:
+            both.discard("vendor")
+        return merged, [w for w in order if w in both]
 
     def field_line(self, owner: str, attr: str, annotation: str, required: bool) -> str:
         tail = "" if required else (" = None" if annotation == "None" else " | None = None")
         line = f"    {attr}: {annotation}{tail}"
         if len(line) <= LINE_LIMIT or not annotation.startswith("Literal["):
-            assert len(line) <= LINE_LIMIT, line
             return line
-        alias = f"{class_name(owner)}{class_name(attr)}"
+        if "|" in annotation.split("]", 1)[1]:
+            return line  # a Literal with other members: ruff format wraps it
+        alias = f"{owner}{class_name(attr)}"
         members = annotation[len("Literal[") : -1].split(", ")
         self.aliases.append(
             f"{alias} = Literal[\n" + "".join(f"    {m},\n" for m in members) + "]\n"
         )
         return f"    {attr}: {alias}{tail}"
 
-    def class_text(
-        self,
-        cls: str,
-        spec_name: str,
-        doc: str,
-        *,
-        verb: str | None,
-        optional: frozenset[str] = frozenset(),
-    ) -> str:
-        entry = self.specs[spec_name]
-        props: dict[str, Any] = entry["properties"]
-        required = [p for p in entry.get("required") or () if p not in optional]
+    def class_text(self, c: ClassDef) -> str:
+        props, required = self.props(c)
         attrs_by_wire = {wire: attribute_name(wire) for wire in props}
-        assert len(set(attrs_by_wire.values())) == len(attrs_by_wire), spec_name
-        base = "Verb" if verb is not None else "Component"
-        lines = ["@attrs.frozen(kw_only=True)", f"class {cls}({base}):", f'    """{doc}"""', ""]
+        assert len(set(attrs_by_wire.values())) == len(attrs_by_wire), c.cls
+        base = "Verb" if c.verb is not None else "Component"
+        lines = ["@attrs.frozen(kw_only=True)", f"class {c.cls}({base}):", f'    """{c.doc}"""', ""]
         assert len(lines[2]) <= LINE_LIMIT, lines[2]
-        if verb is not None:
-            lines.append(f'    verb: ClassVar[str] = "{verb}"')
+        if c.verb is not None:
+            lines.append(f'    verb: ClassVar[str] = "{c.verb}"')
         else:
-            lines.append(f'    spec_name: ClassVar[str] = "{spec_name}"')
+            if c.spec09 is not None:
+                lines.append(f'    spec_name: ClassVar[str | None] = "{c.spec09}"')
+            if c.location is not None:
+                lines.append(f'    schema_location: ClassVar[str | None] = "{c.location}"')
         hooks = [w for w in props if is_hook(w)]
         if hooks:
             lines.append(self.tuple_classvar("hook_properties", hooks))
-        if verb is not None and "actionHook" in props:
+        if c.verb is not None and "actionHook" in props:
             lines.append("    REPORTS_BACK: ClassVar[bool] = True")
         renamed = {a: w for w, a in attrs_by_wire.items() if a != w}
         if renamed:
@@ -273,32 +431,30 @@ class Emitter:
             lines += [f'        "{a}": "{w}",' for a, w in renamed.items()]
             lines.append("    }")
         lines.append("")
-        ordered = [w for w in props if w in required] + [w for w in props if w not in required]
+        ordered = required + [w for w in props if w not in required]
         for wire in ordered:
-            annotation = self.annotation(spec_name, wire, props[wire])
-            lines.append(self.field_line(cls, attrs_by_wire[wire], annotation, wire in required))
+            lines.append(self.field_line(c.cls, attrs_by_wire[wire], props[wire], wire in required))
         return "\n".join(lines) + "\n"
 
     @staticmethod
     def tuple_classvar(name: str, items: list[str]) -> str:
         quoted = [f'"{i}"' for i in items]
         inner = ", ".join(quoted) + ("," if len(quoted) == 1 else "")
-        line = f"    {name}: ClassVar[tuple[str, ...]] = ({inner})"
-        if len(line) <= LINE_LIMIT:
-            return line
-        body = "".join(f"        {q},\n" for q in quoted)
-        return f"    {name}: ClassVar[tuple[str, ...]] = (\n{body}    )"
+        return f"    {name}: ClassVar[tuple[str, ...]] = ({inner})"
 
 
 HEADER = '''\
-"""Typed builders for every jambonz verb and nested component.
+"""Typed builders for every jambonz verb and nested component, of 0.9 and of 10.x/11.x.
 
 GENERATED by ``tools/gen_verbs.py`` from ``data/verb-specifications.json``
-(``@jambonz/verb-specifications`` 0.1.13, MIT); do not edit by hand, re-run the generator.
+(``@jambonz/verb-specifications`` 0.1.13, MIT) and ``data/jambonz-schema/``
+(``@jambonz/schema`` 0.4.15, MIT); do not edit by hand, re-run the generator.
 
 Attributes are snake_case and map to the exact wire names; optional properties default to
-``None`` and are left out of ``to_dict()``. Every builder validates its wire form when it is
-constructed, so an invalid combination raises :class:`~jbtrio.VerbError` right there.
+``None`` and are left out of ``to_dict()``. Where both servers have a verb, its attributes are
+the union of both. Every builder validates its wire form when it is constructed (valid for at
+least one jambonz, see ``jbtrio.verbs``), so an invalid one raises :class:`~jbtrio.VerbError`
+right there.
 """
 
 from __future__ import annotations
@@ -313,48 +469,104 @@ from ._base import Component, Hook, Verb
 '''
 
 
-def generate(specs: dict[str, Any]) -> str:
-    emitter = Emitter(specs)
-    classes: list[tuple[str, str]] = []  # (class name, text)
-    for name in sorted(EXECUTABLE, key=class_name):
-        classes.append(
-            (class_name(name), emitter.class_text(class_name(name), name, DOCS[name], verb=name))
+def verb_names_new(schemas: dict[str, Any]) -> list[str]:
+    prefix = BASE + "verbs/"
+    return sorted(u[len(prefix) :] for u in schemas if u.startswith(prefix))
+
+
+def class_defs(specs: dict[str, Any], schemas: dict[str, Any]) -> list[ClassDef]:
+    names_new = set(verb_names_new(schemas)) | set(ALIASES)
+    names_09 = set(EXECUTABLE) | set(ALIASES_09)
+    defs: list[ClassDef] = []
+    for name in sorted(names_new | names_09, key=class_name):
+        canonical, vendor = ALIASES.get(name, (name, None))
+        if name in ALIASES:
+            doc = ALIAS_DOCS.get(name) or (
+                f"Alias of llm with vendor preset to {vendor!r}: a {vendor} speech-to-speech agent."
+            )
+        else:
+            doc = DOCS.get(name) or NEW_DOCS[name]
+        defs.append(
+            ClassDef(
+                class_name(name),
+                doc,
+                verb=name,
+                spec09=canonical if name in names_09 else None,
+                location=f"{BASE}verbs/{canonical}" if name in names_new else None,
+                preset_vendor=vendor is not None,
+            )
         )
-    for alias, (target, vendor) in sorted(ALIASES.items(), key=lambda kv: class_name(kv[0])):
-        doc = ALIAS_DOCS.get(alias) or (
-            f"Alias of llm with vendor preset to {vendor!r}: a {vendor} speech-to-speech agent."
-        )
-        optional = frozenset({"vendor"}) if vendor else frozenset()
-        cls = class_name(alias)
-        classes.append((cls, emitter.class_text(cls, target, doc, verb=alias, optional=optional)))
+    merged_by_spec = {spec: short for short, spec in MERGED.items()}
     components = sorted(
         (n for n in specs if n not in EXECUTABLE and n not in NOT_GENERATED), key=class_name
     )
     for name in components:
-        cls = class_name(name)
-        classes.append((cls, emitter.class_text(cls, name, DOCS[name], verb=None)))
-    names = [cls for cls, _ in classes]
+        short = merged_by_spec.get(name)
+        defs.append(
+            ClassDef(
+                class_name(name),
+                DOCS[name],
+                spec09=name,
+                location=BASE + short if short is not None else None,
+            )
+        )
+    for short, (cls, doc) in sorted(NEW_ONLY.items(), key=lambda kv: kv[1][0]):
+        defs.append(ClassDef(cls, doc, location=BASE + short))
+    return defs
+
+
+def generate(specs: dict[str, Any], schemas: dict[str, Any] | None = None) -> str:
+    schemas = load_schemas() if schemas is None else schemas
+    emitter = Emitter(specs, schemas)
+    defs = class_defs(specs, schemas)
+    texts = [emitter.class_text(c) for c in defs]
+    names = [c.cls for c in defs]
     assert len(set(names)) == len(names), "class name collision"
     assert set(DOCS) == set(specs) - NOT_GENERATED, set(DOCS) ^ (set(specs) - NOT_GENERATED)
 
     enum_aliases = [a.split(" ", 1)[0] for a in emitter.aliases]
-    # isort-style order, as ruff's RUF022 wants: constants first, then classes and aliases.
+    assert not set(enum_aliases) & set(names)
     exported = ["COMPONENT_CLASSES", "VERB_CLASSES", *sorted([*names, *enum_aliases])]
     all_block = "__all__ = [\n" + "".join(f'    "{n}",\n' for n in exported) + "]\n"
     parts = [HEADER, all_block]
     parts += ["\n" + a for a in emitter.aliases]
-    parts += ["\n\n" + text for _, text in classes]
+    parts += ["\n\n" + text for text in texts]
+    verbs = [c for c in defs if c.verb is not None]
+    comps = [c for c in defs if c.verb is None]
+    verb_order = [*EXECUTABLE, *ALIASES_09]
+    verb_order += sorted({c.verb for c in verbs if c.verb is not None} - set(verb_order))
+
+    def comp_key(c: ClassDef) -> str:
+        assert c.location is not None or c.spec09 is not None
+        return c.spec09 or (c.location or "")[len(BASE) :]
+
     parts.append(
-        "\n\n#: Builder class of every verb name jbtrio accepts at the top level (aliases"
-        " included).\nVERB_CLASSES: Mapping[str, type[Verb]] = {\n"
-        + "".join(f'    "{n}": {class_name(n)},\n' for n in [*EXECUTABLE, *ALIASES])
-        + "}\n"
-        "#: Builder class of every nested component spec entry.\n"
+        "\n\n#: Builder class of every verb name jbtrio accepts at the top level (aliases and"
+        " the\n#: verbs only one server has included).\nVERB_CLASSES: Mapping[str, type[Verb]]"
+        " = {\n" + "".join(f'    "{n}": {class_name(n)},\n' for n in verb_order) + "}\n"
+        "#: Builder class of every nested component: by 0.9 spec entry name, or by schema\n"
+        "#: location for the components only 10.x/11.x have.\n"
         "COMPONENT_CLASSES: Mapping[str, type[Component]] = {\n"
-        + "".join(f'    "{n}": {class_name(n)},\n' for n in sorted(components))
+        + "".join(
+            f'    "{comp_key(c)}": {c.cls},\n'
+            for c in sorted(comps, key=lambda c: (c.spec09 is None, comp_key(c)))
+        )
         + "}\n"
     )
-    return "".join(parts)
+    return ruff_format("".join(parts))
+
+
+def ruff_format(text: str) -> str:
+    """Format ``text`` as the project's ruff would (pyproject.toml settings)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(OUTPUT), "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return result.stdout
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ from .._wire import (
     TtsTokensResult,
     UnknownMessage,
 )
-from ..verbs import Verb, validate
+from ..verbs import JambonzVersion, Verb, validate
 from ._config import CoreConfig
 from ._events import (
     Abandoned,
@@ -362,8 +362,8 @@ class CallCore:
                 "session:new must be answered with a non-empty verb list "
                 "(jambonz rejects the call otherwise)"
             )
-        if self._validate and ack.verbs and not _built(verbs):
-            validate(list(ack.verbs))
+        if self._validate and ack.verbs and not _built(verbs, self.config.jambonz):
+            validate(list(ack.verbs), jambonz=self.config.jambonz)
         ack = self._receipts.stamp_ack(ack, handle)
         self._push_ack(ack, handle)
         handle.state = ReplyState.REPLIED
@@ -388,7 +388,7 @@ class CallCore:
                 f"(max_queued_commands={self.config.max_queued_commands})"
             )
         if self._validate and command.command == "redirect" and isinstance(command.data, list):
-            validate(command.data)
+            validate(command.data, jambonz=self.config.jambonz)
         frame = self._outbox.make(self._receipts.stamp_command(command))
         self._outbox.push(frame)
         return frame
@@ -553,8 +553,8 @@ class CallCore:
         ):
             return False
         added = list(verbs)
-        if self._validate and added and not _built(added):
-            validate(added)
+        if self._validate and added and not _built(added, self.config.jambonz):
+            validate(added, jambonz=self.config.jambonz)
         more = self._receipts.stamp_ack(Ack(msgid=tail.message.msgid, verbs=added), handle)
         ack = Ack(msgid=tail.message.msgid, verbs=[*tail.message.verbs, *(more.verbs or ())])
         try:
@@ -631,6 +631,7 @@ class CallCore:
         return [Ended(unsent)]
 
 
-def _built(verbs: Iterable[Any] | None) -> bool:
-    """Whether every verb is a builder object, validated when it was built."""
-    return verbs is not None and all(isinstance(verb, Verb) for verb in verbs)
+def _built(verbs: Iterable[Any] | None, jambonz: JambonzVersion) -> bool:
+    """Whether every verb is a builder object known valid for ``jambonz`` (validated
+    when it was built, and frozen): validating them again would only cost time."""
+    return verbs is not None and all(isinstance(v, Verb) and v.checked_for(jambonz) for v in verbs)

@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from .._wire import MAX_FRAME_BYTES
+from ..verbs import DEFAULT_JAMBONZ, JAMBONZ_VERSIONS, JambonzVersion
 
 __all__ = ["DEFAULT_FALLBACK_VERBS", "CoreConfig"]
 
@@ -75,6 +76,8 @@ class CoreConfig:
       reconnect is forced at once.
     - ``max_stall_recoveries``: forced reconnects per call at most (each uses one of
       jambonz's reconnect attempts, 5 by default).
+    - ``jambonz``: the jambonz whose rules verbs are validated by (``"0.9"``, ``"10"`` or
+      ``"11"``, the default; see :mod:`jbtrio.verbs`).
     """
 
     ack_timeout: float = attrs.field(default=5.0, validator=_positive)
@@ -92,6 +95,9 @@ class CoreConfig:
     max_unconfirmed: int = attrs.field(default=64, validator=_positive)
     stall_wait: float = attrs.field(default=1.0, validator=_non_negative)
     max_stall_recoveries: int = attrs.field(default=3, validator=_non_negative)
+    jambonz: JambonzVersion = attrs.field(
+        default=DEFAULT_JAMBONZ, validator=attrs.validators.in_(JAMBONZ_VERSIONS)
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.ack_margin >= self.ack_timeout:

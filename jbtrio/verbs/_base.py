@@ -14,7 +14,13 @@ from typing import Any, ClassVar, Final, cast
 import attrs
 
 from .._errors import VerbError
-from ._validate import VERB_ALIASES, validate_component, validate_verb
+from ._validate import (
+    VERB_ALIASES,
+    JambonzVersion,
+    check_built_component,
+    check_built_verb,
+    target_bit,
+)
 
 __all__ = ["Component", "Hook", "Verb", "WireObject"]
 
@@ -24,27 +30,33 @@ class Hook:
     """A webhook in object form, for hook properties that accept more than a URL string.
 
     ``url`` is a path relative to the app's socket (``"/gather-done"``, answered over the same
-    WebSocket) or an absolute ``ws(s)://``/``http(s)://`` URL; the credentials are used for
-    HTTP basic auth when jambonz calls an HTTP hook.
+    WebSocket) or an absolute ``ws(s)://``/``http(s)://`` URL. For HTTP basic auth when jambonz
+    calls an HTTP hook, 0.9 reads ``username``/``password``, 10.x/11.x ``basic_auth``
+    (``{"username": ..., "password": ...}`` or an ``Auth``); 10.x/11.x accept only ``"GET"``
+    or ``"POST"`` as ``method``.
     """
 
     url: str
     method: str | None = None
     username: str | None = None
     password: str | None = None
+    basic_auth: Mapping[str, Any] | WireObject | None = None
 
     def __attrs_post_init__(self) -> None:
-        # jambonz does not look inside hook objects, so check the types here instead.
+        # jambonz 0.9 does not look inside hook objects, so check the types here instead.
         if not isinstance(self.url, str):
             raise VerbError("hook url must be a string", path="url")
         for name in ("method", "username", "password"):
             if not isinstance(getattr(self, name), str | None):
                 raise VerbError(f"hook {name} must be a string", path=name)
+        if not isinstance(self.basic_auth, Mapping | WireObject | None):
+            raise VerbError("hook basic_auth must be an object", path="basicAuth")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the wire form, leaving out what was not given."""
         wire = {"url": self.url, "method": self.method}
         wire |= {"username": self.username, "password": self.password}
+        wire["basicAuth"] = _to_wire(self.basic_auth)
         return {k: v for k, v in wire.items() if v is not None}
 
     def _jbtrio_wire_(self) -> dict[str, Any]:
@@ -145,9 +157,15 @@ class WireObject:
 
 
 class Verb(WireObject):
-    """A verb builder: ``to_dict()`` gives ``{"verb": name, ...}`` ready for a verb list."""
+    """A verb builder: ``to_dict()`` gives ``{"verb": name, ...}`` ready for a verb list.
 
-    __slots__ = ()
+    A builder is valid for at least one jambonz when it exists (see ``jbtrio.verbs``); it
+    knows which targets it was checked for, so sending it to one of those costs no check.
+    """
+
+    __slots__ = ("_jbtrio_ok",)
+
+    _jbtrio_ok: int
 
     #: The verb name on the wire, as this class sends it (an alias class sends its alias).
     verb: ClassVar[str]
@@ -156,7 +174,13 @@ class Verb(WireObject):
     REPORTS_BACK: ClassVar[bool] = False
 
     def __attrs_post_init__(self) -> None:
-        validate_verb(self.verb, self._remember_fields())
+        known = check_built_verb(self.verb, self._remember_fields())
+        object.__setattr__(self, "_jbtrio_ok", known)
+
+    def checked_for(self, jambonz: JambonzVersion) -> bool:
+        """Whether this builder is known valid for ``jambonz`` (checked when built, or by an
+        earlier :func:`~jbtrio.verbs.validate` for that target), so it needs no check."""
+        return bool(self._jbtrio_ok & target_bit(jambonz))
 
     def to_dict(self) -> dict[str, Any]:
         """Return ``{"verb": ..., **properties}``; properties left as ``None`` are omitted."""
@@ -180,8 +204,12 @@ class Component(WireObject):
 
     __slots__ = ()
 
-    #: The spec entry this class is built from (``"synthesizer"``, ``"sm_transcriptionConfig"``).
-    spec_name: ClassVar[str]
+    #: Its entry in jambonz 0.9's spec table (``"synthesizer"``, ``"sm_transcriptionConfig"``),
+    #: or ``None`` when only 10.x/11.x have it.
+    spec_name: ClassVar[str | None] = None
+    #: URI of its (sub)schema in ``@jambonz/schema`` (10.x/11.x), or ``None`` when only 0.9
+    #: has it.
+    schema_location: ClassVar[str | None] = None
 
     def __attrs_post_init__(self) -> None:
-        validate_component(self.spec_name, self._remember_fields())
+        check_built_component(self.spec_name, self.schema_location, self._remember_fields())
