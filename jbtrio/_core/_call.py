@@ -47,7 +47,7 @@ from .._wire import (
     TtsTokensResult,
     UnknownMessage,
 )
-from ..verbs import JambonzVersion, Verb, validate
+from ..verbs import known_valid, validate
 from ._config import CoreConfig
 from ._events import (
     Abandoned,
@@ -183,7 +183,8 @@ class CallCore:
                 if self._new_ack_frame is not None:
                     self._receipts.read(self._new_ack_frame)
                     self._new_ack_frame = None
-            self._stall.heard()
+            if self._stall.active:
+                self._stall.heard()
 
         if isinstance(message, SessionReconnect):
             return self._on_reconnect(message, now)
@@ -356,15 +357,15 @@ class CallCore:
             raise ReplyError(handle.why_closed, state=handle.state.value)
         if verbs is not None and not isinstance(verbs, list | tuple):
             verbs = list(verbs)
-        ack = Ack(msgid=handle.ack_msgid, verbs=verbs)
-        if handle is self._new_handle and not ack.verbs:
+        if handle is self._new_handle and not verbs:
             raise VerbError(
                 "session:new must be answered with a non-empty verb list "
                 "(jambonz rejects the call otherwise)"
             )
-        if self._validate and ack.verbs and not _built(verbs, self.config.jambonz):
+        stamped = self._receipts.stamp(verbs) if verbs and self._receipts.stamps(handle) else verbs
+        ack = Ack(msgid=handle.ack_msgid, verbs=stamped)
+        if self._validate and ack.verbs and not known_valid(verbs or (), self.config.jambonz):
             validate(list(ack.verbs), jambonz=self.config.jambonz)
-        ack = self._receipts.stamp_ack(ack, handle)
         self._push_ack(ack, handle)
         handle.state = ReplyState.REPLIED
         handle.verbs = ack.verbs
@@ -513,7 +514,12 @@ class CallCore:
         head = self._outbox.head()
         if self._grace_until is not None:
             return head if head is not None and head is self._echo_frame else None
-        if head is not None and head is not self._probe and self._receipts.holds(head):
+        if (
+            head is not None
+            and self._receipts.in_doubt
+            and head is not self._probe
+            and self._receipts.holds(head)
+        ):
             # Verbs appended after frames in doubt wait for the verdict (acks do not).
             return next((f for f in self._outbox if f.is_ack), None)
         return head
@@ -553,7 +559,7 @@ class CallCore:
         ):
             return False
         added = list(verbs)
-        if self._validate and added and not _built(added, self.config.jambonz):
+        if self._validate and added and not known_valid(added, self.config.jambonz):
             validate(added, jambonz=self.config.jambonz)
         more = self._receipts.stamp_ack(Ack(msgid=tail.message.msgid, verbs=added), handle)
         ack = Ack(msgid=tail.message.msgid, verbs=[*tail.message.verbs, *(more.verbs or ())])
@@ -629,9 +635,3 @@ class CallCore:
         self._grace_until = None
         self._await_new_ack = False
         return [Ended(unsent)]
-
-
-def _built(verbs: Iterable[Any] | None, jambonz: JambonzVersion) -> bool:
-    """Whether every verb is a builder object known valid for ``jambonz`` (validated
-    when it was built, and frozen): validating them again would only cost time."""
-    return verbs is not None and all(isinstance(v, Verb) and v.checked_for(jambonz) for v in verbs)

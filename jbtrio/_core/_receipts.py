@@ -36,6 +36,7 @@ This module is pure data: the call core feeds it what was written and read.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -79,6 +80,19 @@ def verb_body(verb: Mapping[str, Any]) -> Mapping[str, Any]:
     return body if isinstance(body, Mapping) else verb
 
 
+_NONE: Final[frozenset[str]] = frozenset()
+
+
+def _ids_of(verbs: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The string ids of ``verbs`` (either verb form)."""
+    out = []
+    for verb in verbs:
+        value = verb.get("id") if "verb" in verb else _verb_id(verb)
+        if type(value) is str:
+            out.append(value)
+    return out
+
+
 def _verb_id(verb: Mapping[str, Any]) -> str | None:
     value = verb_body(verb).get("id")
     return value if isinstance(value, str) else None
@@ -88,6 +102,7 @@ def _verb_id(verb: Mapping[str, Any]) -> str | None:
 class _Pending:
     """A frame with verbs, written to a socket, whose receipt has not come yet."""
 
+    seq: int
     frame: Frame
     verbs: tuple[dict[str, Any], ...]
     ids: frozenset[str]
@@ -122,7 +137,11 @@ class Receipts:
         self._max_tracked = max_tracked
         self._ids = 0
         self._events_on = False
-        self._written: list[_Pending] = []
+        # frames on the live socket without a receipt, oldest first, and where each id is
+        # (a receipt names an id; everything up to its frame was read)
+        self._written: deque[_Pending] = deque()
+        self._where: dict[str, int] = {}
+        self._seq = 0
         self._doubt: list[_Pending] = []
         self._doubt_until: float | None = None
         self._probe_id: str | None = None
@@ -134,23 +153,36 @@ class Receipts:
         """Whether frames written to a dead socket still wait for their verdict."""
         return bool(self._doubt)
 
-    def stamp(self, verbs: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
-        """``verbs`` with an id on each verb that has none, and ``notifyEvents`` turned on
-        in front of the first verbs of the call. Verbs are copied, never changed in place."""
-        if not self.enabled:
-            return verbs
+    def stamps(self, handle: ReplyHandle) -> bool:
+        """Whether the verbs answering ``handle`` get ids: they run in this call's stack."""
+        return self.enabled and isinstance(handle.message, _STACK_ACKS)
+
+    def stamp(self, verbs: Iterable[Any]) -> tuple[dict[str, Any], ...]:
+        """Wire dicts of ``verbs`` (builders or dicts, as :func:`verb_dicts` takes them) with
+        an id on each verb that has none, and ``notifyEvents`` turned on in front of the
+        first verbs of the call. The app's dicts are copied, never changed; a builder's wire
+        dict is made fresh by ``to_dict()``, so it takes its id in place."""
         out: list[dict[str, Any]] = []
         if not self._events_on:
             self._events_on = True
+            verbs = verb_dicts(verbs) or ()
             if not any(_turns_events_on(verb) for verb in verbs):
                 out.append({"verb": "config", "notifyEvents": True, "id": self._new_id()})
         for verb in verbs:
-            out.append(verb if _verb_id(verb) is not None else self._with_id(verb))
+            if hasattr(verb, "_jbtrio_wire_") and callable(getattr(verb, "to_dict", None)):
+                wire: dict[str, Any] = verb.to_dict()
+                if "id" not in wire:
+                    self._ids += 1
+                    wire["id"] = f"{ID_PREFIX}{self._ids}"
+                out.append(wire)
+                continue
+            (plain,) = (verb,) if type(verb) is dict else (verb_dicts((verb,)) or ())
+            out.append(plain if _verb_id(plain) is not None else self._with_id(plain))
         return tuple(out)
 
     def stamp_ack(self, ack: Ack, handle: ReplyHandle) -> Ack:
         """``ack`` with ids on its verbs, if they run in this call's own verb stack."""
-        if not ack.verbs or not self.enabled or not isinstance(handle.message, _STACK_ACKS):
+        if not ack.verbs or not self.stamps(handle):
             return ack
         return Ack(msgid=ack.msgid, verbs=self.stamp(ack.verbs))
 
@@ -163,8 +195,7 @@ class Receipts:
             or not isinstance(command.data, list)
         ):
             return command
-        verbs = verb_dicts(command.data) or ()
-        return attrs.evolve(command, data=list(self.stamp(verbs)))
+        return attrs.evolve(command, data=list(self.stamp(command.data)))
 
     def _new_id(self) -> str:
         self._ids += 1
@@ -200,13 +231,16 @@ class Receipts:
         hook_verb_id: str | None = None
         if isinstance(message, Ack):
             verbs = message.verbs
-            if not verbs or handle is None or not isinstance(handle.message, _STACK_ACKS):
+            if not verbs or handle is None:
+                return
+            hook = handle.message
+            if type(hook) is VerbHook:
+                answers_hook = True
+                verb_id = hook.data.extra.get("verb_id")
+                hook_verb_id = verb_id if isinstance(verb_id, str) else None
+            elif not isinstance(hook, _STACK_ACKS):
                 return
             replaces = True
-            if isinstance(handle.message, VerbHook):
-                answers_hook = True
-                verb_id = handle.message.data.extra.get("verb_id")
-                hook_verb_id = verb_id if isinstance(verb_id, str) else None
         elif (
             message.command == "redirect"
             and message.call_sid is None
@@ -217,25 +251,42 @@ class Receipts:
         else:
             return
         if replaces:
-            self._written.clear()
-            self._doubt.clear()
-            self._doubt_until = None
-            self._probe_id = None
+            if self._written:
+                self._forget_written()
+            if self._doubt:
+                self._doubt.clear()
+                self._doubt_until = None
+                self._probe_id = None
         if not self.enabled and not answers_hook:
             return  # without receipts, only a hook's failure can show an ack was lost
         if len(self._written) >= self._max_tracked:
             # Bounded: the oldest unconfirmed frame is forgotten (it can no longer be
             # re-sent, only reported); a healthy call confirms frames long before this.
-            del self._written[0]
-        ids = frozenset(i for i in map(_verb_id, verbs) if i is not None)
-        self._written.append(_Pending(frame, verbs, ids, replaces, hook_verb_id, answers_hook))
+            self._drop_oldest()
+        ids = frozenset(_ids_of(verbs)) if self.enabled else _NONE
+        self._seq += 1
+        self._written.append(
+            _Pending(self._seq, frame, verbs, ids, replaces, hook_verb_id, answers_hook)
+        )
+        for verb_id in ids:
+            self._where[verb_id] = self._seq
+
+    def _drop_oldest(self) -> None:
+        oldest = self._written.popleft()
+        for verb_id in oldest.ids:
+            if self._where.get(verb_id) == oldest.seq:
+                del self._where[verb_id]
+
+    def _forget_written(self) -> None:
+        self._written.clear()
+        self._where.clear()
 
     def detach(self, now: float) -> None:
         """The socket died: what it carried without a receipt is in doubt from now on."""
         if not self._written:
             return
         self._doubt.extend(self._written)
-        self._written.clear()
+        self._forget_written()
         del self._doubt[: max(0, len(self._doubt) - self._max_tracked)]
         # Without receipts nothing would ever confirm them: they wait, silently, for a
         # hook's failure or for a frame that makes them moot.
@@ -290,18 +341,17 @@ class Receipts:
                 self._doubt_until = None
                 self._probe_id = None
                 return Verdict((), None, f"receipt for verb {verb_id}")
-        for index, pending in enumerate(self._written):
-            if verb_id in pending.ids:
-                del self._written[: index + 1]
-                break
+        seq = self._where.get(verb_id)
+        while seq is not None and self._written and self._written[0].seq <= seq:
+            self._drop_oldest()
         return None
 
     def read(self, frame: Frame) -> None:
         """Other evidence shows jambonz read ``frame`` (and what came before it)."""
-        for index, pending in enumerate(self._written):
-            if pending.frame is frame:
-                del self._written[: index + 1]
-                return
+        if any(pending.frame is frame for pending in self._written):
+            while self._written[0].frame is not frame:
+                self._drop_oldest()
+            self._drop_oldest()
 
     def _failed_hook(self, error: JambonzError) -> int | None:
         """The index in the doubt of the ack whose hook jambonz reports failed: matched by
@@ -343,7 +393,7 @@ class Receipts:
 
     def clear(self) -> None:
         """The call ended."""
-        self._written.clear()
+        self._forget_written()
         self._doubt.clear()
         self._doubt_until = None
         self._probe_id = None

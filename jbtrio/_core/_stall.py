@@ -36,7 +36,10 @@ class StallWatch:
         self._max = max_recoveries
         self._suspicion: Suspicion | None = None
         self._force_at: float | None = None
-        self._forcing = False
+        self.forcing = False
+        """A forced reconnect is under way: nothing more goes out on this socket."""
+        self.active = False
+        """Whether a message from jambonz would change anything (:meth:`heard`)."""
         self.forced = 0
         """Forced reconnects so far."""
 
@@ -44,11 +47,6 @@ class StallWatch:
     def deadline(self) -> float | None:
         """When :meth:`due` next may say yes."""
         return self._force_at
-
-    @property
-    def forcing(self) -> bool:
-        """A forced reconnect is under way: nothing more goes out on this socket."""
-        return self._forcing
 
     def reconnected(self, suspicion: Suspicion | None) -> None:
         """A ``session:reconnect`` arrived; ``suspicion`` says how likely it is re-keyed.
@@ -59,12 +57,14 @@ class StallWatch:
         missing echo says so."""
         self._force_at = None
         self._suspicion = suspicion
+        self.active = suspicion is not None
 
     def acked(self, now: float) -> bool:
         """The reconnect's ack is out: start the watch if jambonz may be stalled. True when
         an echo should go out now (the stall is possible, not certain)."""
         if self._suspicion is None or self.forced >= self._max:
             self._suspicion = None
+            self.active = False
             return False
         if self._suspicion == "certain":
             self._force_at = now
@@ -76,10 +76,11 @@ class StallWatch:
         """jambonz sent something: it is not holding its messages back."""
         self._suspicion = None
         self._force_at = None
+        self.active = False
 
     def detached(self) -> None:
         """The socket is gone (forced or not)."""
-        self._forcing = False
+        self.forcing = False
         self._force_at = None
 
     def due(self, now: float) -> str | None:
@@ -89,7 +90,8 @@ class StallWatch:
         why = "never reached" if self._suspicion == "certain" else "may not have reached"
         self._force_at = None
         self._suspicion = None
-        self._forcing = True
+        self.active = False
+        self.forcing = True
         self.forced += 1
         return (
             f"the session:new ack {why} jambonz, which then holds every message back after "

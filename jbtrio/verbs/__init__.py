@@ -156,6 +156,7 @@ from ._validate import JAMBONZ_VERSIONS as JAMBONZ_VERSIONS
 from ._validate import MAX_DEPTH as MAX_DEPTH
 from ._validate import VERB_ALIASES as VERB_ALIASES
 from ._validate import JambonzVersion as JambonzVersion
+from ._validate import known_valid as known_valid
 from ._validate import validate as validate
 from ._validate import validate_component as validate_component
 from ._validate import validate_verb as validate_verb
@@ -291,6 +292,7 @@ __all__ = [
     "VoiceagentS2s",
     "WireObject",
     "XaiOptions",
+    "known_valid",
     "validate",
     "validate_component",
     "validate_verb",

@@ -17,7 +17,7 @@ valid for, so :func:`validate` skips it for those and checks it (once) for any o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, Final, Literal
 
@@ -35,6 +35,7 @@ __all__ = [
     "JambonzVersion",
     "check_built_component",
     "check_built_verb",
+    "known_valid",
     "load_specs",
     "target_bit",
     "validate",
@@ -81,6 +82,17 @@ def _check_builder(verb: Any, known: int, bit: int, check: Callable[[object], No
     """Check a builder not yet known valid for this target; remember a pass."""
     check(verb.to_dict())
     object.__setattr__(verb, _KNOWN_MASK, known | bit)
+
+
+def known_valid(verbs: Iterable[object], jambonz: JambonzVersion = DEFAULT_JAMBONZ) -> bool:
+    """Whether every element of ``verbs`` is a builder already known valid for ``jambonz``
+    (checked when built, frozen since), so that validating the list would only cost time."""
+    bit = target_bit(jambonz)
+    for verb in verbs:
+        known = getattr(verb, _KNOWN_MASK, None)
+        if known is None or not known & bit:
+            return False
+    return True
 
 
 def validate(payload: object, *, jambonz: JambonzVersion = DEFAULT_JAMBONZ) -> None:
