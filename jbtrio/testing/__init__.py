@@ -18,12 +18,16 @@ kept as a timed :class:`Frame`. Works over TCP or any Trio stream, and under ``M
         hook = call.sent("verb:hook")[0]
         assert hook.payload["speech"]["alternatives"][0]["transcript"] == "hi"
 
-    async def test_reconnect(autojump_clock):
-        async with FakeJambonz().call(url) as call:
-            await call.wait_for_type("call:status")
-            await call.drop()                      # TCP loss: jambonz reconnects in 0.5 s
-            await call.wait_for_type("session:reconnect")
-            await call.hangup()
+    async def test_reconnect(autojump_clock):    # steer a call while it runs, in-process
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(jbtrio.Server(app).run_in)
+            memory = server.open_memory_stream     # a connector: no sockets
+            async with FakeJambonz().call("ws://app/ivr", connector=memory) as call:
+                await call.wait_for_type("call:status")
+                await call.drop()                  # TCP loss: jambonz reconnects in 0.5 s
+                await call.wait_for_type("session:reconnect")
+                await call.hangup()
+            await server.shutdown(grace=0)
 
 :func:`run_app` raises :class:`AppFailed` when the call's outcome is not ``ok`` — with the
 app's own exception when a flow or handler raised. The ``fake_jambonz`` pytest fixture gives a

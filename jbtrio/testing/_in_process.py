@@ -38,6 +38,8 @@ class AppFailed(AssertionError):
     ``call.outcome.app_errors``. The message ends with the call's readable transcript.
     """
 
+    __module__ = "jbtrio.testing"  # how pytest names it: where users import it from
+
     def __init__(self, call: Call) -> None:
         self.call = call
         outcome = call.outcome
