@@ -53,7 +53,22 @@ from ._wire import (
     VerbHook,
     VerbStatus,
 )
-from .verbs import Dial, Gather, Llm, Verb
+from .verbs import (
+    DeepgramS2s,
+    Dial,
+    ElevenlabsS2s,
+    Gather,
+    GoogleS2s,
+    GptliveS2s,
+    Llm,
+    MicrosoftS2s,
+    OpenaiS2s,
+    QwenS2s,
+    S2s,
+    UltravoxS2s,
+    Verb,
+    VoiceagentS2s,
+)
 from .verbs._validate import VERB_ALIASES
 
 if TYPE_CHECKING:
@@ -63,6 +78,21 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_ERROR_VERBS", "Call", "Event", "EventHandler", "Flow", "Tool"]
 
 Verbs = Iterable[Mapping[str, Any] | Any]
+#: The builders whose hook payload parses as an :class:`~jbtrio.LlmResult` (``llm`` and its
+#: ``*_s2s`` aliases).
+_LlmVerb = (
+    Llm
+    | S2s
+    | OpenaiS2s
+    | MicrosoftS2s
+    | GoogleS2s
+    | ElevenlabsS2s
+    | DeepgramS2s
+    | VoiceagentS2s
+    | UltravoxS2s
+    | QwenS2s
+    | GptliveS2s
+)
 Flow = Callable[["Call"], Steps]
 """An ``async def flow(call: Call) -> Steps: ... yield ...`` generator function."""
 Tool = Callable[..., Awaitable[Any]]
@@ -326,7 +356,7 @@ class Call:
     @overload
     async def ask(self, verb: Dial) -> DialResult: ...
     @overload
-    async def ask(self, verb: Llm) -> LlmResult: ...
+    async def ask(self, verb: _LlmVerb) -> LlmResult: ...
     @overload
     async def ask(self, verb: Verb | Mapping[str, Any]) -> Any: ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import jbtrio
-from jbtrio.verbs import Dial, Gather, Hangup, Llm, Say, Target
+from jbtrio.verbs import Dial, Gather, Hangup, Llm, OpenaiS2s, Say, Target
 
 app = jbtrio.App()
 
@@ -44,5 +44,6 @@ async def awaiting(call: jbtrio.Call) -> None:
     await call.gather(inputt=["speech"])  # type: ignore[call-arg]
     dialed: jbtrio.DialResult = await call.ask(Dial(target=[Target(type="phone", number="1")]))
     done: jbtrio.LlmResult = await call.ask(Llm(vendor="openai", llm_options={}))
+    done = await call.ask(OpenaiS2s(llm_options={}))
     wrong: jbtrio.DialResult = await call.ask(Gather(input=["digits"]))  # type: ignore[assignment]
     del result, dialed, done, wrong
