@@ -12,8 +12,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import secrets
-import uuid
 from collections.abc import Callable, MutableMapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
@@ -35,6 +33,7 @@ from ._in_process import call_app
 from ._outcome import AckRecord, AppError, CallOutcome, CallRecord
 from ._render import render
 from ._requestor import Requestor
+from ._session_data import adulting_data, session_new_data
 from ._transcript import ConnEvent, Frame, Transcript
 
 if TYPE_CHECKING:
@@ -57,20 +56,6 @@ class _CallLog(logging.LoggerAdapter[logging.Logger]):
         extra = self.extra or {}
         kwargs.setdefault("extra", {}).update(extra)
         return f"[{extra.get('call_sid')}] {msg}", kwargs
-
-
-def _default_sip(from_: str, to: str, call_id: str) -> dict[str, Any]:
-    return {
-        "headers": {
-            "from": f"<sip:{from_}@54.172.60.3:5060>;tag=9mgyBeaUy4H2S",
-            "to": f"<sip:{to}@10.0.13.72:5070>",
-            "call-id": call_id,
-            "X-CID": call_id,
-        },
-        "method": "INVITE",
-        "uri": f"sip:{to}@10.0.13.72:5070",
-        "body": "v=0\r\n",
-    }
 
 
 class Call:
@@ -509,34 +494,17 @@ class FakeJambonz:
         promoted to its own session instead: the socket goes to ``<url>/adulting``, carries no
         top-level ``call_sid``, and runs ``verbs`` (the child application the parent supplied).
         """
-        sid = call_sid or str(uuid.uuid4())
-        call_id = str(uuid.uuid4())
-        data: dict[str, Any] = {
-            "sip": sip if sip is not None else _default_sip(from_, to, call_id),
-            "direction": direction,
-            "trace_id": secrets.token_hex(16),
-            "has_recording": False,
-            "caller_name": "",
-            "call_sid": sid,
-            "account_sid": self.config.account_sid,
-            "application_sid": self.config.application_sid,
-            "from": from_,
-            "to": to,
-            "call_id": call_id,
-            "sip_status": 100,
-            "sip_reason": "Trying",
-            "call_status": "trying",
-            "sbc_callid": call_id,
-            "originating_sip_ip": "54.172.60.3",
-            "originating_sip_trunk_name": "Twilio",
-            "local_sip_address": "10.0.13.72:5070",
-            "service_provider_sid": self.config.service_provider_sid,
-            "defaults": self.config.defaults,
-        }
-        if env_vars is not None:
-            data["env_vars"] = env_vars
+        data = session_new_data(
+            self.config,
+            from_=from_,
+            to=to,
+            direction=direction,
+            call_sid=call_sid,
+            sip=sip,
+            env_vars=env_vars,
+        )
         if first_message == "session:adulting":
-            data = self._adulting_data(data)
+            data = adulting_data(data)
         return Call(
             config=self.config,
             target=target,
@@ -550,29 +518,6 @@ class FakeJambonz:
             verbs=verbs,
             error_verbs=error_verbs,
         )
-
-    @staticmethod
-    def _adulting_data(parent: dict[str, Any]) -> dict[str, Any]:
-        """Child call info plus ``parent_call_info``, as doAdulting sends it."""
-        parent_info = {k: v for k, v in parent.items() if k not in ("sip", "defaults")}
-        parent_info.update(call_status="in-progress", sip_status=200, sip_reason="OK")
-        child_id = str(uuid.uuid4())
-        return {
-            "call_sid": parent["call_sid"],
-            "direction": "outbound",
-            "from": parent["from"],
-            "to": parent["to"],
-            "call_id": child_id,
-            "sbc_callid": child_id,
-            "sip_status": 200,
-            "sip_reason": "OK",
-            "call_status": "in-progress",
-            "account_sid": parent["account_sid"],
-            "application_sid": parent["application_sid"],
-            "trace_id": parent["trace_id"],
-            "parent_call_sid": str(uuid.uuid4()),
-            "parent_call_info": parent_info,
-        }
 
     def call(self, target: str | Connector, **options: Unpack[CallOptions]) -> _CallContext:
         """``async with fake.call(url, caller=...) as call:`` — a call running for the block.
