@@ -7,9 +7,6 @@ targeted at the B-leg by its call_sid).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Any
-
 import jbtrio
 from jbtrio.verbs import Dial, Hangup, Say, Target
 
@@ -17,7 +14,7 @@ app = jbtrio.App()
 
 
 @app.flow("/dial-confirm")
-async def dial_out(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+async def dial_out(call: jbtrio.Call) -> jbtrio.Steps:
     """Dial with a confirm hook; report how the dial ended."""
     call.on("call:status", _whisper_when_answered)
     result: jbtrio.DialResult = yield [
@@ -32,7 +29,7 @@ async def dial_out(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
 
 
 @app.dial_confirm("/dial-confirm/screen")
-async def screen(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+async def screen(call: jbtrio.Call) -> jbtrio.Steps:
     """Played to the callee only, before the legs are bridged."""
     yield Say(text="You have a call from jbtrio. Connecting.")
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Any
-
 import jbtrio
 from jbtrio.verbs import Hangup, Say
 
@@ -12,6 +9,6 @@ app = jbtrio.App()
 
 
 @app.flow("/hello")
-async def hello(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+async def hello(call: jbtrio.Call) -> jbtrio.Steps:
     """The first (and only) yield answers ``session:new``."""
     yield [Say(text=f"Hello {call.info.from_ or 'there'}, this is jbtrio."), Hangup()]

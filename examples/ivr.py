@@ -9,9 +9,6 @@ and repeats a spoken answer back ("You said: ...") before hanging up. Serve it w
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Any
-
 import jbtrio
 from jbtrio.verbs import Gather, Hangup, Say
 
@@ -21,7 +18,7 @@ MENU = "Tell me what you need, or press 1 for sales and 2 for support."
 
 
 @app.flow("/ivr")
-async def ivr(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+async def ivr(call: jbtrio.Call) -> jbtrio.Steps:
     """Each ``yield`` hands verbs to jambonz; a gather's yield returns its typed result."""
     yield Say(text="Hello, and welcome to jbtrio.")
     for attempt in range(2):

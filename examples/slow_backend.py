@@ -6,9 +6,6 @@ the flow's next ``yield`` — long after — goes out as a ``redirect`` command 
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Any
-
 import trio
 
 import jbtrio
@@ -26,7 +23,7 @@ async def look_up(question: str) -> str:
 
 
 @app.flow("/slow-backend")
-async def slow_backend(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+async def slow_backend(call: jbtrio.Call) -> jbtrio.Steps:
     """Gather a question, look it up slowly, say the answer."""
     answer: jbtrio.GatherResult = yield Gather(
         input=["speech"], timeout=10, say=Say(text="Ask me anything.")

@@ -12,8 +12,7 @@ jambonz: ``python -m jbtrio call ws://127.0.0.1:3000/tts-stream``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator
 
 import trio
 
@@ -73,7 +72,7 @@ app = jbtrio.App()
 
 
 @app.flow("/tts-stream")
-async def tts_stream(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+async def tts_stream(call: jbtrio.Call) -> jbtrio.Steps:
     """Open a streaming say, stream the fake LLM's answer into it, flush; jambonz hangs up
     once the speech has finished (the hangup follows the streaming say)."""
     yield [Say(stream=True), Hangup()]

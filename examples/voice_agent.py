@@ -8,7 +8,6 @@ with an error result, not silence.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from typing import Any
 
 import jbtrio
@@ -51,7 +50,7 @@ async def book_table(call: jbtrio.Call, people: int = 2, time: str = "19:00") ->
 
 
 @app.flow("/voice-agent")
-async def voice_agent(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+async def voice_agent(call: jbtrio.Call) -> jbtrio.Steps:
     """Run the agent until the model ends the conversation, then hang up."""
     result: jbtrio.LlmResult = yield Llm(
         vendor="openai",

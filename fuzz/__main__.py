@@ -3,7 +3,10 @@
 Targets are the modules ``fuzz/target_*.py``; each exposes ``TARGET`` (a :class:`Target`).
 For each selected target the runner first replays its seed corpus (``fuzz/corpus/<name>/``,
 checked in: known-tricky inputs and past findings), then runs Hypothesis in batches of fresh
-random examples until its share of the budget (split evenly) is spent. A failing example is
+random examples until its share of the budget is spent. The budget is a total, on the wall
+clock: each target gets an even share of what is left when it starts (so one that overran
+shortens the next ones), examples past a target's share are drawn but not run, and the
+coverage-guided targets are interrupted at theirs, start-up included. A failing example is
 shrunk, printed, and saved in the Hypothesis example database (``.hypothesis/fuzz``) so the
 next run replays it first. A target whose optional engine is missing (``requires``) is
 skipped and reported as such. One line per target, then a JSON report, are printed last; the
@@ -86,13 +89,14 @@ def discover() -> list[Target]:
 
 
 def run_target(target: Target, seconds: float, database: DirectoryBasedExampleDatabase) -> Report:
-    """Fuzz one target for ``seconds`` (checked between batches of examples)."""
+    """Fuzz one target for ``seconds`` (checked before each example)."""
     report = Report(name=target.name)
     missing = missing_requirements(target)
     if missing:
         report.skipped = f"not installed: {', '.join(missing)}"
         return report
     start = time.monotonic()
+    stop_at = start + seconds
     if target.external is not None:
         report.examples, report.failure = target.external(seconds)
         report.seconds = round(time.monotonic() - start, 2)
@@ -104,6 +108,8 @@ def run_target(target: Target, seconds: float, database: DirectoryBasedExampleDa
     counter = [0]
 
     def counted(example: Any) -> None:
+        if time.monotonic() >= stop_at:
+            return  # the share is spent: let the batch run out without checking
         counter[0] += 1
         target.check(example)
 
@@ -116,7 +122,7 @@ def run_target(target: Target, seconds: float, database: DirectoryBasedExampleDa
         suppress_health_check=list(HealthCheck),
         print_blob=True,
     )(given(target.strategy)(counted))
-    while time.monotonic() - start < seconds:
+    while time.monotonic() < stop_at:
         try:
             test()
         except Exception as exc:  # a finding: keep the shrunk example and the traceback
@@ -150,8 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no fuzz targets found")
 
     database = DirectoryBasedExampleDatabase(_DB_PATH)
-    share = args.seconds / len(targets)
-    reports = [run_target(target, share, database) for target in targets]
+    deadline = time.monotonic() + args.seconds
+    reports = []
+    for left, target in zip(range(len(targets), 0, -1), targets, strict=True):
+        share = max(0.0, deadline - time.monotonic()) / left
+        reports.append(run_target(target, share, database))
 
     for r in reports:
         status = "FAIL" if r.failure else "skip" if r.skipped else "ok"

@@ -5,12 +5,12 @@ classes, :mod:`jbtrio.verbs`, :mod:`jbtrio.commands`) -> the sans-IO call core -
 runtime (:func:`serve`) -> the app API (:class:`App`, :class:`Call`) -> :mod:`jbtrio.testing`.
 """
 
-from __future__ import annotations
-
 from . import commands as commands
 from . import verbs as verbs
 from ._app import App as App
 from ._app import CallHandler as CallHandler
+from ._app import FailureListener as FailureListener
+from ._call import DEFAULT_ERROR_VERBS as DEFAULT_ERROR_VERBS
 from ._call import Call as Call
 from ._call import Event as Event
 from ._call import Flow as Flow
@@ -30,7 +30,9 @@ from ._errors import TtsError as TtsError
 from ._errors import TtsInterrupted as TtsInterrupted
 from ._errors import VerbError as VerbError
 from ._event_stream import EventStream as EventStream
+from ._flow import FlowStep as FlowStep
 from ._flow import Step as Step
+from ._flow import Steps as Steps
 from ._flow import until_finished as until_finished
 from ._runtime import Server as Server
 from ._runtime import ServerConfig as ServerConfig

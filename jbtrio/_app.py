@@ -8,8 +8,10 @@ those legs).
 
 from __future__ import annotations
 
+import inspect
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 import trio
@@ -21,10 +23,51 @@ from ._wire import DialConfirm, SessionAdulting, SessionRedirect
 if TYPE_CHECKING:
     from .rest import ClientPool
 
-__all__ = ["App", "AppHooks", "CallHandler"]
+__all__ = ["App", "AppHooks", "CallHandler", "FailureListener"]
+
+log = logging.getLogger("jbtrio.app")
 
 CallHandler = Callable[[Call], Awaitable[None]]
 """An ``async def handler(call)`` that drives the call with events and awaitable verbs."""
+FailureListener = Callable[[Call, str, BaseException], None]
+"""``listener(call, where, exc)``: ``where`` names what failed (``"flow ivr"``)."""
+
+_F = TypeVar("_F", bound=Flow)
+_H = TypeVar("_H", bound=CallHandler)
+
+
+def _name(target: object) -> str:
+    return getattr(target, "__qualname__", None) or repr(target)
+
+
+def _check_flow(flow: object) -> None:
+    """Refuse what cannot be a flow when it is registered, not when the first call comes."""
+    method = getattr(type(flow), "__call__", None)  # noqa: B004 - an object's async-gen method
+    if inspect.isasyncgenfunction(flow) or inspect.isasyncgenfunction(method):
+        return
+    if inspect.iscoroutinefunction(flow):
+        raise TypeError(
+            f"{_name(flow)} is an async def without yield: a flow yields its verbs "
+            "(yield Say(...)); for a handler that awaits them, use @app.route(path)"
+        )
+    raise TypeError(
+        f"{_name(flow)} is not an async generator function: a flow is "
+        "`async def flow(call): ... yield verbs`"
+    )
+
+
+def _check_handler(handler: object) -> None:
+    if not callable(handler):
+        raise TypeError(f"{handler!r} is not callable: a handler is `async def handler(call)`")
+    if inspect.isasyncgenfunction(handler):
+        raise TypeError(f"{_name(handler)} yields: it is a flow, register it with @app.flow(path)")
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The one exception inside nested single-member groups (what a test should show)."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _normalise(path: str) -> str:
@@ -64,6 +107,14 @@ class AppHooks:
     def rest(self) -> ClientPool | None:
         """The app's jambonz REST clients, if it configured them."""
         return self._app.rest
+
+    def failed(self, call: Call, where: str, exc: BaseException) -> None:
+        """Tell the app's failure listeners that ``where`` raised ``exc`` on ``call``."""
+        for listener in list(self._app._failure_listeners):
+            try:
+                listener(call, where, exc)
+            except Exception:
+                log.exception("[%s] failure listener %r raised", call.sid, listener)
 
     def route_special(self, call: Call, event: Event) -> bool:
         """``dial:confirm`` to its confirm flow; ``session:redirect`` to the flow mounted at
@@ -125,6 +176,7 @@ class App:
         self._confirm_flows: dict[str, Flow] = {}
         self._subscriptions: list[Subscription] = []
         self._tools: dict[str, Tool] = {}
+        self._failure_listeners: list[FailureListener] = []
         self._hooks = AppHooks(self)
 
     @property
@@ -136,43 +188,48 @@ class App:
 
     def mount(self, path: str, handler: CallHandler) -> None:
         """Serve calls whose path is ``path`` or below it with ``handler(call)``."""
+        _check_handler(handler)
         self._add(self._routes, path, _Route("handler", handler))
 
-    def route(self, path: str) -> Callable[[CallHandler], CallHandler]:
+    def route(self, path: str) -> Callable[[_H], _H]:
         """Decorator form of :meth:`mount`: an ``async def handler(call)``."""
 
-        def register(handler: CallHandler) -> CallHandler:
+        def register(handler: _H) -> _H:
             self.mount(path, handler)
             return handler
 
         return register
 
-    def flow(self, path: str) -> Callable[[Flow], Flow]:
-        """Decorator: serve calls at ``path`` with an async-generator flow."""
+    def flow(self, path: str) -> Callable[[_F], _F]:
+        """Decorator: serve calls at ``path`` with an async-generator flow
+        (``async def flow(call: Call) -> Steps``; anything else is refused here)."""
 
-        def register(flow: Flow) -> Flow:
+        def register(flow: _F) -> _F:
+            _check_flow(flow)
             self._add(self._routes, path, _Route("flow", flow))
             return flow
 
         return register
 
-    def adulting(self, path: str) -> Callable[[Flow], Flow]:
+    def adulting(self, path: str) -> Callable[[_F], _F]:
         """Decorator: the flow for dialed legs promoted to their own session (jambonz connects
         to ``<path>/adulting``). Its first ``yield`` answers ``session:adulting`` (whose verbs
         jambonz ignores: the leg already runs the verbs its parent gave it)."""
 
-        def register(flow: Flow) -> Flow:
+        def register(flow: _F) -> _F:
+            _check_flow(flow)
             self._add(self._adulting, path, _Route("flow", flow))
             return flow
 
         return register
 
-    def dial_confirm(self, hook: str) -> Callable[[Flow], Flow]:
+    def dial_confirm(self, hook: str) -> Callable[[_F], _F]:
         """Decorator: the flow answering ``dial:confirm`` on ``hook`` (a dial's
         ``confirm_hook``). Its first ``yield`` is played to the callee before bridging; with
         none registered the callee is bridged at once."""
 
-        def register(flow: Flow) -> Flow:
+        def register(flow: _F) -> _F:
+            _check_flow(flow)
             if hook in self._confirm_flows:
                 raise ValueError(f"a confirm flow is already registered for {hook}")
             self._confirm_flows[hook] = flow
@@ -206,6 +263,22 @@ class App:
 
         return register
 
+    def add_failure_listener(self, listener: FailureListener) -> Callable[[], None]:
+        """Call ``listener(call, where, exc)`` whenever a flow or handler of a call raises.
+
+        It runs synchronously in the call's task, after the error is logged and before the
+        apology (``error_verbs``) goes out; an exception in it is logged and ignored. Returns
+        a function that removes it. :func:`jbtrio.testing.run_app` uses it to fail a test
+        with the exception itself; an app may use it to report errors.
+        """
+        self._failure_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._failure_listeners:
+                self._failure_listeners.remove(listener)
+
+        return remove
+
     @staticmethod
     def _add(table: dict[str, _Route], path: str, route: _Route) -> None:
         path = _normalise(path)
@@ -226,20 +299,31 @@ class App:
             chosen = route
             if isinstance(session.first_message, SessionAdulting) and adulting_route is not None:
                 chosen = adulting_route
-            async with trio.open_nursery() as nursery:
-                call = Call(session, nursery, self._hooks)
-                if chosen is None:
-                    # Only an adulting flow is mounted here, and this is not an adulting leg.
-                    call.log.error("no flow for a %s on %s: hanging up", call.start.type, call.path)
-                    await call.start.reply([{"verb": "hangup"}])
-                elif chosen.kind == "flow":
-                    await call.run_flow(chosen.target)  # type: ignore[arg-type]
-                else:
-                    call.want_events()
-                    handler: CallHandler = chosen.target  # type: ignore[assignment]
-                    await handler(call)
-                # Handlers registered with call.on() and the app's run until the call ends.
-                await session.wait_ended()
+            call: Call | None = None
+            try:
+                async with trio.open_nursery() as nursery:
+                    call = Call(session, nursery, self._hooks)
+                    if chosen is None:
+                        # Only an adulting flow is mounted here, and this is not an adulting leg.
+                        call.log.error(
+                            "no flow for a %s on %s: hanging up", call.start.type, call.path
+                        )
+                        await call.start.reply([{"verb": "hangup"}])
+                    elif chosen.kind == "flow":
+                        await call.run_flow(chosen.target)  # type: ignore[arg-type]
+                    else:
+                        call.want_events()
+                        handler: CallHandler = chosen.target  # type: ignore[assignment]
+                        await handler(call)
+                    # Handlers registered with call.on() and the app's run until the call ends.
+                    await session.wait_ended()
+            except* Exception as group:  # the runtime logs it and hangs up; listeners hear it
+                if call is not None:
+                    where = "an event handler"
+                    if chosen is not None and chosen.kind == "handler":
+                        where = f"handler {_name(chosen.target)}"
+                    self._hooks.failed(call, where, _leaf(group))
+                raise
 
         return run
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import fnmatch
 import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
 import attrs
 import trio
@@ -34,7 +34,7 @@ from ._errors import (
     VerbError,
 )
 from ._event_stream import EventStream
-from ._flow import Prepared, Step, hook_url, prepare, verb_name
+from ._flow import Prepared, Step, Steps, hook_url, prepare, verb_name
 from ._runtime import CallSession, Incoming
 from ._runtime._logging import CallLogger
 from ._tts import TtsStream
@@ -43,15 +43,32 @@ from ._wire import (
     CallInfo,
     CallStatus,
     Command,
+    DialResult,
     GatherResult,
     InboundMessage,
     JambonzError,
+    LlmResult,
     LlmToolCall,
     UnknownMessage,
     VerbHook,
     VerbStatus,
 )
-from .verbs import Gather
+from .verbs import (
+    DeepgramS2s,
+    Dial,
+    ElevenlabsS2s,
+    Gather,
+    GoogleS2s,
+    GptliveS2s,
+    Llm,
+    MicrosoftS2s,
+    OpenaiS2s,
+    QwenS2s,
+    S2s,
+    UltravoxS2s,
+    Verb,
+    VoiceagentS2s,
+)
 from .verbs._validate import VERB_ALIASES
 
 if TYPE_CHECKING:
@@ -61,8 +78,23 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_ERROR_VERBS", "Call", "Event", "EventHandler", "Flow", "Tool"]
 
 Verbs = Iterable[Mapping[str, Any] | Any]
-Flow = Callable[["Call"], AsyncGenerator[Any, Any]]
-"""An ``async def flow(call): ... yield ...`` generator function."""
+#: The builders whose hook payload parses as an :class:`~jbtrio.LlmResult` (``llm`` and its
+#: ``*_s2s`` aliases).
+_LlmVerb = (
+    Llm
+    | S2s
+    | OpenaiS2s
+    | MicrosoftS2s
+    | GoogleS2s
+    | ElevenlabsS2s
+    | DeepgramS2s
+    | VoiceagentS2s
+    | UltravoxS2s
+    | QwenS2s
+    | GptliveS2s
+)
+Flow = Callable[["Call"], Steps]
+"""An ``async def flow(call: Call) -> Steps: ... yield ...`` generator function."""
 Tool = Callable[..., Awaitable[Any]]
 """An LLM tool: ``async def tool(call, **args) -> result``."""
 
@@ -180,6 +212,23 @@ class _Driver:
         self.after_hook = True
 
 
+_P = ParamSpec("_P")
+_S = TypeVar("_S")
+_R = TypeVar("_R")
+
+
+def _keywords_of(
+    builder: Callable[_P, Any],
+) -> Callable[[Callable[Concatenate[_S, ...], _R]], Callable[Concatenate[_S, _P], _R]]:
+    """Give a ``**properties`` method the signature of ``builder`` (for type checkers only),
+    so ``call.gather(inputt=...)`` is caught where it is written."""
+
+    def typed(method: Callable[Concatenate[_S, ...], _R]) -> Callable[Concatenate[_S, _P], _R]:
+        return method
+
+    return typed
+
+
 class Call:
     """One call, as the app sees it.
 
@@ -294,6 +343,7 @@ class Call:
         """
         await self.step(Step(_tuple(verbs), wait_finished=True))
 
+    @_keywords_of(Gather)
     async def gather(self, **properties: Any) -> GatherResult:
         """Run a ``gather`` with ``properties`` (snake_case, as :class:`~jbtrio.verbs.Gather`)
         and return its typed result."""
@@ -301,8 +351,20 @@ class Call:
         assert isinstance(result, GatherResult)
         return result
 
-    async def ask(self, verb: Any) -> Any:
-        """Run one verb that reports back (dial, llm, listen, ...) and return its payload."""
+    @overload
+    async def ask(self, verb: Gather) -> GatherResult: ...
+    @overload
+    async def ask(self, verb: Dial) -> DialResult: ...
+    @overload
+    async def ask(self, verb: _LlmVerb) -> LlmResult: ...
+    @overload
+    async def ask(self, verb: Verb | Mapping[str, Any]) -> Any: ...
+
+    async def ask(self, verb: Verb | Mapping[str, Any]) -> Any:
+        """Run one verb that reports back (dial, llm, listen, ...) and return its payload:
+        a :class:`~jbtrio.GatherResult`, :class:`~jbtrio.DialResult` or
+        :class:`~jbtrio.LlmResult` for those verbs (and the ``*_s2s`` forms of ``llm``), the
+        :class:`~jbtrio.VerbHook` for the others, ``None`` for a verb that does not report."""
         return await self.step(verb)
 
     async def step(self, step: Any, *, _driver: _Driver | None = None) -> Any:
@@ -422,13 +484,17 @@ class Call:
         (``finally`` blocks run); an exception in it ends this call only, after the app's
         apology verbs, logged with the call_sid.
         """
-        agen = flow(self)
-        if not inspect.isasyncgen(agen):
-            raise TypeError(f"{flow!r} is not an async generator function (it must yield)")
         driver = self._main if first is None else _Driver(first)
         driver.scope = trio.CancelScope()
         self._drivers.add(driver)
+        agen: AsyncGenerator[Any, Any] | None = None
         try:
+            made = flow(self)
+            if not inspect.isasyncgen(made):
+                if inspect.iscoroutine(made):
+                    made.close()  # an ``async def`` without ``yield``: never to be awaited
+                raise TypeError(f"{flow!r} is not an async generator function (it must yield)")
+            agen = made
             with driver.scope:
                 if self._hung_up.is_set():
                     driver.scope.cancel()
@@ -436,11 +502,14 @@ class Call:
         except Exception as exc:  # the author's code failed: this call only
             name = getattr(flow, "__name__", repr(flow))
             self.log.error("flow %s failed: %r", name, exc, exc_info=exc)
+            if self._app is not None:
+                self._app.failed(self, f"flow {name}", exc)
             await self._apologise(driver)
         finally:
             self._drivers.discard(driver)
-            with trio.CancelScope(shield=True), trio.move_on_after(_FLOW_CLOSE_TIMEOUT):
-                await agen.aclose()
+            if agen is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(_FLOW_CLOSE_TIMEOUT):
+                    await agen.aclose()
 
     async def _drive(self, agen: AsyncGenerator[Any, Any], driver: _Driver) -> None:
         outcome: tuple[Literal["send", "throw"], Any] = ("send", None)

@@ -12,16 +12,20 @@ command with the hidden ``--worker INDEX:FD``.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import signal
 import socket
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import trio
 
+from ._app import App
 from ._runtime import Router, Server, ServerConfig, tune_gc
 from ._runtime._workers import Acceptor, WorkerPool, adopt_handovers
 
@@ -57,22 +61,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_app(spec: str) -> Router:
-    """Import ``MODULE:ATTR`` (the current directory is importable) and return the app."""
+    """Import ``MODULE:ATTR`` (the current directory is importable) and return the app.
+
+    Each way this fails a newcomer meets is one line saying what to do (a ``SystemExit``);
+    an error inside the module itself is theirs to fix, so its traceback is shown first.
+    """
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
-        raise SystemExit(f"expected MODULE:APP, got {spec!r}")
+        raise SystemExit(f"jbtrio serve: expected MODULE:APP (e.g. examples.ivr:app), got {spec!r}")
     cwd = str(Path.cwd())
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SystemExit(f"cannot import {module_name}: {exc}") from exc
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not (module_name + ".").startswith(exc.name + "."):
+            _fail_import(module_name, exc)  # the module is there: something it imports is not
+        raise SystemExit(
+            f"jbtrio serve: no module named {exc.name!r} here ({cwd}): run it from the "
+            f"directory that holds {module_name.split('.')[0]}, or fix MODULE in {spec!r}"
+        ) from None
+    except Exception as exc:
+        _fail_import(module_name, exc)
     app = getattr(module, attr, None)
     if app is None or not callable(getattr(app, "resolve", None)):
-        raise SystemExit(f"{spec} is not a jbtrio App")
+        apps = [name for name, value in vars(module).items() if isinstance(value, App)]
+        found = f"its App: {', '.join(apps)}" if apps else "it defines no jbtrio.App"
+        if app is None:
+            problem = f"{module_name} has no attribute {attr!r}"
+        else:
+            problem = f"{spec} is a {type(app).__name__}, not a jbtrio.App"
+        raise SystemExit(f"jbtrio serve: {problem} ({found})")
     router: Router = app
     return router
+
+
+def _fail_import(module_name: str, exc: BaseException) -> NoReturn:
+    """The user's module raised while importing: its traceback (their frames), then a line."""
+    shown = traceback.TracebackException.from_exception(exc)
+    shown.stack = traceback.StackSummary.from_list(
+        [frame for frame in shown.stack if not _machinery(frame.filename)]
+    )
+    sys.stderr.write("".join(shown.format()))
+    raise SystemExit(
+        f"jbtrio serve: importing {module_name} failed with {type(exc).__name__} "
+        "(traceback above): fix it, then serve again"
+    ) from None
+
+
+def _machinery(filename: str) -> bool:
+    """Frames of the import system and of this loader, which only hide the user's own."""
+    return (
+        filename.startswith("<frozen importlib")
+        or filename == __file__
+        or Path(filename) == Path(importlib.__file__ or "")
+    )
 
 
 async def _serve(router: Router, args: argparse.Namespace) -> None:
@@ -212,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
     if args.gc_threshold > 0:
         tune_gc(args.gc_threshold)
     interrupted = False
+    unbindable: OSError | None = None
     try:
         if worker is not None:
             trio.run(_serve_worker, router, args, *worker)
@@ -221,4 +265,36 @@ def run(args: argparse.Namespace) -> int:
             trio.run(_serve, router, args)
     except* KeyboardInterrupt:
         interrupted = True
+    except* OSError as group:
+        unbindable = _bind_error(group)
+        if unbindable is None:
+            raise
+    if unbindable is not None:
+        hint = "another process listens there: stop it, or pick another --port"
+        if unbindable.errno != errno.EADDRINUSE:
+            hint = "check --host and --port"
+        print(
+            f"jbtrio serve: cannot listen on {args.host}:{args.port}: "
+            f"{unbindable.strerror or unbindable} ({hint})",
+            file=sys.stderr,
+        )
+        return 1
     return 130 if interrupted else 0
+
+
+def _bind_error(group: BaseExceptionGroup[OSError]) -> OSError | None:
+    """The error of a port that could not be bound, if that is what ``group`` holds."""
+    bind_errors = (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL)
+    leaves: list[OSError] = []
+
+    def collect(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                collect(inner)
+        elif isinstance(exc, OSError):
+            leaves.append(exc)
+
+    collect(group)
+    if leaves and all(leaf.errno in bind_errors for leaf in leaves):
+        return leaves[0]
+    return None

@@ -14,7 +14,6 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import attrs
 import trio
@@ -22,7 +21,7 @@ import trio
 from ._app import App
 from ._runtime import Server, ServerConfig
 from .testing import Call as FakeCall
-from .testing import Caller, FakeJambonz, Frame, JambonzConfig, LlmScript, ToolCall
+from .testing import Caller, FakeJambonz, JambonzConfig, LlmScript, ToolCall
 
 __all__ = ["add_arguments", "run"]
 
@@ -162,122 +161,13 @@ def build_app(scenarios: Sequence[Scenario]) -> App:
     return app
 
 
-def describe_verbs(verbs: Any) -> str:
-    """``say "Hi" · gather(speech) → /hook · hangup``."""
-    if not isinstance(verbs, list) or not verbs:
-        return "(no verbs)"
-    parts = []
-    for verb in verbs:
-        if not isinstance(verb, dict):
-            parts.append(repr(verb))
-            continue
-        name = verb.get("verb", "?")
-        if name == "say" and verb.get("stream"):
-            parts.append("say (streaming: text comes as tts:tokens)")
-        elif name == "say":
-            parts.append(f'say "{verb.get("text", "")}"')
-        elif name == "gather":
-            inputs = ",".join(verb.get("input") or [])
-            prompt = (verb.get("say") or {}).get("text")
-            head = f"gather({inputs})" + (f' "{prompt}"' if prompt else "")
-            parts.append(f"{head} → {verb.get('actionHook')}")
-        elif name == "dial":
-            numbers = [t.get("number") for t in verb.get("target") or [] if isinstance(t, dict)]
-            parts.append(f"dial {','.join(str(n) for n in numbers)} → {verb.get('actionHook')}")
-        elif name == "llm":
-            parts.append(f"llm {verb.get('vendor')} → {verb.get('actionHook')}")
-        elif name == "config":
-            keys = ",".join(k for k in verb if k != "verb")
-            parts.append(f"config({keys})")
-        else:
-            parts.append(str(name))
-    return " · ".join(parts)
-
-
-def describe(frame: Frame) -> str:
-    """One readable line for a frame of the transcript."""
-    data = frame.data or {}
-    payload = data.get("data")
-    kind = frame.type or "?"
-    if kind == "session:new" and isinstance(payload, dict):
-        return f"session:new      from {payload.get('from')} to {payload.get('to')}"
-    if kind == "verb:hook" and isinstance(payload, dict):
-        detail = ""
-        speech = payload.get("speech")
-        if isinstance(speech, dict) and speech.get("alternatives"):
-            detail = f'caller said "{speech["alternatives"][0].get("transcript")}"'
-        elif payload.get("digits"):
-            detail = f"caller pressed {payload['digits']}"
-        elif payload.get("dial_call_status"):
-            detail = f"dial {payload['dial_call_status']}"
-        elif payload.get("completion_reason"):
-            detail = str(payload["completion_reason"])
-        elif payload.get("reason"):
-            detail = str(payload["reason"])
-        return f"verb:hook {data.get('hook')}  {detail}"
-    if kind == "call:status" and isinstance(payload, dict):
-        leg = " (dialed leg)" if payload.get("direction") == "outbound" else ""
-        return f"call:status      {payload.get('call_status')}{leg}"
-    if kind == "dial:confirm":
-        return f"dial:confirm {data.get('hook')}  callee answered"
-    if kind == "llm:tool-call" and isinstance(payload, dict):
-        return f"llm:tool-call    {payload.get('name')}({payload.get('args')})"
-    if kind == "ack":
-        return f"ack              {describe_verbs(data.get('data'))}"
-    if kind == "command":
-        name = data.get("command")
-        if name in ("redirect", "whisper"):
-            verbs = payload.get("whisper") if isinstance(payload, dict) else payload
-            if isinstance(verbs, dict):
-                verbs = [verbs]
-            leg = " (to the dialed leg)" if data.get("callSid") else ""
-            return f"command {name}{leg}  {describe_verbs(verbs)}"
-        if name == "llm:tool-output":
-            return f"command llm:tool-output {data.get('tool_call_id')}"
-        if name == "tts:tokens" and isinstance(payload, dict):
-            text = str(payload.get("tokens", ""))
-            return f'command tts:tokens #{payload.get("id")} ({len(text)} chars) "{text[:40]}…"'
-        return f"command {name}"
-    if kind == "tts:tokens-result" and isinstance(payload, dict):
-        return f"tts:tokens-result #{payload.get('id')} {payload.get('status')}"
-    if kind == "tts:streaming-event" and isinstance(payload, dict):
-        return f"tts:streaming-event {payload.get('event_type')}"
-    return kind
-
-
-def _is_tts_traffic(frame: Frame) -> bool:
-    data = frame.data or {}
-    return frame.type == "tts:tokens-result" or data.get("command") == "tts:tokens"
-
-
 def _print_call(scenario: Scenario, call: FakeCall, problem: str | None, as_json: bool) -> None:
     print(f"\n── {scenario.title}  [ws://…{scenario.path}]")
-    t0 = call.transcript[0].time if call.transcript else 0.0
-    run: list[Frame] = []  # consecutive tts:tokens traffic, shown as one line
-
-    def show_run() -> None:
-        if not run:
-            return
-        sent = [f for f in run if f.direction == "in"]
-        chars = sum(len(str((f.payload or {}).get("tokens", ""))) for f in sent)
-        ok = sum(1 for f in run if f.direction == "out" and (f.payload or {}).get("status") == "ok")
-        print(
-            f"  {run[0].time - t0:6.2f}s  app ⇄ jambonz  {len(sent)} tts:tokens, {chars} chars "
-            f"(one in flight, deltas coalesced), {ok} answered ok"
-        )
-        run.clear()
-
-    for frame in call.transcript:
-        if as_json:
+    if as_json:
+        for frame in call.transcript:
             print(frame.to_json())
-            continue
-        if _is_tts_traffic(frame):
-            run.append(frame)
-            continue
-        show_run()
-        arrow = "jambonz → app" if frame.direction == "out" else "app → jambonz"
-        print(f"  {frame.time - t0:6.2f}s  {arrow}  {describe(frame)}")
-    show_run()
+    else:
+        print(call.readable())
     outcome = call.outcome
     verdict = "✓" if outcome.ok and problem is None else "✗"
     print(f"  {verdict} {outcome.summary()}" + (f"; {problem}" if problem else ""))

@@ -13,19 +13,25 @@ else as a ``redirect`` command — and resumes the flow with what the verbs repo
 
 Slow flows need no care: the call core acks in time on their behalf, and their next ``yield``
 goes out as a command. Nothing here ever sees a msgid.
+
+Typed flows are annotated ``-> jbtrio.Steps``: a type checker then refuses a ``yield`` of
+anything but a verb builder, a sequence of them or a :class:`Step` (``yield 42``, or a dict
+with a typo'd verb name). The value a ``yield`` returns is typed where it is received
+(``answer: jbtrio.GatherResult = yield Gather(...)``), since it depends on the verb.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeAlias
 
 import attrs
 
 from ._wire import VerbHook
+from .verbs import Verb
 from .verbs._validate import VERB_ALIASES
 
-__all__ = ["Prepared", "Step", "prepare", "until_finished"]
+__all__ = ["FlowStep", "Prepared", "Step", "Steps", "prepare", "until_finished"]
 
 #: Verb (canonical name) -> the hook property that fires when it is done, for the verbs whose
 #: yield waits for that hook. ``transcribe`` has no action hook; its first transcript resumes.
@@ -59,25 +65,36 @@ def _identity(hook: VerbHook) -> VerbHook:
     return hook
 
 
-@attrs.frozen
-class Step:
-    """Verbs to hand to jambonz, and whether the flow resumes only when they finished."""
-
-    verbs: tuple[Any, ...]
-    wait_finished: bool = False
-
-
-def until_finished(verbs: Any) -> Step:
-    """``yield until_finished(verbs)``: resume once jambonz has finished running them."""
-    return Step(_as_tuple(verbs), wait_finished=True)
-
-
 def _as_tuple(verbs: Any) -> tuple[Any, ...]:
     if isinstance(verbs, Mapping) or hasattr(verbs, "to_dict"):
         return (verbs,)
     if isinstance(verbs, Iterable) and not isinstance(verbs, str | bytes):
         return tuple(verbs)
     raise TypeError(f"a flow yields a verb, a list of verbs or a Step, not {type(verbs).__name__}")
+
+
+@attrs.frozen
+class Step:
+    """Verbs to hand to jambonz, and whether the flow resumes only when they finished.
+
+    ``verbs`` is one verb or a list of them, builders or wire dicts (``Step([{"verb": "say",
+    "text": "Hi"}])`` is how a typed flow yields dicts; they are checked when sent).
+    """
+
+    verbs: tuple[Any, ...] = attrs.field(converter=_as_tuple)
+    wait_finished: bool = False
+
+
+FlowStep: TypeAlias = Verb | Sequence[Verb] | Step
+"""What a flow may ``yield``: a verb builder, a sequence of them, or a :class:`Step`."""
+
+Steps: TypeAlias = AsyncGenerator[FlowStep, Any]
+"""The return annotation of a flow: ``async def flow(call: Call) -> Steps``."""
+
+
+def until_finished(verbs: Any) -> Step:
+    """``yield until_finished(verbs)``: resume once jambonz has finished running them."""
+    return Step(verbs, wait_finished=True)
 
 
 def verb_name(verb: Mapping[str, Any]) -> str | None:
@@ -126,7 +143,7 @@ def prepare(
     ``notify_events_on`` says whether ``config.notifyEvents`` was already sent on the call.
     """
     if not isinstance(step, Step):
-        step = Step(_as_tuple(step))
+        step = Step(step)
     verbs = [_wire(v) for v in step.verbs]
     hooks: dict[str, Parser] = {}
     for verb in verbs:

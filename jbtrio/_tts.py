@@ -35,7 +35,7 @@ class TtsStream:
       ``interrupted``;
     - ``await call.tts.push(delta)`` for each delta, then ``result = await call.tts.flush()``
       at the end of the turn; after a barge-in the next ``push`` raises
-      :class:`~jbtrio._errors.TtsInterrupted` once, so the producer stops.
+      :class:`~jbtrio.TtsInterrupted` once, so the producer stops.
 
     Text needs a streaming ``say`` (``Say(stream=True)``) or ``config`` ``ttsStream`` to be
     spoken; jambonz buffers it until one opens. ``await call.tts.clear()`` stops talking now.
@@ -66,7 +66,7 @@ class TtsStream:
         resume_timeout: float = DEFAULT_RESUME_TIMEOUT,
         result_timeout: float = DEFAULT_RESULT_TIMEOUT,
     ) -> None:
-        """Set the flow-control limits before streaming (see :class:`~jbtrio._core.TtsPump`).
+        """Set the flow-control limits of this call's streaming, before it starts.
 
         ``max_chars`` caps each ``tts:tokens`` (jambonz's buffer holds 1,000 by default);
         ``resume_timeout`` is how long to wait for ``stream_resumed`` after ``full`` before
@@ -90,7 +90,7 @@ class TtsStream:
         """Queue a text delta, waiting while jambonz is behind (back-pressure).
 
         Raises :class:`~jbtrio.TtsError` if jambonz refused earlier text of the turn,
-        :class:`~jbtrio._errors.TtsInterrupted` once after a barge-in of this turn, and
+        :class:`~jbtrio.TtsInterrupted` once after a barge-in of this turn, and
         :class:`~jbtrio.CallEndedError` when the call is over.
         """
         self._check()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import orjson
 import pytest
@@ -10,8 +11,10 @@ import trio
 import trio.testing
 from _standalone_app import AppConn, StandaloneApp
 
-from jbtrio.testing import Caller, FakeJambonz, JambonzConfig
+import jbtrio
+from jbtrio.testing import Caller, FakeJambonz, HangUp, JambonzConfig, Silence, Turn
 from jbtrio.testing._cli_call import add_arguments, run_async
+from jbtrio.verbs import Gather
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -42,7 +45,8 @@ async def test_fixture_gives_a_configured_fake(
 
 def test_cli_defaults() -> None:
     args = parse("ws://h:1/p")
-    assert (args.idle_hangup, args.max_duration, args.json, args.say) == (5.0, 300.0, False, [])
+    defaults = (args.idle_hangup, args.max_duration, args.json, args.turns, args.script)
+    assert defaults == (None, 300.0, False, None, None)
 
 
 async def test_cli_completed_call_exits_zero(
@@ -57,7 +61,8 @@ async def test_cli_completed_call_exits_zero(
         nursery.cancel_scope.cancel()
     out, err = capsys.readouterr()
     assert code == 0
-    assert "jambonz -> app" in out and "You said help" in out
+    assert "jambonz → app  session:new" in out and 'ack              say "You said help"' in out
+    assert '"type"' not in out  # readable by default, not JSON frames
     assert err.strip() == "call completed: app hung up"
 
 
@@ -147,3 +152,67 @@ async def test_cli_over_loopback_tcp(capsys: pytest.CaptureFixture[str]) -> None
         nursery.cancel_scope.cancel()
     assert code == 0
     assert capsys.readouterr().err.strip() == "call completed: app hung up"
+
+
+def test_cli_turns_keep_their_order() -> None:
+    args = parse("ws://h/", "--digits", "1", "--say", "hi", "--silence", "--say", "", "--hangup")
+    assert args.turns == [Turn("digits", "1"), Turn("speech", "hi"), Silence(), Silence(), HangUp()]
+
+
+async def serve_in_memory(app: jbtrio.App, nursery: trio.Nursery) -> jbtrio.Server:
+    server: jbtrio.Server = await nursery.start(jbtrio.Server(app).run_in)
+    return server
+
+
+async def test_cli_a_crashing_flow_exits_nonzero(
+    capsys: pytest.CaptureFixture[str], autojump_clock: trio.testing.MockClock
+) -> None:
+    app = jbtrio.App()
+
+    @app.flow("/f")
+    async def flow(call: jbtrio.Call) -> jbtrio.Steps:
+        answer: jbtrio.GatherResult = yield Gather(input=["speech"])
+        raise RuntimeError(f"cannot handle {answer.speech_text}")
+
+    async with trio.open_nursery() as nursery:
+        server = await serve_in_memory(app, nursery)
+        code = await run_async(
+            parse("ws://app/f", "--say", "help"), connector=server.open_memory_stream
+        )
+        nursery.cancel_scope.cancel()
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert 'say "Sorry, something went wrong. Goodbye."' in out
+    assert err.startswith("call app failed: a flow crashed: its apology (error_verbs) was played")
+
+
+async def test_cli_runs_a_script_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], autojump_clock: trio.testing.MockClock
+) -> None:
+    from examples.ivr import app
+
+    script = tmp_path / "caller.toml"
+    script.write_text('turns = ["silence", { digits = "2" }]\n')
+    async with trio.open_nursery() as nursery:
+        server = await serve_in_memory(app, nursery)
+        code = await run_async(
+            parse("ws://app/ivr", "--script", str(script)), connector=server.open_memory_stream
+        )
+        nursery.cancel_scope.cancel()
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "verb:hook /jbtrio/gather/1  timeout" in out
+    assert "caller pressed 2" in out and "Connecting you to support" in out
+
+
+async def test_cli_a_bad_script_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "caller.json"
+    script.write_text('{"turns": [{"sya": "hi"}]}')
+    code = await run_async(parse("ws://app/", "--script", str(script)))
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"jbtrio call: bad --script: {script}: turns[0]: unknown key(s) ['sya']; "
+        "allowed: ['confidence', 'digits', 'say']\n"
+    )

@@ -6,41 +6,53 @@ and TTS flow control, quirks included. A scripted :class:`Caller` answers gather
 LLM tool calls; :class:`Faults` drop, delay, reorder or inject frames; every frame both ways is
 kept as a timed :class:`Frame`. Works over TCP or any Trio stream, and under ``MockClock``::
 
-    async def test_echo(autojump_clock):
+    async def test_ivr(autojump_clock):         # the app in-process: no sockets, no server
+        call = await run_app(app, "/ivr", caller=Caller(speech=["I need help"]))
+        assert call.executed_verbs[-2] == {"verb": "say", "text": "You said: I need help"}
+
+    async def test_echo(autojump_clock):        # any app, over TCP
         fake = FakeJambonz()
         call = await fake.place_call("ws://127.0.0.1:3000/", caller=Caller(speech=["hi"]))
-        assert call.outcome.ok
+        assert call.outcome.ok, call.outcome.summary()
         assert call.acked_verbs[0] == {"verb": "say", "text": "Hello"}
         hook = call.sent("verb:hook")[0]
         assert hook.payload["speech"]["alternatives"][0]["transcript"] == "hi"
 
-    async def test_reconnect(autojump_clock):
-        async with FakeJambonz().call(url) as call:
-            await call.wait_for_type("call:status")
-            await call.drop()                      # TCP loss: jambonz reconnects in 0.5 s
-            await call.wait_for_type("session:reconnect")
-            await call.hangup()
+    async def test_reconnect(autojump_clock):    # steer a call while it runs, in-process
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(jbtrio.Server(app).run_in)
+            memory = server.open_memory_stream     # a connector: no sockets
+            async with FakeJambonz().call("ws://app/ivr", connector=memory) as call:
+                await call.wait_for_type("call:status")
+                await call.drop()                  # TCP loss: jambonz reconnects in 0.5 s
+                await call.wait_for_type("session:reconnect")
+                await call.hangup()
+            await server.shutdown(grace=0)
 
-The ``fake_jambonz`` pytest fixture gives a configured instance; ``python -m jbtrio call URL``
-places one call from the command line.
+:func:`run_app` raises :class:`AppFailed` when the call's outcome is not ``ok`` — with the
+app's own exception when a flow or handler raised. The ``fake_jambonz`` pytest fixture gives a
+configured instance (``pip install "jbtrio[testing]"`` brings pytest and pytest-trio);
+``python -m jbtrio call URL`` places one call from the command line.
 """
-
-from __future__ import annotations
 
 from ._acks import AckFailed as AckFailed
 from ._acks import AckOk as AckOk
 from ._app_view import app_view as app_view
 from ._caller import Caller as Caller
+from ._caller import CallerTurn as CallerTurn
 from ._caller import DialOutcome as DialOutcome
+from ._caller import HangUp as HangUp
 from ._caller import LlmScript as LlmScript
 from ._caller import Silence as Silence
 from ._caller import ToolCall as ToolCall
 from ._caller import Turn as Turn
 from ._config import JambonzConfig as JambonzConfig
 from ._connect import Connector as Connector
+from ._envelope import AppCommand as AppCommand
 from ._fake import Call as Call
 from ._fake import CallOptions as CallOptions
 from ._fake import FakeJambonz as FakeJambonz
+from ._fake import run_app as run_app
 from ._faults import At as At
 from ._faults import Delay as Delay
 from ._faults import Drop as Drop
@@ -48,7 +60,9 @@ from ._faults import Faults as Faults
 from ._faults import Inject as Inject
 from ._faults import PauseReading as PauseReading
 from ._faults import Reorder as Reorder
+from ._in_process import AppFailed as AppFailed
 from ._outcome import AckRecord as AckRecord
+from ._outcome import AppError as AppError
 from ._outcome import CallOutcome as CallOutcome
 from ._transcript import CallEndedError as CallEndedError
 from ._transcript import ConnEvent as ConnEvent

@@ -14,18 +14,19 @@ import re
 from collections.abc import Iterable
 from typing import Any, Final
 
-__all__ = ["app_view"]
+__all__ = ["app_view", "is_receipt_id"]
 
 _RECEIPT_ID: Final = re.compile(r"jbp?\d+")
 
 
-def _is_receipt_id(value: Any) -> bool:
+def is_receipt_id(value: Any) -> bool:
+    """Whether ``value`` is an id jbtrio gave a verb itself (``jb<n>``, ``jbp<n>``)."""
     return isinstance(value, str) and _RECEIPT_ID.fullmatch(value) is not None
 
 
 def _scaffolding(verb: dict[str, Any]) -> bool:
     """The ``config`` verbs jbtrio adds on its own (notifyEvents on; a probe)."""
-    if verb.get("verb") != "config" or not _is_receipt_id(verb.get("id")):
+    if verb.get("verb") != "config" or not is_receipt_id(verb.get("id")):
         return False
     rest = {k: v for k, v in verb.items() if k not in ("verb", "id")}
     return rest in ({}, {"notifyEvents": True})
@@ -38,7 +39,7 @@ def app_view(verbs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     for verb in verbs:
         if _scaffolding(verb):
             continue
-        if _is_receipt_id(verb.get("id")):
+        if is_receipt_id(verb.get("id")):
             out.append({k: v for k, v in verb.items() if k != "id"})
         else:
             out.append(verb)

@@ -1,8 +1,11 @@
 """``python -m jbtrio call``: place one simulated jambonz call against a running app.
 
-Prints every frame as it crosses the wire (readable, or one JSON object per line with
-``--json``) and exits 0 only when the call completed with no fault on the app's side, so it
-can gate a deployment or a CI job. The reason of a failure is one line on stderr.
+Prints the call as it happens, one readable line per frame (``--json``: every frame as a JSON
+line), and exits 0 only when the call completed with no fault on the app's side and without
+the app's apology for a crash, so it can gate a deployment or a CI job. The reason of a
+failure is one line on stderr. What the caller does comes from ``--say``/``--digits``/
+``--silence``/``--hangup`` (in the order given) or from a ``--script`` file, the same JSON or
+TOML a test reads with :meth:`~jbtrio.testing.Caller.from_file`.
 """
 
 from __future__ import annotations
@@ -10,37 +13,79 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import Any
 
+import attrs
+import orjson
 import trio
 
-from ._caller import Caller, Turn
+from ._caller import Caller, CallerTurn, HangUp, Silence, Turn
 from ._config import JambonzConfig
 from ._connect import Connector
 from ._fake import FakeJambonz
 from ._faults import Faults
+from ._render import Renderer
 from ._transcript import Frame
 
 __all__ = ["add_arguments", "run", "run_async"]
 
 
+def _speech(text: str) -> CallerTurn:
+    return Turn("speech", text) if text else Silence()
+
+
+def _digits(keys: str) -> CallerTurn:
+    return Turn("digits", keys)
+
+
+def _verbs(text: str) -> list[Any]:
+    try:
+        verbs = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+    if not isinstance(verbs, list):
+        raise argparse.ArgumentTypeError("expected a JSON list of verbs")
+    return verbs
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the ``call`` subcommand's arguments on ``parser``."""
-    parser.add_argument("url", help="the app's websocket URL, e.g. ws://127.0.0.1:3000/")
+    parser.add_argument("url", help="the app's websocket URL, e.g. ws://127.0.0.1:3000/ivr")
     parser.add_argument("--user", help="HTTP Basic user name for the upgrade request")
     parser.add_argument("--password", help="HTTP Basic password for the upgrade request")
-    parser.add_argument(
+    turns = parser.add_argument_group(
+        "the caller's turns, one per gather, in the order given on the command line"
+    )
+    turns.add_argument(
         "--say",
+        dest="turns",
         action="append",
-        default=[],
+        type=_speech,
         metavar="TEXT",
-        help="what the caller says at the next gather (repeat for later gathers)",
+        help='the caller says TEXT (--say "" is --silence)',
+    )
+    turns.add_argument(
+        "--digits", dest="turns", action="append", type=_digits, metavar="KEYS", help="DTMF keys"
+    )
+    turns.add_argument(
+        "--silence",
+        dest="turns",
+        action="append_const",
+        const=Silence(),
+        help="the caller says nothing (the gather times out)",
+    )
+    turns.add_argument(
+        "--hangup",
+        dest="turns",
+        action="append_const",
+        const=HangUp(),
+        help="the caller hangs up while the gather listens",
     )
     parser.add_argument(
-        "--digits",
-        action="append",
-        default=[],
-        metavar="D",
-        help="DTMF digits the caller presses at a gather after the --say turns (repeatable)",
+        "--script",
+        metavar="FILE",
+        help="the caller's script, JSON or TOML (turns, dial outcomes, LLM tool calls, ...); "
+        "turns given as options come after its turns",
     )
     parser.add_argument(
         "--drop-after",
@@ -51,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--idle-hangup",
         type=float,
-        default=5.0,
+        default=None,
         metavar="SECONDS",
         help="the caller hangs up when the app leaves the call idle this long (default 5)",
     )
@@ -62,23 +107,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="fail the call if it lasts longer than this (default 300)",
     )
+    parser.add_argument(
+        "--error-verbs",
+        type=_verbs,
+        metavar="JSON",
+        help="the app's apology for a crash, as in App(error_verbs=...) (default jbtrio's): "
+        "a call ending with these verbs fails",
+    )
     parser.add_argument("--json", action="store_true", help="print frames as JSON lines")
 
 
-def _printer(as_json: bool, t0: list[float]) -> Callable[[Frame], None]:
-    def show(frame: Frame) -> None:
-        if not t0:
-            t0.append(frame.time)
-        if as_json:
-            sys.stdout.write(frame.to_json(t0[0]) + "\n")
-        else:
-            arrow = "jambonz -> app" if frame.direction == "out" else "app -> jambonz"
-            sys.stdout.write(
-                f"{frame.time - t0[0]:8.3f}s #{frame.connection} {arrow}  {frame.text}\n"
-            )
-        sys.stdout.flush()
+def _printer(as_json: bool) -> tuple[Callable[[Frame], None], Callable[[], None]]:
+    """What to do with each frame, and what to do at the end."""
+    renderer = Renderer()
+    origin: list[float] = []
 
-    return show
+    def write(lines: list[str]) -> None:
+        if lines:
+            sys.stdout.write("\n".join(lines) + "\n")
+            sys.stdout.flush()
+
+    def show(frame: Frame) -> None:
+        if not origin:
+            origin.append(frame.time)
+        if as_json:
+            write([frame.to_json(origin[0])])
+        else:
+            write(renderer.feed(frame))
+
+    return show, lambda: write(renderer.close())
+
+
+def _caller(args: argparse.Namespace) -> Caller:
+    caller = Caller.from_file(args.script) if args.script else Caller()
+    extra = list(args.turns or ())
+    changes: dict[str, Any] = {"turns": [*caller.turns, *extra]}
+    if args.idle_hangup is not None:
+        changes["idle_hangup"] = args.idle_hangup
+    return attrs.evolve(caller, **changes)
 
 
 async def run_async(args: argparse.Namespace, *, connector: Connector | None = None) -> int:
@@ -86,12 +152,16 @@ async def run_async(args: argparse.Namespace, *, connector: Connector | None = N
 
     ``connector`` replaces the TCP connection to the URL's host (tests use memory streams).
     """
-    caller = Caller(
-        turns=[Turn("speech", s) for s in args.say] + [Turn("digits", d) for d in args.digits],
-        idle_hangup=args.idle_hangup,
-    )
+    try:
+        caller = _caller(args)
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"jbtrio call: bad --script: {exc}\n")
+        return 2
     faults = Faults.drop_after(args.drop_after) if args.drop_after else Faults()
     fake = FakeJambonz(JambonzConfig(max_duration=args.max_duration))
+    options: dict[str, Any] = {}
+    if args.error_verbs is not None:
+        options["error_verbs"] = args.error_verbs
     call = fake.new_call(
         args.url,
         connector=connector,
@@ -99,10 +169,12 @@ async def run_async(args: argparse.Namespace, *, connector: Connector | None = N
         faults=faults,
         username=args.user,
         password=args.password,
+        **options,
     )
-    t0: list[float] = []
-    call.on_frame(_printer(args.json, t0))
+    show, done = _printer(args.json)
+    call.on_frame(show)
     outcome = await call.run()
+    done()
     sys.stderr.write(f"call {outcome.summary()}\n")
     return 0 if outcome.ok else 1
 

@@ -25,7 +25,7 @@ from jbtrio import VerbError
 from jbtrio.verbs import VERB_ALIASES, validate
 
 from ._acks import AckFailed, AckOk, AckResult
-from ._caller import Caller, Silence, Turn
+from ._caller import Caller, CallerTurn, DialOutcome, HangUp, LlmScript, Silence, Turn
 from ._config import JambonzConfig
 from ._envelope import AppCommand
 from ._outcome import AckRecord, CallRecord
@@ -164,7 +164,9 @@ class CallSession:
         self.current: _Running | None = None
         self.notify_events = False
         self.customer_data: Any = None
-        self.turns: deque[Turn | Silence] = deque(caller.initial_turns())
+        self.turns: deque[CallerTurn] = deque(caller.initial_turns())
+        self._dials = caller.dial_outcomes()
+        self._llms = caller.llm_scripts()
         self._turn_added = trio.Event()
         self._wake = trio.Event()
         self.end: EndOfCall | None = None
@@ -177,7 +179,7 @@ class CallSession:
 
     # ----------------------------------------------------------------- control from outside
 
-    def add_turn(self, turn: Turn | Silence) -> None:
+    def add_turn(self, turn: CallerTurn) -> None:
         """Queue what the caller says or presses at the next gather."""
         self.turns.append(turn)
         self._turn_added.set()
@@ -411,7 +413,7 @@ class CallSession:
     async def _verb_tag(self, verb: dict[str, Any]) -> None:
         self.customer_data = verb.get("data")
 
-    async def _next_turn(self) -> Turn | Silence:
+    async def _next_turn(self) -> CallerTurn:
         while not self.turns:
             await self._turn_added.wait()
         return self.turns.popleft()
@@ -428,6 +430,10 @@ class CallSession:
         result: dict[str, Any] = {"reason": "timeout"}
         with trio.move_on_after(timeout):
             turn = await self._next_turn()
+            if isinstance(turn, HangUp):
+                await trio.sleep(self.caller.response_delay)
+                self.finish("completed", "caller hung up", "caller")
+                await trio.sleep_forever()  # finish() cancels this verb
             if isinstance(turn, Silence) or turn.kind not in inputs:
                 await trio.sleep_forever()
             assert isinstance(turn, Turn)
@@ -491,7 +497,7 @@ class CallSession:
             self.log.info("redirect to %s failed: %s", url, result.reason)
 
     async def _verb_dial(self, verb: dict[str, Any]) -> None:
-        outcome = self.caller.dial
+        outcome: DialOutcome = self._dials.pop(0) if len(self._dials) > 1 else self._dials[0]
         raw_targets = verb.get("target")
         targets: list[Any] = raw_targets if isinstance(raw_targets, list) else []
         first = targets[0] if targets and isinstance(targets[0], dict) else {}
@@ -551,7 +557,7 @@ class CallSession:
         return True
 
     async def _verb_llm(self, verb: dict[str, Any]) -> None:
-        script = self.caller.llm
+        script: LlmScript = self._llms.pop(0) if len(self._llms) > 1 else self._llms[0]
         event_hook = hook_url(verb.get("eventHook"))
         tool_hook = hook_url(verb.get("toolHook"))
         running = self.current

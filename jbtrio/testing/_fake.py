@@ -12,13 +12,14 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import secrets
-import uuid
 from collections.abc import Callable, MutableMapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
+import attrs
 import trio
+
+from jbtrio import DEFAULT_ERROR_VERBS
 
 from ._acks import AckFailed
 from ._app_view import app_view
@@ -28,14 +29,19 @@ from ._connect import Connector, make_target
 from ._envelope import AppCommand
 from ._executor import CallSession, check_verbs, normalize_verbs
 from ._faults import Faults, FaultState
-from ._outcome import AckRecord, CallOutcome, CallRecord
+from ._in_process import call_app
+from ._outcome import AckRecord, AppError, CallOutcome, CallRecord
+from ._render import render
 from ._requestor import Requestor
+from ._session_data import adulting_data, session_new_data
 from ._transcript import ConnEvent, Frame, Transcript
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["Call", "CallOptions", "FakeJambonz"]
+    from jbtrio import App, ServerConfig
+
+__all__ = ["Call", "CallOptions", "FakeJambonz", "run_app"]
 
 logger = logging.getLogger("jbtrio.testing.fake")
 
@@ -50,20 +56,6 @@ class _CallLog(logging.LoggerAdapter[logging.Logger]):
         extra = self.extra or {}
         kwargs.setdefault("extra", {}).update(extra)
         return f"[{extra.get('call_sid')}] {msg}", kwargs
-
-
-def _default_sip(from_: str, to: str, call_id: str) -> dict[str, Any]:
-    return {
-        "headers": {
-            "from": f"<sip:{from_}@54.172.60.3:5060>;tag=9mgyBeaUy4H2S",
-            "to": f"<sip:{to}@10.0.13.72:5070>",
-            "call-id": call_id,
-            "X-CID": call_id,
-        },
-        "method": "INVITE",
-        "uri": f"sip:{to}@10.0.13.72:5070",
-        "body": "v=0\r\n",
-    }
 
 
 class Call:
@@ -88,6 +80,7 @@ class Call:
         session_data: dict[str, Any],
         first_message: FirstMessage = "session:new",
         verbs: Sequence[dict[str, Any]] | None = None,
+        error_verbs: Sequence[Any] | None = DEFAULT_ERROR_VERBS,
     ) -> None:
         url = target if isinstance(target, str) else "ws://localhost/"
         if not isinstance(target, str):
@@ -99,6 +92,7 @@ class Call:
             url = base + "/adulting" + sep + fragment
         self.first_message = first_message
         self._adulting_verbs = list(verbs or [])
+        self._apology = _wire_verbs(error_verbs or ())
         self.config = config
         self.call_sid: str = session_data["call_sid"]
         self.log = _CallLog(logger, {"call_sid": self.call_sid})
@@ -175,8 +169,13 @@ class Call:
         return [f for f in self.transcript if f.direction == "out" and msg_type in (None, f.type)]
 
     def received(self, msg_type: str | None = None) -> list[Frame]:
-        """Frames the app sent (optionally only of ``msg_type``)."""
-        return [f for f in self.transcript if f.direction == "in" and msg_type in (None, f.type)]
+        """Frames the app sent (optionally only of ``msg_type``: an envelope type such as
+        ``"ack"`` or ``"command"``, or a command's name such as ``"tts:tokens"``)."""
+        return [
+            f
+            for f in self.transcript
+            if f.direction == "in" and msg_type in (None, f.type, _command_name(f))
+        ]
 
     async def wait_for(self, predicate: Callable[[Frame], bool], *, start: int = 0) -> Frame:
         """The first frame from index ``start`` on matching ``predicate`` (waits for it).
@@ -196,6 +195,11 @@ class Call:
     async def wait_event(self, predicate: Callable[[ConnEvent], bool]) -> ConnEvent:
         """The first connection event matching ``predicate`` (waits for it)."""
         return await self._transcript.wait_event(predicate)
+
+    def readable(self) -> str:
+        """The transcript so far as a person reads it, one short line per frame (what
+        ``jbtrio call`` prints): ``print(call.readable())`` when a test puzzles you."""
+        return "\n".join(render(self.transcript))
 
     def on_frame(self, listener: Callable[[Frame], None]) -> None:
         """Call ``listener`` synchronously with every frame as it is recorded."""
@@ -231,6 +235,18 @@ class Call:
     def stay_silent(self) -> None:
         """The caller says nothing at the next gather (it times out)."""
         self.session.add_turn(Silence())
+
+    def report_app_error(self, error: AppError) -> None:
+        """Note that the app crashed on this call (the outcome is then not ``ok``).
+
+        :func:`run_app` does it with the exception itself when the app runs in-process; a test
+        serving its app some other way may do the same from an
+        :meth:`~jbtrio.App.add_failure_listener` listener."""
+        self.record.app_errors.append(error)
+        if self._outcome_value is not None:
+            self._outcome_value = attrs.evolve(
+                self._outcome_value, app_errors=tuple(self.record.app_errors)
+            )
 
     async def drop(self, code: int | None = None) -> None:
         """Kill the current connection (TCP loss, or close ``code``); jambonz reconnects."""
@@ -306,7 +322,17 @@ class Call:
         reason: str,
         by: Literal["app", "caller", "jambonz"],
     ) -> CallOutcome:
-        return CallOutcome(status, reason, by, tuple(self.record.faults))
+        errors = tuple(self.record.app_errors)
+        if not errors and self._apologised():
+            errors = (AppError(self.call_sid, _APOLOGY_HEARD),)
+        return CallOutcome(status, reason, by, tuple(self.record.faults), errors)
+
+    def _apologised(self) -> bool:
+        """Whether the last verbs run were the app's apology: what a jbtrio app plays when a
+        flow raises (``App(error_verbs=...)``), followed by nothing else. The fake judges
+        only from what jambonz ran; it sends nothing jambonz would not."""
+        n = len(self._apology)
+        return n > 0 and self.executed_verbs[-n:] == self._apology
 
     async def _fail_session(self, reason: str) -> CallOutcome:
         self.log.info("session:new failed: %s (SIP %d)", reason, self.config.sip_error_status)
@@ -407,6 +433,23 @@ class CallOptions(TypedDict, total=False):
     sip: dict[str, Any] | None
     first_message: FirstMessage
     verbs: Sequence[dict[str, Any]] | None
+    error_verbs: Sequence[Any] | None
+
+
+_APOLOGY_HEARD = "a flow crashed: its apology (error_verbs) was played"
+
+
+def _command_name(frame: Frame) -> str | None:
+    if frame.type != "command" or frame.data is None:
+        return None
+    name = frame.data.get("command")
+    return name if isinstance(name, str) else None
+
+
+def _wire_verbs(verbs: Sequence[Any]) -> list[dict[str, Any]]:
+    """Builders or dicts as the fake records executed verbs (``{"verb": ...}``, no ids)."""
+    wire = [v.to_dict() if hasattr(v, "to_dict") else dict(v) for v in verbs]
+    return app_view(normalize_verbs(wire))
 
 
 class FakeJambonz:
@@ -437,9 +480,13 @@ class FakeJambonz:
         sip: dict[str, Any] | None = None,
         first_message: FirstMessage = "session:new",
         verbs: Sequence[dict[str, Any]] | None = None,
+        error_verbs: Sequence[Any] | None = DEFAULT_ERROR_VERBS,
     ) -> Call:
         """Build a :class:`Call` without running it (see :meth:`call` and :meth:`place_call`).
 
+        ``error_verbs`` are the app's apology (``App(error_verbs=...)``, jbtrio's default
+        unless given; ``None``: none): a call whose last verbs run are exactly those is
+        reported as the app's crash in ``outcome.app_errors``.
         ``caller`` scripts the person on the line, ``faults`` the network trouble;
         ``username``/``password`` add HTTP Basic auth to the upgrade (only when both are
         given); ``from_``, ``to``, ``direction``, ``env_vars``, ``call_sid`` and ``sip`` shape
@@ -447,34 +494,17 @@ class FakeJambonz:
         promoted to its own session instead: the socket goes to ``<url>/adulting``, carries no
         top-level ``call_sid``, and runs ``verbs`` (the child application the parent supplied).
         """
-        sid = call_sid or str(uuid.uuid4())
-        call_id = str(uuid.uuid4())
-        data: dict[str, Any] = {
-            "sip": sip if sip is not None else _default_sip(from_, to, call_id),
-            "direction": direction,
-            "trace_id": secrets.token_hex(16),
-            "has_recording": False,
-            "caller_name": "",
-            "call_sid": sid,
-            "account_sid": self.config.account_sid,
-            "application_sid": self.config.application_sid,
-            "from": from_,
-            "to": to,
-            "call_id": call_id,
-            "sip_status": 100,
-            "sip_reason": "Trying",
-            "call_status": "trying",
-            "sbc_callid": call_id,
-            "originating_sip_ip": "54.172.60.3",
-            "originating_sip_trunk_name": "Twilio",
-            "local_sip_address": "10.0.13.72:5070",
-            "service_provider_sid": self.config.service_provider_sid,
-            "defaults": self.config.defaults,
-        }
-        if env_vars is not None:
-            data["env_vars"] = env_vars
+        data = session_new_data(
+            self.config,
+            from_=from_,
+            to=to,
+            direction=direction,
+            call_sid=call_sid,
+            sip=sip,
+            env_vars=env_vars,
+        )
         if first_message == "session:adulting":
-            data = self._adulting_data(data)
+            data = adulting_data(data)
         return Call(
             config=self.config,
             target=target,
@@ -486,30 +516,8 @@ class FakeJambonz:
             session_data=data,
             first_message=first_message,
             verbs=verbs,
+            error_verbs=error_verbs,
         )
-
-    @staticmethod
-    def _adulting_data(parent: dict[str, Any]) -> dict[str, Any]:
-        """Child call info plus ``parent_call_info``, as doAdulting sends it."""
-        parent_info = {k: v for k, v in parent.items() if k not in ("sip", "defaults")}
-        parent_info.update(call_status="in-progress", sip_status=200, sip_reason="OK")
-        child_id = str(uuid.uuid4())
-        return {
-            "call_sid": parent["call_sid"],
-            "direction": "outbound",
-            "from": parent["from"],
-            "to": parent["to"],
-            "call_id": child_id,
-            "sbc_callid": child_id,
-            "sip_status": 200,
-            "sip_reason": "OK",
-            "call_status": "in-progress",
-            "account_sid": parent["account_sid"],
-            "application_sid": parent["application_sid"],
-            "trace_id": parent["trace_id"],
-            "parent_call_sid": str(uuid.uuid4()),
-            "parent_call_info": parent_info,
-        }
 
     def call(self, target: str | Connector, **options: Unpack[CallOptions]) -> _CallContext:
         """``async with fake.call(url, caller=...) as call:`` — a call running for the block.
@@ -524,3 +532,47 @@ class FakeJambonz:
         call = self.new_call(target, **options)
         await call.run()
         return call
+
+    async def run_app(
+        self,
+        app: App,
+        path: str = "/",
+        *,
+        check: bool = True,
+        server_config: ServerConfig | None = None,
+        **options: Unpack[CallOptions],
+    ) -> Call:
+        """Serve ``app`` in memory, place one call to ``path`` and run it to its end.
+
+        See :func:`run_app`; this one uses this fake's :class:`JambonzConfig`.
+        """
+        return await call_app(
+            self, app, path, check=check, server_config=server_config, options=options
+        )
+
+
+async def run_app(
+    app: App,
+    path: str = "/",
+    *,
+    config: JambonzConfig | None = None,
+    check: bool = True,
+    server_config: ServerConfig | None = None,
+    **options: Unpack[CallOptions],
+) -> Call:
+    """Serve ``app`` in memory (no sockets), place one call to ``path``, run it to its end.
+
+    ``await run_app(app, "/ivr", caller=Caller(speech=["I need help"]))`` returns the
+    finished :class:`Call` (``executed_verbs``, ``transcript``, ``outcome``, ...). The app
+    runs in the same Trio run as the fake, so an exception in one of its flows or handlers is
+    seen as it is raised: with ``check`` (the default), a call whose outcome is not ``ok``
+    raises :class:`AppFailed`, chained to that exception, with the call_sid in its message.
+    Expect a failure with ``pytest.raises(AppFailed)``, or pass ``check=False`` and look at
+    ``call.outcome.app_errors``. Deterministic and instant under pytest-trio's
+    ``autojump_clock``. ``config`` shapes the fake jambonz, ``server_config`` the jbtrio
+    server; ``options`` are those of :meth:`FakeJambonz.new_call` (``caller``, ``faults``,
+    ``from_``, ``env_vars``, ...).
+    """
+    return await FakeJambonz(config).run_app(
+        app, path, check=check, server_config=server_config, **options
+    )
