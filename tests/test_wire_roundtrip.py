@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from jbtrio._wire import (
     REGISTRY,
     Ack,
+    AgentEvent,
+    AgentToolCall,
     CallInfo,
     CallStatus,
     Command,
@@ -71,6 +73,8 @@ NAMED: list[tuple[type[Any], Callable[[], st.SearchStrategy[Any]]]] = [
     (LlmToolCall, jst.llm_tool_calls),
     (TtsTokensResult, jst.tts_tokens_results),
     (TtsStreamingEvent, jst.tts_streaming_events),
+    (AgentEvent, jst.agent_events),
+    (AgentToolCall, jst.agent_tool_calls),
 ]
 
 

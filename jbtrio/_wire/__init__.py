@@ -7,6 +7,14 @@ declared once and registered by its wire type: ``_registry.py`` says how, and ho
 
 from __future__ import annotations
 
+from ._agent import (
+    AgentEvent,
+    AgentEventData,
+    AgentLatency,
+    AgentPreflight,
+    AgentToolCall,
+    AgentToolCallData,
+)
 from ._callinfo import CallInfo, structure_call_info
 from ._codec import (
     MAX_DEPTH,
@@ -61,6 +69,12 @@ __all__ = [
     "MAX_FRAME_BYTES",
     "REGISTRY",
     "Ack",
+    "AgentEvent",
+    "AgentEventData",
+    "AgentLatency",
+    "AgentPreflight",
+    "AgentToolCall",
+    "AgentToolCallData",
     "CallInfo",
     "CallStatus",
     "Command",

@@ -5,16 +5,16 @@ Every class carries the envelope (``msgid``, ``call_sid``, ``b3``, unknown envel
 wire ``type`` with :func:`~._registry.inbound`, which sets ``TYPE``, ``REQUIRES_ACK`` (whether
 jambonz waits 5 s for an ``ack`` with the same ``msgid``, REFERENCE §2.2) and
 ``STARTS_SESSION``, and derives the class's decoder and encoder from its fields: see
-``_registry.py`` for how to add a type.
+``_registry.py`` for how to add a type. jambonz 10.x/11.x's agent messages are in ``_agent.py``.
 
 A ``type`` jbtrio does not know becomes :class:`UnknownMessage`, never an exception: jambonz adds
-message types over time (v10 has ``agent:event``), and a newer server must not break an app.
+message types over time, and a newer server must not break an app.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar
 
 import attrs
 
@@ -46,22 +46,6 @@ __all__ = [
     "VerbStatus",
     "VerbStatusEvent",
 ]
-
-
-#: Notification types (never acked), including the v10-only ones documented in REFERENCE §3.14.
-NOTIFICATION_TYPES: Final = frozenset(
-    {
-        "call:status",
-        "verb:status",
-        "jambonz:error",
-        "llm:event",
-        "llm:tool-call",
-        "tts:tokens-result",
-        "tts:streaming-event",
-        "agent:event",
-        "agent:tool-call",
-    }
-)
 
 
 # --------------------------------------------------------------------------- data payloads
@@ -408,8 +392,12 @@ class UnknownMessage:
 
     @property
     def should_ack(self) -> bool:
-        """REFERENCE §7.3: ack an unknown type that has a msgid unless it is a notification."""
-        return self.msgid is not None and self.type not in NOTIFICATION_TYPES
+        """REFERENCE §7.3: ack an unknown type that has a msgid unless it is a notification.
+
+        Every type jambonz sends without waiting for an ack (0.9.8's seven notifications and
+        10.x/11.x's ``agent:*``) has a class, so an unknown type is acked when it has a msgid.
+        """
+        return self.msgid is not None
 
 
 def unknown_from_wire(obj: Any, _: Any = None) -> UnknownMessage:

@@ -28,8 +28,8 @@ To add a message type jambonz sends:
 2. Declare the message: a frozen attrs subclass of :class:`~jbtrio.InboundMessage` with
    ``data: Payload = attrs.field(factory=Payload)`` and ``hook: str | None = None`` if its
    envelope has a hook, decorated ``@inbound("kind:name", ack=...)`` (``starts_session=True``
-   for a first message of a socket), in ``_inbound.py`` or a module of its own (imported by
-   ``jbtrio/_wire/__init__.py``).
+   for a first message of a socket). ``_inbound.py`` holds jambonz 0.9.8's, ``_agent.py``
+   10.x/11.x's; a new file needs an import in ``jbtrio/_wire/__init__.py``.
 3. Export it from ``jbtrio/_wire/__init__.py`` (and ``jbtrio/__init__.py``), add an example
    to ``tests/data/golden_messages.jsonl`` (a test asks for one per registered class).
 4. Handle it where it means something (the call core, the app API).

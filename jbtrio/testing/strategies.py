@@ -33,6 +33,10 @@ from jbtrio._wire import (
     KNOWN_TYPES,
     REGISTRY,
     Ack,
+    AgentEvent,
+    AgentEventData,
+    AgentPreflight,
+    AgentToolCall,
     CallInfo,
     CallStatus,
     Command,
@@ -65,6 +69,8 @@ from ._executor import KNOWN_COMMANDS
 
 __all__ = [
     "acks",
+    "agent_events",
+    "agent_tool_calls",
     "call_infos",
     "call_statuses",
     "commands",
@@ -198,6 +204,13 @@ _EXAMPLES: Final[dict[tuple[type[Any], str], tuple[Any, ...]]] = {
         StreamingEvent.USER_INTERRUPTION,
         StreamingEvent.TTS_SPOKEN,
     ),
+    (AgentEventData, "type"): (
+        AgentEventData.TURN_END,
+        AgentEventData.USER_TRANSCRIPT,
+        AgentEventData.LLM_RESPONSE,
+        AgentEventData.USER_INTERRUPTION,
+    ),
+    (AgentPreflight, "result"): ("hit", "miss", "pending"),
 }
 
 
@@ -400,6 +413,18 @@ def tts_streaming_events() -> st.SearchStrategy[TtsStreamingEvent]:
 
 
 @cache
+def agent_events() -> st.SearchStrategy[AgentEvent]:
+    """``agent:event`` messages (jambonz 10.x/11.x), ``turn_end`` latency figures and all."""
+    return messages_of(AgentEvent)
+
+
+@cache
+def agent_tool_calls() -> st.SearchStrategy[AgentToolCall]:
+    """``agent:tool-call`` messages (jambonz 10.x/11.x)."""
+    return messages_of(AgentToolCall)
+
+
+@cache
 def inbound_messages() -> st.SearchStrategy[InboundMessage]:
     """Any message of a type jambonz sends (not :class:`UnknownMessage`): every registered one."""
     return st.one_of(
@@ -466,7 +491,7 @@ def commands() -> st.SearchStrategy[Command]:
 @st.composite
 def _unknown_messages(draw: st.DrawFn) -> UnknownMessage:
     wire_type = draw(
-        st.sampled_from(["agent:event", "agent:tool-call", "queue:status"])
+        st.sampled_from(["agent:future", "queue:status"])
         | texts(min_size=1).filter(lambda name: name not in KNOWN_TYPES)
     )
     raw: dict[str, Any] = draw(json_objects())
@@ -481,7 +506,7 @@ def _unknown_messages(draw: st.DrawFn) -> UnknownMessage:
 
 @cache
 def unknown_messages() -> st.SearchStrategy[UnknownMessage]:
-    """Messages of types jbtrio does not know (v10 ``agent:event`` among them)."""
+    """Messages of types jbtrio does not know."""
     return _unknown_messages()
 
 
