@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 
 from fuzz._target import Target
 from jbtrio._errors import ProtocolError
-from jbtrio._wire import decode, encode
-from jbtrio._wire._inbound import KNOWN_TYPES
+from jbtrio._wire import KNOWN_TYPES, decode, encode
 from jbtrio.testing import strategies as jst
 
 _ODD_STRINGS = (

@@ -42,6 +42,12 @@ from ._tts import TtsResult as TtsResult
 from ._tts import TtsStream as TtsStream
 from ._wire import MAX_FRAME_BYTES as MAX_FRAME_BYTES
 from ._wire import Ack as Ack
+from ._wire import AgentEvent as AgentEvent
+from ._wire import AgentEventData as AgentEventData
+from ._wire import AgentLatency as AgentLatency
+from ._wire import AgentPreflight as AgentPreflight
+from ._wire import AgentToolCall as AgentToolCall
+from ._wire import AgentToolCallData as AgentToolCallData
 from ._wire import CallInfo as CallInfo
 from ._wire import CallStatus as CallStatus
 from ._wire import Command as Command

@@ -29,8 +29,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Final, Literal, TypeAlias, get_args
 
-from ._wire import Command
-from ._wire._outbound import SupportsToDict, verb_dicts
+from ._wire import Command, SupportsToDict, verb_dicts
 
 __all__ = [
     "boost_audio_signal",

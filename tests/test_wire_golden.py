@@ -54,8 +54,8 @@ def _id(record: dict[str, Any]) -> str:
 
 def test_golden_file_covers_every_class() -> None:
     classes = {record["class"] for record in RECORDS}
-    expected = {cls.__name__ for cls in wire._codec._HOOKS_CLASSES} | {"UnknownMessage"}
-    assert classes == expected
+    expected = {registration.cls.__name__ for registration in wire.REGISTRY.values()}
+    assert classes == expected | {"UnknownMessage"}
 
 
 @pytest.mark.parametrize("record", RECORDS, ids=_id)

@@ -7,6 +7,7 @@ check that what the strategies build is valid.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import attrs
@@ -16,7 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jbtrio._wire import (
+    REGISTRY,
     Ack,
+    AgentEvent,
+    AgentToolCall,
     CallInfo,
     CallStatus,
     Command,
@@ -38,11 +42,24 @@ from jbtrio._wire import (
     converter,
     decode,
     encode,
+    structure_call_info,
+    wire_fields,
 )
-from jbtrio._wire._callinfo import _CALL_INFO_SPEC
 from jbtrio.testing import strategies as jst
 
+#: Every registered class, with the strategy the registry gives it.
 STRATEGIES: list[tuple[type[Any], Callable[[], st.SearchStrategy[Any]]]] = [
+    (registration.cls, partial(jst.messages_of, registration.cls))
+    for registration in REGISTRY.values()
+    if registration.inbound
+] + [
+    (Ack, jst.acks),
+    (Command, jst.commands),
+    (UnknownMessage, jst.unknown_messages),
+]
+
+#: The named strategies of the testing kit, each for its class.
+NAMED: list[tuple[type[Any], Callable[[], st.SearchStrategy[Any]]]] = [
     (SessionNew, jst.session_news),
     (SessionReconnect, jst.session_reconnects),
     (SessionRedirect, jst.session_redirects),
@@ -56,10 +73,21 @@ STRATEGIES: list[tuple[type[Any], Callable[[], st.SearchStrategy[Any]]]] = [
     (LlmToolCall, jst.llm_tool_calls),
     (TtsTokensResult, jst.tts_tokens_results),
     (TtsStreamingEvent, jst.tts_streaming_events),
-    (Ack, jst.acks),
-    (Command, jst.commands),
-    (UnknownMessage, jst.unknown_messages),
+    (AgentEvent, jst.agent_events),
+    (AgentToolCall, jst.agent_tool_calls),
 ]
+
+
+@pytest.mark.parametrize(("cls", "strategy"), NAMED, ids=lambda v: getattr(v, "__name__", ""))
+def test_named_strategies_are_the_registry_ones(
+    cls: type[Any], strategy: Callable[[], st.SearchStrategy[Any]]
+) -> None:
+    assert strategy() is jst.messages_of(cls)
+
+
+def test_every_registered_type_has_a_named_strategy() -> None:
+    named = {cls for cls, _ in NAMED} | {Ack, Command}
+    assert {registration.cls for registration in REGISTRY.values()} == named
 
 
 @pytest.mark.parametrize(("cls", "strategy"), STRATEGIES, ids=lambda v: getattr(v, "__name__", ""))
@@ -126,11 +154,10 @@ def mutated_frames(draw: st.DrawFn) -> dict[str, Any]:
 def _typed_data_keys(message: InboundMessage) -> frozenset[str]:
     """Wire keys of the message's typed data fields: junk there is a type error, not a key."""
     data = message.data  # type: ignore[attr-defined]
-    if isinstance(data, CallInfo):
-        return frozenset(_CALL_INFO_SPEC) | {"parent_call_info"}
-    if attrs.has(type(data)):
-        return frozenset(attrs.fields_dict(type(data))) - {"extra"}
-    return frozenset()
+    if not attrs.has(type(data)):
+        return frozenset()
+    keys = frozenset(field.wire for field in wire_fields(type(data)))
+    return keys | {"parent_call_info"} if isinstance(data, CallInfo) else keys
 
 
 @settings(max_examples=300)
@@ -159,8 +186,6 @@ def test_a_decoded_call_info_behaves_as_a_constructed_one() -> None:
     # Decoding skips the constructor (the instance keeps only the keys jambonz sent); nothing
     # a user can see may tell the two apart.
     import pickle
-
-    from jbtrio._wire._callinfo import structure_call_info
 
     wire = {"call_sid": "c1", "sip_status": 200, "direction": None, "speech": {"x": 1}}
     decoded = structure_call_info(wire)

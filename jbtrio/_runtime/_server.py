@@ -19,8 +19,6 @@ import trio.testing
 from .._errors import ProtocolError
 from .._wire import (
     InboundMessage,
-    SessionAdulting,
-    SessionNew,
     SessionReconnect,
     SessionRedirect,
     UnknownMessage,
@@ -269,11 +267,11 @@ class Server:
                 except ProtocolError as exc:
                     log.warning("malformed frame before the session started: %s", exc)
                     continue
-                if isinstance(message, SessionNew | SessionAdulting | SessionRedirect):
-                    session = await self._new_session(socket, handler, message, resumed=False)
-                    break
                 if isinstance(message, SessionReconnect):
                     session = await self._reconnect(socket, handler, message)
+                    break
+                if isinstance(message, InboundMessage) and message.STARTS_SESSION:
+                    session = await self._new_session(socket, handler, message, resumed=False)
                     break
                 if isinstance(message, InboundMessage | UnknownMessage):
                     if len(early) < _MAX_EARLY_MESSAGES:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import attrs
 
 from .._errors import ProtocolError
-from .._wire import SessionAdulting, SessionNew, SessionReconnect, SessionRedirect, decode
+from .._wire import InboundMessage, decode
 
 try:
     from websockets.speedups import apply_mask
@@ -22,8 +22,6 @@ except ImportError:  # pragma: no cover - websockets built without its C extensi
     from websockets.utils import apply_mask
 
 __all__ = ["Route", "SessionFinder"]
-
-_SESSION_TYPES = (SessionNew, SessionReconnect, SessionRedirect, SessionAdulting)
 
 _TEXT, _BINARY, _CONT, _CLOSE = 0x1, 0x2, 0x0, 0x8
 _CONTROL = frozenset({0x8, 0x9, 0xA})
@@ -129,6 +127,6 @@ class SessionFinder:
             message = decode(payload)
         except ProtocolError:
             return None  # the worker logs it, as the single-process server does
-        if isinstance(message, _SESSION_TYPES):
+        if isinstance(message, InboundMessage) and message.STARTS_SESSION:
             return Route(message.sid, message.TYPE)
         return None  # an early notification (call:status): delivered once the call exists

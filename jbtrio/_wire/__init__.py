@@ -1,12 +1,21 @@
 """jbtrio's wire model: frozen attrs classes for every message both ways, and the codec.
 
 Nothing here knows about sockets, Trio or the protocol state machine; the layers above import
-from this package (and :mod:`jbtrio` re-exports the public names).
+from this package (and :mod:`jbtrio` re-exports the public names). Every message type is
+declared once and registered by its wire type: ``_registry.py`` says how, and how to add one.
 """
 
 from __future__ import annotations
 
-from ._callinfo import CallInfo
+from ._agent import (
+    AgentEvent,
+    AgentEventData,
+    AgentLatency,
+    AgentPreflight,
+    AgentToolCall,
+    AgentToolCallData,
+)
+from ._callinfo import CallInfo, structure_call_info
 from ._codec import (
     MAX_DEPTH,
     MAX_FRAME_BYTES,
@@ -16,6 +25,7 @@ from ._codec import (
     encode,
     encode_bytes,
 )
+from ._fields import WireField, spec_of, validate_extra, wire, wire_fields
 from ._inbound import (
     CallStatus,
     DialConfirm,
@@ -39,14 +49,32 @@ from ._inbound import (
     VerbStatus,
     VerbStatusEvent,
 )
-from ._outbound import ABSENT, Ack, Command, verb_dicts
+from ._outbound import (
+    ABSENT,
+    DATA_OPTIONAL_COMMANDS,
+    Ack,
+    Command,
+    SupportsToDict,
+    js_falsy,
+    verb_dicts,
+)
 from ._payloads import DialResult, GatherResult, LlmResult, SpeechAlternative, SpeechResult
+from ._registry import KNOWN_TYPES, REGISTRY, Registration, inbound, registration_of
 
 __all__ = [
     "ABSENT",
+    "DATA_OPTIONAL_COMMANDS",
+    "KNOWN_TYPES",
     "MAX_DEPTH",
     "MAX_FRAME_BYTES",
+    "REGISTRY",
     "Ack",
+    "AgentEvent",
+    "AgentEventData",
+    "AgentLatency",
+    "AgentPreflight",
+    "AgentToolCall",
+    "AgentToolCallData",
     "CallInfo",
     "CallStatus",
     "Command",
@@ -61,6 +89,7 @@ __all__ = [
     "LlmResult",
     "LlmToolCall",
     "Message",
+    "Registration",
     "SessionAdulting",
     "SessionNew",
     "SessionReconnect",
@@ -68,6 +97,7 @@ __all__ = [
     "SpeechAlternative",
     "SpeechResult",
     "StreamingEvent",
+    "SupportsToDict",
     "TokensResult",
     "ToolCall",
     "TtsStreamingEvent",
@@ -76,9 +106,18 @@ __all__ = [
     "VerbHook",
     "VerbStatus",
     "VerbStatusEvent",
+    "WireField",
     "converter",
     "decode",
     "encode",
     "encode_bytes",
+    "inbound",
+    "js_falsy",
+    "registration_of",
+    "spec_of",
+    "structure_call_info",
+    "validate_extra",
     "verb_dicts",
+    "wire",
+    "wire_fields",
 ]

@@ -1,41 +1,27 @@
-"""The messages jambonz sends to the app (REFERENCE §3), one frozen class per ``type``.
+"""The messages jambonz 0.9.8 sends to the app (REFERENCE §3), one frozen class per ``type``.
 
 Every class carries the envelope (``msgid``, ``call_sid``, ``b3``, unknown envelope keys in
-``extra``), ``hook`` where jambonz sends one, and a typed ``data``. ``TYPE`` is the wire
-``type`` and ``REQUIRES_ACK`` says whether jambonz waits (5 s) for an ``ack`` with the same
-``msgid`` (REFERENCE §2.2: the six session/hook types do, the seven notifications do not).
+``extra``), ``hook`` where jambonz sends one, and a typed ``data``. Each is registered by its
+wire ``type`` with :func:`~._registry.inbound`, which sets ``TYPE``, ``REQUIRES_ACK`` (whether
+jambonz waits 5 s for an ``ack`` with the same ``msgid``, REFERENCE §2.2) and
+``STARTS_SESSION``, and derives the class's decoder and encoder from its fields: see
+``_registry.py`` for how to add a type. jambonz 10.x/11.x's agent messages are in ``_agent.py``.
 
 A ``type`` jbtrio does not know becomes :class:`UnknownMessage`, never an exception: jambonz adds
-message types over time (v10 has ``agent:event``), and a newer server must not break an app.
-
-The ``from_wire``/``to_wire`` functions here are the hand-written cattrs hooks that
-``_codec`` registers on the converter; they check types with JSON paths and keep every key.
+message types over time, and a newer server must not break an app.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Final
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import attrs
 
-from .._errors import ProtocolError
-from ._callinfo import (
-    CallInfo,
-    Checker,
-    check_any,
-    check_extra,
-    check_object,
-    check_str,
-    check_str_or_int,
-    extra_validator,
-    join_known,
-    split_known,
-    structure_call_info,
-    type_error,
-    unstructure_call_info,
-)
+from ._callinfo import CallInfo, structure_call_info
+from ._fields import reserved, validate_extra
 from ._payloads import DialResult, GatherResult, LlmResult
+from ._registry import KNOWN_TYPES, inbound
 
 __all__ = [
     "CallStatus",
@@ -61,28 +47,8 @@ __all__ = [
     "VerbStatusEvent",
 ]
 
-#: Notification types (never acked), including the v10-only ones documented in REFERENCE §3.14.
-NOTIFICATION_TYPES: Final = frozenset(
-    {
-        "call:status",
-        "verb:status",
-        "jambonz:error",
-        "llm:event",
-        "llm:tool-call",
-        "tts:tokens-result",
-        "tts:streaming-event",
-        "agent:event",
-        "agent:tool-call",
-    }
-)
-
 
 # --------------------------------------------------------------------------- data payloads
-
-
-def _same(*keys: str) -> dict[str, str]:
-    """A wire-key -> attribute map for fields named as on the wire."""
-    return {key: key for key in keys}
 
 
 @attrs.frozen(kw_only=True)
@@ -98,22 +64,12 @@ class VerbStatusEvent:
     id: str | None = None
     name: str | None = None
     verb: str | None = None
-    extra: Mapping[str, Any] = attrs.field(
-        factory=dict, validator=extra_validator(_same("event", "id", "name", "verb"))
-    )
+    extra: Mapping[str, Any] = attrs.field(factory=dict, validator=validate_extra)
 
     @property
     def verb_name(self) -> str | None:
         """The verb this event is about, whichever of ``name``/``verb`` jambonz used."""
         return self.name if self.name is not None else self.verb
-
-
-_VERB_STATUS_SPEC: Final[dict[str, tuple[str, Checker]]] = {
-    "event": ("event", check_str),
-    "id": ("id", check_str),
-    "name": ("name", check_str),
-    "verb": ("verb", check_str),
-}
 
 
 @attrs.frozen(kw_only=True)
@@ -132,20 +88,7 @@ class ErrorDetails:
     verb: str | None = None
     id: str | None = None
     failover: str | None = None
-    extra: Mapping[str, Any] = attrs.field(
-        factory=dict,
-        validator=extra_validator(_same("msg", "details", "content", "verb", "id", "failover")),
-    )
-
-
-_ERROR_SPEC: Final[dict[str, tuple[str, Checker]]] = {
-    "msg": ("msg", check_str),
-    "details": ("details", check_any),
-    "content": ("content", check_str),
-    "verb": ("verb", check_str),
-    "id": ("id", check_str),
-    "failover": ("failover", check_str),
-}
+    extra: Mapping[str, Any] = attrs.field(factory=dict, validator=validate_extra)
 
 
 @attrs.frozen(kw_only=True)
@@ -155,17 +98,7 @@ class FunctionCall:
     id: str | None = None
     name: str | None = None
     args: Any = None
-    extra: Mapping[str, Any] = attrs.field(
-        factory=dict, validator=extra_validator(_same("id", "name", "args"))
-    )
-
-
-_FUNCTION_CALL_SPEC: Final[dict[str, tuple[str, Checker]]] = {
-    "id": ("id", check_str),
-    "name": ("name", check_str),
-    "args": ("args", check_any),
-}
-_FUNCTION_CALL_FIELDS: Final = (("id", "id"), ("name", "name"), ("args", "args"))
+    extra: Mapping[str, Any] = attrs.field(factory=dict, validator=validate_extra)
 
 
 @attrs.frozen(kw_only=True)
@@ -183,10 +116,7 @@ class ToolCall:
     args: Any = None
     type: str | None = None
     function_calls: tuple[FunctionCall, ...] | None = None
-    extra: Mapping[str, Any] = attrs.field(
-        factory=dict,
-        validator=extra_validator(_same("tool_call_id", "name", "args", "type", "function_calls")),
-    )
+    extra: Mapping[str, Any] = attrs.field(factory=dict, validator=validate_extra)
 
     @property
     def calls(self) -> tuple[FunctionCall, ...]:
@@ -194,20 +124,6 @@ class ToolCall:
         if self.function_calls is not None:
             return self.function_calls
         return (FunctionCall(id=self.tool_call_id, name=self.name, args=self.args),)
-
-
-_TOOL_CALL_SPEC: Final[dict[str, tuple[str, Checker]]] = {
-    "tool_call_id": ("tool_call_id", check_str),
-    "name": ("name", check_str),
-    "args": ("args", check_any),
-    "type": ("type", check_str),
-}
-_TOOL_CALL_FIELDS: Final = (
-    ("tool_call_id", "tool_call_id"),
-    ("name", "name"),
-    ("args", "args"),
-    ("type", "type"),
-)
 
 
 @attrs.frozen(kw_only=True)
@@ -222,21 +138,12 @@ class TokensResult:
     id: str | int | None = None
     status: str | None = None
     reason: str | None = None
-    extra: Mapping[str, Any] = attrs.field(
-        factory=dict, validator=extra_validator(_same("id", "status", "reason"))
-    )
+    extra: Mapping[str, Any] = attrs.field(factory=dict, validator=validate_extra)
 
     @property
     def ok(self) -> bool:
         """True when jambonz accepted the tokens."""
         return self.status == "ok"
-
-
-_TOKENS_RESULT_SPEC: Final[dict[str, tuple[str, Checker]]] = {
-    "id": ("id", check_str_or_int),
-    "status": ("status", check_str),
-    "reason": ("reason", check_str),
-}
 
 
 @attrs.frozen(kw_only=True)
@@ -254,26 +161,10 @@ class StreamingEvent:
     TTS_SPOKEN: ClassVar[str] = "tts_spoken"
 
     event_type: str | None = None
-    extra: Mapping[str, Any] = attrs.field(
-        factory=dict, validator=extra_validator(_same("event_type"))
-    )
-
-
-_STREAMING_EVENT_SPEC: Final[dict[str, tuple[str, Checker]]] = {
-    "event_type": ("event_type", check_str),
-}
+    extra: Mapping[str, Any] = attrs.field(factory=dict, validator=validate_extra)
 
 
 # --------------------------------------------------------------------------- envelopes
-
-
-def _validate_envelope_extra(inst: Any, attribute: Any, value: Mapping[str, Any]) -> None:
-    """Keep ``extra`` from shadowing envelope keys (see ``check_extra`` for why)."""
-    if value:
-        check_extra(inst, value, type(inst)._NULLABLE, _RESERVED)
-
-
-_RESERVED: Final = frozenset({"type", "msgid", "data"})
 
 
 @attrs.frozen(kw_only=True)
@@ -282,17 +173,20 @@ class InboundMessage:
 
     ``msgid`` is jambonz's id for this message (echo it in the ``ack``); ``call_sid`` is the
     envelope's sid, absent on ``/adulting`` and redirect-opened sockets; ``b3`` is trace context;
-    ``extra`` keeps envelope keys jbtrio does not know.
+    ``extra`` keeps envelope keys jbtrio does not know. ``TYPE``, ``REQUIRES_ACK`` and
+    ``STARTS_SESSION`` are set by the class's registration.
     """
 
     TYPE: ClassVar[str] = ""
     REQUIRES_ACK: ClassVar[bool] = False
-    _NULLABLE: ClassVar[Mapping[str, str]] = _same("call_sid", "b3")
+    STARTS_SESSION: ClassVar[bool] = False
 
     msgid: str
     call_sid: str | None = None
     b3: str | None = None
-    extra: Mapping[str, Any] = attrs.field(factory=dict, validator=_validate_envelope_extra)
+    extra: Mapping[str, Any] = attrs.field(
+        factory=dict, validator=validate_extra, metadata=reserved("type", "msgid", "data")
+    )
 
     @property
     def sid(self) -> str | None:
@@ -315,13 +209,7 @@ class _CallInfoMessage(InboundMessage):
         return sid if sid is not None else self.call_sid
 
 
-class _HookMixin:
-    """Marks the types whose envelope has ``hook`` (REFERENCE §2.1)."""
-
-    __slots__ = ()
-    _NULLABLE: ClassVar[Mapping[str, str]] = _same("call_sid", "b3", "hook")
-
-
+@inbound("session:new", ack=True, starts_session=True)
 @attrs.frozen(kw_only=True)
 class SessionNew(_CallInfoMessage):
     """First message of a new call: ack it with a non-empty verb list within 5 s.
@@ -330,27 +218,22 @@ class SessionNew(_CallInfoMessage):
     ``data.env_vars`` the application's environment variables.
     """
 
-    TYPE: ClassVar[str] = "session:new"
-    REQUIRES_ACK: ClassVar[bool] = True
 
-
+@inbound("session:reconnect", ack=True, starts_session=True)
 @attrs.frozen(kw_only=True)
 class SessionReconnect(_CallInfoMessage):
     """First message on a re-established socket; ``data`` is the cached ``session:new`` data."""
 
-    TYPE: ClassVar[str] = "session:reconnect"
-    REQUIRES_ACK: ClassVar[bool] = True
 
-
+@inbound("session:redirect", ack=True, starts_session=True)
 @attrs.frozen(kw_only=True)
-class SessionRedirect(_HookMixin, _CallInfoMessage):
+class SessionRedirect(_CallInfoMessage):
     """The call moves to the application at ``hook``; the ack's verbs replace the stack."""
 
-    TYPE: ClassVar[str] = "session:redirect"
-    REQUIRES_ACK: ClassVar[bool] = True
     hook: str | None = None
 
 
+@inbound("session:adulting", ack=True, starts_session=True)
 @attrs.frozen(kw_only=True)
 class SessionAdulting(_CallInfoMessage):
     """A dialed B-leg now runs as its own session on an ``/adulting`` socket.
@@ -358,9 +241,6 @@ class SessionAdulting(_CallInfoMessage):
     ``data`` is the child's call info; the parent's is in ``data.extra["parent_call_info"]``
     and typed by :attr:`parent_call_info`. The ack's verbs are ignored.
     """
-
-    TYPE: ClassVar[str] = "session:adulting"
-    REQUIRES_ACK: ClassVar[bool] = True
 
     @property
     def parent_call_info(self) -> CallInfo | None:
@@ -370,7 +250,12 @@ class SessionAdulting(_CallInfoMessage):
             return None
         return structure_call_info(raw, "$.data.parent_call_info")
 
+    def _check_decoded(self) -> None:
+        """Called by decode: a bad parent call info fails there, not when first read."""
+        self.parent_call_info  # noqa: B018
 
+
+@inbound("call:status", ack=False)
 @attrs.frozen(kw_only=True)
 class CallStatus(_CallInfoMessage):
     """A call-state change of this call or of a dialed B-leg (``data.direction == "outbound"``).
@@ -378,19 +263,15 @@ class CallStatus(_CallInfoMessage):
     Do not ack. ``completed`` carries ``duration`` and ``call_termination_by``.
     """
 
-    TYPE: ClassVar[str] = "call:status"
-    REQUIRES_ACK: ClassVar[bool] = False
 
-
+@inbound("verb:hook", ack=True)
 @attrs.frozen(kw_only=True)
-class VerbHook(_HookMixin, _CallInfoMessage):
+class VerbHook(_CallInfoMessage):
     """A verb's hook fired; ``data.extra`` has its results. Ack within 5 s.
 
     :meth:`gather`, :meth:`dial` and :meth:`llm` give typed views of the common results.
     """
 
-    TYPE: ClassVar[str] = "verb:hook"
-    REQUIRES_ACK: ClassVar[bool] = True
     hook: str | None = None
 
     def gather(self) -> GatherResult:
@@ -406,42 +287,38 @@ class VerbHook(_HookMixin, _CallInfoMessage):
         return LlmResult.from_call_info(self.data)
 
 
+@inbound("dial:confirm", ack=True)
 @attrs.frozen(kw_only=True)
-class DialConfirm(_HookMixin, _CallInfoMessage):
+class DialConfirm(_CallInfoMessage):
     """A dialed party answered and ``hook`` (the confirmHook) must supply a screening app.
 
     ``data`` is the B-leg's call info. Ack with verbs (or with none to bridge at once).
     """
 
-    TYPE: ClassVar[str] = "dial:confirm"
-    REQUIRES_ACK: ClassVar[bool] = True
     hook: str | None = None
 
 
+@inbound("verb:status", ack=False)
 @attrs.frozen(kw_only=True)
 class VerbStatus(InboundMessage):
     """A verb lifecycle event, sent only after ``config`` with ``notifyEvents: true``."""
 
-    TYPE: ClassVar[str] = "verb:status"
-    REQUIRES_ACK: ClassVar[bool] = False
     data: VerbStatusEvent = attrs.field(factory=VerbStatusEvent)
 
 
+@inbound("jambonz:error", ack=False)
 @attrs.frozen(kw_only=True)
 class JambonzError(InboundMessage):
     """jambonz reports a verb failure or a frame from the app it rejected. Do not ack."""
 
-    TYPE: ClassVar[str] = "jambonz:error"
-    REQUIRES_ACK: ClassVar[bool] = False
     data: ErrorDetails = attrs.field(factory=ErrorDetails)
 
 
+@inbound("llm:event", ack=False)
 @attrs.frozen(kw_only=True)
-class LlmEvent(_HookMixin, InboundMessage):
+class LlmEvent(InboundMessage):
     """A raw vendor event from a running ``llm`` verb (keys snake-cased by jambonz)."""
 
-    TYPE: ClassVar[str] = "llm:event"
-    REQUIRES_ACK: ClassVar[bool] = False
     hook: str | None = None
     data: Mapping[str, Any] = attrs.field(factory=dict)
 
@@ -452,51 +329,32 @@ class LlmEvent(_HookMixin, InboundMessage):
         return value if isinstance(value, str) else None
 
 
+@inbound("llm:tool-call", ack=False)
 @attrs.frozen(kw_only=True)
-class LlmToolCall(_HookMixin, InboundMessage):
+class LlmToolCall(InboundMessage):
     """The LLM wants a function result; answer with the ``llm:tool-output`` command."""
 
-    TYPE: ClassVar[str] = "llm:tool-call"
-    REQUIRES_ACK: ClassVar[bool] = False
     hook: str | None = None
     data: ToolCall = attrs.field(factory=ToolCall)
 
 
+@inbound("tts:tokens-result", ack=False)
 @attrs.frozen(kw_only=True)
 class TtsTokensResult(InboundMessage):
     """jambonz's answer to one ``tts:tokens`` command (matched by ``data.id``)."""
 
-    TYPE: ClassVar[str] = "tts:tokens-result"
-    REQUIRES_ACK: ClassVar[bool] = False
     data: TokensResult = attrs.field(factory=TokensResult)
 
 
+@inbound("tts:streaming-event", ack=False)
 @attrs.frozen(kw_only=True)
 class TtsStreamingEvent(InboundMessage):
     """A TTS stream state change (``data.event_type``; REFERENCE §5.4)."""
 
-    TYPE: ClassVar[str] = "tts:streaming-event"
-    REQUIRES_ACK: ClassVar[bool] = False
     data: StreamingEvent = attrs.field(factory=StreamingEvent)
 
 
-KNOWN_INBOUND: Final[tuple[type[InboundMessage], ...]] = (
-    SessionNew,
-    SessionReconnect,
-    SessionRedirect,
-    SessionAdulting,
-    CallStatus,
-    VerbHook,
-    DialConfirm,
-    VerbStatus,
-    JambonzError,
-    LlmEvent,
-    LlmToolCall,
-    TtsTokensResult,
-    TtsStreamingEvent,
-)
-#: Every ``type`` that has its own class (the two app→jambonz types included).
-KNOWN_TYPES: Final = frozenset({cls.TYPE for cls in KNOWN_INBOUND} | {"ack", "command"})
+# --------------------------------------------------------------------------- unknown types
 
 
 def _validate_unknown(inst: UnknownMessage, attribute: Any, value: Any) -> None:
@@ -534,166 +392,12 @@ class UnknownMessage:
 
     @property
     def should_ack(self) -> bool:
-        """REFERENCE §7.3: ack an unknown type that has a msgid unless it is a notification."""
-        return self.msgid is not None and self.type not in NOTIFICATION_TYPES
+        """REFERENCE §7.3: ack an unknown type that has a msgid unless it is a notification.
 
-
-# --------------------------------------------------------------------------- hooks
-
-_ENVELOPE_SPEC: Final[dict[str, tuple[str, Checker]]] = {
-    "call_sid": ("call_sid", check_str),
-    "b3": ("b3", check_str),
-}
-_HOOK_ENVELOPE_SPEC: Final[dict[str, tuple[str, Checker]]] = {
-    **_ENVELOPE_SPEC,
-    "hook": ("hook", check_str),
-}
-_SKIP: Final = frozenset({"type", "msgid", "data"})
-
-
-def _envelope(obj: Mapping[str, Any], spec: Mapping[str, tuple[str, Checker]]) -> dict[str, Any]:
-    """Keyword arguments for the envelope part of ``obj`` (msgid required, rest lossless)."""
-    msgid = obj.get("msgid")
-    if type(msgid) is not str:
-        if "msgid" not in obj:
-            raise ProtocolError("$.msgid: missing (every jambonz message has a msgid)")
-        raise type_error("$.msgid", "string", msgid)
-    kwargs: dict[str, Any] = {"msgid": msgid}
-    extra: dict[str, Any] = {}
-    for key, value in obj.items():
-        if key in _SKIP:
-            continue
-        entry = spec.get(key)
-        if entry is None or value is None:
-            extra[key] = value
-        else:
-            try:
-                kwargs[entry[0]] = entry[1](value, "")  # path built only on failure
-            except ProtocolError:
-                entry[1](value, f"$.{key}")
-                raise
-    kwargs["extra"] = extra
-    return kwargs
-
-
-def _data(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    data = obj.get("data")
-    if type(data) is dict:
-        return data
-    if "data" not in obj:
-        raise ProtocolError("$.data: missing (jambonz always sends a data object)")
-    raise type_error("$.data", "object", data)
-
-
-def _call_info_from_wire(
-    cls: type[_CallInfoMessage], spec: Mapping[str, tuple[str, Checker]]
-) -> Callable[[Any, Any], Any]:
-    def from_wire(obj: Any, _: Any = None) -> Any:
-        kwargs = _envelope(obj, spec)
-        return cls(data=structure_call_info(_data(obj)), **kwargs)
-
-    return from_wire
-
-
-def _adulting_from_wire(obj: Any, _: Any = None) -> SessionAdulting:
-    kwargs = _envelope(obj, _ENVELOPE_SPEC)
-    msg = SessionAdulting(data=structure_call_info(_data(obj)), **kwargs)
-    msg.parent_call_info  # noqa: B018 - validate now, so a bad parent fails at decode time
-    return msg
-
-
-def _simple_from_wire(
-    cls: type[InboundMessage],
-    spec: Mapping[str, tuple[str, Checker]],
-    data_cls: Callable[..., Any],
-    data_spec: Mapping[str, tuple[str, Checker]],
-) -> Callable[[Any, Any], Any]:
-    def from_wire(obj: Any, _: Any = None) -> Any:
-        kwargs = _envelope(obj, spec)
-        data_kwargs, data_extra = split_known(_data(obj), data_spec, "$.data")
-        return cls(data=data_cls(extra=data_extra, **data_kwargs), **kwargs)  # type: ignore[call-arg]
-
-    return from_wire
-
-
-def _llm_event_from_wire(obj: Any, _: Any = None) -> LlmEvent:
-    kwargs = _envelope(obj, _HOOK_ENVELOPE_SPEC)
-    return LlmEvent(data=_data(obj), **kwargs)
-
-
-def _tool_call_from_wire(obj: Any, _: Any = None) -> LlmToolCall:
-    kwargs = _envelope(obj, _HOOK_ENVELOPE_SPEC)
-    data = dict(_data(obj))
-    raw_calls = data.get("function_calls")
-    function_calls: tuple[FunctionCall, ...] | None = None
-    if raw_calls is not None:
-        del data["function_calls"]
-        if type(raw_calls) is not list:
-            raise type_error("$.data.function_calls", "array", raw_calls)
-        calls = []
-        for index, raw in enumerate(raw_calls):
-            path = f"$.data.function_calls[{index}]"
-            call_kwargs, call_extra = split_known(
-                check_object(raw, path), _FUNCTION_CALL_SPEC, path
-            )
-            calls.append(FunctionCall(extra=call_extra, **call_kwargs))
-        function_calls = tuple(calls)
-    data_kwargs, data_extra = split_known(data, _TOOL_CALL_SPEC, "$.data")
-    tool_call = ToolCall(function_calls=function_calls, extra=data_extra, **data_kwargs)
-    return LlmToolCall(data=tool_call, **kwargs)
-
-
-def _envelope_to_wire(msg: InboundMessage) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": msg.TYPE, "msgid": msg.msgid}
-    if msg.call_sid is not None:
-        out["call_sid"] = msg.call_sid
-    hook = getattr(msg, "hook", None)
-    if hook is not None:
-        out["hook"] = hook
-    if msg.b3 is not None:
-        out["b3"] = msg.b3
-    if msg.extra:
-        out.update(msg.extra)
-    return out
-
-
-def _call_info_message_to_wire(msg: Any) -> dict[str, Any]:
-    out = _envelope_to_wire(msg)
-    out["data"] = unstructure_call_info(msg.data)
-    return out
-
-
-def _simple_to_wire(fields: tuple[tuple[str, str], ...]) -> Callable[[Any], dict[str, Any]]:
-    def to_wire(msg: Any) -> dict[str, Any]:
-        out = _envelope_to_wire(msg)
-        out["data"] = join_known(msg.data, fields, msg.data.extra)
-        return out
-
-    return to_wire
-
-
-def _llm_event_to_wire(msg: LlmEvent) -> dict[str, Any]:
-    out = _envelope_to_wire(msg)
-    out["data"] = msg.data
-    return out
-
-
-def _tool_call_to_wire(msg: LlmToolCall) -> dict[str, Any]:
-    out = _envelope_to_wire(msg)
-    tool_call = msg.data
-    data = join_known(tool_call, _TOOL_CALL_FIELDS, {})
-    if tool_call.function_calls is not None:
-        data["function_calls"] = [
-            join_known(call, _FUNCTION_CALL_FIELDS, call.extra) for call in tool_call.function_calls
-        ]
-    if tool_call.extra:
-        data.update(tool_call.extra)
-    out["data"] = data
-    return out
-
-
-def _fields(spec: Mapping[str, tuple[str, Checker]]) -> tuple[tuple[str, str], ...]:
-    return tuple((attr, wire) for wire, (attr, _) in spec.items())
+        Every type jambonz sends without waiting for an ack (0.9.8's seven notifications and
+        10.x/11.x's ``agent:*``) has a class, so an unknown type is acked when it has a msgid.
+        """
+        return self.msgid is not None
 
 
 def unknown_from_wire(obj: Any, _: Any = None) -> UnknownMessage:
@@ -704,63 +408,3 @@ def unknown_from_wire(obj: Any, _: Any = None) -> UnknownMessage:
 def unknown_to_wire(msg: UnknownMessage) -> dict[str, Any]:
     """The wire object of an :class:`UnknownMessage`: its ``raw`` mapping."""
     return dict(msg.raw)
-
-
-#: type -> (class, structure hook, unstructure hook); ``_codec`` registers these.
-INBOUND_HOOKS: Final[
-    dict[str, tuple[type[Any], Callable[[Any, Any], Any], Callable[[Any], dict[str, Any]]]]
-] = {
-    "session:new": (
-        SessionNew,
-        _call_info_from_wire(SessionNew, _ENVELOPE_SPEC),
-        _call_info_message_to_wire,
-    ),
-    "session:reconnect": (
-        SessionReconnect,
-        _call_info_from_wire(SessionReconnect, _ENVELOPE_SPEC),
-        _call_info_message_to_wire,
-    ),
-    "session:redirect": (
-        SessionRedirect,
-        _call_info_from_wire(SessionRedirect, _HOOK_ENVELOPE_SPEC),
-        _call_info_message_to_wire,
-    ),
-    "session:adulting": (SessionAdulting, _adulting_from_wire, _call_info_message_to_wire),
-    "call:status": (
-        CallStatus,
-        _call_info_from_wire(CallStatus, _ENVELOPE_SPEC),
-        _call_info_message_to_wire,
-    ),
-    "verb:hook": (
-        VerbHook,
-        _call_info_from_wire(VerbHook, _HOOK_ENVELOPE_SPEC),
-        _call_info_message_to_wire,
-    ),
-    "dial:confirm": (
-        DialConfirm,
-        _call_info_from_wire(DialConfirm, _HOOK_ENVELOPE_SPEC),
-        _call_info_message_to_wire,
-    ),
-    "verb:status": (
-        VerbStatus,
-        _simple_from_wire(VerbStatus, _ENVELOPE_SPEC, VerbStatusEvent, _VERB_STATUS_SPEC),
-        _simple_to_wire(_fields(_VERB_STATUS_SPEC)),
-    ),
-    "jambonz:error": (
-        JambonzError,
-        _simple_from_wire(JambonzError, _ENVELOPE_SPEC, ErrorDetails, _ERROR_SPEC),
-        _simple_to_wire(_fields(_ERROR_SPEC)),
-    ),
-    "llm:event": (LlmEvent, _llm_event_from_wire, _llm_event_to_wire),
-    "llm:tool-call": (LlmToolCall, _tool_call_from_wire, _tool_call_to_wire),
-    "tts:tokens-result": (
-        TtsTokensResult,
-        _simple_from_wire(TtsTokensResult, _ENVELOPE_SPEC, TokensResult, _TOKENS_RESULT_SPEC),
-        _simple_to_wire(_fields(_TOKENS_RESULT_SPEC)),
-    ),
-    "tts:streaming-event": (
-        TtsStreamingEvent,
-        _simple_from_wire(TtsStreamingEvent, _ENVELOPE_SPEC, StreamingEvent, _STREAMING_EVENT_SPEC),
-        _simple_to_wire(_fields(_STREAMING_EVENT_SPEC)),
-    ),
-}

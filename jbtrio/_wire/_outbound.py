@@ -18,17 +18,18 @@ from typing import Any, ClassVar, Final, Protocol
 import attrs
 
 from .._errors import ProtocolError
-from ._callinfo import (
-    Checker,
-    check_bool,
-    check_str,
+from ._fields import (
     extra_validator,
     json_type,
+    reserved,
+    spec_of,
     type_error,
-    wire_to_attr,
+    validate_extra,
+    wire,
 )
+from ._registry import register
 
-__all__ = ["ABSENT", "Ack", "Command"]
+__all__ = ["ABSENT", "DATA_OPTIONAL_COMMANDS", "Ack", "Command", "SupportsToDict", "js_falsy"]
 
 
 class _Absent(enum.Enum):
@@ -134,14 +135,6 @@ class Ack:
         return False
 
 
-_COMMAND_SPEC: Final[dict[str, tuple[str, Checker]]] = {
-    "queueCommand": ("queue_command", check_bool),
-    "callSid": ("call_sid", check_str),
-    "tool_call_id": ("tool_call_id", check_str),
-    "msgid": ("msgid", check_str),
-}
-
-
 def _check_command(inst: Command, attribute: Any, value: Any) -> None:
     if not isinstance(value, str) or not value:
         raise ValueError("Command.command must be a non-empty sub-type name such as 'redirect'")
@@ -169,15 +162,12 @@ class Command:
 
     command: str = attrs.field(validator=_check_command)
     data: Any = attrs.field(default=ABSENT, validator=_check_data)
-    queue_command: bool | None = None
-    call_sid: str | None = None
+    queue_command: bool | None = attrs.field(default=None, metadata=wire("queueCommand"))
+    call_sid: str | None = attrs.field(default=None, metadata=wire("callSid"))
     tool_call_id: str | None = None
     msgid: str | None = None
     extra: Mapping[str, Any] = attrs.field(
-        factory=dict,
-        validator=extra_validator(
-            wire_to_attr(_COMMAND_SPEC), frozenset({"type", "command", "data"})
-        ),
+        factory=dict, validator=validate_extra, metadata=reserved("type", "command", "data")
     )
 
     @property
@@ -192,6 +182,9 @@ class Command:
 
 
 # --------------------------------------------------------------------------- hooks
+
+#: wire key -> (attribute, check) of the command's optional top-level fields.
+_COMMAND_SPEC: Final = spec_of(Command).checks
 
 
 def ack_from_wire(obj: Any, _: Any = None) -> Ack:
@@ -275,3 +268,7 @@ def command_to_wire(cmd: Command) -> dict[str, Any]:
     if cmd.extra:
         out.update(cmd.extra)
     return out
+
+
+register("ack", Ack, ack_from_wire, ack_to_wire)
+register("command", Command, command_from_wire, command_to_wire)

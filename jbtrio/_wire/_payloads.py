@@ -15,8 +15,8 @@ from typing import Any, Final, Protocol
 
 import attrs
 
-from ._callinfo import (
-    CallInfo,
+from ._callinfo import CallInfo
+from ._fields import (
     Checker,
     check_any,
     check_bool,

@@ -3,7 +3,9 @@
 Every strategy produces values that can be built and sent: ``decode(encode(m)) == m`` holds for
 all of them, including the awkward cases the wire allows (unknown keys everywhere, known keys
 present as ``null``, JSON values of every shape in ``extra``). Use :func:`messages` for "any
-message", the per-class strategies to target one type, and :func:`json_objects` for raw payloads::
+message", :func:`messages_of` (or the named per-class strategies) to target one type, and
+:func:`json_objects` for raw payloads. The message strategies are derived from jbtrio's message
+registry, so a newly registered type is covered without an edit here::
 
     from hypothesis import given
     from jbtrio.testing.strategies import verb_hooks
@@ -27,13 +29,18 @@ from hypothesis import strategies as st
 
 from jbtrio._wire import (
     ABSENT,
+    DATA_OPTIONAL_COMMANDS,
+    KNOWN_TYPES,
+    REGISTRY,
     Ack,
+    AgentEvent,
+    AgentEventData,
+    AgentPreflight,
+    AgentToolCall,
     CallInfo,
     CallStatus,
     Command,
     DialConfirm,
-    ErrorDetails,
-    FunctionCall,
     InboundMessage,
     JambonzError,
     LlmEvent,
@@ -45,22 +52,25 @@ from jbtrio._wire import (
     SessionRedirect,
     StreamingEvent,
     TokensResult,
-    ToolCall,
     TtsStreamingEvent,
     TtsTokensResult,
     UnknownMessage,
     VerbHook,
     VerbStatus,
     VerbStatusEvent,
+    WireField,
+    converter,
+    js_falsy,
+    registration_of,
+    wire_fields,
 )
-from jbtrio._wire._callinfo import _CALL_INFO_SPEC, unstructure_call_info
-from jbtrio._wire._inbound import KNOWN_TYPES
-from jbtrio._wire._outbound import DATA_OPTIONAL_COMMANDS, js_falsy
 
 from ._executor import KNOWN_COMMANDS
 
 __all__ = [
     "acks",
+    "agent_events",
+    "agent_tool_calls",
     "call_infos",
     "call_statuses",
     "commands",
@@ -75,6 +85,8 @@ __all__ = [
     "llm_events",
     "llm_tool_calls",
     "messages",
+    "messages_of",
+    "payloads",
     "session_adultings",
     "session_news",
     "session_reconnects",
@@ -166,17 +178,83 @@ def _optional(strategy: st.SearchStrategy[_M]) -> st.SearchStrategy[_M | None]:
     return st.one_of(st.none(), strategy)
 
 
-_CHECK_TO_STRATEGY: Final[dict[str, st.SearchStrategy[Any]]] = {
-    "check_str": texts(),
-    "check_int": _INT64,
-    "check_number": st.one_of(
+_KIND_TO_STRATEGY: Final[dict[str, st.SearchStrategy[Any]]] = {
+    "string": texts(),
+    "integer": _INT64,
+    "number": st.one_of(
         st.integers(min_value=0, max_value=2**31), st.floats(0, 1e9, allow_nan=False)
     ),
-    "check_bool": st.booleans(),
-    "check_object": json_objects(),
+    "boolean": st.booleans(),
+    "object": json_objects(),
+    "string or integer": _INT64 | texts(),
+    "any": json_values(),
 }
-_CALL_INFO_FIELD_CHECKS: Final = tuple(_CALL_INFO_SPEC.values())
-_CALL_INFO_NULLABLE: Final = {wire: attr for wire, (attr, _) in _CALL_INFO_SPEC.items()}
+
+#: Values jambonz really sends for some fields, drawn beside arbitrary ones so that examples
+#: also hit the names code dispatches on.
+_EXAMPLES: Final[dict[tuple[type[Any], str], tuple[Any, ...]]] = {
+    (VerbStatusEvent, "event"): ("starting", "finished", "start-playback"),
+    (TokensResult, "status"): ("ok", "failed"),
+    (TokensResult, "reason"): ("full", "missing tokens"),
+    (StreamingEvent, "event_type"): (
+        StreamingEvent.STREAM_OPEN,
+        StreamingEvent.STREAM_PAUSED,
+        StreamingEvent.STREAM_RESUMED,
+        StreamingEvent.STREAM_CLOSED,
+        StreamingEvent.USER_INTERRUPTION,
+        StreamingEvent.TTS_SPOKEN,
+    ),
+    (AgentEventData, "type"): (
+        AgentEventData.TURN_END,
+        AgentEventData.USER_TRANSCRIPT,
+        AgentEventData.LLM_RESPONSE,
+        AgentEventData.USER_INTERRUPTION,
+    ),
+    (AgentPreflight, "result"): ("hit", "miss", "pending"),
+}
+
+
+def _field_strategy(cls: type[Any], field: WireField) -> st.SearchStrategy[Any]:
+    if field.payload is not None:
+        nested = payloads(field.payload)
+        if field.kind == "payloads":
+            return st.lists(nested, max_size=3).map(tuple)
+        return nested
+    strategy = _KIND_TO_STRATEGY[field.kind]
+    examples = _EXAMPLES.get((cls, field.attr))
+    return strategy if examples is None else st.sampled_from(examples) | strategy
+
+
+_PAYLOADS: dict[tuple[type[Any], frozenset[str]], st.SearchStrategy[Any]] = {}
+
+
+def payloads(cls: type[Any], *, reserved: frozenset[str] = frozenset()) -> st.SearchStrategy[Any]:
+    """Instances of a wire class (a ``data`` payload, :class:`CallInfo`, ...) built from its
+    declared wire fields: any subset set, arbitrary ``extra`` (no ``reserved`` keys in it)."""
+    strategy = _PAYLOADS.get((cls, reserved))
+    if strategy is None:
+        strategy = _PAYLOADS[cls, reserved] = _payloads(cls, reserved)
+    return strategy
+
+
+def _payloads(cls: type[Any], reserved: frozenset[str]) -> st.SearchStrategy[Any]:
+    fields = wire_fields(cls)
+    nullable = {field.wire: field.attr for field in fields}
+    extra_strategy = extras(frozenset(nullable), reserved)
+    by_field = tuple((field.attr, _field_strategy(cls, field)) for field in fields)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Any:
+        # A subset of the fields, drawn by name: drawing "maybe None" for each one is several
+        # times slower on a 31-field call info and shrinks no better.
+        kwargs: dict[str, Any] = {}
+        if by_field:
+            for attr, strategy in draw(st.lists(st.sampled_from(by_field), unique=True)):
+                kwargs[attr] = draw(strategy)
+        extra = drop_shadowed(draw(extra_strategy), nullable, kwargs)
+        return cls(extra=extra, **kwargs)
+
+    return build()
 
 
 @cache
@@ -186,236 +264,175 @@ def call_infos(*, reserved: frozenset[str] = frozenset()) -> st.SearchStrategy[C
     ``reserved`` keys are kept out of ``extra`` (for keys whose content another class checks,
     like ``parent_call_info`` of ``session:adulting``).
     """
-    extra_strategy = extras(frozenset(_CALL_INFO_NULLABLE), reserved)
-
-    @st.composite
-    def build(draw: st.DrawFn) -> CallInfo:
-        # A subset of the 31 fields, drawn by name: drawing "maybe None" for each one is
-        # several times slower and shrinks no better.
-        kwargs: dict[str, Any] = {}
-        for attr, check in draw(st.lists(st.sampled_from(_CALL_INFO_FIELD_CHECKS), unique=True)):
-            kwargs[attr] = draw(_CHECK_TO_STRATEGY[check.__name__])
-        extra = drop_shadowed(draw(extra_strategy), _CALL_INFO_NULLABLE, kwargs)
-        return CallInfo(extra=extra, **kwargs)
-
-    return build()
+    return payloads(CallInfo, reserved=reserved)
 
 
-_ENVELOPE_RESERVED: Final = frozenset({"type", "msgid", "data"})
+_ENVELOPES: dict[type[Any], st.SearchStrategy[dict[str, Any]]] = {}
 
 
-@cache
-def _envelope(hook: bool) -> st.SearchStrategy[dict[str, Any]]:
-    names = ("call_sid", "b3", "hook") if hook else ("call_sid", "b3")
-    wire_to_attr = {name: name for name in names}
-    extra_strategy = extras(frozenset(names), _ENVELOPE_RESERVED)
+def _envelope(cls: type[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Keyword arguments for a message's envelope: ``msgid`` and its optional fields."""
+    strategy = _ENVELOPES.get(cls)
+    if strategy is None:
+        strategy = _ENVELOPES[cls] = _envelope_of(cls)
+    return strategy
+
+
+def _envelope_of(cls: type[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    fields = wire_fields(cls)
+    nullable = {field.wire: field.attr for field in fields}
+    extra_strategy = extras(frozenset(nullable), frozenset({"type", "msgid", "data"}))
     msgids = texts(min_size=1, max_size=22)
-    optional_text = _optional(texts())
+    optional = tuple((field.attr, _optional(_field_strategy(cls, field))) for field in fields)
 
     @st.composite
     def build(draw: st.DrawFn) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"msgid": draw(msgids)}
-        for name in names:
-            kwargs[name] = draw(optional_text)
-        kwargs["extra"] = drop_shadowed(draw(extra_strategy), wire_to_attr, kwargs)
+        for attr, strategy in optional:
+            kwargs[attr] = draw(strategy)
+        kwargs["extra"] = drop_shadowed(draw(extra_strategy), nullable, kwargs)
         return kwargs
 
     return build()
 
 
-def _call_info_message(cls: Callable[..., _M], hook: bool) -> st.SearchStrategy[_M]:
-    return st.builds(lambda env, data: cls(data=data, **env), _envelope(hook), call_infos())
-
-
-@cache
-def session_news() -> st.SearchStrategy[SessionNew]:
-    """``session:new`` messages."""
-    return _call_info_message(SessionNew, hook=False)
-
-
-@cache
-def session_reconnects() -> st.SearchStrategy[SessionReconnect]:
-    """``session:reconnect`` messages."""
-    return _call_info_message(SessionReconnect, hook=False)
-
-
-@cache
-def session_redirects() -> st.SearchStrategy[SessionRedirect]:
-    """``session:redirect`` messages."""
-    return _call_info_message(SessionRedirect, hook=True)
-
-
 @st.composite
 def _session_adultings(draw: st.DrawFn) -> SessionAdulting:
-    env = draw(_envelope(hook=False))
+    env = draw(_envelope(SessionAdulting))
     data = draw(call_infos(reserved=frozenset({"parent_call_info"})))
     parent = draw(st.sampled_from(["absent", "null", "object"]))
     if parent == "null":
         data = attrs.evolve(data, extra={**data.extra, "parent_call_info": None})
     elif parent == "object":
-        parent_info = unstructure_call_info(draw(call_infos()))
+        parent_info = converter.unstructure(draw(call_infos()))
         data = attrs.evolve(data, extra={**data.extra, "parent_call_info": parent_info})
     return SessionAdulting(data=data, **env)
+
+
+#: Messages whose payload has rules of its own beyond its fields' declarations.
+_SPECIAL: Final[dict[type[Any], Callable[[], st.SearchStrategy[Any]]]] = {
+    SessionAdulting: _session_adultings,
+}
+
+
+_MESSAGES: dict[type[Any], st.SearchStrategy[Any]] = {}
+
+
+def messages_of(cls: type[Any]) -> st.SearchStrategy[Any]:
+    """Messages of one registered jambonz→app class, derived from its registration: the
+    envelope from its fields, ``data`` from its payload class (or any JSON object)."""
+    strategy = _MESSAGES.get(cls)
+    if strategy is None:
+        special = _SPECIAL.get(cls)
+        if special is not None:
+            strategy = special()
+        else:
+            payload = registration_of(cls).payload
+            data = json_objects() if payload is None else payloads(payload)
+            strategy = st.builds(lambda env, d: cls(data=d, **env), _envelope(cls), data)
+        _MESSAGES[cls] = strategy
+    return strategy
+
+
+@cache
+def session_news() -> st.SearchStrategy[SessionNew]:
+    """``session:new`` messages."""
+    return messages_of(SessionNew)
+
+
+@cache
+def session_reconnects() -> st.SearchStrategy[SessionReconnect]:
+    """``session:reconnect`` messages."""
+    return messages_of(SessionReconnect)
+
+
+@cache
+def session_redirects() -> st.SearchStrategy[SessionRedirect]:
+    """``session:redirect`` messages."""
+    return messages_of(SessionRedirect)
 
 
 @cache
 def session_adultings() -> st.SearchStrategy[SessionAdulting]:
     """``session:adulting`` messages, with a valid, null or absent ``parent_call_info``."""
-    return _session_adultings()
+    return messages_of(SessionAdulting)
 
 
 @cache
 def call_statuses() -> st.SearchStrategy[CallStatus]:
     """``call:status`` messages."""
-    return _call_info_message(CallStatus, hook=False)
+    return messages_of(CallStatus)
 
 
 @cache
 def verb_hooks() -> st.SearchStrategy[VerbHook]:
     """``verb:hook`` messages (the results in ``data.extra`` are arbitrary JSON)."""
-    return _call_info_message(VerbHook, hook=True)
+    return messages_of(VerbHook)
 
 
 @cache
 def dial_confirms() -> st.SearchStrategy[DialConfirm]:
     """``dial:confirm`` messages."""
-    return _call_info_message(DialConfirm, hook=True)
-
-
-def _typed_data(
-    cls: Callable[..., _M], fields: Mapping[str, st.SearchStrategy[Any]]
-) -> st.SearchStrategy[_M]:
-    """A data object whose typed fields (named as on the wire) are drawn from ``fields``."""
-    names = tuple(fields)
-    wire_to_attr = {name: name for name in names}
-    extra_strategy = extras(frozenset(names))
-    optional = {name: _optional(strategy) for name, strategy in fields.items()}
-
-    @st.composite
-    def build(draw: st.DrawFn) -> _M:
-        kwargs = {name: draw(strategy) for name, strategy in optional.items()}
-        extra = drop_shadowed(draw(extra_strategy), wire_to_attr, kwargs)
-        return cls(extra=extra, **kwargs)
-
-    return build()
-
-
-def _simple_message(
-    cls: Callable[..., _M], data: st.SearchStrategy[Any], hook: bool = False
-) -> st.SearchStrategy[_M]:
-    return st.builds(lambda env, d: cls(data=d, **env), _envelope(hook), data)
+    return messages_of(DialConfirm)
 
 
 @cache
 def verb_statuses() -> st.SearchStrategy[VerbStatus]:
     """``verb:status`` messages."""
-    data = _typed_data(
-        VerbStatusEvent,
-        {
-            "event": st.sampled_from(["starting", "finished", "start-playback"]) | texts(),
-            "id": texts(),
-            "name": texts(),
-            "verb": texts(),
-        },
-    )
-    return _simple_message(VerbStatus, data)
+    return messages_of(VerbStatus)
 
 
 @cache
 def jambonz_errors() -> st.SearchStrategy[JambonzError]:
     """``jambonz:error`` messages."""
-    data = _typed_data(
-        ErrorDetails,
-        {
-            "msg": texts(),
-            "details": json_values(),
-            "content": texts(),
-            "verb": texts(),
-            "id": texts(),
-            "failover": texts(),
-        },
-    )
-    return _simple_message(JambonzError, data)
+    return messages_of(JambonzError)
 
 
 @cache
 def llm_events() -> st.SearchStrategy[LlmEvent]:
     """``llm:event`` messages (data is an arbitrary JSON object)."""
-    return _simple_message(LlmEvent, json_objects(), hook=True)
+    return messages_of(LlmEvent)
 
 
 @cache
 def llm_tool_calls() -> st.SearchStrategy[LlmToolCall]:
     """``llm:tool-call`` messages, in the single-call and Google multi-call forms."""
-    function_calls = _typed_data(
-        FunctionCall, {"id": texts(), "name": texts(), "args": json_values()}
-    )
-    data = _typed_data(
-        ToolCall,
-        {
-            "tool_call_id": texts(),
-            "name": texts(),
-            "args": json_values(),
-            "type": texts(),
-            "function_calls": st.lists(function_calls, max_size=3).map(tuple),
-        },
-    )
-    return _simple_message(LlmToolCall, data, hook=True)
+    return messages_of(LlmToolCall)
 
 
 @cache
 def tts_tokens_results() -> st.SearchStrategy[TtsTokensResult]:
     """``tts:tokens-result`` messages."""
-    data = _typed_data(
-        TokensResult,
-        {
-            "id": _INT64 | texts(),
-            "status": st.sampled_from(["ok", "failed"]) | texts(),
-            "reason": st.sampled_from(["full", "missing tokens"]) | texts(),
-        },
-    )
-    return _simple_message(TtsTokensResult, data)
+    return messages_of(TtsTokensResult)
 
 
 @cache
 def tts_streaming_events() -> st.SearchStrategy[TtsStreamingEvent]:
     """``tts:streaming-event`` messages."""
-    data = _typed_data(
-        StreamingEvent,
-        {
-            "event_type": st.sampled_from(
-                [
-                    StreamingEvent.STREAM_OPEN,
-                    StreamingEvent.STREAM_PAUSED,
-                    StreamingEvent.STREAM_RESUMED,
-                    StreamingEvent.STREAM_CLOSED,
-                    StreamingEvent.USER_INTERRUPTION,
-                    StreamingEvent.TTS_SPOKEN,
-                ]
-            )
-            | texts()
-        },
-    )
-    return _simple_message(TtsStreamingEvent, data)
+    return messages_of(TtsStreamingEvent)
+
+
+@cache
+def agent_events() -> st.SearchStrategy[AgentEvent]:
+    """``agent:event`` messages (jambonz 10.x/11.x), ``turn_end`` latency figures and all."""
+    return messages_of(AgentEvent)
+
+
+@cache
+def agent_tool_calls() -> st.SearchStrategy[AgentToolCall]:
+    """``agent:tool-call`` messages (jambonz 10.x/11.x)."""
+    return messages_of(AgentToolCall)
 
 
 @cache
 def inbound_messages() -> st.SearchStrategy[InboundMessage]:
-    """Any message of a type jambonz sends (not :class:`UnknownMessage`)."""
+    """Any message of a type jambonz sends (not :class:`UnknownMessage`): every registered one."""
     return st.one_of(
-        session_news(),
-        session_reconnects(),
-        session_redirects(),
-        session_adultings(),
-        call_statuses(),
-        verb_hooks(),
-        dial_confirms(),
-        verb_statuses(),
-        jambonz_errors(),
-        llm_events(),
-        llm_tool_calls(),
-        tts_tokens_results(),
-        tts_streaming_events(),
+        [
+            messages_of(registration.cls)
+            for registration in REGISTRY.values()
+            if registration.inbound
+        ]
     )
 
 
@@ -445,12 +462,7 @@ def acks() -> st.SearchStrategy[Ack]:
     return _acks()
 
 
-_COMMAND_WIRE: Final = {
-    "queueCommand": "queue_command",
-    "callSid": "call_sid",
-    "tool_call_id": "tool_call_id",
-    "msgid": "msgid",
-}
+_COMMAND_WIRE: Final = {field.wire: field.attr for field in wire_fields(Command)}
 _COMMAND_EXTRAS: Final = extras(frozenset(_COMMAND_WIRE), frozenset({"type", "command", "data"}))
 _TRUTHY_JSON: Final = json_values().filter(lambda value: not js_falsy(value))
 _OPTIONAL_DATA: Final = st.just(ABSENT) | json_values()
@@ -479,7 +491,7 @@ def commands() -> st.SearchStrategy[Command]:
 @st.composite
 def _unknown_messages(draw: st.DrawFn) -> UnknownMessage:
     wire_type = draw(
-        st.sampled_from(["agent:event", "agent:tool-call", "queue:status"])
+        st.sampled_from(["agent:future", "queue:status"])
         | texts(min_size=1).filter(lambda name: name not in KNOWN_TYPES)
     )
     raw: dict[str, Any] = draw(json_objects())
@@ -494,7 +506,7 @@ def _unknown_messages(draw: st.DrawFn) -> UnknownMessage:
 
 @cache
 def unknown_messages() -> st.SearchStrategy[UnknownMessage]:
-    """Messages of types jbtrio does not know (v10 ``agent:event`` among them)."""
+    """Messages of types jbtrio does not know."""
     return _unknown_messages()
 
 
