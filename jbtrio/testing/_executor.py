@@ -22,7 +22,7 @@ from typing import Any, Literal
 import trio
 
 from jbtrio import VerbError
-from jbtrio.verbs import VERB_ALIASES, validate
+from jbtrio.verbs import canonical_verb, validate, verb_body, verb_name
 
 from ._acks import AckFailed, AckOk, AckResult
 from ._caller import Caller, CallerTurn, DialOutcome, HangUp, LlmScript, Silence, Turn
@@ -83,16 +83,10 @@ def normalize_verbs(verbs: list[Any]) -> list[dict[str, Any]]:
     for v in verbs:
         if not isinstance(v, dict):
             continue
-        if "verb" in v:
-            item = dict(v)
-        else:
-            ((name, props),) = v.items()
-            item = {"verb": name, **(props if isinstance(props, dict) else {})}
-        alias = VERB_ALIASES.get(str(item["verb"]))
-        if alias is not None:
-            item["verb"] = alias[0]
-            if alias[1] is not None:
-                item.setdefault("vendor", alias[1])
+        item = dict(v) if "verb" in v else {"verb": verb_name(v), **verb_body(v)}
+        item["verb"], vendor = canonical_verb(str(item["verb"]))
+        if vendor is not None:
+            item.setdefault("vendor", vendor)
         out.append(item)
     return out
 
