@@ -18,6 +18,9 @@ from ._tts_driver import TtsPumpDriver as TtsPumpDriver
 from ._tts_driver import TtsPush as TtsPush
 from ._tts_driver import TtsResult as TtsResult
 from ._tuning import tune_gc
+from ._workers import Acceptor as Acceptor
+from ._workers import WorkerPool as WorkerPool
+from ._workers import adopt_handovers as adopt_handovers
 
 __all__ = [
     "SUBPROTOCOL",
