@@ -49,10 +49,10 @@ from ._caller import Turn as Turn
 from ._config import JambonzConfig as JambonzConfig
 from ._connect import Connector as Connector
 from ._envelope import AppCommand as AppCommand
-from ._fake import Call as Call
-from ._fake import CallOptions as CallOptions
-from ._fake import FakeJambonz as FakeJambonz
-from ._fake import run_app as run_app
+from ._fake_call import Call as Call
+from ._fake_jambonz import CallOptions as CallOptions
+from ._fake_jambonz import FakeJambonz as FakeJambonz
+from ._fake_jambonz import run_app as run_app
 from ._faults import At as At
 from ._faults import Delay as Delay
 from ._faults import Drop as Drop

@@ -22,7 +22,7 @@ import trio
 from ._caller import Caller, CallerTurn, HangUp, Silence, Turn
 from ._config import JambonzConfig
 from ._connect import Connector
-from ._fake import FakeJambonz
+from ._fake_jambonz import FakeJambonz
 from ._faults import Faults
 from ._render import Renderer
 from ._transcript import Frame
