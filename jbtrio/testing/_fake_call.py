@@ -1,7 +1,7 @@
-"""One simulated call: :class:`Call` lets a test watch and steer it.
+"""One simulated call: :class:`FakeCall` lets a test watch and steer it.
 
 One call is one :class:`~jbtrio.testing._requestor.Requestor` (sockets) plus one
-:class:`~jbtrio.testing._executor.CallSession` (verbs), run in a nursery owned by the call.
+:class:`~jbtrio.testing._executor.VerbExecutor` (verbs), run in a nursery owned by the call.
 Nothing escapes a call but its :class:`CallOutcome`: connection failures, protocol faults and
 timeouts all end as a typed outcome, so a test asserts on data instead of catching exceptions.
 """
@@ -25,14 +25,14 @@ from ._caller import Caller, Silence, Turn
 from ._config import JambonzConfig, parse_hook_url
 from ._connect import Connector, make_target
 from ._envelope import AppCommand
-from ._executor import CallSession, check_verbs, normalize_verbs
+from ._executor import VerbExecutor, check_verbs, normalize_verbs
 from ._faults import Faults, FaultState
 from ._outcome import AckRecord, AppError, CallOutcome, CallRecord
 from ._render import render
 from ._requestor import Requestor
-from ._transcript import ConnEvent, Frame, Transcript
+from ._transcript import ConnEvent, Transcript, TranscriptFrame
 
-__all__ = ["Call", "FirstMessage"]
+__all__ = ["FakeCall", "FirstMessage"]
 
 logger = logging.getLogger("jbtrio.testing.fake")
 
@@ -49,7 +49,7 @@ class _CallLog(logging.LoggerAdapter[logging.Logger]):
         return f"[{extra.get('call_sid')}] {msg}", kwargs
 
 
-class Call:
+class FakeCall:
     """A running (or finished) simulated call.
 
     Read ``transcript`` (frames both ways), ``events`` (connection opens/closes),
@@ -99,7 +99,7 @@ class Call:
         #: Every socket-owning requestor of the call; the first is also the notifier.
         self.requestors: list[Requestor] = []
         self.requestor = self._new_requestor(url, username, password)
-        self.session = CallSession(
+        self.session = VerbExecutor(
             requestor=self.requestor,
             config=config,
             caller=caller,
@@ -113,7 +113,7 @@ class Call:
     # ----------------------------------------------------------------- observation
 
     @property
-    def transcript(self) -> list[Frame]:
+    def transcript(self) -> list[TranscriptFrame]:
         """Every frame so far, both directions, in wire order per direction."""
         return self._transcript.frames
 
@@ -155,11 +155,11 @@ class Call:
         """App-side faults noted so far (one line each)."""
         return self.record.faults
 
-    def sent(self, msg_type: str | None = None) -> list[Frame]:
+    def sent(self, msg_type: str | None = None) -> list[TranscriptFrame]:
         """Frames jambonz sent (optionally only of ``msg_type``)."""
         return [f for f in self.transcript if f.direction == "out" and msg_type in (None, f.type)]
 
-    def received(self, msg_type: str | None = None) -> list[Frame]:
+    def received(self, msg_type: str | None = None) -> list[TranscriptFrame]:
         """Frames the app sent (optionally only of ``msg_type``: an envelope type such as
         ``"ack"`` or ``"command"``, or a command's name such as ``"tts:tokens"``)."""
         return [
@@ -168,16 +168,18 @@ class Call:
             if f.direction == "in" and msg_type in (None, f.type, _command_name(f))
         ]
 
-    async def wait_for(self, predicate: Callable[[Frame], bool], *, start: int = 0) -> Frame:
+    async def wait_for(
+        self, predicate: Callable[[TranscriptFrame], bool], *, start: int = 0
+    ) -> TranscriptFrame:
         """The first frame from index ``start`` on matching ``predicate`` (waits for it).
 
-        Raises :class:`CallEndedError` if the call ends first.
+        Raises :class:`FakeCallEnded` if the call ends first.
         """
         return await self._transcript.wait_for(predicate, start=start)
 
     async def wait_for_type(
         self, msg_type: str, direction: Literal["in", "out"] = "out", *, start: int = 0
-    ) -> Frame:
+    ) -> TranscriptFrame:
         """Shorthand: the first frame of ``msg_type`` in ``direction``."""
         return await self.wait_for(
             lambda f: f.direction == direction and f.type == msg_type, start=start
@@ -192,7 +194,7 @@ class Call:
         ``jbtrio call`` prints): ``print(call.readable())`` when a test puzzles you."""
         return "\n".join(render(self.transcript))
 
-    def on_frame(self, listener: Callable[[Frame], None]) -> None:
+    def on_frame(self, listener: Callable[[TranscriptFrame], None]) -> None:
         """Call ``listener`` synchronously with every frame as it is recorded."""
         self._transcript.listeners.append(listener)
 
@@ -384,7 +386,7 @@ class Call:
 _APOLOGY_HEARD = "a flow crashed: its apology (error_verbs) was played"
 
 
-def _command_name(frame: Frame) -> str | None:
+def _command_name(frame: TranscriptFrame) -> str | None:
     if frame.type != "command" or frame.data is None:
         return None
     name = frame.data.get("command")

@@ -1,6 +1,6 @@
 """The fake jambonz itself: :class:`FakeJambonz` places simulated calls to a websocket app.
 
-Each call it places is a :class:`~jbtrio.testing.Call` (:mod:`._fake_call`) that a test
+Each call it places is a :class:`~jbtrio.testing.FakeCall` (:mod:`._fake_call`) that a test
 watches and steers; :meth:`FakeJambonz.run_app` serves an app in the same Trio run
 (:mod:`._in_process`).
 """
@@ -18,7 +18,7 @@ from jbtrio import DEFAULT_ERROR_VERBS
 from ._caller import Caller
 from ._config import JambonzConfig
 from ._connect import Connector
-from ._fake_call import Call, FirstMessage
+from ._fake_call import FakeCall, FirstMessage
 from ._faults import Faults
 from ._in_process import call_app
 from ._session_data import adulting_data, session_new_data
@@ -35,14 +35,14 @@ class _CallContext:
     """``async with fake.call(...) as call``: runs the call in a nursery for the block.
 
     Leaving the block normally waits for the call to end on its own (use
-    :meth:`Call.hangup` to end it early); an exception in the block cancels the call.
+    :meth:`FakeCall.hangup` to end it early); an exception in the block cancels the call.
     """
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: FakeCall) -> None:
         self._call = call
         self._nursery_cm = trio.open_nursery()
 
-    async def __aenter__(self) -> Call:
+    async def __aenter__(self) -> FakeCall:
         nursery = await self._nursery_cm.__aenter__()
         nursery.start_soon(self._call.run, name=f"fake-jambonz[{self._call.call_sid}]")
         return self._call
@@ -106,8 +106,8 @@ class FakeJambonz:
         first_message: FirstMessage = "session:new",
         verbs: Sequence[dict[str, Any]] | None = None,
         error_verbs: Sequence[Any] | None = DEFAULT_ERROR_VERBS,
-    ) -> Call:
-        """Build a :class:`Call` without running it (see :meth:`call` and :meth:`place_call`).
+    ) -> FakeCall:
+        """Build a :class:`FakeCall` without running it (see :meth:`call` and :meth:`place_call`).
 
         ``error_verbs`` are the app's apology (``App(error_verbs=...)``, jbtrio's default
         unless given; ``None``: none): a call whose last verbs run are exactly those is
@@ -130,7 +130,7 @@ class FakeJambonz:
         )
         if first_message == "session:adulting":
             data = adulting_data(data)
-        return Call(
+        return FakeCall(
             config=self.config,
             target=target,
             connector=connector,
@@ -151,7 +151,7 @@ class FakeJambonz:
         """
         return _CallContext(self.new_call(target, **options))
 
-    async def place_call(self, target: str | Connector, **options: Unpack[CallOptions]) -> Call:
+    async def place_call(self, target: str | Connector, **options: Unpack[CallOptions]) -> FakeCall:
         """Run one call to its end and return it (``call.outcome`` is set); ``options`` are
         those of :meth:`new_call`."""
         call = self.new_call(target, **options)
@@ -166,7 +166,7 @@ class FakeJambonz:
         check: bool = True,
         server_config: ServerConfig | None = None,
         **options: Unpack[CallOptions],
-    ) -> Call:
+    ) -> FakeCall:
         """Serve ``app`` in memory, place one call to ``path`` and run it to its end.
 
         See :func:`run_app`; this one uses this fake's :class:`JambonzConfig`.
@@ -184,11 +184,11 @@ async def run_app(
     check: bool = True,
     server_config: ServerConfig | None = None,
     **options: Unpack[CallOptions],
-) -> Call:
+) -> FakeCall:
     """Serve ``app`` in memory (no sockets), place one call to ``path``, run it to its end.
 
     ``await run_app(app, "/ivr", caller=Caller(speech=["I need help"]))`` returns the
-    finished :class:`Call` (``executed_verbs``, ``transcript``, ``outcome``, ...). The app
+    finished :class:`FakeCall` (``executed_verbs``, ``transcript``, ``outcome``, ...). The app
     runs in the same Trio run as the fake, so an exception in one of its flows or handlers is
     seen as it is raised: with ``check`` (the default), a call whose outcome is not ``ok``
     raises :class:`AppFailed`, chained to that exception, with the call_sid in its message.

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from jbtrio import App, ServerConfig
     from jbtrio import Call as AppCall
 
-    from ._fake_call import Call
+    from ._fake_call import FakeCall
 
 __all__ = ["AppFailed", "call_app"]
 
@@ -40,7 +40,7 @@ class AppFailed(AssertionError):
 
     __module__ = "jbtrio.testing"  # how pytest names it: where users import it from
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: FakeCall) -> None:
         self.call = call
         outcome = call.outcome
         head = outcome.summary()
@@ -53,14 +53,14 @@ class AppFailed(AssertionError):
 
 
 async def call_app(
-    new_call: Callable[..., Call],
+    new_call: Callable[..., FakeCall],
     app: App,
     path: str,
     *,
     check: bool,
     server_config: ServerConfig | None,
     options: Mapping[str, Any],
-) -> Call:
+) -> FakeCall:
     """Serve ``app`` in memory, run one call to ``path`` made by ``new_call`` (a fake
     jambonz's :meth:`~jbtrio.testing.FakeJambonz.new_call`); see ``run_app``."""
     if not path.startswith("/"):
