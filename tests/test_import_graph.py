@@ -1,5 +1,5 @@
 """The package's imports, read from the source: no circle, and no reach into another package's
-private modules (ARCHITECTURE of issue 17: a package is entered through its ``__init__``).
+private modules (issue 17: a package is entered through its ``__init__``).
 
 Every import counts, those under ``if TYPE_CHECKING:`` and inside functions too: a circle that
 only the type checker follows still ties two rooms together.
