@@ -85,10 +85,10 @@ from jbtrio._core import CallCore, Ended, Frame
 from jbtrio._runtime import Server, ServerConfig
 from jbtrio.testing import (
     At,
-    Call,
     Caller,
     Delay,
     Drop,
+    FakeCall,
     FakeJambonz,
     Faults,
     Inject,
@@ -194,7 +194,7 @@ def random_faults(rng: random.Random, rate: float = 1.0) -> list[Rule]:
     return rules
 
 
-def verbs_run(call: Call) -> list[tuple[str, str]]:
+def verbs_run(call: FakeCall) -> list[tuple[str, str]]:
     """What the fake executed, as (verb, say text) pairs."""
     return [(str(v.get("verb")), str(v.get("text", ""))) for v in call.executed_verbs]
 
@@ -422,7 +422,7 @@ async def server_process(
 
 
 def explain(
-    call: Call,
+    call: FakeCall,
     rules: list[Rule],
     track: Track,
     expected: list[tuple[str, str]],
@@ -498,7 +498,7 @@ def format_transcript(record: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------- the calls
 
 
-async def watch(call: Call, stats: Stats, stall: float, stalled: set[int]) -> None:
+async def watch(call: FakeCall, stats: Stats, stall: float, stalled: set[int]) -> None:
     """Flags the call as stalled when no frame moved and no connection was attempted for
     ``stall`` seconds (jambonz retrying a connect that times out is not the app stalling)."""
     seen, since = 0, trio.current_time()
@@ -515,7 +515,7 @@ async def watch(call: Call, stats: Stats, stall: float, stalled: set[int]) -> No
 
 
 def hit_by_connect_failure(
-    call: Call, track: Track, expected: list[tuple[str, str]]
+    call: FakeCall, track: Track, expected: list[tuple[str, str]]
 ) -> tuple[str, str] | None:
     """Why the call's run diverged because jambonz could not (re)connect in time (its
     handshake timed out on a busy machine), as (kind of evidence, details), or ``None`` if
@@ -583,7 +583,7 @@ async def one_call(run: Run, rng: random.Random) -> None:
     run.settling.start_soon(settle, run, call, rules, id(call) in stalled)
 
 
-async def settle(run: Run, call: Call, rules: list[Rule], flagged_stalled: bool) -> None:
+async def settle(run: Run, call: FakeCall, rules: list[Rule], flagged_stalled: bool) -> None:
     """Wait for the server's side of ``call`` to be complete, then account for it."""
     had_session = bool(call.sent("session:new") or call.sent("session:reconnect"))
     track = await run.log.settle(call.call_sid, SETTLE_SECONDS if had_session else 0.0)
@@ -591,7 +591,7 @@ async def settle(run: Run, call: Call, rules: list[Rule], flagged_stalled: bool)
 
 
 def account(
-    call: Call, rules: list[Rule], track: Track, stats: Stats, flagged_stalled: bool
+    call: FakeCall, rules: list[Rule], track: Track, stats: Stats, flagged_stalled: bool
 ) -> None:
     """Add one finished call to the totals; keep a transcript of it when it counts as lost."""
     outcome = call.outcome

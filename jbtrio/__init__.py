@@ -10,11 +10,9 @@ from . import verbs as verbs
 from ._app import App as App
 from ._app import CallHandler as CallHandler
 from ._app import FailureListener as FailureListener
-from ._call import DEFAULT_ERROR_VERBS as DEFAULT_ERROR_VERBS
 from ._call import Call as Call
 from ._call import Event as Event
 from ._call import Flow as Flow
-from ._call import Tool as Tool
 from ._core import CoreConfig as CoreConfig
 from ._core import ReplyHandle as ReplyHandle
 from ._core import ReplyState as ReplyState
@@ -34,10 +32,12 @@ from ._flow import FlowStep as FlowStep
 from ._flow import Step as Step
 from ._flow import Steps as Steps
 from ._flow import until_finished as until_finished
+from ._flow_runner import DEFAULT_ERROR_VERBS as DEFAULT_ERROR_VERBS
 from ._runtime import Server as Server
 from ._runtime import ServerConfig as ServerConfig
 from ._runtime import serve as serve
 from ._runtime import tune_gc as tune_gc
+from ._tool_serving import Tool as Tool
 from ._tts import TtsResult as TtsResult
 from ._tts import TtsStream as TtsStream
 from ._wire import MAX_FRAME_BYTES as MAX_FRAME_BYTES

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 import trio
 
-from ._call import DEFAULT_ERROR_VERBS, Call, Event, EventHandler, Flow, Subscription, Tool
+from ._call import Call, Event, EventHandler, Flow
+from ._flow_runner import DEFAULT_ERROR_VERBS
+from ._inbound_routing import Subscription
 from ._runtime import AppHandler, CallSession
+from ._tool_serving import Tool
 from ._wire import DialConfirm, SessionAdulting, SessionRedirect
 
 if TYPE_CHECKING:
     from .rest import ClientPool
 
-__all__ = ["App", "AppHooks", "CallHandler", "FailureListener"]
+__all__ = ["App", "CallHandler", "FailureListener"]
 
 log = logging.getLogger("jbtrio.app")
 
@@ -82,67 +85,47 @@ class _Route:
     target: Flow | CallHandler
 
 
-class AppHooks:
-    """What a :class:`Call` asks of its app: shared handlers, tools and special routing."""
+class _Hooks:
+    """The app's answers to what its calls ask (:class:`~jbtrio._call.AppHooks`)."""
 
     def __init__(self, app: App) -> None:
         self._app = app
 
     @property
-    def subscriptions(self) -> list[Subscription]:
-        """Event handlers registered on the app, for every call."""
+    def subscriptions(self) -> Sequence[Subscription[Event]]:
         return self._app._subscriptions
 
     @property
     def tools(self) -> Mapping[str, Tool]:
-        """LLM tools registered on the app."""
         return self._app._tools
 
     @property
     def error_verbs(self) -> tuple[Any, ...]:
-        """What a call hears when its flow crashes."""
         return self._app.error_verbs
 
     @property
     def rest(self) -> ClientPool | None:
-        """The app's jambonz REST clients, if it configured them."""
         return self._app.rest
 
     def failed(self, call: Call, where: str, exc: BaseException) -> None:
-        """Tell the app's failure listeners that ``where`` raised ``exc`` on ``call``."""
         for listener in list(self._app._failure_listeners):
             try:
                 listener(call, where, exc)
             except Exception:
                 log.exception("[%s] failure listener %r raised", call.sid, listener)
 
-    def route_special(self, call: Call, event: Event) -> bool:
-        """``dial:confirm`` to its confirm flow; ``session:redirect`` to the flow mounted at
-        its hook, which takes the call over. True when the event was taken."""
+    def flow_for(self, event: Event) -> tuple[Flow, bool] | None:
         message = event.message
         hook = event.hook
         if isinstance(message, DialConfirm) and hook is not None:
             flow = self._app._confirm_flows.get(hook)
-            if flow is None or event.handle is None:
-                return False
-            call._nursery.start_soon(
-                _run_side_flow, call, flow, event, name=f"call {call.sid} confirm {hook}"
-            )
-            return True
+            return (flow, False) if flow is not None else None
         if isinstance(message, SessionRedirect) and hook is not None:
             route = self._app._match(hook)
-            if route is None or route.kind != "flow" or event.handle is None:
-                return False
-            call._stop_flows(f"session:redirect to {hook}")
-            call._nursery.start_soon(
-                _run_side_flow, call, route.target, event, name=f"call {call.sid} flow {hook}"
-            )
-            return True
-        return False
-
-
-async def _run_side_flow(call: Call, flow: Any, event: Event) -> None:
-    await call.run_flow(flow, first=event.handle)
+            if route is None or route.kind != "flow":
+                return None
+            return (route.target, True)  # type: ignore[return-value]
+        return None
 
 
 class App:
@@ -174,10 +157,10 @@ class App:
         self._routes: dict[str, _Route] = {}
         self._adulting: dict[str, _Route] = {}
         self._confirm_flows: dict[str, Flow] = {}
-        self._subscriptions: list[Subscription] = []
+        self._subscriptions: list[Subscription[Event]] = []
         self._tools: dict[str, Tool] = {}
         self._failure_listeners: list[FailureListener] = []
-        self._hooks = AppHooks(self)
+        self._hooks = _Hooks(self)
 
     @property
     def paths(self) -> tuple[str, ...]:

@@ -26,8 +26,7 @@ from typing import NoReturn
 import trio
 
 from ._app import App
-from ._runtime import Router, Server, ServerConfig, tune_gc
-from ._runtime._workers import Acceptor, WorkerPool, adopt_handovers
+from ._runtime import Acceptor, Router, Server, ServerConfig, WorkerPool, adopt_handovers, tune_gc
 
 __all__ = ["add_arguments", "load_app", "run"]
 

@@ -20,8 +20,7 @@ import trio
 
 from ._app import App
 from ._runtime import Server, ServerConfig
-from .testing import Call as FakeCall
-from .testing import Caller, FakeJambonz, JambonzConfig, LlmScript, ToolCall
+from .testing import Caller, FakeCall, FakeJambonz, JambonzConfig, LlmScript, ScriptedToolCall
 
 __all__ = ["add_arguments", "run"]
 
@@ -100,8 +99,10 @@ SCENARIOS: tuple[Scenario, ...] = (
         Caller(
             llm=LlmScript(
                 tool_calls=[
-                    ToolCall(name="get_weather", args={"city": "Paris"}, tool_call_id="call_1"),
-                    ToolCall(name="book_table", args={"people": 4}, tool_call_id="call_2"),
+                    ScriptedToolCall(
+                        name="get_weather", args={"city": "Paris"}, tool_call_id="call_1"
+                    ),
+                    ScriptedToolCall(name="book_table", args={"people": 4}, tool_call_id="call_2"),
                 ],
                 duration=0.3,
             )

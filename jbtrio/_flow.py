@@ -28,8 +28,8 @@ from typing import Any, TypeAlias
 import attrs
 
 from ._wire import VerbHook
-from .verbs import Verb
-from .verbs._validate import VERB_ALIASES
+from .verbs import Verb, canonical_verb, verb_body
+from .verbs import verb_name as written_name
 
 __all__ = ["FlowStep", "Prepared", "Step", "Steps", "prepare", "until_finished"]
 
@@ -98,14 +98,10 @@ def until_finished(verbs: Any) -> Step:
 
 
 def verb_name(verb: Mapping[str, Any]) -> str | None:
-    """The canonical name of a wire verb (either form; aliases resolved)."""
-    name = verb.get("verb")
-    if name is None and len(verb) == 1:
-        name = next(iter(verb))
-    if not isinstance(name, str):
-        return None
-    alias = VERB_ALIASES.get(name)
-    return alias[0] if alias is not None else name
+    """The canonical name of a wire verb (either form; aliases resolved): the verbs a flow
+    waits on are known by it, whatever name the author wrote."""
+    name = written_name(verb)
+    return canonical_verb(name)[0] if name is not None else None
 
 
 def hook_url(value: Any) -> str | None:
@@ -151,7 +147,7 @@ def prepare(
         prop = REPORTING_HOOKS.get(name or "")
         if prop is None or name is None:
             continue
-        body = verb if "verb" in verb else verb[next(iter(verb))]
+        body = verb_body(verb)
         url = hook_url(body.get(prop))
         if url is None:
             url = new_hook(name.replace(":", "-"))
@@ -160,12 +156,10 @@ def prepare(
     finished_id = None
     if step.wait_finished and verbs:
         for verb in verbs:
-            body = verb if "verb" in verb else verb[next(iter(verb))]
+            body = verb_body(verb)
             if "id" not in body:
                 body["id"] = new_id()
-        last = verbs[-1]
-        last_body = last if "verb" in last else last[next(iter(last))]
-        finished_id = str(last_body["id"])
+        finished_id = str(verb_body(verbs[-1])["id"])
         if not notify_events_on:
             verbs.insert(0, {"verb": "config", "notifyEvents": True})
     return Prepared(verbs, hooks, finished_id)
@@ -180,12 +174,3 @@ def _wire(verb: Any) -> dict[str, Any]:
         # Copy one level deep: hooks and ids are added to the verb's own properties.
         return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in verb.items()}
     raise TypeError(f"not a verb: {verb!r}")
-
-
-def verbs_of(verbs: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, Any]]:
-    """The verbs called ``name`` (canonical) in a wire verb list, in order."""
-    out = []
-    for verb in verbs:
-        if verb_name(verb) == name:
-            out.append(verb if "verb" in verb else verb[next(iter(verb))])
-    return out

@@ -9,10 +9,10 @@ import trio
 import trio.testing
 from _standalone_app import StandaloneApp, place
 
-from jbtrio.testing import Call, CallEndedError, Caller, FakeJambonz, JambonzConfig
+from jbtrio.testing import Caller, FakeCall, FakeCallEnded, FakeJambonz, JambonzConfig
 
 
-def check_conversation(call: Call, app: StandaloneApp) -> None:
+def check_conversation(call: FakeCall, app: StandaloneApp) -> None:
     """session:new -> say + gather -> verb:hook with speech -> say + hangup -> completed."""
     kinds = [(f.direction, f.type) for f in call.transcript]
     assert kinds == [
@@ -75,7 +75,7 @@ async def test_interactive_call_and_wait_for(autojump_clock: trio.testing.MockCl
             assert hook.payload["speech"]["alternatives"][0]["transcript"] == "I need help"
         nursery.cancel_scope.cancel()
     check_conversation(call, app)
-    with pytest.raises(CallEndedError):
+    with pytest.raises(FakeCallEnded):
         await call.wait_for_type("session:redirect")
 
 

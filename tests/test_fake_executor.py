@@ -9,7 +9,14 @@ import trio
 import trio.testing
 from _standalone_app import AppConn, StandaloneApp, place
 
-from jbtrio.testing import Caller, DialOutcome, FakeJambonz, JambonzConfig, LlmScript, ToolCall
+from jbtrio.testing import (
+    Caller,
+    DialOutcome,
+    FakeJambonz,
+    JambonzConfig,
+    LlmScript,
+    ScriptedToolCall,
+)
 
 
 async def test_config_notify_events_sends_verb_status(
@@ -293,7 +300,7 @@ async def test_llm_events_tool_calls_and_outputs(autojump_clock: trio.testing.Mo
     )
     script = LlmScript(
         events=[{"type": "response.done", "response": {"outputItems": []}}],
-        tool_calls=[ToolCall("get_weather", {"cityName": "Paris"}, "call_1")],
+        tool_calls=[ScriptedToolCall("get_weather", {"cityName": "Paris"}, "call_1")],
     )
     call = await place(app, caller=Caller(llm=script))
     event = call.sent("llm:event")[0]

@@ -20,8 +20,8 @@ from jbtrio.testing import (
     Faults,
     JambonzConfig,
     LlmScript,
+    ScriptedToolCall,
     Silence,
-    ToolCall,
     Turn,
     app_view,
 )
@@ -119,8 +119,8 @@ async def test_voice_agent_tools(autojump_clock: trio.testing.MockClock) -> None
 
     script = LlmScript(
         tool_calls=[
-            ToolCall(name="get_weather", args={"city": "Paris"}, tool_call_id="t1"),
-            ToolCall(name="book_table", args={"people": 12}, tool_call_id="t2"),
+            ScriptedToolCall(name="get_weather", args={"city": "Paris"}, tool_call_id="t1"),
+            ScriptedToolCall(name="book_table", args={"people": 12}, tool_call_id="t2"),
         ]
     )
     call = await place(app, "/voice-agent", Caller(llm=script))

@@ -37,16 +37,16 @@ from hypothesis import strategies as st
 from jbtrio._runtime import Server, ServerConfig
 from jbtrio.testing import (
     At,
-    Call,
     Caller,
     Delay,
     Drop,
+    FakeCall,
     FakeJambonz,
     Faults,
-    Frame,
     Inject,
     JambonzConfig,
     Reorder,
+    TranscriptFrame,
 )
 from jbtrio.testing._faults import Rule
 
@@ -113,7 +113,7 @@ OPS = st.lists(
 PLANS = st.builds(Plan, CALLERS, st.lists(RULES, max_size=3).map(tuple), OPS)
 
 
-def _verbs(call: Call) -> list[str]:
+def _verbs(call: FakeCall) -> list[str]:
     return [f"{v.get('verb')}:{v.get('text', '')}" for v in call.executed_verbs]
 
 
@@ -122,7 +122,7 @@ def _is_subsequence(run: list[str], reference: list[str]) -> bool:
     return all(any(item == ref for ref in it) for item in run)
 
 
-async def _drive(call: Call, ops: tuple[tuple[str, Any], ...]) -> None:
+async def _drive(call: FakeCall, ops: tuple[tuple[str, Any], ...]) -> None:
     """Run the plan's operations beside the call (a drop on a dead socket is a no-op)."""
     for op, arg in ops:
         if call.is_finished:
@@ -133,7 +133,7 @@ async def _drive(call: Call, ops: tuple[tuple[str, Any], ...]) -> None:
             await call.drop(arg)
 
 
-async def _scenario(plan: Plan) -> tuple[Call, Call, Server]:
+async def _scenario(plan: Plan) -> tuple[FakeCall, FakeCall, Server]:
     from examples.ivr import app
 
     fake = FakeJambonz(JambonzConfig(max_duration=MAX_DURATION))
@@ -160,7 +160,7 @@ async def _scenario(plan: Plan) -> tuple[Call, Call, Server]:
     return reference, call, server
 
 
-def _check_acks(call: Call) -> None:
+def _check_acks(call: FakeCall) -> None:
     sent = {f.msgid: f for f in call.sent() if f.type in ACK_REQUIRED and f.msgid}
     seen: set[str] = set()
     for ack in call.received("ack"):
@@ -176,7 +176,7 @@ def _check_acks(call: Call) -> None:
         assert ack.time - request.time < 5.0, f"ack for {request.type} {msgid} came too late"
 
 
-def _read_by_jambonz(call: Call, rules: tuple[Rule, ...]) -> list[Frame]:
+def _read_by_jambonz(call: FakeCall, rules: tuple[Rule, ...]) -> list[TranscriptFrame]:
     """The app's frames jambonz read: the fake records a frame it then discards with the
     socket (a Drop "before" an incoming frame), which jambonz never read."""
     frames = call.received()
@@ -188,7 +188,7 @@ def _read_by_jambonz(call: Call, rules: tuple[Rule, ...]) -> list[Frame]:
     return [f for i, f in enumerate(frames) if i not in discarded]
 
 
-def _reconnect_hit_by_drop(call: Call, rules: tuple[Rule, ...]) -> bool:
+def _reconnect_hit_by_drop(call: FakeCall, rules: tuple[Rule, ...]) -> bool:
     """Whether a connection died while its session:reconnect still awaited the ack."""
     acked = {f.msgid for f in _read_by_jambonz(call, rules) if f.type == "ack"}
     return any(f.msgid not in acked for f in call.sent("session:reconnect"))
@@ -255,7 +255,7 @@ def test_a_recovered_hook_ack_keeps_the_next_step() -> None:
     )
     assert call.outcome.ok, call.outcome.summary()
 
-    def said(c: Call) -> list[str]:
+    def said(c: FakeCall) -> list[str]:
         return [v for v in _verbs(c) if v.startswith("say:") or v == "hangup:"]
 
     assert said(call) == said(reference)

@@ -16,7 +16,7 @@ from fuzz.soak import (
     hit_by_connect_failure,
     lost_in,
 )
-from jbtrio.testing import Call, CallOutcome, ConnEvent, Frame
+from jbtrio.testing import CallOutcome, ConnEvent, FakeCall, TranscriptFrame
 
 EXPECTED = [("say", "Hello"), ("gather", ""), ("say", "You said: hi"), ("hangup", "")]
 GATHER = orjson.dumps({"type": "command", "command": "redirect", "data": [{"verb": "gather"}]})
@@ -29,23 +29,23 @@ def fake_call(
     events: list[ConnEvent],
     run: list[tuple[str, str]],
     outcome: CallOutcome,
-    sent: list[Frame] | None = None,
-) -> Call:
+    sent: list[TranscriptFrame] | None = None,
+) -> FakeCall:
     """Just what the accounting reads from a finished call."""
     executed = [{"verb": verb, **({"text": text} if text else {})} for verb, text in run]
 
-    def frames_sent(msg_type: str | None = None) -> list[Frame]:
+    def frames_sent(msg_type: str | None = None) -> list[TranscriptFrame]:
         return [f for f in sent or [] if msg_type in (None, f.type)]
 
     stub: Any = SimpleNamespace(
         events=events, executed_verbs=executed, outcome=outcome, sent=frames_sent
     )
-    return cast(Call, stub)
+    return cast(FakeCall, stub)
 
 
-def error_frame(details: str) -> Frame:
+def error_frame(details: str) -> TranscriptFrame:
     data = {"type": "jambonz:error", "msgid": "e", "data": {"details": details}}
-    return Frame("out", 9.0, orjson.dumps(data).decode(), data, 2)
+    return TranscriptFrame("out", 9.0, orjson.dumps(data).decode(), data, 2)
 
 
 def explained(why: tuple[str, str] | None) -> str:

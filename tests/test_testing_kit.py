@@ -21,8 +21,8 @@ from jbtrio.testing import (
     HangUp,
     JambonzConfig,
     LlmScript,
+    ScriptedToolCall,
     Silence,
-    ToolCall,
     Turn,
     run_app,
 )
@@ -279,7 +279,7 @@ def test_a_script_file_in_json_or_toml(tmp_path: Path) -> None:
         response_delay=0.5,
         idle_hangup=None,
         dial=(DialOutcome(answered=False, call_status="no-answer", sip_status=480), DialOutcome()),
-        llm=LlmScript(tool_calls=(ToolCall("get_weather", {"city": "Paris"}, "call_1"),)),
+        llm=LlmScript(tool_calls=(ScriptedToolCall("get_weather", {"city": "Paris"}, "call_1"),)),
     )
     (tmp_path / "caller.json").write_text(json.dumps(SCRIPT))
     (tmp_path / "caller.toml").write_text(SCRIPT_TOML)
@@ -320,6 +320,32 @@ async def test_received_finds_commands_by_name(autojump_clock: trio.testing.Mock
 def test_no_stray_names_in_the_public_modules() -> None:
     assert "annotations" not in dir(jbtrio)
     assert "annotations" not in dir(jbtrio.testing)
+    assert "annotations" not in dir(jbtrio.verbs)
+
+
+def _public(module: object) -> set[str]:
+    return {name for name in dir(module) if not name.startswith("_")}
+
+
+def test_the_testing_kit_shadows_no_name_of_jbtrio() -> None:
+    assert not _public(jbtrio.testing) & (_public(jbtrio) | _public(jbtrio.verbs))
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("Call", "FakeCall"),
+        ("CallEndedError", "FakeCallEnded"),
+        ("Frame", "TranscriptFrame"),
+        ("ToolCall", "ScriptedToolCall"),
+    ],
+)
+def test_the_old_names_of_the_kit_still_work_with_a_warning(old: str, new: str) -> None:
+    with pytest.warns(DeprecationWarning, match=f"use jbtrio.testing.{new}"):
+        value = getattr(jbtrio.testing, old)
+    assert value is getattr(jbtrio.testing, new)
+    with pytest.raises(AttributeError):
+        jbtrio.testing.NoSuchName  # type: ignore[attr-defined]  # noqa: B018
 
 
 async def test_the_fake_follows_its_config(autojump_clock: trio.testing.MockClock) -> None:

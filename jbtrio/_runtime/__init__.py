@@ -8,10 +8,19 @@ executes what the core says, with the traps of the websocket library kept in
 from __future__ import annotations
 
 from ._config import ServerConfig
+from ._logging import CallLogger as CallLogger
 from ._server import Router, Server, serve
 from ._session import AppHandler, CallSession, Incoming
 from ._transport import SUBPROTOCOL, basic_auth_header
+from ._tts_driver import FlushWaiter as FlushWaiter
+from ._tts_driver import TtsFlush as TtsFlush
+from ._tts_driver import TtsPumpDriver as TtsPumpDriver
+from ._tts_driver import TtsPush as TtsPush
+from ._tts_driver import TtsResult as TtsResult
 from ._tuning import tune_gc
+from ._workers import Acceptor as Acceptor
+from ._workers import WorkerPool as WorkerPool
+from ._workers import adopt_handovers as adopt_handovers
 
 __all__ = [
     "SUBPROTOCOL",

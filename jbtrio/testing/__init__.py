@@ -4,7 +4,8 @@
 simulated call per connection, with the real defaults for handshake, retries, acks, reconnects
 and TTS flow control, quirks included. A scripted :class:`Caller` answers gathers, dials and
 LLM tool calls; :class:`Faults` drop, delay, reorder or inject frames; every frame both ways is
-kept as a timed :class:`Frame`. Works over TCP or any Trio stream, and under ``MockClock``::
+kept as a timed :class:`TranscriptFrame`. Works over TCP or any Trio stream, and under
+``MockClock``::
 
     async def test_ivr(autojump_clock):         # the app in-process: no sockets, no server
         call = await run_app(app, "/ivr", caller=Caller(speech=["I need help"]))
@@ -35,6 +36,9 @@ configured instance (``pip install "jbtrio[testing]"`` brings pytest and pytest-
 ``python -m jbtrio call URL`` places one call from the command line.
 """
 
+import typing as _typing
+import warnings as _warnings
+
 from ._acks import AckFailed as AckFailed
 from ._acks import AckOk as AckOk
 from ._app_view import app_view as app_view
@@ -43,16 +47,16 @@ from ._caller import CallerTurn as CallerTurn
 from ._caller import DialOutcome as DialOutcome
 from ._caller import HangUp as HangUp
 from ._caller import LlmScript as LlmScript
+from ._caller import ScriptedToolCall as ScriptedToolCall
 from ._caller import Silence as Silence
-from ._caller import ToolCall as ToolCall
 from ._caller import Turn as Turn
 from ._config import JambonzConfig as JambonzConfig
 from ._connect import Connector as Connector
 from ._envelope import AppCommand as AppCommand
-from ._fake import Call as Call
-from ._fake import CallOptions as CallOptions
-from ._fake import FakeJambonz as FakeJambonz
-from ._fake import run_app as run_app
+from ._fake_call import FakeCall as FakeCall
+from ._fake_jambonz import CallOptions as CallOptions
+from ._fake_jambonz import FakeJambonz as FakeJambonz
+from ._fake_jambonz import run_app as run_app
 from ._faults import At as At
 from ._faults import Delay as Delay
 from ._faults import Drop as Drop
@@ -64,6 +68,36 @@ from ._in_process import AppFailed as AppFailed
 from ._outcome import AckRecord as AckRecord
 from ._outcome import AppError as AppError
 from ._outcome import CallOutcome as CallOutcome
-from ._transcript import CallEndedError as CallEndedError
 from ._transcript import ConnEvent as ConnEvent
-from ._transcript import Frame as Frame
+from ._transcript import FakeCallEnded as FakeCallEnded
+from ._transcript import TranscriptFrame as TranscriptFrame
+
+#: Names of an earlier release, kept one release for code that imports them: each shadowed a
+#: name of :mod:`jbtrio` itself (``jbtrio.Call``, ``jbtrio.CallEndedError``,
+#: ``jbtrio.ToolCall``) or of the call core (``Frame``).
+_RENAMED = {
+    "Call": "FakeCall",
+    "CallEndedError": "FakeCallEnded",
+    "Frame": "TranscriptFrame",
+    "ToolCall": "ScriptedToolCall",
+}
+
+if _typing.TYPE_CHECKING:
+    from ._caller import ScriptedToolCall as ToolCall  # noqa: F401 - deprecated
+    from ._fake_call import FakeCall as Call  # noqa: F401 - deprecated
+    from ._transcript import FakeCallEnded as CallEndedError  # noqa: F401 - deprecated
+    from ._transcript import TranscriptFrame as Frame  # noqa: F401 - deprecated
+else:
+
+    def __getattr__(name: str) -> object:
+        """The old names, with a :class:`DeprecationWarning` naming the new one."""
+        new = _RENAMED.get(name)
+        if new is None:
+            raise AttributeError(f"module 'jbtrio.testing' has no attribute {name!r}")
+        _warnings.warn(
+            f"jbtrio.testing.{name} is deprecated and will be removed in the next release: "
+            f"use jbtrio.testing.{new}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return globals()[new]

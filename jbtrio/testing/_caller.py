@@ -2,10 +2,10 @@
 
 A script is data, so a test reads like the conversation it checks: what the caller says or
 presses at each ``gather`` (or that they stay silent, or hang up), how each ``dial`` ends,
-what each ``llm`` verb's vendor emits. Live input (``Call.speak``/``Call.press``) is appended
-to the same queue of turns, so scripted and interactive tests share one code path. The same
-script can live in a JSON or TOML file (:meth:`Caller.from_file`), which ``jbtrio call
---script`` reads too.
+what each ``llm`` verb's vendor emits. Live input (``FakeCall.speak``/``FakeCall.press``) is
+appended to the same queue of turns, so scripted and interactive tests share one code path.
+The same script can live in a JSON or TOML file (:meth:`Caller.from_file`), which ``jbtrio
+call --script`` reads too.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import attrs
 
-__all__ = ["Caller", "DialOutcome", "HangUp", "LlmScript", "Silence", "ToolCall", "Turn"]
+__all__ = ["Caller", "DialOutcome", "HangUp", "LlmScript", "ScriptedToolCall", "Silence", "Turn"]
 
 
 @attrs.frozen
@@ -59,7 +59,7 @@ class DialOutcome:
 
 
 @attrs.frozen
-class ToolCall:
+class ScriptedToolCall:
     """A function call the simulated LLM vendor asks the app to run."""
 
     name: str
@@ -74,7 +74,7 @@ class LlmScript:
     ``completion_reason`` after ``duration`` seconds."""
 
     events: Sequence[dict[str, Any]] = ()
-    tool_calls: Sequence[ToolCall] = ()
+    tool_calls: Sequence[ScriptedToolCall] = ()
     tool_output_timeout: float = 10.0
     duration: float = 1.0
     completion_reason: str = "normal conversation end"
@@ -143,7 +143,7 @@ class Caller:
         A turn is ``{"say": TEXT}`` (with an optional ``"confidence"``), ``{"digits":
         KEYS}``, ``"silence"`` or ``"hangup"``; ``"idle_hangup": "never"`` waits for ever.
         ``dial`` and ``llm`` take the fields of :class:`DialOutcome` and :class:`LlmScript`
-        (``tool_calls`` those of :class:`ToolCall`), one object or a list. Unknown keys are
+        (``tool_calls`` those of :class:`ScriptedToolCall`), one object or a list. Unknown keys are
         refused, so a typo does not silently script nothing.
         """
         table = _table(data, "the script")
@@ -240,9 +240,9 @@ def _llm(value: Any, where: str) -> LlmScript:
     tool_calls = []
     for i, call in enumerate(calls):
         at = f"{where}.tool_calls[{i}]"
-        item = _fields(ToolCall, _table(call, at), at)
+        item = _fields(ScriptedToolCall, _table(call, at), at)
         item.setdefault("tool_call_id", f"call_{i + 1}")
-        tool_calls.append(ToolCall(**item))
+        tool_calls.append(ScriptedToolCall(**item))
     table["tool_calls"] = tuple(tool_calls)
     try:
         return LlmScript(**table)

@@ -22,10 +22,10 @@ import trio
 from ._caller import Caller, CallerTurn, HangUp, Silence, Turn
 from ._config import JambonzConfig
 from ._connect import Connector
-from ._fake import FakeJambonz
+from ._fake_jambonz import FakeJambonz
 from ._faults import Faults
 from ._render import Renderer
-from ._transcript import Frame
+from ._transcript import TranscriptFrame
 
 __all__ = ["add_arguments", "run", "run_async"]
 
@@ -117,7 +117,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print frames as JSON lines")
 
 
-def _printer(as_json: bool) -> tuple[Callable[[Frame], None], Callable[[], None]]:
+def _printer(as_json: bool) -> tuple[Callable[[TranscriptFrame], None], Callable[[], None]]:
     """What to do with each frame, and what to do at the end."""
     renderer = Renderer()
     origin: list[float] = []
@@ -127,7 +127,7 @@ def _printer(as_json: bool) -> tuple[Callable[[Frame], None], Callable[[], None]
             sys.stdout.write("\n".join(lines) + "\n")
             sys.stdout.flush()
 
-    def show(frame: Frame) -> None:
+    def show(frame: TranscriptFrame) -> None:
         if not origin:
             origin.append(frame.time)
         if as_json:

@@ -1,4 +1,4 @@
-"""The call session: runs the acked verb list like a call and obeys the app's commands.
+"""The verb executor: runs the acked verb list like a call and obeys the app's commands.
 
 The counterpart of feature-server's CallSession, reduced to what an app can observe over the
 websocket: verbs take (virtual) time, hooks are sent and their acks replace or continue the verb
@@ -22,7 +22,7 @@ from typing import Any, Literal
 import trio
 
 from jbtrio import VerbError
-from jbtrio.verbs import VERB_ALIASES, validate
+from jbtrio.verbs import canonical_verb, validate, verb_body, verb_name
 
 from ._acks import AckFailed, AckOk, AckResult
 from ._caller import Caller, CallerTurn, DialOutcome, HangUp, LlmScript, Silence, Turn
@@ -40,14 +40,14 @@ from ._tts_buffer import (
     VendorText,
 )
 
-__all__ = ["CallSession", "EndOfCall", "normalize_verbs"]
+__all__ = ["EndOfCall", "VerbExecutor", "normalize_verbs"]
 
 _COMMAND_QUEUE = 64
 #: Opens a new socket (a Requestor) to a URL with optional Basic credentials.
 OpenSocket = Callable[[str, str | None, str | None], Requestor]
 #: session:new / session:adulting data that is not part of CallInfo in hooks and statuses.
 _NOT_CALL_INFO = frozenset({"sip", "env_vars", "defaults", "parent_call_info"})
-#: Command sub-types CallSession._onCommand knows; anything else is only logged.
+#: Command sub-types feature-server's CallSession._onCommand knows; anything else is only logged.
 KNOWN_COMMANDS = frozenset(
     {
         "redirect",
@@ -83,16 +83,10 @@ def normalize_verbs(verbs: list[Any]) -> list[dict[str, Any]]:
     for v in verbs:
         if not isinstance(v, dict):
             continue
-        if "verb" in v:
-            item = dict(v)
-        else:
-            ((name, props),) = v.items()
-            item = {"verb": name, **(props if isinstance(props, dict) else {})}
-        alias = VERB_ALIASES.get(str(item["verb"]))
-        if alias is not None:
-            item["verb"] = alias[0]
-            if alias[1] is not None:
-                item.setdefault("vendor", alias[1])
+        item = dict(v) if "verb" in v else {"verb": verb_name(v), **verb_body(v)}
+        item["verb"], vendor = canonical_verb(str(item["verb"]))
+        if vendor is not None:
+            item.setdefault("vendor", vendor)
         out.append(item)
     return out
 
@@ -138,7 +132,7 @@ class _Running:
         self.tool_outputs: dict[str, trio.Event] = {}
 
 
-class CallSession:
+class VerbExecutor:
     """Executes verbs and commands for one call, talking through a :class:`Requestor`."""
 
     def __init__(

@@ -12,7 +12,7 @@ from typing import Literal
 
 import attrs
 
-from ._transcript import Frame
+from ._transcript import TranscriptFrame
 
 __all__ = ["At", "Delay", "Drop", "Faults", "Inject", "PauseReading", "Reorder"]
 
@@ -26,9 +26,9 @@ class At:
     direction: Literal["in", "out"] = "out"
     index: int | None = None
     type: str | None = None
-    predicate: Callable[[Frame], bool] | None = None
+    predicate: Callable[[TranscriptFrame], bool] | None = None
 
-    def matches(self, frame: Frame, index: int) -> bool:
+    def matches(self, frame: TranscriptFrame, index: int) -> bool:
         """Whether ``frame``, the ``index``-th of its direction, is selected."""
         if frame.direction != self.direction:
             return False
@@ -111,7 +111,7 @@ class FaultState:
         self._fired: set[int] = set()
         self.counters = {"in": 0, "out": 0}
 
-    def take(self, frame: Frame, index: int, kinds: tuple[type, ...]) -> list[Rule]:
+    def take(self, frame: TranscriptFrame, index: int, kinds: tuple[type, ...]) -> list[Rule]:
         """Rules of the given kinds that select ``frame``; marks them fired."""
         out: list[Rule] = []
         for i, rule in enumerate(self._rules):

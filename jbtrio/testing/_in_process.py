@@ -8,7 +8,7 @@ to :class:`AppFailed`, and the traceback points at the line of the flow that rai
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from jbtrio import App, ServerConfig
     from jbtrio import Call as AppCall
 
-    from ._fake import Call, FakeJambonz
+    from ._fake_call import FakeCall
 
 __all__ = ["AppFailed", "call_app"]
 
@@ -40,7 +40,7 @@ class AppFailed(AssertionError):
 
     __module__ = "jbtrio.testing"  # how pytest names it: where users import it from
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: FakeCall) -> None:
         self.call = call
         outcome = call.outcome
         head = outcome.summary()
@@ -53,15 +53,16 @@ class AppFailed(AssertionError):
 
 
 async def call_app(
-    fake: FakeJambonz,
+    new_call: Callable[..., FakeCall],
     app: App,
     path: str,
     *,
     check: bool,
     server_config: ServerConfig | None,
     options: Mapping[str, Any],
-) -> Call:
-    """Serve ``app`` in memory, run one call of ``fake`` to ``path``; see ``run_app``."""
+) -> FakeCall:
+    """Serve ``app`` in memory, run one call to ``path`` made by ``new_call`` (a fake
+    jambonz's :meth:`~jbtrio.testing.FakeJambonz.new_call`); see ``run_app``."""
     if not path.startswith("/"):
         raise ValueError(f"the path starts with '/', got {path!r}")
     options = dict(options)
@@ -69,9 +70,7 @@ async def call_app(
     server = Server(app, server_config)
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run_in)
-        call = fake.new_call(
-            f"ws://jbtrio.test{path}", connector=server.open_memory_stream, **options
-        )
+        call = new_call(f"ws://jbtrio.test{path}", connector=server.open_memory_stream, **options)
 
         def heard(app_call: AppCall, where: str, exc: BaseException) -> None:
             if app_call.sid == call.call_sid:

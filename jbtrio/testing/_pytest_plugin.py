@@ -24,7 +24,7 @@ import inspect
 import pytest
 
 from ._config import JambonzConfig
-from ._fake import FakeJambonz
+from ._fake_jambonz import FakeJambonz
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._app_view import app_view, is_receipt_id
-from ._transcript import Frame
+from ._transcript import TranscriptFrame
 
 __all__ = ["Renderer", "describe", "describe_verbs", "render"]
 
@@ -88,7 +88,7 @@ def _hook_detail(payload: dict[str, Any]) -> str:
     return ""
 
 
-def describe(frame: Frame) -> str:
+def describe(frame: TranscriptFrame) -> str:
     """One readable line for a frame of the transcript."""
     data = frame.data or {}
     payload = data.get("data")
@@ -143,12 +143,12 @@ def _describe_command(data: dict[str, Any], payload: Any) -> str:
     return f"command {name}"
 
 
-def _is_tts_traffic(frame: Frame) -> bool:
+def _is_tts_traffic(frame: TranscriptFrame) -> bool:
     data = frame.data or {}
     return frame.type == "tts:tokens-result" or data.get("command") == "tts:tokens"
 
 
-def _is_scaffolding(frame: Frame) -> bool:
+def _is_scaffolding(frame: TranscriptFrame) -> bool:
     """A ``verb:status`` earned by jbtrio's receipts, not asked for by the app."""
     payload = frame.payload
     return (
@@ -163,9 +163,9 @@ class Renderer:
 
     def __init__(self, origin: float | None = None) -> None:
         self._origin = origin
-        self._run: list[Frame] = []
+        self._run: list[TranscriptFrame] = []
 
-    def feed(self, frame: Frame) -> list[str]:
+    def feed(self, frame: TranscriptFrame) -> list[str]:
         """The lines ``frame`` completes (none while a TTS run goes on, or for scaffolding)."""
         if self._origin is None:
             self._origin = frame.time
@@ -191,14 +191,14 @@ class Renderer:
         )
         return [self._line(run[0], text, arrow="app ⇄ jambonz")]
 
-    def _line(self, frame: Frame, text: str, arrow: str | None = None) -> str:
+    def _line(self, frame: TranscriptFrame, text: str, arrow: str | None = None) -> str:
         if arrow is None:
             arrow = "jambonz → app" if frame.direction == "out" else "app → jambonz"
         socket = f" #{frame.connection}" if frame.connection > 1 else ""
         return f"  {frame.time - (self._origin or 0.0):6.2f}s{socket}  {arrow}  {text}"
 
 
-def render(frames: Iterable[Frame]) -> list[str]:
+def render(frames: Iterable[TranscriptFrame]) -> list[str]:
     """The readable transcript of ``frames``, one line each (TTS runs folded)."""
     renderer = Renderer()
     lines: list[str] = []

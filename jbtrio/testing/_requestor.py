@@ -52,7 +52,7 @@ from ._envelope import (
     parse_app_frame,
 )
 from ._faults import Delay, Drop, FaultState, Inject, PauseReading, Reorder
-from ._transcript import ConnEvent, Frame, Transcript
+from ._transcript import ConnEvent, Transcript, TranscriptFrame
 
 __all__ = ["Outgoing", "Requestor"]
 
@@ -469,8 +469,12 @@ class Requestor:
                 await conn.ws.aclose(code)
             await trio.aclose_forcefully(conn.stream)
 
-    def _record(self, conn: Connection, direction: Literal["in", "out"], text: str) -> Frame:
-        frame = Frame(direction, trio.current_time(), text, loads_or_none(text), conn.number)
+    def _record(
+        self, conn: Connection, direction: Literal["in", "out"], text: str
+    ) -> TranscriptFrame:
+        frame = TranscriptFrame(
+            direction, trio.current_time(), text, loads_or_none(text), conn.number
+        )
         self.transcript.add_frame(frame)
         return frame
 
@@ -497,7 +501,7 @@ class Requestor:
             await trio.aclose_forcefully(conn.stream)
             return False
         text, frame_data, msgid = self._render(item)
-        probe = Frame("out", trio.current_time(), text, frame_data, conn.number)
+        probe = TranscriptFrame("out", trio.current_time(), text, frame_data, conn.number)
         rules = self.faults.take(
             probe, self.faults.next_index("out"), (Drop, Delay, Reorder, Inject)
         )

@@ -14,13 +14,13 @@ import attrs
 import orjson
 import trio
 
-__all__ = ["CallEndedError", "ConnEvent", "Frame", "Transcript"]
+__all__ = ["ConnEvent", "FakeCallEnded", "Transcript", "TranscriptFrame"]
 
 Direction = Literal["in", "out"]
 
 
 @attrs.frozen
-class Frame:
+class TranscriptFrame:
     """One websocket message as it crossed the wire.
 
     ``direction`` is seen from the fake: ``"out"`` was sent by jambonz to the app, ``"in"`` was
@@ -77,7 +77,7 @@ class ConnEvent:
     detail: str = ""
 
 
-class CallEndedError(Exception):
+class FakeCallEnded(Exception):
     """Raised by a wait when the call ended before what was awaited happened."""
 
 
@@ -85,17 +85,17 @@ class Transcript:
     """Append-only list of frames and events with predicate waits."""
 
     def __init__(self) -> None:
-        self.frames: list[Frame] = []
+        self.frames: list[TranscriptFrame] = []
         self.events: list[ConnEvent] = []
         self._changed = trio.Event()
         self._ended = False
-        self.listeners: list[Callable[[Frame], None]] = []
+        self.listeners: list[Callable[[TranscriptFrame], None]] = []
 
     def _wake(self) -> None:
         self._changed.set()
         self._changed = trio.Event()
 
-    def add_frame(self, frame: Frame) -> None:
+    def add_frame(self, frame: TranscriptFrame) -> None:
         """Record a frame and wake waiters."""
         self.frames.append(frame)
         for listener in self.listeners:
@@ -112,7 +112,9 @@ class Transcript:
         self._ended = True
         self._wake()
 
-    async def wait_for(self, predicate: Callable[[Frame], bool], *, start: int = 0) -> Frame:
+    async def wait_for(
+        self, predicate: Callable[[TranscriptFrame], bool], *, start: int = 0
+    ) -> TranscriptFrame:
         """The first frame at index >= ``start`` matching ``predicate``, waiting if needed."""
         i = start
         while True:
@@ -121,7 +123,7 @@ class Transcript:
                     return self.frames[i]
                 i += 1
             if self._ended:
-                raise CallEndedError("the call ended before a matching frame was seen")
+                raise FakeCallEnded("the call ended before a matching frame was seen")
             await self._changed.wait()
 
     async def wait_event(self, predicate: Callable[[ConnEvent], bool]) -> ConnEvent:
@@ -133,7 +135,7 @@ class Transcript:
                     return self.events[i]
                 i += 1
             if self._ended:
-                raise CallEndedError("the call ended before a matching event was seen")
+                raise FakeCallEnded("the call ended before a matching event was seen")
             await self._changed.wait()
 
     def format(self) -> str:

@@ -24,12 +24,13 @@ any other::
     validate(verbs, jambonz="0.9")   # checked now against 0.9's rules
 """
 
-from __future__ import annotations
-
 from ._base import Component as Component
 from ._base import Hook as Hook
 from ._base import Verb as Verb
 from ._base import WireObject as WireObject
+from ._forms import canonical_verb as canonical_verb
+from ._forms import verb_body as verb_body
+from ._forms import verb_name as verb_name
 from ._generated import COMPONENT_CLASSES as COMPONENT_CLASSES
 from ._generated import VERB_CLASSES as VERB_CLASSES
 from ._generated import ActionHookDelayAction as ActionHookDelayAction
@@ -292,8 +293,11 @@ __all__ = [
     "VoiceagentS2s",
     "WireObject",
     "XaiOptions",
+    "canonical_verb",
     "known_valid",
     "validate",
     "validate_component",
     "validate_verb",
+    "verb_body",
+    "verb_name",
 ]

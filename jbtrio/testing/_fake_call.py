@@ -1,8 +1,7 @@
-"""The public face of the fake: :class:`FakeJambonz` places simulated calls, :class:`Call`
-lets a test watch and steer one.
+"""One simulated call: :class:`FakeCall` lets a test watch and steer it.
 
 One call is one :class:`~jbtrio.testing._requestor.Requestor` (sockets) plus one
-:class:`~jbtrio.testing._executor.CallSession` (verbs), run in a nursery owned by the call.
+:class:`~jbtrio.testing._executor.VerbExecutor` (verbs), run in a nursery owned by the call.
 Nothing escapes a call but its :class:`CallOutcome`: connection failures, protocol faults and
 timeouts all end as a typed outcome, so a test asserts on data instead of catching exceptions.
 """
@@ -13,8 +12,7 @@ import itertools
 import logging
 import math
 from collections.abc import Callable, MutableMapping, Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import Any, Literal
 
 import attrs
 import trio
@@ -27,21 +25,14 @@ from ._caller import Caller, Silence, Turn
 from ._config import JambonzConfig, parse_hook_url
 from ._connect import Connector, make_target
 from ._envelope import AppCommand
-from ._executor import CallSession, check_verbs, normalize_verbs
+from ._executor import VerbExecutor, check_verbs, normalize_verbs
 from ._faults import Faults, FaultState
-from ._in_process import call_app
 from ._outcome import AckRecord, AppError, CallOutcome, CallRecord
 from ._render import render
 from ._requestor import Requestor
-from ._session_data import adulting_data, session_new_data
-from ._transcript import ConnEvent, Frame, Transcript
+from ._transcript import ConnEvent, Transcript, TranscriptFrame
 
-if TYPE_CHECKING:
-    from typing_extensions import Unpack
-
-    from jbtrio import App, ServerConfig
-
-__all__ = ["Call", "CallOptions", "FakeJambonz", "run_app"]
+__all__ = ["FakeCall", "FirstMessage"]
 
 logger = logging.getLogger("jbtrio.testing.fake")
 
@@ -58,7 +49,7 @@ class _CallLog(logging.LoggerAdapter[logging.Logger]):
         return f"[{extra.get('call_sid')}] {msg}", kwargs
 
 
-class Call:
+class FakeCall:
     """A running (or finished) simulated call.
 
     Read ``transcript`` (frames both ways), ``events`` (connection opens/closes),
@@ -108,7 +99,7 @@ class Call:
         #: Every socket-owning requestor of the call; the first is also the notifier.
         self.requestors: list[Requestor] = []
         self.requestor = self._new_requestor(url, username, password)
-        self.session = CallSession(
+        self.session = VerbExecutor(
             requestor=self.requestor,
             config=config,
             caller=caller,
@@ -122,7 +113,7 @@ class Call:
     # ----------------------------------------------------------------- observation
 
     @property
-    def transcript(self) -> list[Frame]:
+    def transcript(self) -> list[TranscriptFrame]:
         """Every frame so far, both directions, in wire order per direction."""
         return self._transcript.frames
 
@@ -164,11 +155,11 @@ class Call:
         """App-side faults noted so far (one line each)."""
         return self.record.faults
 
-    def sent(self, msg_type: str | None = None) -> list[Frame]:
+    def sent(self, msg_type: str | None = None) -> list[TranscriptFrame]:
         """Frames jambonz sent (optionally only of ``msg_type``)."""
         return [f for f in self.transcript if f.direction == "out" and msg_type in (None, f.type)]
 
-    def received(self, msg_type: str | None = None) -> list[Frame]:
+    def received(self, msg_type: str | None = None) -> list[TranscriptFrame]:
         """Frames the app sent (optionally only of ``msg_type``: an envelope type such as
         ``"ack"`` or ``"command"``, or a command's name such as ``"tts:tokens"``)."""
         return [
@@ -177,16 +168,18 @@ class Call:
             if f.direction == "in" and msg_type in (None, f.type, _command_name(f))
         ]
 
-    async def wait_for(self, predicate: Callable[[Frame], bool], *, start: int = 0) -> Frame:
+    async def wait_for(
+        self, predicate: Callable[[TranscriptFrame], bool], *, start: int = 0
+    ) -> TranscriptFrame:
         """The first frame from index ``start`` on matching ``predicate`` (waits for it).
 
-        Raises :class:`CallEndedError` if the call ends first.
+        Raises :class:`FakeCallEnded` if the call ends first.
         """
         return await self._transcript.wait_for(predicate, start=start)
 
     async def wait_for_type(
         self, msg_type: str, direction: Literal["in", "out"] = "out", *, start: int = 0
-    ) -> Frame:
+    ) -> TranscriptFrame:
         """Shorthand: the first frame of ``msg_type`` in ``direction``."""
         return await self.wait_for(
             lambda f: f.direction == direction and f.type == msg_type, start=start
@@ -201,7 +194,7 @@ class Call:
         ``jbtrio call`` prints): ``print(call.readable())`` when a test puzzles you."""
         return "\n".join(render(self.transcript))
 
-    def on_frame(self, listener: Callable[[Frame], None]) -> None:
+    def on_frame(self, listener: Callable[[TranscriptFrame], None]) -> None:
         """Call ``listener`` synchronously with every frame as it is recorded."""
         self._transcript.listeners.append(listener)
 
@@ -390,56 +383,10 @@ class Call:
         return self._outcome(end.status, end.reason, end.by)
 
 
-class _CallContext:
-    """``async with fake.call(...) as call``: runs the call in a nursery for the block.
-
-    Leaving the block normally waits for the call to end on its own (use
-    :meth:`Call.hangup` to end it early); an exception in the block cancels the call.
-    """
-
-    def __init__(self, call: Call) -> None:
-        self._call = call
-        self._nursery_cm = trio.open_nursery()
-
-    async def __aenter__(self) -> Call:
-        nursery = await self._nursery_cm.__aenter__()
-        nursery.start_soon(self._call.run, name=f"fake-jambonz[{self._call.call_sid}]")
-        return self._call
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        if exc is None:
-            await self._call.finished()
-        return await self._nursery_cm.__aexit__(exc_type, exc, tb)
-
-
-class CallOptions(TypedDict, total=False):
-    """The keyword options of :meth:`FakeJambonz.new_call` (and ``call``/``place_call``)."""
-
-    connector: Connector | None
-    caller: Caller | None
-    faults: Faults | None
-    username: str | None
-    password: str | None
-    from_: str
-    to: str
-    direction: Literal["inbound", "outbound"]
-    env_vars: dict[str, Any] | None
-    call_sid: str | None
-    sip: dict[str, Any] | None
-    first_message: FirstMessage
-    verbs: Sequence[dict[str, Any]] | None
-    error_verbs: Sequence[Any] | None
-
-
 _APOLOGY_HEARD = "a flow crashed: its apology (error_verbs) was played"
 
 
-def _command_name(frame: Frame) -> str | None:
+def _command_name(frame: TranscriptFrame) -> str | None:
     if frame.type != "command" or frame.data is None:
         return None
     name = frame.data.get("command")
@@ -450,129 +397,3 @@ def _wire_verbs(verbs: Sequence[Any]) -> list[dict[str, Any]]:
     """Builders or dicts as the fake records executed verbs (``{"verb": ...}``, no ids)."""
     wire = [v.to_dict() if hasattr(v, "to_dict") else dict(v) for v in verbs]
     return app_view(normalize_verbs(wire))
-
-
-class FakeJambonz:
-    """A fake jambonz feature server: places simulated calls to a websocket app.
-
-    ``target`` is a ``ws://``/``wss://`` URL (``#rc=``/``#rp=`` honoured and stripped) or a
-    connector, an async callable returning a :class:`trio.abc.Stream` (e.g. one end of
-    :func:`trio.testing.memory_stream_pair`); pass both to use a connector with a URL's path.
-    """
-
-    def __init__(self, config: JambonzConfig | None = None) -> None:
-        self.config = config or JambonzConfig()
-
-    def new_call(
-        self,
-        target: str | Connector,
-        *,
-        connector: Connector | None = None,
-        caller: Caller | None = None,
-        faults: Faults | None = None,
-        username: str | None = None,
-        password: str | None = None,
-        from_: str = "15083084809",
-        to: str = "15083728299",
-        direction: Literal["inbound", "outbound"] = "inbound",
-        env_vars: dict[str, Any] | None = None,
-        call_sid: str | None = None,
-        sip: dict[str, Any] | None = None,
-        first_message: FirstMessage = "session:new",
-        verbs: Sequence[dict[str, Any]] | None = None,
-        error_verbs: Sequence[Any] | None = DEFAULT_ERROR_VERBS,
-    ) -> Call:
-        """Build a :class:`Call` without running it (see :meth:`call` and :meth:`place_call`).
-
-        ``error_verbs`` are the app's apology (``App(error_verbs=...)``, jbtrio's default
-        unless given; ``None``: none): a call whose last verbs run are exactly those is
-        reported as the app's crash in ``outcome.app_errors``.
-        ``caller`` scripts the person on the line, ``faults`` the network trouble;
-        ``username``/``password`` add HTTP Basic auth to the upgrade (only when both are
-        given); ``from_``, ``to``, ``direction``, ``env_vars``, ``call_sid`` and ``sip`` shape
-        the ``session:new`` data. ``first_message="session:adulting"`` plays a dialed leg
-        promoted to its own session instead: the socket goes to ``<url>/adulting``, carries no
-        top-level ``call_sid``, and runs ``verbs`` (the child application the parent supplied).
-        """
-        data = session_new_data(
-            self.config,
-            from_=from_,
-            to=to,
-            direction=direction,
-            call_sid=call_sid,
-            sip=sip,
-            env_vars=env_vars,
-        )
-        if first_message == "session:adulting":
-            data = adulting_data(data)
-        return Call(
-            config=self.config,
-            target=target,
-            connector=connector,
-            caller=caller or Caller(),
-            faults=faults or Faults(),
-            username=username,
-            password=password,
-            session_data=data,
-            first_message=first_message,
-            verbs=verbs,
-            error_verbs=error_verbs,
-        )
-
-    def call(self, target: str | Connector, **options: Unpack[CallOptions]) -> _CallContext:
-        """``async with fake.call(url, caller=...) as call:`` — a call running for the block.
-
-        ``options`` are those of :meth:`new_call`.
-        """
-        return _CallContext(self.new_call(target, **options))
-
-    async def place_call(self, target: str | Connector, **options: Unpack[CallOptions]) -> Call:
-        """Run one call to its end and return it (``call.outcome`` is set); ``options`` are
-        those of :meth:`new_call`."""
-        call = self.new_call(target, **options)
-        await call.run()
-        return call
-
-    async def run_app(
-        self,
-        app: App,
-        path: str = "/",
-        *,
-        check: bool = True,
-        server_config: ServerConfig | None = None,
-        **options: Unpack[CallOptions],
-    ) -> Call:
-        """Serve ``app`` in memory, place one call to ``path`` and run it to its end.
-
-        See :func:`run_app`; this one uses this fake's :class:`JambonzConfig`.
-        """
-        return await call_app(
-            self, app, path, check=check, server_config=server_config, options=options
-        )
-
-
-async def run_app(
-    app: App,
-    path: str = "/",
-    *,
-    config: JambonzConfig | None = None,
-    check: bool = True,
-    server_config: ServerConfig | None = None,
-    **options: Unpack[CallOptions],
-) -> Call:
-    """Serve ``app`` in memory (no sockets), place one call to ``path``, run it to its end.
-
-    ``await run_app(app, "/ivr", caller=Caller(speech=["I need help"]))`` returns the
-    finished :class:`Call` (``executed_verbs``, ``transcript``, ``outcome``, ...). The app
-    runs in the same Trio run as the fake, so an exception in one of its flows or handlers is
-    seen as it is raised: with ``check`` (the default), a call whose outcome is not ``ok``
-    raises :class:`AppFailed`, chained to that exception, with the call_sid in its message.
-    Expect a failure with ``pytest.raises(AppFailed)``, or pass ``check=False`` and look at
-    ``call.outcome.app_errors``. Deterministic and instant under pytest-trio's
-    ``autojump_clock``. ``config`` shapes the fake jambonz, ``server_config`` the jbtrio
-    server; ``options`` are those of :meth:`FakeJambonz.new_call` (``caller``, ``faults``,
-    ``from_``, ``env_vars``, ...).
-    """
-    return await FakeJambonz(config).run_app(
-        app, path, check=check, server_config=server_config, **options
-    )

@@ -1,0 +1,348 @@
+"""Driving flows: each step handed to jambonz, and the code resumed with what it reported.
+
+A :class:`FlowRunner` is the part of a call that knows *who answers what*. A step's verbs
+answer the hook that resumed the code while jambonz still waits for that ack, else they go
+out as a ``redirect``; the step then waits for the hook or the ``verb:status`` its verbs will
+fire. Inbound routing hands those in (:meth:`~FlowRunner.deliver_hook`,
+:meth:`~FlowRunner.verb_finished`), and the news that they will never come
+(:meth:`~FlowRunner.jambonz_error`, :meth:`~FlowRunner.unconfirmed`), so no step waits forever.
+
+It knows nothing of :class:`~jbtrio.Call` or the app: the call hands in what a crash needs
+(the apology, and who to tell) and what an ``llm`` verb needs before it goes out.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from typing import Any, Literal, TypeVar
+
+import trio
+
+from . import commands
+from ._core import ReplyHandle, Unconfirmed
+from ._errors import (
+    DeliveryUnknown,
+    HookFailed,
+    MessageTooLargeError,
+    ProtocolError,
+    ReplyError,
+    VerbError,
+)
+from ._flow import Steps, hook_url, prepare, verb_name
+from ._runtime import CallSession
+from ._wire import Ack, JambonzError, VerbHook
+from .verbs import verb_body
+
+__all__ = ["DEFAULT_ERROR_VERBS", "FlowRunner"]
+
+#: What a call hears when its flow crashes, unless the app configures otherwise.
+DEFAULT_ERROR_VERBS: tuple[Mapping[str, Any], ...] = (
+    {"verb": "say", "text": "Sorry, something went wrong. Goodbye."},
+    {"verb": "hangup"},
+)
+
+#: ``jambonz:error`` ``msg`` when jambonz could not get an answer from a verb's action hook.
+_HOOK_FAILED = "invalid actionHook response"
+
+#: How long a flow's ``finally`` blocks may run after a hang-up.
+_FLOW_CLOSE_TIMEOUT = 5.0
+#: Errors a yield can cause that are thrown back into the flow at that ``yield``.
+_STEP_ERRORS = (ProtocolError, VerbError, MessageTooLargeError, TypeError, HookFailed)
+
+_C = TypeVar("_C")
+
+
+class _HookWaiter:
+    """Resolved by the first of a step's hooks to fire, or failed when jambonz reports that
+    it could not deliver the hook of one of the step's ``verbs``."""
+
+    def __init__(self, verbs: frozenset[str]) -> None:
+        self.verbs = verbs
+        self.hook: tuple[VerbHook, ReplyHandle | None] | None = None
+        self.error: HookFailed | None = None
+        self._done = trio.Event()
+
+    def deliver(self, message: VerbHook, handle: ReplyHandle | None) -> None:
+        if not self._done.is_set():
+            self.hook = (message, handle)
+            self._done.set()
+
+    def fail(self, error: HookFailed) -> None:
+        if not self._done.is_set():
+            self.error = error
+            self._done.set()
+
+    async def wait(self) -> tuple[VerbHook, ReplyHandle | None]:
+        await self._done.wait()
+        if self.error is not None:
+            raise self.error
+        assert self.hook is not None
+        return self.hook
+
+
+class _Driver:
+    """Who is answering what: the reply a flow's next ``yield`` answers, and its scope.
+
+    A call has a main driver (its flow, or the awaitable verbs); a ``dial:confirm`` flow or a
+    flow taking over on ``session:redirect`` gets its own, so they never answer each other's
+    hooks.
+    """
+
+    def __init__(self, pending: ReplyHandle | None) -> None:
+        self.pending = pending
+        self.answered: ReplyHandle | None = None
+        """The hook this driver answered last (its ack may still be queued, and the verbs
+        of the next steps can then travel in it)."""
+        self.scope = trio.CancelScope()
+        # Whether the code last resumed on a hook: its next verbs replace what jambonz is
+        # running (as an ack would). After a yield that resumed at once they are appended,
+        # so ``yield Say(...)`` then ``yield Gather(...)`` plays the say, then gathers.
+        self.after_hook = True
+
+
+class FlowRunner:
+    """The flows and awaitable verbs of one call, and the hooks their steps wait for.
+
+    ``first`` is the reply the main driver's first step answers (the session's start);
+    ``prepare_llm(verbs)`` is called on each step's wire verbs before they go out;
+    ``error_verbs()`` is the apology a crashed flow plays; ``failed(where, exc)`` hears the
+    crash (after it is logged, before the apology).
+    """
+
+    def __init__(
+        self,
+        session: CallSession,
+        first: ReplyHandle | None,
+        *,
+        prepare_llm: Callable[[list[dict[str, Any]]], None],
+        error_verbs: Callable[[], Iterable[Any]],
+        failed: Callable[[str, Exception], None],
+    ) -> None:
+        self._session = session
+        self._prepare_llm = prepare_llm
+        self._error_verbs = error_verbs
+        self._failed = failed
+        self._main = _Driver(first)
+        self._drivers: set[_Driver] = set()
+        self._hook_waiters: dict[str, _HookWaiter] = {}
+        self._finish_waiters: dict[str, trio.Event] = {}
+        self._hooks_made = 0
+        self._ids_made = 0
+        self._notify_events_on = False
+        self._completed = False
+
+    @property
+    def completed(self) -> bool:
+        """Whether jambonz reported the call completed (:meth:`call_completed`)."""
+        return self._completed
+
+    # ------------------------------------------------------------------ steps
+
+    async def step(self, step: Any, driver: _Driver | None = None) -> Any:
+        """Hand one flow step to jambonz and wait as the flow would (see :mod:`jbtrio._flow`).
+
+        Returns the typed payload of the hook that fired, or ``None``.
+        """
+        driver = driver or self._main
+        prepared = prepare(
+            step,
+            new_hook=self._new_hook,
+            new_id=self._new_id,
+            notify_events_on=self._notify_events_on,
+        )
+        self._prepare_llm(prepared.verbs)
+        waiter = (
+            _HookWaiter(frozenset(filter(None, map(verb_name, prepared.verbs))))
+            if prepared.hooks
+            else None
+        )
+        finished = trio.Event() if prepared.finished_id is not None else None
+        for hook in prepared.hooks:
+            self._hook_waiters[hook] = waiter  # type: ignore[assignment]
+        if finished is not None:
+            self._finish_waiters[prepared.finished_id] = finished  # type: ignore[index]
+        try:
+            await self._hand_over(
+                prepared.verbs, driver, final=waiter is not None or finished is not None
+            )
+            if prepared.finished_id is not None:
+                self._notify_events_on = True
+            if waiter is not None:
+                try:
+                    message, handle = await waiter.wait()
+                except HookFailed:
+                    driver.after_hook = True  # jambonz idles with an empty stack
+                    raise
+                driver.pending = handle
+                driver.after_hook = True
+                assert message.hook is not None
+                return prepared.hooks[message.hook](message)
+            if finished is not None:
+                await finished.wait()
+            return None
+        finally:
+            for hook in prepared.hooks:
+                if self._hook_waiters.get(hook) is waiter:
+                    del self._hook_waiters[hook]
+            if prepared.finished_id is not None:
+                self._finish_waiters.pop(prepared.finished_id, None)
+
+    async def _hand_over(
+        self, verbs: list[dict[str, Any]], driver: _Driver, *, final: bool = True
+    ) -> None:
+        """Answer the pending hook with ``verbs`` if jambonz still waits, else redirect.
+
+        A redirect replaces jambonz's verb stack when these verbs answer a hook (what the
+        ack would have done), and is queued after it otherwise. ``final=False`` (the flow
+        resumes at once) leaves the ack queued until the flow's next checkpoint, so that
+        the next step may still join it; a final step's ack is written at once.
+        """
+        handle, driver.pending = driver.pending, None
+        replace, driver.after_hook = driver.after_hook, False
+        try:
+            if handle is not None and handle.is_open:
+                try:
+                    self._session.reply(handle, verbs, now=final)
+                    driver.answered = handle
+                    return
+                except ReplyError:
+                    pass  # its window closed meanwhile: the verbs go as a command instead
+            answered, driver.answered = driver.answered, None
+            if not replace and answered is not None and self._session.extend_reply(answered, verbs):
+                driver.answered = answered  # still queued: later steps may join it too
+                await trio.lowlevel.checkpoint()
+                return
+            await self._session.send(commands.redirect(verbs, queue=not replace))
+        except _STEP_ERRORS:
+            # Refused (too large, invalid): nothing went out, so the flow's next step still
+            # answers what this one would have (rather than leaving the hook to the
+            # automatic ack and the caller to seconds of silence).
+            if handle is not None and handle.is_open:
+                driver.pending = handle
+            driver.after_hook = replace
+            raise
+
+    def _new_hook(self, verb: str) -> str:
+        self._hooks_made += 1
+        return f"/jbtrio/{verb}/{self._hooks_made}"
+
+    def _new_id(self) -> str:
+        self._ids_made += 1
+        return f"jbtrio-{self._ids_made}"
+
+    # ------------------------------------------------------------------ flows
+
+    async def run(
+        self, flow: Callable[[_C], Steps], call: _C, *, first: ReplyHandle | None = None
+    ) -> None:
+        """Drive ``flow(call)`` to its end (see :meth:`jbtrio.Call.run_flow`)."""
+        driver = self._main if first is None else _Driver(first)
+        driver.scope = trio.CancelScope()
+        self._drivers.add(driver)
+        agen: AsyncGenerator[Any, Any] | None = None
+        try:
+            made: object = flow(call)
+            if not inspect.isasyncgen(made):
+                if inspect.iscoroutine(made):
+                    made.close()  # an ``async def`` without ``yield``: never to be awaited
+                raise TypeError(f"{flow!r} is not an async generator function (it must yield)")
+            agen = made
+            with driver.scope:
+                if self._completed:
+                    driver.scope.cancel()
+                await self._drive(agen, driver)
+        except Exception as exc:  # the author's code failed: this call only
+            name = getattr(flow, "__name__", repr(flow))
+            self._session.log.error("flow %s failed: %r", name, exc, exc_info=exc)
+            self._failed(f"flow {name}", exc)
+            await self._apologise(driver)
+        finally:
+            self._drivers.discard(driver)
+            if agen is not None:
+                with trio.CancelScope(shield=True), trio.move_on_after(_FLOW_CLOSE_TIMEOUT):
+                    await agen.aclose()
+
+    async def _drive(self, agen: AsyncGenerator[Any, Any], driver: _Driver) -> None:
+        outcome: tuple[Literal["send", "throw"], Any] = ("send", None)
+        while True:
+            try:
+                if outcome[0] == "send":
+                    step = await agen.asend(outcome[1])
+                else:
+                    step = await agen.athrow(outcome[1])
+            except StopAsyncIteration:
+                break
+            try:
+                outcome = ("send", await self.step(step, driver))
+            except _STEP_ERRORS as exc:
+                outcome = ("throw", exc)
+        handle, driver.pending = driver.pending, None
+        if handle is not None and handle.is_open:
+            self._session.reply(handle, None)  # let jambonz carry on with its stack
+
+    async def _apologise(self, driver: _Driver) -> None:
+        try:
+            await self._hand_over([_wire(v) for v in self._error_verbs()], driver)
+        except Exception as exc:
+            self._session.log.error("could not send the apology: %r; hanging up", exc)
+            await self._session.send(commands.hangup())
+
+    def stop(self, reason: str) -> None:
+        """Close every flow running (their ``finally`` blocks run)."""
+        for driver in list(self._drivers):
+            self._session.log.info("closing the flow: %s", reason)
+            driver.scope.cancel()
+
+    def call_completed(self) -> None:
+        """jambonz reported the call completed: close the flows, and any started later."""
+        self._completed = True
+        self.stop("jambonz reported the call completed")
+
+    # ------------------------------------------------------------------ what steps wait for
+
+    def deliver_hook(self, message: VerbHook, handle: ReplyHandle | None) -> bool:
+        """Resume the step waiting for this hook; False when no step waits for it."""
+        hook = message.hook
+        waiter = self._hook_waiters.get(hook) if hook is not None else None
+        if waiter is None:
+            return False
+        waiter.deliver(message, handle)
+        return True
+
+    def verb_finished(self, verb_id: str) -> None:
+        """``verb:status`` ``finished`` for ``verb_id``: resume the step waiting for it."""
+        done = self._finish_waiters.get(verb_id)
+        if done is not None:
+            done.set()
+
+    def jambonz_error(self, message: JambonzError) -> None:
+        """When jambonz gave up on a verb's action hook, the steps waiting on it must not wait
+        forever (jambonz runs nothing more until it gets new verbs). A failure the core
+        repairs (an answer that died with its socket, re-sent) never gets here."""
+        verb = message.data.verb
+        if message.data.msg != _HOOK_FAILED or verb is None:
+            return
+        error = HookFailed(verb, _HOOK_FAILED, message.data.details)
+        failed = {id(w): w for w in self._hook_waiters.values() if verb in w.verbs}
+        for waiter in failed.values():
+            self._session.log.warning("%s; the flow step waiting for it is told", error)
+            waiter.fail(error)
+
+    def unconfirmed(self, event: Unconfirmed) -> None:
+        """Verbs whose fate after a drop stayed unknown: the steps waiting for their hooks
+        are told (:class:`~jbtrio.DeliveryUnknown`) instead of waiting forever."""
+        for frame in event.frames:
+            message = frame.message
+            verbs = message.verbs if isinstance(message, Ack) else message.data
+            for verb in verbs or ():
+                for value in verb_body(verb).values():
+                    waiter = self._hook_waiters.get(hook_url(value) or "")
+                    if waiter is not None:
+                        waiter.fail(DeliveryUnknown(verb_name(verb) or "verb"))
+
+
+def _wire(verb: Any) -> dict[str, Any]:
+    to_dict = getattr(verb, "to_dict", None)
+    wire: dict[str, Any] = to_dict() if to_dict is not None else dict(verb)
+    return wire
