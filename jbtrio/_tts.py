@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from ._core import DEFAULT_MAX_CHARS, DEFAULT_RESULT_TIMEOUT, DEFAULT_RESUME_TIMEOUT
+from ._core import DEFAULT_MAX_CHARS, DEFAULT_RESULT_TIMEOUT, DEFAULT_RESUME_TIMEOUT, TtsResult
 from ._errors import CallEndedError, TtsInterrupted
-from ._runtime import FlushWaiter, TtsFlush, TtsPumpDriver, TtsPush, TtsResult
+from ._runtime import FlushWaiter, TtsFlush, TtsPumpDriver, TtsPush
 
 if TYPE_CHECKING:
     from ._runtime import CallSession

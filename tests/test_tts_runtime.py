@@ -18,9 +18,10 @@ import trio
 import trio.testing
 
 import jbtrio
+from jbtrio._core import TtsResult
 from jbtrio._errors import CallEndedError, TtsInterrupted
 from jbtrio._runtime import CallSession, Server
-from jbtrio._runtime._tts_driver import TtsPumpDriver, TtsRequest, TtsResult
+from jbtrio._runtime._tts_driver import TtsPumpDriver, TtsRequest
 from jbtrio._tts import TtsStream
 from jbtrio._wire import TokensResult, TtsTokensResult
 from jbtrio.testing import At, Caller, Drop, FakeJambonz, Faults

@@ -55,3 +55,4 @@ from ._tts_pump import DEFAULT_MAX_CHARS as DEFAULT_MAX_CHARS
 from ._tts_pump import DEFAULT_RESULT_TIMEOUT as DEFAULT_RESULT_TIMEOUT
 from ._tts_pump import DEFAULT_RESUME_TIMEOUT as DEFAULT_RESUME_TIMEOUT
 from ._tts_pump import TtsPump as TtsPump
+from ._tts_pump import TtsResult as TtsResult

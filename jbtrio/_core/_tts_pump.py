@@ -39,6 +39,7 @@ __all__ = [
     "SendFlush",
     "SendTokens",
     "TtsPump",
+    "TtsResult",
     "split_point",
 ]
 
@@ -439,3 +440,20 @@ class TtsPump:
                 self._queue.popleft()
             out.append(self._send(head[:cut]))
         return out
+
+
+@attrs.frozen(slots=True)
+class TtsResult:
+    """What became of one turn's text.
+
+    ``spoken`` is the text jambonz accepted into its stream (``status: ok``), in order;
+    ``dropped`` the text that never reached it (cleared, interrupted or refused). On a barge-in
+    the caller may not have *heard* the tail of ``spoken`` — jambonz 0.9.8 does not say how
+    much was played — but nothing in ``dropped`` was ever spoken. ``interrupted`` is set by a
+    ``user_interruption``; ``flushed`` when the turn's ``tts:flush`` went out.
+    """
+
+    spoken: str = ""
+    dropped: str = ""
+    interrupted: bool = False
+    flushed: bool = False

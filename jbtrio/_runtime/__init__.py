@@ -16,7 +16,6 @@ from ._tts_driver import FlushWaiter as FlushWaiter
 from ._tts_driver import TtsFlush as TtsFlush
 from ._tts_driver import TtsPumpDriver as TtsPumpDriver
 from ._tts_driver import TtsPush as TtsPush
-from ._tts_driver import TtsResult as TtsResult
 from ._tuning import tune_gc
 from ._workers import Acceptor as Acceptor
 from ._workers import WorkerPool as WorkerPool

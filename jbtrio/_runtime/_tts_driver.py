@@ -36,28 +36,12 @@ from .._core._tts_pump import (
     SendFlush,
     SendTokens,
     TtsPump,
+    TtsResult,
 )
 from .._errors import CallEndedError, TtsError
 from .._wire import Command, TtsStreamingEvent, TtsTokensResult
 
 __all__ = ["FlushWaiter", "TtsFlush", "TtsPumpDriver", "TtsPush", "TtsRequest", "TtsResult"]
-
-
-@attrs.frozen(slots=True)
-class TtsResult:
-    """What became of one turn's text.
-
-    ``spoken`` is the text jambonz accepted into its stream (``status: ok``), in order;
-    ``dropped`` the text that never reached it (cleared, interrupted or refused). On a barge-in
-    the caller may not have *heard* the tail of ``spoken`` — jambonz 0.9.8 does not say how
-    much was played — but nothing in ``dropped`` was ever spoken. ``interrupted`` is set by a
-    ``user_interruption``; ``flushed`` when the turn's ``tts:flush`` went out.
-    """
-
-    spoken: str = ""
-    dropped: str = ""
-    interrupted: bool = False
-    flushed: bool = False
 
 
 class FlushWaiter:
