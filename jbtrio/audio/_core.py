@@ -369,7 +369,8 @@ class AudioCore:
         ``max_ahead_ms`` (0: send now)."""
         seconds = size / self.output_bytes_per_second()
         excess = self.queued_ahead(now) + seconds - self.config.max_ahead_ms / 1000
-        return excess if excess > 0 else 0.0
+        # Below a tenth of a millisecond is float noise: waiting for it could spin for ever.
+        return excess if excess > 1e-4 else 0.0
 
     def audio_sent(self, size: int, now: float) -> None:
         """Account for ``size`` bytes handed to the writer at ``now``."""

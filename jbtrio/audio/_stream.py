@@ -183,6 +183,7 @@ class AudioStream:
         self._close_with: tuple[int, str | None] = (1000, None)
         self._writing_since = math.inf
         self._taken = 0
+        self._warned_drop = False
         self.handler_scope = trio.CancelScope()
         """The scope the handler runs in: given a deadline (``close_grace``) when the
         socket closes."""
@@ -427,11 +428,13 @@ class AudioStream:
                 message = await socket.receive()
                 try:
                     if isinstance(message, bytes):
-                        if core.receive_audio(message):
-                            self._trouble(
-                                "dropped",
-                                "slow consumer: oldest audio frames dropped (%d so far)",
-                                core.stats.frames_dropped,
+                        if core.receive_audio(message) and not self._warned_drop:
+                            self._warned_drop = True
+                            self.log.warning(
+                                "the audio is not read as fast as it comes: the oldest frames "
+                                "are dropped (inbound_buffer_ms=%d; counted in "
+                                "stats.frames_dropped)",
+                                self.config.inbound_buffer_ms,
                             )
                         self._frames_lot.unpark_all()
                     else:
@@ -505,6 +508,17 @@ class AudioStream:
         self.handler_scope.deadline = min(
             self.handler_scope.deadline, trio.current_time() + self.config.close_grace
         )
+        stats = self._core.stats
+        if stats.frames_dropped or stats.protocol_errors or stats.events_dropped:
+            self.log.info(
+                "audio socket closed (%s): %d frames in, %d dropped; %d events dropped; "
+                "%d malformed frames",
+                code,
+                stats.frames_in,
+                stats.frames_dropped,
+                stats.events_dropped,
+                stats.protocol_errors,
+            )
 
     def _trouble(self, kind: str, message: str, *args: object) -> None:
         suppressed = self._limiter.allow(kind, trio.current_time())
