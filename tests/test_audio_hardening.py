@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 from trio_websocket import (
     ConnectionClosed,
@@ -240,3 +241,80 @@ async def test_marks_and_clips_are_capped_with_back_pressure(
 
 async def _swallow(message: str | bytes) -> None:
     await trio.lowlevel.checkpoint()
+
+
+class FastSocket:
+    """A FastAudioSocket that takes some frames at once, part of others, refuses the rest,
+    and records what reached the wire in order."""
+
+    def __init__(self) -> None:
+        self.wire: list[str | bytes] = []
+        self.owed: str | bytes | None = None
+        self.calls = 0
+        self.fast = 0
+        self._inbox_send, self._inbox = trio.open_memory_channel[str | bytes](10)
+
+    async def receive(self) -> str | bytes:
+        try:
+            return await self._inbox.receive()
+        except trio.EndOfChannel:
+            raise AudioStreamClosed(1000) from None
+
+    def send_nowait(self, message: str | bytes) -> bool:
+        self.calls += 1
+        if self.owed is not None or self.calls % 3 == 0:
+            return False  # nothing written
+        self.fast += 1
+        if self.calls % 5 == 0:
+            self.owed = message  # taken, the rest owed
+        else:
+            self.wire.append(message)
+        return True
+
+    @property
+    def owes(self) -> bool:
+        return self.owed is not None
+
+    async def flush(self) -> None:
+        await trio.lowlevel.checkpoint()
+        if self.owed is not None:
+            self.wire.append(self.owed)
+            self.owed = None
+
+    async def send(self, message: str | bytes) -> None:
+        await self.flush()
+        await trio.lowlevel.checkpoint()
+        self.wire.append(message)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        await self._inbox_send.aclose()
+
+    async def abort(self, reason: str) -> None:
+        await self._inbox_send.aclose()
+
+
+async def test_the_fast_write_path_keeps_the_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    socket = FastSocket()
+    config = AudioConfig(max_ahead_ms=10**6, report_grace=None)
+    stream = AudioStream(socket, parse(META), config=config)
+
+    async def producer(tag: int) -> None:
+        for n in range(50):
+            await stream.send_audio(bytes([tag, n]))
+            if n % 5:
+                await trio.sleep(0.02)  # real time, with a burst of two now and then
+
+    async def handler(stream: AudioStream) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(producer, 1)
+            nursery.start_soon(producer, 2)
+
+    await run_stream(stream, handler)
+    assert socket.fast >= 30  # a writer idle with nothing queued: the fast path
+    for tag in (1, 2):
+        assert [m[1] for m in socket.wire if isinstance(m, bytes) and m[0] == tag] == list(
+            range(50)
+        )
+    assert stream.stats.frames_out == 100

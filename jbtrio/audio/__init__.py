@@ -38,6 +38,7 @@ from ._routes import AudioRoutes as AudioRoutes
 from ._stream import AudioHandler as AudioHandler
 from ._stream import AudioSocket as AudioSocket
 from ._stream import AudioStream as AudioStream
+from ._stream import FastAudioSocket as FastAudioSocket
 from ._stream import Mark as Mark
 from ._stream import Playback as Playback
 from ._stream import run_stream as run_stream
@@ -68,6 +69,7 @@ __all__ = [
     "AudioStream",
     "AudioStreamClosed",
     "Dtmf",
+    "FastAudioSocket",
     "Mark",
     "MarkEvent",
     "MarkOutcome",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import trio
 
@@ -30,7 +30,15 @@ from ._core import (
 from ._errors import AudioProtocolError, AudioStreamClosed
 from ._wire import CLEAR_MARKS, DISCONNECT, KILL_AUDIO, AudioEvent, AudioMetadata
 
-__all__ = ["AudioHandler", "AudioSocket", "AudioStream", "Mark", "Playback", "run_stream"]
+__all__ = [
+    "AudioHandler",
+    "AudioSocket",
+    "AudioStream",
+    "FastAudioSocket",
+    "Mark",
+    "Playback",
+    "run_stream",
+]
 
 #: Messages the reader handles without blocking before it yields to other tasks.
 _READ_BURST = 16
@@ -58,6 +66,31 @@ class AudioSocket(Protocol):
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
 
     async def abort(self, reason: str) -> None: ...
+
+
+class FastAudioSocket(AudioSocket, Protocol):
+    """An :class:`AudioSocket` that can also write without waiting (optional).
+
+    ``send_nowait`` writes a message at once if that needs no waiting and returns True, or
+    returns False having written nothing; a message it took but the kernel took only part
+    of is *owed* (:attr:`owes`) and :meth:`flush` writes the rest. The stream uses it only
+    when its writer task is idle and has nothing queued, so order is kept; it saves the task
+    switch to the writer for nearly every frame.
+    """
+
+    def send_nowait(self, message: str | bytes) -> bool: ...
+
+    @property
+    def owes(self) -> bool: ...
+
+    async def flush(self) -> None: ...
+
+
+class _Flush:
+    """Queued for the writer after a partial :meth:`FastAudioSocket.send_nowait`."""
+
+
+_FLUSH = _Flush()
 
 
 class _StreamLog(logging.LoggerAdapter[logging.Logger]):
@@ -172,9 +205,16 @@ class AudioStream:
         self._events_lot = trio.lowlevel.ParkingLot()
         self._room_lot = trio.lowlevel.ParkingLot()
         self._timer_lot = trio.lowlevel.ParkingLot()
-        self._out_send, self._out_recv = trio.open_memory_channel[str | bytes](
+        self._out_send, self._out_recv = trio.open_memory_channel[str | bytes | _Flush](
             self.config.outbound_queue
         )
+        self._fast: FastAudioSocket | None = (
+            cast(FastAudioSocket, socket)
+            if callable(getattr(socket, "send_nowait", None))
+            else None
+        )
+        self._queued = 0  # messages in the writer's channel
+        self._writing = False
         self._mark_lock = trio.Lock()
         self._play_lock = trio.Lock()
         self._limiter = LogLimiter(self.config.log_interval, self.config.log_burst)
@@ -287,10 +327,32 @@ class AudioStream:
             raise AudioStreamClosed(self.close_code, self.close_reason)
 
     async def _put(self, message: str | bytes) -> None:
+        fast = self._fast
+        if (
+            fast is not None
+            and not self._queued
+            and not self._writing
+            and fast.send_nowait(message)
+        ):
+            # Written from this task while the writer is idle with nothing queued: in order,
+            # and synchronous, so no cancellation can cut it in half.
+            if fast.owes:
+                await self._enqueue(_FLUSH)
+            else:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            return
+        await self._enqueue(message)
+
+    async def _enqueue(self, message: str | bytes | _Flush) -> None:
+        self._queued += 1  # before the await: a fast write must not overtake this one
         try:
             await self._out_send.send(message)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
+            self._queued -= 1
             raise AudioStreamClosed(self.close_code, self.close_reason) from None
+        except BaseException:
+            self._queued -= 1
+            raise
 
     async def send_audio(self, pcm: bytes | bytearray | memoryview) -> None:
         """Send L16 mono PCM at :attr:`output_sample_rate` to be played to the caller
@@ -469,13 +531,21 @@ class AudioStream:
                     message = await receive()
                 except (trio.EndOfChannel, trio.ClosedResourceError):
                     break
+                self._queued -= 1
+                self._writing = True
                 self._writing_since = trio.current_time()
-                await socket.send(message)
+                if isinstance(message, _Flush):
+                    assert self._fast is not None
+                    await self._fast.flush()
+                else:
+                    await socket.send(message)
                 self._writing_since = math.inf
+                self._writing = False
         except AudioStreamClosed:
             return
         finally:
             self._writing_since = math.inf
+            self._writing = False
         if not self._gone.is_set():
             code, reason = self._close_with
             await socket.close(code, reason)
