@@ -152,6 +152,11 @@ class FakeAudioLeg:
         """End the listen now (the caller hung up: the task is killed)."""
         self._finish("duration")
 
+    @property
+    def started_at(self) -> float | None:
+        """When the socket opened (``None`` before, or if it never did)."""
+        return self._started
+
     async def finished(self) -> ListenOutcome:
         """Wait for the end of the leg."""
         await self._done.wait()
