@@ -35,7 +35,7 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 import jbtrio
-from jbtrio.audio import SUBPROTOCOL, AudioRoutes, AudioStream, AudioStreamClosed
+from jbtrio.audio import SUBPROTOCOL, AudioConfig, AudioRoutes, AudioStream, AudioStreamClosed
 
 READ_SIZE = 65536
 
@@ -214,8 +214,8 @@ async def _bare_echo(socket: SansIOSocket) -> None:
         return
 
 
-async def main(port: int, bare: bool) -> None:
-    routes = AudioRoutes(max_streams=100_000)
+async def main(port: int, bare: bool, max_ahead_ms: int) -> None:
+    routes = AudioRoutes(max_streams=100_000, config=AudioConfig(max_ahead_ms=max_ahead_ms))
 
     @routes.audio("/echo")
     async def echo(stream: AudioStream) -> None:
@@ -237,7 +237,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("port", type=int)
     parser.add_argument("--bare", action="store_true")
+    parser.add_argument("--max-ahead-ms", type=int, default=AudioConfig().max_ahead_ms)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     jbtrio.tune_gc()
-    trio.run(main, args.port, args.bare)
+    trio.run(main, args.port, args.bare, args.max_ahead_ms)
