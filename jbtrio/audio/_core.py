@@ -208,9 +208,12 @@ class AudioCore:
         self.config = config
         self.stats = AudioStats()
         self.closed = False
+        self._output_rate = 0
+        self._per_second = 0.0
+        self._ahead = config.max_ahead_ms / 1000
+        self.slice_bytes = 0
+        """The largest piece :meth:`slices` leaves whole."""
         self.output_rate = metadata.sample_rate
-        """Sample rate of the audio the app sends back (the verb's
-        ``bidirectionalAudio.sampleRate``; the stream's own rate unless set)."""
         self.on_room: Callable[[], None] | None = None
         """Called when a mark or clip resolves (room for one more)."""
         self._align = 2 * metadata.channels
@@ -345,16 +348,28 @@ class AudioCore:
 
     # ------------------------------------------------------------------ streamed audio out
 
+    @property
+    def output_rate(self) -> int:
+        """Sample rate of the audio the app sends back (the verb's
+        ``bidirectionalAudio.sampleRate``; the stream's own rate unless set)."""
+        return self._output_rate
+
+    @output_rate.setter
+    def output_rate(self, rate: int) -> None:
+        self._output_rate = rate
+        self._per_second = 2.0 * rate  # L16 mono
+        step = 2 * rate * self.config.max_ahead_ms // 2000
+        self.slice_bytes = step - step % 2
+
     def output_bytes_per_second(self) -> int:
         """Bytes per second of the audio the app sends (L16 mono at :attr:`output_rate`)."""
-        return 2 * self.output_rate
+        return 2 * self._output_rate
 
     def slices(self, pcm: bytes) -> list[bytes]:
         """``pcm`` cut into pieces of at most half of ``max_ahead_ms`` (whole samples)."""
         if len(pcm) % 2:
             raise AudioLimitError("L16 audio must have an even number of bytes")
-        step = self.output_bytes_per_second() * self.config.max_ahead_ms // 2000
-        step -= step % 2
+        step = self.slice_bytes
         if len(pcm) <= step:
             return [pcm]
         view = memoryview(pcm)
@@ -367,16 +382,19 @@ class AudioCore:
     def send_delay(self, size: int, now: float) -> float:
         """Seconds to wait before ``size`` more bytes may go without exceeding
         ``max_ahead_ms`` (0: send now)."""
-        seconds = size / self.output_bytes_per_second()
-        excess = self.queued_ahead(now) + seconds - self.config.max_ahead_ms / 1000
+        excess = self._play_end - now
+        excess = max(excess, 0.0)
+        excess += size / self._per_second - self._ahead
         # Below a tenth of a millisecond is float noise: waiting for it could spin for ever.
         return excess if excess > 1e-4 else 0.0
 
     def audio_sent(self, size: int, now: float) -> None:
         """Account for ``size`` bytes handed to the writer at ``now``."""
-        self.stats.frames_out += 1
-        self.stats.bytes_out += size
-        self._play_end = max(self._play_end, now) + size / self.output_bytes_per_second()
+        stats = self.stats
+        stats.frames_out += 1
+        stats.bytes_out += size
+        end = self._play_end
+        self._play_end = (end if end > now else now) + size / self._per_second
 
     # ------------------------------------------------------------------ marks
 

@@ -326,7 +326,8 @@ class AudioStream:
         if self._gone.is_set() or self._closing:
             raise AudioStreamClosed(self.close_code, self.close_reason)
 
-    async def _put(self, message: str | bytes) -> None:
+    async def _put(self, message: str | bytes) -> bool:
+        """Hand ``message`` to the writer; True if it was written at once, without waiting."""
         fast = self._fast
         if (
             fast is not None
@@ -338,10 +339,11 @@ class AudioStream:
             # and synchronous, so no cancellation can cut it in half.
             if fast.owes:
                 await self._enqueue(_FLUSH)
-            else:
-                await trio.lowlevel.checkpoint_if_cancelled()
-            return
+                return False
+            await trio.lowlevel.checkpoint_if_cancelled()
+            return True
         await self._enqueue(message)
+        return False
 
     async def _enqueue(self, message: str | bytes | _Flush) -> None:
         self._queued += 1  # before the await: a fast write must not overtake this one
@@ -362,18 +364,25 @@ class AudioStream:
         producer is paced; big chunks go out in slices. Cancelling it is safe: a slice is
         either handed to the writer whole or not at all.
         """
-        self._check_open()
+        if self._gone.is_set() or self._closing:
+            raise AudioStreamClosed(self.close_code, self.close_reason)
         core = self._core
-        for piece in core.slices(bytes(pcm)):
-            while True:
-                delay = core.send_delay(len(piece), trio.current_time())
-                if delay <= 0:
-                    break
+        if type(pcm) is not bytes:
+            pcm = bytes(pcm)
+        pieces = (pcm,) if len(pcm) <= core.slice_bytes and not len(pcm) & 1 else core.slices(pcm)
+        for piece in pieces:
+            size = len(piece)
+            now = trio.current_time()
+            delay = core.send_delay(size, now)
+            while delay > 0:
                 core.stats.paced_waits += 1
                 await trio.sleep(delay)
                 self._check_open()
-            await self._put(piece)
-            core.audio_sent(len(piece), trio.current_time())
+                now = trio.current_time()
+                delay = core.send_delay(size, now)
+            if not await self._put(piece):
+                now = trio.current_time()  # it waited for the writer's channel
+            core.audio_sent(size, now)
 
     async def send_mark(self, name: str) -> Mark:
         """Put a mark after the audio sent so far and return it at once (see :meth:`mark`).
@@ -484,6 +493,7 @@ class AudioStream:
         """The reader: socket -> core, never waiting on the app."""
         socket = self._socket
         core = self._core
+        frames_lot = self._frames_lot
         burst = 0
         try:
             while True:
@@ -498,7 +508,8 @@ class AudioStream:
                                 "stats.frames_dropped)",
                                 self.config.inbound_buffer_ms,
                             )
-                        self._frames_lot.unpark_all()
+                        if frames_lot:
+                            frames_lot.unpark_all()
                     else:
                         core.receive_text(message)
                         self._events_lot.unpark_all()
