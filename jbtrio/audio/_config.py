@@ -53,7 +53,8 @@ class AudioConfig:
       costs the media server and what a barge-in must cut, small.
     - ``outbound_queue``: frames waiting for the stream's writer task (64).
     - ``max_play_bytes``: the largest clip :meth:`AudioStream.play` sends (480,000 bytes:
-      base64 in JSON stays under the 650 KiB jambonz accepts in one text message).
+      base64 in JSON stays under 650 KiB, the most jambonz assembles from a fragmented text
+      message).
     - ``max_queued_plays``: clips sent with ``queue=True`` not yet reported done (10,
       jambonz's own queue size); one more waits for room.
     - ``max_pending_marks``: marks not yet reported (30, jambonz's ``MAX_MARKS``; it
