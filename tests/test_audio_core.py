@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 import math
 import wave
+from typing import Any
 
 import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from jbtrio.audio import (
     AudioConfig,
@@ -382,3 +384,71 @@ def test_log_limiter_counts_what_it_suppressed() -> None:
     assert limiter.allow("x", 3.0) is None
     assert limiter.allow("y", 3.0) == 0
     assert limiter.allow("x", 10.5) == 2
+
+
+# ---------------------------------------------------------------- state machine
+
+
+class MarksAndClips(RuleBasedStateMachine):
+    """Any interleaving of the app's marks, clips, kills and clears with whatever jambonz
+    reports (right, wrong, late or duplicated): bounds hold, every ticket resolves once, and
+    nothing stays pending past its deadline or the end of the stream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        config = AudioConfig(max_pending_marks=4, max_queued_plays=3, report_grace=1.0)
+        self.core = core(config)
+        self.now = 0.0
+        self.marks: list[Any] = []
+        self.plays: list[PendingPlay] = []
+
+    @rule(name=st.sampled_from("abc"))
+    def mark(self, name: str) -> None:
+        if self.core.mark_room():
+            self.marks.append(self.core.commit_mark(name, self.now))
+
+    @rule(ms=st.integers(20, 600))
+    def audio(self, ms: int) -> None:
+        self.core.audio_sent(16 * ms, self.now)
+
+    @rule(queue=st.booleans(), seconds=st.sampled_from([0.02, 0.5, 2.0]))
+    def clip(self, queue: bool, seconds: float) -> None:
+        if self.core.play_room(queue):
+            self.plays.append(play(self.core, seconds, queue=queue, now=self.now))
+
+    @rule()
+    def kill(self) -> None:
+        self.core.kill_audio(self.now)
+
+    @rule()
+    def clear(self) -> None:
+        self.core.clear_marks()
+
+    @rule(name=st.sampled_from("abcz"), event=st.sampled_from(["playout", "cleared"]))
+    def mark_report(self, name: str, event: str) -> None:
+        self.core.receive_text(mark_event(name, event))
+
+    @rule(ident=st.sampled_from(["jb1", "jb2", "jb3", "jb4", "jb9"]))
+    def play_done(self, ident: str) -> None:
+        self.core.receive_text(done(ident))
+
+    @rule(dt=st.sampled_from([0.01, 0.3, 1.0, 3.0]))
+    def time_passes(self, dt: float) -> None:
+        self.now += dt
+        self.core.expire(self.now)
+
+    @invariant()
+    def bounded_and_due(self) -> None:
+        assert self.core.pending_marks <= 4
+        assert len(self.core._plays) <= 3
+        assert self.core.next_deadline() > self.now or not (
+            self.core.pending_marks or self.core._plays
+        )
+
+    def teardown(self) -> None:
+        self.core.close()
+        assert all(m.outcome is not None for m in self.marks)
+        assert all(p.result is not None for p in self.plays)
+
+
+TestMarksAndClips = MarksAndClips.TestCase
