@@ -34,13 +34,13 @@ from ._core import PlayResult as PlayResult
 from ._errors import AudioLimitError as AudioLimitError
 from ._errors import AudioProtocolError as AudioProtocolError
 from ._errors import AudioStreamClosed as AudioStreamClosed
+from ._handles import Mark as Mark
+from ._handles import Playback as Playback
 from ._routes import AudioRoutes as AudioRoutes
+from ._socket import AudioSocket as AudioSocket
+from ._socket import FastAudioSocket as FastAudioSocket
 from ._stream import AudioHandler as AudioHandler
-from ._stream import AudioSocket as AudioSocket
 from ._stream import AudioStream as AudioStream
-from ._stream import FastAudioSocket as FastAudioSocket
-from ._stream import Mark as Mark
-from ._stream import Playback as Playback
 from ._stream import run_stream as run_stream
 from ._wire import SUBPROTOCOL as SUBPROTOCOL
 from ._wire import AudioEvent as AudioEvent

@@ -17,7 +17,8 @@ import trio
 from ._config import AudioConfig
 from ._core import LogLimiter
 from ._errors import AudioProtocolError, AudioStreamClosed
-from ._stream import AudioHandler, AudioSocket, AudioStream, run_stream
+from ._socket import AudioSocket
+from ._stream import AudioHandler, AudioStream, run_stream
 from ._wire import parse_metadata
 
 __all__ = ["AudioRoutes"]

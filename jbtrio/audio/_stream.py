@@ -1,4 +1,4 @@
-"""One audio stream in Trio: the socket protocol it needs, and :class:`AudioStream`.
+"""One audio stream in Trio: :class:`AudioStream` and :func:`run_stream`.
 
 Three named tasks per stream, in the stream's nursery (:func:`run_stream`): the **reader**
 feeds the core and never waits on the app (a slow consumer costs old frames, not events or
@@ -10,166 +10,25 @@ so audio, marks and commands reach jambonz in the order they were sent.
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Protocol, cast
+from collections.abc import Awaitable, Callable
+from typing import cast
 
 import trio
 
 from ._config import AudioConfig
-from ._core import (
-    AudioCore,
-    AudioStats,
-    LogLimiter,
-    MarkOutcome,
-    PendingMark,
-    PendingPlay,
-    PlayResult,
-)
+from ._core import AudioCore, AudioStats, LogLimiter, MarkOutcome, PlayResult
 from ._errors import AudioProtocolError, AudioStreamClosed
+from ._handles import Mark, Playback, stream_logger
+from ._socket import FLUSH, AudioSocket, FastAudioSocket, Flush
 from ._wire import CLEAR_MARKS, DISCONNECT, KILL_AUDIO, AudioEvent, AudioMetadata
 
-__all__ = [
-    "AudioHandler",
-    "AudioSocket",
-    "AudioStream",
-    "FastAudioSocket",
-    "Mark",
-    "Playback",
-    "run_stream",
-]
+__all__ = ["AudioHandler", "AudioStream", "run_stream"]
 
 #: Messages the reader handles without blocking before it yields to other tasks.
 _READ_BURST = 16
 #: Frames a consumer may take without blocking before :meth:`AudioStream.receive` yields.
 _TAKE_BURST = 32
-
-log = logging.getLogger("jbtrio.audio")
-
-
-class AudioSocket(Protocol):
-    """What an audio stream needs from an accepted websocket (one reader, one writer).
-
-    ``receive`` returns the next message (``str`` for a text frame, ``bytes`` for a binary
-    one) and raises :class:`AudioStreamClosed` (with the close code) once the socket is done;
-    ``send`` writes a ``str`` as a text frame and ``bytes`` as a binary frame, raising
-    :class:`AudioStreamClosed` if the socket is gone; ``close`` runs the close handshake
-    (bounded, never raises); ``abort`` drops the connection at once (it unblocks a stalled
-    ``send``).
-    """
-
-    async def receive(self) -> str | bytes: ...
-
-    async def send(self, message: str | bytes) -> None: ...
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
-
-    async def abort(self, reason: str) -> None: ...
-
-
-class FastAudioSocket(AudioSocket, Protocol):
-    """An :class:`AudioSocket` that can also write without waiting (optional).
-
-    ``send_nowait`` writes a message at once if that needs no waiting and returns True, or
-    returns False having written nothing; a message it took but the kernel took only part
-    of is *owed* (:attr:`owes`) and :meth:`flush` writes the rest. The stream uses it only
-    when its writer task is idle and has nothing queued, so order is kept; it saves the task
-    switch to the writer for nearly every frame.
-    """
-
-    def send_nowait(self, message: str | bytes) -> bool: ...
-
-    @property
-    def owes(self) -> bool: ...
-
-    async def flush(self) -> None: ...
-
-
-class _Flush:
-    """Queued for the writer after a partial :meth:`FastAudioSocket.send_nowait`."""
-
-
-_FLUSH = _Flush()
-
-
-class _StreamLog(logging.LoggerAdapter[logging.Logger]):
-    """Prefixes records with ``[call_sid]`` and sets ``record.call_sid``."""
-
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
-        sid = self.extra["call_sid"] if self.extra else "-"
-        kwargs.setdefault("extra", {}).setdefault("call_sid", sid)
-        return f"[{sid}] {msg}", kwargs
-
-
-def stream_logger(call_sid: str | None) -> logging.LoggerAdapter[logging.Logger]:
-    """The ``jbtrio.audio`` logger for one stream (``call_sid`` in every record)."""
-    return _StreamLog(log, {"call_sid": call_sid or "-"})
-
-
-class _Waitable:
-    """What :class:`Mark` and :class:`Playback` share: one trio.Event set on resolution."""
-
-    __slots__ = ("_done",)
-
-    def __init__(self, ticket: PendingMark | PendingPlay) -> None:
-        self._done = trio.Event()
-        ticket.on_resolve = self._done.set
-
-    async def _wait(self) -> None:
-        await self._done.wait()
-
-
-class Mark(_Waitable):
-    """A mark sent on the stream; ``await mark.wait()`` for its :class:`MarkOutcome`."""
-
-    __slots__ = ("_ticket",)
-
-    def __init__(self, ticket: PendingMark) -> None:
-        super().__init__(ticket)
-        self._ticket = ticket
-
-    @property
-    def name(self) -> str:
-        """The mark's name."""
-        return self._ticket.name
-
-    @property
-    def outcome(self) -> MarkOutcome | None:
-        """How it ended, or ``None`` while pending."""
-        return self._ticket.outcome
-
-    async def wait(self) -> MarkOutcome:
-        """Wait until jambonz played it out or it was cleared (or unreported, or lost)."""
-        await self._wait()
-        assert self._ticket.outcome is not None
-        return self._ticket.outcome
-
-
-class Playback(_Waitable):
-    """A clip sent with ``playAudio``; ``await playback.wait()`` for its :class:`PlayResult`."""
-
-    __slots__ = ("_ticket",)
-
-    def __init__(self, ticket: PendingPlay) -> None:
-        super().__init__(ticket)
-        self._ticket = ticket
-
-    @property
-    def id(self) -> str:
-        """The clip's id (``jb<n>``), as ``playDone`` reports it."""
-        return self._ticket.id
-
-    @property
-    def result(self) -> PlayResult | None:
-        """How it ended, or ``None`` while pending."""
-        return self._ticket.result
-
-    async def wait(self) -> PlayResult:
-        """Wait for ``playDone`` (or the clip being dropped, unreported or lost)."""
-        await self._wait()
-        assert self._ticket.result is not None
-        return self._ticket.result
 
 
 class AudioStream:
@@ -205,7 +64,7 @@ class AudioStream:
         self._events_lot = trio.lowlevel.ParkingLot()
         self._room_lot = trio.lowlevel.ParkingLot()
         self._timer_lot = trio.lowlevel.ParkingLot()
-        self._out_send, self._out_recv = trio.open_memory_channel[str | bytes | _Flush](
+        self._out_send, self._out_recv = trio.open_memory_channel[str | bytes | Flush](
             self.config.outbound_queue
         )
         self._fast: FastAudioSocket | None = (
@@ -338,14 +197,14 @@ class AudioStream:
             # Written from this task while the writer is idle with nothing queued: in order,
             # and synchronous, so no cancellation can cut it in half.
             if fast.owes:
-                await self._enqueue(_FLUSH)
+                await self._enqueue(FLUSH)
                 return False
             await trio.lowlevel.checkpoint_if_cancelled()
             return True
         await self._enqueue(message)
         return False
 
-    async def _enqueue(self, message: str | bytes | _Flush) -> None:
+    async def _enqueue(self, message: str | bytes | Flush) -> None:
         self._queued += 1  # before the await: a fast write must not overtake this one
         try:
             await self._out_send.send(message)
@@ -545,7 +404,7 @@ class AudioStream:
                 self._queued -= 1
                 self._writing = True
                 self._writing_since = trio.current_time()
-                if isinstance(message, _Flush):
+                if isinstance(message, Flush):
                     assert self._fast is not None
                     await self._fast.flush()
                 else:
