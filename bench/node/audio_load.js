@@ -149,7 +149,7 @@ class Stream {
       if (stats.measuring) stats.sent++;
     }
     if (this.sent < due) {
-      stats.lateFrames += due - this.sent; // this client could not keep up: skipped
+      if (stats.measuring) stats.lateFrames += due - this.sent; // the client fell behind: skipped
       this.sent = due;
     }
   }
@@ -186,11 +186,9 @@ async function main() {
   const rssOpen = pids.length ? rssBytes(pids) : null;
 
   const start = now();
-  let ticks = 0;
   const timer = setInterval(() => {
     const elapsed = now() - start;
     for (const s of streams) s.sendDue(elapsed, args.frameMs, stats);
-    ticks++;
   }, args.tickMs);
 
   await sleep(args.warmup * 1000);
