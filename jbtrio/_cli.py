@@ -19,6 +19,10 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("jbtrio._demo", "show jbtrio at work with no jambonz needed (the main job)"),
     "serve": ("jbtrio._cli_serve", "serve an app object (MODULE:APP) to jambonz"),
     "call": ("jbtrio.testing._cli_call", "place one simulated jambonz call against a running app"),
+    "audio": (
+        "jbtrio.testing._cli_audio",
+        "stream audio to an app's audio socket (listen/stream) as jambonz does",
+    ),
 }
 
 _Runner = Callable[[argparse.Namespace], int]
