@@ -33,6 +33,8 @@ class ServerConfig:
       library default of 60 lets slow clients hold connections open).
     - ``max_message_bytes``: largest inbound frame (1 MiB; ``session:new`` carries the whole
       SIP INVITE, so be generous); a bigger one closes the socket with 1009.
+    - ``max_fragments``: frames one inbound message may be split into (1024; jambonz never
+      fragments); more close the socket with 1009 (empty fragments add nothing to the size).
     - ``max_connections``: concurrent websocket connections; more are refused with 503.
     - ``first_message_timeout``: an accepted socket that sends no session message within this
       many seconds is closed (jambonz can leave orphan reconnects behind, PEER-BEHAVIOUR §5.3).
@@ -61,6 +63,7 @@ class ServerConfig:
     password: str | None = None
     handshake_timeout: float = attrs.field(default=10.0, validator=_positive)
     max_message_bytes: int = attrs.field(default=1 << 20, validator=_positive)
+    max_fragments: int = attrs.field(default=1024, validator=_positive)
     max_connections: int = attrs.field(default=10_000, validator=_positive)
     first_message_timeout: float = attrs.field(default=10.0, validator=_positive)
     ping_interval: float | None = attrs.field(default=20.0, validator=_optional_positive)

@@ -163,6 +163,7 @@ class Server:
                 close_timeout=self.config.close_timeout,
                 keepalive=self._keepalive,
                 check=self._check,
+                max_fragments=self.config.max_fragments,
             )
         )
 
@@ -178,6 +179,7 @@ class Server:
                 max_message_bytes=self.config.max_message_bytes,
                 close_timeout=self.config.close_timeout,
                 keepalive=self._keepalive,
+                max_fragments=self.config.max_fragments,
             ),
             adopted=True,
         )

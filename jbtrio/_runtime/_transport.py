@@ -9,6 +9,9 @@ per message), a cancelled send silently corrupts the stream, and it has no keepa
 
 - the **reader** is the caller of :meth:`Socket.receive` itself: bytes in, messages out, no
   task in between; control frames are answered from there (pongs, the close handshake);
+  whatever the peer sends, it yields to the scheduler at a bounded interval (a read is
+  parsed in slices of :data:`FEED_SLICE` bytes, and at most :data:`YIELD_EVERY` queued
+  messages are returned in a row without a checkpoint);
   keepalive pings are queued by :meth:`Socket.keepalive` on the owner's timer and go out with
   the next write, so a socket costs no task of its own;
 - every write goes through one lock, a whole number of frames per ``send_all``; a write that
@@ -71,6 +74,20 @@ ABNORMAL_CLOSURE = 1006
 
 #: Bytes asked of the stream per read: a few jambonz messages, or one large one in pieces.
 READ_SIZE = 65536
+
+#: Bytes of a read handed to the websocket engine at a time; the reader yields to the scheduler
+#: between two slices. 64 KiB of one-byte frames (or pings) take websockets 65-105 ms to parse;
+#: a 4 KiB slice, under 7 ms. A jambonz message of a few KiB costs one checkpoint more.
+FEED_SLICE = 4096
+
+#: Messages :meth:`Socket.receive` may return from its queue before it yields once: a flood of
+#: tiny frames parsed from one slice must not keep every other call waiting.
+YIELD_EVERY = 64
+
+#: Default bound on the frames of one fragmented message (``ServerConfig.max_fragments``).
+#: Empty continuation frames add nothing to the size limit, so without a count a peer could
+#: send them for ever; jambonz never fragments what it sends.
+MAX_FRAGMENTS = 1024
 
 # websockets logs every connection at INFO with no call_sid; our own records say what matters.
 _ENGINE_LOG = logging.getLogger("jbtrio.websocket")
@@ -163,9 +180,13 @@ class Socket:
         close_timeout: float,
         *,
         received: bytes = b"",
+        max_fragments: int = MAX_FRAGMENTS,
     ) -> None:
         self._protocol = protocol
         self._received = received  # read by another process before the socket came here
+        self._unparsed = memoryview(b"")  # the rest of a read, fed to the protocol in slices
+        self._since_yield = 0  # messages returned from the queue since the last checkpoint
+        self._max_fragments = max_fragments
         self._close_timeout = close_timeout
         self._stream = stream
         self.handshake = handshake
@@ -175,6 +196,7 @@ class Socket:
         self._messages: deque[str | bytes] = deque()
         self._fragments: list[bytes] = []
         self._fragment_opcode: Opcode | None = None
+        self._fragment_count = 0
         self._reading = False
         self._failed = False
         self._queued = 0  # text frames handed to the protocol
@@ -203,15 +225,38 @@ class Socket:
         Text frames come back as ``str``, binary frames as ``bytes``.
         """
         messages = self._messages
+        if messages:
+            # Queued by an earlier slice: returned without reading, but never more than
+            # YIELD_EVERY in a row without a checkpoint, whatever the peer sends.
+            self._since_yield += 1
+            if self._since_yield >= YIELD_EVERY:
+                self._since_yield = 0
+                await trio.lowlevel.checkpoint()
+            if messages:
+                return messages.popleft()
         self._reading = True
         try:
             while not messages:
                 if self.close_code is not None:
                     raise SocketClosed(self.close_code, self.close_reason)
-                await self._feed(await self._read())
+                if self._unparsed:
+                    await trio.lowlevel.checkpoint()  # between two slices of one read
+                    data: bytes | bytearray = self._take_slice()
+                else:
+                    data = await self._read()  # a checkpoint (the stream's)
+                    if len(data) > FEED_SLICE:
+                        self._unparsed = memoryview(data)
+                        data = self._take_slice()
+                await self._feed(data)
         finally:
             self._reading = False
+        self._since_yield = 0
         return messages.popleft()
+
+    def _take_slice(self) -> bytes:
+        rest = self._unparsed
+        data, self._unparsed = bytes(rest[:FEED_SLICE]), rest[FEED_SLICE:]
+        return data
 
     async def _read(self) -> bytes | bytearray:
         if self._received:
@@ -238,12 +283,19 @@ class Socket:
                 else:
                     self._fragment_opcode = opcode
                     self._fragments = [bytes(frame.data)]
+                    self._fragment_count = 1
             elif opcode is Opcode.CONT:
-                self._fragments.append(bytes(frame.data))
+                if frame.data:
+                    self._fragments.append(bytes(frame.data))
+                self._fragment_count += 1
+                if self._fragment_count >= self._max_fragments and not frame.fin:
+                    self._too_many_fragments()
+                    break
                 if frame.fin and self._fragment_opcode is not None:
                     self._deliver(self._fragment_opcode, b"".join(self._fragments))
                     self._fragments = []
                     self._fragment_opcode = None
+                    self._fragment_count = 0
             elif (
                 opcode is Opcode.PONG
                 and self._ping_payload is not None
@@ -255,6 +307,15 @@ class Socket:
             await self._flush()
         if protocol.state is State.CLOSED or (not data):
             self._note_closed()
+
+    def _too_many_fragments(self) -> None:
+        """A message split into more than ``max_fragments`` frames: fail the connection with
+        1009, as for a message over the size limit, and keep none of it."""
+        self._failed = True
+        self._fragments = []
+        self._fragment_opcode = None
+        self._unparsed = memoryview(b"")
+        self._protocol.fail(1009, f"message in more than {self._max_fragments} fragments")
 
     def _deliver(self, opcode: Opcode, data: bytes) -> None:
         if self._failed:
@@ -432,7 +493,7 @@ class Socket:
             if self._reading:
                 await self._closed.wait()  # the reader sees the peer's close frame
             while not self._closed.is_set() and not self._broken:
-                await self._feed(await self._read())
+                await self._feed(self._take_slice() if self._unparsed else await self._read())
         await trio.aclose_forcefully(self._stream)
         self._closed.set()
 
@@ -466,7 +527,8 @@ class RawSocketStream(trio.abc.Stream):
     Trio's ``SocketStream`` tries each ``recv`` before waiting (in a request/response
     protocol the try nearly always fails: one wasted syscall per message) and yields after
     every send. Here a receive waits for readability first unless the last read filled the
-    buffer, and a send that the kernel takes whole returns at once. Readability comes from
+    buffer (then it only yields: every receive is a checkpoint), and a send that the kernel
+    takes whole returns at once. Readability comes from
     the run's :class:`~jbtrio._runtime._poller.ReadPoller` (no system call per wait) where
     there is one. The socket is used by one reader and one writer at a time
     (:class:`Socket` guarantees it).
@@ -508,7 +570,11 @@ class RawSocketStream(trio.abc.Stream):
             raise trio.ClosedResourceError("the stream is closed")
         size = max_bytes or READ_SIZE
         sock = self.socket
-        if not self._maybe_more:
+        if self._maybe_more:
+            # The last read filled the buffer: read again at once, but still yield first, or
+            # a peer that keeps the buffer full would keep this task from ever yielding.
+            await trio.lowlevel.checkpoint()
+        else:
             await self._wait_readable()
         while True:
             try:
@@ -647,6 +713,7 @@ async def open_socket(
     close_timeout: float,
     keepalive: Keepalive,
     check: Callable[[Handshake], None],
+    max_fragments: int = MAX_FRAGMENTS,
 ) -> AsyncIterator[Socket | HandshakeRejected | None]:
     """Run the server handshake on ``stream`` and yield the outcome.
 
@@ -667,7 +734,12 @@ async def open_socket(
             return
         # Bytes after the request are already in the protocol's buffer: not passed again.
         socket = Socket(
-            upgraded.protocol, upgraded.stream, upgraded.handshake, keepalive, close_timeout
+            upgraded.protocol,
+            upgraded.stream,
+            upgraded.handshake,
+            keepalive,
+            close_timeout,
+            max_fragments=max_fragments,
         )
         async with _closing(socket):
             yield socket
@@ -725,6 +797,7 @@ async def adopt_socket(
     max_message_bytes: int,
     close_timeout: float,
     keepalive: Keepalive,
+    max_fragments: int = MAX_FRAGMENTS,
 ) -> AsyncIterator[Socket]:
     """A :class:`Socket` on a connection another process upgraded (see :func:`open_upgrade`).
 
@@ -738,7 +811,15 @@ async def adopt_socket(
         logger=_ENGINE_LOG,
     )
     try:
-        socket = Socket(protocol, stream, handshake, keepalive, close_timeout, received=received)
+        socket = Socket(
+            protocol,
+            stream,
+            handshake,
+            keepalive,
+            close_timeout,
+            received=received,
+            max_fragments=max_fragments,
+        )
         async with _closing(socket):
             yield socket
     finally:
