@@ -27,7 +27,8 @@ from .._wire import (
     decode,
 )
 from ._config import ServerConfig
-from ._logging import call_logger
+from ._logging import CallLogger, call_logger
+from ._ratelimit import LogBudget
 from ._session import AppHandler, CallSession
 from ._transport import (
     SUBPROTOCOL,
@@ -260,28 +261,12 @@ class Server:
     async def _bind(self, socket: Socket, handler: AppHandler) -> CallSession | None:
         """Read up to the first session message and bind the socket to its call."""
         early: list[InboundMessage | UnknownMessage] = []
-        with trio.move_on_after(self.config.first_message_timeout) as scope:
-            while True:
-                try:
-                    text = await socket.receive()
-                except SocketClosed:
-                    return None
-                try:
-                    message = decode(text)
-                except ProtocolError as exc:
-                    log.warning("malformed frame before the session started: %s", exc)
-                    continue
-                if isinstance(message, SessionNew | SessionAdulting | SessionRedirect):
-                    session = await self._new_session(socket, handler, message, resumed=False)
-                    break
-                if isinstance(message, SessionReconnect):
-                    session = await self._reconnect(socket, handler, message)
-                    break
-                if isinstance(message, InboundMessage | UnknownMessage):
-                    if len(early) < _MAX_EARLY_MESSAGES:
-                        early.append(message)
-                    else:
-                        log.warning("dropping early %s %s: no session yet", message, message.msgid)
+        bad_input = call_logger("jbtrio.server", None, budget=LogBudget())
+        try:
+            with trio.move_on_after(self.config.first_message_timeout) as scope:
+                session = await self._first_session(socket, handler, early, bad_input)
+        finally:
+            bad_input.flush()
         if scope.cancelled_caught:
             log.warning(
                 "no session message within %g s on %s; closing",
@@ -290,9 +275,53 @@ class Server:
             )
             await socket.close(1000, "no session")
             return None
+        if session is None:
+            return None
         for early_message in early:
             session.feed_message(early_message)
         return session
+
+    async def _first_session(
+        self,
+        socket: Socket,
+        handler: AppHandler,
+        early: list[InboundMessage | UnknownMessage],
+        bad_input: CallLogger,
+    ) -> CallSession | None:
+        """Read frames until the first session message, and start or rebind its call;
+        notifications before it are kept in ``early`` (bounded)."""
+        while True:
+            try:
+                text = await socket.receive()
+            except SocketClosed:
+                return None
+            if not isinstance(text, str):
+                bad_input.warning(
+                    "binary frame skipped before the session started from %s: jambonz "
+                    "sends text frames only",
+                    socket.handshake.remote,
+                )
+                continue
+            try:
+                message = decode(text)
+            except ProtocolError as exc:
+                bad_input.warning(
+                    "malformed frame before the session started from %s: %s",
+                    socket.handshake.remote,
+                    exc,
+                )
+                continue
+            if isinstance(message, SessionNew | SessionAdulting | SessionRedirect):
+                return await self._new_session(socket, handler, message, resumed=False)
+            if isinstance(message, SessionReconnect):
+                return await self._reconnect(socket, handler, message)
+            if isinstance(message, InboundMessage | UnknownMessage):
+                if len(early) < _MAX_EARLY_MESSAGES:
+                    early.append(message)
+                else:
+                    bad_input.warning(
+                        "dropping early %s %s: no session yet", message, message.msgid
+                    )
 
     async def _new_session(
         self,

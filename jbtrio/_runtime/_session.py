@@ -57,6 +57,7 @@ from .._wire import (
 )
 from ._config import ServerConfig
 from ._logging import call_logger
+from ._ratelimit import LogBudget
 from ._transport import Socket, SocketClosed, Written
 from ._tts_driver import TtsPumpDriver, TtsRequest
 from ._wakeups import Broadcast, Wakeup
@@ -95,7 +96,7 @@ class CallSession:
         self.first_message = first_message
         self.resumed = resumed
         self.config = config
-        self.log = call_logger("jbtrio.call", call_sid)
+        self.log = call_logger("jbtrio.call", call_sid, budget=LogBudget())
         self.core = CallCore(config.core)
         self.locals: dict[str, Any] = {}
         self.end_reason: str | None = None
@@ -237,6 +238,7 @@ class CallSession:
             self._on_close()
         self._ended.set()
         self._on_end(self)
+        self.log.flush()  # the count of rate-limited lines not logged yet
 
     # ------------------------------------------------------------------ sockets
 
@@ -281,6 +283,9 @@ class CallSession:
 
     def feed(self, text: str | bytes) -> None:
         """Decode one inbound frame and hand it to the core and the app; never blocks."""
+        if not isinstance(text, str):
+            self.log.warning("binary frame skipped: jambonz sends text frames only")
+            return
         try:
             message = decode(text)
         except ProtocolError as exc:
