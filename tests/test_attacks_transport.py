@@ -25,6 +25,7 @@ from jbtrio._runtime._transport import (
     YIELD_EVERY,
     RawSocketStream,
     SocketClosed,
+    Written,
     _raw,
 )
 
@@ -137,3 +138,18 @@ async def test_a_message_in_many_fragments_under_the_bound_arrives_whole(
         peer.protocol.send_continuation(b'"x"}', fin=True)
         await peer.flush()
         assert await ws.receive() == '{"type":"x"}'
+
+
+async def test_closing_a_socket_whose_peer_never_reads_is_bounded(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The close frame was written with no bound: to a peer that reads nothing and whose
+    buffers are full, ``close()`` (run shielded when a connection ends) waited for ever."""
+    server_end, client_end = socket_pair()
+    server_end.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    async with connected_over(server_end, client_end) as (ws, _peer):
+        while ws.send_nowait(b"x" * 4000) is Written.ALL:
+            pass  # fill every buffer between us and the peer (the rest of a frame waits)
+        start = trio.current_time()
+        await ws.close(1000)  # close_timeout is 1 s in the helper
+        assert trio.current_time() - start <= 1.5

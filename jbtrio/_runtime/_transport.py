@@ -480,16 +480,16 @@ class Socket:
     # ------------------------------------------------------------------ closing
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        """Close with ``code``: send the close frame, wait (up to the close timeout) for the
-        peer's, then release the stream. Never raises for a socket that is already gone."""
+        """Close with ``code``: send the close frame and wait for the peer's, both within the
+        close timeout (a peer that reads nothing cannot hold a close up), then release the
+        stream. Never raises for a socket that is already gone."""
         if self.close_code is None:
             self._note(code, reason)
             self.closed_by_us = True
-        if self._protocol.state is State.OPEN and not self._broken:
-            self._protocol.send_close(code, reason or "")
-            with suppress(SocketClosed):
-                await self._flush()
         with trio.move_on_after(self._close_timeout), suppress(SocketClosed):
+            if self._protocol.state is State.OPEN and not self._broken:
+                self._protocol.send_close(code, reason or "")
+                await self._flush()  # cancelled half-way, it breaks the socket: fine here
             if self._reading:
                 await self._closed.wait()  # the reader sees the peer's close frame
             while not self._closed.is_set() and not self._broken:
