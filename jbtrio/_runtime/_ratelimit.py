@@ -106,6 +106,7 @@ class RateLimitedLogger(logging.LoggerAdapter[logging.Logger]):
             return
         if suppressed:
             msg = f"{msg} [and {suppressed} more like this since, not logged]"
+        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1  # the caller, not this frame
         super().log(level, msg, *args, **kwargs)
 
     def flush(self) -> None:

@@ -223,6 +223,18 @@ class CallSession:
         self._finish(reason)
         self._cancel.cancel()
 
+    def abort(self, reason: str) -> None:
+        """End the call at once because it cannot go on (its peer does not read what it
+        must, or the core failed): one log line, the socket torn down (no close handshake
+        with a peer that does not read), the call's state freed."""
+        if self._ended.is_set():
+            return
+        self.log.error("ending the call: %s", reason)
+        socket = self._socket
+        if socket is not None and self._nursery is not None:
+            self._nursery.start_soon(socket.abort, reason, name=f"call {self.call_sid} abort")
+        self.end(reason)
+
     def _finish(self, reason: str) -> None:
         if self._ended.is_set():
             return
@@ -299,7 +311,15 @@ class CallSession:
     def feed_message(self, message: InboundMessage | UnknownMessage) -> None:
         """Hand an already-decoded message to the core and the app."""
         core = self.core
-        events = core.receive(message, trio.current_time())
+        try:
+            events = core.receive(message, trio.current_time())
+        except Exception as exc:  # a bug: never out of the reader, never for other calls
+            self.log.error("protocol core failed on %s: %r", message, exc, exc_info=exc)
+            self.abort(f"protocol core failed: {exc!r}")
+            return
+        if core.abort_reason is not None:
+            self.abort(core.abort_reason)
+            return
         if len(events) == 1 and isinstance(events[0], Received):
             reply = events[0].reply
             if reply is not None:
@@ -397,6 +417,9 @@ class CallSession:
         once may still join it (:meth:`extend_reply`).
         """
         self.core.reply(handle, verbs, trio.current_time())
+        if self.core.abort_reason is not None:
+            self.abort(self.core.abort_reason)
+            return
         if now:
             self.send_queued()
         else:

@@ -10,6 +10,7 @@ from ._callinfo import CallInfo
 from ._codec import (
     MAX_DEPTH,
     MAX_FRAME_BYTES,
+    MAX_ID_CHARS,
     Message,
     converter,
     decode,
@@ -46,6 +47,7 @@ __all__ = [
     "ABSENT",
     "MAX_DEPTH",
     "MAX_FRAME_BYTES",
+    "MAX_ID_CHARS",
     "Ack",
     "CallInfo",
     "CallStatus",

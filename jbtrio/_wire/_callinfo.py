@@ -100,6 +100,25 @@ def check_any(value: Any, path: str) -> Any:
     return value
 
 
+#: Longest ``msgid`` or ``call_sid`` accepted from jambonz. Its msgids are 22-character short
+#: UUIDs and its call_sids 36-character UUIDs; anything much longer is not jambonz, and would
+#: make every ack and log record of the call as long (an ack echoes the msgid, and must fit
+#: jambonz's 24 KiB frame limit).
+MAX_ID_CHARS: Final = 128
+
+
+def check_id(value: Any, path: str) -> str:
+    """A string no longer than :data:`MAX_ID_CHARS` (a msgid or a call_sid)."""
+    if type(value) is str:
+        if len(value) <= MAX_ID_CHARS:
+            return value
+        raise ProtocolError(
+            f"{path}: {len(value)} characters, longer than any jambonz id "
+            f"(at most {MAX_ID_CHARS} accepted)"
+        )
+    raise type_error(path, "string", value)
+
+
 def split_known(
     obj: Mapping[str, Any],
     spec: Mapping[str, tuple[str, Checker]],
@@ -194,7 +213,7 @@ def wire_to_attr(spec: Mapping[str, tuple[str, Checker]]) -> dict[str, str]:
 
 # wire key -> (attribute, checker); the order is the order used when encoding.
 _CALL_INFO_SPEC: Final[dict[str, tuple[str, Checker]]] = {
-    "call_sid": ("call_sid", check_str),
+    "call_sid": ("call_sid", check_id),
     "direction": ("direction", check_str),
     "from": ("from_", check_str),
     "to": ("to", check_str),

@@ -20,7 +20,7 @@ import orjson
 from cattrs.preconf.orjson import make_converter
 
 from .._errors import MessageTooLargeError, ProtocolError
-from ._callinfo import CallInfo, json_type, structure_call_info, unstructure_call_info
+from ._callinfo import MAX_ID_CHARS, CallInfo, json_type, structure_call_info, unstructure_call_info
 from ._inbound import (
     INBOUND_HOOKS,
     CallStatus,
@@ -45,6 +45,7 @@ from ._outbound import Ack, Command, ack_from_wire, ack_to_wire, command_from_wi
 __all__ = [
     "MAX_DEPTH",
     "MAX_FRAME_BYTES",
+    "MAX_ID_CHARS",
     "Message",
     "converter",
     "decode",
@@ -117,7 +118,7 @@ def _structure_message(obj: Any, _: Any = None) -> Message:
         raise ProtocolError(f"$.type: expected string, got {json_type(wire_type)}")
     structure = _DECODERS.get(wire_type)
     if structure is None:
-        return UnknownMessage.from_raw(obj)
+        return unknown_from_wire(obj)
     return structure(obj, None)  # type: ignore[no-any-return]
 
 
@@ -160,8 +161,9 @@ def decode(text: str | bytes) -> Message:
     Any input that is not a valid jambonz message raises :class:`~jbtrio.ProtocolError` (a
     ``ValueError``) carrying ``text`` and saying what is wrong: invalid UTF-8, invalid JSON, not
     an object, a missing or non-string ``type``, a missing ``msgid``, ``data`` that is not an
-    object, a field of the wrong type (with its JSON path), or nesting deeper than
-    :data:`MAX_DEPTH`. An unknown ``type`` is not an error: it gives an :class:`UnknownMessage`.
+    object, a field of the wrong type (with its JSON path), a ``msgid`` or ``call_sid``
+    longer than :data:`MAX_ID_CHARS`, or nesting deeper than :data:`MAX_DEPTH`. An unknown
+    ``type`` is not an error: it gives an :class:`UnknownMessage`.
     """
     try:
         obj = orjson.loads(text)

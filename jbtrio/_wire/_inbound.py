@@ -21,10 +21,12 @@ import attrs
 
 from .._errors import ProtocolError
 from ._callinfo import (
+    MAX_ID_CHARS,
     CallInfo,
     Checker,
     check_any,
     check_extra,
+    check_id,
     check_object,
     check_str,
     check_str_or_int,
@@ -541,7 +543,7 @@ class UnknownMessage:
 # --------------------------------------------------------------------------- hooks
 
 _ENVELOPE_SPEC: Final[dict[str, tuple[str, Checker]]] = {
-    "call_sid": ("call_sid", check_str),
+    "call_sid": ("call_sid", check_id),
     "b3": ("b3", check_str),
 }
 _HOOK_ENVELOPE_SPEC: Final[dict[str, tuple[str, Checker]]] = {
@@ -558,6 +560,8 @@ def _envelope(obj: Mapping[str, Any], spec: Mapping[str, tuple[str, Checker]]) -
         if "msgid" not in obj:
             raise ProtocolError("$.msgid: missing (every jambonz message has a msgid)")
         raise type_error("$.msgid", "string", msgid)
+    if len(msgid) > MAX_ID_CHARS:
+        check_id(msgid, "$.msgid")
     kwargs: dict[str, Any] = {"msgid": msgid}
     extra: dict[str, Any] = {}
     for key, value in obj.items():
@@ -697,7 +701,12 @@ def _fields(spec: Mapping[str, tuple[str, Checker]]) -> tuple[tuple[str, str], .
 
 
 def unknown_from_wire(obj: Any, _: Any = None) -> UnknownMessage:
-    """Wrap a decoded object whose (string) ``type`` has no class."""
+    """Wrap a decoded object whose (string) ``type`` has no class (its string ``msgid`` and
+    ``call_sid`` bounded as every message's are)."""
+    for key in ("msgid", "call_sid"):
+        value = obj.get(key)
+        if type(value) is str and len(value) > MAX_ID_CHARS:
+            check_id(value, f"$.{key}")
     return UnknownMessage.from_raw(obj)
 
 

@@ -168,6 +168,7 @@ def _optional(strategy: st.SearchStrategy[_M]) -> st.SearchStrategy[_M | None]:
 
 _CHECK_TO_STRATEGY: Final[dict[str, st.SearchStrategy[Any]]] = {
     "check_str": texts(),
+    "check_id": texts(),  # at most 20 characters: within MAX_ID_CHARS
     "check_int": _INT64,
     "check_number": st.one_of(
         st.integers(min_value=0, max_value=2**31), st.floats(0, 1e9, allow_nan=False)
