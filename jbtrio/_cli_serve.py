@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -37,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=3000, help="TCP port (3000)")
     parser.add_argument("--user", help="require HTTP Basic auth with this username")
     parser.add_argument("--password", help="... and this password")
+    parser.add_argument(
+        "--allowed-peers",
+        default=os.environ.get("JBTRIO_ALLOWED_PEERS"),
+        metavar="CIDR,...",
+        help="only these addresses/networks may connect, e.g. your jambonz feature servers "
+        "(default: $JBTRIO_ALLOWED_PEERS, else any)",
+    )
     parser.add_argument(
         "--grace", type=float, default=30.0, help="seconds calls may finish on shutdown (30)"
     )
@@ -186,7 +194,12 @@ async def _serve_worker(router: Router, args: argparse.Namespace, index: int, fd
 
 def _config(args: argparse.Namespace) -> ServerConfig:
     # Workers are started without --user/--password: the acceptor checked the credentials.
-    return ServerConfig(username=args.user, password=args.password, shutdown_grace=args.grace)
+    return ServerConfig(
+        username=args.user,
+        password=args.password,
+        shutdown_grace=args.grace,
+        allowed_peers=args.allowed_peers,
+    )
 
 
 def _label_worker_logs(index: int) -> None:

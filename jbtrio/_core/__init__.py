@@ -20,11 +20,13 @@ from ._events import (
     Recovered,
     Resumed,
 )
+from ._identity import IDENTITY_FIELDS, session_identity
 from ._outbox import Frame
 from ._reply import ReplyHandle, ReplyState
 
 __all__ = [
     "DEFAULT_FALLBACK_VERBS",
+    "IDENTITY_FIELDS",
     "Abandoned",
     "AutoAcked",
     "CallCore",
@@ -40,6 +42,7 @@ __all__ = [
     "ReplyState",
     "Resumed",
     "abandoned_msgid",
+    "session_identity",
 ]
 
 from ._tts_pump import TtsPump as TtsPump

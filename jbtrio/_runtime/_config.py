@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -14,6 +16,21 @@ __all__ = ["ServerConfig"]
 def _positive(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value <= 0:
         raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def _peers(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    return tuple(item.strip() for item in items if item.strip())
+
+
+def _valid_peers(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    for item in value or ():
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"{attribute.name}: {item!r} is not an address or network") from exc
 
 
 def _optional_positive(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -29,6 +46,9 @@ class ServerConfig:
 
     - ``username``/``password``: require HTTP Basic auth on the upgrade (jambonz sends the
       credentials configured on the application); checked in constant time, 401 otherwise.
+    - ``allowed_peers``: addresses or networks (CIDR) that may connect, e.g. your jambonz
+      feature servers' (a comma-separated string is split); others are closed before the
+      upgrade is read. ``None`` (the default): any address.
     - ``handshake_timeout``: seconds a client has to complete the HTTP upgrade (10; the
       library default of 60 lets slow clients hold connections open).
     - ``max_message_bytes``: largest inbound frame (1 MiB; ``session:new`` carries the whole
@@ -49,6 +69,10 @@ class ServerConfig:
     - ``reconnect_timeout``: how long a call waits, after its socket dropped, for jambonz to
       come back with ``session:reconnect`` before the call is ended (jambonz retries with
       growing back-off: 0.5, 1, 2, 4 s ...).
+    - ``rebind_probe_timeout``: a ``session:reconnect`` for a call whose socket we still hold
+      is taken only if that socket does not answer a ping within this many seconds (2; a
+      live socket means the newcomer is not jambonz reconnecting). It must leave time to
+      ack the reconnect within jambonz's 5 s.
     - ``inbox_size``: messages buffered for the app per call; beyond it a message is logged
       and dropped (its ack, if any, is still sent by the deadline policy).
     - ``tts_queue_size``: bound of the channel feeding the TTS stream pump.
@@ -71,6 +95,10 @@ class ServerConfig:
     send_stall_timeout: float = attrs.field(default=15.0, validator=_positive)
     close_timeout: float = attrs.field(default=5.0, validator=_positive)
     reconnect_timeout: float = attrs.field(default=30.0, validator=_positive)
+    rebind_probe_timeout: float = attrs.field(default=2.0, validator=_positive)
+    allowed_peers: tuple[str, ...] | None = attrs.field(
+        default=None, converter=_peers, validator=_valid_peers
+    )
     inbox_size: int = attrs.field(default=1000, validator=_positive)
     tts_queue_size: int = attrs.field(default=64, validator=_positive)
     crash_hangup_timeout: float = attrs.field(default=5.0, validator=_positive)

@@ -16,8 +16,10 @@ from typing import Protocol
 import trio
 import trio.testing
 
+from .._core import session_identity
 from .._errors import ProtocolError
 from .._wire import (
+    CallInfo,
     InboundMessage,
     SessionAdulting,
     SessionNew,
@@ -26,9 +28,10 @@ from .._wire import (
     UnknownMessage,
     decode,
 )
+from ._admission import PeerFilter
 from ._config import ServerConfig
 from ._logging import CallLogger, call_logger
-from ._ratelimit import LogBudget
+from ._ratelimit import LogBudget, RateLimitedLogger
 from ._session import AppHandler, CallSession
 from ._transport import (
     SUBPROTOCOL,
@@ -86,6 +89,10 @@ class Server:
         self._calls_changed = trio.Event()
         self._stopped = trio.Event()
         self._anonymous = 0
+        self._probing: set[str] = set()  # calls whose socket is being probed for a reconnect
+        self._budget = LogBudget()  # lines about connections: a flood must not flood the log
+        self._log = RateLimitedLogger(log, budget=self._budget)
+        self._peers = PeerFilter(self.config.allowed_peers)
 
     # ------------------------------------------------------------------ running
 
@@ -156,6 +163,11 @@ class Server:
 
     async def handle_stream(self, stream: trio.abc.Stream) -> None:
         """Serve one connection on ``stream``. Never raises (except cancellation)."""
+        refused = self._peers.refuses(stream)
+        if refused is not None:
+            self._log.warning("connection from %s refused: not in allowed_peers", refused)
+            await trio.aclose_forcefully(stream)
+            return
         await self._fortress(
             open_socket(
                 stream,
@@ -330,22 +342,19 @@ class Server:
         message: InboundMessage,
         *,
         resumed: bool,
-    ) -> CallSession:
+    ) -> CallSession | None:
         sid = message.sid or self._anonymous_sid()
         key = sid
         existing = self.calls.get(sid)
         if existing is not None and not existing.ended:
-            if isinstance(message, SessionRedirect):
-                # A redirect verb to an absolute ws URL: a second socket for the same call,
-                # run by the app at that URL, while the first one stays jambonz's notifier.
-                self._anonymous += 1
-                key = f"{sid}#redirect-{self._anonymous}"
-            else:
-                call_logger("jbtrio.server", sid).warning(
-                    "%s for a call already in progress: rebinding it", message.TYPE
-                )
-                await self._rebind(existing, socket, message)
-                return existing
+            if not isinstance(message, SessionRedirect):
+                # jambonz starts a call once; after a drop it sends session:reconnect.
+                await self._refuse(socket, existing, f"{message.TYPE} for a call in progress")
+                return None
+            # A redirect verb to an absolute ws URL: a second socket for the same call,
+            # run by the app at that URL, while the first one stays jambonz's notifier.
+            self._anonymous += 1
+            key = f"{sid}#redirect-{self._anonymous}"
         session = CallSession(
             key=key,
             call_sid=sid,
@@ -367,9 +376,25 @@ class Server:
 
     async def _reconnect(
         self, socket: Socket, handler: AppHandler, message: SessionReconnect
-    ) -> CallSession:
+    ) -> CallSession | None:
+        """Bind a ``session:reconnect`` to its call, if it is that call's jambonz: it must
+        carry the call's session data, and the call's socket, if we still hold one, must be
+        dead (it answers no ping)."""
         sid = message.sid
         session = self.calls.get(sid) if sid is not None else None
+        if session is not None and not session.ended:
+            first = getattr(session.first_message, "data", None)
+            if isinstance(first, CallInfo) and session_identity(first) != session_identity(
+                message.data
+            ):
+                await self._refuse(socket, session, "its session data differ from the call's")
+                return None
+            old = session.socket
+            if old is not None and old is not socket and not await self._is_dead(session, old):
+                await self._refuse(
+                    socket, session, f"the call's socket from {old.remote} answers pings"
+                )
+                return None
         if session is None or session.ended:
             call_logger("jbtrio.server", sid).info(
                 "session:reconnect for a call this process does not know: resuming it"
@@ -377,6 +402,31 @@ class Server:
             return await self._new_session(socket, handler, message, resumed=True)
         await self._rebind(session, socket, message)
         return session
+
+    async def _is_dead(self, session: CallSession, old: Socket) -> bool:
+        """Whether the call's socket ``old`` is gone: it answers no ping in time (one probe
+        per call at a time; a reconnect arriving meanwhile is refused)."""
+        if session.key in self._probing:
+            return False
+        self._probing.add(session.key)
+        alive = False
+        try:
+            with trio.move_on_after(self.config.rebind_probe_timeout):
+                alive = await old.probe()
+        finally:
+            self._probing.discard(session.key)
+        return not alive or session.socket is not old
+
+    async def _refuse(self, socket: Socket, session: CallSession, why: str) -> None:
+        """Refuse ``socket`` a call it claims (1008), logged with both peers' addresses."""
+        current = session.socket
+        self._log_for(session.call_sid).warning(
+            "session from %s refused: %s (the call's socket: %s)",
+            socket.remote,
+            why,
+            current.remote if current is not None else "none, waiting for a reconnect",
+        )
+        await socket.close(1008, "refused: not this call's jambonz")
 
     async def _rebind(self, session: CallSession, socket: Socket, message: InboundMessage) -> None:
         old = session.socket
@@ -389,6 +439,10 @@ class Server:
         if self.calls.get(session.key) is session:
             del self.calls[session.key]
             self._calls_changed.set()
+
+    def _log_for(self, call_sid: str | None) -> CallLogger:
+        """A logger for ``call_sid`` sharing the server's budget of connection lines."""
+        return call_logger("jbtrio.server", call_sid, budget=self._budget)
 
     def _anonymous_sid(self) -> str:
         self._anonymous += 1

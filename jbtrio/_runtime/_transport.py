@@ -211,11 +211,17 @@ class Socket:
         self._next_ping = math.inf if keepalive.interval is None else now + keepalive.interval
         self._ping_payload: bytes | None = None
         self._pong_deadline = math.inf
+        self._probes: dict[bytes, trio.Event] | None = None  # pings of probe(), by payload
 
     @property
     def path(self) -> str:
         """The request path this socket was opened on."""
         return self.handshake.path
+
+    @property
+    def remote(self) -> str:
+        """The peer's address (``host:port``), for logs."""
+        return self.handshake.remote
 
     # ------------------------------------------------------------------ reading
 
@@ -296,13 +302,13 @@ class Socket:
                     self._fragments = []
                     self._fragment_opcode = None
                     self._fragment_count = 0
-            elif (
-                opcode is Opcode.PONG
-                and self._ping_payload is not None
-                and bytes(frame.data) == self._ping_payload
-            ):
-                self._ping_payload = None
-                self._pong_deadline = math.inf
+            elif opcode is Opcode.PONG:
+                payload = bytes(frame.data)
+                if self._ping_payload is not None and payload == self._ping_payload:
+                    self._ping_payload = None
+                    self._pong_deadline = math.inf
+                if self._probes is not None and payload in self._probes:
+                    self._probes.pop(payload).set()
         if protocol.writes:  # the protocol answered a ping or a close, or failed the socket
             await self._flush()
         if protocol.state is State.CLOSED or (not data):
@@ -351,6 +357,26 @@ class Socket:
             assert self._ping_every is not None
             self._next_ping = now + self._ping_every
         return True
+
+    async def probe(self) -> bool:
+        """Ping the peer and wait for its pong: True once it came, False if the socket is
+        closed. Bound it with a cancel scope (no pong in time: the peer is not alive). The
+        pong is read by the socket's reader, which must be running; a write cut short by the
+        cancellation breaks the socket (a peer that does not read is not alive either)."""
+        if self._protocol.state is not State.OPEN or self._broken:
+            return False
+        payload = os.urandom(8)
+        answered = trio.Event()
+        if self._probes is None:
+            self._probes = {}
+        self._probes[payload] = answered
+        try:
+            self._protocol.send_ping(payload)
+            await self._flush()
+            await answered.wait()
+            return not self._broken
+        finally:
+            self._probes.pop(payload, None)
 
     @property
     def pong_timeout(self) -> float:

@@ -23,8 +23,10 @@ from contextlib import suppress
 
 import trio
 
+from ._admission import PeerFilter
 from ._config import ServerConfig
 from ._handover import HandoverError, receive_handover, send_handover
+from ._ratelimit import LogBudget, RateLimitedLogger
 from ._server import Router, Server, check_upgrade
 from ._session_finder import SessionFinder
 from ._transport import (
@@ -256,6 +258,8 @@ class Acceptor:
             else None
         )
         self._round_robin = 0
+        self._peers = PeerFilter(config.allowed_peers)
+        self._log = RateLimitedLogger(log, budget=LogBudget())  # a flood is not a log flood
         self._listen_scope = trio.CancelScope()
         self._handlers_scope = trio.CancelScope()
 
@@ -292,6 +296,11 @@ class Acceptor:
 
     async def handle_stream(self, stream: trio.abc.Stream) -> None:
         """Upgrade one connection and hand it over. Never raises (except cancellation)."""
+        refused = self._peers.refuses(stream)
+        if refused is not None:
+            self._log.warning("connection from %s refused: not in allowed_peers", refused)
+            await trio.aclose_forcefully(stream)
+            return
         self.connections += 1
         try:
             async with open_upgrade(

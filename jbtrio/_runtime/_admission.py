@@ -1,0 +1,57 @@
+"""Who may open a connection, before a byte of it is read: the peer address filter
+(``ServerConfig.allowed_peers``) and the bound on connections still in their upgrade
+(``ServerConfig.max_handshakes``), shared by the single-process server and the ``--workers``
+acceptor."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from contextlib import suppress
+
+import trio
+
+from ._transport import RawSocketStream
+
+__all__ = ["PeerFilter", "peer_ip"]
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def peer_ip(stream: trio.abc.Stream) -> str | None:
+    """The peer's IP address on a TCP stream (``None`` for other streams, or if unknown)."""
+    if isinstance(stream, trio.SocketStream | RawSocketStream):
+        with suppress(OSError):
+            peer = stream.socket.getpeername()
+            if isinstance(peer, tuple) and peer:
+                return str(peer[0])
+    return None
+
+
+class PeerFilter:
+    """The addresses allowed to connect (``None``: all). Streams that are not TCP (in-memory
+    ones, in tests) have no address and are allowed."""
+
+    def __init__(self, allowed: Sequence[str] | None) -> None:
+        self._networks: tuple[_Network, ...] | None = (
+            None
+            if allowed is None
+            else tuple(ipaddress.ip_network(item, strict=False) for item in allowed)
+        )
+
+    def refuses(self, stream: trio.abc.Stream) -> str | None:
+        """The peer's address when it is not allowed, else ``None``."""
+        if self._networks is None:
+            return None
+        ip = peer_ip(stream)
+        if ip is None:
+            return None
+        try:
+            address = ipaddress.ip_address(ip.split("%", 1)[0])
+        except ValueError:
+            return ip
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if any(address in network for network in self._networks):
+            return None
+        return ip
