@@ -28,8 +28,9 @@ from ._config import ServerConfig
 from ._handover import HandoverError, receive_handover, send_handover
 from ._ratelimit import LogBudget, RateLimitedLogger
 from ._server import Router, Server, check_upgrade
-from ._session_finder import SessionFinder
+from ._session_finder import Route, SessionFinder
 from ._transport import (
+    FEED_SLICE,
     READ_SIZE,
     Handshake,
     HandshakeRejected,
@@ -337,25 +338,27 @@ class Acceptor:
         if not isinstance(stream, RawSocketStream):
             raise TypeError(f"only TCP sockets can be handed over, not {type(stream).__name__}")
         finder = SessionFinder(
-            self.config.max_message_bytes, self.config.max_message_bytes + EARLY_BYTES
+            self.config.max_message_bytes,
+            self.config.max_message_bytes + EARLY_BYTES,
+            max_fragments=self.config.max_fragments,
         )
         try:
-            route = finder.feed(upgraded.received)
             with trio.move_on_after(self.config.first_message_timeout):
+                route = await _feed_in_slices(finder, upgraded.received)
                 while route is None:
                     try:
                         data = await stream.receive_some(READ_SIZE)
                     except (trio.BrokenResourceError, trio.ClosedResourceError):
                         data = b""
                     if not data:
-                        log.info(
+                        self._log.info(
                             "connection from %s closed before its session message",
                             upgraded.handshake.remote,
                         )
                         return
-                    route = finder.feed(data)
+                    route = await _feed_in_slices(finder, data)
         except OverflowError as exc:
-            log.warning("closing a connection from %s: %s", upgraded.handshake.remote, exc)
+            self._log.warning("closing a connection from %s: %s", upgraded.handshake.remote, exc)
             await _close(upgraded, 1008, "too much before the session message")
             return
         if route is None:
@@ -380,6 +383,20 @@ class Acceptor:
                 self.pool.wait_for_worker,
             )
             await _close(upgraded, 1013, "try again later")
+
+
+async def _feed_in_slices(finder: SessionFinder, data: bytes) -> Route | None:
+    """Feed ``data`` to ``finder`` a slice at a time, yielding between slices: one read of
+    tiny frames takes tens of milliseconds to parse, and the acceptor serves every call's
+    connections."""
+    view = memoryview(data)
+    route = finder.feed(view[:FEED_SLICE])
+    for start in range(FEED_SLICE, len(view), FEED_SLICE):
+        if route is not None:
+            break
+        await trio.lowlevel.checkpoint()
+        route = finder.feed(view[start : start + FEED_SLICE])
+    return route
 
 
 async def _close(upgraded: Upgraded, code: int, reason: str) -> None:
