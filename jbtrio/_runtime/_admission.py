@@ -13,7 +13,7 @@ import trio
 
 from ._transport import RawSocketStream
 
-__all__ = ["PeerFilter", "peer_ip"]
+__all__ = ["HandshakeGate", "PeerFilter", "peer_ip"]
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -55,3 +55,38 @@ class PeerFilter:
         if any(address in network for network in self._networks):
             return None
         return ip
+
+
+class HandshakeGate:
+    """Connections in their upgrade, at most ``limit`` at once, counted apart from the
+    upgraded ones (``max_connections``) so that a flood of half-open upgrades cannot lock
+    jambonz out: when one more arrives at the limit, the oldest is cut short. jambonz
+    completes its upgrade within a round trip, so it is always among the newest; a client
+    holding upgrades open (a slowloris) is the oldest, and goes first."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._scopes: dict[trio.CancelScope, None] = {}  # in arrival order
+        self.cut_short = 0
+        """Upgrades cut short so far (for logs and tests)."""
+
+    def __len__(self) -> int:
+        return len(self._scopes)
+
+    def enter(self) -> tuple[trio.CancelScope, bool]:
+        """The cancel scope for a new connection's upgrade, and whether an older upgrade was
+        cut short to make room for it."""
+        evicted = False
+        while len(self._scopes) >= self.limit:
+            oldest = next(iter(self._scopes))
+            del self._scopes[oldest]
+            oldest.cancel()
+            self.cut_short += 1
+            evicted = True
+        scope = trio.CancelScope()
+        self._scopes[scope] = None
+        return scope, evicted
+
+    def leave(self, scope: trio.CancelScope) -> None:
+        """The upgrade in ``scope`` is over (done, refused or failed)."""
+        self._scopes.pop(scope, None)

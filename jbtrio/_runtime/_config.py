@@ -55,7 +55,11 @@ class ServerConfig:
       SIP INVITE, so be generous); a bigger one closes the socket with 1009.
     - ``max_fragments``: frames one inbound message may be split into (1024; jambonz never
       fragments); more close the socket with 1009 (empty fragments add nothing to the size).
-    - ``max_connections``: concurrent websocket connections; more are refused with 503.
+    - ``max_connections``: concurrent websocket connections (upgraded sockets); more are
+      refused with 503.
+    - ``max_handshakes``: connections still in their HTTP upgrade (256), counted apart from
+      ``max_connections``; at the bound the oldest is cut short, so half-open upgrades
+      cannot lock jambonz (whose upgrade takes one round trip) out.
     - ``first_message_timeout``: an accepted socket that sends no session message within this
       many seconds is closed (jambonz can leave orphan reconnects behind, PEER-BEHAVIOUR §5.3).
     - ``ping_interval``/``pong_timeout``: keepalive pings from our side (jambonz sends none by
@@ -89,6 +93,7 @@ class ServerConfig:
     max_message_bytes: int = attrs.field(default=1 << 20, validator=_positive)
     max_fragments: int = attrs.field(default=1024, validator=_positive)
     max_connections: int = attrs.field(default=10_000, validator=_positive)
+    max_handshakes: int = attrs.field(default=256, validator=_positive)
     first_message_timeout: float = attrs.field(default=10.0, validator=_positive)
     ping_interval: float | None = attrs.field(default=20.0, validator=_optional_positive)
     pong_timeout: float = attrs.field(default=10.0, validator=_positive)

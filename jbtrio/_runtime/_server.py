@@ -28,7 +28,7 @@ from .._wire import (
     UnknownMessage,
     decode,
 )
-from ._admission import PeerFilter
+from ._admission import HandshakeGate, PeerFilter
 from ._config import ServerConfig
 from ._logging import CallLogger, call_logger
 from ._ratelimit import LogBudget, RateLimitedLogger
@@ -36,6 +36,7 @@ from ._session import AppHandler, CallSession
 from ._transport import (
     SUBPROTOCOL,
     Handshake,
+    HandshakeFailed,
     HandshakeRejected,
     Keepalive,
     Socket,
@@ -77,6 +78,8 @@ class Server:
         """Calls in progress, by call_sid (a socket opened by a redirect verb for a call
         already here is registered as ``<call_sid>#redirect-<n>``)."""
         self.connections = 0
+        """Upgraded sockets now (bounded by ``max_connections``; upgrades in progress are
+        :attr:`handshakes`)."""
         self.port: int | None = None
         self._auth = (
             basic_auth_header(self.config.username, self.config.password)
@@ -93,6 +96,7 @@ class Server:
         self._budget = LogBudget()  # lines about connections: a flood must not flood the log
         self._log = RateLimitedLogger(log, budget=self._budget)
         self._peers = PeerFilter(self.config.allowed_peers)
+        self._gate = HandshakeGate(self.config.max_handshakes)
 
     # ------------------------------------------------------------------ running
 
@@ -168,17 +172,33 @@ class Server:
             self._log.warning("connection from %s refused: not in allowed_peers", refused)
             await trio.aclose_forcefully(stream)
             return
-        await self._fortress(
-            open_socket(
-                stream,
-                handshake_timeout=self.config.handshake_timeout,
-                max_message_bytes=self.config.max_message_bytes,
-                close_timeout=self.config.close_timeout,
-                keepalive=self._keepalive,
-                check=self._check,
-                max_fragments=self.config.max_fragments,
+        scope, evicted = self._gate.enter()
+        if evicted:
+            self._log.warning(
+                "%d connections in their upgrade (max_handshakes): the oldest cut short",
+                self.config.max_handshakes,
             )
-        )
+        try:
+            await self._fortress(
+                open_socket(
+                    stream,
+                    handshake_timeout=self.config.handshake_timeout,
+                    max_message_bytes=self.config.max_message_bytes,
+                    close_timeout=self.config.close_timeout,
+                    keepalive=self._keepalive,
+                    check=self._check,
+                    max_fragments=self.config.max_fragments,
+                    handshake_scope=scope,
+                ),
+                handshake_scope=scope,
+            )
+        finally:
+            self._gate.leave(scope)
+
+    @property
+    def handshakes(self) -> int:
+        """Connections in their upgrade now (bounded by ``max_handshakes``)."""
+        return len(self._gate)
 
     async def adopt(self, stream: trio.abc.Stream, handshake: Handshake, received: bytes) -> None:
         """Serve a connection another process accepted and handed over (``jbtrio serve
@@ -206,36 +226,39 @@ class Server:
 
     async def _fortress(
         self,
-        opening: AbstractAsyncContextManager[Socket | HandshakeRejected | None],
+        opening: AbstractAsyncContextManager[Socket | HandshakeRejected | HandshakeFailed],
         *,
         adopted: bool = False,
+        handshake_scope: trio.CancelScope | None = None,
     ) -> None:
         """One connection, start to end; nothing that happens on it escapes from here."""
-        self.connections += 1
         try:
             async with opening as outcome:
+                if handshake_scope is not None:
+                    self._gate.leave(handshake_scope)
                 if isinstance(outcome, Socket):
-                    if adopted and self.connections > self.config.max_connections:
-                        log.warning(
+                    if adopted and self.connections >= self.config.max_connections:
+                        self._log.warning(
                             "handed-over connection from %s refused: too many connections "
                             "(max_connections=%d)",
-                            outcome.handshake.remote,
+                            outcome.remote,
                             self.config.max_connections,
                         )
                         await outcome.close(1013, "too many connections")
                         return
-                    await self._serve_socket(outcome)
+                    self.connections += 1
+                    try:
+                        await self._serve_socket(outcome)
+                    finally:
+                        self.connections -= 1
                 elif isinstance(outcome, HandshakeRejected):
-                    log.warning("upgrade refused: %s", outcome)
+                    self._log.warning("upgrade refused: %s", outcome)
+                elif outcome.reason.startswith("connection closed"):
+                    self._log.info("no upgrade: %s", outcome.reason)
                 else:
-                    log.warning(
-                        "handshake not completed within %g s; connection closed",
-                        self.config.handshake_timeout,
-                    )
+                    self._log.warning("no upgrade: %s", outcome.reason)
         except* Exception as group:
             log.error("connection handler failed", exc_info=group)
-        finally:
-            self.connections -= 1
 
     def _check(self, handshake: Handshake) -> None:
         check_upgrade(
@@ -459,7 +482,7 @@ def check_upgrade(
 ) -> None:
     """Refuse an upgrade jbtrio must not accept (raises :class:`HandshakeRejected`): too many
     connections, no ``ws.jambonz.org`` subprotocol, bad credentials, or no app at the path."""
-    if connections > max_connections:
+    if connections >= max_connections:
         raise HandshakeRejected(503, f"too many connections (max_connections={max_connections})")
     if SUBPROTOCOL not in handshake.subprotocols:
         offered = ", ".join(handshake.subprotocols) or "none"

@@ -52,6 +52,7 @@ from ._wakeups import Wakeup
 __all__ = [
     "SUBPROTOCOL",
     "Handshake",
+    "HandshakeFailed",
     "HandshakeRejected",
     "Keepalive",
     "RawSocketStream",
@@ -125,6 +126,14 @@ class HandshakeRejected(Exception):
 
 
 @attrs.frozen
+class HandshakeFailed:
+    """The upgrade did not happen and nothing was answered: ``reason`` says why (it timed
+    out, the peer closed first, or the server cut it short to make room for others)."""
+
+    reason: str
+
+
+@attrs.frozen
 class Handshake:
     """What the upgrade request said: its path (query stripped), headers and subprotocols."""
 
@@ -157,9 +166,12 @@ def basic_auth_header(username: str, password: str) -> bytes:
 
 
 def credentials_match(handshake: Handshake, expected: bytes) -> bool:
-    """Constant-time comparison of the request's Authorization header with ``expected``."""
-    given = handshake.header(b"authorization") or b""
-    return hmac.compare_digest(given, expected)
+    """Whether the request's Authorization header carries ``expected`` (as made by
+    :func:`basic_auth_header`): the scheme compared case-insensitively (RFC 7617), the
+    credentials in constant time."""
+    scheme, _, token = (handshake.header(b"authorization") or b"").strip().partition(b" ")
+    _, _, expected_token = expected.partition(b" ")
+    return scheme.lower() == b"basic" and hmac.compare_digest(token.strip(), expected_token)
 
 
 class Socket:
@@ -702,9 +714,10 @@ async def _send_pending(protocol: ServerProtocol, stream: trio.abc.Stream) -> No
 
 async def _read_request(
     protocol: ServerProtocol, stream: trio.abc.Stream
-) -> tuple[Request, bytes] | None:
-    """Feed the stream to the protocol until the upgrade request is parsed (None: it failed,
-    and the protocol's error response, if any, has been sent).
+) -> tuple[Request, bytes] | HandshakeRejected | HandshakeFailed:
+    """Feed the stream to the protocol until the upgrade request is parsed; a request that
+    is not valid HTTP gets a 400 (the rejection is returned), a stream that ends first is a
+    :class:`HandshakeFailed`.
 
     Also returns the bytes read after the request's blank line: a client waits for the 101
     before sending frames, so they are nearly always none, but a process handing the socket
@@ -725,9 +738,22 @@ async def _read_request(
             if isinstance(event, Request):
                 end = received.find(b"\r\n\r\n")
                 return event, bytes(received[end + 4 :]) if end >= 0 else b""
-        if protocol.handshake_exc is not None or not data:
+        failed = protocol.handshake_exc
+        if failed is not None and data:
+            # websockets closes without a word; an HTTP client deserves a status.
+            cause = failed.__cause__ or failed
+            protocol.data_to_send()  # its end-of-stream marker: we answer first
+            response = protocol.reject(400, f"Bad Request: {cause}\n")
+            with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await stream.send_all(response.serialize())
+            return HandshakeRejected(400, f"malformed HTTP request ({cause})")
+        if failed is not None or not data:
             await _send_pending(protocol, stream)
-            return None
+            return HandshakeFailed(
+                "connection closed before the upgrade request"
+                if not received
+                else "connection closed in the middle of the upgrade request"
+            )
 
 
 @asynccontextmanager
@@ -740,20 +766,23 @@ async def open_socket(
     keepalive: Keepalive,
     check: Callable[[Handshake], None],
     max_fragments: int = MAX_FRAGMENTS,
-) -> AsyncIterator[Socket | HandshakeRejected | None]:
+    handshake_scope: trio.CancelScope | None = None,
+) -> AsyncIterator[Socket | HandshakeRejected | HandshakeFailed]:
     """Run the server handshake on ``stream`` and yield the outcome.
 
     Yields the accepted :class:`Socket`; or the :class:`HandshakeRejected` that ``check``
-    raised (the HTTP rejection has then been sent); or ``None`` when the handshake did not
-    complete within ``handshake_timeout`` or was not a valid websocket upgrade. On exit the
-    socket is closed (1000 unless a code was chosen before) within ``close_timeout``, and the
-    stream is released.
+    raised, or a 400 for a request that is not valid HTTP (the HTTP rejection has then been
+    sent); or a :class:`HandshakeFailed` when the handshake did not complete within
+    ``handshake_timeout`` (or ``handshake_scope`` was cancelled, or the peer left). On exit
+    the socket is closed (1000 unless a code was chosen before) within ``close_timeout``,
+    and the stream is released.
     """
     async with open_upgrade(
         stream,
         handshake_timeout=handshake_timeout,
         max_message_bytes=max_message_bytes,
         check=check,
+        handshake_scope=handshake_scope,
     ) as upgraded:
         if not isinstance(upgraded, Upgraded):
             yield upgraded
@@ -789,12 +818,15 @@ async def open_upgrade(
     handshake_timeout: float,
     max_message_bytes: int,
     check: Callable[[Handshake], None],
-) -> AsyncIterator[Upgraded | HandshakeRejected | None]:
-    """The handshake alone: yields :class:`Upgraded`, the rejection, or ``None`` (as
+    handshake_scope: trio.CancelScope | None = None,
+) -> AsyncIterator[Upgraded | HandshakeRejected | HandshakeFailed]:
+    """The handshake alone: yields :class:`Upgraded`, the rejection, or the failure (as
     :func:`open_socket`); releases the stream on exit without sending anything more.
 
-    A process that hands sockets over to others uses it directly: what it closes on exit is
-    its own descriptor, so the connection lives on in the process it went to.
+    The handshake runs in ``handshake_scope`` when one is given (its deadline is set to
+    ``handshake_timeout`` from now unless it has one): cancelling it cuts the handshake
+    short. A process that hands sockets over to others uses this directly: what it closes on
+    exit is its own descriptor, so the connection lives on in the process it went to.
     """
     original, stream = stream, _raw(stream)
     protocol = ServerProtocol(
@@ -802,10 +834,17 @@ async def open_upgrade(
         max_size=max_message_bytes,
         logger=_ENGINE_LOG,
     )
+    scope = trio.CancelScope() if handshake_scope is None else handshake_scope
+    if scope.deadline == math.inf:
+        scope.deadline = trio.current_time() + handshake_timeout
     try:
-        outcome: Upgraded | HandshakeRejected | None = None
-        with trio.move_on_after(handshake_timeout):
+        outcome: Upgraded | HandshakeRejected | HandshakeFailed = HandshakeFailed(
+            f"handshake not completed within {handshake_timeout:g} s"
+        )
+        with scope:
             outcome = await _upgrade(protocol, stream, check)
+        if scope.cancelled_caught and trio.current_time() < scope.deadline:
+            outcome = HandshakeFailed("handshake cut short to make room (max_handshakes)")
         yield outcome
     finally:
         with trio.CancelScope(shield=True):
@@ -866,10 +905,10 @@ async def _upgrade(
     protocol: ServerProtocol,
     stream: trio.abc.Stream,
     check: Callable[[Handshake], None],
-) -> Upgraded | HandshakeRejected | None:
+) -> Upgraded | HandshakeRejected | HandshakeFailed:
     read = await _read_request(protocol, stream)
-    if read is None:
-        return None
+    if not isinstance(read, tuple):
+        return read
     request, received = read
     handshake = _handshake(request, stream)
     try:

@@ -23,7 +23,7 @@ from contextlib import suppress
 
 import trio
 
-from ._admission import PeerFilter
+from ._admission import HandshakeGate, PeerFilter
 from ._config import ServerConfig
 from ._handover import HandoverError, receive_handover, send_handover
 from ._ratelimit import LogBudget, RateLimitedLogger
@@ -251,7 +251,8 @@ class Acceptor:
         self.config = config
         self.pool = pool
         self.connections = 0
-        """Connections in the acceptor's hands (upgrading, or waiting for a session message)."""
+        """Upgraded connections in the acceptor's hands (waiting for a session message, or
+        being handed over); upgrades in progress are counted apart (``max_handshakes``)."""
         self.port: int | None = None
         self._auth = (
             basic_auth_header(config.username, config.password)
@@ -260,6 +261,7 @@ class Acceptor:
         )
         self._round_robin = 0
         self._peers = PeerFilter(config.allowed_peers)
+        self._gate = HandshakeGate(config.max_handshakes)
         self._log = RateLimitedLogger(log, budget=LogBudget())  # a flood is not a log flood
         self._listen_scope = trio.CancelScope()
         self._handlers_scope = trio.CancelScope()
@@ -302,27 +304,37 @@ class Acceptor:
             self._log.warning("connection from %s refused: not in allowed_peers", refused)
             await trio.aclose_forcefully(stream)
             return
-        self.connections += 1
+        scope, evicted = self._gate.enter()
+        if evicted:
+            self._log.warning(
+                "%d connections in their upgrade (max_handshakes): the oldest cut short",
+                self.config.max_handshakes,
+            )
         try:
             async with open_upgrade(
                 stream,
                 handshake_timeout=self.config.handshake_timeout,
                 max_message_bytes=self.config.max_message_bytes,
                 check=self._check,
+                handshake_scope=scope,
             ) as upgraded:
+                self._gate.leave(scope)
                 if isinstance(upgraded, Upgraded):
-                    await self._route(upgraded)
+                    self.connections += 1
+                    try:
+                        await self._route(upgraded)
+                    finally:
+                        self.connections -= 1
                 elif isinstance(upgraded, HandshakeRejected):
-                    log.warning("upgrade refused: %s", upgraded)
+                    self._log.warning("upgrade refused: %s", upgraded)
+                elif upgraded.reason.startswith("connection closed"):
+                    self._log.info("no upgrade: %s", upgraded.reason)
                 else:
-                    log.warning(
-                        "handshake not completed within %g s; connection closed",
-                        self.config.handshake_timeout,
-                    )
+                    self._log.warning("no upgrade: %s", upgraded.reason)
         except* Exception as group:
             log.error("acceptor connection handler failed", exc_info=group)
         finally:
-            self.connections -= 1
+            self._gate.leave(scope)
 
     def _check(self, handshake: Handshake) -> None:
         check_upgrade(
