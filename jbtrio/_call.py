@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import fnmatch
 import inspect
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -171,6 +172,21 @@ class _Driver:
         self.after_hook = True
 
 
+def _drop_tracebacks(exc: BaseException) -> None:
+    """Clear the tracebacks of ``exc`` and of the exceptions chained to it, once logged: a
+    traceback's frames refer to the call (and to the exception, through their locals), a
+    cycle only a full collection would free."""
+    stack: list[BaseException | None] = [exc]
+    seen: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        stack += (current.__context__, current.__cause__)
+
+
 class Call:
     """One call, as the app sees it.
 
@@ -203,7 +219,13 @@ class Call:
         self._notify_events_on = False
         self._llm_vendor: str | None = None
         self._hung_up = trio.Event()
-        session.consume(self._consume, self._events.close_sending)
+        session.consume(self._consume, self._events.close_sending, self._release)
+
+    def _release(self) -> None:
+        """The call is over and its tasks are done: ``start`` points back at this call, a
+        cycle that would keep the call (and its session) until a full collection; its
+        event now refers to the call weakly."""
+        self.start = attrs.evolve(self.start, call=weakref.proxy(self))
 
     # ------------------------------------------------------------------ what the call is
 
@@ -396,7 +418,11 @@ class Call:
                 await self._drive(agen, driver)
         except Exception as exc:  # the author's code failed: this call only
             name = getattr(flow, "__name__", repr(flow))
-            self.log.error("flow %s failed: %r", name, exc, exc_info=exc)
+            if isinstance(exc, ProtocolError):  # jambonz's data, not the author's code
+                self.log.error("flow %s ended by what jambonz sent: %s", name, str(exc))
+            else:
+                self.log.error("flow %s failed: %r", name, exc, exc_info=exc)
+            _drop_tracebacks(exc)  # their frames hold this call: no cycle outlives it
             await self._apologise(driver)
         finally:
             self._drivers.discard(driver)

@@ -49,6 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--grace", type=float, default=30.0, help="seconds calls may finish on shutdown (30)"
     )
     parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=ServerConfig().max_connections,
+        help="bound on upgraded sockets, and on calls in progress (those waiting for their "
+        "reconnect included), per process (%(default)s); beyond it sockets get 503 and new "
+        "calls are closed with 1013",
+    )
+    parser.add_argument(
         "--gc-threshold",
         type=int,
         default=50_000,
@@ -147,6 +155,8 @@ def _worker_command(args: argparse.Namespace) -> Callable[[int, int], list[str]]
             args.app,
             "--grace",
             str(args.grace),
+            "--max-connections",
+            str(args.max_connections),
             "--gc-threshold",
             str(args.gc_threshold),
             "--worker",
@@ -199,6 +209,7 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         password=args.password,
         shutdown_grace=args.grace,
         allowed_peers=args.allowed_peers,
+        max_connections=args.max_connections,
     )
 
 
@@ -216,6 +227,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--user and --password go together")
     if args.workers < 1:
         raise SystemExit(f"--workers must be at least 1, got {args.workers}")
+    if args.max_connections < 1:
+        raise SystemExit(f"--max-connections must be at least 1, got {args.max_connections}")
     worker: tuple[int, int] | None = None
     if args.worker is not None:
         index, _, fd = args.worker.partition(":")

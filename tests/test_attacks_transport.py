@@ -8,6 +8,7 @@ unbounded number of fragments.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import socket
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from jbtrio._runtime._transport import (
     READ_SIZE,
     YIELD_EVERY,
     RawSocketStream,
+    Socket,
     SocketClosed,
     Written,
     _raw,
@@ -153,3 +155,32 @@ async def test_closing_a_socket_whose_peer_never_reads_is_bounded(
         start = trio.current_time()
         await ws.close(1000)  # close_timeout is 1 s in the helper
         assert trio.current_time() - start <= 1.5
+
+
+async def test_a_probe_gets_its_pong_or_ends_when_the_socket_closes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def read_all(ws: Socket) -> None:
+        with contextlib.suppress(SocketClosed):
+            while True:
+                await ws.receive()
+
+    async with connected_over() as (ws, peer), trio.open_nursery() as nursery:
+        nursery.start_soon(read_all, ws)
+
+        async def answer() -> None:
+            await peer.next_frame()  # the ping: the protocol queues its pong
+            await peer.flush()
+
+        nursery.start_soon(answer)
+        assert await ws.probe() is True
+
+        async def close_soon() -> None:
+            await trio.sleep(0.5)
+            peer.protocol.send_close(1001)
+            await peer.flush()
+
+        nursery.start_soon(close_soon)
+        start = trio.current_time()
+        assert await ws.probe() is False  # no pong, but no waiting for one either
+        assert trio.current_time() - start < 1.0

@@ -55,8 +55,12 @@ class ServerConfig:
       SIP INVITE, so be generous); a bigger one closes the socket with 1009.
     - ``max_fragments``: frames one inbound message may be split into (1024; jambonz never
       fragments); more close the socket with 1009 (empty fragments add nothing to the size).
-    - ``max_connections``: concurrent websocket connections (upgraded sockets); more are
-      refused with 503.
+    - ``max_connections``: concurrent websocket connections (upgraded sockets; more are
+      refused with 503), and calls in progress, those waiting for their reconnect included
+      (a new call past it is closed with 1013; a reconnect of a waiting call is never
+      refused, so a network blip that drops every socket at once loses no call).
+    - ``max_sessions_per_call``: sessions one call_sid may have at once: the call and those
+      its redirect verbs open on other sockets (8); more are closed with 1008.
     - ``max_handshakes``: connections still in their HTTP upgrade (256), counted apart from
       ``max_connections``; at the bound the oldest is cut short, so half-open upgrades
       cannot lock jambonz (whose upgrade takes one round trip) out.
@@ -94,6 +98,7 @@ class ServerConfig:
     max_fragments: int = attrs.field(default=1024, validator=_positive)
     max_connections: int = attrs.field(default=10_000, validator=_positive)
     max_handshakes: int = attrs.field(default=256, validator=_positive)
+    max_sessions_per_call: int = attrs.field(default=8, validator=_positive)
     first_message_timeout: float = attrs.field(default=10.0, validator=_positive)
     ping_interval: float | None = attrs.field(default=20.0, validator=_optional_positive)
     pong_timeout: float = attrs.field(default=10.0, validator=_positive)

@@ -92,6 +92,7 @@ class Server:
         self._calls_changed = trio.Event()
         self._stopped = trio.Event()
         self._anonymous = 0
+        self._sessions: dict[str, int] = {}  # sessions per call_sid (redirects included)
         self._probing: set[str] = set()  # calls whose socket is being probed for a reconnect
         self._budget = LogBudget()  # lines about connections: a flood must not flood the log
         self._log = RateLimitedLogger(log, budget=self._budget)
@@ -378,6 +379,26 @@ class Server:
             # run by the app at that URL, while the first one stays jambonz's notifier.
             self._anonymous += 1
             key = f"{sid}#redirect-{self._anonymous}"
+        if len(self.calls) >= self.config.max_connections:
+            # A call waiting for its reconnect is a call: orphans meet the same bound.
+            self._log_for(sid).warning(
+                "%s from %s refused: %d calls in progress, those waiting for a reconnect "
+                "included (max_connections)",
+                message.TYPE,
+                socket.remote,
+                len(self.calls),
+            )
+            await socket.close(1013, "too many calls")
+            return None
+        if self._sessions.get(sid, 0) >= self.config.max_sessions_per_call:
+            self._log_for(sid).warning(
+                "%s from %s refused: %d sessions of this call already (max_sessions_per_call)",
+                message.TYPE,
+                socket.remote,
+                self._sessions[sid],
+            )
+            await socket.close(1008, "too many sessions for this call")
+            return None
         session = CallSession(
             key=key,
             call_sid=sid,
@@ -389,6 +410,7 @@ class Server:
             on_end=self._forget,
         )
         self.calls[key] = session
+        self._sessions[sid] = self._sessions.get(sid, 0) + 1
         self._calls_changed.set()
         assert self._nursery is not None, "Server.run()/run_in() is not running"
         await self._nursery.start(session.run, name=f"call {sid}")
@@ -461,6 +483,9 @@ class Server:
     def _forget(self, session: CallSession) -> None:
         if self.calls.get(session.key) is session:
             del self.calls[session.key]
+            left = self._sessions.pop(session.call_sid, 1) - 1
+            if left > 0:
+                self._sessions[session.call_sid] = left
             self._calls_changed.set()
 
     def _log_for(self, call_sid: str | None) -> CallLogger:

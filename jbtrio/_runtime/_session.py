@@ -121,6 +121,7 @@ class CallSession:
         self._reader_scope: trio.CancelScope | None = None
         self._consumer: Consumer | None = None
         self._on_close: Callable[[], None] | None = None
+        self._on_release: Callable[[], None] | None = None
         self._backlog: deque[Incoming] = deque()
         # The TTS pump (driver, channel, task) exists only once the call streams text or
         # jambonz reports on a TTS stream: most calls never do, and it costs memory.
@@ -166,6 +167,24 @@ class CallSession:
             self.log.error("call runtime failed", exc_info=group)
         finally:
             self._finish("runtime stopped")
+            self._release()
+
+    def _release(self) -> None:
+        """Break the call's reference cycles once its tasks are done (the app's call object
+        and this session point at each other, and so do tasks, scopes and tracebacks), so
+        that an ended call is freed at once rather than by a full collection, which a server
+        tuned for speed (``jbtrio serve`` raises the GC threshold) runs rarely."""
+        if self._on_release is not None:
+            self._on_release()
+        self._consumer = None
+        self._on_close = None
+        self._on_release = None
+        self._socket = None
+        self._nursery = None
+        self._tts = None
+        self._tts_send = None
+        self._partial = None
+        self._backlog.clear()
 
     @property
     def tts_driver(self) -> TtsPumpDriver:
@@ -190,11 +209,18 @@ class CallSession:
             self._nursery.start_soon(self._tts_pump, name=f"call {self.call_sid} tts-pump")
         return self._tts_send
 
-    def consume(self, consumer: Consumer, on_close: Callable[[], None]) -> None:
+    def consume(
+        self,
+        consumer: Consumer,
+        on_close: Callable[[], None],
+        on_release: Callable[[], None] | None = None,
+    ) -> None:
         """Hand every message for the app to ``consumer`` from now on (the ones that came
-        before it first); ``on_close`` is called when the call ends."""
+        before it first); ``on_close`` is called when the call ends, ``on_release`` once
+        its tasks are done (to break the consumer's reference cycles)."""
         self._consumer = consumer
         self._on_close = on_close
+        self._on_release = on_release
         backlog, self._backlog = self._backlog, deque()
         for incoming in backlog:
             self._consume(consumer, incoming)

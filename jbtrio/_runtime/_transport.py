@@ -370,12 +370,19 @@ class Socket:
             self._next_ping = now + self._ping_every
         return True
 
+    def _set_closed(self) -> None:
+        self._closed.set()
+        if self._probes:
+            for waiting in self._probes.values():
+                waiting.set()  # a closed socket answers no ping: wake the probes now
+            self._probes.clear()
+
     async def probe(self) -> bool:
         """Ping the peer and wait for its pong: True once it came, False if the socket is
-        closed. Bound it with a cancel scope (no pong in time: the peer is not alive). The
+        (or gets) closed. Bound it with a cancel scope (no pong in time: the peer is not alive). The
         pong is read by the socket's reader, which must be running; a write cut short by the
         cancellation breaks the socket (a peer that does not read is not alive either)."""
-        if self._protocol.state is not State.OPEN or self._broken:
+        if self._protocol.state is not State.OPEN or self._broken or self._closed.is_set():
             return False
         payload = os.urandom(8)
         answered = trio.Event()
@@ -385,8 +392,8 @@ class Socket:
         try:
             self._protocol.send_ping(payload)
             await self._flush()
-            await answered.wait()
-            return not self._broken
+            await answered.wait()  # the pong, or the socket closing
+            return not self._closed.is_set() and not self._broken
         finally:
             self._probes.pop(payload, None)
 
@@ -406,7 +413,7 @@ class Socket:
                 self._note(sent.code, sent.reason or None)
             else:
                 self._note(ABNORMAL_CLOSURE, None)
-        self._closed.set()
+        self._set_closed()
 
     # ------------------------------------------------------------------ writing
 
@@ -511,7 +518,7 @@ class Socket:
         self._broken = True
         if self.close_code is None:
             self._note(ABNORMAL_CLOSURE, reason)
-        self._closed.set()
+        self._set_closed()
         with suppress(Exception):
             self._protocol.fail(ABNORMAL_CLOSURE)
 
@@ -533,7 +540,7 @@ class Socket:
             while not self._closed.is_set() and not self._broken:
                 await self._feed(self._take_slice() if self._unparsed else await self._read())
         await trio.aclose_forcefully(self._stream)
-        self._closed.set()
+        self._set_closed()
 
     async def abort(self, reason: str) -> None:
         """Tear the connection down at once, without a close handshake."""
@@ -541,7 +548,7 @@ class Socket:
             self._note(ABNORMAL_CLOSURE, reason)
             self.closed_by_us = True
         self._broken = True
-        self._closed.set()
+        self._set_closed()
         await trio.aclose_forcefully(self._stream)
 
     def _note(self, code: int, reason: str | None) -> None:

@@ -397,15 +397,32 @@ class VerbHook(_HookMixin, _CallInfoMessage):
 
     def gather(self) -> GatherResult:
         """The result of a ``gather`` verb (ProtocolError if it is malformed)."""
-        return GatherResult.from_call_info(self.data)
+        try:
+            return GatherResult.from_call_info(self.data)
+        except ProtocolError as exc:
+            raise self._malformed("gather", exc) from None
 
     def dial(self) -> DialResult:
         """The result of a ``dial`` verb (ProtocolError if it is malformed)."""
-        return DialResult.from_call_info(self.data)
+        try:
+            return DialResult.from_call_info(self.data)
+        except ProtocolError as exc:
+            raise self._malformed("dial", exc) from None
 
     def llm(self) -> LlmResult:
         """The result of an ``llm`` verb (ProtocolError if it is malformed)."""
-        return LlmResult.from_call_info(self.data)
+        try:
+            return LlmResult.from_call_info(self.data)
+        except ProtocolError as exc:
+            raise self._malformed("llm", exc) from None
+
+    def _malformed(self, verb: str, exc: ProtocolError) -> ProtocolError:
+        """The error of a result that is not what jambonz sends, naming the hook it came in:
+        jambonz's fault, not the app's (a flow waiting for it gets it at its ``yield``)."""
+        return ProtocolError(
+            exc.reason,
+            context=f"verb:hook {self.msgid} ({self.hook}) carries a malformed {verb} result",
+        )
 
 
 @attrs.frozen(kw_only=True)
