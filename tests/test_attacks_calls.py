@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import pytest
 import trio
 import trio.testing
-from _attacker import attacker, frame, hello_app, serving, session_new
+from _attacker import Attacker, attacker, frame, hello_app, serving, session_new
 
 import jbtrio
 from jbtrio._runtime import CallSession, ServerConfig
@@ -191,3 +191,30 @@ async def test_wrong_typed_hook_data_uncaught_is_logged_once_without_a_traceback
     lines = [r for r in caplog.records if "malformed gather result" in r.getMessage()]
     assert len(lines) == 1
     assert lines[0].exc_info is None
+
+
+# ---------------------------------------------------------------------- shutdown (item 9)
+
+
+async def test_shutdown_closes_the_remaining_calls_at_once_within_one_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Calls left after the grace period were closed one at a time, up to close_timeout
+    each: six peers that never answer the close frame made shutdown take 38.6 s."""
+    config = ServerConfig(ping_interval=None, close_timeout=5.0)
+    async with trio.open_nursery() as nursery:
+        from jbtrio._runtime import Server
+
+        server: Server = await nursery.start(Server(hello_app(), config).run_in)
+        peers = []
+        for n in range(6):
+            peer = Attacker(await server.open_memory_stream())
+            await peer.handshake()
+            await peer.send_now(session_new(sid=f"stuck-{n}"))
+            await peer.next_message()
+            peers.append(peer)  # and never reads again: no close frame comes back
+        start = trio.current_time()
+        await server.shutdown(grace=2)
+        took = trio.current_time() - start
+        assert server.calls == {}
+    assert took <= 2 + 5 + 0.5, took
