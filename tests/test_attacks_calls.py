@@ -56,6 +56,31 @@ async def test_orphan_calls_count_against_max_connections(
     assert any("max_connections" in r.getMessage() for r in caplog.records)
 
 
+async def test_at_the_bound_a_new_call_ends_the_longest_orphan(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A flood of orphans must not keep new calls out for reconnect_timeout: at the bound,
+    one that has waited orphan_evict_after seconds makes room."""
+    config = ServerConfig(
+        max_connections=3, ping_interval=None, reconnect_timeout=30, orphan_evict_after=5
+    )
+    async with serving(hello_app(), config) as server:
+        for n in range(3):
+            async with attacker(server) as peer:
+                await peer.send_now(session_new(sid=f"orphan-{n}"))
+                await peer.next_message()
+            await trio.sleep(1)
+        async with attacker(server) as early:  # orphan-0 waited 3 s: not yet
+            await early.send_now(session_new(sid="early"))
+            assert await early.next_message() is None
+        await trio.sleep(2.5)
+        async with attacker(server) as new:  # orphan-0 waited 5.5 s: it goes
+            await new.send_now(session_new(sid="new"))
+            ack = await new.next_message()
+            assert ack is not None and ack["type"] == "ack"
+            assert set(server.calls) == {"orphan-1", "orphan-2", "new"}
+
+
 async def test_a_call_sid_cannot_open_sessions_without_bound(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -57,7 +57,8 @@ class ServerConfig:
       fragments); more close the socket with 1009 (empty fragments add nothing to the size).
     - ``max_connections``: concurrent websocket connections (upgraded sockets; more are
       refused with 503), and calls in progress, those waiting for their reconnect included
-      (a new call past it is closed with 1013; a reconnect of a waiting call is never
+      (a new call past it is closed with 1013, unless a call waiting for its reconnect can
+      make room, see ``orphan_evict_after``; a reconnect of a waiting call is never
       refused, so a network blip that drops every socket at once loses no call).
     - ``max_sessions_per_call``: sessions one call_sid may have at once: the call and those
       its redirect verbs open on other sockets (8); more are closed with 1008.
@@ -77,6 +78,9 @@ class ServerConfig:
     - ``reconnect_timeout``: how long a call waits, after its socket dropped, for jambonz to
       come back with ``session:reconnect`` before the call is ended (jambonz retries with
       growing back-off: 0.5, 1, 2, 4 s ...).
+    - ``orphan_evict_after``: at ``max_connections``, a new call ends the call that has
+      waited longest for its reconnect, if it has waited this many seconds (5; jambonz
+      reconnects within about a second of a drop), so orphans cannot keep new calls out.
     - ``rebind_probe_timeout``: a ``session:reconnect`` for a call whose socket we still hold
       is taken only if that socket does not answer a ping within this many seconds (2; a
       live socket means the newcomer is not jambonz reconnecting). It must leave time to
@@ -106,6 +110,7 @@ class ServerConfig:
     close_timeout: float = attrs.field(default=5.0, validator=_positive)
     reconnect_timeout: float = attrs.field(default=30.0, validator=_positive)
     rebind_probe_timeout: float = attrs.field(default=2.0, validator=_positive)
+    orphan_evict_after: float = attrs.field(default=5.0, validator=_positive)
     allowed_peers: tuple[str, ...] | None = attrs.field(
         default=None, converter=_peers, validator=_valid_peers
     )

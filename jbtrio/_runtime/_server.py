@@ -386,7 +386,7 @@ class Server:
             # run by the app at that URL, while the first one stays jambonz's notifier.
             self._anonymous += 1
             key = f"{sid}#redirect-{self._anonymous}"
-        if len(self.calls) >= self.config.max_connections:
+        if len(self.calls) >= self.config.max_connections and not self._make_room():
             # A call waiting for its reconnect is a call: orphans meet the same bound.
             self._log_for(sid).warning(
                 "%s from %s refused: %d calls in progress, those waiting for a reconnect "
@@ -425,6 +425,25 @@ class Server:
         session.feed_message(message)
         session.start_app()
         return session
+
+    def _make_room(self) -> bool:
+        """At ``max_connections``: end the call that has waited longest for its reconnect,
+        if that is ``orphan_evict_after`` seconds or more (jambonz reconnects within about a
+        second of a drop), so that a flood of orphans cannot keep new calls out."""
+        now = trio.current_time()
+        oldest: CallSession | None = None
+        since = now - self.config.orphan_evict_after
+        for session in self.calls.values():
+            waiting = session.waiting_since
+            if waiting is not None and waiting <= since:
+                oldest, since = session, waiting
+        if oldest is None:
+            return False
+        oldest.end(
+            f"ended after {now - since:.1f} s without its reconnect, to make room for a new "
+            "call (max_connections)"
+        )
+        return True
 
     async def _reconnect(
         self, socket: Socket, handler: AppHandler, message: SessionReconnect

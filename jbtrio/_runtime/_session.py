@@ -145,6 +145,14 @@ class CallSession:
         return self._socket
 
     @property
+    def waiting_since(self) -> float | None:
+        """When the call lost its socket, while it waits for ``session:reconnect`` (else
+        ``None``)."""
+        if self._socket is not None or self._reconnect_by == math.inf or self.ended:
+            return None
+        return self._reconnect_by - self.config.reconnect_timeout
+
+    @property
     def first_reply(self) -> ReplyHandle | None:
         """The reply handle of the message that started the session."""
         return self._first_handle
