@@ -240,6 +240,6 @@ async def test_shutdown_closes_the_remaining_calls_at_once_within_one_deadline(
             peers.append(peer)  # and never reads again: no close frame comes back
         start = trio.current_time()
         await server.shutdown(grace=2)
-        took = trio.current_time() - start
         assert server.calls == {}
+    took = trio.current_time() - start  # every connection handler is done too
     assert took <= 2 + 5 + 0.5, took

@@ -1,19 +1,95 @@
-"""Who may open a connection, before a byte of it is read: the peer address filter
-(``ServerConfig.allowed_peers``) and the bound on connections still in their upgrade
+"""Who may open a connection, before a byte of it is read: the accept loop, the peer address
+filter (``ServerConfig.allowed_peers``) and the bound on connections still in their upgrade
 (``ServerConfig.max_handshakes``), shared by the single-process server and the ``--workers``
 acceptor."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
-from collections.abc import Sequence
+import logging
+import socket
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 
 import trio
 
+from ._ratelimit import LogBudget, RateLimitedLogger
 from ._transport import RawSocketStream
 
-__all__ = ["HandshakeGate", "PeerFilter", "peer_ip"]
+__all__ = ["ACCEPT_BATCH", "HandshakeGate", "PeerFilter", "accept_loop", "peer_ip"]
+
+log = RateLimitedLogger(logging.getLogger("jbtrio.server"), budget=LogBudget())
+
+#: Connections accepted per wake-up of a listening socket. Trio's ``serve_listeners`` takes
+#: one per turn of the scheduler: under a flood of connections, the turns grow long and the
+#: kernel's backlog, where jambonz's connection waits its turn, grows without end.
+ACCEPT_BATCH = 16
+
+#: accept() errors that say the system is out of something: wait a little and go on.
+_CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
+_IGNORED_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR})
+
+
+async def accept_loop(
+    listeners: Sequence[trio.SocketListener],
+    handler: Callable[[trio.abc.Stream], Awaitable[object]],
+    nursery: trio.Nursery,
+) -> None:
+    """Accept connections on ``listeners`` until cancelled, up to :data:`ACCEPT_BATCH` per
+    wake-up, starting ``handler(stream)`` in ``nursery`` for each (a
+    :class:`RawSocketStream`, with the options ``trio.SocketStream`` sets). The listeners are
+    closed on exit."""
+    sockets = []
+    for listener in listeners:
+        sock = socket.socket(fileno=listener.socket.detach())
+        sock.setblocking(False)
+        sockets.append(sock)
+    try:
+        async with trio.open_nursery() as loops:
+            for sock in sockets:
+                loops.start_soon(_accept_from, sock, handler, nursery, name="jbtrio accept")
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+async def _accept_from(
+    sock: socket.socket,
+    handler: Callable[[trio.abc.Stream], Awaitable[object]],
+    nursery: trio.Nursery,
+) -> None:
+    while True:
+        await trio.lowlevel.wait_readable(sock)
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, _ = sock.accept()
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno in _CAPACITY_ERRNOS:
+                    log.error("accept failed (%s): retrying in 0.1 s", exc)
+                    await trio.sleep(0.1)
+                    break
+                if exc.errno in _IGNORED_ERRNOS:
+                    continue
+                raise
+            with suppress(OSError):  # as trio.SocketStream sets them
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if hasattr(socket, "TCP_NOTSENT_LOWAT"):
+                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, 2**14)
+            nursery.start_soon(_run, handler, RawSocketStream(conn), name="jbtrio connection")
+
+
+async def _run(
+    handler: Callable[[trio.abc.Stream], Awaitable[object]], stream: RawSocketStream
+) -> None:
+    try:
+        await handler(stream)
+    finally:
+        if not stream.closed:  # the handler's own close is the rule: no second one
+            await trio.aclose_forcefully(stream)
+
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

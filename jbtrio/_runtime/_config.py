@@ -62,9 +62,10 @@ class ServerConfig:
       refused, so a network blip that drops every socket at once loses no call).
     - ``max_sessions_per_call``: sessions one call_sid may have at once: the call and those
       its redirect verbs open on other sockets (8); more are closed with 1008.
-    - ``max_handshakes``: connections still in their HTTP upgrade (256), counted apart from
-      ``max_connections``; at the bound the oldest is cut short, so half-open upgrades
-      cannot lock jambonz (whose upgrade takes one round trip) out.
+    - ``max_handshakes``: connections still in their HTTP upgrade (1024), counted apart
+      from ``max_connections``; at the bound the oldest is cut short, so half-open upgrades
+      cannot lock jambonz (whose upgrade takes one round trip) out: under a flood of R new
+      connections a second, each has ``max_handshakes / R`` seconds to finish its upgrade.
     - ``first_message_timeout``: an accepted socket that sends no session message within this
       many seconds is closed (jambonz can leave orphan reconnects behind, PEER-BEHAVIOUR §5.3).
     - ``ping_interval``/``pong_timeout``: keepalive pings from our side (jambonz sends none by
@@ -101,7 +102,7 @@ class ServerConfig:
     max_message_bytes: int = attrs.field(default=1 << 20, validator=_positive)
     max_fragments: int = attrs.field(default=1024, validator=_positive)
     max_connections: int = attrs.field(default=10_000, validator=_positive)
-    max_handshakes: int = attrs.field(default=256, validator=_positive)
+    max_handshakes: int = attrs.field(default=1024, validator=_positive)
     max_sessions_per_call: int = attrs.field(default=8, validator=_positive)
     first_message_timeout: float = attrs.field(default=10.0, validator=_positive)
     ping_interval: float | None = attrs.field(default=20.0, validator=_optional_positive)

@@ -28,7 +28,7 @@ from .._wire import (
     UnknownMessage,
     decode,
 )
-from ._admission import HandshakeGate, PeerFilter
+from ._admission import HandshakeGate, PeerFilter, accept_loop
 from ._config import ServerConfig
 from ._logging import CallLogger, call_logger
 from ._ratelimit import LogBudget, RateLimitedLogger
@@ -141,8 +141,9 @@ class Server:
         return client
 
     async def _listen(self, listeners: list[trio.SocketListener]) -> None:
+        assert self._nursery is not None
         with self._listen_scope:
-            await trio.serve_listeners(self.handle_stream, listeners, handler_nursery=self._nursery)
+            await accept_loop(listeners, self.handle_stream, self._nursery)
 
     async def shutdown(self, grace: float | None = None) -> None:
         """Stop accepting, let calls finish within ``grace``, then close the rest with 1001."""
@@ -164,6 +165,11 @@ class Server:
                             socket.close, 1001, "server shutting down", name="jbtrio close"
                         )
         for session in left:
+            socket = session.socket
+            if socket is not None:
+                # No close frame back within close_timeout: do not wait for one again when
+                # its connection handler closes it.
+                await socket.abort("server shutting down")
             session.end("server shutdown")
         self._stopped.set()
 

@@ -23,7 +23,7 @@ from contextlib import suppress
 
 import trio
 
-from ._admission import HandshakeGate, PeerFilter
+from ._admission import HandshakeGate, PeerFilter, accept_loop
 from ._config import ServerConfig
 from ._handover import HandoverError, receive_handover, send_handover
 from ._ratelimit import LogBudget, RateLimitedLogger
@@ -286,9 +286,7 @@ class Acceptor:
         with self._handlers_scope:
             async with trio.open_nursery() as handlers:
                 with self._listen_scope:
-                    await trio.serve_listeners(
-                        self.handle_stream, listeners, handler_nursery=handlers
-                    )
+                    await accept_loop(listeners, self.handle_stream, handlers)
 
     def shutdown(self) -> None:
         """Stop accepting; the workers let their calls finish (their grace) and exit."""
