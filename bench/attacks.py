@@ -56,6 +56,7 @@ from jbtrio.testing import Caller, FakeJambonz, JambonzConfig  # noqa: E402
 
 AUTH = ("jambonz", "s3cret-for-the-bench")
 GC_ARGS: list[str] = []  # --gc-threshold N, passed on to jbtrio serve
+SERVER_ROOT = [ROOT]  # --server-root: serve from another checkout (a "before" measurement)
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -99,14 +100,21 @@ class Served:
 @asynccontextmanager
 async def serving(workers: int, max_connections: int) -> AsyncIterator[Served]:
     log_file = tempfile.NamedTemporaryFile("wb", prefix="jbtrio-attacks-", suffix=".log")  # noqa: SIM115
+    root = SERVER_ROOT[0]
     command = [
         sys.executable, "-m", "jbtrio", "--log-level", "INFO", "serve", "examples.ivr:app",
         "--port", "0", "--user", AUTH[0], "--password", AUTH[1], "--grace", "2",
-        "--workers", str(workers), "--max-connections", str(max_connections),
-        *GC_ARGS,
+        "--workers", str(workers), *GC_ARGS,
     ]  # fmt: skip
+    if "--max-connections" in (root / "jbtrio" / "_cli_serve.py").read_text():
+        command += ["--max-connections", str(max_connections)]
     process = await trio.lowlevel.open_process(
-        command, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log_file
+        command,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=log_file,
     )
     assert process.stdout is not None
     try:
@@ -139,15 +147,17 @@ class Canaries:
         self.url = f"ws://127.0.0.1:{port}/ivr"
         self.count = count
         self.fake = FakeJambonz(
-            JambonzConfig(say_seconds_per_char=0.0, say_min_seconds=0.05, max_duration=20)
+            JambonzConfig(say_seconds_per_char=0.0, say_min_seconds=0.05, max_duration=10)
         )
         self.results: list[tuple[float, float, bool, str, list[tuple[float, float]]]] = []
         self.live: dict[str, Any] = {}
 
-    async def run(self, stop: trio.Event) -> None:
+    async def run(self, stop: trio.Event, finished: trio.Event) -> None:
+        """Place calls until ``stop``; ``finished`` once the last of them has ended."""
         async with trio.open_nursery() as nursery:
             for n in range(self.count):
                 nursery.start_soon(self._loop, n, stop)
+        finished.set()
 
     async def _loop(self, n: int, stop: trio.Event) -> None:
         while not stop.is_set():
@@ -211,9 +221,9 @@ def _ack_delays(call: Any) -> list[tuple[float, float]]:
 # ---------------------------------------------------------------------------------- runs
 
 
-async def run_attack(
-    name: str, served: Served, canaries: Canaries, seconds: float
-) -> dict[str, Any]:
+async def run_attack(name: str, served: Served, seconds: float) -> dict[str, Any]:
+    """Run one attack; its window (``start``/``end``) is kept for the canary figures, which
+    are computed once every canary placed during it has ended."""
     before = tree_rss(served.process.pid)
     lines_before = len(served.log_lines())
     peak = before
@@ -240,18 +250,19 @@ async def run_attack(
             lines = attack.stdout.decode().strip().splitlines()
             result = json.loads(lines[-1]) if lines else {"error": attack.returncode}
         end = trio.current_time()
-        await trio.sleep(1.0)  # the canaries caught in the attack finish
+        await trio.sleep(1.0)  # what the attack left behind settles
         done.set()
     growth = max(0, peak - before)
     held = result.get("calls_started") if name == "orphans" else result.get("sockets", 1)
     return {
         "attack": name,
         **result,
-        **canaries.during(start, end),
         "rss_before_mb": round(before / 2**20, 1),
         "growth_mb": round(growth / 2**20, 1),
         "growth_per_socket_kb": round(growth / 1024 / max(1, held or 1), 1),
         "log_lines": len(served.log_lines()) - lines_before,
+        "start": start,
+        "end": end,
     }
 
 
@@ -334,27 +345,31 @@ async def run_mode(workers: int, args: argparse.Namespace) -> list[dict[str, Any
     rows: list[dict[str, Any]] = []
     async with serving(workers, args.max_connections) as served, trio.open_nursery() as nursery:
         canaries = Canaries(served.port, args.canaries)
-        stop = trio.Event()
-        nursery.start_soon(canaries.run, stop)
+        stop, finished = trio.Event(), trio.Event()
+        nursery.start_soon(canaries.run, stop, finished)
         await trio.sleep(2)  # warm up
+        windows = []
         for name in ["baseline", *args.attacks]:
-            row = await run_attack(name, served, canaries, args.seconds)
+            row = await run_attack(name, served, args.seconds)
             row["workers"] = workers
-            log(_line(row))
-            rows.append(row)
+            windows.append(row)
             await trio.sleep(1)
         if not args.quick:
+            start = trio.current_time()
             row = {"attack": "hijack", "workers": workers, **await hijack(served, canaries)}
-            log(_line(row))
-            rows.append(row)
-            stop.set()
-            row = {"attack": "smaller", "workers": workers, **await smaller(served)}
-            log(_line(row))
-            rows.append(row)
-            row = {"attack": "shutdown", "workers": workers, **await shutdown(served)}
-            log(_line(row))
-            rows.append(row)
+            windows.append({**row, "start": start, "end": trio.current_time()})
         stop.set()
+        with trio.move_on_after(30):
+            await finished.wait()  # every canary placed during an attack has ended
+        for row in windows:
+            row.update(canaries.during(row.pop("start"), row.pop("end")))
+            log(_line(row))
+            rows.append(row)
+        if not args.quick:
+            for check in (smaller, shutdown):
+                row = {"attack": check.__name__, "workers": workers, **await check(served)}
+                log(_line(row))
+                rows.append(row)
     return rows
 
 
@@ -369,11 +384,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each attack")
     parser.add_argument("--canaries", type=int, default=6, help="canary calls at a time")
     parser.add_argument(
-        "--max-connections", type=int, default=1000, help="the server's bound (1000)"
+        "--max-connections", type=int, default=10_000, help="the server's bound (10000)"
     )
     parser.add_argument("--quick", action="store_true", help="skip hijack/smaller/shutdown")
     parser.add_argument(
         "--gc-threshold", type=int, help="jbtrio serve's --gc-threshold (its default: 50000)"
+    )
+    parser.add_argument(
+        "--server-root",
+        type=Path,
+        help="serve from this checkout instead (e.g. `git archive <commit>` unpacked): a "
+        "measurement from before the fixes",
     )
     parser.add_argument("--attacker", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -382,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
         stats = trio.run(ATTACKS[args.attacker], args.port, AUTH, args.seconds)
         print(json.dumps(stats))
         return 0
+    if args.server_root is not None:
+        SERVER_ROOT[0] = args.server_root.resolve()
     if args.gc_threshold is not None:
         GC_ARGS[:] = ["--gc-threshold", str(args.gc_threshold)]
     args.attacks = [a for a in args.attacks.split(",") if a]

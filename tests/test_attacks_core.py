@@ -208,3 +208,23 @@ async def test_dropping_a_long_queue_logs_a_bounded_number_of_lines(
     lines = [r.getMessage() for r in caplog.records if "queued frame rewritten" in r.getMessage()]
     assert len(lines) == LOG_BURST + 1  # a burst, then the count of the rest
     assert "490 more record(s) like this were not logged" in lines[-1]
+
+
+def test_a_queued_ack_holds_memory_of_its_own_size() -> None:
+    """orjson's output keeps the 4 KiB buffer it was written in: 2,000 acks owed to a peer
+    that does not read held 8 MB instead of 1."""
+    import tracemalloc
+
+    core = CallCore(CoreConfig())
+    core.attach()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for n in range(1000):
+            core.receive(unknown(n), 0.0)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    assert len(core.queued) == 1000
+    assert grown < 1000 * 1024, grown  # about 500 bytes an ack, all told

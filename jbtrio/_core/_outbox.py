@@ -18,6 +18,9 @@ from ._reply import ReplyHandle
 
 __all__ = ["Frame", "Outbox"]
 
+#: Encoded frames smaller than this are copied to a block of their own size (see make()).
+_COMPACT_BELOW = 2048
+
 
 @attrs.frozen
 class Frame:
@@ -92,6 +95,10 @@ class Outbox:
         ``seq`` reuses the place of a frame this one rewrites; by default the frame is new.
         """
         data = encode_bytes(message, max_bytes=self._max_frame_bytes)
+        if len(data) < _COMPACT_BELOW:
+            # orjson's output keeps the 4 KiB buffer it was written in: a queued 40-byte ack
+            # would hold 4 KiB (2,000 of them, 8 MB). A copy holds what it says.
+            data = bytes(memoryview(data))
         if seq is None:
             seq = self._next_seq
             self._next_seq += 1
