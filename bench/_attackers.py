@@ -270,7 +270,10 @@ async def orphans(port: int, auth: tuple[str, str], seconds: float) -> Stats:
         except (OSError, ConnectionRefusedError):
             refused += 1
             continue
-        message = await client.next_message()
+        try:
+            message = await client.next_message()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            message = None
         started += message is not None
         refused += message is None
         await client.reset()
@@ -291,7 +294,11 @@ async def redirects(port: int, auth: tuple[str, str], seconds: float) -> Stats:
             client = await Client.connect(port, auth=auth)
             client.send(envelope("session:redirect", f"r{n}", sid, hook="/ivr"))
             await client.flush()
-            if await client.next_message() is None:
+            try:
+                answer = await client.next_message()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                answer = None
+            if answer is None:
                 refused += 1
                 await client.reset()
             else:
@@ -308,20 +315,21 @@ async def huge_msgids(port: int, auth: tuple[str, str], seconds: float) -> Stats
     await client.next_message()
     sent = 0
     deadline = trio.current_time() + seconds
-    while await until(deadline):
-        for kind in ("x:unknown", "verb:hook"):
-            client.send(envelope(kind, "m" * 30_000, None, hook="/x"))
-        await client.flush()
-        sent += 2
-        await trio.sleep(0.01)
-    client.send(envelope("verb:hook", "last", None, hook="/x"))
-    await client.flush()
     answered = False
-    with trio.move_on_after(2):
-        while (message := await client.next_message()) is not None:
-            if message.get("msgid") == "last":
-                answered = True
-                break
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        while await until(deadline):
+            for kind in ("x:unknown", "verb:hook"):
+                client.send(envelope(kind, "m" * 30_000, None, hook="/x"))
+            await client.flush()
+            sent += 2
+            await trio.sleep(0.01)
+        client.send(envelope("verb:hook", "last", None, hook="/x"))
+        await client.flush()
+        with trio.move_on_after(2):
+            while (message := await client.next_message()) is not None:
+                if message.get("msgid") == "last":
+                    answered = True
+                    break
     await client.reset()
     return {"sockets": 1, "frames_sent": sent, "call_still_answers": answered}
 

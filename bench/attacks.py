@@ -266,12 +266,16 @@ async def run_attack(name: str, served: Served, seconds: float) -> dict[str, Any
     }
 
 
-async def hijack(served: Served, canaries: Canaries) -> dict[str, Any]:
+async def hijack(served: Served, canaries: Canaries) -> tuple[int, list[tuple[Any, float]]]:
     """Forged session messages for live canaries, carrying the canary's own session:new data
-    (the worst case: the attacker holds the credentials and has seen the call's data). A
-    forgery takes a call when it is acked while that canary is still running."""
-    tried = taken = 0
-    for sid, call in list(canaries.live.items()):
+    (the worst case: the attacker holds the credentials and has seen the call's data).
+    Returns how many were sent, and the (canary, time) of each one the server acked: a
+    forgery took a call if that canary's socket then ended other than by jambonz's normal
+    close (see :func:`taken`); acked after the canary's own end, it merely started a new
+    call of that sid."""
+    tried = 0
+    acked: list[tuple[Any, float]] = []
+    for call in list(canaries.live.values()):
         first = next((f for f in call.transcript if f.type == "session:new"), None)
         if first is None or first.data is None:
             continue
@@ -281,17 +285,27 @@ async def hijack(served: Served, canaries: Canaries) -> dict[str, Any]:
                 client = await Client.connect(served.port, auth=AUTH)
             except (OSError, ConnectionRefusedError):
                 continue
+            sent_at = trio.current_time()
             client.send(orjson.dumps(forged))
             await client.flush()
             tried += 1
             with trio.move_on_after(5):
                 message = await client.next_message()
-                acked = message is not None and message.get("type") == "ack"
-                taken += acked and sid in canaries.live  # acked after the call ended: no harm
+                if message is not None and message.get("type") == "ack":
+                    acked.append((call, sent_at))
             await client.reset()
         if tried >= 20:
             break
-    return {"forged": tried, "calls_taken": taken}
+    return tried, acked
+
+
+def taken(acked: list[tuple[Any, float]]) -> int:
+    """Forgeries that took a live call: a socket of that canary ended, after the forgery was
+    sent, by something else than jambonz's normal close (1000)."""
+    return sum(
+        any(e.kind == "close" and e.time >= sent_at and e.by != "jambonz" for e in call.events)
+        for call, sent_at in acked
+    )
 
 
 async def smaller(served: Served) -> dict[str, Any]:
@@ -354,13 +368,18 @@ async def run_mode(workers: int, args: argparse.Namespace) -> list[dict[str, Any
             row["workers"] = workers
             windows.append(row)
             await trio.sleep(1)
+        forgeries: tuple[int, list[tuple[Any, float]]] = (0, [])
         if not args.quick:
             start = trio.current_time()
-            row = {"attack": "hijack", "workers": workers, **await hijack(served, canaries)}
+            forgeries = await hijack(served, canaries)
+            row = {"attack": "hijack", "workers": workers, "forged": forgeries[0]}
             windows.append({**row, "start": start, "end": trio.current_time()})
         stop.set()
         with trio.move_on_after(30):
             await finished.wait()  # every canary placed during an attack has ended
+        if not args.quick:
+            windows[-1]["forged_acked"] = len(forgeries[1])
+            windows[-1]["calls_taken"] = taken(forgeries[1])
         for row in windows:
             row.update(canaries.during(row.pop("start"), row.pop("end")))
             log(_line(row))

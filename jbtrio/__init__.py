@@ -38,6 +38,7 @@ from ._runtime import tune_gc as tune_gc
 from ._tts import TtsResult as TtsResult
 from ._tts import TtsStream as TtsStream
 from ._wire import MAX_FRAME_BYTES as MAX_FRAME_BYTES
+from ._wire import MAX_ID_CHARS as MAX_ID_CHARS
 from ._wire import Ack as Ack
 from ._wire import CallInfo as CallInfo
 from ._wire import CallStatus as CallStatus
