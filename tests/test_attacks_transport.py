@@ -19,6 +19,7 @@ import trio.testing
 from _ws_peer import Peer
 from _ws_peer import connected as connected_over
 
+from jbtrio._runtime._rawstream import take_over
 from jbtrio._runtime._transport import (
     FEED_SLICE,
     MAX_FRAGMENTS,
@@ -28,7 +29,6 @@ from jbtrio._runtime._transport import (
     Socket,
     SocketClosed,
     Written,
-    _raw,
 )
 
 
@@ -46,7 +46,7 @@ async def test_a_read_after_a_full_buffer_is_still_a_checkpoint() -> None:
     """receive_some skipped its wait (and so any checkpoint) after a read that filled the
     buffer: a peer that keeps the buffer full kept the reader from ever yielding."""
     server_end, client_end = socket_pair()
-    stream = _raw(server_end)
+    stream = take_over(server_end)
     assert isinstance(stream, RawSocketStream)
     try:
         await client_end.send_all(b"x" * (3 * READ_SIZE))

@@ -15,7 +15,7 @@ from contextlib import suppress
 import trio
 
 from ._ratelimit import LogBudget, RateLimitedLogger
-from ._transport import RawSocketStream
+from ._rawstream import RawSocketStream
 
 __all__ = ["ACCEPT_BATCH", "HandshakeGate", "PeerFilter", "accept_loop", "peer_ip"]
 

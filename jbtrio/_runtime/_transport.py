@@ -20,37 +20,47 @@ per message), a cancelled send silently corrupts the stream, and it has no keepa
   :meth:`Socket.send_nowait` writes a frame without waiting when nothing else is being
   written (what the kernel does not take goes first in line for the next write);
 - reads wait on the run's edge-triggered read poller (:mod:`._poller`) instead of re-arming
-  Trio's epoll for every message;
+  Trio's epoll for every message (the stream: :mod:`._rawstream`; the HTTP upgrade's parts:
+  :mod:`._handshake`);
 - :meth:`Socket.abort` closes the stream under a stalled writer: the only way to unblock a
   send, since we never put a timeout around one.
 """
 
 from __future__ import annotations
 
-import base64
 import enum
-import hmac
-import logging
 import math
 import os
-import socket
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 import attrs
 import trio
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
-from ._poller import HANG_UP, ReadPoller, read_poller
-from ._wakeups import Wakeup
+from ._handshake import (
+    ENGINE_LOG,
+    SUBPROTOCOL,
+    Handshake,
+    HandshakeFailed,
+    HandshakeRejected,
+    Upgraded,
+    basic_auth_header,
+    credentials_match,
+    open_upgrade,
+)
+from ._rawstream import READ_SIZE, RawSocketStream
 
 __all__ = [
+    "FEED_SLICE",
+    "MAX_FRAGMENTS",
+    "READ_SIZE",
     "SUBPROTOCOL",
+    "YIELD_EVERY",
     "Handshake",
     "HandshakeFailed",
     "HandshakeRejected",
@@ -67,14 +77,8 @@ __all__ = [
     "open_upgrade",
 ]
 
-#: The subprotocol jambonz offers and requires back (REFERENCE §1.2).
-SUBPROTOCOL = "ws.jambonz.org"
-
 #: Close code when the peer vanished without a close frame.
 ABNORMAL_CLOSURE = 1006
-
-#: Bytes asked of the stream per read: a few jambonz messages, or one large one in pieces.
-READ_SIZE = 65536
 
 #: Bytes of a read handed to the websocket engine at a time; the reader yields to the scheduler
 #: between two slices. 64 KiB of one-byte frames (or pings) take websockets 65-105 ms to parse;
@@ -89,11 +93,6 @@ YIELD_EVERY = 64
 #: Empty continuation frames add nothing to the size limit, so without a count a peer could
 #: send them for ever; jambonz never fragments what it sends.
 MAX_FRAGMENTS = 1024
-
-# websockets logs every connection at INFO with no call_sid; our own records say what matters.
-_ENGINE_LOG = logging.getLogger("jbtrio.websocket")
-_ENGINE_LOG.addHandler(logging.NullHandler())
-_ENGINE_LOG.propagate = False
 
 
 class SocketClosed(Exception):
@@ -116,40 +115,6 @@ class Written(enum.Enum):
     """Nothing was written: send the frame with :meth:`Socket.send`."""
 
 
-class HandshakeRejected(Exception):
-    """The upgrade request was refused with an HTTP status (and the reason, for the log)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        self.status = status
-        self.reason = reason
-        super().__init__(f"HTTP {status}: {reason}")
-
-
-@attrs.frozen
-class HandshakeFailed:
-    """The upgrade did not happen and nothing was answered: ``reason`` says why (it timed
-    out, the peer closed first, or the server cut it short to make room for others)."""
-
-    reason: str
-
-
-@attrs.frozen
-class Handshake:
-    """What the upgrade request said: its path (query stripped), headers and subprotocols."""
-
-    path: str
-    headers: Sequence[tuple[bytes, bytes]]
-    subprotocols: tuple[str, ...]
-    remote: str
-
-    def header(self, name: bytes) -> bytes | None:
-        """The first header called ``name`` (lower-case bytes), if any."""
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
-
-
 @attrs.frozen
 class Keepalive:
     """Ping the peer every ``interval`` seconds; a pong not back within ``timeout`` means the
@@ -157,21 +122,6 @@ class Keepalive:
 
     interval: float | None
     timeout: float
-
-
-def basic_auth_header(username: str, password: str) -> bytes:
-    """The ``Authorization`` header value jambonz sends for these credentials."""
-    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    return f"Basic {token}".encode("ascii")
-
-
-def credentials_match(handshake: Handshake, expected: bytes) -> bool:
-    """Whether the request's Authorization header carries ``expected`` (as made by
-    :func:`basic_auth_header`): the scheme compared case-insensitively (RFC 7617), the
-    credentials in constant time."""
-    scheme, _, token = (handshake.header(b"authorization") or b"").strip().partition(b" ")
-    _, _, expected_token = expected.partition(b" ")
-    return scheme.lower() == b"basic" and hmac.compare_digest(token.strip(), expected_token)
 
 
 class Socket:
@@ -566,211 +516,6 @@ def text_frame(payload: bytes) -> bytes:
     return b"\x81\x7f" + size.to_bytes(8, "big") + payload
 
 
-class RawSocketStream(trio.abc.Stream):
-    """A TCP stream on a plain non-blocking socket, driven by ``trio.lowlevel``.
-
-    Trio's ``SocketStream`` tries each ``recv`` before waiting (in a request/response
-    protocol the try nearly always fails: one wasted syscall per message) and yields after
-    every send. Here a receive waits for readability first unless the last read filled the
-    buffer (then it only yields: every receive is a checkpoint), and a send that the kernel
-    takes whole returns at once. Readability comes from
-    the run's :class:`~jbtrio._runtime._poller.ReadPoller` (no system call per wait) where
-    there is one. The socket is used by one reader and one writer at a time
-    (:class:`Socket` guarantees it).
-    """
-
-    def __init__(self, sock: socket.socket) -> None:
-        sock.setblocking(False)
-        self.socket = sock
-        # A new connection's first bytes (jambonz's upgrade request) have usually arrived by
-        # the time it is accepted: the first read tries before it waits.
-        self._maybe_more = True
-        self._closed = False
-        self._readable = Wakeup()
-        self._poller: ReadPoller | None = None
-        self._registered = False
-        # The poller reported a hang-up: a read may not wait for an edge again (none comes).
-        self._hung_up = False
-
-    def _on_event(self, flags: int) -> None:
-        if flags & HANG_UP:
-            self._hung_up = True
-        self._readable.set()
-
-    async def _wait_readable(self) -> None:
-        if self._hung_up:
-            await trio.lowlevel.checkpoint()
-            return
-        if not self._registered:
-            self._registered = True
-            poller = read_poller()
-            if poller is not None and poller.register(self.socket, self._on_event):
-                self._poller = poller
-        poller = self._poller
-        if poller is None or poller.failed:
-            await trio.lowlevel.wait_readable(self.socket)
-        else:
-            await self._readable.wait()  # set by the poller on every arrival (edge-triggered)
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if self._closed:
-            raise trio.ClosedResourceError("the stream is closed")
-        size = max_bytes or READ_SIZE
-        sock = self.socket
-        if self._maybe_more:
-            # The last read filled the buffer: read again at once, but still yield first, or
-            # a peer that keeps the buffer full would keep this task from ever yielding.
-            await trio.lowlevel.checkpoint()
-        else:
-            await self._wait_readable()
-        while True:
-            try:
-                data = sock.recv(size)
-            except BlockingIOError:
-                await self._wait_readable()
-                continue
-            except OSError as exc:
-                if self._closed:
-                    raise trio.ClosedResourceError("the stream was closed") from None
-                raise trio.BrokenResourceError(str(exc)) from exc
-            self._maybe_more = len(data) == size
-            return data
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        if self._closed:
-            raise trio.ClosedResourceError("the stream is closed")
-        await trio.lowlevel.checkpoint_if_cancelled()
-        sock = self.socket
-        view = memoryview(data)
-        while view:
-            try:
-                sent = sock.send(view)
-            except BlockingIOError:
-                await trio.lowlevel.wait_writable(sock)
-                continue
-            except OSError as exc:
-                if self._closed:
-                    raise trio.ClosedResourceError("the stream was closed") from None
-                raise trio.BrokenResourceError(str(exc)) from exc
-            view = view[sent:]
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`aclose` was called."""
-        return self._closed
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await trio.lowlevel.wait_writable(self.socket)
-
-    async def aclose(self) -> None:
-        self.close_now()
-        await trio.lowlevel.checkpoint()
-
-    def close_now(self) -> None:
-        """Close the socket without a checkpoint (what ``aclose_forcefully`` would do, minus
-        its cancel scope and the ``Cancelled`` it raises: a flood of connections closing at
-        once costs less)."""
-        if not self._closed:
-            self._closed = True
-            if self._poller is not None:
-                self._poller.unregister(self.socket)
-            self._readable.set()  # a reader parked on the poller finds the stream closed
-            trio.lowlevel.notify_closing(self.socket)
-            self.socket.close()
-
-
-def _raw(stream: trio.abc.Stream) -> trio.abc.Stream:
-    """Take a TCP ``SocketStream``'s socket over as a :class:`RawSocketStream`."""
-    if not isinstance(stream, trio.SocketStream):
-        return stream  # in-memory streams in tests, TLS, ...
-    trio_socket = stream.socket
-    sock = socket.socket(trio_socket.family, trio_socket.type, fileno=trio_socket.detach())
-    return RawSocketStream(sock)
-
-
-def _strip_query(target: str) -> str:
-    return target.split("?", 1)[0].split("#", 1)[0] or "/"
-
-
-def _remote(stream: trio.abc.Stream) -> str:
-    if isinstance(stream, trio.SocketStream | RawSocketStream):
-        with suppress(OSError):
-            peer = stream.socket.getpeername()
-            if isinstance(peer, tuple) and len(peer) >= 2:
-                return f"{peer[0]}:{peer[1]}"
-    return "in-memory stream"  # not a socket: no address to report
-
-
-def _handshake(request: Request, stream: trio.abc.Stream) -> Handshake:
-    headers = tuple(
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in request.headers.raw_items()
-    )
-    offered = tuple(
-        token.strip()
-        for value in request.headers.get_all("Sec-WebSocket-Protocol")
-        for token in value.split(",")
-        if token.strip()
-    )
-    return Handshake(
-        path=_strip_query(request.path),
-        headers=headers,
-        subprotocols=offered,
-        remote=_remote(stream),
-    )
-
-
-async def _send_pending(protocol: ServerProtocol, stream: trio.abc.Stream) -> None:
-    data = b"".join(protocol.data_to_send())
-    if data:
-        with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await stream.send_all(data)
-
-
-async def _read_request(
-    protocol: ServerProtocol, stream: trio.abc.Stream
-) -> tuple[Request, bytes] | HandshakeRejected | HandshakeFailed:
-    """Feed the stream to the protocol until the upgrade request is parsed; a request that
-    is not valid HTTP gets a 400 (the rejection is returned), a stream that ends first is a
-    :class:`HandshakeFailed`.
-
-    Also returns the bytes read after the request's blank line: a client waits for the 101
-    before sending frames, so they are nearly always none, but a process handing the socket
-    over must pass on every byte it took from the stream.
-    """
-    received = bytearray()
-    while True:
-        try:
-            data = await stream.receive_some(READ_SIZE)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            data = b""
-        if data:
-            protocol.receive_data(data)
-            received += data
-        else:
-            protocol.receive_eof()
-        for event in protocol.events_received():
-            if isinstance(event, Request):
-                end = received.find(b"\r\n\r\n")
-                return event, bytes(received[end + 4 :]) if end >= 0 else b""
-        failed = protocol.handshake_exc
-        if failed is not None and data:
-            # websockets closes without a word; an HTTP client deserves a status.
-            cause = failed.__cause__ or failed
-            protocol.data_to_send()  # its end-of-stream marker: we answer first
-            response = protocol.reject(400, f"Bad Request: {cause}\n")
-            with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await stream.send_all(response.serialize())
-            return HandshakeRejected(400, f"malformed HTTP request ({cause})")
-        if failed is not None or not data:
-            await _send_pending(protocol, stream)
-            return HandshakeFailed(
-                "connection closed before the upgrade request"
-                if not received
-                else "connection closed in the middle of the upgrade request"
-            )
-
-
 @asynccontextmanager
 async def open_socket(
     stream: trio.abc.Stream,
@@ -815,63 +560,6 @@ async def open_socket(
             yield socket
 
 
-@attrs.frozen
-class Upgraded:
-    """A connection whose upgrade was accepted (the 101 is sent): the stream, what the
-    request said, the protocol (now OPEN) and the bytes read after the request."""
-
-    stream: trio.abc.Stream
-    handshake: Handshake
-    protocol: ServerProtocol
-    received: bytes
-
-
-@asynccontextmanager
-async def open_upgrade(
-    stream: trio.abc.Stream,
-    *,
-    handshake_timeout: float,
-    max_message_bytes: int,
-    check: Callable[[Handshake], None],
-    handshake_scope: trio.CancelScope | None = None,
-) -> AsyncIterator[Upgraded | HandshakeRejected | HandshakeFailed]:
-    """The handshake alone: yields :class:`Upgraded`, the rejection, or the failure (as
-    :func:`open_socket`); releases the stream on exit without sending anything more.
-
-    The handshake runs in ``handshake_scope`` when one is given (its deadline is set to
-    ``handshake_timeout`` from now unless it has one): cancelling it cuts the handshake
-    short. A process that hands sockets over to others uses this directly: what it closes on
-    exit is its own descriptor, so the connection lives on in the process it went to.
-    """
-    original, stream = stream, _raw(stream)
-    protocol = ServerProtocol(
-        subprotocols=[Subprotocol(SUBPROTOCOL)],
-        max_size=max_message_bytes,
-        logger=_ENGINE_LOG,
-    )
-    scope = trio.CancelScope() if handshake_scope is None else handshake_scope
-    if scope.deadline == math.inf:
-        scope.deadline = trio.current_time() + handshake_timeout
-    try:
-        outcome: Upgraded | HandshakeRejected | HandshakeFailed = HandshakeFailed(
-            f"handshake not completed within {handshake_timeout:g} s"
-        )
-        with scope:
-            outcome = await _upgrade(protocol, stream, check)
-        if scope.cancelled_caught and trio.current_time() < scope.deadline:
-            outcome = HandshakeFailed("handshake cut short to make room (max_handshakes)")
-        yield outcome
-    finally:
-        if isinstance(stream, RawSocketStream):
-            stream.close_now()
-        else:
-            with trio.CancelScope(shield=True):
-                await trio.aclose_forcefully(stream)
-        if stream is not original:
-            with trio.CancelScope(shield=True):
-                await trio.aclose_forcefully(original)  # its socket was detached: no-op
-
-
 @asynccontextmanager
 async def adopt_socket(
     stream: trio.abc.Stream,
@@ -892,7 +580,7 @@ async def adopt_socket(
         subprotocols=[Subprotocol(SUBPROTOCOL)],
         state=State.OPEN,
         max_size=max_message_bytes,
-        logger=_ENGINE_LOG,
+        logger=ENGINE_LOG,
     )
     try:
         socket = Socket(
@@ -918,30 +606,3 @@ async def _closing(socket: Socket) -> AsyncIterator[None]:
     finally:
         with trio.CancelScope(shield=True):
             await socket.close(socket.close_code or 1000)
-
-
-async def _upgrade(
-    protocol: ServerProtocol,
-    stream: trio.abc.Stream,
-    check: Callable[[Handshake], None],
-) -> Upgraded | HandshakeRejected | HandshakeFailed:
-    read = await _read_request(protocol, stream)
-    if not isinstance(read, tuple):
-        return read
-    request, received = read
-    handshake = _handshake(request, stream)
-    try:
-        check(handshake)
-    except HandshakeRejected as rejected:
-        response = protocol.reject(rejected.status, rejected.reason)
-        if rejected.status == 401:
-            response.headers["WWW-Authenticate"] = 'Basic realm="jbtrio"'
-        protocol.send_response(response)
-        await _send_pending(protocol, stream)
-        return rejected
-    response = protocol.accept(request)
-    protocol.send_response(response)
-    await _send_pending(protocol, stream)
-    if response.status_code != 101:
-        return HandshakeRejected(response.status_code, "not a valid websocket upgrade request")
-    return Upgraded(stream, handshake, protocol, received)
