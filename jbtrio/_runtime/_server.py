@@ -4,7 +4,11 @@ Each connection is handled in a fortress (``except*``): nothing that happens on 
 can escape into the listener or another call. A connection's first session message decides
 which call it belongs to — a new one (``session:new``, ``session:adulting``,
 ``session:redirect``) or an existing one (``session:reconnect``, rebinding the call that
-outlived its old socket).
+outlived its old socket). A socket gets an existing call only if it is that call's jambonz
+coming back: the reconnect carries the call's session data (its identity digest), and the
+socket the call still has, if any, no longer answers a ping; anything else (a second
+``session:new`` for a live call included) is refused with 1008. New calls, those waiting for
+their reconnect included, are bounded by ``max_connections``.
 """
 
 from __future__ import annotations
