@@ -41,6 +41,7 @@ from ._tool_serving import Tool as Tool
 from ._tts import TtsResult as TtsResult
 from ._tts import TtsStream as TtsStream
 from ._wire import MAX_FRAME_BYTES as MAX_FRAME_BYTES
+from ._wire import MAX_ID_CHARS as MAX_ID_CHARS
 from ._wire import Ack as Ack
 from ._wire import AgentEvent as AgentEvent
 from ._wire import AgentEventData as AgentEventData

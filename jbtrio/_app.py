@@ -107,12 +107,14 @@ class _Hooks:
     def rest(self) -> ClientPool | None:
         return self._app.rest
 
-    def failed(self, call: Call, where: str, exc: BaseException) -> None:
-        for listener in list(self._app._failure_listeners):
+    def failed(self, call: Call, where: str, exc: BaseException) -> bool:
+        listeners = list(self._app._failure_listeners)
+        for listener in listeners:
             try:
                 listener(call, where, exc)
             except Exception:
                 log.exception("[%s] failure listener %r raised", call.sid, listener)
+        return bool(listeners)
 
     def flow_for(self, event: Event) -> tuple[Flow, bool] | None:
         message = event.message

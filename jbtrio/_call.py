@@ -21,6 +21,7 @@ call asks of its app is the :class:`AppHooks` protocol, so this module never imp
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar, overload
 
@@ -156,8 +157,9 @@ class AppHooks(Protocol):
         """The app's jambonz REST clients, if it configured them."""
         ...
 
-    def failed(self, call: Call, where: str, exc: BaseException) -> None:
-        """``where`` (``"flow ivr"``) raised ``exc`` on ``call``: tell who listens."""
+    def failed(self, call: Call, where: str, exc: BaseException) -> bool:
+        """``where`` (``"flow ivr"``) raised ``exc`` on ``call``: tell who listens (True when
+        someone did, and may keep the exception with its traceback)."""
         ...
 
     def flow_for(self, event: Event) -> tuple[Flow, bool] | None:
@@ -225,7 +227,7 @@ class Call(CallCommands):
             special=self._start_special_flow,
         )
         session.on_unconfirmed = self._flows.unconfirmed
-        session.consume(self._inbound.consume, self._inbound.close)
+        session.consume(self._inbound.consume, self._inbound.close, self._release)
 
     # ------------------------------------------------------------------ what the call is
 
@@ -328,12 +330,20 @@ class Call(CallCommands):
     async def _run_beside(self, flow: Flow, first: ReplyHandle) -> None:
         await self.run_flow(flow, first=first)
 
+    def _release(self) -> None:
+        """The call is over and its tasks are done: ``start`` points back at this call, a
+        cycle that would keep the call (and its session) until a full collection; its
+        event now refers to the call weakly."""
+        self.start = attrs.evolve(self.start, call=weakref.proxy(self))
+        self._inbound.release()
+        self._flows.release()
+        self._tools.release()
+
     def _error_verbs(self) -> Iterable[Any]:
         return self._app.error_verbs if self._app is not None else DEFAULT_ERROR_VERBS
 
-    def _failed(self, where: str, exc: Exception) -> None:
-        if self._app is not None:
-            self._app.failed(self, where, exc)
+    def _failed(self, where: str, exc: Exception) -> bool:
+        return self._app is not None and self._app.failed(self, where, exc)
 
     def _prepare_llm(self, verbs: list[dict[str, Any]]) -> None:
         self._tools.note_llm(verbs, self._inbound.wants)

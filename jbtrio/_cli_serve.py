@@ -15,6 +15,7 @@ import argparse
 import errno
 import importlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -41,7 +42,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", help="require HTTP Basic auth with this username")
     parser.add_argument("--password", help="... and this password")
     parser.add_argument(
+        "--allowed-peers",
+        default=os.environ.get("JBTRIO_ALLOWED_PEERS"),
+        metavar="CIDR,...",
+        help="only these addresses/networks may connect, e.g. your jambonz feature servers "
+        "(default: $JBTRIO_ALLOWED_PEERS, else any)",
+    )
+    parser.add_argument(
         "--grace", type=float, default=30.0, help="seconds calls may finish on shutdown (30)"
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=ServerConfig().max_connections,
+        help="bound on upgraded sockets, and on calls in progress (those waiting for their "
+        "reconnect included), per process (%(default)s); beyond it sockets get 503 and new "
+        "calls are closed with 1013",
     )
     parser.add_argument(
         "--gc-threshold",
@@ -181,6 +197,8 @@ def _worker_command(args: argparse.Namespace) -> Callable[[int, int], list[str]]
             args.app,
             "--grace",
             str(args.grace),
+            "--max-connections",
+            str(args.max_connections),
             "--gc-threshold",
             str(args.gc_threshold),
             "--worker",
@@ -228,7 +246,13 @@ async def _serve_worker(router: Router, args: argparse.Namespace, index: int, fd
 
 def _config(args: argparse.Namespace) -> ServerConfig:
     # Workers are started without --user/--password: the acceptor checked the credentials.
-    return ServerConfig(username=args.user, password=args.password, shutdown_grace=args.grace)
+    return ServerConfig(
+        username=args.user,
+        password=args.password,
+        shutdown_grace=args.grace,
+        allowed_peers=args.allowed_peers,
+        max_connections=args.max_connections,
+    )
 
 
 def _label_worker_logs(index: int) -> None:
@@ -245,6 +269,8 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("--user and --password go together")
     if args.workers < 1:
         raise SystemExit(f"--workers must be at least 1, got {args.workers}")
+    if args.max_connections < 1:
+        raise SystemExit(f"--max-connections must be at least 1, got {args.max_connections}")
     worker: tuple[int, int] | None = None
     if args.worker is not None:
         index, _, fd = args.worker.partition(":")

@@ -33,21 +33,27 @@ class ProtocolError(JbtrioError, ValueError):
     """Input that is not a valid jambonz WebSocket-API message.
 
     ``raw`` is the text that was being decoded (``str`` or ``bytes``, as given) and ``reason``
-    says what is wrong with it, with a JSON path where one helps (``$.data.call_sid``).
+    says what is wrong with it, with a JSON path where one helps (``$.data.call_sid``);
+    ``context`` says where it was found, when that is not the whole frame (a verb result in a
+    ``verb:hook``, read after the frame was decoded).
     """
 
-    def __init__(self, reason: str, raw: str | bytes | None = None) -> None:
+    def __init__(
+        self, reason: str, raw: str | bytes | None = None, *, context: str | None = None
+    ) -> None:
         self.reason = reason
         self.raw = raw
+        self.context = context
         super().__init__(reason)
 
     def __str__(self) -> str:
+        text = self.reason if self.context is None else f"{self.context}: {self.reason}"
         if self.raw is None:
-            return self.reason
+            return text
         preview = self.raw if isinstance(self.raw, str) else repr(self.raw)
         if len(preview) > _RAW_PREVIEW:
             preview = preview[:_RAW_PREVIEW] + "..."
-        return f"{self.reason} (in {preview!r})"
+        return f"{text} (in {preview!r})"
 
 
 class VerbError(JbtrioError, ValueError):

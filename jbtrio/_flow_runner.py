@@ -101,6 +101,30 @@ class _Driver:
         self.after_hook = True
 
 
+def _drop_tracebacks(exc: BaseException) -> None:
+    """Clear the tracebacks of ``exc`` and of the exceptions chained to it, once logged: a
+    traceback's frames refer to the call (and to the exception, through their locals), a
+    cycle only a full collection would free. Kept when a failure listener (the testing kit)
+    took the exception, to show where the flow raised."""
+    stack: list[BaseException | None] = [exc]
+    seen: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        stack += (current.__context__, current.__cause__)
+
+
+def _nothing_to_prepare(verbs: list[dict[str, Any]]) -> None:
+    pass
+
+
+def _no_listener(where: str, exc: Exception) -> bool:
+    return False
+
+
 class FlowRunner:
     """The flows and awaitable verbs of one call, and the hooks their steps wait for.
 
@@ -117,7 +141,7 @@ class FlowRunner:
         *,
         prepare_llm: Callable[[list[dict[str, Any]]], None],
         error_verbs: Callable[[], Iterable[Any]],
-        failed: Callable[[str, Exception], None],
+        failed: Callable[[str, Exception], bool],
     ) -> None:
         self._session = session
         self._prepare_llm = prepare_llm
@@ -254,8 +278,12 @@ class FlowRunner:
                 await self._drive(agen, driver)
         except Exception as exc:  # the author's code failed: this call only
             name = getattr(flow, "__name__", repr(flow))
-            self._session.log.error("flow %s failed: %r", name, exc, exc_info=exc)
-            self._failed(f"flow {name}", exc)
+            if isinstance(exc, ProtocolError):  # jambonz's data, not the author's code
+                self._session.log.error("flow %s ended by what jambonz sent: %s", name, str(exc))
+            else:
+                self._session.log.error("flow %s failed: %r", name, exc, exc_info=exc)
+            if not self._failed(f"flow {name}", exc):
+                _drop_tracebacks(exc)  # their frames hold this call: no cycle outlives it
             await self._apologise(driver)
         finally:
             self._drivers.discard(driver)
@@ -287,6 +315,12 @@ class FlowRunner:
         except Exception as exc:
             self._session.log.error("could not send the apology: %r; hanging up", exc)
             await self._session.send(commands.hangup())
+
+    def release(self) -> None:
+        """The call is over: let go of the call's callbacks (they refer back to the call)."""
+        self._prepare_llm = _nothing_to_prepare
+        self._error_verbs = tuple
+        self._failed = _no_listener
 
     def stop(self, reason: str) -> None:
         """Close every flow running (their ``finally`` blocks run)."""

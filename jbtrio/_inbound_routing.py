@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 import trio
@@ -76,6 +76,14 @@ class Subscription(Generic[_E]):
         return fnmatch.fnmatchcase(event.type, self.pattern)
 
 
+def _no_event(message: InboundMessage | UnknownMessage, reply: ReplyHandle | None) -> Any:
+    raise RuntimeError("the call is over: no more events")
+
+
+def _not_special(event: Any) -> bool:
+    return False
+
+
 class InboundRouter(Generic[_E]):
     """Routes one call's messages (see the module's docstring for the order).
 
@@ -107,6 +115,13 @@ class InboundRouter(Generic[_E]):
         self._events_wanted = False
         self.latest_api_url: str | None = None
         """The newest ``api_base_url`` jambonz sent (in ``session:new`` or a hook)."""
+
+    def release(self) -> None:
+        """The call is over: let go of the call's callbacks (they refer back to the call,
+        a cycle only a full collection would free)."""
+        self._make_event = _no_event
+        self._special = _not_special
+        self._shared = ()
 
     def subscribe(self, subscription: Subscription[_E]) -> None:
         """Hand matching events to ``subscription`` from now on (before the app's)."""

@@ -51,6 +51,11 @@ class ToolServer:
         self._tools: dict[str, Tool] = {}
         self._vendor: str | None = None
 
+    def release(self) -> None:
+        """The call is over: let go of the call (its tools are passed it as first argument)."""
+        self._owner = None
+        self._shared = {}
+
     def add(self, name: str, tool: Tool) -> None:
         """Serve ``tool`` as ``name`` on this call (before the app's tool of that name)."""
         self._tools[name] = tool

@@ -24,12 +24,12 @@ from websockets.frames import Opcode
 import jbtrio
 from jbtrio._runtime import Server
 from jbtrio._runtime._poller import read_poller
+from jbtrio._runtime._rawstream import take_over
 from jbtrio._runtime._transport import (
     RawSocketStream,
     Socket,
     SocketClosed,
     Written,
-    _raw,
 )
 from jbtrio.testing import At, Caller, FakeJambonz, Faults, PauseReading, app_view
 from jbtrio.verbs import Gather, Hangup, Say
@@ -50,7 +50,7 @@ def socket_pair(buffer: int | None = None) -> tuple[trio.SocketStream, trio.Sock
 
 def raw(stream: trio.SocketStream) -> RawSocketStream:
     """``stream``'s socket as the transport's own stream (as the server takes it over)."""
-    taken = _raw(stream)
+    taken = take_over(stream)
     assert isinstance(taken, RawSocketStream)
     return taken
 

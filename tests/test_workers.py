@@ -132,6 +132,31 @@ def test_too_much_before_a_session_message_is_refused() -> None:
             assert small.feed(status) is None
 
 
+def test_a_message_in_too_many_fragments_goes_to_any_worker() -> None:
+    """Past max_fragments the route is decided (the worker's engine fails the socket with
+    1009, as the single process does); the bytes are kept for it as ever."""
+    found = SessionFinder(MAX, MAX + 65536, max_fragments=100)
+    stream = client_frame(b"{", fin=False) + client_frame(b"", opcode=0x0, fin=False) * 200
+    route = found.feed(stream)
+    assert route is not None and route.key is None and "fragments" in route.why
+    assert bytes(found.received) == stream
+
+
+def test_many_fragments_cost_linear_time() -> None:
+    """_look_at summed every fragment's length on every continuation frame: 40,000
+    fragments took 24.8 s, during which the acceptor served no one."""
+    import time
+
+    found = SessionFinder(MAX, MAX + 65536, max_fragments=1_000_000)
+    head = client_frame(b"{", fin=False)
+    fragment = client_frame(b"x", opcode=0x0, fin=False)
+    start = time.perf_counter()
+    assert found.feed(head) is None
+    for _ in range(40):
+        assert found.feed(fragment * 1000) is None
+    assert time.perf_counter() - start < 5.0  # quadratic: ~25 s
+
+
 @settings(max_examples=200, deadline=None)
 @given(cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8))
 def test_any_split_of_the_stream_gives_the_same_route(cuts: list[int]) -> None:

@@ -24,12 +24,14 @@ from ._events import (
     Resumed,
     Unconfirmed,
 )
+from ._identity import IDENTITY_FIELDS, session_identity
 from ._outbox import Frame
 from ._receipts import verb_body
 from ._reply import ReplyHandle, ReplyState
 
 __all__ = [
     "DEFAULT_FALLBACK_VERBS",
+    "IDENTITY_FIELDS",
     "Abandoned",
     "AutoAcked",
     "CallCore",
@@ -48,6 +50,7 @@ __all__ = [
     "Resent",
     "Resumed",
     "Unconfirmed",
+    "session_identity",
     "verb_body",
 ]
 

@@ -94,7 +94,12 @@ class CallCore:
         self.config = config or CoreConfig()
         self._validate = validate_verbs
         self._in_flight: Frame | None = None
-        self._outbox = Outbox(self.config.max_frame_bytes)
+        self._outbox = Outbox(
+            self.config.max_frame_bytes,
+            max_frames=self.config.max_queued_frames,
+            max_bytes=self.config.max_queued_bytes,
+        )
+        self._abort_reason: str | None = None
         self._open: dict[str, ReplyHandle] = {}
         self._seen: deque[str] = deque()
         self._seen_set: set[str] = set()
@@ -161,20 +166,41 @@ class CallCore:
 
     @property
     def can_queue_command(self) -> bool:
-        """Whether :meth:`command` would accept another command now."""
-        return self._outbox.commands_queued < self.config.max_queued_commands
+        """Whether :meth:`command` would accept another command now (below
+        ``max_queued_commands``, and half of ``max_queued_bytes``: the rest is the acks')."""
+        outbox = self._outbox
+        return (
+            outbox.commands_queued < self.config.max_queued_commands
+            and outbox.bytes_queued < self.config.max_queued_bytes // 2
+        )
+
+    @property
+    def abort_reason(self) -> str | None:
+        """Why the call cannot go on, if it cannot: its outbound queue (or the messages
+        awaiting an ack) went over a bound, or an ack the core owes jambonz could not be
+        encoded. The runtime ends the call (a peer that does not read what it must)."""
+        if self._abort_reason is None and self._outbox.overflow is not None:
+            self._abort_reason = f"outbound queue over its bound: {self._outbox.overflow}"
+        return self._abort_reason
 
     # ------------------------------------------------------------------ inbound
 
     def receive(self, message: InboundMessage | UnknownMessage, now: float) -> list[CoreEvent]:
         """Take one decoded message from jambonz; returns what the app must be told."""
-        if self._ended:
+        if self._ended or self.abort_reason is not None:
             return []
         msgid = message.msgid
         if msgid is not None:
             if msgid in self._seen_set:
                 return [Duplicate(message)]
             self._remember(msgid)
+            if message.should_ack and self._owed() >= self.config.max_queued_frames:
+                # Each such message will queue an ack: past the bound, jambonz is not reading.
+                self._abort_reason = (
+                    f"outbound queue over its bound: {self._owed()} frames queued or owed "
+                    f"(max_queued_frames={self.config.max_queued_frames})"
+                )
+                return []
         if not isinstance(message, SessionNew | SessionReconnect):
             if self._new_ack_sent and not self._new_ack_confirmed:
                 # jambonz sends nothing else before the session:new ack resolved: it arrived.
@@ -395,7 +421,20 @@ class CallCore:
         return frame
 
     def _push_ack(self, ack: Ack, handle: ReplyHandle | None, *, urgent: bool = False) -> None:
-        self._outbox.push(self._outbox.make(ack, handle), urgent=urgent)
+        try:
+            frame = self._outbox.make(ack, handle)
+        except MessageTooLargeError as exc:
+            if ack.verbs:
+                raise  # the app's verbs (or the fallback verbs): its error to see
+            # An ack without verbs too large: only a msgid can make it so (the decoder bounds
+            # them); the core's own ack never raises into the runtime.
+            self._abort_reason = f"an ack for jambonz cannot be sent: {exc}"
+            return
+        self._outbox.push(frame, urgent=urgent)
+
+    def _owed(self) -> int:
+        """Frames queued, and acks owed for messages still awaiting their reply."""
+        return len(self._outbox) + len(self._open)
 
     # ------------------------------------------------------------------ time
 
@@ -476,7 +515,12 @@ class CallCore:
                 # session:new verbs for a reconnect now gone: jambonz abandoned those msgids,
                 # and the next session:reconnect gets answered afresh.
                 self._outbox.replace(frame, None)
-                events.append(FrameRewritten(frame, None, "ack for a msgid the drop abandoned"))
+                why = (
+                    "jbtrio's own ack (of a session:reconnect or an unknown message type)"
+                    if frame.handle is None
+                    else "repeat of the session:new verbs for a reconnect that was lost"
+                )
+                events.append(FrameRewritten(frame, None, f"{why}: its msgid is abandoned"))
             elif frame.handle is not new:
                 events.append(self._rewrite_abandoned_ack(frame))
         return events

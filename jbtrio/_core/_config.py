@@ -7,7 +7,8 @@ from typing import Any
 
 import attrs
 
-from .._wire import MAX_FRAME_BYTES
+from .._errors import MessageTooLargeError
+from .._wire import MAX_FRAME_BYTES, MAX_ID_CHARS, Ack, encode_bytes
 from ..verbs import DEFAULT_JAMBONZ, JAMBONZ_VERSIONS, JambonzVersion
 
 __all__ = ["DEFAULT_FALLBACK_VERBS", "CoreConfig"]
@@ -47,6 +48,12 @@ class CoreConfig:
       empty); other messages are acked without verbs.
     - ``max_queued_commands``: bound of the outbound queue for commands. Acks are never
       refused, so a full queue can never make the call miss an ack deadline.
+    - ``max_queued_frames`` / ``max_queued_bytes``: bounds of the whole outbound queue (acks
+      and commands, 2000 frames / 4 MiB), and of the messages awaiting an ack: what a peer
+      that stops reading can make one call hold. Commands wait (or raise
+      :class:`~jbtrio.QueueFullError`) once the queue holds half of ``max_queued_bytes``,
+      so the other half is the acks'. Past either bound the call is ended (one log line),
+      since jambonz is not reading what it must.
     - ``max_frame_bytes``: the largest frame jambonz accepts (``JAMBONES_WS_MAX_PAYLOAD``, 24 KiB).
     - ``remembered_msgids``: how many recent inbound msgids are kept to drop duplicates.
     - ``session_start_grace``: after the ``session:new`` ack, commands wait for the first
@@ -86,6 +93,8 @@ class CoreConfig:
         default=DEFAULT_FALLBACK_VERBS, converter=_freeze_verbs
     )
     max_queued_commands: int = attrs.field(default=1000, validator=_positive)
+    max_queued_frames: int = attrs.field(default=2000, validator=_positive)
+    max_queued_bytes: int = attrs.field(default=4 << 20, validator=_positive)
     max_frame_bytes: int = attrs.field(default=MAX_FRAME_BYTES, validator=_positive)
     remembered_msgids: int = attrs.field(default=1024, validator=_positive)
     session_start_grace: float = attrs.field(default=0.5, validator=_non_negative)
@@ -100,6 +109,23 @@ class CoreConfig:
     )
 
     def __attrs_post_init__(self) -> None:
+        if self.max_queued_frames <= self.max_queued_commands:
+            raise ValueError(
+                f"max_queued_frames ({self.max_queued_frames}) must be larger than "
+                f"max_queued_commands ({self.max_queued_commands}): acks need room too"
+            )
+        if self.max_queued_bytes < 4 * self.max_frame_bytes:
+            raise ValueError(
+                f"max_queued_bytes ({self.max_queued_bytes}) must hold at least four "
+                f"frames of max_frame_bytes ({self.max_frame_bytes})"
+            )
+        try:  # the core's own ack for session:new must always fit (the timer sends it)
+            encode_bytes(
+                Ack(msgid="m" * MAX_ID_CHARS, verbs=self.fallback_verbs),
+                max_bytes=self.max_frame_bytes,
+            )
+        except MessageTooLargeError as exc:
+            raise ValueError(f"fallback_verbs do not fit in an ack: {exc}") from None
         if self.ack_margin >= self.ack_timeout:
             raise ValueError(
                 f"ack_margin ({self.ack_margin}) must be smaller than ack_timeout "

@@ -18,6 +18,9 @@ from ._reply import ReplyHandle
 
 __all__ = ["Frame", "Outbox"]
 
+#: Encoded frames smaller than this are copied to a block of their own size (see make()).
+_COMPACT_BELOW = 2048
+
 
 @attrs.frozen
 class Frame:
@@ -44,24 +47,45 @@ class Frame:
 
 
 class Outbox:
-    """FIFO of frames not yet accepted by a socket.
+    """FIFO of frames not yet accepted by a socket, bounded in frames and bytes.
 
     ``urgent`` frames (the core's ``session:reconnect`` ack) go before the backlog, because
     jambonz holds everything else back until that ack arrives.
+
+    The bounds are what a peer that stops reading can make a call hold: acks are never
+    refused (that would miss jambonz's deadline), so a push past ``max_frames`` or
+    ``max_bytes`` is not queued but noted in :attr:`overflow`, and the call must end.
+    Replacing or confirming a frame anywhere in the queue costs O(1) (a removed frame leaves
+    a hole that is skipped, and the queue is compacted when holes outnumber frames), so
+    rewriting a whole queue after a drop is linear in its length.
     """
 
-    def __init__(self, max_frame_bytes: int) -> None:
-        self._frames: deque[Frame] = deque()
+    def __init__(
+        self,
+        max_frame_bytes: int,
+        *,
+        max_frames: int | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
+        self._frames: deque[Frame | None] = deque()
+        self._base = 0  # the position of _frames[0] since the queue was made
+        self._positions: dict[int, int] = {}  # id(frame) -> position, for frames queued
         self._next_seq = 0
         self._max_frame_bytes = max_frame_bytes
+        self._max_frames = max_frames
+        self._max_bytes = max_bytes
         self.commands_queued = 0
         """Number of command frames waiting (the bounded part of the queue)."""
+        self.bytes_queued = 0
+        """Encoded bytes of the frames waiting."""
+        self.overflow: str | None = None
+        """Why a push was refused for going over a bound (then nothing more is queued)."""
 
     def __len__(self) -> int:
-        return len(self._frames)
+        return len(self._positions)
 
     def __iter__(self) -> Iterator[Frame]:
-        return iter(self._frames)
+        return (frame for frame in self._frames if frame is not None)
 
     def make(
         self, message: Ack | Command, handle: ReplyHandle | None = None, *, seq: int | None = None
@@ -71,67 +95,117 @@ class Outbox:
         ``seq`` reuses the place of a frame this one rewrites; by default the frame is new.
         """
         data = encode_bytes(message, max_bytes=self._max_frame_bytes)
+        if len(data) < _COMPACT_BELOW:
+            # orjson's output keeps the 4 KiB buffer it was written in: a queued 40-byte ack
+            # would hold 4 KiB (2,000 of them, 8 MB). A copy holds what it says.
+            data = bytes(memoryview(data))
         if seq is None:
             seq = self._next_seq
             self._next_seq += 1
         return Frame(seq, message, data, handle)
 
-    def push(self, frame: Frame, *, urgent: bool = False) -> None:
-        """Queue ``frame`` at the tail, or at the head when ``urgent``."""
+    def push(self, frame: Frame, *, urgent: bool = False) -> bool:
+        """Queue ``frame`` at the tail, or at the head when ``urgent``; False (and
+        :attr:`overflow` set) when that would take the queue over one of its bounds."""
+        if self.overflow is not None:
+            return False
+        size = len(frame.data)
+        if self._max_frames is not None and len(self._positions) >= self._max_frames:
+            self.overflow = f"{len(self._positions)} frames queued (max_queued_frames)"
+            return False
+        if self._max_bytes is not None and self.bytes_queued + size > self._max_bytes:
+            self.overflow = f"{self.bytes_queued} bytes queued and {size} more (max_queued_bytes)"
+            return False
         if urgent:
             self._frames.appendleft(frame)
+            self._base -= 1
+            self._positions[id(frame)] = self._base
         else:
+            self._positions[id(frame)] = self._base + len(self._frames)
             self._frames.append(frame)
-        if not frame.is_ack:
-            self.commands_queued += 1
+        self._count(frame, 1)
+        return True
 
-    def push_before(self, frame: Frame, first: Callable[[Frame], bool]) -> None:
+    def push_before(self, frame: Frame, first: Callable[[Frame], bool]) -> bool:
         """Queue ``frame`` just before the first queued frame for which ``first`` is true
-        (at the tail if none is)."""
-        index = next((i for i, queued in enumerate(self._frames) if first(queued)), None)
-        if index is None:
-            self._frames.append(frame)
-        else:
-            self._frames.insert(index, frame)
-        if not frame.is_ack:
-            self.commands_queued += 1
+        (at the tail if none is); False, as :meth:`push`, past a bound. O(n): it is rare (a
+        re-send after a drop), and the queue is re-indexed around the new frame."""
+        frames = [queued for queued in self._frames if queued is not None]
+        index = next((i for i, queued in enumerate(frames) if first(queued)), len(frames))
+        if index == len(frames):
+            return self.push(frame)
+        if not self.push(frame):  # checks the bounds and counts it; placed right below
+            return False
+        frames.insert(index, frame)
+        self._frames = deque(frames)
+        self._positions = {id(queued): self._base + i for i, queued in enumerate(frames)}
+        return True
 
     def head(self) -> Frame | None:
         """The next frame to send, if any."""
-        return self._frames[0] if self._frames else None
+        frames = self._frames
+        while frames and frames[0] is None:
+            frames.popleft()
+            self._base += 1
+        return frames[0] if frames else None
 
     def tail(self) -> Frame | None:
         """The frame queued last, if any."""
-        return self._frames[-1] if self._frames else None
+        frames = self._frames
+        while frames and frames[-1] is None:
+            frames.pop()
+        return frames[-1] if frames else None
 
     def sent(self, frame: Frame) -> bool:
         """Drop ``frame`` after the socket accepted it; False if it is no longer queued."""
-        if self._frames and self._frames[0] is frame:
-            self._frames.popleft()
-        else:
-            try:
-                self._frames.remove(frame)
-            except ValueError:
-                return False
-        if not frame.is_ack:
-            self.commands_queued -= 1
+        if self._take(frame) is None:
+            return False
+        self._count(frame, -1)
+        self.head()  # drop the holes in front
         return True
 
     def replace(self, old: Frame, new: Frame | None) -> None:
-        """Swap ``old`` for ``new`` in place (keeping its position), or remove it if ``None``."""
-        index = self._frames.index(old)
-        if new is None:
-            del self._frames[index]
-        else:
+        """Swap ``old`` for ``new`` in place (keeping its position), or remove it if ``None``.
+
+        Raises ``ValueError`` when ``old`` is not queued.
+        """
+        index = self._take(old)
+        if index is None:
+            raise ValueError("the frame to replace is not queued")
+        self._count(old, -1)
+        if new is not None:
             self._frames[index] = new
-            if not new.is_ack:
-                self.commands_queued += 1
-        if not old.is_ack:
-            self.commands_queued -= 1
+            self._positions[id(new)] = self._base + index
+            self._count(new, 1)
+        elif len(self._frames) > 2 * len(self._positions) + 64:
+            self._compact()
 
     def clear(self) -> list[Frame]:
         """Empty the queue, returning what was in it."""
-        frames = list(self._frames)
+        frames = list(self)
         self._frames.clear()
+        self._positions.clear()
         self.commands_queued = 0
+        self.bytes_queued = 0
         return frames
+
+    def _take(self, frame: Frame) -> int | None:
+        """Remove ``frame`` from the index and leave a hole where it was; its index in
+        ``_frames`` (``None`` when it is not queued)."""
+        position = self._positions.pop(id(frame), None)
+        if position is None:
+            return None
+        index = position - self._base
+        assert self._frames[index] is frame
+        self._frames[index] = None
+        return index
+
+    def _count(self, frame: Frame, sign: int) -> None:
+        if not frame.is_ack:
+            self.commands_queued += sign
+        self.bytes_queued += sign * len(frame.data)
+
+    def _compact(self) -> None:
+        frames = [frame for frame in self._frames if frame is not None]
+        self._frames = deque(frames)
+        self._positions = {id(frame): self._base + i for i, frame in enumerate(frames)}

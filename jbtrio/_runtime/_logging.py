@@ -6,11 +6,27 @@ import logging
 from collections.abc import MutableMapping
 from typing import Any
 
-__all__ = ["CallLogger", "call_logger"]
+from ._ratelimit import LogBudget, RateLimitedLogger
+
+__all__ = ["MAX_LOGGED_SID", "CallLogger", "call_logger", "short_sid"]
+
+#: Characters of a call_sid a log record carries (jambonz's are 36-character UUIDs; a peer's
+#: 20 KB "call_sid" must not make every record of its call 20 KB).
+MAX_LOGGED_SID = 64
 
 
-class CallLogger(logging.LoggerAdapter[logging.Logger]):
-    """Prefixes messages with ``[call_sid]`` and adds ``call_sid`` to the record's fields."""
+def short_sid(call_sid: str | None) -> str:
+    """``call_sid`` as log records show it: ``-`` when unknown, cut to :data:`MAX_LOGGED_SID`."""
+    if call_sid is None:
+        return "-"
+    if len(call_sid) > MAX_LOGGED_SID:
+        return f"{call_sid[: MAX_LOGGED_SID - 3]}..."
+    return call_sid
+
+
+class CallLogger(RateLimitedLogger):
+    """Prefixes messages with ``[call_sid]`` and adds ``call_sid`` to the record's fields;
+    rate-limited when it has a budget (see :mod:`._ratelimit`)."""
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
         sid = self.extra["call_sid"] if self.extra else "-"
@@ -20,6 +36,7 @@ class CallLogger(logging.LoggerAdapter[logging.Logger]):
         return f"[{sid}] {msg}", kwargs
 
 
-def call_logger(name: str, call_sid: str | None) -> CallLogger:
-    """A logger for one call (``call_sid`` may be unknown yet: logged as ``-``)."""
-    return CallLogger(logging.getLogger(name), {"call_sid": call_sid or "-"})
+def call_logger(name: str, call_sid: str | None, *, budget: LogBudget | None = None) -> CallLogger:
+    """A logger for one call (``call_sid`` may be unknown yet: logged as ``-``); records of
+    one template beyond ``budget`` are counted instead of logged."""
+    return CallLogger(logging.getLogger(name), {"call_sid": short_sid(call_sid)}, budget=budget)

@@ -61,6 +61,7 @@ from .._wire import (
 )
 from ._config import ServerConfig
 from ._logging import call_logger
+from ._ratelimit import LogBudget
 from ._transport import Socket, SocketClosed, Written
 from ._tts_driver import TtsPumpDriver, TtsRequest
 from ._wakeups import Broadcast, Wakeup
@@ -99,7 +100,7 @@ class CallSession:
         self.first_message = first_message
         self.resumed = resumed
         self.config = config
-        self.log = call_logger("jbtrio.call", call_sid)
+        self.log = call_logger("jbtrio.call", call_sid, budget=LogBudget())
         self.core = CallCore(config.core)
         self.locals: dict[str, Any] = {}
         self.end_reason: str | None = None
@@ -124,6 +125,7 @@ class CallSession:
         self._reader_scope: trio.CancelScope | None = None
         self._consumer: Consumer | None = None
         self._on_close: Callable[[], None] | None = None
+        self._on_release: Callable[[], None] | None = None
         self._backlog: deque[Incoming] = deque()
         # The TTS pump (driver, channel, task) exists only once the call streams text or
         # jambonz reports on a TTS stream: most calls never do, and it costs memory.
@@ -152,6 +154,14 @@ class CallSession:
         return self._socket
 
     @property
+    def waiting_since(self) -> float | None:
+        """When the call lost its socket, while it waits for ``session:reconnect`` (else
+        ``None``)."""
+        if self._socket is not None or self._reconnect_by == math.inf or self.ended:
+            return None
+        return self._reconnect_by - self.config.reconnect_timeout
+
+    @property
     def first_reply(self) -> ReplyHandle | None:
         """The reply handle of the message that started the session."""
         return self._first_handle
@@ -174,6 +184,25 @@ class CallSession:
             self.log.error("call runtime failed", exc_info=group)
         finally:
             self._finish("runtime stopped")
+            self._release()
+
+    def _release(self) -> None:
+        """Break the call's reference cycles once its tasks are done (the app's call object
+        and this session point at each other, and so do tasks, scopes and tracebacks), so
+        that an ended call is freed at once rather than by a full collection, which a server
+        tuned for speed (``jbtrio serve`` raises the GC threshold) runs rarely."""
+        if self._on_release is not None:
+            self._on_release()
+        self._consumer = None
+        self._on_close = None
+        self._on_release = None
+        self.on_unconfirmed = None
+        self._socket = None
+        self._nursery = None
+        self._tts = None
+        self._tts_send = None
+        self._partial = None
+        self._backlog.clear()
 
     @property
     def tts_driver(self) -> TtsPumpDriver:
@@ -198,11 +227,18 @@ class CallSession:
             self._nursery.start_soon(self._tts_pump, name=f"call {self.call_sid} tts-pump")
         return self._tts_send
 
-    def consume(self, consumer: Consumer, on_close: Callable[[], None]) -> None:
+    def consume(
+        self,
+        consumer: Consumer,
+        on_close: Callable[[], None],
+        on_release: Callable[[], None] | None = None,
+    ) -> None:
         """Hand every message for the app to ``consumer`` from now on (the ones that came
-        before it first); ``on_close`` is called when the call ends."""
+        before it first); ``on_close`` is called when the call ends, ``on_release`` once
+        its tasks are done (to break the consumer's reference cycles)."""
         self._consumer = consumer
         self._on_close = on_close
+        self._on_release = on_release
         backlog, self._backlog = self._backlog, deque()
         for incoming in backlog:
             self._consume(consumer, incoming)
@@ -231,6 +267,18 @@ class CallSession:
         self._finish(reason)
         self._cancel.cancel()
 
+    def abort(self, reason: str) -> None:
+        """End the call at once because it cannot go on (its peer does not read what it
+        must, or the core failed): one log line, the socket torn down (no close handshake
+        with a peer that does not read), the call's state freed."""
+        if self._ended.is_set():
+            return
+        self.log.error("ending the call: %s", reason)
+        socket = self._socket
+        if socket is not None and self._nursery is not None:
+            self._nursery.start_soon(socket.abort, reason, name=f"call {self.call_sid} abort")
+        self.end(reason)
+
     def _finish(self, reason: str) -> None:
         if self._ended.is_set():
             return
@@ -246,6 +294,7 @@ class CallSession:
             self._on_close()
         self._ended.set()
         self._on_end(self)
+        self.log.flush()  # the count of rate-limited lines not logged yet
 
     # ------------------------------------------------------------------ sockets
 
@@ -291,6 +340,9 @@ class CallSession:
 
     def feed(self, text: str | bytes) -> None:
         """Decode one inbound frame and hand it to the core and the app; never blocks."""
+        if not isinstance(text, str):
+            self.log.warning("binary frame skipped: jambonz sends text frames only")
+            return
         try:
             message = decode(text)
         except ProtocolError as exc:
@@ -304,7 +356,15 @@ class CallSession:
     def feed_message(self, message: InboundMessage | UnknownMessage) -> None:
         """Hand an already-decoded message to the core and the app."""
         core = self.core
-        events = core.receive(message, trio.current_time())
+        try:
+            events = core.receive(message, trio.current_time())
+        except Exception as exc:  # a bug: never out of the reader, never for other calls
+            self.log.error("protocol core failed on %s: %r", message, exc, exc_info=exc)
+            self.abort(f"protocol core failed: {exc!r}")
+            return
+        if core.abort_reason is not None:
+            self.abort(core.abort_reason)
+            return
         if len(events) == 1 and isinstance(events[0], Received):
             reply = events[0].reply
             if reply is not None:
@@ -431,6 +491,9 @@ class CallSession:
         once may still join it (:meth:`extend_reply`).
         """
         self.core.reply(handle, verbs, trio.current_time())
+        if self.core.abort_reason is not None:
+            self.abort(self.core.abort_reason)
+            return
         if now:
             self.send_queued()
         else:

@@ -15,6 +15,7 @@ import attrs
 
 from .._errors import ProtocolError
 from .._wire import InboundMessage, decode
+from ._transport import MAX_FRAGMENTS
 
 try:
     from websockets.speedups import apply_mask
@@ -42,19 +43,25 @@ class SessionFinder:
     the first session message (or something that ends the search) is complete.
 
     ``max_bytes`` bounds what is kept before a route is found: :meth:`feed` raises
-    :class:`OverflowError` beyond it.
+    :class:`OverflowError` beyond it. A message in more than ``max_fragments`` frames decides
+    the route (any worker: its engine fails the socket, as the single process does). The
+    work is linear in the bytes fed.
     """
 
-    def __init__(self, max_message_bytes: int, max_bytes: int) -> None:
+    def __init__(
+        self, max_message_bytes: int, max_bytes: int, *, max_fragments: int = MAX_FRAGMENTS
+    ) -> None:
         self.received = bytearray()
         """Every byte fed so far: what the worker must read first."""
         self._max_message = max_message_bytes
         self._max_bytes = max_bytes
+        self._max_fragments = max_fragments
         self._offset = 0  # start of the first frame not parsed yet
         self._fragments: list[bytes] | None = None  # a fragmented message so far
+        self._fragment_bytes = 0  # ... its size
         self._fragmented_text = False
 
-    def feed(self, data: bytes | bytearray) -> Route | None:
+    def feed(self, data: bytes | bytearray | memoryview) -> Route | None:
         """Add ``data``; the route once it is decided, else ``None`` (read more)."""
         self.received += data
         if len(self.received) > self._max_bytes:
@@ -105,8 +112,11 @@ class SessionFinder:
             if self._fragments is None:
                 return Route(None, "a continuation frame with nothing to continue")
             self._fragments.append(payload)
-            if sum(map(len, self._fragments)) > self._max_message:
+            self._fragment_bytes += len(payload)
+            if self._fragment_bytes > self._max_message:
                 return Route(None, "a fragmented message over max_message_bytes")
+            if len(self._fragments) >= self._max_fragments and not fin:
+                return Route(None, f"a message in more than {self._max_fragments} fragments")
             if not fin:
                 return None
             payload, self._fragments = b"".join(self._fragments), None
@@ -117,6 +127,7 @@ class SessionFinder:
             return Route(None, "a new message inside a fragmented one")
         if not fin:
             self._fragments = [payload]
+            self._fragment_bytes = len(payload)
             self._fragmented_text = opcode == _TEXT
             return None
         return self._look_at_text(payload) if opcode == _TEXT else None

@@ -9,6 +9,9 @@ per message), a cancelled send silently corrupts the stream, and it has no keepa
 
 - the **reader** is the caller of :meth:`Socket.receive` itself: bytes in, messages out, no
   task in between; control frames are answered from there (pongs, the close handshake);
+  whatever the peer sends, it yields to the scheduler at a bounded interval (a read is
+  parsed in slices of :data:`FEED_SLICE` bytes, and at most :data:`YIELD_EVERY` queued
+  messages are returned in a row without a checkpoint);
   keepalive pings are queued by :meth:`Socket.keepalive` on the owner's timer and go out with
   the next write, so a socket costs no task of its own;
 - every write goes through one lock, a whole number of frames per ``send_all``; a write that
@@ -17,38 +20,49 @@ per message), a cancelled send silently corrupts the stream, and it has no keepa
   :meth:`Socket.send_nowait` writes a frame without waiting when nothing else is being
   written (what the kernel does not take goes first in line for the next write);
 - reads wait on the run's edge-triggered read poller (:mod:`._poller`) instead of re-arming
-  Trio's epoll for every message;
+  Trio's epoll for every message (the stream: :mod:`._rawstream`; the HTTP upgrade's parts:
+  :mod:`._handshake`);
 - :meth:`Socket.abort` closes the stream under a stalled writer: the only way to unblock a
   send, since we never put a timeout around one.
 """
 
 from __future__ import annotations
 
-import base64
 import enum
-import hmac
-import logging
 import math
 import os
-import socket
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 import attrs
 import trio
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
-from ._poller import HANG_UP, ReadPoller, read_poller
-from ._wakeups import Wakeup
+from ._handshake import (
+    ENGINE_LOG,
+    SUBPROTOCOL,
+    Handshake,
+    HandshakeFailed,
+    HandshakeRejected,
+    Upgraded,
+    basic_auth_header,
+    credentials_match,
+    open_upgrade,
+)
+from ._rawstream import READ_SIZE, RawSocketStream
 
 __all__ = [
+    "FEED_SLICE",
+    "MAX_FRAGMENTS",
+    "READ_SIZE",
     "SUBPROTOCOL",
+    "YIELD_EVERY",
     "Handshake",
+    "HandshakeFailed",
     "HandshakeRejected",
     "Keepalive",
     "RawSocketStream",
@@ -63,19 +77,22 @@ __all__ = [
     "open_upgrade",
 ]
 
-#: The subprotocol jambonz offers and requires back (REFERENCE §1.2).
-SUBPROTOCOL = "ws.jambonz.org"
-
 #: Close code when the peer vanished without a close frame.
 ABNORMAL_CLOSURE = 1006
 
-#: Bytes asked of the stream per read: a few jambonz messages, or one large one in pieces.
-READ_SIZE = 65536
+#: Bytes of a read handed to the websocket engine at a time; the reader yields to the scheduler
+#: between two slices. 64 KiB of one-byte frames (or pings) take websockets 65-105 ms to parse;
+#: a 4 KiB slice, under 7 ms. A jambonz message of a few KiB costs one checkpoint more.
+FEED_SLICE = 4096
 
-# websockets logs every connection at INFO with no call_sid; our own records say what matters.
-_ENGINE_LOG = logging.getLogger("jbtrio.websocket")
-_ENGINE_LOG.addHandler(logging.NullHandler())
-_ENGINE_LOG.propagate = False
+#: Messages :meth:`Socket.receive` may return from its queue before it yields once: a flood of
+#: tiny frames parsed from one slice must not keep every other call waiting.
+YIELD_EVERY = 64
+
+#: Default bound on the frames of one fragmented message (``ServerConfig.max_fragments``).
+#: Empty continuation frames add nothing to the size limit, so without a count a peer could
+#: send them for ever; jambonz never fragments what it sends.
+MAX_FRAGMENTS = 1024
 
 
 class SocketClosed(Exception):
@@ -98,32 +115,6 @@ class Written(enum.Enum):
     """Nothing was written: send the frame with :meth:`Socket.send`."""
 
 
-class HandshakeRejected(Exception):
-    """The upgrade request was refused with an HTTP status (and the reason, for the log)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        self.status = status
-        self.reason = reason
-        super().__init__(f"HTTP {status}: {reason}")
-
-
-@attrs.frozen
-class Handshake:
-    """What the upgrade request said: its path (query stripped), headers and subprotocols."""
-
-    path: str
-    headers: Sequence[tuple[bytes, bytes]]
-    subprotocols: tuple[str, ...]
-    remote: str
-
-    def header(self, name: bytes) -> bytes | None:
-        """The first header called ``name`` (lower-case bytes), if any."""
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
-
-
 @attrs.frozen
 class Keepalive:
     """Ping the peer every ``interval`` seconds; a pong not back within ``timeout`` means the
@@ -131,18 +122,6 @@ class Keepalive:
 
     interval: float | None
     timeout: float
-
-
-def basic_auth_header(username: str, password: str) -> bytes:
-    """The ``Authorization`` header value jambonz sends for these credentials."""
-    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    return f"Basic {token}".encode("ascii")
-
-
-def credentials_match(handshake: Handshake, expected: bytes) -> bool:
-    """Constant-time comparison of the request's Authorization header with ``expected``."""
-    given = handshake.header(b"authorization") or b""
-    return hmac.compare_digest(given, expected)
 
 
 class Socket:
@@ -163,9 +142,13 @@ class Socket:
         close_timeout: float,
         *,
         received: bytes = b"",
+        max_fragments: int = MAX_FRAGMENTS,
     ) -> None:
         self._protocol = protocol
         self._received = received  # read by another process before the socket came here
+        self._unparsed = memoryview(b"")  # the rest of a read, fed to the protocol in slices
+        self._since_yield = 0  # messages returned from the queue since the last checkpoint
+        self._max_fragments = max_fragments
         self._close_timeout = close_timeout
         self._stream = stream
         self.handshake = handshake
@@ -175,6 +158,7 @@ class Socket:
         self._messages: deque[str | bytes] = deque()
         self._fragments: list[bytes] = []
         self._fragment_opcode: Opcode | None = None
+        self._fragment_count = 0
         self._reading = False
         self._failed = False
         self._queued = 0  # text frames handed to the protocol
@@ -189,11 +173,17 @@ class Socket:
         self._next_ping = math.inf if keepalive.interval is None else now + keepalive.interval
         self._ping_payload: bytes | None = None
         self._pong_deadline = math.inf
+        self._probes: dict[bytes, trio.Event] | None = None  # pings of probe(), by payload
 
     @property
     def path(self) -> str:
         """The request path this socket was opened on."""
         return self.handshake.path
+
+    @property
+    def remote(self) -> str:
+        """The peer's address (``host:port``), for logs."""
+        return self.handshake.remote
 
     # ------------------------------------------------------------------ reading
 
@@ -203,15 +193,38 @@ class Socket:
         Text frames come back as ``str``, binary frames as ``bytes``.
         """
         messages = self._messages
+        if messages:
+            # Queued by an earlier slice: returned without reading, but never more than
+            # YIELD_EVERY in a row without a checkpoint, whatever the peer sends.
+            self._since_yield += 1
+            if self._since_yield >= YIELD_EVERY:
+                self._since_yield = 0
+                await trio.lowlevel.checkpoint()
+            if messages:
+                return messages.popleft()
         self._reading = True
         try:
             while not messages:
                 if self.close_code is not None:
                     raise SocketClosed(self.close_code, self.close_reason)
-                await self._feed(await self._read())
+                if self._unparsed:
+                    await trio.lowlevel.checkpoint()  # between two slices of one read
+                    data: bytes | bytearray = self._take_slice()
+                else:
+                    data = await self._read()  # a checkpoint (the stream's)
+                    if len(data) > FEED_SLICE:
+                        self._unparsed = memoryview(data)
+                        data = self._take_slice()
+                await self._feed(data)
         finally:
             self._reading = False
+        self._since_yield = 0
         return messages.popleft()
+
+    def _take_slice(self) -> bytes:
+        rest = self._unparsed
+        data, self._unparsed = bytes(rest[:FEED_SLICE]), rest[FEED_SLICE:]
+        return data
 
     async def _read(self) -> bytes | bytearray:
         if self._received:
@@ -238,23 +251,39 @@ class Socket:
                 else:
                     self._fragment_opcode = opcode
                     self._fragments = [bytes(frame.data)]
+                    self._fragment_count = 1
             elif opcode is Opcode.CONT:
-                self._fragments.append(bytes(frame.data))
+                if frame.data:
+                    self._fragments.append(bytes(frame.data))
+                self._fragment_count += 1
+                if self._fragment_count >= self._max_fragments and not frame.fin:
+                    self._too_many_fragments()
+                    break
                 if frame.fin and self._fragment_opcode is not None:
                     self._deliver(self._fragment_opcode, b"".join(self._fragments))
                     self._fragments = []
                     self._fragment_opcode = None
-            elif (
-                opcode is Opcode.PONG
-                and self._ping_payload is not None
-                and bytes(frame.data) == self._ping_payload
-            ):
-                self._ping_payload = None
-                self._pong_deadline = math.inf
+                    self._fragment_count = 0
+            elif opcode is Opcode.PONG:
+                payload = bytes(frame.data)
+                if self._ping_payload is not None and payload == self._ping_payload:
+                    self._ping_payload = None
+                    self._pong_deadline = math.inf
+                if self._probes is not None and payload in self._probes:
+                    self._probes.pop(payload).set()
         if protocol.writes:  # the protocol answered a ping or a close, or failed the socket
             await self._flush()
         if protocol.state is State.CLOSED or (not data):
             self._note_closed()
+
+    def _too_many_fragments(self) -> None:
+        """A message split into more than ``max_fragments`` frames: fail the connection with
+        1009, as for a message over the size limit, and keep none of it."""
+        self._failed = True
+        self._fragments = []
+        self._fragment_opcode = None
+        self._unparsed = memoryview(b"")
+        self._protocol.fail(1009, f"message in more than {self._max_fragments} fragments")
 
     def _deliver(self, opcode: Opcode, data: bytes) -> None:
         if self._failed:
@@ -291,6 +320,33 @@ class Socket:
             self._next_ping = now + self._ping_every
         return True
 
+    def _set_closed(self) -> None:
+        self._closed.set()
+        if self._probes:
+            for waiting in self._probes.values():
+                waiting.set()  # a closed socket answers no ping: wake the probes now
+            self._probes.clear()
+
+    async def probe(self) -> bool:
+        """Ping the peer and wait for its pong: True once it came, False if the socket is
+        (or gets) closed. Bound it with a cancel scope (no pong in time: the peer is not alive). The
+        pong is read by the socket's reader, which must be running; a write cut short by the
+        cancellation breaks the socket (a peer that does not read is not alive either)."""
+        if self._protocol.state is not State.OPEN or self._broken or self._closed.is_set():
+            return False
+        payload = os.urandom(8)
+        answered = trio.Event()
+        if self._probes is None:
+            self._probes = {}
+        self._probes[payload] = answered
+        try:
+            self._protocol.send_ping(payload)
+            await self._flush()
+            await answered.wait()  # the pong, or the socket closing
+            return not self._closed.is_set() and not self._broken
+        finally:
+            self._probes.pop(payload, None)
+
     @property
     def pong_timeout(self) -> float:
         """Seconds a pong may take."""
@@ -307,7 +363,7 @@ class Socket:
                 self._note(sent.code, sent.reason or None)
             else:
                 self._note(ABNORMAL_CLOSURE, None)
-        self._closed.set()
+        self._set_closed()
 
     # ------------------------------------------------------------------ writing
 
@@ -412,29 +468,29 @@ class Socket:
         self._broken = True
         if self.close_code is None:
             self._note(ABNORMAL_CLOSURE, reason)
-        self._closed.set()
+        self._set_closed()
         with suppress(Exception):
             self._protocol.fail(ABNORMAL_CLOSURE)
 
     # ------------------------------------------------------------------ closing
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        """Close with ``code``: send the close frame, wait (up to the close timeout) for the
-        peer's, then release the stream. Never raises for a socket that is already gone."""
+        """Close with ``code``: send the close frame and wait for the peer's, both within the
+        close timeout (a peer that reads nothing cannot hold a close up), then release the
+        stream. Never raises for a socket that is already gone."""
         if self.close_code is None:
             self._note(code, reason)
             self.closed_by_us = True
-        if self._protocol.state is State.OPEN and not self._broken:
-            self._protocol.send_close(code, reason or "")
-            with suppress(SocketClosed):
-                await self._flush()
         with trio.move_on_after(self._close_timeout), suppress(SocketClosed):
+            if self._protocol.state is State.OPEN and not self._broken:
+                self._protocol.send_close(code, reason or "")
+                await self._flush()  # cancelled half-way, it breaks the socket: fine here
             if self._reading:
                 await self._closed.wait()  # the reader sees the peer's close frame
             while not self._closed.is_set() and not self._broken:
-                await self._feed(await self._read())
+                await self._feed(self._take_slice() if self._unparsed else await self._read())
         await trio.aclose_forcefully(self._stream)
-        self._closed.set()
+        self._set_closed()
 
     async def abort(self, reason: str) -> None:
         """Tear the connection down at once, without a close handshake."""
@@ -442,7 +498,7 @@ class Socket:
             self._note(ABNORMAL_CLOSURE, reason)
             self.closed_by_us = True
         self._broken = True
-        self._closed.set()
+        self._set_closed()
         await trio.aclose_forcefully(self._stream)
 
     def _note(self, code: int, reason: str | None) -> None:
@@ -460,184 +516,6 @@ def text_frame(payload: bytes) -> bytes:
     return b"\x81\x7f" + size.to_bytes(8, "big") + payload
 
 
-class RawSocketStream(trio.abc.Stream):
-    """A TCP stream on a plain non-blocking socket, driven by ``trio.lowlevel``.
-
-    Trio's ``SocketStream`` tries each ``recv`` before waiting (in a request/response
-    protocol the try nearly always fails: one wasted syscall per message) and yields after
-    every send. Here a receive waits for readability first unless the last read filled the
-    buffer, and a send that the kernel takes whole returns at once. Readability comes from
-    the run's :class:`~jbtrio._runtime._poller.ReadPoller` (no system call per wait) where
-    there is one. The socket is used by one reader and one writer at a time
-    (:class:`Socket` guarantees it).
-    """
-
-    def __init__(self, sock: socket.socket) -> None:
-        sock.setblocking(False)
-        self.socket = sock
-        self._maybe_more = False
-        self._closed = False
-        self._readable = Wakeup()
-        self._poller: ReadPoller | None = None
-        self._registered = False
-        # The poller reported a hang-up: a read may not wait for an edge again (none comes).
-        self._hung_up = False
-
-    def _on_event(self, flags: int) -> None:
-        if flags & HANG_UP:
-            self._hung_up = True
-        self._readable.set()
-
-    async def _wait_readable(self) -> None:
-        if self._hung_up:
-            await trio.lowlevel.checkpoint()
-            return
-        if not self._registered:
-            self._registered = True
-            poller = read_poller()
-            if poller is not None and poller.register(self.socket, self._on_event):
-                self._poller = poller
-        poller = self._poller
-        if poller is None or poller.failed:
-            await trio.lowlevel.wait_readable(self.socket)
-        else:
-            await self._readable.wait()  # set by the poller on every arrival (edge-triggered)
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if self._closed:
-            raise trio.ClosedResourceError("the stream is closed")
-        size = max_bytes or READ_SIZE
-        sock = self.socket
-        if not self._maybe_more:
-            await self._wait_readable()
-        while True:
-            try:
-                data = sock.recv(size)
-            except BlockingIOError:
-                await self._wait_readable()
-                continue
-            except OSError as exc:
-                if self._closed:
-                    raise trio.ClosedResourceError("the stream was closed") from None
-                raise trio.BrokenResourceError(str(exc)) from exc
-            self._maybe_more = len(data) == size
-            return data
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        if self._closed:
-            raise trio.ClosedResourceError("the stream is closed")
-        await trio.lowlevel.checkpoint_if_cancelled()
-        sock = self.socket
-        view = memoryview(data)
-        while view:
-            try:
-                sent = sock.send(view)
-            except BlockingIOError:
-                await trio.lowlevel.wait_writable(sock)
-                continue
-            except OSError as exc:
-                if self._closed:
-                    raise trio.ClosedResourceError("the stream was closed") from None
-                raise trio.BrokenResourceError(str(exc)) from exc
-            view = view[sent:]
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`aclose` was called."""
-        return self._closed
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await trio.lowlevel.wait_writable(self.socket)
-
-    async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            if self._poller is not None:
-                self._poller.unregister(self.socket)
-            self._readable.set()  # a reader parked on the poller finds the stream closed
-            trio.lowlevel.notify_closing(self.socket)
-            self.socket.close()
-        await trio.lowlevel.checkpoint()
-
-
-def _raw(stream: trio.abc.Stream) -> trio.abc.Stream:
-    """Take a TCP ``SocketStream``'s socket over as a :class:`RawSocketStream`."""
-    if not isinstance(stream, trio.SocketStream):
-        return stream  # in-memory streams in tests, TLS, ...
-    trio_socket = stream.socket
-    sock = socket.socket(trio_socket.family, trio_socket.type, fileno=trio_socket.detach())
-    return RawSocketStream(sock)
-
-
-def _strip_query(target: str) -> str:
-    return target.split("?", 1)[0].split("#", 1)[0] or "/"
-
-
-def _remote(stream: trio.abc.Stream) -> str:
-    if isinstance(stream, trio.SocketStream | RawSocketStream):
-        with suppress(OSError):
-            peer = stream.socket.getpeername()
-            if isinstance(peer, tuple) and len(peer) >= 2:
-                return f"{peer[0]}:{peer[1]}"
-    return "in-memory stream"  # not a socket: no address to report
-
-
-def _handshake(request: Request, stream: trio.abc.Stream) -> Handshake:
-    headers = tuple(
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in request.headers.raw_items()
-    )
-    offered = tuple(
-        token.strip()
-        for value in request.headers.get_all("Sec-WebSocket-Protocol")
-        for token in value.split(",")
-        if token.strip()
-    )
-    return Handshake(
-        path=_strip_query(request.path),
-        headers=headers,
-        subprotocols=offered,
-        remote=_remote(stream),
-    )
-
-
-async def _send_pending(protocol: ServerProtocol, stream: trio.abc.Stream) -> None:
-    data = b"".join(protocol.data_to_send())
-    if data:
-        with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await stream.send_all(data)
-
-
-async def _read_request(
-    protocol: ServerProtocol, stream: trio.abc.Stream
-) -> tuple[Request, bytes] | None:
-    """Feed the stream to the protocol until the upgrade request is parsed (None: it failed,
-    and the protocol's error response, if any, has been sent).
-
-    Also returns the bytes read after the request's blank line: a client waits for the 101
-    before sending frames, so they are nearly always none, but a process handing the socket
-    over must pass on every byte it took from the stream.
-    """
-    received = bytearray()
-    while True:
-        try:
-            data = await stream.receive_some(READ_SIZE)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            data = b""
-        if data:
-            protocol.receive_data(data)
-            received += data
-        else:
-            protocol.receive_eof()
-        for event in protocol.events_received():
-            if isinstance(event, Request):
-                end = received.find(b"\r\n\r\n")
-                return event, bytes(received[end + 4 :]) if end >= 0 else b""
-        if protocol.handshake_exc is not None or not data:
-            await _send_pending(protocol, stream)
-            return None
-
-
 @asynccontextmanager
 async def open_socket(
     stream: trio.abc.Stream,
@@ -647,73 +525,39 @@ async def open_socket(
     close_timeout: float,
     keepalive: Keepalive,
     check: Callable[[Handshake], None],
-) -> AsyncIterator[Socket | HandshakeRejected | None]:
+    max_fragments: int = MAX_FRAGMENTS,
+    handshake_scope: trio.CancelScope | None = None,
+) -> AsyncIterator[Socket | HandshakeRejected | HandshakeFailed]:
     """Run the server handshake on ``stream`` and yield the outcome.
 
     Yields the accepted :class:`Socket`; or the :class:`HandshakeRejected` that ``check``
-    raised (the HTTP rejection has then been sent); or ``None`` when the handshake did not
-    complete within ``handshake_timeout`` or was not a valid websocket upgrade. On exit the
-    socket is closed (1000 unless a code was chosen before) within ``close_timeout``, and the
-    stream is released.
+    raised, or a 400 for a request that is not valid HTTP (the HTTP rejection has then been
+    sent); or a :class:`HandshakeFailed` when the handshake did not complete within
+    ``handshake_timeout`` (or ``handshake_scope`` was cancelled, or the peer left). On exit
+    the socket is closed (1000 unless a code was chosen before) within ``close_timeout``,
+    and the stream is released.
     """
     async with open_upgrade(
         stream,
         handshake_timeout=handshake_timeout,
         max_message_bytes=max_message_bytes,
         check=check,
+        handshake_scope=handshake_scope,
     ) as upgraded:
         if not isinstance(upgraded, Upgraded):
             yield upgraded
             return
         # Bytes after the request are already in the protocol's buffer: not passed again.
         socket = Socket(
-            upgraded.protocol, upgraded.stream, upgraded.handshake, keepalive, close_timeout
+            upgraded.protocol,
+            upgraded.stream,
+            upgraded.handshake,
+            keepalive,
+            close_timeout,
+            max_fragments=max_fragments,
         )
         async with _closing(socket):
             yield socket
-
-
-@attrs.frozen
-class Upgraded:
-    """A connection whose upgrade was accepted (the 101 is sent): the stream, what the
-    request said, the protocol (now OPEN) and the bytes read after the request."""
-
-    stream: trio.abc.Stream
-    handshake: Handshake
-    protocol: ServerProtocol
-    received: bytes
-
-
-@asynccontextmanager
-async def open_upgrade(
-    stream: trio.abc.Stream,
-    *,
-    handshake_timeout: float,
-    max_message_bytes: int,
-    check: Callable[[Handshake], None],
-) -> AsyncIterator[Upgraded | HandshakeRejected | None]:
-    """The handshake alone: yields :class:`Upgraded`, the rejection, or ``None`` (as
-    :func:`open_socket`); releases the stream on exit without sending anything more.
-
-    A process that hands sockets over to others uses it directly: what it closes on exit is
-    its own descriptor, so the connection lives on in the process it went to.
-    """
-    original, stream = stream, _raw(stream)
-    protocol = ServerProtocol(
-        subprotocols=[Subprotocol(SUBPROTOCOL)],
-        max_size=max_message_bytes,
-        logger=_ENGINE_LOG,
-    )
-    try:
-        outcome: Upgraded | HandshakeRejected | None = None
-        with trio.move_on_after(handshake_timeout):
-            outcome = await _upgrade(protocol, stream, check)
-        yield outcome
-    finally:
-        with trio.CancelScope(shield=True):
-            await trio.aclose_forcefully(stream)
-            if stream is not original:
-                await trio.aclose_forcefully(original)  # its socket was detached: no-op
 
 
 @asynccontextmanager
@@ -725,6 +569,7 @@ async def adopt_socket(
     max_message_bytes: int,
     close_timeout: float,
     keepalive: Keepalive,
+    max_fragments: int = MAX_FRAGMENTS,
 ) -> AsyncIterator[Socket]:
     """A :class:`Socket` on a connection another process upgraded (see :func:`open_upgrade`).
 
@@ -735,10 +580,18 @@ async def adopt_socket(
         subprotocols=[Subprotocol(SUBPROTOCOL)],
         state=State.OPEN,
         max_size=max_message_bytes,
-        logger=_ENGINE_LOG,
+        logger=ENGINE_LOG,
     )
     try:
-        socket = Socket(protocol, stream, handshake, keepalive, close_timeout, received=received)
+        socket = Socket(
+            protocol,
+            stream,
+            handshake,
+            keepalive,
+            close_timeout,
+            received=received,
+            max_fragments=max_fragments,
+        )
         async with _closing(socket):
             yield socket
     finally:
@@ -753,30 +606,3 @@ async def _closing(socket: Socket) -> AsyncIterator[None]:
     finally:
         with trio.CancelScope(shield=True):
             await socket.close(socket.close_code or 1000)
-
-
-async def _upgrade(
-    protocol: ServerProtocol,
-    stream: trio.abc.Stream,
-    check: Callable[[Handshake], None],
-) -> Upgraded | HandshakeRejected | None:
-    read = await _read_request(protocol, stream)
-    if read is None:
-        return None
-    request, received = read
-    handshake = _handshake(request, stream)
-    try:
-        check(handshake)
-    except HandshakeRejected as rejected:
-        response = protocol.reject(rejected.status, rejected.reason)
-        if rejected.status == 401:
-            response.headers["WWW-Authenticate"] = 'Basic realm="jbtrio"'
-        protocol.send_response(response)
-        await _send_pending(protocol, stream)
-        return rejected
-    response = protocol.accept(request)
-    protocol.send_response(response)
-    await _send_pending(protocol, stream)
-    if response.status_code != 101:
-        return HandshakeRejected(response.status_code, "not a valid websocket upgrade request")
-    return Upgraded(stream, handshake, protocol, received)

@@ -23,11 +23,14 @@ from contextlib import suppress
 
 import trio
 
+from ._admission import HandshakeGate, PeerFilter, accept_loop
 from ._config import ServerConfig
 from ._handover import HandoverError, receive_handover, send_handover
+from ._ratelimit import LogBudget, RateLimitedLogger
 from ._server import Router, Server, check_upgrade
-from ._session_finder import SessionFinder
+from ._session_finder import Route, SessionFinder
 from ._transport import (
+    FEED_SLICE,
     READ_SIZE,
     Handshake,
     HandshakeRejected,
@@ -248,7 +251,8 @@ class Acceptor:
         self.config = config
         self.pool = pool
         self.connections = 0
-        """Connections in the acceptor's hands (upgrading, or waiting for a session message)."""
+        """Upgraded connections in the acceptor's hands (waiting for a session message, or
+        being handed over); upgrades in progress are counted apart (``max_handshakes``)."""
         self.port: int | None = None
         self._auth = (
             basic_auth_header(config.username, config.password)
@@ -256,6 +260,9 @@ class Acceptor:
             else None
         )
         self._round_robin = 0
+        self._peers = PeerFilter(config.allowed_peers)
+        self._gate = HandshakeGate(config.max_handshakes)
+        self._log = RateLimitedLogger(log, budget=LogBudget())  # a flood is not a log flood
         self._listen_scope = trio.CancelScope()
         self._handlers_scope = trio.CancelScope()
 
@@ -279,9 +286,7 @@ class Acceptor:
         with self._handlers_scope:
             async with trio.open_nursery() as handlers:
                 with self._listen_scope:
-                    await trio.serve_listeners(
-                        self.handle_stream, listeners, handler_nursery=handlers
-                    )
+                    await accept_loop(listeners, self.handle_stream, handlers)
 
     def shutdown(self) -> None:
         """Stop accepting; the workers let their calls finish (their grace) and exit."""
@@ -292,27 +297,42 @@ class Acceptor:
 
     async def handle_stream(self, stream: trio.abc.Stream) -> None:
         """Upgrade one connection and hand it over. Never raises (except cancellation)."""
-        self.connections += 1
+        refused = self._peers.refuses(stream)
+        if refused is not None:
+            self._log.warning("connection from %s refused: not in allowed_peers", refused)
+            await trio.aclose_forcefully(stream)
+            return
+        scope, evicted = self._gate.enter()
+        if evicted:
+            self._log.warning(
+                "%d connections in their upgrade (max_handshakes): the oldest cut short",
+                self.config.max_handshakes,
+            )
         try:
             async with open_upgrade(
                 stream,
                 handshake_timeout=self.config.handshake_timeout,
                 max_message_bytes=self.config.max_message_bytes,
                 check=self._check,
+                handshake_scope=scope,
             ) as upgraded:
+                self._gate.leave(scope)
                 if isinstance(upgraded, Upgraded):
-                    await self._route(upgraded)
+                    self.connections += 1
+                    try:
+                        await self._route(upgraded)
+                    finally:
+                        self.connections -= 1
                 elif isinstance(upgraded, HandshakeRejected):
-                    log.warning("upgrade refused: %s", upgraded)
+                    self._log.warning("upgrade refused: %s", upgraded)
+                elif upgraded.reason.startswith("connection closed"):
+                    self._log.info("no upgrade: %s", upgraded.reason)
                 else:
-                    log.warning(
-                        "handshake not completed within %g s; connection closed",
-                        self.config.handshake_timeout,
-                    )
+                    self._log.warning("no upgrade: %s", upgraded.reason)
         except* Exception as group:
             log.error("acceptor connection handler failed", exc_info=group)
         finally:
-            self.connections -= 1
+            self._gate.leave(scope)
 
     def _check(self, handshake: Handshake) -> None:
         check_upgrade(
@@ -328,25 +348,27 @@ class Acceptor:
         if not isinstance(stream, RawSocketStream):
             raise TypeError(f"only TCP sockets can be handed over, not {type(stream).__name__}")
         finder = SessionFinder(
-            self.config.max_message_bytes, self.config.max_message_bytes + EARLY_BYTES
+            self.config.max_message_bytes,
+            self.config.max_message_bytes + EARLY_BYTES,
+            max_fragments=self.config.max_fragments,
         )
         try:
-            route = finder.feed(upgraded.received)
             with trio.move_on_after(self.config.first_message_timeout):
+                route = await _feed_in_slices(finder, upgraded.received)
                 while route is None:
                     try:
                         data = await stream.receive_some(READ_SIZE)
                     except (trio.BrokenResourceError, trio.ClosedResourceError):
                         data = b""
                     if not data:
-                        log.info(
+                        self._log.info(
                             "connection from %s closed before its session message",
                             upgraded.handshake.remote,
                         )
                         return
-                    route = finder.feed(data)
+                    route = await _feed_in_slices(finder, data)
         except OverflowError as exc:
-            log.warning("closing a connection from %s: %s", upgraded.handshake.remote, exc)
+            self._log.warning("closing a connection from %s: %s", upgraded.handshake.remote, exc)
             await _close(upgraded, 1008, "too much before the session message")
             return
         if route is None:
@@ -371,6 +393,20 @@ class Acceptor:
                 self.pool.wait_for_worker,
             )
             await _close(upgraded, 1013, "try again later")
+
+
+async def _feed_in_slices(finder: SessionFinder, data: bytes) -> Route | None:
+    """Feed ``data`` to ``finder`` a slice at a time, yielding between slices: one read of
+    tiny frames takes tens of milliseconds to parse, and the acceptor serves every call's
+    connections."""
+    view = memoryview(data)
+    route = finder.feed(view[:FEED_SLICE])
+    for start in range(FEED_SLICE, len(view), FEED_SLICE):
+        if route is not None:
+            break
+        await trio.lowlevel.checkpoint()
+        route = finder.feed(view[start : start + FEED_SLICE])
+    return route
 
 
 async def _close(upgraded: Upgraded, code: int, reason: str) -> None:

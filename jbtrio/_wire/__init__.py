@@ -19,6 +19,7 @@ from ._callinfo import CallInfo, structure_call_info
 from ._codec import (
     MAX_DEPTH,
     MAX_FRAME_BYTES,
+    MAX_ID_CHARS,
     Message,
     converter,
     decode,
@@ -67,6 +68,7 @@ __all__ = [
     "KNOWN_TYPES",
     "MAX_DEPTH",
     "MAX_FRAME_BYTES",
+    "MAX_ID_CHARS",
     "REGISTRY",
     "Ack",
     "AgentEvent",

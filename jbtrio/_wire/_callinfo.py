@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import attrs
 
-from ._fields import check_object, spec_of, split_known, validate_extra, wire
+from ._fields import check_id, check_object, spec_of, split_known, validate_extra, wire
 
 __all__ = ["CallInfo", "structure_call_info", "unstructure_call_info"]
 
@@ -35,7 +35,7 @@ class CallInfo:
     adds. Use :class:`~jbtrio.GatherResult` and friends for typed views of verb results.
     """
 
-    call_sid: str | None = None
+    call_sid: str | None = attrs.field(default=None, metadata=wire(check=check_id))
     direction: str | None = None
     from_: str | None = attrs.field(default=None, metadata=wire("from"))
     to: str | None = None

@@ -23,7 +23,7 @@ from cattrs.preconf.orjson import make_converter
 
 from .._errors import MessageTooLargeError, ProtocolError
 from ._callinfo import CallInfo, structure_call_info, unstructure_call_info
-from ._fields import json_type
+from ._fields import MAX_ID_CHARS, json_type
 from ._inbound import InboundMessage, UnknownMessage, unknown_from_wire, unknown_to_wire
 from ._outbound import Ack, Command
 from ._registry import DECODERS, ENCODERS, is_registered, registration_of
@@ -31,6 +31,7 @@ from ._registry import DECODERS, ENCODERS, is_registered, registration_of
 __all__ = [
     "MAX_DEPTH",
     "MAX_FRAME_BYTES",
+    "MAX_ID_CHARS",
     "Message",
     "converter",
     "decode",
@@ -75,7 +76,7 @@ def _structure_message(obj: Any, _: Any = None) -> Message:
         raise ProtocolError(f"$.type: expected string, got {json_type(wire_type)}")
     structure = _decoder_of(wire_type)
     if structure is None:
-        return UnknownMessage.from_raw(obj)
+        return unknown_from_wire(obj)
     return structure(obj, None)  # type: ignore[no-any-return]
 
 

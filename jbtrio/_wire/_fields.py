@@ -33,7 +33,7 @@ import attrs
 
 from .._errors import ProtocolError
 
-__all__ = ["WireField", "WireSpec", "spec_of", "wire", "wire_fields"]
+__all__ = ["MAX_ID_CHARS", "WireField", "WireSpec", "check_id", "spec_of", "wire", "wire_fields"]
 
 
 def json_type(value: object) -> str:
@@ -68,6 +68,25 @@ Checker = Callable[[Any, str], Any]
 def check_str(value: Any, path: str) -> str:
     if type(value) is str:
         return value
+    raise type_error(path, "string", value)
+
+
+#: Longest ``msgid`` or ``call_sid`` accepted from jambonz. Its msgids are 22-character short
+#: UUIDs and its call_sids 36-character UUIDs; anything much longer is not jambonz, and would
+#: make every ack and log record of the call as long (an ack echoes the msgid, and must fit
+#: jambonz's 24 KiB frame limit).
+MAX_ID_CHARS: Final = 128
+
+
+def check_id(value: Any, path: str) -> str:
+    """A string no longer than :data:`MAX_ID_CHARS` (a msgid or a call_sid)."""
+    if type(value) is str:
+        if len(value) <= MAX_ID_CHARS:
+            return value
+        raise ProtocolError(
+            f"{path}: {len(value)} characters, longer than any jambonz id "
+            f"(at most {MAX_ID_CHARS} accepted)"
+        )
     raise type_error(path, "string", value)
 
 

@@ -18,8 +18,9 @@ from typing import Any, ClassVar
 
 import attrs
 
+from .._errors import ProtocolError
 from ._callinfo import CallInfo, structure_call_info
-from ._fields import reserved, validate_extra
+from ._fields import MAX_ID_CHARS, check_id, reserved, validate_extra, wire
 from ._payloads import DialResult, GatherResult, LlmResult
 from ._registry import KNOWN_TYPES, inbound
 
@@ -182,7 +183,7 @@ class InboundMessage:
     STARTS_SESSION: ClassVar[bool] = False
 
     msgid: str
-    call_sid: str | None = None
+    call_sid: str | None = attrs.field(default=None, metadata=wire(check=check_id))
     b3: str | None = None
     extra: Mapping[str, Any] = attrs.field(
         factory=dict, validator=validate_extra, metadata=reserved("type", "msgid", "data")
@@ -276,15 +277,32 @@ class VerbHook(_CallInfoMessage):
 
     def gather(self) -> GatherResult:
         """The result of a ``gather`` verb (ProtocolError if it is malformed)."""
-        return GatherResult.from_call_info(self.data)
+        try:
+            return GatherResult.from_call_info(self.data)
+        except ProtocolError as exc:
+            raise self._malformed("gather", exc) from None
 
     def dial(self) -> DialResult:
         """The result of a ``dial`` verb (ProtocolError if it is malformed)."""
-        return DialResult.from_call_info(self.data)
+        try:
+            return DialResult.from_call_info(self.data)
+        except ProtocolError as exc:
+            raise self._malformed("dial", exc) from None
 
     def llm(self) -> LlmResult:
         """The result of an ``llm`` verb (ProtocolError if it is malformed)."""
-        return LlmResult.from_call_info(self.data)
+        try:
+            return LlmResult.from_call_info(self.data)
+        except ProtocolError as exc:
+            raise self._malformed("llm", exc) from None
+
+    def _malformed(self, verb: str, exc: ProtocolError) -> ProtocolError:
+        """The error of a result that is not what jambonz sends, naming the hook it came in:
+        jambonz's fault, not the app's (a flow waiting for it gets it at its ``yield``)."""
+        return ProtocolError(
+            exc.reason,
+            context=f"verb:hook {self.msgid} ({self.hook}) carries a malformed {verb} result",
+        )
 
 
 @inbound("dial:confirm", ack=True)
@@ -401,7 +419,12 @@ class UnknownMessage:
 
 
 def unknown_from_wire(obj: Any, _: Any = None) -> UnknownMessage:
-    """Wrap a decoded object whose (string) ``type`` has no class."""
+    """Wrap a decoded object whose (string) ``type`` has no class (its string ``msgid`` and
+    ``call_sid`` bounded as every message's are)."""
+    for key in ("msgid", "call_sid"):
+        value = obj.get(key)
+        if type(value) is str and len(value) > MAX_ID_CHARS:
+            check_id(value, f"$.{key}")
     return UnknownMessage.from_raw(obj)
 
 

@@ -49,7 +49,16 @@ import attrs
 
 from .._errors import ProtocolError
 from ._callinfo import CallInfo, structure_call_info, unstructure_call_info
-from ._fields import Checker, WireField, compile_to_wire, spec_of, split_known, type_error
+from ._fields import (
+    MAX_ID_CHARS,
+    Checker,
+    WireField,
+    check_id,
+    compile_to_wire,
+    spec_of,
+    split_known,
+    type_error,
+)
 
 __all__ = [
     "DECODERS",
@@ -190,6 +199,8 @@ def _envelope(obj: Mapping[str, Any], spec: Mapping[str, tuple[str, Checker]]) -
         if "msgid" not in obj:
             raise ProtocolError("$.msgid: missing (every jambonz message has a msgid)")
         raise type_error("$.msgid", "string", msgid)
+    if len(msgid) > MAX_ID_CHARS:
+        check_id(msgid, "$.msgid")
     kwargs: dict[str, Any] = {"msgid": msgid}
     extra: dict[str, Any] = {}
     for key, value in obj.items():

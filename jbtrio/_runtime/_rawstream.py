@@ -1,0 +1,138 @@
+"""The TCP stream under every socket: a plain non-blocking socket driven by ``trio.lowlevel``,
+its reads woken by the run's read poller (:mod:`._poller`)."""
+
+from __future__ import annotations
+
+import socket
+
+import trio
+
+from ._poller import HANG_UP, ReadPoller, read_poller
+from ._wakeups import Wakeup
+
+__all__ = ["READ_SIZE", "RawSocketStream", "take_over"]
+
+#: Bytes asked of the stream per read: a few jambonz messages, or one large one in pieces.
+READ_SIZE = 65536
+
+
+class RawSocketStream(trio.abc.Stream):
+    """A TCP stream on a plain non-blocking socket, driven by ``trio.lowlevel``.
+
+    Trio's ``SocketStream`` tries each ``recv`` before waiting (in a request/response
+    protocol the try nearly always fails: one wasted syscall per message) and yields after
+    every send. Here a receive waits for readability first unless the last read filled the
+    buffer (then it only yields: every receive is a checkpoint), and a send that the kernel
+    takes whole returns at once. Readability comes from
+    the run's :class:`~jbtrio._runtime._poller.ReadPoller` (no system call per wait) where
+    there is one. The socket is used by one reader and one writer at a time
+    (:class:`Socket` guarantees it).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.socket = sock
+        # A new connection's first bytes (jambonz's upgrade request) have usually arrived by
+        # the time it is accepted: the first read tries before it waits.
+        self._maybe_more = True
+        self._closed = False
+        self._readable = Wakeup()
+        self._poller: ReadPoller | None = None
+        self._registered = False
+        # The poller reported a hang-up: a read may not wait for an edge again (none comes).
+        self._hung_up = False
+
+    def _on_event(self, flags: int) -> None:
+        if flags & HANG_UP:
+            self._hung_up = True
+        self._readable.set()
+
+    async def _wait_readable(self) -> None:
+        if self._hung_up:
+            await trio.lowlevel.checkpoint()
+            return
+        if not self._registered:
+            self._registered = True
+            poller = read_poller()
+            if poller is not None and poller.register(self.socket, self._on_event):
+                self._poller = poller
+        poller = self._poller
+        if poller is None or poller.failed:
+            await trio.lowlevel.wait_readable(self.socket)
+        else:
+            await self._readable.wait()  # set by the poller on every arrival (edge-triggered)
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._closed:
+            raise trio.ClosedResourceError("the stream is closed")
+        size = max_bytes or READ_SIZE
+        sock = self.socket
+        if self._maybe_more:
+            # The last read filled the buffer: read again at once, but still yield first, or
+            # a peer that keeps the buffer full would keep this task from ever yielding.
+            await trio.lowlevel.checkpoint()
+        else:
+            await self._wait_readable()
+        while True:
+            try:
+                data = sock.recv(size)
+            except BlockingIOError:
+                await self._wait_readable()
+                continue
+            except OSError as exc:
+                if self._closed:
+                    raise trio.ClosedResourceError("the stream was closed") from None
+                raise trio.BrokenResourceError(str(exc)) from exc
+            self._maybe_more = len(data) == size
+            return data
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("the stream is closed")
+        await trio.lowlevel.checkpoint_if_cancelled()
+        sock = self.socket
+        view = memoryview(data)
+        while view:
+            try:
+                sent = sock.send(view)
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(sock)
+                continue
+            except OSError as exc:
+                if self._closed:
+                    raise trio.ClosedResourceError("the stream was closed") from None
+                raise trio.BrokenResourceError(str(exc)) from exc
+            view = view[sent:]
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await trio.lowlevel.wait_writable(self.socket)
+
+    async def aclose(self) -> None:
+        self.close_now()
+        await trio.lowlevel.checkpoint()
+
+    def close_now(self) -> None:
+        """Close the socket without a checkpoint (what ``aclose_forcefully`` would do, minus
+        its cancel scope and the ``Cancelled`` it raises: a flood of connections closing at
+        once costs less)."""
+        if not self._closed:
+            self._closed = True
+            if self._poller is not None:
+                self._poller.unregister(self.socket)
+            self._readable.set()  # a reader parked on the poller finds the stream closed
+            trio.lowlevel.notify_closing(self.socket)
+            self.socket.close()
+
+
+def take_over(stream: trio.abc.Stream) -> trio.abc.Stream:
+    """Take a TCP ``SocketStream``'s socket over as a :class:`RawSocketStream`."""
+    if not isinstance(stream, trio.SocketStream):
+        return stream  # in-memory streams in tests, TLS, ...
+    trio_socket = stream.socket
+    sock = socket.socket(trio_socket.family, trio_socket.type, fileno=trio_socket.detach())
+    return RawSocketStream(sock)
