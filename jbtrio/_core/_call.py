@@ -522,7 +522,9 @@ class CallCore:
         Returns False, changing nothing, unless the ack answers a ``verb:hook`` or the
         ``session:new`` that started the call (the ack jambonz runs: after a re-key,
         PEER-BEHAVIOUR §5.4, its verbs are the ones repeated; the ack of a
-        ``session:reconnect`` can be superseded by the re-keyed ``session:new``), replaced
+        ``session:reconnect`` can be superseded by the re-keyed ``session:new``), is that
+        handle's own ack (not the core's repeat of the ``session:new`` verbs in a reconnect's
+        ack, which jambonz ignores when it had read the first one), replaced
         jambonz's verbs (an ack without verbs keeps jambonz's stack, which a redirect
         would append to), is the last frame queued, is not being written, and still fits the
         frame limit. Raises
@@ -534,6 +536,7 @@ class CallCore:
             self._ended
             or tail is None
             or tail.handle is not handle
+            or tail.message.msgid != handle.ack_msgid
             or tail is self._in_flight
             or not self._extensible(handle)
             or not isinstance(tail.message, Ack)
