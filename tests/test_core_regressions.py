@@ -8,12 +8,13 @@ from typing import Any
 
 import orjson
 
-from jbtrio._core import CallCore, CoreConfig, Received, ReplyHandle
-from jbtrio._wire import CallInfo, SessionNew, SessionReconnect
+from jbtrio._core import CallCore, CoreConfig, Received, ReplyHandle, Unconfirmed
+from jbtrio._wire import CallInfo, Command, SessionNew, SessionReconnect
 
 SID = "c0ffee00-0000-4000-8000-0000000000cc"
 SAY = {"verb": "say", "text": "hello"}
 GATHER = {"verb": "gather", "input": ["speech"], "actionHook": "/g"}
+HANGUP = {"verb": "hangup"}
 
 
 def info(**extra: Any) -> CallInfo:
@@ -48,6 +49,10 @@ def answered_unconfirmed() -> tuple[CallCore, ReplyHandle]:
     return core, handle
 
 
+def is_probe(frame: dict[str, Any]) -> bool:
+    return frame.get("command") == "redirect" and frame["data"][0]["verb"] == "config"
+
+
 def test_a_reply_is_not_extended_into_the_reconnect_ack_that_repeats_it() -> None:
     # The reconnect's ack repeats the session:new verbs; jambonz ignores them when it had read
     # the first ack, so verbs added there would never run.
@@ -58,3 +63,26 @@ def test_a_reply_is_not_extended_into_the_reconnect_ack_that_repeats_it() -> Non
     assert not core.extend_reply(handle, [GATHER], 0.6)
     [ack] = drain(core, 0.6)
     assert ack["msgid"] == "rc1" and len(ack["data"]) == 2  # config and say, nothing added
+
+
+def test_repeating_the_session_new_verbs_leaves_later_frames_in_doubt() -> None:
+    core, _ = answered_unconfirmed()
+    core.detach(0.1)
+    core.attach()
+    core.receive(reconnect("rc1"), 0.5)
+    # only the repeat: the first ack is settled by it (its verbs run once either way)
+    assert [f["type"] for f in drain(core, 0.5)] == ["ack"]
+    core.tick(1.0)  # the command gate's grace is over; jambonz said nothing yet
+    core.command(Command(command="redirect", data=[HANGUP], queue_command=True), 1.0)
+    [appended] = drain(core, 1.0)
+    core.detach(1.2)  # it may have died on the wire
+    core.attach()
+    core.receive(reconnect("rc2"), 1.5)
+    [again] = drain(core, 1.5)
+    core.tick(2.0)
+    [probe] = drain(core, 2.0)
+    # the repeat again, which jambonz ignores if it had read the first: not a verdict on the
+    # appended verbs, which stay in doubt (probed, then reported) instead of being forgotten
+    assert again["msgid"] == "rc2" and is_probe(probe)
+    [given_up] = [e for e in core.tick(100.0) if isinstance(e, Unconfirmed)]
+    assert [orjson.loads(f.text) for f in given_up.frames] == [appended]

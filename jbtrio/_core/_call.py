@@ -253,6 +253,9 @@ class CallCore:
         if new is not None and not self._new_ack_confirmed:
             # The ack was written but nothing proves jambonz read it: repeat its verbs (ignored
             # by jambonz if it did read it, required if it did not) and gate commands again.
+            # Either way they run once, so the first ack is no longer in doubt.
+            if self._new_ack_frame is not None:
+                self._receipts.forget(self._new_ack_frame)
             self._push_ack(Ack(msgid=message.msgid, verbs=new.verbs), new, urgent=True)
             self._await_new_ack = True
             self._stall.reconnected("possible")

@@ -202,6 +202,11 @@ class Receipts:
             verbs = message.verbs
             if not verbs or handle is None or not isinstance(handle.message, _STACK_ACKS):
                 return
+            if message.msgid != handle.ack_msgid:
+                # The core's repeat of the session:new verbs in a reconnect's ack: jambonz
+                # runs it only if it never read the first one (which it then never runs), so
+                # it neither replaces what jambonz runs now nor may ever be re-sent.
+                return
             replaces = True
             if isinstance(handle.message, VerbHook):
                 answers_hook = True
@@ -229,6 +234,15 @@ class Receipts:
             del self._written[0]
         ids = frozenset(i for i in map(_verb_id, verbs) if i is not None)
         self._written.append(_Pending(frame, verbs, ids, replaces, hook_verb_id, answers_hook))
+
+    def forget(self, frame: Frame) -> None:
+        """Stop tracking ``frame`` (written or in doubt): its fate is settled otherwise (the
+        ``session:new`` ack, whose verbs a reconnect's ack repeats)."""
+        self._written = [p for p in self._written if p.frame is not frame]
+        self._doubt = [p for p in self._doubt if p.frame is not frame]
+        if not self._doubt:
+            self._doubt_until = None
+            self._probe_id = None
 
     def detach(self, now: float) -> None:
         """The socket died: what it carried without a receipt is in doubt from now on."""
