@@ -9,10 +9,11 @@ from typing import Any
 import orjson
 
 from jbtrio._core import CallCore, CoreConfig, Received, ReplyHandle, Unconfirmed
-from jbtrio._wire import CallInfo, Command, SessionNew, SessionReconnect
+from jbtrio._wire import CallInfo, CallStatus, Command, SessionNew, SessionReconnect, VerbHook
 
 SID = "c0ffee00-0000-4000-8000-0000000000cc"
 SAY = {"verb": "say", "text": "hello"}
+PAUSE = {"verb": "pause", "length": 1}
 GATHER = {"verb": "gather", "input": ["speech"], "actionHook": "/g"}
 HANGUP = {"verb": "hangup"}
 
@@ -86,3 +87,23 @@ def test_repeating_the_session_new_verbs_leaves_later_frames_in_doubt() -> None:
     assert again["msgid"] == "rc2" and is_probe(probe)
     [given_up] = [e for e in core.tick(100.0) if isinstance(e, Unconfirmed)]
     assert [orjson.loads(f.text) for f in given_up.frames] == [appended]
+
+
+def test_a_stack_replacing_ack_does_not_overtake_verbs_appended_in_doubt() -> None:
+    core, _ = answered_unconfirmed()
+    core.receive(CallStatus(msgid="s1", call_sid=SID, data=info()), 0.1)  # the call runs
+    core.command(Command(command="redirect", data=[SAY], queue_command=False), 1.0)
+    drain(core, 1.0)
+    core.detach(1.1)  # that redirect is in doubt
+    core.command(Command(command="redirect", data=[PAUSE], queue_command=True), 1.2)
+    core.attach()
+    core.receive(reconnect("rc1"), 2.0)
+    drain(core, 2.0)  # the reconnect's ack and the probe; the appended pause waits
+    # a hook of the verb jambonz runs (the say of session:new), not of a verb in doubt
+    hook = VerbHook(msgid="h1", call_sid=SID, hook="/g", data=info(verb_id="jb2"))
+    core.reply(handle_of(core.receive(hook, 2.5)), [HANGUP], 2.5)
+    # The app appended the pause, then replaced the stack: jambonz must get them in that
+    # order, or the pause would run after the hangup's stack replaced it.
+    out = drain(core, 2.5)
+    assert [f.get("command", f["type"]) for f in out] == ["redirect", "ack"]
+    assert out[0]["data"][0]["verb"] == "pause"

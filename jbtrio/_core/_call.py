@@ -64,7 +64,7 @@ from ._events import (
     Unconfirmed,
 )
 from ._outbox import Frame, Outbox
-from ._receipts import Receipts, Verdict
+from ._receipts import Receipts, Verdict, replaces_stack
 from ._reply import ReplyHandle, ReplyState
 from ._stall import StallWatch
 
@@ -504,8 +504,15 @@ class CallCore:
         if self._grace_until is not None:
             return None
         head = self._outbox.head()
-        if head is not None and head is not self._probe and self._receipts.holds(head):
-            # Verbs appended after frames in doubt wait for the verdict (acks do not).
+        if (
+            head is not None
+            and head is not self._probe
+            and self._receipts.holds(head)
+            and not any(replaces_stack(f) for f in self._outbox)
+        ):
+            # Verbs appended after frames in doubt wait for the verdict (acks without verbs
+            # do not). A queued frame that replaces the stack makes the doubt moot: then
+            # everything goes in order, or the held verbs would run after it.
             return next((f for f in self._outbox if f.is_ack), None)
         return head
 

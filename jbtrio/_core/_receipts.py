@@ -57,7 +57,7 @@ from .._wire import (
 from ._outbox import Frame
 from ._reply import ReplyHandle
 
-__all__ = ["HOOK_FAILED", "Receipts", "Verdict", "verb_body"]
+__all__ = ["HOOK_FAILED", "Receipts", "Verdict", "replaces_stack", "verb_body"]
 
 #: ``jambonz:error`` ``msg`` when a gather's action hook got no usable answer.
 HOOK_FAILED: Final = "invalid actionHook response"
@@ -207,7 +207,6 @@ class Receipts:
                 # runs it only if it never read the first one (which it then never runs), so
                 # it neither replaces what jambonz runs now nor may ever be re-sent.
                 return
-            replaces = True
             if isinstance(handle.message, VerbHook):
                 answers_hook = True
                 verb_id = handle.message.data.extra.get("verb_id")
@@ -218,9 +217,9 @@ class Receipts:
             and isinstance(message.data, list)
         ):
             verbs = tuple(message.data)
-            replaces = not message.queue_command
         else:
             return
+        replaces = replaces_stack(frame)
         if replaces:
             self._written.clear()
             self._doubt.clear()
@@ -361,6 +360,27 @@ class Receipts:
         self._doubt.clear()
         self._doubt_until = None
         self._probe_id = None
+
+
+def replaces_stack(frame: Frame) -> bool:
+    """Whether jambonz replaces the call's verb stack with ``frame``'s verbs when it reads
+    it: a ``redirect`` that does not append, or an ack with verbs for this call's stack (not
+    the core's repeat of the ``session:new`` verbs, which jambonz ignores once it read them)."""
+    message = frame.message
+    if isinstance(message, Ack):
+        handle = frame.handle
+        return (
+            bool(message.verbs)
+            and handle is not None
+            and isinstance(handle.message, _STACK_ACKS)
+            and message.msgid == handle.ack_msgid
+        )
+    return (
+        message.command == "redirect"
+        and message.call_sid is None
+        and isinstance(message.data, list)
+        and not message.queue_command
+    )
 
 
 def _resend(lost: Iterable[_Pending]) -> Command | None:
