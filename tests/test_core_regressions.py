@@ -8,8 +8,17 @@ from typing import Any
 
 import orjson
 
-from jbtrio._core import CallCore, CoreConfig, Received, ReplyHandle, Unconfirmed
-from jbtrio._wire import CallInfo, CallStatus, Command, SessionNew, SessionReconnect, VerbHook
+from jbtrio._core import CallCore, CoreConfig, Received, ReplyHandle, Resent, Unconfirmed
+from jbtrio._wire import (
+    CallInfo,
+    CallStatus,
+    Command,
+    SessionNew,
+    SessionReconnect,
+    VerbHook,
+    VerbStatus,
+    VerbStatusEvent,
+)
 
 SID = "c0ffee00-0000-4000-8000-0000000000cc"
 SAY = {"verb": "say", "text": "hello"}
@@ -107,3 +116,24 @@ def test_a_stack_replacing_ack_does_not_overtake_verbs_appended_in_doubt() -> No
     out = drain(core, 2.5)
     assert [f.get("command", f["type"]) for f in out] == ["redirect", "ack"]
     assert out[0]["data"][0]["verb"] == "pause"
+
+
+def test_verbs_that_ran_while_their_receipts_died_are_not_re_sent_after_the_probe() -> None:
+    core, _ = answered_unconfirmed()
+    core.receive(CallStatus(msgid="s1", call_sid=SID, data=info()), 0.1)  # the call runs
+    hook = VerbHook(msgid="h1", call_sid=SID, hook="/g", data=info(verb_id="jb2"))
+    core.reply(handle_of(core.receive(hook, 1.0)), [PAUSE], 1.0)
+    [ack] = drain(core, 1.0)
+    # jambonz reads the ack and runs the pause to its end; its "starting" and "finished"
+    # are written into the socket as it dies, and are lost with it
+    core.detach(2.5)
+    core.attach()
+    core.receive(reconnect("rc1"), 3.0)
+    _, probe = drain(core, 3.0)
+    # jambonz is idle: the probe runs at once. That is no proof the ack was lost.
+    data = VerbStatusEvent(event="starting", id=probe["data"][0]["id"], name="config")
+    events = core.receive(VerbStatus(msgid="v9", call_sid=SID, data=data), 3.1)
+    assert not [e for e in events if isinstance(e, Resent)], "the pause would run twice"
+    [given_up] = [e for e in events if isinstance(e, Unconfirmed)]
+    assert [orjson.loads(f.text) for f in given_up.frames] == [ack]
+    assert drain(core, 3.1) == []

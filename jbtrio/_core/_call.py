@@ -299,7 +299,10 @@ class CallCore:
         self._await_new_ack = True
 
     def _apply(self, verdict: Verdict) -> list[CoreEvent]:
-        """Act on a decided doubt: re-send what jambonz never read, first in the queue."""
+        """Act on a decided doubt: re-send what jambonz never read, first in the queue;
+        report what nothing can tell."""
+        if verdict.undecided:
+            return [Unconfirmed(verdict.undecided)]
         if not verdict.lost:
             return [Confirmed(verdict.evidence)]
         frame = None

@@ -22,14 +22,18 @@ decided by evidence only, never guessed:
   and everything written after it, was lost;
 - the *probe*: right after the reconnect, a ``redirect`` appending one empty ``config``
   verb with an id of its own. jambonz runs appended verbs after its current stack, so if
-  the probe's ``verb:status`` arrives before any receipt of the doubted frames, jambonz was
-  not running them: they were lost.
+  the probe's ``verb:status`` arrives before any receipt of the doubted frames, jambonz
+  runs none of them any more — but whether it never read them, or read and ran them to
+  the end while their receipts died in the socket, nothing tells: the doubt is given up
+  and reported at once (:class:`~jbtrio._core.Unconfirmed`), never re-sent (a re-send of
+  verbs that ran would run them twice).
 
 Lost frames are re-sent as one ``redirect`` in their place (first in the queue), with the
 same ids. While frames are in doubt, commands that *append* verbs wait (their meaning
-depends on what is before them); acks and replacing frames do not (a frame that replaces
-jambonz's verb stack makes the doubt moot). A doubt not decided within ``doubt_timeout``
-is given up and reported (:class:`~jbtrio._core.Unconfirmed`).
+depends on what is before them); acks without verbs do not, and neither does anything
+while a frame that replaces jambonz's verb stack is queued (it makes the doubt moot; what
+was queued before it goes first). A doubt not decided within ``doubt_timeout`` is given up
+and reported (:class:`~jbtrio._core.Unconfirmed`).
 
 This module is pure data: the call core feeds it what was written and read.
 """
@@ -99,11 +103,13 @@ class _Pending:
 
 @attrs.frozen
 class Verdict:
-    """The outcome of a doubt: ``lost`` frames (re-sent as ``resend``) or none (read)."""
+    """The outcome of a doubt: ``lost`` frames (re-sent as ``resend``), ``undecided`` ones
+    (given up: nothing can tell), or neither (read)."""
 
     lost: tuple[Frame, ...]
     resend: Command | None
     evidence: str
+    undecided: tuple[Frame, ...] = ()
 
 
 class Receipts:
@@ -279,7 +285,10 @@ class Receipts:
             if verb_id is None:
                 return None, False
             if verb_id == self._probe_id and self._doubt:
-                return self._lose(0, f"probe {verb_id} ran before any verb in doubt"), False
+                # jambonz runs none of the doubted verbs: never read, or run to the end with
+                # their receipts lost in the dead socket. A re-send could run them twice.
+                evidence = f"probe {verb_id} ran before any verb in doubt"
+                return Verdict((), None, evidence, self._give_up()), False
             return self._confirm(verb_id), False
         if isinstance(message, VerbHook):
             verb_id = message.data.extra.get("verb_id")
@@ -348,6 +357,9 @@ class Receipts:
         """Give up a doubt past ``doubt_timeout``: the frames it held, for the report."""
         if self._doubt_until is None or now < self._doubt_until:
             return ()
+        return self._give_up()
+
+    def _give_up(self) -> tuple[Frame, ...]:
         frames = tuple(p.frame for p in self._doubt)
         self._doubt.clear()
         self._doubt_until = None
