@@ -241,7 +241,7 @@ class CoreMachine(RuleBasedStateMachine):
         self.items: list[Item] = []
         self.carried: dict[int, list[Item]] = {}  # frame seq -> the app items it carries
         self.owner: dict[str, Item] = {}  # verb id -> the app item that sent it
-        self.core_made: set[int] = set()  # seqs of redirects the core made
+        self.app_commands_sent: set[int] = set()  # seqs of the commands the app queued
         self.last_ran = -1
         self.start_written = False
 
@@ -324,7 +324,6 @@ class CoreMachine(RuleBasedStateMachine):
             ), event
         else:
             new = event.replacement
-            self.core_made.add(new.seq)
             assert not isinstance(handle.message, DialConfirm | SessionAdulting)
             assert new.seq == original.seq, "a rewritten ack keeps its place in the queue"
             assert isinstance(new.message, Command) and new.message.command == "redirect"
@@ -359,7 +358,6 @@ class CoreMachine(RuleBasedStateMachine):
         # the lost frames' verbs, whole, in the order the app made them
         assert owners == sorted(owners, key=lambda i: i.index)
         assert ids == tuple(i for item in owners for i in item.ids), (ids, event)
-        self.core_made.add(frame.seq)
         self.carried[frame.seq] = owners
         for item in owners:
             item.frame = frame
@@ -531,11 +529,32 @@ class CoreMachine(RuleBasedStateMachine):
         elif self.j.gone:
             self._end("jambonz would not reconnect")
 
-    @rule(lossy=st.booleans())
+    @rule(
+        lossy=st.booleans(),
+        lead=st.sampled_from(["now", "command", "ran", "later"]),
+        command=st.sampled_from(COMMANDS[:4]),
+    )
     @precondition(lambda self: self.attached and not self.ended and self.drops < MAX_DROPS)
-    def drop(self, lossy: bool) -> None:
+    def drop(self, lossy: bool, lead: str, command: tuple[list[dict[str, Any]], bool]) -> None:
         """The socket dies; a lossy drop takes the frames still on the wire with it, and
-        every drop what jambonz wrote that the app has not read."""
+        every drop what jambonz wrote that the app has not read. ``lead``: what happens just
+        before — nothing, the app sends a redirect, jambonz reads all and its verb ends
+        (receipts unread), or 0.6 s pass (past the command gate's grace, within
+        ``stall_wait``) and the app sends a redirect: the moments drops are most likely to
+        leave something in doubt."""
+        if lead == "later":
+            self._advance(0.6)
+        if lead in ("command", "later") and self.attached and not self.ended:
+            self._command(command)
+            while self._write_one():
+                pass
+        elif lead == "ran":
+            self._peer_read()
+            if not self.ended:
+                self.j.verb_ends(self.now)
+                self._after_jambonz()
+        if not self.attached or self.ended:
+            return  # time ran out first: a deadline ended the call, or a forced reconnect
         self.drops += 1
         self._socket_dies(lossy=lossy)
 
@@ -763,6 +782,7 @@ class CoreMachine(RuleBasedStateMachine):
         if verbs is not None:
             assert isinstance(frame.message, Command)
             assert _plain(frame.message.data) == verbs
+        self.app_commands_sent.add(frame.seq)
         self._new_item("command", None, frame)
 
     # ------------------------------------------------------------------ settling
@@ -877,7 +897,7 @@ class CoreMachine(RuleBasedStateMachine):
         commands = [f for f in queued if not f.is_ack]
         # The bound applies to what the app queues; the redirects the core makes are never
         # refused (acks never are).
-        app_commands = [f for f in commands if f.seq not in self.core_made]
+        app_commands = [f for f in commands if f.seq in self.app_commands_sent]
         assert len(app_commands) <= MAX_COMMANDS
         assert self.core.can_queue_command == (len(commands) < MAX_COMMANDS)
         ack_ids = [f.message.msgid for f in queued if f.is_ack]
