@@ -65,7 +65,7 @@ from ._events import (
     Unconfirmed,
 )
 from ._outbox import Frame, Outbox
-from ._receipts import Receipts, Verdict
+from ._receipts import Receipts, Verdict, replaces_stack
 from ._reply import ReplyHandle, ReplyState
 from ._stall import StallWatch
 
@@ -292,6 +292,9 @@ class CallCore:
         if new is not None and not self._new_ack_confirmed:
             # The ack was written but nothing proves jambonz read it: repeat its verbs (ignored
             # by jambonz if it did read it, required if it did not) and gate commands again.
+            # Either way they run once, so the first ack is no longer in doubt.
+            if self._new_ack_frame is not None:
+                self._receipts.forget(self._new_ack_frame)
             self._push_ack(Ack(msgid=message.msgid, verbs=new.verbs), new, urgent=True)
             self._await_new_ack = True
             self._stall.reconnected("possible")
@@ -335,7 +338,10 @@ class CallCore:
         self._await_new_ack = True
 
     def _apply(self, verdict: Verdict) -> list[CoreEvent]:
-        """Act on a decided doubt: re-send what jambonz never read, first in the queue."""
+        """Act on a decided doubt: re-send what jambonz never read, first in the queue;
+        report what nothing can tell."""
+        if verdict.undecided:
+            return [Unconfirmed(verdict.undecided)]
         if not verdict.lost:
             return [Confirmed(verdict.evidence)]
         frame = None
@@ -563,8 +569,11 @@ class CallCore:
             and self._receipts.in_doubt
             and head is not self._probe
             and self._receipts.holds(head)
+            and not any(replaces_stack(f) for f in self._outbox)
         ):
-            # Verbs appended after frames in doubt wait for the verdict (acks do not).
+            # Verbs appended after frames in doubt wait for the verdict (acks without verbs
+            # do not). A queued frame that replaces the stack makes the doubt moot: then
+            # everything goes in order, or the held verbs would run after it.
             return next((f for f in self._outbox if f.is_ack), None)
         return head
 
@@ -584,7 +593,9 @@ class CallCore:
         Returns False, changing nothing, unless the ack answers a ``verb:hook`` or the
         ``session:new`` that started the call (the ack jambonz runs: after a re-key,
         PEER-BEHAVIOUR §5.4, its verbs are the ones repeated; the ack of a
-        ``session:reconnect`` can be superseded by the re-keyed ``session:new``), replaced
+        ``session:reconnect`` can be superseded by the re-keyed ``session:new``), is that
+        handle's own ack (not the core's repeat of the ``session:new`` verbs in a reconnect's
+        ack, which jambonz ignores when it had read the first one), replaced
         jambonz's verbs (an ack without verbs keeps jambonz's stack, which a redirect
         would append to), is the last frame queued, is not being written, and still fits the
         frame limit. Raises
@@ -596,6 +607,7 @@ class CallCore:
             self._ended
             or tail is None
             or tail.handle is not handle
+            or tail.message.msgid != handle.ack_msgid
             or tail is self._in_flight
             or not self._extensible(handle)
             or not isinstance(tail.message, Ack)

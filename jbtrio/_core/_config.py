@@ -63,13 +63,18 @@ class CoreConfig:
       (:mod:`jbtrio._core._receipts`, README "What jbtrio guarantees"). On (the default),
       every verb sent carries an ``id`` (the app's own, else ``jb<n>``) and the first verbs
       of the call turn ``notifyEvents`` on, so jambonz reports each verb's start and end; a
-      verb frame written to a socket that dies is then re-sent exactly when jambonz shows it
-      was not read. Cost on the wire: about 12 bytes per verb sent, and two ``verb:status``
-      messages (about 150 bytes each) per verb jambonz runs. Off: only a gather's failed
+      verb frame written to a socket that dies is then confirmed by those reports, re-sent
+      exactly when jambonz shows it was not read (a gather's failed hook), and otherwise
+      reported (:class:`~jbtrio._core.Unconfirmed`). Cost on the wire: about 12 bytes per
+      verb sent, and two ``verb:status`` messages (about 150 bytes each) per verb jambonz
+      runs. Off: only a gather's failed
       hook is recognised (by verb name), and other frames lost with a socket stay lost.
     - ``probe_in_doubt``: after a reconnect with frames in doubt, append one empty ``config``
-      verb (with an id) and see whether jambonz runs it before anything in doubt — the one
-      way to tell "jambonz idles: they were lost" from "they run, their receipts died".
+      verb (with an id) and see whether jambonz runs it before anything in doubt: if it
+      does, jambonz runs none of them any more, and whether it never read them or ran them
+      to the end (their receipts dying with the socket) cannot be told, so they are
+      reported at once (:class:`~jbtrio._core.Unconfirmed`) instead of after
+      ``doubt_timeout``, and what waits behind them goes on.
       Turn it off if your jambonz sets ``JAMBONES_INJECT_CONTENT`` (appended verbs then cut
       a running gather short); doubts are then decided only by receipts and hook errors.
     - ``doubt_timeout``: how long frames stay in doubt before the core gives up and reports

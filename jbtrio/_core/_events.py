@@ -99,8 +99,10 @@ class Confirmed:
 
 @attrs.frozen
 class Unconfirmed:
-    """Frames in doubt after a drop for longer than ``CoreConfig.doubt_timeout``: nothing
-    showed whether jambonz read them, so they were neither confirmed nor re-sent."""
+    """Frames in doubt after a drop whose fate nothing can tell: jambonz ran the probe
+    before any of their verbs (it never read them, or ran them to the end while their
+    receipts died with the socket), or nothing came within ``CoreConfig.doubt_timeout``.
+    They were neither confirmed nor re-sent (a re-send might run them twice)."""
 
     frames: tuple[Frame, ...]
 

@@ -22,14 +22,18 @@ decided by evidence only, never guessed:
   and everything written after it, was lost;
 - the *probe*: right after the reconnect, a ``redirect`` appending one empty ``config``
   verb with an id of its own. jambonz runs appended verbs after its current stack, so if
-  the probe's ``verb:status`` arrives before any receipt of the doubted frames, jambonz was
-  not running them: they were lost.
+  the probe's ``verb:status`` arrives before any receipt of the doubted frames, jambonz
+  runs none of them any more — but whether it never read them, or read and ran them to
+  the end while their receipts died in the socket, nothing tells: the doubt is given up
+  and reported at once (:class:`~jbtrio._core.Unconfirmed`), never re-sent (a re-send of
+  verbs that ran would run them twice).
 
 Lost frames are re-sent as one ``redirect`` in their place (first in the queue), with the
 same ids. While frames are in doubt, commands that *append* verbs wait (their meaning
-depends on what is before them); acks and replacing frames do not (a frame that replaces
-jambonz's verb stack makes the doubt moot). A doubt not decided within ``doubt_timeout``
-is given up and reported (:class:`~jbtrio._core.Unconfirmed`).
+depends on what is before them); acks without verbs do not, and neither does anything
+while a frame that replaces jambonz's verb stack is queued (it makes the doubt moot; what
+was queued before it goes first). A doubt not decided within ``doubt_timeout`` is given up
+and reported (:class:`~jbtrio._core.Unconfirmed`).
 
 This module is pure data: the call core feeds it what was written and read.
 """
@@ -58,7 +62,7 @@ from .._wire import (
 from ._outbox import Frame
 from ._reply import ReplyHandle
 
-__all__ = ["HOOK_FAILED", "Receipts", "Verdict", "verb_body"]
+__all__ = ["HOOK_FAILED", "Receipts", "Verdict", "replaces_stack", "verb_body"]
 
 #: ``jambonz:error`` ``msg`` when a gather's action hook got no usable answer.
 HOOK_FAILED: Final = "invalid actionHook response"
@@ -114,11 +118,13 @@ class _Pending:
 
 @attrs.frozen
 class Verdict:
-    """The outcome of a doubt: ``lost`` frames (re-sent as ``resend``) or none (read)."""
+    """The outcome of a doubt: ``lost`` frames (re-sent as ``resend``), ``undecided`` ones
+    (given up: nothing can tell), or neither (read)."""
 
     lost: tuple[Frame, ...]
     resend: Command | None
     evidence: str
+    undecided: tuple[Frame, ...] = ()
 
 
 class Receipts:
@@ -240,6 +246,11 @@ class Receipts:
                 hook_verb_id = verb_id if isinstance(verb_id, str) else None
             elif not isinstance(hook, _STACK_ACKS):
                 return
+            if message.msgid != handle.ack_msgid:
+                # The core's repeat of the session:new verbs in a reconnect's ack: jambonz
+                # runs it only if it never read the first one (which it then never runs), so
+                # it neither replaces what jambonz runs now nor may ever be re-sent.
+                return
             replaces = True
         elif (
             message.command == "redirect"
@@ -247,9 +258,9 @@ class Receipts:
             and isinstance(message.data, list)
         ):
             verbs = tuple(message.data)
-            replaces = not message.queue_command
         else:
             return
+        replaces = replaces_stack(frame)
         if replaces:
             if self._written:
                 self._forget_written()
@@ -280,6 +291,19 @@ class Receipts:
     def _forget_written(self) -> None:
         self._written.clear()
         self._where.clear()
+
+    def forget(self, frame: Frame) -> None:
+        """Stop tracking ``frame`` (written or in doubt): its fate is settled otherwise (the
+        ``session:new`` ack, whose verbs a reconnect's ack repeats)."""
+        for pending in [p for p in self._written if p.frame is frame]:
+            self._written.remove(pending)
+            for verb_id in pending.ids:
+                if self._where.get(verb_id) == pending.seq:
+                    del self._where[verb_id]
+        self._doubt = [p for p in self._doubt if p.frame is not frame]
+        if not self._doubt:
+            self._doubt_until = None
+            self._probe_id = None
 
     def detach(self, now: float) -> None:
         """The socket died: what it carried without a receipt is in doubt from now on."""
@@ -317,7 +341,10 @@ class Receipts:
             if verb_id is None:
                 return None, False
             if verb_id == self._probe_id and self._doubt:
-                return self._lose(0, f"probe {verb_id} ran before any verb in doubt"), False
+                # jambonz runs none of the doubted verbs: never read, or run to the end with
+                # their receipts lost in the dead socket. A re-send could run them twice.
+                evidence = f"probe {verb_id} ran before any verb in doubt"
+                return Verdict((), None, evidence, self._give_up()), False
             return self._confirm(verb_id), False
         if isinstance(message, VerbHook):
             verb_id = message.data.extra.get("verb_id")
@@ -385,6 +412,9 @@ class Receipts:
         """Give up a doubt past ``doubt_timeout``: the frames it held, for the report."""
         if self._doubt_until is None or now < self._doubt_until:
             return ()
+        return self._give_up()
+
+    def _give_up(self) -> tuple[Frame, ...]:
         frames = tuple(p.frame for p in self._doubt)
         self._doubt.clear()
         self._doubt_until = None
@@ -397,6 +427,27 @@ class Receipts:
         self._doubt.clear()
         self._doubt_until = None
         self._probe_id = None
+
+
+def replaces_stack(frame: Frame) -> bool:
+    """Whether jambonz replaces the call's verb stack with ``frame``'s verbs when it reads
+    it: a ``redirect`` that does not append, or an ack with verbs for this call's stack (not
+    the core's repeat of the ``session:new`` verbs, which jambonz ignores once it read them)."""
+    message = frame.message
+    if isinstance(message, Ack):
+        handle = frame.handle
+        return (
+            bool(message.verbs)
+            and handle is not None
+            and isinstance(handle.message, _STACK_ACKS)
+            and message.msgid == handle.ack_msgid
+        )
+    return (
+        message.command == "redirect"
+        and message.call_sid is None
+        and isinstance(message.data, list)
+        and not message.queue_command
+    )
 
 
 def _resend(lost: Iterable[_Pending]) -> Command | None:
