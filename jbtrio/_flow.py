@@ -118,12 +118,16 @@ def hook_url(value: Any) -> str | None:
 class Prepared:
     """A step ready to send: wire verbs, the hooks that resume the flow, and their parsers.
 
-    ``finished_id`` is the id of the verb whose ``verb:status`` ``finished`` resumes the flow.
+    ``finished_id`` is the id of the verb whose ``verb:status`` ``finished`` resumes the flow;
+    ``hook_ids`` the ids of the verbs whose hooks do (jambonz names that id when it reports
+    one of those hooks failed, so a failure is told to the step it concerns, not to another
+    step waiting on a verb of the same name).
     """
 
     verbs: list[dict[str, Any]]
     hooks: Mapping[str, Parser]
     finished_id: str | None = None
+    hook_ids: frozenset[str] = frozenset()
 
 
 def prepare(
@@ -142,6 +146,7 @@ def prepare(
         step = Step(step)
     verbs = [_wire(v) for v in step.verbs]
     hooks: dict[str, Parser] = {}
+    hook_ids: set[str] = set()
     for verb in verbs:
         name = verb_name(verb)
         prop = REPORTING_HOOKS.get(name or "")
@@ -153,6 +158,10 @@ def prepare(
             url = new_hook(name.replace(":", "-"))
             body[prop] = url
         hooks[url] = _PARSERS.get(name, _identity)
+        if "id" not in body:
+            body["id"] = new_id()
+        if isinstance(body["id"], str):
+            hook_ids.add(body["id"])
     finished_id = None
     if step.wait_finished and verbs:
         for verb in verbs:
@@ -162,7 +171,7 @@ def prepare(
         finished_id = str(verb_body(verbs[-1])["id"])
         if not notify_events_on:
             verbs.insert(0, {"verb": "config", "notifyEvents": True})
-    return Prepared(verbs, hooks, finished_id)
+    return Prepared(verbs, hooks, finished_id, frozenset(hook_ids))
 
 
 def _wire(verb: Any) -> dict[str, Any]:

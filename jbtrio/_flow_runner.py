@@ -57,8 +57,9 @@ class _HookWaiter:
     """Resolved by the first of a step's hooks to fire, or failed when jambonz reports that
     it could not deliver the hook of one of the step's ``verbs``."""
 
-    def __init__(self, verbs: frozenset[str]) -> None:
+    def __init__(self, verbs: frozenset[str], ids: frozenset[str] = frozenset()) -> None:
         self.verbs = verbs
+        self.ids = ids
         self.hook: tuple[VerbHook, ReplyHandle | None] | None = None
         self.error: HookFailed | None = None
         self._done = trio.Event()
@@ -177,7 +178,7 @@ class FlowRunner:
         )
         self._prepare_llm(prepared.verbs)
         waiter = (
-            _HookWaiter(frozenset(filter(None, map(verb_name, prepared.verbs))))
+            _HookWaiter(frozenset(filter(None, map(verb_name, prepared.verbs))), prepared.hook_ids)
             if prepared.hooks
             else None
         )
@@ -253,7 +254,7 @@ class FlowRunner:
 
     def _new_id(self) -> str:
         self._ids_made += 1
-        return f"jbtrio-{self._ids_made}"
+        return f"jbf{self._ids_made}"
 
     # ------------------------------------------------------------------ flows
 
@@ -358,7 +359,12 @@ class FlowRunner:
         if message.data.msg != _HOOK_FAILED or verb is None:
             return
         error = HookFailed(verb, _HOOK_FAILED, message.data.details)
-        failed = {id(w): w for w in self._hook_waiters.values() if verb in w.verbs}
+        failed_id = message.data.id
+        failed = {
+            id(w): w
+            for w in self._hook_waiters.values()
+            if (failed_id in w.ids if failed_id is not None else verb in w.verbs)
+        }
         for waiter in failed.values():
             self._session.log.warning("%s; the flow step waiting for it is told", error)
             waiter.fail(error)

@@ -158,11 +158,11 @@ def test_a_receipt_settles_a_doubt_and_nothing_is_resent() -> None:
     assert drain(core, 2.2) == []
 
 
-def test_a_command_in_doubt_is_reported_when_the_probe_runs_first() -> None:
-    # jambonz runs none of its verbs any more: it never read it, or ran it to the end while
-    # the receipts died with the socket. A re-send could run it twice: it is reported.
+def _probed(verbs: list[dict[str, Any]]) -> tuple[CallCore, dict[str, Any], list[Any]]:
+    """A redirect of ``verbs`` written, the socket dropped, the flow's next (appending) step
+    queued meanwhile, jambonz back: the probe runs before anything in doubt."""
     core = started()
-    core.command(Command(command="redirect", data=[SAY, HANGUP], queue_command=False), 1.0)
+    core.command(Command(command="redirect", data=verbs, queue_command=False), 1.0)
     [doubted] = drain(core, 1.0)
     core.detach(1.1)
     # The flow's next step, appending: it waits for the verdict.
@@ -172,7 +172,23 @@ def test_a_command_in_doubt_is_reported_when_the_probe_runs_first() -> None:
     out = drain(core, 2.0)
     assert [f.get("command", f["type"]) for f in out] == ["ack", "redirect"]  # ack, probe
     probe_id = out[1]["data"][0]["id"]
-    events = core.receive(status("v1", probe_id), 2.1)
+    return core, doubted, core.receive(status("v1", probe_id), 2.1)
+
+
+def test_a_command_that_could_not_end_unseen_is_resent_when_the_probe_runs_first() -> None:
+    # [say, hangup]: had jambonz read it, it would have ended the call, not reconnected.
+    core, doubted, events = _probed([SAY, HANGUP])
+    [resent] = [e for e in events if isinstance(e, Resent)]
+    assert resent.evidence.startswith("probe")
+    again, held = drain(core, 2.1)
+    assert again["data"] == doubted["data"] and again["queueCommand"] is False
+    assert held["queueCommand"] is True and held["data"][0]["verb"] == "hangup"
+
+
+def test_a_command_in_doubt_is_reported_when_the_probe_runs_first() -> None:
+    # [say]: jambonz runs none of it any more: it never read it, or ran it to the end while
+    # the receipts died with the socket. A re-send could run it twice: it is reported.
+    core, doubted, events = _probed([SAY])
     assert not [e for e in events if isinstance(e, Resent)]
     [given_up] = [e for e in events if isinstance(e, Unconfirmed)]
     assert [orjson.loads(f.text) for f in given_up.frames] == [doubted]

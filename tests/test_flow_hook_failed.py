@@ -47,3 +47,45 @@ async def test_a_gather_jambonz_failed_resumes_the_flow(
     assert errors[0]["details"] == "Opening handshake has timed out"
     assert call.outcome.reason != "caller hung up (app left the call idle)", call.outcome
     assert call.executed_verbs[-1]["verb"] == "hangup"
+
+
+async def test_a_gather_failure_is_told_only_to_the_step_it_concerns(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # jambonz names the failed gather's id; a later step waiting on another gather (the same
+    # verb name) is not told of an earlier gather's failure.
+    from test_runtime_smoke import frame, jambonz, receive_json, running
+
+    import jbtrio
+    from jbtrio.verbs import Gather
+
+    app = jbtrio.App()
+    outcomes: list[str] = []
+
+    @app.flow("/f")
+    async def flow(call: jbtrio.Call) -> jbtrio.Steps:
+        yield Gather(input=["speech"])
+        try:
+            yield Gather(input=["speech"])
+            outcomes.append("second answered")
+        except jbtrio.HookFailed:
+            outcomes.append("second failed")
+
+    async with running(app) as server, jambonz(server, "/f") as ws:
+        await ws.send_message(frame("session:new", "m1"))
+        ack = await receive_json(ws)
+        first = next(v for v in ack["data"] if v["verb"] == "gather")
+        await ws.send_message(
+            frame("verb:hook", "m2", hook=first["actionHook"], data={"reason": "timeout"})
+        )
+        ack = await receive_json(ws)
+        second = next(v for v in ack["data"] if v["verb"] == "gather")
+        assert first["id"] != second["id"]
+        error = {"msg": "invalid actionHook response", "verb": "gather", "id": first["id"]}
+        await ws.send_message(frame("jambonz:error", "e1", data=error))
+        await trio.testing.wait_all_tasks_blocked()
+        assert outcomes == []  # not the second step's gather
+        error = {**error, "id": second["id"]}
+        await ws.send_message(frame("jambonz:error", "e2", data=error))
+        await trio.testing.wait_all_tasks_blocked()
+    assert outcomes == ["second failed"]

@@ -207,7 +207,7 @@ async def test_until_finished_waits_for_verb_status(autojump_clock: trio.testing
         "notifyEvents": True,
         "id": None,
     }
-    assert first_ack["data"][1]["id"] == "jbtrio-1"
+    assert first_ack["data"][1]["id"] == "jbf1"
     assert marks and marks[0] >= 5.0
 
 

@@ -341,21 +341,38 @@ class Receipts:
             if verb_id is None:
                 return None, False
             if verb_id == self._probe_id and self._doubt:
-                # jambonz runs none of the doubted verbs: never read, or run to the end with
-                # their receipts lost in the dead socket. A re-send could run them twice.
-                evidence = f"probe {verb_id} ran before any verb in doubt"
-                return Verdict((), None, evidence, self._give_up()), False
+                return self._probe_ran_first(verb_id), False
             return self._confirm(verb_id), False
         if isinstance(message, VerbHook):
             verb_id = message.data.extra.get("verb_id")
             return (self._confirm(verb_id) if isinstance(verb_id, str) else None), False
         if isinstance(message, JambonzError) and message.data.msg == HOOK_FAILED:
+            # The gather ran (a receipt for its frame); the ack of its hook, if it is in
+            # doubt, did not reach jambonz.
+            failed_id = message.data.id
+            read = self._confirm(failed_id) if failed_id is not None else None
             index = self._failed_hook(message)
             if index is not None:
                 return self._lose(
                     index, f"jambonz reported the {message.data.verb} hook failed"
                 ), True
+            return read, False
         return None, False
+
+    def _probe_ran_first(self, probe_id: str) -> Verdict:
+        """The probe ran before any verb in doubt: jambonz runs none of them any more. It
+        either never read them, or read them and ran them to the end while their receipts
+        died in the socket. The latter is impossible when the frame that decides jambonz's
+        stack (the last one in doubt that replaces it) holds a verb that cannot end unseen:
+        a ``gather`` (its hook, or its failure after the drop, reaches the app before the
+        probe runs) or a ``hangup`` (jambonz would have ended the call, not reconnected).
+        Then they were lost, and are re-sent; otherwise nothing can tell, and they are
+        reported (a re-send of verbs that ran would run them twice)."""
+        evidence = f"probe {probe_id} ran before any verb in doubt"
+        start = max((i for i, p in enumerate(self._doubt) if p.replaces), default=0)
+        if any(_leaves_a_trace(verb) for verb in self._doubt[start].verbs):
+            return self._lose(start, evidence + " (its verbs could not have ended unseen)")
+        return Verdict((), None, evidence, self._give_up())
 
     def _confirm(self, verb_id: str) -> Verdict | None:
         """A receipt: the frame carrying ``verb_id`` was read, and every frame written
@@ -461,6 +478,16 @@ def _resend(lost: Iterable[_Pending]) -> Command | None:
     if not verbs:
         return None
     return Command(command="redirect", data=verbs, queue_command=not pending[start].replaces)
+
+
+#: Verbs that cannot run to their end without jambonz telling the app after a drop, or
+#: without ending the call (see Receipts._probe_ran_first).
+_TRACED: Final = frozenset({"gather", "hangup", "sip:decline"})
+
+
+def _leaves_a_trace(verb: Mapping[str, Any]) -> bool:
+    name = verb.get("verb") if "verb" in verb else next(iter(verb), None)
+    return name in _TRACED
 
 
 def _turns_events_on(verb: Mapping[str, Any]) -> bool:

@@ -1,11 +1,12 @@
 """Verbs as the app wrote them: jbtrio's delivery receipts left out.
 
 A jbtrio app (with ``CoreConfig.receipts`` on, the default) gives every verb it sends an
-``id`` of the form ``jb<n>`` when the app set none, turns ``notifyEvents`` on with a leading
-``{"verb": "config", "notifyEvents": true, "id": "jb<n>"}``, and after a reconnect may append
-a probe ``{"verb": "config", "id": "jbp<n>"}`` (README, "What jbtrio guarantees"). jambonz runs
-them like any verb, and the transcript keeps them; but a test that checks *what the app
-said* should not have to spell them out, so the fake's verb lists leave them out.
+``id`` of the form ``jb<n>`` when the app set none (a flow's own steps: ``jbf<n>``), turns
+``notifyEvents`` on with a leading ``{"verb": "config", "notifyEvents": true, "id":
+"jb<n>"}``, and after a reconnect may append a probe ``{"verb": "config", "id": "jbp<n>"}``
+(README, "What jbtrio guarantees"). jambonz runs them like any verb, and the transcript keeps
+them; but a test that checks *what the app said* should not have to spell them out, so the
+fake's verb lists leave them out.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Final
 
 __all__ = ["app_view", "is_receipt_id"]
 
-_RECEIPT_ID: Final = re.compile(r"jbp?\d+")
+_RECEIPT_ID: Final = re.compile(r"jb[fp]?\d+")
 
 
 def is_receipt_id(value: Any) -> bool:
