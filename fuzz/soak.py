@@ -607,6 +607,9 @@ def account(
         stats.example(f"failed {call.call_sid}: {outcome.summary()} faults={rules}")
     if outcome.faults:
         stats.calls_with_faults += 1
+        app_side = [f for f in outcome.faults if not f.startswith("connection lost")]
+        if app_side:
+            stats.example(f"app fault {call.call_sid}: {app_side} faults={rules}")
     if flagged_stalled and len(stats.transcripts) < MAX_TRANSCRIPTS:
         stats.transcripts.append(explain(call, rules, track, stats.expected, "stalled"))
     if not call.sent("session:new") and not call.sent("session:reconnect"):
