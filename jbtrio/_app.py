@@ -22,6 +22,7 @@ from ._inbound_routing import Subscription
 from ._runtime import AppHandler, CallSession
 from ._tool_serving import Tool
 from ._wire import DialConfirm, SessionAdulting, SessionRedirect
+from .verbs import JAMBONZ_VERSIONS, JambonzVersion
 
 if TYPE_CHECKING:
     from .rest import ClientPool
@@ -149,13 +150,26 @@ class App:
     default); the exception is logged with the call_sid and no other call is affected.
     ``rest`` (a :class:`jbtrio.rest.ClientPool`, from the ``rest`` extra) gives every call a
     REST client for mid-call control (:attr:`Call.rest`); close it when the program ends.
+
+    ``jambonz`` declares which jambonz the app is written for: ``"11"`` or ``"10"`` (the
+    current commercial release lines, with the ``agent``, ``transfer`` and ``room`` verbs) or
+    ``"0.9"`` (open-source feature-server 0.9.x). Every verb the app's calls send is
+    validated by that jambonz's rules, so a verb newer than the target raises
+    :class:`~jbtrio.VerbError` in the app, not a failed call at jambonz. ``None`` (the
+    default) leaves it to the server's ``CoreConfig.jambonz``: the current jambonz unless
+    configured; ``jbtrio serve --jambonz`` (or ``$JBTRIO_JAMBONZ``) overrides both.
     """
 
     def __init__(
-        self, *, error_verbs: Iterable[Any] = DEFAULT_ERROR_VERBS, rest: ClientPool | None = None
+        self,
+        *,
+        error_verbs: Iterable[Any] = DEFAULT_ERROR_VERBS,
+        rest: ClientPool | None = None,
+        jambonz: JambonzVersion | None = None,
     ) -> None:
         self.error_verbs = tuple(error_verbs)
         self.rest = rest
+        self.jambonz = jambonz
         self._routes: dict[str, _Route] = {}
         self._adulting: dict[str, _Route] = {}
         self._confirm_flows: dict[str, Flow] = {}
@@ -163,6 +177,18 @@ class App:
         self._tools: dict[str, Tool] = {}
         self._failure_listeners: list[FailureListener] = []
         self._hooks = _Hooks(self)
+
+    @property
+    def jambonz(self) -> JambonzVersion | None:
+        """The jambonz the app's calls are validated for (``None``: the server's setting)."""
+        return self._jambonz
+
+    @jambonz.setter
+    def jambonz(self, value: JambonzVersion | None) -> None:
+        if value is not None and value not in JAMBONZ_VERSIONS:
+            choices = ", ".join(repr(v) for v in JAMBONZ_VERSIONS)
+            raise ValueError(f"jambonz must be one of {choices} (or None); got {value!r}")
+        self._jambonz = value
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -281,6 +307,8 @@ class App:
             return None
 
         async def run(session: CallSession) -> None:
+            if self._jambonz is not None:
+                session.core.target(self._jambonz)
             chosen = route
             if isinstance(session.first_message, SessionAdulting) and adulting_route is not None:
                 chosen = adulting_route

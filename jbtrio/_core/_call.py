@@ -28,6 +28,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import attrs
+
 from .._errors import (
     CallEndedError,
     MessageTooLargeError,
@@ -47,7 +49,7 @@ from .._wire import (
     TtsTokensResult,
     UnknownMessage,
 )
-from ..verbs import known_valid, validate
+from ..verbs import JambonzVersion, known_valid, validate
 from ._config import CoreConfig
 from ._events import (
     Abandoned,
@@ -136,6 +138,12 @@ class CallCore:
         self._stall = StallWatch(
             wait=self.config.stall_wait, max_recoveries=self.config.max_stall_recoveries
         )
+
+    def target(self, jambonz: JambonzVersion) -> None:
+        """Validate this call's verbs by jambonz ``jambonz``'s rules from now on (the app
+        declared which jambonz it is written for: ``App(jambonz=...)``)."""
+        if jambonz != self.config.jambonz:
+            self.config = attrs.evolve(self.config, jambonz=jambonz)
 
     # ------------------------------------------------------------------ state
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import trio
 
 from jbtrio import VerbError
-from jbtrio.verbs import canonical_verb, validate, verb_body, verb_name
+from jbtrio.verbs import JambonzVersion, canonical_verb, validate, verb_body, verb_name
 
 from ._acks import AckOk, AckResult
 from ._caller import Caller, CallerTurn
@@ -78,10 +78,12 @@ def hook_url(hook: Any) -> str | None:
     return None
 
 
-def check_verbs(data: Any) -> str | None:
-    """``None`` when ``data`` is a valid verb list, else a one-line reason."""
+def check_verbs(data: Any, jambonz: JambonzVersion) -> str | None:
+    """``None`` when ``data`` is a valid verb list for jambonz ``jambonz``, else a one-line
+    reason (the validator's: it names the verb, the property and, for a verb newer than the
+    target, the release that brought it)."""
     try:
-        validate(data)
+        validate(data, jambonz=jambonz)
     except VerbError as exc:
         return str(exc)
     return None
@@ -212,7 +214,7 @@ class ExecutorBase:
         if not isinstance(data, list):
             self.record.acks.append(AckRecord(msg_type, hook, ()))
             return []
-        problem = check_verbs(data)
+        problem = check_verbs(data, self.config.jambonz)
         if problem is not None:
             return f"invalid verbs: {problem}"
         verbs = normalize_verbs(data)

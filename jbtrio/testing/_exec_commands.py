@@ -16,7 +16,7 @@ from ._acks import AckFailed
 from ._envelope import AppCommand
 from ._exec_base import ExecutorBase, check_verbs, hook_url, normalize_verbs
 
-__all__ = ["KNOWN_COMMANDS", "Commands"]
+__all__ = ["KNOWN_COMMANDS", "V10_COMMANDS", "Commands"]
 
 #: Command sub-types feature-server's CallSession._onCommand knows; anything else is only logged.
 KNOWN_COMMANDS = frozenset(
@@ -46,6 +46,15 @@ KNOWN_COMMANDS = frozenset(
         "tts:clear",
     }
 )
+#: What jambonz 10.x/11.x adds (``docs/jambonz.md``, "jambonz 10.x/11.x"): the agent's
+#: updates, STT and noise-isolation changes mid-call, speech and audio into a room.
+V10_COMMANDS = KNOWN_COMMANDS | {
+    "agent:update",
+    "stt:reconfigure",
+    "noiseIsolation:status",
+    "room:say",
+    "room:play",
+}
 
 
 class Commands(ExecutorBase):
@@ -70,7 +79,7 @@ class Commands(ExecutorBase):
         now = trio.current_time()
         if name == "redirect":
             if isinstance(data, list):
-                problem = check_verbs(data)
+                problem = check_verbs(data, self.config.jambonz)
                 if problem is not None:
                     # An exception in an async handler in jambonz: silently dropped.
                     self.log.info("redirect command with invalid verbs dropped: %s", problem)
@@ -108,7 +117,7 @@ class Commands(ExecutorBase):
                 event = running.tool_outputs.get(str(cmd.tool_call_id))
                 if event is not None:
                     event.set()
-        elif name not in KNOWN_COMMANDS:
+        elif name not in (KNOWN_COMMANDS if self.config.jambonz == "0.9" else V10_COMMANDS):
             self.log.info("invalid command %s", name)
 
     async def _redirect_to_hook(self, url: str) -> None:

@@ -346,7 +346,7 @@ class FakeCall:
             )
         if not verbs:
             return await self._fail_session("invalid verbs: no application provided")
-        problem = check_verbs(verbs)
+        problem = check_verbs(verbs, self.config.jambonz)
         if problem is not None:
             return await self._fail_session(f"invalid verbs: {problem}")
         normalized = normalize_verbs(verbs)
@@ -359,7 +359,7 @@ class FakeCall:
         result = await self.requestor.start_session(self._session_data, "session:adulting")
         if isinstance(result, AckFailed) and not result.timed_out:
             return await self._fail_session(result.reason)
-        problem = check_verbs(self._adulting_verbs)
+        problem = check_verbs(self._adulting_verbs, self.config.jambonz)
         if problem is not None:
             return await self._fail_session(f"invalid verbs: {problem}")
         return await self._run_session(normalize_verbs(self._adulting_verbs))

@@ -194,10 +194,13 @@ async def run_app(
     raises :class:`AppFailed`, chained to that exception, with the call_sid in its message.
     Expect a failure with ``pytest.raises(AppFailed)``, or pass ``check=False`` and look at
     ``call.outcome.app_errors``. Deterministic and instant under pytest-trio's
-    ``autojump_clock``. ``config`` shapes the fake jambonz, ``server_config`` the jbtrio
-    server; ``options`` are those of :meth:`FakeJambonz.new_call` (``caller``, ``faults``,
-    ``from_``, ``env_vars``, ...).
+    ``autojump_clock``. ``config`` shapes the fake jambonz (by default it plays the jambonz
+    the app declares, ``App(jambonz=...)``, else the current one), ``server_config`` the
+    jbtrio server; ``options`` are those of :meth:`FakeJambonz.new_call` (``caller``,
+    ``faults``, ``from_``, ``env_vars``, ...).
     """
+    if config is None and app.jambonz is not None:
+        config = JambonzConfig(jambonz=app.jambonz)
     return await FakeJambonz(config).run_app(
         app, path, check=check, server_config=server_config, **options
     )
