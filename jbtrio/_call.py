@@ -39,25 +39,47 @@ from ._runtime import CallLogger, CallSession
 from ._tool_serving import Tool, ToolServer
 from ._tts import TtsStream
 from ._wire import (
+    AgentResult,
     CallInfo,
+    ConferenceResult,
+    DequeueResult,
     DialResult,
+    EnqueueResult,
     GatherResult,
     InboundMessage,
+    ListenResult,
     LlmResult,
+    MessageResult,
+    SipReferResult,
+    SipRequestResult,
+    TranscribeResult,
+    TransferResult,
     UnknownMessage,
 )
 from .verbs import (
+    Agent,
+    Conference,
     DeepgramS2s,
+    Dequeue,
     Dial,
     ElevenlabsS2s,
+    Enqueue,
     Gather,
     GoogleS2s,
     GptliveS2s,
+    Listen,
     Llm,
+    Message,
     MicrosoftS2s,
     OpenaiS2s,
     QwenS2s,
+    Room,
     S2s,
+    SipRefer,
+    SipRequest,
+    Stream,
+    Transcribe,
+    Transfer,
     UltravoxS2s,
     Verb,
     VoiceagentS2s,
@@ -374,13 +396,37 @@ class Call(CallCommands):
     @overload
     async def ask(self, verb: _LlmVerb) -> LlmResult: ...
     @overload
+    async def ask(self, verb: Agent) -> AgentResult: ...
+    @overload
+    async def ask(self, verb: Transfer) -> TransferResult: ...
+    @overload
+    async def ask(self, verb: Conference | Room) -> ConferenceResult: ...
+    @overload
+    async def ask(self, verb: Listen | Stream) -> ListenResult: ...
+    @overload
+    async def ask(self, verb: Enqueue) -> EnqueueResult: ...
+    @overload
+    async def ask(self, verb: Dequeue) -> DequeueResult: ...
+    @overload
+    async def ask(self, verb: Message) -> MessageResult: ...
+    @overload
+    async def ask(self, verb: SipRefer) -> SipReferResult: ...
+    @overload
+    async def ask(self, verb: SipRequest) -> SipRequestResult: ...
+    @overload
+    async def ask(self, verb: Transcribe) -> TranscribeResult: ...
+    @overload
     async def ask(self, verb: Verb | Mapping[str, Any]) -> Any: ...
 
     async def ask(self, verb: Verb | Mapping[str, Any]) -> Any:
-        """Run one verb that reports back (dial, llm, listen, ...) and return its payload:
-        a :class:`~jbtrio.GatherResult`, :class:`~jbtrio.DialResult` or
-        :class:`~jbtrio.LlmResult` for those verbs (and the ``*_s2s`` forms of ``llm``), the
-        :class:`~jbtrio.VerbHook` for the others, ``None`` for a verb that does not report."""
+        """Run one verb that reports back (dial, llm, agent, transfer, listen, ...) and return
+        its payload, typed: :class:`~jbtrio.GatherResult`, :class:`~jbtrio.DialResult`,
+        :class:`~jbtrio.LlmResult` (``llm`` and its ``*_s2s`` forms),
+        :class:`~jbtrio.AgentResult`, :class:`~jbtrio.TransferResult`,
+        :class:`~jbtrio.ConferenceResult` (``conference``, ``room``),
+        :class:`~jbtrio.ListenResult` (``listen``, ``stream``), ...; the
+        :class:`~jbtrio.VerbHook` for ``dialogflow``, ``lex`` and ``rasa``; ``None`` for a verb
+        that does not report."""
         return await self.step(verb)
 
     async def step(self, step: Any) -> Any:

@@ -14,7 +14,7 @@ message types over time, and a newer server must not break an app.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import attrs
 
@@ -23,6 +23,7 @@ from ._callinfo import CallInfo, structure_call_info
 from ._fields import MAX_ID_CHARS, check_id, reserved, validate_extra, wire
 from ._payloads import DialResult, GatherResult, LlmResult
 from ._registry import KNOWN_TYPES, inbound
+from ._results import TtsStreamingEventType, VerbStatusEventType
 
 __all__ = [
     "CallStatus",
@@ -61,7 +62,7 @@ class VerbStatusEvent:
     fields (``vendor``, ``characters``, ``served_from_cache``, ...) are in ``extra``.
     """
 
-    event: str | None = None
+    event: VerbStatusEventType | None = None
     id: str | None = None
     name: str | None = None
     verb: str | None = None
@@ -151,7 +152,9 @@ class TokensResult:
 class StreamingEvent:
     """``data`` of ``tts:streaming-event``: ``event_type`` is one of the constants below.
 
-    Other keys (v10's ``text`` and ``bargein`` on ``tts_spoken``) are in ``extra``.
+    jambonz 10.x/11.x's ``tts_spoken`` (with ``config.trackTtsPlayout``) carries ``text``, what
+    the caller actually heard of the streamed speech, and ``bargein``, whether they
+    interrupted it; other keys are in ``extra``.
     """
 
     STREAM_OPEN: ClassVar[str] = "stream_open"
@@ -161,7 +164,9 @@ class StreamingEvent:
     USER_INTERRUPTION: ClassVar[str] = "user_interruption"
     TTS_SPOKEN: ClassVar[str] = "tts_spoken"
 
-    event_type: str | None = None
+    event_type: TtsStreamingEventType | None = None
+    text: str | None = None
+    bargein: bool | None = None
     extra: Mapping[str, Any] = attrs.field(factory=dict, validator=validate_extra)
 
 
@@ -265,12 +270,22 @@ class CallStatus(_CallInfoMessage):
     """
 
 
+class _View(Protocol):
+    @classmethod
+    def from_call_info(cls, info: CallInfo) -> Self: ...
+
+
+_V = TypeVar("_V", bound=_View)
+
+
 @inbound("verb:hook", ack=True)
 @attrs.frozen(kw_only=True)
 class VerbHook(_CallInfoMessage):
     """A verb's hook fired; ``data.extra`` has its results. Ack within 5 s.
 
-    :meth:`gather`, :meth:`dial` and :meth:`llm` give typed views of the common results.
+    :meth:`gather`, :meth:`dial` and :meth:`llm` give typed views of the common results,
+    :meth:`result` any other (:class:`~jbtrio.TransferResult`, :class:`~jbtrio.AmdEvent`,
+    ...).
     """
 
     hook: str | None = None
@@ -295,6 +310,14 @@ class VerbHook(_CallInfoMessage):
             return LlmResult.from_call_info(self.data)
         except ProtocolError as exc:
             raise self._malformed("llm", exc) from None
+
+    def result(self, view: type[_V]) -> _V:
+        """The hook's payload read as ``view``: ``hook.result(jbtrio.TransferResult)``,
+        ``hook.result(jbtrio.AmdEvent)``, ... (ProtocolError if it is malformed)."""
+        try:
+            return view.from_call_info(self.data)
+        except ProtocolError as exc:
+            raise self._malformed(view.__name__, exc) from None
 
     def _malformed(self, verb: str, exc: ProtocolError) -> ProtocolError:
         """The error of a result that is not what jambonz sends, naming the hook it came in:
