@@ -263,9 +263,11 @@ class App:
     def tool(self, name: str) -> Callable[[Tool], Tool]:
         """Decorator: serve the LLM tool ``name`` (``async def tool(call, **args)``).
 
-        An ``llm:tool-call`` for it runs the tool in the call's nursery and answers with
-        ``llm:tool-output`` in the running vendor's shape; a raising tool answers with an
-        error result. ``llm`` verbs get a ``toolHook`` automatically when tools exist.
+        An ``llm:tool-call`` (``llm`` and ``*_s2s`` verbs) or ``agent:tool-call`` (jambonz
+        10.x/11.x's ``agent`` verb) for it runs the tool in the call's nursery and answers
+        with ``llm:tool-output`` in the shape the asker expects (the ``llm`` vendor's own;
+        ``{"result": ...}`` for the agent); a raising tool answers with an error result.
+        ``llm`` and ``agent`` verbs get a ``toolHook`` automatically when tools exist.
         """
 
         def register(tool: Tool) -> Tool:

@@ -49,6 +49,7 @@ from .._wire import (
     TtsTokensResult,
     UnknownMessage,
 )
+from ..commands import V10_COMMANDS
 from ..verbs import JambonzVersion, known_valid, validate
 from ._config import CoreConfig
 from ._events import (
@@ -418,7 +419,8 @@ class CallCore:
 
         Raises :class:`QueueFullError` at the configured bound, :class:`CallEndedError` after
         the end, MessageTooLargeError for an oversized frame, and VerbError for invalid verbs
-        in a ``redirect``.
+        in a ``redirect`` or a sub-type newer than the call's jambonz (``agent:update`` for
+        0.9, which would ignore it).
         """
         del now  # commands carry no deadline; the parameter keeps the driving API uniform
         if self._ended:
@@ -430,6 +432,11 @@ class CallCore:
             )
         if self._validate and command.command == "redirect" and isinstance(command.data, list):
             validate(command.data, jambonz=self.config.jambonz)
+        if self.config.jambonz == "0.9" and command.command in V10_COMMANDS:
+            raise VerbError(
+                f"command {command.command!r} needs jambonz 10 or newer; jambonz 0.9 ignores "
+                "it (the target is jambonz='0.9')"
+            )
         frame = self._outbox.make(self._receipts.stamp_command(command))
         self._outbox.push(frame)
         return frame
