@@ -32,7 +32,7 @@ from ._call_commands import CallCommands, Verbs
 from ._core import ReplyHandle
 from ._errors import ReplyError
 from ._event_stream import EventStream
-from ._flow import Step, Steps
+from ._flow import Step, Steps, wire_verbs
 from ._flow_runner import DEFAULT_ERROR_VERBS, FlowRunner
 from ._inbound_routing import InboundRouter, Subscription
 from ._runtime import CallLogger, CallSession
@@ -145,6 +145,9 @@ class Event:
         """
         if self.handle is None:
             raise ReplyError(f"{self.type} needs no reply", state="not_ack_required")
+        if verbs is not None:
+            verbs = wire_verbs(verbs)
+            self.call._prepare_llm(verbs)  # AI verbs get the hooks the call serves
         self.call.session.reply(self.handle, verbs)
 
 

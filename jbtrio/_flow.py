@@ -34,7 +34,7 @@ from ._wire import RESULT_VIEWS, VerbHook
 from .verbs import Verb, canonical_verb, verb_body
 from .verbs import verb_name as written_name
 
-__all__ = ["FlowStep", "Prepared", "Step", "Steps", "prepare", "until_finished"]
+__all__ = ["FlowStep", "Prepared", "Step", "Steps", "prepare", "until_finished", "wire_verbs"]
 
 #: Verb (canonical name) -> the hook property that fires when it is done, for the verbs whose
 #: yield waits for that hook. ``transcribe`` has no action hook; its first transcript resumes.
@@ -189,6 +189,12 @@ def prepare(
         if not notify_events_on:
             verbs.insert(0, {"verb": "config", "notifyEvents": True})
     return Prepared(verbs, hooks, finished_id, frozenset(hook_ids))
+
+
+def wire_verbs(verbs: Any) -> list[dict[str, Any]]:
+    """One verb or a list of them (builders or dicts) as wire dicts the caller may add hooks
+    to (a dict is copied one level deep)."""
+    return [_wire(v) for v in _as_tuple(verbs)]
 
 
 def _wire(verb: Any) -> dict[str, Any]:

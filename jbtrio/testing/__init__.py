@@ -42,12 +42,15 @@ import warnings as _warnings
 from ._acks import AckFailed as AckFailed
 from ._acks import AckOk as AckOk
 from ._app_view import app_view as app_view
+from ._caller import AgentScript as AgentScript
+from ._caller import AgentTurn as AgentTurn
 from ._caller import Caller as Caller
 from ._caller import CallerTurn as CallerTurn
 from ._caller import DialOutcome as DialOutcome
 from ._caller import HangUp as HangUp
 from ._caller import LlmScript as LlmScript
 from ._caller import ScriptedToolCall as ScriptedToolCall
+from ._caller import ScriptedTransfer as ScriptedTransfer
 from ._caller import Silence as Silence
 from ._caller import Turn as Turn
 from ._config import JambonzConfig as JambonzConfig

@@ -25,6 +25,7 @@ from jbtrio.verbs import JambonzVersion, canonical_verb, validate, verb_body, ve
 from ._acks import AckOk, AckResult
 from ._caller import Caller, CallerTurn
 from ._config import JambonzConfig
+from ._connect import Connector, Target
 from ._envelope import AppCommand
 from ._outcome import AckRecord, CallRecord
 from ._requestor import Requestor
@@ -35,6 +36,8 @@ from ._tts_buffer import (
     TokensResult,
     TtsOutput,
     TtsStreamBuffer,
+    VendorClear,
+    VendorFlush,
     VendorText,
 )
 
@@ -104,12 +107,30 @@ class EndOfCall:
 
 
 class Running:
-    """The verb being executed and the scope that kills it."""
+    """The verb being executed and the scope that kills it.
+
+    An AI verb's tool calls wait in ``tool_outputs`` (set when the app's ``llm:tool-output``
+    came, its ``data`` then in ``tool_results``); an ``agent`` takes the app's
+    ``agent:update`` commands from ``updates`` (``updated`` is set at each, ``cut`` by a
+    ``generate_reply`` that interrupts).
+    """
 
     def __init__(self, verb: dict[str, Any], scope: trio.CancelScope) -> None:
         self.verb = verb
         self.scope = scope
         self.tool_outputs: dict[str, trio.Event] = {}
+        self.tool_results: dict[str, Any] = {}
+        self.updates: list[dict[str, Any]] = []
+        self.updated = trio.Event()
+        self.cut = trio.Event()
+
+    def update(self, data: dict[str, Any]) -> None:
+        """An ``agent:update`` for this verb."""
+        self.updates.append(data)
+        if data.get("type") == "generate_reply" and data.get("interrupt") is True:
+            self.cut.set()
+        self.updated.set()
+        self.updated = trio.Event()
 
 
 class ExecutorBase:
@@ -125,8 +146,14 @@ class ExecutorBase:
         record: CallRecord,
         log: logging.LoggerAdapter[logging.Logger],
         open_socket: OpenSocket | None = None,
+        call_url: str = "ws://localhost/",
+        audio_connector: Connector | None = None,
     ) -> None:
         self.requestor = requestor
+        self.call_url = call_url
+        """The app's websocket URL (``#`` options removed): relative hooks resolve against it."""
+        self.call_target: Target = requestor.target
+        self.audio_connector = audio_connector
         self.notifier = requestor
         self._open_socket = open_socket
         self.config = config
@@ -141,6 +168,8 @@ class ExecutorBase:
         self.turns: deque[CallerTurn] = deque(caller.initial_turns())
         self._dials = caller.dial_outcomes()
         self._llms = caller.llm_scripts()
+        self._agents = caller.agent_scripts()
+        self._transfers = caller.transfer_outcomes()
         self._turn_added = trio.Event()
         self._wake = trio.Event()
         self.end: EndOfCall | None = None
@@ -148,6 +177,10 @@ class ExecutorBase:
         self._tts_lock = trio.Lock()
         self._tts_changed = trio.Event()
         self._stream_empty = trio.Event()
+        # jambonz 10.x/11.x's config.trackTtsPlayout: tts_spoken reports of the utterance
+        self.track_tts_playout = False
+        self._utterance: list[str] = []
+        self._cleared = ""  # what a clear dropped: a barge-in's report still names it
         self._cmd_send, self._cmd_recv = trio.open_memory_channel[AppCommand](_COMMAND_QUEUE)
         self._nursery: trio.Nursery | None = None
 
@@ -265,12 +298,19 @@ class ExecutorBase:
     async def _apply_config(self, props: dict[str, Any]) -> None:
         if "notifyEvents" in props:
             self.notify_events = props["notifyEvents"] is True
+        if "trackTtsPlayout" in props:
+            self.track_tts_playout = props["trackTtsPlayout"] is True
         stream = props.get("ttsStream")
         if isinstance(stream, dict) and "enable" in stream:
             if stream["enable"] is True:
                 await self._open_tts_stream()
             elif self.tts.state is not StreamState.CLOSED:
                 await self._emit_tts(self.tts.close(trio.current_time()))
+
+    def say_seconds(self, text: str) -> float:
+        """How long speaking ``text`` takes (``say_seconds_per_char``, at least
+        ``say_min_seconds``)."""
+        return max(self.config.say_min_seconds, len(text) * self.config.say_seconds_per_char)
 
     async def _next_turn(self) -> CallerTurn:
         while not self.turns:
@@ -306,11 +346,30 @@ class ExecutorBase:
                     await self.requestor.notify("tts:tokens-result", out.as_data())
                 elif isinstance(out, StreamingEvent):
                     await self.requestor.notify("tts:streaming-event", out.as_data())
+                    if out.event_type == "user_interruption":
+                        await self._tts_spoken(bargein=True)
                 elif isinstance(out, VendorText):
                     self.record.spoken.append(out.text)
+                    self._utterance.append(out.text)
+                elif isinstance(out, VendorFlush):
+                    await self._tts_spoken(bargein=False)
+                elif isinstance(out, VendorClear):
+                    self._cleared, self._utterance = "".join(self._utterance), []
                 elif isinstance(out, StreamEmpty):
                     self._stream_empty.set()
         self._tts_changed.set()
+
+    async def _tts_spoken(self, *, bargein: bool) -> None:
+        """An utterance ended (played out, or cut by the caller): with ``trackTtsPlayout``,
+        jambonz 10.x/11.x reports the text heard. The fake does not time the playout, so
+        everything handed to the vendor counts as heard."""
+        text = "".join(self._utterance)
+        if bargein:
+            text = self._cleared + text
+        self._utterance, self._cleared = [], ""
+        if self.track_tts_playout and (text or bargein):
+            event = {"event_type": "tts_spoken", "text": text, "bargein": bargein}
+            await self.requestor.notify("tts:streaming-event", event)
 
     async def _tts_timer(self) -> None:
         """Drive the buffer's idle cut and deferred flush at its deadlines."""

@@ -1,8 +1,13 @@
-"""The fake's verbs that reach other parties: ``dial`` (with ``dial:confirm``) and ``redirect``.
+"""The fake's verbs that reach other parties: ``dial`` (with ``dial:confirm``), ``redirect``,
+and jambonz 11.x's ``transfer`` and ``room`` (``conference``).
 
 A ``dial`` plays the caller's scripted :class:`~jbtrio.testing.DialOutcome`: the B-leg's
 ``call:status`` messages, a ``dial:confirm`` round trip when the verb has a confirm hook,
-then the ``actionHook`` with the dial results.
+then the ``actionHook`` with the dial results. A ``transfer`` plays a
+:class:`~jbtrio.testing.ScriptedTransfer` the same way (the destination's ``call:status``,
+then ``transfer_result``/``transfer_reason`` in the ``actionHook``). A ``conference`` or
+``room`` keeps the caller ``conference_seconds``, then the conference ends (its
+``actionHook``, call info only); ``room:say`` speaks into it meanwhile.
 """
 
 from __future__ import annotations
@@ -12,14 +17,57 @@ from typing import Any
 import trio
 
 from ._acks import AckFailed, AckOk
-from ._caller import DialOutcome
+from ._caller import DialOutcome, ScriptedTransfer
 from ._exec_base import ExecutorBase, hook_url
 
 __all__ = ["CallVerbs"]
 
 
 class CallVerbs(ExecutorBase):
-    """``redirect``, ``dial``."""
+    """``redirect``, ``dial``, ``transfer``, ``conference`` and ``room``."""
+
+    async def _verb_transfer(self, verb: dict[str, Any]) -> None:
+        outcome: ScriptedTransfer = (
+            self._transfers.pop(0) if len(self._transfers) > 1 else self._transfers[0]
+        )
+        raw_targets = verb.get("target")
+        targets: list[Any] = raw_targets if isinstance(raw_targets, list) else []
+        first = targets[0] if targets and isinstance(targets[0], dict) else {}
+        destination: dict[str, Any] = {
+            "call_sid": outcome.dial_call_sid,
+            "direction": "outbound",
+            "from": verb.get("callerId", self.info.get("from")),
+            "to": first.get("number") or first.get("name") or first.get("sipUri") or "",
+            "parent_call_sid": self.info.get("call_sid"),
+            "account_sid": self.info.get("account_sid"),
+        }
+        await trio.sleep(self.config.dial_answer_seconds)
+        if outcome.result == "bridged":
+            destination.update(call_status="in-progress", sip_status=200)
+            await self.notifier.notify("call:status", dict(destination))
+            await trio.sleep(outcome.duration)
+            destination.update(call_status="completed", duration=round(outcome.duration))
+        else:
+            status = {"no-answer": "no-answer", "busy": "busy"}.get(outcome.reason, "failed")
+            destination.update(call_status=status, sip_status=outcome.sip_status)
+        await self.notifier.notify("call:status", dict(destination))
+        result = await self._hook(
+            verb,
+            "actionHook",
+            transfer_result=outcome.result,
+            transfer_reason=outcome.reason,
+            dial_call_sid=outcome.dial_call_sid,
+            sip_status=outcome.sip_status,
+        )
+        await self._after_hook(verb, "actionHook", result)
+
+    async def _verb_conference(self, verb: dict[str, Any]) -> None:
+        await trio.sleep(self.caller.conference_seconds)
+        result = await self._hook(verb, "actionHook")
+        await self._after_hook(verb, "actionHook", result)
+
+    async def _verb_room(self, verb: dict[str, Any]) -> None:
+        await self._verb_conference(verb)
 
     async def _verb_redirect(self, verb: dict[str, Any]) -> None:
         """``session:redirect`` on this socket for a relative hook; for an absolute ws(s) URL a

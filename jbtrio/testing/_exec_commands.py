@@ -2,8 +2,11 @@
 
 ``redirect`` replaces (or, queued, extends) the verb stack, or moves the call to a hook
 (``session:redirect``); ``call:status`` hangs up; ``config`` applies at once; ``tts:*`` feed
-the streaming-TTS buffer; ``llm:tool-output`` answers the running ``llm`` verb's tool call.
-A sub-type the real server does not know is only logged.
+the streaming-TTS buffer; ``llm:tool-output`` answers the running ``llm`` or ``agent`` verb's
+tool call. jambonz 10.x/11.x's commands: ``agent:update`` goes to the running ``agent``
+(dropped when none runs), ``room:say`` speaks into a running ``conference``/``room``;
+``stt:reconfigure`` and ``noiseIsolation:status`` change nothing the fake models. A sub-type
+the played jambonz does not know is only logged, as the real server does.
 """
 
 from __future__ import annotations
@@ -112,13 +115,33 @@ class Commands(ExecutorBase):
             await self._emit_tts(self.tts.clear(now))
         elif name == "llm:tool-output":
             running = self.current
-            if running is not None and running.verb["verb"] == "llm":
+            if running is not None and running.verb["verb"] in ("llm", "agent"):
                 self.record.tool_outputs.append({"tool_call_id": cmd.tool_call_id, "data": data})
+                running.tool_results[str(cmd.tool_call_id)] = data
                 event = running.tool_outputs.get(str(cmd.tool_call_id))
                 if event is not None:
                     event.set()
         elif name not in (KNOWN_COMMANDS if self.config.jambonz == "0.9" else V10_COMMANDS):
             self.log.info("invalid command %s", name)
+        else:
+            self._v10_command(name, data)
+
+    def _v10_command(self, name: str, data: object) -> None:
+        running = self.current
+        verb = running.verb["verb"] if running is not None else None
+        if name == "agent:update" and isinstance(data, dict):
+            if running is None or verb != "agent":
+                self.log.info("agent:update with no agent running: dropped")
+                return
+            self.record.agent_updates.append(data)
+            running.update(data)
+        elif name == "room:say" and isinstance(data, dict):
+            if verb not in ("conference", "room"):
+                self.log.info("room:say outside a room: dropped")
+                return
+            text = data.get("text")
+            said = text if isinstance(text, str) else " ".join(map(str, text or ()))
+            self.record.spoken.append(said)
 
     async def _redirect_to_hook(self, url: str) -> None:
         """Command ``redirect`` with ``call_hook``: ``session:redirect`` on this socket; a

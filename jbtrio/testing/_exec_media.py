@@ -25,9 +25,6 @@ class MediaVerbs(ExecutorBase):
     async def _verb_config(self, verb: dict[str, Any]) -> None:
         await self._apply_config(verb)
 
-    def _say_seconds(self, text: str) -> float:
-        return max(self.config.say_min_seconds, len(text) * self.config.say_seconds_per_char)
-
     @staticmethod
     def _loops(verb: dict[str, Any]) -> int | None:
         loop = verb.get("loop", 1)
@@ -50,7 +47,7 @@ class MediaVerbs(ExecutorBase):
         loops = self._loops(verb)
         if loops is None:
             await trio.sleep_forever()
-        await trio.sleep(self._say_seconds(text) * (loops or 1))
+        await trio.sleep(self.say_seconds(text) * (loops or 1))
 
     async def _verb_play(self, verb: dict[str, Any]) -> None:
         urls = verb.get("url", [])

@@ -7,7 +7,8 @@ hang up, streaming ``say`` goes through the real TTS buffer model, and an empty 
 commands as the real server does (PEER-BEHAVIOUR.md §4.3, §6, §7; REFERENCE §3, §4).
 
 Each verb runs in the module of its kind (:mod:`._exec_media`, :mod:`._exec_calls`,
-:mod:`._exec_ai`, :mod:`._exec_listen`; commands in :mod:`._exec_commands`) over the shared
+:mod:`._exec_ai`, :mod:`._exec_agent`, :mod:`._exec_listen`; commands in
+:mod:`._exec_commands`) over the shared
 state of :mod:`._exec_base`. Verbs without observable effects on the socket (``answer``,
 ``alert``, ``dtmf``, ...) complete at once.
 """
@@ -20,10 +21,12 @@ from typing import Any
 import trio
 
 from ._envelope import AppCommand
+from ._exec_agent import AgentVerbs
 from ._exec_ai import AiVerbs
 from ._exec_base import EndOfCall, ExecutorBase, Running, check_verbs, hook_url, normalize_verbs
 from ._exec_calls import CallVerbs
 from ._exec_commands import KNOWN_COMMANDS, Commands
+from ._exec_listen import ListenVerbs
 from ._exec_media import MediaVerbs
 
 __all__ = [
@@ -37,7 +40,7 @@ __all__ = [
 ]
 
 
-class VerbExecutor(Commands, AiVerbs, CallVerbs, MediaVerbs):
+class VerbExecutor(Commands, AgentVerbs, AiVerbs, ListenVerbs, CallVerbs, MediaVerbs):
     """Executes verbs and commands for one call, talking through a :class:`Requestor`."""
 
     async def on_command(self, cmd: AppCommand) -> None:

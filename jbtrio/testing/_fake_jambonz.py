@@ -75,6 +75,7 @@ class CallOptions(TypedDict, total=False):
     first_message: FirstMessage
     verbs: Sequence[dict[str, Any]] | None
     error_verbs: Sequence[Any] | None
+    audio_connector: Connector | None
 
 
 class FakeJambonz:
@@ -106,6 +107,7 @@ class FakeJambonz:
         first_message: FirstMessage = "session:new",
         verbs: Sequence[dict[str, Any]] | None = None,
         error_verbs: Sequence[Any] | None = DEFAULT_ERROR_VERBS,
+        audio_connector: Connector | None = None,
     ) -> FakeCall:
         """Build a :class:`FakeCall` without running it (see :meth:`call` and :meth:`place_call`).
 
@@ -118,6 +120,9 @@ class FakeJambonz:
         the ``session:new`` data. ``first_message="session:adulting"`` plays a dialed leg
         promoted to its own session instead: the socket goes to ``<url>/adulting``, carries no
         top-level ``call_sid``, and runs ``verbs`` (the child application the parent supplied).
+        ``audio_connector`` opens the audio sockets of ``listen``/``stream`` verbs (default: as
+        jambonz does, to the verb's URL — with this call's connector when that is the app's
+        own host); ``caller`` scripts what they carry (``Caller(audio=...)``).
         """
         data = session_new_data(
             self.config,
@@ -142,6 +147,7 @@ class FakeJambonz:
             first_message=first_message,
             verbs=verbs,
             error_verbs=error_verbs,
+            audio_connector=audio_connector,
         )
 
     def call(self, target: str | Connector, **options: Unpack[CallOptions]) -> _CallContext:
