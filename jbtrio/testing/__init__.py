@@ -2,8 +2,10 @@
 
 :class:`FakeJambonz` plays the jambonz feature server (0.9.8) towards any app server, one
 simulated call per connection, with the real defaults for handshake, retries, acks, reconnects
-and TTS flow control, quirks included. A scripted :class:`Caller` answers gathers, dials and
-LLM tool calls; :class:`Faults` drop, delay, reorder or inject frames; every frame both ways is
+and TTS flow control, quirks included; ``JambonzConfig(jambonz=...)`` picks the verbs and
+commands of 0.9, 10 or 11 (the ``agent``, ``transfer`` and ``room`` verbs). A scripted
+:class:`Caller` answers gathers, dials, LLM and agent tool calls and plays audio into
+``listen`` sockets; :class:`Faults` drop, delay, reorder or inject frames; every frame both ways is
 kept as a timed :class:`TranscriptFrame`. Works over TCP or any Trio stream, and under
 ``MockClock``::
 

@@ -5,8 +5,9 @@ info hooks carry, the hook round trip (send, accept the ack's verbs, or report i
 the way the verb's jambonz task does), ``verb:status`` events, and the streaming-TTS buffer
 (a ``say`` with ``stream: true``, ``config.ttsStream``). The verbs themselves run in the
 modules around it (:mod:`._exec_media`, :mod:`._exec_calls`, :mod:`._exec_ai`,
-:mod:`._exec_listen`), the commands in :mod:`._exec_commands`; :mod:`._executor` puts them
-together.
+:mod:`._exec_agent`, :mod:`._exec_listen`), the commands in :mod:`._exec_commands`;
+:mod:`._executor` puts them together. It also reports what the caller heard of streamed
+speech (``tts_spoken``) when ``config.trackTtsPlayout`` asks jambonz 10.x/11.x for it.
 """
 
 from __future__ import annotations
