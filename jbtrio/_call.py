@@ -474,7 +474,8 @@ class Call(CallCommands):
     async def tool_output(
         self, tool_call_id: str, result: Any, *, name: str | None = None, is_error: bool = False
     ) -> None:
-        """Answer an ``llm:tool-call`` in the shape the running ``llm`` vendor expects."""
+        """Answer a tool call in the shape the running AI verb expects: the ``llm`` vendor's
+        own, ``{"result": ...}`` for an ``agent`` (the latest of them the call sent)."""
         await self.send(
             self._tools.result_command(tool_call_id, result, name=name, is_error=is_error)
         )

@@ -87,6 +87,7 @@ class ToolServer:
                 body["eventHook"] = _EVENT_HOOK  # jambonz sends llm:event only then
 
     def _note_agent(self, body: dict[str, Any], wants: Callable[[str], bool]) -> None:
+        self._vendor = "agent"  # call.tool_output() answers in the agent's shape from now on
         if (self._tools or self._shared) and "toolHook" not in body:
             body["toolHook"] = _AGENT_TOOL_HOOK
         if "eventHook" not in body and wants("agent:event"):

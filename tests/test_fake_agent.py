@@ -257,3 +257,22 @@ async def test_a_barge_in_reports_the_words_heard(autojump_clock: trio.testing.M
     (result,) = results
     assert result.interrupted
     assert result.heard == "This part is spoken. "
+
+
+async def test_a_handler_answers_an_agent_tool_call_itself(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    app = jbtrio.App()
+
+    @app.route("/")
+    async def handler(call: jbtrio.Call) -> None:
+        agent = Agent(llm=AgentLlm(vendor="anthropic"), tool_hook="/my-tools")
+        await call.start.reply([agent, Hangup()])
+        async for event in call.events():
+            if isinstance(event.message, jbtrio.AgentToolCall):
+                data = event.message.data
+                await call.tool_output(data.tool_call_id or "", {"sum": 4})
+
+    turn = AgentTurn(says="add", tool_calls=[ScriptedToolCall("add", expect={"sum": 4})])
+    call = await run_app(app, caller=Caller(agent=AgentScript(greeting=None, turns=[turn])))
+    assert call.record.tool_outputs[0]["data"] == {"result": {"sum": 4}}
