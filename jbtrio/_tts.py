@@ -114,7 +114,9 @@ class TtsStream:
         ``heard_timeout``, waits then up to that many seconds for jambonz's report of what the
         caller heard (``TtsResult.heard``; it comes when the speech has played out, or was
         interrupted, which then sets ``interrupted``); ``heard`` stays ``None`` when no report
-        comes (jambonz 0.9, or ``trackTtsPlayout`` off).
+        comes (jambonz 0.9, or ``trackTtsPlayout`` off). The report taken is the first to
+        arrive after the turn's first text: start the next turn once the previous one was
+        heard (its report came) when both matter.
         """
         mark = self._driver.turn_mark
         result = await self._flush()

@@ -13,6 +13,7 @@ from typing import Any
 import trio
 import trio.testing
 
+import jbtrio
 from jbtrio import Server
 from jbtrio.audio import AudioRoutes
 from jbtrio.testing import Caller, FakeJambonz
@@ -24,6 +25,7 @@ from jbtrio.testing.audio import (
     Tone,
     open_audio_server,
 )
+from jbtrio.verbs import Hangup, Listen, Say
 
 CALL = {"call_sid": "call-echo", "from": "15083084809", "to": "15083728299"}
 
@@ -134,9 +136,13 @@ async def test_the_echo_call_through_the_fake_jambonz(
 async def test_an_audio_socket_that_fails_is_a_fault_and_the_verb_ends(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    from examples.audio_echo import app
+    app = jbtrio.App()
 
-    # The in-memory server has no audio route for /echo yet: jambonz gets no socket.
+    @app.flow("/")
+    async def flow(call: jbtrio.Call) -> jbtrio.Steps:
+        heard: jbtrio.ListenResult = yield Listen(url="/nobody-serves-this")
+        yield [Say(text=f"{heard.dial_call_duration}"), Hangup()]
+
     async with trio.open_nursery() as nursery:
         server: Server = await nursery.start(Server(app).run_in)
         call = await FakeJambonz().place_call(
@@ -144,5 +150,5 @@ async def test_an_audio_socket_that_fails_is_a_fault_and_the_verb_ends(
         )
         nursery.cancel_scope.cancel()
     assert not call.outcome.ok
-    assert call.outcome.faults[0].startswith("listen /echo: the audio socket failed")
-    assert "dial_call_duration" not in call.sent("verb:hook")[0].payload
+    assert call.outcome.faults[0].startswith("listen /nobody-serves-this: the audio socket failed")
+    assert call.executed_verbs[1] == {"verb": "say", "text": "None"}  # no duration: no socket
