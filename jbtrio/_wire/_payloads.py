@@ -1,11 +1,11 @@
 """Typed views of verb results carried in a hook's call info.
 
-jambonz merges a verb's results into the call-info object of its ``verb:hook`` (REFERENCE §3.6),
-so :class:`~jbtrio.CallInfo` keeps them verbatim in ``extra``. These classes read the results of
-the verbs apps most often wait for (``gather``, ``dial``, ``llm``) into typed values. They are
-views, built on demand, so decoding a hook never pays for them and a hook of another verb never
-fails because of them; a malformed result raises :class:`~jbtrio.ProtocolError` (with the JSON
-path) only when the view is asked for.
+jambonz merges a verb's results into the call-info object of its ``verb:hook`` (docs/jambonz.md,
+Messages from jambonz), so :class:`~jbtrio.CallInfo` keeps them verbatim in ``extra``. These classes
+read the results of the verbs apps most often wait for (``gather``, ``dial``, ``llm``) into typed
+values. They are views, built on demand, so decoding a hook never pays for them and a hook of
+another verb never fails because of them; a malformed result raises :class:`~jbtrio.ProtocolError`
+(with the JSON path) only when the view is asked for.
 """
 
 from __future__ import annotations
