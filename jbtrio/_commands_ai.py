@@ -80,13 +80,13 @@ def tool_result(
 ) -> Command:
     """The ``llm:tool-output`` command for ``result`` in the shape the ``llm`` vendor expects.
 
-    jambonz 0.9.8 forwards ``data`` to the vendor nearly raw (REFERENCE §4.4), so it differs per
-    ``llm.vendor``: OpenAI/Microsoft and Ultravox get a string (non-strings are JSON-encoded),
-    ElevenLabs gets ``result`` and ``is_error``, Deepgram's voice agent needs the function
-    ``name``, Google gets ``{"output": result}`` (``{"error": result}`` when ``is_error``) and
-    v10's ``agent`` verb gets ``{"result": result}`` (``{"error": result}``: jambonz hands the
-    object to its LLM as the tool's result). ``is_error`` has no field in the other
-    vendors' formats and is ignored for them.
+    jambonz 0.9.8 forwards ``data`` to the vendor nearly raw (docs/jambonz.md, Commands), so it
+    differs per ``llm.vendor``: OpenAI/Microsoft and Ultravox get a string (non-strings are
+    JSON-encoded), ElevenLabs gets ``result`` and ``is_error``, Deepgram's voice agent needs the
+    function ``name``, Google gets ``{"output": result}`` (``{"error": result}`` when ``is_error``)
+    and v10's ``agent`` verb gets ``{"result": result}`` (``{"error": result}``: jambonz hands the
+    object to its LLM as the tool's result). ``is_error`` has no field in the other vendors' formats
+    and is ignored for them.
     """
     choice("vendor", vendor, ToolVendor)
     data: dict[str, Any]

@@ -2,11 +2,11 @@
 and the five jambonz 10.x/11.x adds (:data:`V10_COMMANDS`).
 
 Each function returns a :class:`~jbtrio.Command` whose JSON is exactly what 0.9.8's
-``CallSession._onCommand`` reads (REFERENCE §4.3). Where the docs or the official SDKs send a
-shape the server cannot read, the server's shape wins: ``sip:request`` data is
-``{"sip_request": {...}}`` and ``dtmf`` data is ``{"dtmf": {"digit": ..., "duration": ...}}``
-(both accept ``superset=True`` to add the documented flat keys too, for servers of unknown
-version). Scalar data (``boostAudioSignal``, ``media:path``) is sent as is, not wrapped.
+``CallSession._onCommand`` reads (docs/jambonz.md, Commands). Where the docs or the official SDKs
+send a shape the server cannot read, the server's shape wins: ``sip:request`` data is
+``{"sip_request": {...}}`` and ``dtmf`` data is ``{"dtmf": {"digit": ..., "duration": ...}}`` (both
+accept ``superset=True`` to add the documented flat keys too, for servers of unknown version).
+Scalar data (``boostAudioSignal``, ``media:path``) is sent as is, not wrapped.
 
 Bad values raise ``ValueError`` here, at construction: jambonz reports a bad command only as a
 log line or a later ``jambonz:error``, far from the code that built it.
@@ -22,8 +22,8 @@ running ``agent`` verb), ``stt:reconfigure``, ``noiseIsolation:status``, ``room:
 ``jambonz="0.9"`` refuses to send them.
 
 There is deliberately no ``tag`` builder: the Node and Python SDKs send a ``tag`` command, but
-0.9.8's ``_onCommand`` has no ``tag`` case and silently ignores it (REFERENCE §4.5). To set
-customer data mid-call, send a ``tag`` verb, e.g. ``redirect([tag_verb], queue=True)``, which
+0.9.8's ``_onCommand`` has no ``tag`` case and silently ignores it (docs/jambonz.md, Commands). To
+set customer data mid-call, send a ``tag`` verb, e.g. ``redirect([tag_verb], queue=True)``, which
 runs it after the current stack.
 """
 
@@ -144,7 +144,7 @@ def _hook(name: str, value: object) -> str | dict[str, Any]:
 
 
 def _path(name: str, value: object) -> str:
-    # conference wait hooks are read as plain URL strings by jambonz (REFERENCE §4.3).
+    # conference wait hooks are read as plain URL strings by jambonz (docs/jambonz.md, Commands).
     if isinstance(value, str) and value:
         return value
     raise ValueError(f"{name} must be a non-empty path or URL string; got {value!r}")
@@ -532,7 +532,7 @@ def tts_tokens(id: str | int, tokens: str) -> Command:
 
     More than 1000 characters in one message is always rejected by jambonz (its buffer's high
     water mark), so it raises ``ValueError`` here; split long text and send pieces
-    stop-and-wait (REFERENCE §5).
+    stop-and-wait (docs/jambonz.md, Streaming TTS).
     """
     if not (type(id) is int or (isinstance(id, str) and id)):
         raise ValueError(f"id must be an integer or a non-empty string; got {id!r}")

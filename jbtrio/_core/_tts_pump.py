@@ -1,7 +1,7 @@
 """Flow control of streaming TTS (``tts:tokens``), sans-IO.
 
-Why a state machine of its own: jambonz's token buffer has sharp edges (REFERENCE §5,
-PEER-BEHAVIOUR §7) that every existing SDK trips over — one round trip per LLM delta, a text
+Why a state machine of its own: jambonz's token buffer has sharp edges (docs/jambonz.md,
+Streaming TTS) that every existing SDK trips over — one round trip per LLM delta, a text
 counted as delivered although jambonz answered ``full``, chunks over the buffer's 1,000
 characters that are rejected forever, results matched without their ``id``, a buffer drained by
 a flush that never sends ``stream_resumed``. :class:`TtsPump` owns all of that as plain data, so

@@ -1,4 +1,4 @@
-"""The ``agent`` verb's messages, from jambonz 10.x/11.x (V10-PROTOCOL.md, REFERENCE §3.14).
+"""The ``agent`` verb's messages, from jambonz 10.x/11.x (docs/jambonz.md, jambonz 10.x/11.x).
 
 jambonz 0.9.8 never sends them. The ``agent`` verb (10.1) runs a voice agent inside jambonz and
 reports to the app over the same socket: ``agent:event`` for its ``eventHook`` (turn taking,
@@ -92,7 +92,7 @@ class AgentEventData:
 class AgentToolCallData:
     """``data`` of ``agent:tool-call``: ``{tool_call_id, name, arguments}``.
 
-    jambonz's ``agent`` docs and REFERENCE §3.14 name the parsed arguments ``arguments``, where
+    jambonz's ``agent`` docs name the parsed arguments ``arguments``, where
     ``llm:tool-call`` says ``args``; both keys are typed, and :attr:`calls` reads whichever came,
     so a tool server can treat this message as it treats an :class:`~jbtrio.LlmToolCall`.
     """

@@ -1,9 +1,11 @@
-"""The messages jambonz 0.9.8 sends to the app (REFERENCE §3), one frozen class per ``type``.
+"""The messages jambonz 0.9.8 sends to the app, one frozen class per ``type``.
+
+What each message means and carries is in docs/jambonz.md, Messages from jambonz.
 
 Every class carries the envelope (``msgid``, ``call_sid``, ``b3``, unknown envelope keys in
 ``extra``), ``hook`` where jambonz sends one, and a typed ``data``. Each is registered by its
 wire ``type`` with :func:`~._registry.inbound`, which sets ``TYPE``, ``REQUIRES_ACK`` (whether
-jambonz waits 5 s for an ``ack`` with the same ``msgid``, REFERENCE §2.2) and
+jambonz waits 5 s for an ``ack`` with the same ``msgid``, docs/jambonz.md, Acks) and
 ``STARTS_SESSION``, and derives the class's decoder and encoder from its fields: see
 ``_registry.py`` for how to add a type. jambonz 10.x/11.x's agent messages are in ``_agent.py``.
 
@@ -58,8 +60,9 @@ class VerbStatusEvent:
     """``data`` of ``verb:status``: ``event`` (``starting``, ``finished``, ``start-playback``, ...).
 
     The verb's name is in ``name`` for ``starting``/``finished`` and in ``verb`` for the other
-    events (REFERENCE §3.8); ``id`` is the verb's ``id`` when the app set one. Event specific
-    fields (``vendor``, ``characters``, ``served_from_cache``, ...) are in ``extra``.
+    events (docs/jambonz.md, Messages from jambonz); ``id`` is the verb's ``id`` when the app set
+    one. Event specific fields (``vendor``, ``characters``, ``served_from_cache``, ...) are in
+    ``extra``.
     """
 
     event: VerbStatusEventType | None = None
@@ -76,7 +79,7 @@ class VerbStatusEvent:
 
 @attrs.frozen(kw_only=True)
 class ErrorDetails:
-    """``data`` of ``jambonz:error`` (REFERENCE §3.9).
+    """``data`` of ``jambonz:error`` (docs/jambonz.md, Messages from jambonz).
 
     A verb error has ``msg`` (``"TTS error"``), ``details``, ``verb``, ``id`` and maybe
     ``failover``; a rejected app frame has ``msg="InvalidMessage"``, ``details`` and ``content``
@@ -105,7 +108,7 @@ class FunctionCall:
 
 @attrs.frozen(kw_only=True)
 class ToolCall:
-    """``data`` of ``llm:tool-call`` (REFERENCE §3.11).
+    """``data`` of ``llm:tool-call`` (docs/jambonz.md, Messages from jambonz).
 
     OpenAI, Microsoft, Ultravox, ElevenLabs and Deepgram send one call:
     ``{tool_call_id, name, args}``. Google sends ``{tool_call_id, type: "toolCall",
@@ -133,8 +136,8 @@ class TokensResult:
     """``data`` of ``tts:tokens-result``: the echoed ``id`` and ``status`` (``ok``/``failed``).
 
     ``reason`` explains a failure: ``"full"`` means the tokens were NOT stored and must be sent
-    again after ``stream_resumed`` (REFERENCE §5.2). ``status`` may be absent when the session
-    has no streaming buffer.
+    again after ``stream_resumed`` (docs/jambonz.md, Streaming TTS). ``status`` may be absent when
+    the session has no streaming buffer.
     """
 
     id: str | int | None = None
@@ -390,7 +393,7 @@ class TtsTokensResult(InboundMessage):
 @inbound("tts:streaming-event", ack=False)
 @attrs.frozen(kw_only=True)
 class TtsStreamingEvent(InboundMessage):
-    """A TTS stream state change (``data.event_type``; REFERENCE §5.4)."""
+    """A TTS stream state change (``data.event_type``; docs/jambonz.md, Streaming TTS)."""
 
     data: StreamingEvent = attrs.field(factory=StreamingEvent)
 
@@ -433,10 +436,11 @@ class UnknownMessage:
 
     @property
     def should_ack(self) -> bool:
-        """REFERENCE §7.3: ack an unknown type that has a msgid unless it is a notification.
+        """Ack an unknown type that has a msgid unless it is a notification.
 
-        Every type jambonz sends without waiting for an ack (0.9.8's seven notifications and
-        10.x/11.x's ``agent:*``) has a class, so an unknown type is acked when it has a msgid.
+        Why: docs/jambonz.md, Messages from jambonz. Every type jambonz sends without waiting for an
+        ack (0.9.8's seven notifications and 10.x/11.x's ``agent:*``) has a class, so an unknown
+        type is acked when it has a msgid.
         """
         return self.msgid is not None
 

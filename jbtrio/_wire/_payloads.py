@@ -1,6 +1,7 @@
 """Typed views of the results of the verbs apps most often wait for: gather, dial, llm.
 
-jambonz merges a verb's results into the call-info object of its ``verb:hook`` (REFERENCE §3.6),
+jambonz merges a verb's results into the call-info object of its ``verb:hook`` (docs/jambonz.md,
+Messages from jambonz),
 so :class:`~jbtrio.CallInfo` keeps them verbatim in ``extra``. These classes read them into
 typed values (their enumerations are the schema's, from :mod:`._results`, which has the
 generated views of the other verbs' payloads). They are views, built on demand, so decoding a
