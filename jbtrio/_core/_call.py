@@ -235,7 +235,7 @@ class CallCore:
         if verdict is not None:
             events.extend(self._apply(verdict))
         if isinstance(message, UnknownMessage):
-            if message.should_ack and msgid is not None:
+            if message.should_ack and msgid:
                 # An unknown type with a msgid gets an empty ack, harmlessly.
                 self._push_ack(Ack(msgid=msgid), None)
             events.append(Received(message, None))

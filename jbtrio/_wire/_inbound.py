@@ -440,9 +440,9 @@ class UnknownMessage:
 
         Why: docs/jambonz.md, Messages from jambonz. Every type jambonz sends without waiting for an
         ack (0.9.8's seven notifications and 10.x/11.x's ``agent:*``) has a class, so an unknown
-        type is acked when it has a msgid.
+        type is acked when it has a msgid (an empty one names no message: nothing to ack).
         """
-        return self.msgid is not None
+        return bool(self.msgid)
 
 
 def unknown_from_wire(obj: Any, _: Any = None) -> UnknownMessage:
