@@ -1,6 +1,6 @@
 """Micro-benchmark of the wire codec: microseconds per decode and encode of typical frames.
 
-Run with ``python bench/codec.py``. The frames are the REFERENCE examples (a ``session:new``
+Run with ``python bench/codec.py``. The frames are wire examples of 0.9.8 (a ``session:new``
 with SIP headers, defaults and env vars; a gather ``verb:hook``; a ``tts:tokens-result``) and a
 ``redirect`` command. Each figure is the best of several repeats, so it reflects the codec, not
 noise from the machine.

@@ -4,7 +4,7 @@ Hypothesis calls a fuzz target's ``check`` synchronously, once per example, whil
 worth fuzzing has to keep running *between* examples (starting one per example would be
 slow and would hide state leaking from one connection into the next). So the loop lives in
 a daemon thread for the whole run and each example runs one coroutine in it through
-:func:`trio.from_thread.run` (TRIO-NOTES §5, pattern A).
+:func:`trio.from_thread.run`.
 """
 
 from __future__ import annotations

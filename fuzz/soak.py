@@ -42,6 +42,9 @@ Definitions (also in the JSON, under ``definitions``):
 - ``server_errors``: records jbtrio's server side logged at ERROR (handler crashes, runtime
   failures); the fake's own logs are not counted.
 - ``reconnects``: connections beyond the first, over all calls.
+- ``calls_with_app_faults``: calls on which the fake saw the app misbehave (an unexpected
+  close code, an invalid frame, ...), each named on stderr. jbtrio's own 1011 closes that
+  release 0.9.8's re-key stall are a recovery and counted in ``stall_recovery_closes``.
 - ``connect_failures``: calls that never got a session on the wire (the upgrade failed or
   timed out: on a starved machine the fake's 1.5 s handshake limit trips); also counted in
   ``calls_failed``, never in ``messages_lost``.
@@ -99,6 +102,8 @@ from jbtrio.testing._faults import Rule
 SPEECH = "I need help"
 #: Lost calls explained in full (stderr and ``--transcripts``); later ones are only counted.
 MAX_TRANSCRIPTS = 20
+#: The fault the fake records when jbtrio closes with 1011 to release the re-key stall.
+RECOVERY_CLOSE = "app closed the socket with 1011"
 #: How long a finished call waits for the server's record of it to be complete (its core
 #: ended) before it is accounted anyway: more than the server's 30 s reconnect_timeout.
 SETTLE_SECONDS = 40.0
@@ -134,6 +139,7 @@ class Stats:
     calls_completed: int = 0
     calls_failed: int = 0
     calls_with_faults: int = 0
+    stall_recovery_closes: int = 0
     faults_injected: int = 0
     reconnects: int = 0
     messages_lost: int = 0
@@ -605,11 +611,15 @@ def account(
             stats.stalled_calls += 1
             flagged_stalled = True
         stats.example(f"failed {call.call_sid}: {outcome.summary()} faults={rules}")
-    if outcome.faults:
+    app_side = [f for f in outcome.faults if not f.startswith("connection lost")]
+    # jbtrio closes with 1011 on purpose to release jambonz's re-key stall (docs/jambonz.md,
+    # Reconnects): a recovery, counted apart from the faults an app should never show.
+    recoveries = [f for f in app_side if f == RECOVERY_CLOSE]
+    stats.stall_recovery_closes += len(recoveries)
+    app_side = [f for f in app_side if f != RECOVERY_CLOSE]
+    if app_side:
         stats.calls_with_faults += 1
-        app_side = [f for f in outcome.faults if not f.startswith("connection lost")]
-        if app_side:
-            stats.example(f"app fault {call.call_sid}: {app_side} faults={rules}")
+        stats.example(f"app fault {call.call_sid}: {app_side} faults={rules}")
     if flagged_stalled and len(stats.transcripts) < MAX_TRANSCRIPTS:
         stats.transcripts.append(explain(call, rules, track, stats.expected, "stalled"))
     if not call.sent("session:new") and not call.sent("session:reconnect"):
@@ -836,6 +846,7 @@ def main(argv: list[str] | None = None) -> int:
         "calls_hit_by_connect_failure": stats.calls_hit_by_connect_failure,
         "connect_failure_evidence": stats.connect_failure_evidence,
         "calls_with_app_faults": stats.calls_with_faults,
+        "stall_recovery_closes": stats.stall_recovery_closes,
         "faults_injected": stats.faults_injected,
         "reconnects": stats.reconnects,
         "wire_lost_frames": stats.wire_lost_frames,
@@ -864,6 +875,9 @@ def main(argv: list[str] | None = None) -> int:
             "calls_hit_by_connect_failure": "calls whose run diverged because jambonz "
             "could not (re)connect in time: no socket for the app's frames, or a hook jambonz "
             "failed on its failed connect",
+            "calls_with_app_faults": "calls on which jambonz saw the app misbehave (a close "
+            "code other than the stall recovery's, an invalid frame, ...)",
+            "stall_recovery_closes": "1011 closes jbtrio made to release 0.9.8's re-key stall",
         },
     }
     for line in stats.examples:

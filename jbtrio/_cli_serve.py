@@ -39,6 +39,7 @@ from ._runtime import (
     run_until_signalled,
     tune_gc,
 )
+from .verbs import JAMBONZ_VERSIONS
 
 __all__ = ["add_arguments", "load_app", "run"]
 
@@ -90,6 +91,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the websocket backend (%(default)s)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # INDEX:FD, set by the acceptor
+    parser.add_argument(
+        "--jambonz",
+        default=os.environ.get("JBTRIO_JAMBONZ") or None,
+        metavar="|".join(JAMBONZ_VERSIONS),
+        help="the jambonz this server's calls come from: their verbs are validated by its "
+        "rules (default: $JBTRIO_JAMBONZ, else what the app declares, App(jambonz=...), "
+        "else the current jambonz, 11)",
+    )
+
+
+def _target_jambonz(router: Router, jambonz: str | None) -> None:
+    """``--jambonz``: the operator's word on the jambonz in front, over the app's own.
+
+    Put in the environment too, so that ``--workers`` processes (started without it) serve
+    the same target."""
+    if jambonz is None:
+        return
+    if jambonz not in JAMBONZ_VERSIONS:
+        choices = ", ".join(JAMBONZ_VERSIONS)
+        raise SystemExit(f"jbtrio serve: --jambonz must be one of {choices}, got {jambonz!r}")
+    if not isinstance(router, App):
+        raise SystemExit("jbtrio serve: --jambonz needs a jbtrio.App to serve")
+    if router.jambonz not in (None, jambonz):
+        log.warning("serving for jambonz %s (the app declares %s)", jambonz, router.jambonz)
+    router.jambonz = jambonz
+    os.environ["JBTRIO_JAMBONZ"] = jambonz
 
 
 def load_app(spec: str) -> Router:
@@ -277,6 +304,7 @@ def run(args: argparse.Namespace) -> int:
         worker = int(index), int(fd)
         _label_worker_logs(worker[0])
     router = load_app(args.app)
+    _target_jambonz(router, args.jambonz)
     if args.gc_threshold > 0:
         tune_gc(args.gc_threshold)
     interrupted = False

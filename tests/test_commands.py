@@ -1,7 +1,8 @@
 """Each command builder produces exactly the JSON jambonz-feature-server 0.9.8 reads.
 
-The expected frames are the REFERENCE §4.3/§4.4/§5 examples (copied verbatim; the source line
-is in each test's comment) or, for sub-types without an example, the shape in the §4.3 table.
+The expected frames are the wire examples of the project's protocol notes, which were read from
+the feature server's ``CallSession._onCommand`` and the vendor adapters (summarised in
+docs/jambonz.md, Commands and Streaming TTS), written out literally so a change of shape shows.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class VerbObject:
 # --------------------------------------------------------------------------- §4.3 examples
 
 
-def test_redirect() -> None:  # REFERENCE.md:574
+def test_redirect() -> None:
     command = cmd.redirect([{"verb": "say", "id": "b5e39996", "text": "Hello it's me Mario"}])
     assert wire(command) == example(
         '{"type":"command","command":"redirect","queueCommand":false,'
@@ -51,7 +52,7 @@ def test_redirect() -> None:  # REFERENCE.md:574
     )
 
 
-def test_redirect_queued_with_verb_objects() -> None:  # PEER-BEHAVIOUR.md:309 shape
+def test_redirect_queued_with_verb_objects() -> None:
     command = cmd.redirect(
         [VerbObject(verb="say", text="redirected"), {"verb": "hangup"}], queue=True
     )
@@ -67,7 +68,7 @@ def test_redirect_accepts_one_verb() -> None:
     assert wire(cmd.redirect(VerbObject(verb="hangup")))["data"] == [{"verb": "hangup"}]
 
 
-def test_redirect_to_hook() -> None:  # REFERENCE.md:575
+def test_redirect_to_hook() -> None:
     assert wire(cmd.redirect_to_hook("/new-flow")) == example(
         '{"type":"command","command":"redirect","data":{"call_hook":"/new-flow"}}'
     )
@@ -109,7 +110,7 @@ def test_redirect_legs() -> None:
     }
 
 
-def test_hangup() -> None:  # REFERENCE.md:576
+def test_hangup() -> None:
     assert wire(cmd.hangup()) == example(
         '{"type":"command","command":"call:status","data":{"call_status":"completed"}}'
     )
@@ -123,7 +124,7 @@ def test_no_answer() -> None:
     }
 
 
-def test_mute() -> None:  # REFERENCE.md:577
+def test_mute() -> None:
     assert wire(cmd.mute("mute", call_sid=B_LEG)) == example(
         '{"type":"command","command":"mute:status","data":{"mute_status":"mute"},'
         '"callSid":"5d1f0d2e-8b36-4b2c-9c2e-3f1d7c1b9a10"}'
@@ -139,7 +140,7 @@ def test_conf_mute() -> None:
     }
 
 
-def test_conf_hold() -> None:  # REFERENCE.md:578
+def test_conf_hold() -> None:
     assert wire(cmd.conf_hold("hold", wait_hook="/hold-music")) == example(
         '{"type":"command","command":"conf:hold-status",'
         '"data":{"conf_hold_status":"hold","wait_hook":"/hold-music"}}'
@@ -147,7 +148,7 @@ def test_conf_hold() -> None:  # REFERENCE.md:578
     assert wire(cmd.conf_hold("unhold"))["data"] == {"conf_hold_status": "unhold"}
 
 
-def test_conf_participant_action() -> None:  # REFERENCE.md:579
+def test_conf_participant_action() -> None:
     assert wire(cmd.conf_participant_action("coach", tag="agent-42")) == example(
         '{"type":"command","command":"conf:participant-action",'
         '"data":{"action":"coach","tag":"agent-42"}}'
@@ -158,7 +159,7 @@ def test_conf_participant_action() -> None:  # REFERENCE.md:579
     }
 
 
-def test_listen_status() -> None:  # REFERENCE.md:580
+def test_listen_status() -> None:
     assert wire(cmd.listen_status("pause")) == example(
         '{"type":"command","command":"listen:status","data":{"listen_status":"pause"}}'
     )
@@ -172,13 +173,13 @@ def test_stream_status() -> None:
     }
 
 
-def test_transcribe_status() -> None:  # REFERENCE.md:581
+def test_transcribe_status() -> None:
     assert wire(cmd.transcribe_status("resume")) == example(
         '{"type":"command","command":"transcribe:status","data":{"transcribe_status":"resume"}}'
     )
 
 
-def test_record() -> None:  # REFERENCE.md:582
+def test_record() -> None:
     command = cmd.record(
         "startCallRecording",
         siprec_server_url="sip:srs@recorder.example.com",
@@ -201,7 +202,7 @@ def test_record_cloud_and_stop() -> None:
     assert wire(cmd.record("stopCallRecording"))["data"] == {"action": "stopCallRecording"}
 
 
-def test_whisper() -> None:  # REFERENCE.md:583
+def test_whisper() -> None:
     command = cmd.whisper(
         [{"verb": "say", "text": "You have 5 minutes remaining."}], call_sid=B_LEG
     )
@@ -219,7 +220,7 @@ def test_whisper_accepts_play_and_the_short_verb_form() -> None:
     assert wire(command)["data"]["whisper"][1] == {"verb": "play", "url": "u"}
 
 
-def test_sip_request() -> None:  # REFERENCE.md:584
+def test_sip_request() -> None:
     command = cmd.sip_request("INFO", "application/json", '{"a":1}', {"X-Foo": "bar"})
     assert wire(command) == example(
         '{"type":"command","command":"sip:request","data":{"sip_request":{"method":"INFO",'
@@ -232,7 +233,7 @@ def test_sip_request_superset() -> None:
     assert data == {"sip_request": {"method": "NOTIFY"}, "method": "NOTIFY"}
 
 
-def test_dtmf() -> None:  # REFERENCE.md:585
+def test_dtmf() -> None:
     assert wire(cmd.dtmf("1", 250)) == example(
         '{"type":"command","command":"dtmf","data":{"dtmf":{"digit":"1","duration":250}}}'
     )
@@ -247,7 +248,7 @@ def test_dtmf_superset() -> None:
     }
 
 
-def test_dub() -> None:  # REFERENCE.md:586
+def test_dub() -> None:
     command = cmd.dub("sayOnTrack", "callee-audio", say="Hola", call_sid=B_LEG)
     assert wire(command) == example(
         '{"type":"command","command":"dub","data":{"action":"sayOnTrack","track":"callee-audio",'
@@ -266,7 +267,7 @@ def test_dub_options() -> None:
     }
 
 
-def test_boost_audio_signal() -> None:  # REFERENCE.md:587
+def test_boost_audio_signal() -> None:
     assert wire(cmd.boost_audio_signal("-6 dB")) == example(
         '{"type":"command","command":"boostAudioSignal","data":"-6 dB"}'
     )
@@ -279,13 +280,13 @@ def test_boost_audio_signal_zero_is_sent_as_a_string() -> None:
     assert wire(cmd.boost_audio_signal(0))["data"] == "0 dB"
 
 
-def test_media_path() -> None:  # REFERENCE.md:588
+def test_media_path() -> None:
     assert wire(cmd.media_path("partial-media")) == example(
         '{"type":"command","command":"media:path","data":"partial-media"}'
     )
 
 
-def test_config() -> None:  # REFERENCE.md:589
+def test_config() -> None:
     assert wire(cmd.config(notify_events=True)) == example(
         '{"type":"command","command":"config","data":{"notifyEvents":true}}'
     )
@@ -305,7 +306,7 @@ def test_config_names_and_mapping_form() -> None:
     }
 
 
-def test_dial() -> None:  # REFERENCE.md:590
+def test_dial() -> None:
     command = cmd.dial(
         {"type": "phone", "number": "+15085551212"}, from_="+15083084809", call_hook="/outdial"
     )
@@ -343,7 +344,7 @@ def test_dial_all_options() -> None:
 # --------------------------------------------------------------------------- §4.4 llm
 
 
-def test_llm_tool_output() -> None:  # REFERENCE.md:612
+def test_llm_tool_output() -> None:
     command = cmd.llm_tool_output("call_3fKq9", {"...vendor specific...": True})
     assert wire(command) == example(
         '{"type":"command","command":"llm:tool-output","tool_call_id":"call_3fKq9",'
@@ -351,7 +352,7 @@ def test_llm_tool_output() -> None:  # REFERENCE.md:612
     )
 
 
-def test_tool_result_openai() -> None:  # PEER-BEHAVIOUR.md:323
+def test_tool_result_openai() -> None:
     assert wire(cmd.tool_result("openai", "call_abc", "22C")) == example(
         '{"type":"command","command":"llm:tool-output","tool_call_id":"call_abc",'
         '"data":{"type":"conversation.item.create","item":{"type":"function_call_output",'
@@ -361,7 +362,7 @@ def test_tool_result_openai() -> None:  # PEER-BEHAVIOUR.md:323
     assert data["item"]["output"] == '{"temp":22}'
 
 
-def test_tool_result_ultravox() -> None:  # REFERENCE.md:620
+def test_tool_result_ultravox() -> None:
     assert wire(cmd.tool_result("ultravox", "inv-1", "done"))["data"] == {
         "type": "client_tool_result",
         "invocation_id": "inv-1",
@@ -369,7 +370,7 @@ def test_tool_result_ultravox() -> None:  # REFERENCE.md:620
     }
 
 
-def test_tool_result_elevenlabs() -> None:  # REFERENCE.md:621
+def test_tool_result_elevenlabs() -> None:
     assert wire(cmd.tool_result("elevenlabs", "t1", {"ok": 1}, is_error=True))["data"] == {
         "data": {
             "type": "client_tool_result",
@@ -381,7 +382,7 @@ def test_tool_result_elevenlabs() -> None:  # REFERENCE.md:621
 
 
 @pytest.mark.parametrize("vendor", ["deepgram", "voiceagent"])
-def test_tool_result_deepgram(vendor: Any) -> None:  # REFERENCE.md:622
+def test_tool_result_deepgram(vendor: Any) -> None:
     assert wire(cmd.tool_result(vendor, "f1", "sunny", name="get_weather"))["data"] == {
         "data": {
             "type": "FunctionCallResponse",
@@ -392,7 +393,7 @@ def test_tool_result_deepgram(vendor: Any) -> None:  # REFERENCE.md:622
     }
 
 
-def test_tool_result_google() -> None:  # REFERENCE.md:623
+def test_tool_result_google() -> None:
     assert wire(cmd.tool_result("google", "fc-1", {"temp": 22}))["data"] == {
         "toolResponse": {
             "functionResponses": [{"id": "fc-1", "response": {"output": {"temp": 22}}}]
@@ -434,7 +435,7 @@ def test_llm_update() -> None:
 # --------------------------------------------------------------------------- §5 tts
 
 
-def test_tts_tokens() -> None:  # REFERENCE.md:667
+def test_tts_tokens() -> None:
     assert wire(cmd.tts_tokens(17, "The weather in Boston is ")) == example(
         '{"type":"command","command":"tts:tokens",'
         '"data":{"id":17,"tokens":"The weather in Boston is "}}'
@@ -442,7 +443,7 @@ def test_tts_tokens() -> None:  # REFERENCE.md:667
     assert wire(cmd.tts_tokens("a", "x"))["data"] == {"id": "a", "tokens": "x"}
 
 
-def test_tts_flush_and_clear() -> None:  # REFERENCE.md:696-697
+def test_tts_flush_and_clear() -> None:
     assert wire(cmd.tts_flush()) == example('{"type":"command","command":"tts:flush"}')
     assert wire(cmd.tts_clear()) == example('{"type":"command","command":"tts:clear"}')
     assert cmd.tts_flush().data is ABSENT

@@ -1,5 +1,5 @@
 """Found by the soak: jambonz fails a gather's action hook because the connect it opened for
-it timed out (retry policy ``ct`` does not retry a handshake timeout, PEER-BEHAVIOUR §1/§5.3);
+it timed out (a handshake timeout is not retried: docs/jambonz.md, Connection);
 it reports ``jambonz:error`` "invalid actionHook response" on the next socket and idles with
 an empty verb stack. The flow waiting at ``yield Gather(...)`` used to wait forever, the
 caller in silence; now :class:`jbtrio.HookFailed` is raised at that ``yield`` (the IVR does

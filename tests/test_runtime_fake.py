@@ -222,7 +222,7 @@ async def test_an_oversized_frame_closes_with_1009_and_the_call_waits(
 ) -> None:
     config = ServerConfig(max_message_bytes=4096)
     # With the first verb:hook: a drop before the session:new ack would hit jambonz's own
-    # re-key stall (PEER-BEHAVIOUR §5.4), which the fake reproduces and no app can fix.
+    # re-key stall (docs/jambonz.md, Reconnects), which the fake reproduces and no app can fix.
     faults = Faults(
         [Inject(At("out", type="verb:hook"), '{"type":"call:status","pad":"' + "x" * 5000 + '"}')]
     )

@@ -5,7 +5,8 @@ Hypothesis draws a *plan* — a caller script, up to three protocol faults at ra
 code; delayed and reordered frames; malformed frames) and a list of timed operations run
 beside the call (waits and extra drops at arbitrary moments) — and one ``trio.run`` under a
 ``MockClock`` interprets it against ``examples/ivr.py`` served by jbtrio in memory
-(TRIO-NOTES §5, pattern B: each example gets a fresh loop, and Hypothesis shrinks the plan).
+(each example gets a fresh loop, so no state leaks between examples and Hypothesis can shrink
+the plan).
 
 The same caller script is first run without faults; that reference run says which verbs the
 app means jambonz to execute. Then, for the faulty run:

@@ -1,12 +1,12 @@
 """Every JSON message example in the protocol docs decodes to the right class and round-trips.
 
-The examples live in ``tests/data/golden_messages.jsonl``, copied from
-``shared/protocol/REFERENCE.md`` and ``shared/protocol/PEER-BEHAVIOUR.md`` (each record's
-``source`` gives file and line). Examples written with placeholders that are not JSON
-(``{...}``, ``"msgid":...``) were made valid by substituting concrete values (their ``note``
-says so); placeholders that happen to be valid JSON (a ``"..."`` key) are kept, since they show
-that unknown keys survive. Vendor ``data`` objects quoted alone (not whole messages) are tested
-in ``test_commands.py`` instead.
+The examples live in ``tests/data/golden_messages.jsonl``, copied from the project's protocol
+notes written from the 0.9.8 feature-server source (each record's ``source`` names the note and
+line; what they establish is in docs/jambonz.md). Examples written with placeholders that are not
+JSON (``{...}``, ``"msgid":...``) were made valid by substituting concrete values (their ``note``
+says so); placeholders that happen to be valid JSON (a ``"..."`` key) are kept, since they show that
+unknown keys survive. Vendor ``data`` objects quoted alone (not whole messages) are tested in
+``test_commands.py`` instead.
 
 Each record names the expected class and an ``expect`` map of attribute paths to values:
 ``data.from_`` is an attribute chain, ``gather().speech_text`` calls a method, a number indexes

@@ -1,7 +1,7 @@
 """Which call a session message speaks for: a digest of the call's identifying fields.
 
 jambonz's ``session:reconnect`` carries the call's ``session:new`` (or ``session:adulting``)
-data again, stale fields and all (PEER-BEHAVIOUR §5.3). So a socket that claims to resume a
+data again, stale fields and all (docs/jambonz.md, Reconnects). So a socket that claims to resume a
 call must present the same identity as the one that started it; a call_sid alone (which
 appears in logs, CDRs and the REST API) is not enough to take a call over.
 """

@@ -39,7 +39,7 @@ class ReplyHandle:
     ``deadline`` is when jambonz stops waiting; ``reply_by`` is when the core acks for the app
     (``deadline`` minus the configured margin). ``ack_msgid`` is the msgid the ack will carry:
     the message's own, except for a ``session:new`` whose socket dropped before it was acked,
-    which jambonz re-keys to the ``session:reconnect`` that follows (PEER-BEHAVIOUR §5.4).
+    which jambonz re-keys to the ``session:reconnect`` that follows (docs/jambonz.md, Reconnects).
     """
 
     message: InboundMessage

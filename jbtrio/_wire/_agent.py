@@ -1,4 +1,4 @@
-"""The ``agent`` verb's messages, from jambonz 10.x/11.x (V10-PROTOCOL.md, REFERENCE §3.14).
+"""The ``agent`` verb's messages, from jambonz 10.x/11.x (docs/jambonz.md, jambonz 10.x/11.x).
 
 jambonz 0.9.8 never sends them. The ``agent`` verb (10.1) runs a voice agent inside jambonz and
 reports to the app over the same socket: ``agent:event`` for its ``eventHook`` (turn taking,
@@ -21,6 +21,7 @@ import attrs
 from ._fields import validate_extra
 from ._inbound import FunctionCall, InboundMessage
 from ._registry import inbound
+from ._results import AgentEventType, PreflightResult
 
 __all__ = [
     "AgentEvent",
@@ -40,7 +41,7 @@ class AgentPreflight:
     ``"pending"``; ``tokens`` the tokens buffered, on a hit.
     """
 
-    result: str | None = None
+    result: PreflightResult | None = None
     tokens: int | None = None
     extra: Mapping[str, Any] = attrs.field(factory=dict, validator=validate_extra)
 
@@ -79,7 +80,7 @@ class AgentEventData:
     LLM_RESPONSE: ClassVar[str] = "llm_response"
     USER_INTERRUPTION: ClassVar[str] = "user_interruption"
 
-    type: str | None = None
+    type: AgentEventType | None = None
     transcript: str | None = None
     response: str | None = None
     interrupted: bool | None = None
@@ -91,7 +92,7 @@ class AgentEventData:
 class AgentToolCallData:
     """``data`` of ``agent:tool-call``: ``{tool_call_id, name, arguments}``.
 
-    jambonz's ``agent`` docs and REFERENCE §3.14 name the parsed arguments ``arguments``, where
+    jambonz's ``agent`` docs name the parsed arguments ``arguments``, where
     ``llm:tool-call`` says ``args``; both keys are typed, and :attr:`calls` reads whichever came,
     so a tool server can treat this message as it treats an :class:`~jbtrio.LlmToolCall`.
     """

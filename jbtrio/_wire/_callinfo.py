@@ -2,9 +2,9 @@
 
 jambonz sends ``CallInfo.toJSON()`` (snake-cased) in ``verb:hook``, ``session:redirect``,
 ``call:status`` and ``dial:confirm``, and a near copy of it in ``session:new``,
-``session:reconnect`` and ``session:adulting`` (REFERENCE §2.4, §3.1). Verb results (``speech``,
-``digits``, ``reason``, ``verb_id``, ...) are merged into the same object, so one class serves
-them all: the fields jambonz documents are typed, and every other key is kept verbatim in
+``session:reconnect`` and ``session:adulting`` (docs/jambonz.md, Call info). Verb results
+(``speech``, ``digits``, ``reason``, ``verb_id``, ...) are merged into the same object, so one class
+serves them all: the fields jambonz documents are typed, and every other key is kept verbatim in
 ``extra`` so nothing the server sends is lost when a message is re-encoded.
 
 Each field is declared once, below; its wire key (``from``, ``customerData``) and its check

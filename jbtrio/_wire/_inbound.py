@@ -1,9 +1,11 @@
-"""The messages jambonz 0.9.8 sends to the app (REFERENCE §3), one frozen class per ``type``.
+"""The messages jambonz 0.9.8 sends to the app, one frozen class per ``type``.
+
+What each message means and carries is in docs/jambonz.md, Messages from jambonz.
 
 Every class carries the envelope (``msgid``, ``call_sid``, ``b3``, unknown envelope keys in
 ``extra``), ``hook`` where jambonz sends one, and a typed ``data``. Each is registered by its
 wire ``type`` with :func:`~._registry.inbound`, which sets ``TYPE``, ``REQUIRES_ACK`` (whether
-jambonz waits 5 s for an ``ack`` with the same ``msgid``, REFERENCE §2.2) and
+jambonz waits 5 s for an ``ack`` with the same ``msgid``, docs/jambonz.md, Acks) and
 ``STARTS_SESSION``, and derives the class's decoder and encoder from its fields: see
 ``_registry.py`` for how to add a type. jambonz 10.x/11.x's agent messages are in ``_agent.py``.
 
@@ -14,7 +16,7 @@ message types over time, and a newer server must not break an app.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import attrs
 
@@ -23,6 +25,7 @@ from ._callinfo import CallInfo, structure_call_info
 from ._fields import MAX_ID_CHARS, check_id, reserved, validate_extra, wire
 from ._payloads import DialResult, GatherResult, LlmResult
 from ._registry import KNOWN_TYPES, inbound
+from ._results import TtsStreamingEventType, VerbStatusEventType
 
 __all__ = [
     "CallStatus",
@@ -57,11 +60,12 @@ class VerbStatusEvent:
     """``data`` of ``verb:status``: ``event`` (``starting``, ``finished``, ``start-playback``, ...).
 
     The verb's name is in ``name`` for ``starting``/``finished`` and in ``verb`` for the other
-    events (REFERENCE §3.8); ``id`` is the verb's ``id`` when the app set one. Event specific
-    fields (``vendor``, ``characters``, ``served_from_cache``, ...) are in ``extra``.
+    events (docs/jambonz.md, Messages from jambonz); ``id`` is the verb's ``id`` when the app set
+    one. Event specific fields (``vendor``, ``characters``, ``served_from_cache``, ...) are in
+    ``extra``.
     """
 
-    event: str | None = None
+    event: VerbStatusEventType | None = None
     id: str | None = None
     name: str | None = None
     verb: str | None = None
@@ -75,7 +79,7 @@ class VerbStatusEvent:
 
 @attrs.frozen(kw_only=True)
 class ErrorDetails:
-    """``data`` of ``jambonz:error`` (REFERENCE §3.9).
+    """``data`` of ``jambonz:error`` (docs/jambonz.md, Messages from jambonz).
 
     A verb error has ``msg`` (``"TTS error"``), ``details``, ``verb``, ``id`` and maybe
     ``failover``; a rejected app frame has ``msg="InvalidMessage"``, ``details`` and ``content``
@@ -104,7 +108,7 @@ class FunctionCall:
 
 @attrs.frozen(kw_only=True)
 class ToolCall:
-    """``data`` of ``llm:tool-call`` (REFERENCE §3.11).
+    """``data`` of ``llm:tool-call`` (docs/jambonz.md, Messages from jambonz).
 
     OpenAI, Microsoft, Ultravox, ElevenLabs and Deepgram send one call:
     ``{tool_call_id, name, args}``. Google sends ``{tool_call_id, type: "toolCall",
@@ -132,8 +136,8 @@ class TokensResult:
     """``data`` of ``tts:tokens-result``: the echoed ``id`` and ``status`` (``ok``/``failed``).
 
     ``reason`` explains a failure: ``"full"`` means the tokens were NOT stored and must be sent
-    again after ``stream_resumed`` (REFERENCE §5.2). ``status`` may be absent when the session
-    has no streaming buffer.
+    again after ``stream_resumed`` (docs/jambonz.md, Streaming TTS). ``status`` may be absent when
+    the session has no streaming buffer.
     """
 
     id: str | int | None = None
@@ -151,7 +155,9 @@ class TokensResult:
 class StreamingEvent:
     """``data`` of ``tts:streaming-event``: ``event_type`` is one of the constants below.
 
-    Other keys (v10's ``text`` and ``bargein`` on ``tts_spoken``) are in ``extra``.
+    jambonz 10.x/11.x's ``tts_spoken`` (with ``config.trackTtsPlayout``) carries ``text``, what
+    the caller actually heard of the streamed speech, and ``bargein``, whether they
+    interrupted it; other keys are in ``extra``.
     """
 
     STREAM_OPEN: ClassVar[str] = "stream_open"
@@ -161,7 +167,9 @@ class StreamingEvent:
     USER_INTERRUPTION: ClassVar[str] = "user_interruption"
     TTS_SPOKEN: ClassVar[str] = "tts_spoken"
 
-    event_type: str | None = None
+    event_type: TtsStreamingEventType | None = None
+    text: str | None = None
+    bargein: bool | None = None
     extra: Mapping[str, Any] = attrs.field(factory=dict, validator=validate_extra)
 
 
@@ -265,12 +273,22 @@ class CallStatus(_CallInfoMessage):
     """
 
 
+class _View(Protocol):
+    @classmethod
+    def from_call_info(cls, info: CallInfo) -> Self: ...
+
+
+_V = TypeVar("_V", bound=_View)
+
+
 @inbound("verb:hook", ack=True)
 @attrs.frozen(kw_only=True)
 class VerbHook(_CallInfoMessage):
     """A verb's hook fired; ``data.extra`` has its results. Ack within 5 s.
 
-    :meth:`gather`, :meth:`dial` and :meth:`llm` give typed views of the common results.
+    :meth:`gather`, :meth:`dial` and :meth:`llm` give typed views of the common results,
+    :meth:`result` any other (:class:`~jbtrio.TransferResult`, :class:`~jbtrio.AmdEvent`,
+    ...).
     """
 
     hook: str | None = None
@@ -295,6 +313,14 @@ class VerbHook(_CallInfoMessage):
             return LlmResult.from_call_info(self.data)
         except ProtocolError as exc:
             raise self._malformed("llm", exc) from None
+
+    def result(self, view: type[_V]) -> _V:
+        """The hook's payload read as ``view``: ``hook.result(jbtrio.TransferResult)``,
+        ``hook.result(jbtrio.AmdEvent)``, ... (ProtocolError if it is malformed)."""
+        try:
+            return view.from_call_info(self.data)
+        except ProtocolError as exc:
+            raise self._malformed(view.__name__, exc) from None
 
     def _malformed(self, verb: str, exc: ProtocolError) -> ProtocolError:
         """The error of a result that is not what jambonz sends, naming the hook it came in:
@@ -367,7 +393,7 @@ class TtsTokensResult(InboundMessage):
 @inbound("tts:streaming-event", ack=False)
 @attrs.frozen(kw_only=True)
 class TtsStreamingEvent(InboundMessage):
-    """A TTS stream state change (``data.event_type``; REFERENCE §5.4)."""
+    """A TTS stream state change (``data.event_type``; docs/jambonz.md, Streaming TTS)."""
 
     data: StreamingEvent = attrs.field(factory=StreamingEvent)
 
@@ -410,12 +436,13 @@ class UnknownMessage:
 
     @property
     def should_ack(self) -> bool:
-        """REFERENCE §7.3: ack an unknown type that has a msgid unless it is a notification.
+        """Ack an unknown type that has a msgid unless it is a notification.
 
-        Every type jambonz sends without waiting for an ack (0.9.8's seven notifications and
-        10.x/11.x's ``agent:*``) has a class, so an unknown type is acked when it has a msgid.
+        Why: docs/jambonz.md, Messages from jambonz. Every type jambonz sends without waiting for an
+        ack (0.9.8's seven notifications and 10.x/11.x's ``agent:*``) has a class, so an unknown
+        type is acked when it has a msgid (an empty one names no message: nothing to ack).
         """
-        return self.msgid is not None
+        return bool(self.msgid)
 
 
 def unknown_from_wire(obj: Any, _: Any = None) -> UnknownMessage:

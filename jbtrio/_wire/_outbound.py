@@ -1,4 +1,6 @@
-"""The two messages an app sends to jambonz: ``ack`` and ``command`` (REFERENCE §2.3, §4).
+"""The two messages an app sends to jambonz: ``ack`` and ``command``.
+
+docs/jambonz.md, Acks and Commands, say how jambonz reads them.
 
 jambonz accepts no other top-level ``type`` (``tts:tokens`` or ``llm:tool-output`` sent as a
 type are rejected with ``jambonz:error``), so everything else an app does is a :class:`Command`
@@ -45,7 +47,7 @@ class _Absent(enum.Enum):
 #: which is a JSON ``null``).
 ABSENT: Final = _Absent.ABSENT
 
-#: Commands jambonz accepts without a truthy ``data`` (ws-requestor.js, REFERENCE §4.2).
+#: Commands jambonz accepts without a truthy ``data`` (docs/jambonz.md, Commands).
 DATA_OPTIONAL_COMMANDS: Final = frozenset({"llm:tool-output", "tts:flush", "tts:clear"})
 
 
@@ -111,8 +113,8 @@ class Ack:
     """The reply to an ack-required message: ``{"type":"ack","msgid":...,"data":[verbs]}``.
 
     ``verbs`` is ``None`` for an ack without ``data`` (which jambonz reads differently from an
-    empty list, REFERENCE §3.3). It accepts any iterable of verb dicts or verb objects with
-    ``to_dict()`` and stores the wire dicts.
+    empty list, docs/jambonz.md, Messages from jambonz). It accepts any iterable of verb dicts or
+    verb objects with ``to_dict()`` and stores the wire dicts.
     """
 
     TYPE: ClassVar[str] = "ack"
@@ -150,7 +152,9 @@ def _check_data(inst: Command, attribute: Any, value: Any) -> None:
 
 @attrs.frozen(kw_only=True)
 class Command:
-    """An app→jambonz command (REFERENCE §4.2). Prefer the builders in :mod:`jbtrio.commands`.
+    """An app→jambonz command. Prefer the builders in :mod:`jbtrio.commands`.
+
+    docs/jambonz.md, Commands, lists the sub-types jambonz reads and their ``data``.
 
     ``data`` is :data:`ABSENT` when the frame has no ``data`` key. ``queue_command`` is the wire
     ``queueCommand``; ``call_sid`` is the wire ``callSid`` (camelCase, top level) selecting the

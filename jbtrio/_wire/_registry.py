@@ -151,7 +151,7 @@ def register(
 def inbound(wire_type: str, *, ack: bool, starts_session: bool = False) -> Callable[[_C], _C]:
     """Class decorator: register a jambonz→app message class under its wire ``type``.
 
-    ``ack`` says whether jambonz waits for an ``ack`` (REFERENCE §2.2); ``starts_session``
+    ``ack`` says whether jambonz waits for an ``ack`` (docs/jambonz.md, Acks); ``starts_session``
     whether it is a first message of a socket (``session:new`` and its kind).
     """
 

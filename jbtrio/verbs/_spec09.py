@@ -56,10 +56,10 @@ __all__ = [
     "validate_verb",
 ]
 
-#: The verbs feature-server 0.9.8 can run (REFERENCE §6.2). The spec table has 83 entries, but
-#: a component such as ``synthesizer`` or the non-executable ``pipeline`` sent as a top-level
-#: verb fails in jambonz's task factory even though the npm validator lets it through, so we
-#: reject those up front.
+#: The verbs feature-server 0.9.8 can run (docs/jambonz.md, Verbs). The spec table has 83 entries,
+#: but a component such as ``synthesizer`` or the non-executable ``pipeline`` sent as a top-level
+#: verb fails in jambonz's task factory even though the npm validator lets it through, so we reject
+#: those up front.
 EXECUTABLE_VERBS: Final[frozenset[str]] = frozenset(
     {
         "alert",
