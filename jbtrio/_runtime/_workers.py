@@ -268,6 +268,7 @@ class Acceptor(Listener):
         super().__init__(router, config, WorkerRouting(config, pool))
         self.pool = pool
         self._handlers_scope = trio.CancelScope()
+        self._registry_scope = trio.CancelScope()
 
     async def run(
         self,
@@ -279,6 +280,7 @@ class Acceptor(Listener):
         """Start the workers and listen on ``host:port`` until :meth:`shutdown`."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.pool.run)
+            await nursery.start(self._run_registry, name="jbtrio call registry")
             listeners = await self.listen(host, port)
             nursery.start_soon(self._accept, listeners, name="jbtrio acceptor")
             log.info(
@@ -290,6 +292,10 @@ class Acceptor(Listener):
             )
             task_status.started(self)
 
+    async def _run_registry(self, *, task_status: trio.TaskStatus[None]) -> None:
+        with self._registry_scope:  # no routing once shut down
+            await self.registry.run(task_status=task_status)
+
     async def _accept(self, listeners: list[trio.SocketListener]) -> None:
         with self._handlers_scope:
             async with trio.open_nursery() as handlers:
@@ -300,6 +306,7 @@ class Acceptor(Listener):
         log.info("acceptor shutting down: stopping %d workers", self.pool.count)
         self.stop_listening()
         self._handlers_scope.cancel()
+        self._registry_scope.cancel()
         self.pool.stop()
 
 
