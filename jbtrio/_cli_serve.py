@@ -20,6 +20,7 @@ import socket
 import sys
 import traceback
 from collections.abc import Callable
+from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import NoReturn
@@ -252,6 +253,8 @@ async def _serve_worker(router: Router, args: argparse.Namespace, index: int, fd
 
     def ready(server: Server, nursery: trio.Nursery) -> None:
         async def adopt() -> None:
+            with suppress(OSError):
+                await channel.send(b"ready")  # the acceptor starts accepting once all are
             await adopt_handovers(server, channel)
             if not stopping.is_set():
                 log.warning(
