@@ -50,7 +50,7 @@ from .._core import (
     Resumed,
     Unconfirmed,
 )
-from .._errors import CallEndedError, ProtocolError
+from .._errors import CallEndedError, ProtocolError, ReplyError
 from .._wire import (
     Command,
     InboundMessage,
@@ -59,8 +59,10 @@ from .._wire import (
     UnknownMessage,
     decode,
 )
+from . import _observe
 from ._config import ServerConfig
 from ._logging import call_logger
+from ._observe import CallStats
 from ._ratelimit import LogBudget
 from ._transport import Socket, SocketClosed, Written
 from ._tts_driver import TtsPumpDriver, TtsRequest
@@ -104,6 +106,8 @@ class CallSession:
         self.core = CallCore(config.core)
         self.locals: dict[str, Any] = {}
         self.end_reason: str | None = None
+        self.stats = CallStats()
+        """What the call did (frames, reconnects, acks on the app's behalf, errors)."""
         self._handler = handler
         self._on_end = on_end
         self._socket: Socket | None = None
@@ -181,6 +185,7 @@ class CallSession:
                     self._nursery = nursery
                     task_status.started()
         except* Exception as group:
+            self.stats.errors += 1
             self.log.error("call runtime failed", exc_info=group)
         finally:
             self._finish("runtime stopped")
@@ -257,13 +262,14 @@ class CallSession:
     def start_app(self) -> None:
         """Start the app's handler, once the first message has been fed to the core."""
         assert self._nursery is not None, "start_app() before run() started"
+        self.stats.started_at = trio.current_time()
+        _observe.call_started(self)
         self._nursery.start_soon(self._run_app, name=f"call {self.call_sid} app")
 
     def end(self, reason: str) -> None:
         """End the call now: cancel its tasks (``finally`` blocks run) and free its state."""
         if self._ended.is_set():
             return
-        self.log.info("call ended: %s", reason)
         self._finish(reason)
         self._cancel.cancel()
 
@@ -273,6 +279,7 @@ class CallSession:
         with a peer that does not read), the call's state freed."""
         if self._ended.is_set():
             return
+        self.stats.errors += 1
         self.log.error("ending the call: %s", reason)
         socket = self._socket
         if socket is not None and self._nursery is not None:
@@ -294,6 +301,7 @@ class CallSession:
             self._on_close()
         self._ended.set()
         self._on_end(self)
+        _observe.call_ended(self)
         self.log.flush()  # the count of rate-limited lines not logged yet
 
     # ------------------------------------------------------------------ sockets
@@ -340,15 +348,21 @@ class CallSession:
 
     def feed(self, text: str | bytes) -> None:
         """Decode one inbound frame and hand it to the core and the app; never blocks."""
+        stats = self.stats
+        stats.frames_in += 1
+        stats.bytes_in += len(text)
         if not isinstance(text, str):
+            stats.dropped += 1
             self.log.warning("binary frame skipped: jambonz sends text frames only")
             return
         try:
             message = decode(text)
         except ProtocolError as exc:
+            stats.dropped += 1
             self.log.warning("malformed frame skipped: %s", exc)
             return
         if not isinstance(message, InboundMessage | UnknownMessage):
+            stats.dropped += 1
             self.log.warning("unexpected %s frame from jambonz skipped", message.TYPE)
             return
         self.feed_message(message)
@@ -385,6 +399,7 @@ class CallSession:
                     self.tts_driver.feed(event.message, trio.current_time())
                 self._deliver(event)
             elif isinstance(event, AutoAcked):
+                self.stats.auto_acks += 1
                 self.log.warning(
                     "%s %s not answered in %.1f s: acked automatically%s",
                     event.handle.type,
@@ -401,11 +416,13 @@ class CallSession:
             elif isinstance(event, FrameRewritten):
                 self.log.warning("queued frame rewritten: %s", event.reason)
             elif isinstance(event, Resumed):
+                self.stats.reconnects += 1
                 self.log.info(
                     "call resumed on a new socket%s",
                     " (session:new reply pending)" if event.session_new_pending else "",
                 )
             elif isinstance(event, Resent):
+                self.stats.resent += 1
                 self.log.warning(
                     "%d frame(s) written before the drop never reached jambonz (%s): %s",
                     len(event.lost),
@@ -419,6 +436,8 @@ class CallSession:
                 )
                 self._frames_ready.set()
             elif isinstance(event, Unconfirmed):
+                self.stats.unconfirmed += 1
+                self.stats.errors += 1
                 self.log.error(
                     "%d frame(s) written before the drop: no evidence whether jambonz ran them "
                     "within %g s; not re-sent (it could run them twice)",
@@ -429,6 +448,7 @@ class CallSession:
                 if self.on_unconfirmed is not None:
                     self.on_unconfirmed(event)
             elif isinstance(event, ForceReconnect):
+                self.stats.stall_recoveries += 1
                 self.log.warning(
                     "closing the socket with 1011 to make jambonz reconnect: %s", event.reason
                 )
@@ -453,6 +473,7 @@ class CallSession:
         elif len(self._backlog) < self.config.inbox_size:
             self._backlog.append(event)
         else:
+            self.stats.dropped += 1
             self.log.error(
                 "app inbox full (inbox_size=%d): %s %s dropped%s",
                 self.config.inbox_size,
@@ -490,7 +511,13 @@ class CallSession:
         caller's next checkpoint: until then the ack stays queued, so a flow step resumed at
         once may still join it (:meth:`extend_reply`).
         """
-        self.core.reply(handle, verbs, trio.current_time())
+        at = trio.current_time()
+        try:
+            self.core.reply(handle, verbs, at)
+        except ReplyError:
+            self.stats.late_replies += 1
+            raise
+        _observe.replied(self, at - handle.received_at)
         if self.core.abort_reason is not None:
             self.abort(self.core.abort_reason)
             return
@@ -559,6 +586,9 @@ class CallSession:
 
     def _sent(self, frame: Frame) -> None:
         core = self.core
+        stats = self.stats
+        stats.frames_out += 1
+        stats.bytes_out += len(frame.data)
         core.sent(frame, trio.current_time())
         self._queue_drained.notify()
         if frame.is_ack:
@@ -667,6 +697,7 @@ class CallSession:
         try:
             await self._handler(self)
         except* Exception as group:
+            self.stats.errors += 1
             self.log.error("app handler crashed; hanging up the call", exc_info=group)
             await self._hang_up_after_crash()
 

@@ -1,0 +1,145 @@
+"""What the runtime tells about its calls: per-call counters, and the observers told of the
+few moments that matter (a call starts, a call ends, the app replies, an upgrade is refused).
+
+The counters are plain integers on each call (:class:`CallStats`), bumped where the session
+already handles the event, so a server without observers pays an integer add per frame and
+nothing else. Observers (the metrics module, tests) are installed per process with
+:func:`add_observer`; with none installed, each notification is a loop over an empty list.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+import trio
+
+if TYPE_CHECKING:
+    from ._session import CallSession
+
+__all__ = [
+    "CallStats",
+    "Observer",
+    "add_observer",
+    "call_ended",
+    "call_started",
+    "observers",
+    "remove_observer",
+    "replied",
+    "upgrade_refused",
+]
+
+
+@attrs.define(slots=True)
+class CallStats:
+    """Counters of one call, read by its end log line and by observers.
+
+    ``bytes_in``/``bytes_out`` count the characters of inbound text frames and the bytes of
+    outbound ones (jambonz's JSON is nearly always ASCII, so the two agree); ``frames_in``
+    counts frames the call's reader fed after the session message.
+    """
+
+    started_at: float = 0.0
+    frames_in: int = 0
+    bytes_in: int = 0
+    frames_out: int = 0
+    bytes_out: int = 0
+    reconnects: int = 0
+    """Sockets the call resumed on after a drop (jambonz's ``session:reconnect``)."""
+    auto_acks: int = 0
+    """Acks the core sent on the app's behalf at the reply deadline (fallback verbs or none)."""
+    late_replies: int = 0
+    """Replies of the app refused because the message was already answered or abandoned."""
+    dropped: int = 0
+    """Inbound frames skipped (binary, malformed, unexpected) or messages dropped (inbox full)."""
+    resent: int = 0
+    """Times frames lost in a drop were re-sent (as a redirect)."""
+    unconfirmed: int = 0
+    """Times frames written before a drop stayed unconfirmed (not re-sent)."""
+    stall_recoveries: int = 0
+    """Sockets closed with 1011 to make jambonz reconnect and release held messages."""
+    errors: int = 0
+    """Errors of the call: the app crashed, the core failed, the call was aborted, frames
+    stayed unconfirmed."""
+
+
+class Observer(Protocol):
+    """Told of the moments of every call of this process (all methods must be cheap and
+    must not raise: they run in the call's tasks)."""
+
+    def call_started(self, session: CallSession) -> None:
+        """The call's app starts (its first session message was fed to the core)."""
+
+    def call_ended(self, session: CallSession) -> None:
+        """The call is over (``session.end_reason`` says why, ``session.stats`` what it did)."""
+
+    def replied(self, session: CallSession, latency: float) -> None:
+        """The app answered a hook ``latency`` seconds after jambonz sent it."""
+
+    def upgrade_refused(self, status: int) -> None:
+        """An upgrade was refused with HTTP ``status``."""
+
+
+_observers: list[Observer] = []
+
+
+def observers() -> tuple[Observer, ...]:
+    """The observers installed in this process."""
+    return tuple(_observers)
+
+
+def add_observer(observer: Observer) -> None:
+    """Tell ``observer`` about every call of this process from now on."""
+    if observer not in _observers:
+        _observers.append(observer)
+
+
+def remove_observer(observer: Observer) -> None:
+    """Stop telling ``observer``."""
+    _observers[:] = [o for o in _observers if o is not observer]
+
+
+def call_started(session: CallSession) -> None:
+    """The call's first line (who calls whom, on which path, from where), then the
+    observers."""
+    data = getattr(session.first_message, "data", None)
+    socket = session.socket
+    session.log.info(
+        "call started: %s %s from %s to %s (peer %s)%s",
+        session.path,
+        getattr(data, "direction", None) or "-",
+        getattr(data, "from_", None) or "-",
+        getattr(data, "to", None) or "-",
+        socket.remote if socket is not None else "-",
+        " (resumed)" if session.resumed else "",
+        extra={"event": "call.start", "path": session.path},
+    )
+    for observer in _observers:
+        observer.call_started(session)
+
+
+def call_ended(session: CallSession) -> None:
+    """The call's last line (how long, why it ended, what went wrong), then the observers."""
+    stats = session.stats
+    duration = trio.current_time() - stats.started_at if stats.started_at else 0.0
+    session.log.info(
+        "call ended after %.1f s: %s (reconnects %d, acks on the app's behalf %d, errors %d)",
+        duration,
+        session.end_reason,
+        stats.reconnects,
+        stats.auto_acks,
+        stats.errors,
+        extra={"event": "call.end", "path": session.path, "duration": round(duration, 3)},
+    )
+    for observer in _observers:
+        observer.call_ended(session)
+
+
+def replied(session: CallSession, latency: float) -> None:
+    for observer in _observers:
+        observer.replied(session, latency)
+
+
+def upgrade_refused(status: int) -> None:
+    for observer in _observers:
+        observer.upgrade_refused(status)
