@@ -27,6 +27,7 @@ from typing import NoReturn
 import trio
 
 from ._app import App
+from ._cli_logging import configure_logging
 from ._runtime import Acceptor, Router, Server, ServerConfig, WorkerPool, adopt_handovers, tune_gc
 from .verbs import JAMBONZ_VERSIONS
 
@@ -41,13 +42,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="TCP port (3000)")
     parser.add_argument("--user", help="require HTTP Basic auth with this username")
-    parser.add_argument("--password", help="... and this password")
+    parser.add_argument(
+        "--password", help="... and this password (visible in ps: prefer --password-file)"
+    )
+    parser.add_argument(
+        "--password-file",
+        metavar="PATH",
+        help="read the password from this file (a container secret; one trailing newline "
+        "is dropped)",
+    )
     parser.add_argument(
         "--allowed-peers",
-        default=os.environ.get("JBTRIO_ALLOWED_PEERS"),
         metavar="CIDR,...",
         help="only these addresses/networks may connect, e.g. your jambonz feature servers "
-        "(default: $JBTRIO_ALLOWED_PEERS, else any)",
+        "(default: any)",
     )
     parser.add_argument(
         "--grace", type=float, default=30.0, help="seconds calls may finish on shutdown (30)"
@@ -76,11 +84,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # INDEX:FD, set by the acceptor
     parser.add_argument(
         "--jambonz",
-        default=os.environ.get("JBTRIO_JAMBONZ") or None,
         metavar="|".join(JAMBONZ_VERSIONS),
         help="the jambonz this server's calls come from: their verbs are validated by its "
-        "rules (default: $JBTRIO_JAMBONZ, else what the app declares, App(jambonz=...), "
-        "else the current jambonz, 11)",
+        "rules (default: what the app declares, App(jambonz=...), else the current "
+        "jambonz, 11)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve GET /metrics on this port of --host instead of the serving port",
+    )
+    parser.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="no Prometheus metrics (GET /metrics answers 404)",
     )
 
 
@@ -211,15 +229,15 @@ async def _serve_workers(router: Router, args: argparse.Namespace) -> None:
 
 
 def _worker_command(args: argparse.Namespace) -> Callable[[int, int], list[str]]:
-    level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-
     def command(index: int, fd: int) -> list[str]:
         return [
             sys.executable,
             "-m",
             "jbtrio",
             "--log-level",
-            str(level),
+            args.log_level,
+            "--log-format",
+            args.log_format,
             "serve",
             args.app,
             "--grace",
@@ -282,27 +300,49 @@ def _config(args: argparse.Namespace) -> ServerConfig:
     )
 
 
-def _label_worker_logs(index: int) -> None:
-    """Every log record of worker ``index`` says so (the processes share one stderr)."""
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(
-            logging.Formatter(f"%(asctime)s %(levelname)s [worker {index}] %(name)s: %(message)s")
-        )
+def _password(args: argparse.Namespace) -> None:
+    """``--password`` or ``--password-file``: one of them; the command line's over a
+    variable's (``args.from_environment`` names the options set from the environment)."""
+    from_env: set[str] = getattr(args, "from_environment", set())
+    if args.password is not None and args.password_file is not None:
+        if "password" in from_env and "password_file" not in from_env:
+            args.password = None
+        elif "password_file" in from_env and "password" not in from_env:
+            args.password_file = None
+        else:
+            _usage("give --password or --password-file, not both")
+    if args.password_file is not None:
+        try:
+            text = Path(args.password_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            _usage(f"cannot read --password-file {args.password_file}: {exc}")
+        args.password = text.removesuffix("\n").removesuffix("\r")
+        if not args.password:
+            _usage(f"--password-file {args.password_file} is empty")
+
+
+def _usage(message: str) -> NoReturn:
+    """A bad option or variable: one line, exit status 2."""
+    print(f"jbtrio serve: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until shut down; exit status 0 after a graceful stop."""
+    if args.app is None:
+        _usage("which app? give MODULE:APP (or $JBTRIO_APP)")
+    _password(args)
     if (args.user is None) != (args.password is None):
-        raise SystemExit("--user and --password go together")
+        _usage("--user and --password (or --password-file) go together")
     if args.workers < 1:
-        raise SystemExit(f"--workers must be at least 1, got {args.workers}")
+        _usage(f"--workers must be at least 1, got {args.workers}")
     if args.max_connections < 1:
-        raise SystemExit(f"--max-connections must be at least 1, got {args.max_connections}")
+        _usage(f"--max-connections must be at least 1, got {args.max_connections}")
     worker: tuple[int, int] | None = None
     if args.worker is not None:
         index, _, fd = args.worker.partition(":")
         worker = int(index), int(fd)
-        _label_worker_logs(worker[0])
+        configure_logging(args.log_level, args.log_format, worker=worker[0])
     router = load_app(args.app)
     _target_jambonz(router, args.jambonz)
     if args.gc_threshold > 0:
