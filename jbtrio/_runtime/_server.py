@@ -30,13 +30,16 @@ from .._wire import (
     UnknownMessage,
     decode,
 )
+from . import _observe
 from ._admission import HandshakeGate, PeerFilter, accept_loop
 from ._config import ServerConfig
+from ._endpoints import Endpoints
 from ._logging import CallLogger, call_logger
 from ._ratelimit import LogBudget, RateLimitedLogger
 from ._session import AppHandler, CallSession
 from ._transport import (
     SUBPROTOCOL,
+    Answered,
     Handshake,
     HandshakeFailed,
     HandshakeRejected,
@@ -100,6 +103,9 @@ class Server:
         self._log = RateLimitedLogger(log, budget=self._budget)
         self._peers = PeerFilter(self.config.allowed_peers)
         self._gate = HandshakeGate(self.config.max_handshakes)
+        self.endpoints = Endpoints(router)
+        """The plain requests answered on the serving port (``/healthz``, ``/readyz``,
+        ``/metrics``, ``OPTIONS``): see :mod:`._endpoints`."""
 
     # ------------------------------------------------------------------ running
 
@@ -150,11 +156,14 @@ class Server:
     async def shutdown(self, grace: float | None = None) -> None:
         """Stop accepting, let calls finish within ``grace``, then close the rest with 1001."""
         grace = self.config.shutdown_grace if grace is None else grace
-        self._listen_scope.cancel()
+        # Still listening while calls drain: /readyz answers 503 (a load balancer sends no
+        # more), upgrades are refused with 503; then the listener stops.
+        self.endpoints.draining = True
         log.info("shutting down: %d call(s) in flight, %g s grace", len(self.calls), grace)
         with trio.move_on_after(grace):
             while self.calls:
                 await self._wait_calls_changed()
+        self._listen_scope.cancel()
         left = list(self.calls.values())
         # All at once, within one close_timeout: a peer that never answers a close frame
         # must not hold up the others (six of them took 38.6 s one after another).
@@ -205,6 +214,7 @@ class Server:
                     check=self._check,
                     max_fragments=self.config.max_fragments,
                     handshake_scope=scope,
+                    answer=self.endpoints.answer,
                 ),
                 handshake_scope=scope,
             )
@@ -242,7 +252,9 @@ class Server:
 
     async def _fortress(
         self,
-        opening: AbstractAsyncContextManager[Socket | HandshakeRejected | HandshakeFailed],
+        opening: AbstractAsyncContextManager[
+            Socket | HandshakeRejected | HandshakeFailed | Answered
+        ],
         *,
         adopted: bool = False,
         handshake_scope: trio.CancelScope | None = None,
@@ -267,7 +279,10 @@ class Server:
                         await self._serve_socket(outcome)
                     finally:
                         self.connections -= 1
+                elif isinstance(outcome, Answered):
+                    log.debug("%s %s answered %d", outcome.method, outcome.path, outcome.status)
                 elif isinstance(outcome, HandshakeRejected):
+                    _observe.upgrade_refused(outcome.status)
                     self._log.warning("upgrade refused: %s", outcome)
                 elif outcome.reason.startswith("connection closed"):
                     self._log.info("no upgrade: %s", outcome.reason)
@@ -277,6 +292,8 @@ class Server:
             log.error("connection handler failed", exc_info=group)
 
     def _check(self, handshake: Handshake) -> None:
+        if self.endpoints.draining:
+            raise HandshakeRejected(503, "shutting down")
         check_upgrade(
             handshake,
             router=self.router,

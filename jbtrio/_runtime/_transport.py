@@ -45,9 +45,11 @@ from websockets.typing import Subprotocol
 from ._handshake import (
     ENGINE_LOG,
     SUBPROTOCOL,
+    Answered,
     Handshake,
     HandshakeFailed,
     HandshakeRejected,
+    PlainAnswer,
     Upgraded,
     basic_auth_header,
     credentials_match,
@@ -61,6 +63,7 @@ __all__ = [
     "READ_SIZE",
     "SUBPROTOCOL",
     "YIELD_EVERY",
+    "Answered",
     "Handshake",
     "HandshakeFailed",
     "HandshakeRejected",
@@ -527,7 +530,8 @@ async def open_socket(
     check: Callable[[Handshake], None],
     max_fragments: int = MAX_FRAGMENTS,
     handshake_scope: trio.CancelScope | None = None,
-) -> AsyncIterator[Socket | HandshakeRejected | HandshakeFailed]:
+    answer: PlainAnswer | None = None,
+) -> AsyncIterator[Socket | HandshakeRejected | HandshakeFailed | Answered]:
     """Run the server handshake on ``stream`` and yield the outcome.
 
     Yields the accepted :class:`Socket`; or the :class:`HandshakeRejected` that ``check``
@@ -543,6 +547,7 @@ async def open_socket(
         max_message_bytes=max_message_bytes,
         check=check,
         handshake_scope=handshake_scope,
+        answer=answer,
     ) as upgraded:
         if not isinstance(upgraded, Upgraded):
             yield upgraded

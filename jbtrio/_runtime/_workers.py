@@ -23,8 +23,10 @@ from contextlib import suppress
 
 import trio
 
+from . import _observe
 from ._admission import HandshakeGate, PeerFilter, accept_loop
 from ._config import ServerConfig
+from ._endpoints import Endpoints
 from ._handover import HandoverError, receive_handover, send_handover
 from ._ratelimit import LogBudget, RateLimitedLogger
 from ._server import Router, Server, check_upgrade
@@ -32,6 +34,7 @@ from ._session_finder import Route, SessionFinder
 from ._transport import (
     FEED_SLICE,
     READ_SIZE,
+    Answered,
     Handshake,
     HandshakeRejected,
     RawSocketStream,
@@ -265,6 +268,9 @@ class Acceptor:
         self._log = RateLimitedLogger(log, budget=LogBudget())  # a flood is not a log flood
         self._listen_scope = trio.CancelScope()
         self._handlers_scope = trio.CancelScope()
+        self.endpoints = Endpoints(router)
+        """The plain requests answered on the serving port (the workers' calls are the
+        acceptor's to report: ``/readyz`` is 503 from :meth:`shutdown` on)."""
 
     async def run(
         self,
@@ -275,12 +281,20 @@ class Acceptor:
     ) -> None:
         """Start the workers and listen on ``host:port`` until :meth:`shutdown`."""
         async with trio.open_nursery() as nursery:
-            await nursery.start(self.pool.run)
+            await nursery.start(self._run_pool)
             listeners = await trio.open_tcp_listeners(port, host=host)
             self.port = listeners[0].socket.getsockname()[1]
             nursery.start_soon(self._listen, listeners, name="jbtrio acceptor")
             log.info("jbtrio acceptor on %s:%s, %d workers", host, self.port, self.pool.count)
             task_status.started(self)
+
+    async def _run_pool(self, task_status: trio.TaskStatus[WorkerPool]) -> None:
+        try:
+            await self.pool.run(task_status=task_status)
+        finally:
+            # The workers are gone (their calls drained): stop listening.
+            self._listen_scope.cancel()
+            self._handlers_scope.cancel()
 
     async def _listen(self, listeners: list[trio.SocketListener]) -> None:
         with self._handlers_scope:
@@ -291,8 +305,8 @@ class Acceptor:
     def shutdown(self) -> None:
         """Stop accepting; the workers let their calls finish (their grace) and exit."""
         log.info("acceptor shutting down: stopping %d workers", self.pool.count)
-        self._listen_scope.cancel()
-        self._handlers_scope.cancel()
+        # Listening goes on while the workers drain: /readyz answers 503, upgrades 503.
+        self.endpoints.draining = True
         self.pool.stop()
 
     async def handle_stream(self, stream: trio.abc.Stream) -> None:
@@ -315,6 +329,7 @@ class Acceptor:
                 max_message_bytes=self.config.max_message_bytes,
                 check=self._check,
                 handshake_scope=scope,
+                answer=self.endpoints.answer,
             ) as upgraded:
                 self._gate.leave(scope)
                 if isinstance(upgraded, Upgraded):
@@ -323,7 +338,10 @@ class Acceptor:
                         await self._route(upgraded)
                     finally:
                         self.connections -= 1
+                elif isinstance(upgraded, Answered):
+                    log.debug("%s %s answered %d", upgraded.method, upgraded.path, upgraded.status)
                 elif isinstance(upgraded, HandshakeRejected):
+                    _observe.upgrade_refused(upgraded.status)
                     self._log.warning("upgrade refused: %s", upgraded)
                 elif upgraded.reason.startswith("connection closed"):
                     self._log.info("no upgrade: %s", upgraded.reason)
@@ -335,6 +353,8 @@ class Acceptor:
             self._gate.leave(scope)
 
     def _check(self, handshake: Handshake) -> None:
+        if self.endpoints.draining:
+            raise HandshakeRejected(503, "shutting down")
         check_upgrade(
             handshake,
             router=self.router,
