@@ -9,16 +9,17 @@ nothing else. Observers (the metrics module, tests) are installed per process wi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import attrs
 import trio
 
-if TYPE_CHECKING:
-    from ._session import CallSession
+from ._logging import CallLogger
+from ._transport import Socket
 
 __all__ = [
     "CallStats",
+    "ObservedCall",
     "Observer",
     "add_observer",
     "call_ended",
@@ -58,22 +59,50 @@ class CallStats:
     """Times frames written before a drop stayed unconfirmed (not re-sent)."""
     stall_recoveries: int = 0
     """Sockets closed with 1011 to make jambonz reconnect and release held messages."""
+    oversized: int = 0
+    """Sockets of the call closed with 1009 (a frame over ``max_message_bytes``)."""
+    tts_requests: int = 0
+    """Text chunks, flushes and clears the app streamed (set when the call ends)."""
+    tts_messages: int = 0
+    """``tts:tokens`` messages sent for them (set when the call ends)."""
     errors: int = 0
     """Errors of the call: the app crashed, the core failed, the call was aborted, frames
     stayed unconfirmed."""
+
+
+class ObservedCall(Protocol):
+    """What observers see of a call (:class:`~._session.CallSession` is one; this module
+    cannot import it: the session imports this)."""
+
+    @property
+    def call_sid(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def resumed(self) -> bool: ...
+    @property
+    def first_message(self) -> object: ...
+    @property
+    def log(self) -> CallLogger: ...
+    @property
+    def stats(self) -> CallStats: ...
+    @property
+    def end_reason(self) -> str | None: ...
+    @property
+    def socket(self) -> Socket | None: ...
 
 
 class Observer(Protocol):
     """Told of the moments of every call of this process (all methods must be cheap and
     must not raise: they run in the call's tasks)."""
 
-    def call_started(self, session: CallSession) -> None:
+    def call_started(self, session: ObservedCall) -> None:
         """The call's app starts (its first session message was fed to the core)."""
 
-    def call_ended(self, session: CallSession) -> None:
+    def call_ended(self, session: ObservedCall) -> None:
         """The call is over (``session.end_reason`` says why, ``session.stats`` what it did)."""
 
-    def replied(self, session: CallSession, latency: float) -> None:
+    def replied(self, session: ObservedCall, latency: float) -> None:
         """The app answered a hook ``latency`` seconds after jambonz sent it."""
 
     def upgrade_refused(self, status: int) -> None:
@@ -99,7 +128,7 @@ def remove_observer(observer: Observer) -> None:
     _observers[:] = [o for o in _observers if o is not observer]
 
 
-def call_started(session: CallSession) -> None:
+def call_started(session: ObservedCall) -> None:
     """The call's first line (who calls whom, on which path, from where), then the
     observers."""
     data = getattr(session.first_message, "data", None)
@@ -118,7 +147,7 @@ def call_started(session: CallSession) -> None:
         observer.call_started(session)
 
 
-def call_ended(session: CallSession) -> None:
+def call_ended(session: ObservedCall) -> None:
     """The call's last line (how long, why it ended, what went wrong), then the observers."""
     stats = session.stats
     duration = trio.current_time() - stats.started_at if stats.started_at else 0.0
@@ -135,7 +164,7 @@ def call_ended(session: CallSession) -> None:
         observer.call_ended(session)
 
 
-def replied(session: CallSession, latency: float) -> None:
+def replied(session: ObservedCall, latency: float) -> None:
     for observer in _observers:
         observer.replied(session, latency)
 

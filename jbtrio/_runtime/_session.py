@@ -293,6 +293,9 @@ class CallSession:
         for event in self.core.end(trio.current_time()):
             if isinstance(event, Ended) and event.unsent:
                 self.log.warning("%d frame(s) could not be sent before the end", len(event.unsent))
+        if self._tts is not None:
+            self.stats.tts_requests = self._tts.requests_taken
+            self.stats.tts_messages = self._tts.messages_sent
         if self._tts_send is not None:
             self._tts_send.close()
         if self._reader_scope is not None:
@@ -329,6 +332,8 @@ class CallSession:
         if socket is not self._socket:
             return
         self._socket = None
+        if code == 1009:
+            self.stats.oversized += 1
         if code == 1000 and not socket.closed_by_us:
             # jambonz closes with 1000 when the call is over (PEER-BEHAVIOUR §5.5).
             self.end("jambonz closed the socket (1000)")
