@@ -10,7 +10,7 @@ call's values, converted to their declared type with defaults filled in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -70,6 +70,10 @@ def _convert(kind: EnvType, value: Any) -> EnvValue:
     raise ValueError(f"{value!r} is not a {kind}")
 
 
+def _choices(values: Iterable[EnvValue] | None) -> tuple[EnvValue, ...] | None:
+    return None if values is None else tuple(values)
+
+
 @attrs.frozen(kw_only=True)
 class EnvVar:
     """One declared variable. ``default`` and ``enum`` values must be of ``type``;
@@ -81,9 +85,7 @@ class EnvVar:
     description: str = ""
     required: bool = False
     default: EnvValue | None = None
-    enum: tuple[EnvValue, ...] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(tuple)
-    )
+    enum: tuple[EnvValue, ...] | None = attrs.field(default=None, converter=_choices)
     obscure: bool = False
     ui_hint: Literal["input", "textarea", "filepicker"] | None = None
     jambonz_resource: Literal["carriers"] | None = None
