@@ -16,9 +16,11 @@ import errno
 import importlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +31,7 @@ import trio
 from ._app import App
 from ._cli_logging import configure_logging
 from ._runtime import Acceptor, Router, Server, ServerConfig, WorkerPool, adopt_handovers, tune_gc
+from ._runtime._endpoints import Endpoints, MetricsText, serve_plain
 from .verbs import JAMBONZ_VERSIONS
 
 __all__ = ["add_arguments", "load_app", "run"]
@@ -178,13 +181,47 @@ def _machinery(filename: str) -> bool:
     )
 
 
+def _metrics(router: Router, args: argparse.Namespace) -> MetricsText | None:
+    """Turn metrics on in this process (unless ``--no-metrics``): the page's maker.
+
+    Imported only here: ``prometheus_client`` reads ``PROMETHEUS_MULTIPROC_DIR`` when it is
+    first imported, which :func:`run` sets for ``--workers`` first."""
+    if args.no_metrics:
+        return None
+    from ._runtime._metrics import Metrics, multiprocess_exposition  # noqa: PLC0415 - see above
+
+    routes = getattr(router, "paths", ())
+    metrics = Metrics(route_of=getattr(router, "mount_of", None), routes=routes).install()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return multiprocess_exposition
+    return metrics.exposition
+
+
+async def _expose(
+    nursery: trio.Nursery, endpoints: Endpoints, page: MetricsText | None, args: argparse.Namespace
+) -> None:
+    """``/metrics`` on the serving port, or on ``--metrics-port`` alone."""
+    if page is None:
+        return
+    if args.metrics_port is None:
+        endpoints.metrics = page
+        return
+    own = Endpoints(endpoints.router)
+    own.metrics = page
+    port = await nursery.start(serve_plain, own, args.host, args.metrics_port)
+    print(f"jbtrio metrics on http://{args.host}:{port}/metrics", flush=True)
+
+
 async def _serve(router: Router, args: argparse.Namespace) -> None:
     config = _config(args)
+    page = _metrics(router, args)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
+            serving = Server(router, config)
+            await _expose(nursery, serving.endpoints, page, args)
 
             async def run_server(task_status: trio.TaskStatus[Server]) -> None:
-                await Server(router, config).run(args.host, args.port, task_status=task_status)
+                await serving.run(args.host, args.port, task_status=task_status)
                 nursery.cancel_scope.cancel()  # stopped: stop watching for signals
 
             server: Server = await nursery.start(run_server, name="jbtrio server")
@@ -204,8 +241,10 @@ async def _serve_workers(router: Router, args: argparse.Namespace) -> None:
     config = _config(args)
     pool = WorkerPool(args.workers, _worker_command(args), wait_for_worker=config.handshake_timeout)
     acceptor = Acceptor(router, config, pool)
+    page = _metrics(router, args)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
+            await _expose(nursery, acceptor.endpoints, page, args)
 
             async def run_acceptor(task_status: trio.TaskStatus[Acceptor]) -> None:
                 await acceptor.run(args.host, args.port, task_status=task_status)
@@ -248,6 +287,7 @@ def _worker_command(args: argparse.Namespace) -> Callable[[int, int], list[str]]
             str(args.gc_threshold),
             "--worker",
             f"{index}:{fd}",
+            *(["--no-metrics"] if args.no_metrics else []),
         ]
 
     return command
@@ -257,6 +297,7 @@ async def _serve_worker(router: Router, args: argparse.Namespace, index: int, fd
     """A worker: adopt the sockets the acceptor hands over until it closes the channel (or a
     signal); then stop gracefully, as a single-process server does."""
     channel = trio.socket.from_stdlib_socket(socket.socket(fileno=fd))
+    _metrics(router, args)  # its values go to the acceptor's page (PROMETHEUS_MULTIPROC_DIR)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
 
@@ -349,6 +390,12 @@ def run(args: argparse.Namespace) -> int:
         tune_gc(args.gc_threshold)
     interrupted = False
     unbindable: OSError | None = None
+    run_dir: str | None = None
+    if worker is None and args.workers > 1 and not args.no_metrics:
+        # One page for every process: prometheus_client's multiprocess mode, in a directory
+        # of this run's own (the workers inherit it), removed when the run ends.
+        run_dir = tempfile.mkdtemp(prefix="jbtrio-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = run_dir
     try:
         if worker is not None:
             trio.run(_serve_worker, router, args, *worker)
@@ -362,6 +409,9 @@ def run(args: argparse.Namespace) -> int:
         unbindable = _bind_error(group)
         if unbindable is None:
             raise
+    finally:
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
     if unbindable is not None:
         hint = "another process listens there: stop it, or pick another --port"
         if unbindable.errno != errno.EADDRINUSE:

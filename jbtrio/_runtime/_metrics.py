@@ -20,7 +20,7 @@ A worker's calls in progress count their frames when they end.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import trio
 from prometheus_client import (
@@ -47,13 +47,14 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 class Metrics:
     """The ``jbtrio_*`` metrics in ``registry`` (a new one by default), fed as an observer
     of this process's calls once :meth:`install` ed. ``route_of(path)`` names the app's mount
-    a request path belongs to (``App.mount_of``)."""
+    a request path belongs to (``App.mount_of``); ``routes`` are the mounts (``App.paths``)."""
 
     def __init__(
         self,
         registry: CollectorRegistry | None = None,
         *,
         route_of: Callable[[str], str | None] | None = None,
+        routes: Iterable[str] = (),
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True) if registry is None else registry
         self._route_of = route_of
@@ -122,6 +123,9 @@ class Metrics:
             ["status"],
             registry=reg,
         )
+        for route in routes:  # the app's mounts show (at 0) before their first call
+            self.calls_total.labels(route)
+            self.calls_active.labels(route)
         # calls in progress: their label and what of their counters is already added
         self._live: weakref.WeakKeyDictionary[ObservedCall, tuple[str, CallStats]] = (
             weakref.WeakKeyDictionary()
