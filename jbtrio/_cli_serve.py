@@ -306,6 +306,7 @@ async def _serve_worker(router: Router, args: argparse.Namespace, index: int, fd
                 nursery.cancel_scope.cancel()  # stopped: stop watching
 
             server: Server = await nursery.start(run_server, name="jbtrio server")
+            log.info("worker %d ready (pid %d)", index, os.getpid())
             stopping = trio.Event()
 
             def stop_gracefully(why: str) -> None:

@@ -161,7 +161,7 @@ class Metrics:
         label, flushed = live
         self.calls_active.labels(label).dec()
         stats = session.stats
-        if stats.started_at:
+        if stats.started_at is not None:
             self.call_duration.labels(label).observe(trio.current_time() - stats.started_at)
         self._flush(label, stats, flushed)
 

@@ -36,11 +36,12 @@ class CallStats:
     """Counters of one call, read by its end log line and by observers.
 
     ``bytes_in``/``bytes_out`` count the characters of inbound text frames and the bytes of
-    outbound ones (jambonz's JSON is nearly always ASCII, so the two agree); ``frames_in``
-    counts frames the call's reader fed after the session message.
+    outbound ones (jambonz's JSON is nearly always ASCII, so the two agree); ``bytes_in``
+    leaves out the frames up to the session message (``frames_in`` counts them).
     """
 
-    started_at: float = 0.0
+    started_at: float | None = None
+    """When the call's app started (``trio.current_time()``)."""
     frames_in: int = 0
     bytes_in: int = 0
     frames_out: int = 0
@@ -150,7 +151,8 @@ def call_started(session: ObservedCall) -> None:
 def call_ended(session: ObservedCall) -> None:
     """The call's last line (how long, why it ended, what went wrong), then the observers."""
     stats = session.stats
-    duration = trio.current_time() - stats.started_at if stats.started_at else 0.0
+    started = stats.started_at
+    duration = trio.current_time() - started if started is not None else 0.0
     session.log.info(
         "call ended after %.1f s: %s (reconnects %d, acks on the app's behalf %d, errors %d)",
         duration,

@@ -345,6 +345,7 @@ class Server:
             return None
         if session is None:
             return None
+        session.stats.frames_in += 1 + len(early)  # the session message and those before it
         for early_message in early:
             session.feed_message(early_message)
         return session
