@@ -19,7 +19,8 @@ Servers: ``jbtrio`` (bench/jbtrio_server.py, set up as ``jbtrio serve`` sets an 
 default garbage collector settings), ``jbtrio_gather_per_hook`` (jbtrio building the
 answer's gather anew for every hook instead of reusing one, as the Node apps reuse theirs) and
 ``jbtrio_2proc`` (the ``jbtrio`` app under ``jbtrio serve --workers 2``: an acceptor process
-handing each socket to one of 2 worker processes).
+handing each socket to one of 2 worker processes) and ``jbtrio_trio_websocket`` (the ``jbtrio``
+app on the trio-websocket backend, ``ServerConfig(transport="trio-websocket")``).
 
 Cases: hook round trips/s at 1, 100 and 1,000 concurrent calls (with ack latency p50/p99 and the
 server's CPU seconds per 10,000 messages at 100 calls); call set-ups/s; RSS per idle call at
@@ -68,16 +69,19 @@ SERVERS = (
     "jbtrio_embedded",
     "jbtrio_gather_per_hook",
     "jbtrio_2proc",
+    "jbtrio_trio_websocket",
 )
 #: Not SDKs, and not in the TTS case: the ceilings, jbtrio embedded in a program that leaves
 #: CPython's garbage collector at its defaults, jbtrio building a Gather per answer, and jbtrio
-#: served by 2 worker processes behind an acceptor (``jbtrio serve --workers 2``).
+#: served by 2 worker processes behind an acceptor (``jbtrio serve --workers 2``), and jbtrio
+#: on its other websocket backend (``ServerConfig(transport="trio-websocket")``).
 EXTRAS = (
     "jbtrio_transport",
     "tw_bare",
     "jbtrio_embedded",
     "jbtrio_gather_per_hook",
     "jbtrio_2proc",
+    "jbtrio_trio_websocket",
 )
 HEADLINE_SERVERS = ("jbtrio", "jambonz_sdk")
 
@@ -190,6 +194,7 @@ def server_command(name: str, tts: bool) -> tuple[list[str], dict[str, str]]:
         "jbtrio_embedded": [PYTHON, script, "0", "--no-gc-tuning"],
         "jbtrio_gather_per_hook": [PYTHON, script, "0", "--gather-per-hook"],
         "jbtrio_2proc": [PYTHON, *JBTRIO_2PROC],
+        "jbtrio_trio_websocket": [PYTHON, script, "0", "--transport", "trio-websocket"],
         "jambonz_sdk": [NODE, str(NODE_DIR / "server_sdk.js"), "0"],
         "node_client_ws": [NODE, str(NODE_DIR / "server_ncw.js"), "0"],
         "ws_bare": [NODE, str(NODE_DIR / "server_ws.js"), "0"],

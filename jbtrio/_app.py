@@ -23,6 +23,7 @@ from ._inbound_routing import Subscription
 from ._runtime import AppHandler, CallSession
 from ._tool_serving import Tool
 from ._wire import DialConfirm, SessionAdulting, SessionRedirect
+from .audio import AudioConfig, AudioHandler, AudioRoutes
 from .verbs import JAMBONZ_VERSIONS, JambonzVersion
 
 if TYPE_CHECKING:
@@ -152,6 +153,7 @@ class App:
     default); the exception is logged with the call_sid and no other call is affected.
     ``rest`` (a :class:`jbtrio.rest.ClientPool`, from the ``rest`` extra) gives every call a
     REST client for mid-call control (:attr:`Call.rest`); close it when the program ends.
+    ``audio`` sets the bounds and policies of the app's audio streams (:meth:`audio`).
 
     ``jambonz`` declares which jambonz the app is written for: ``"11"`` or ``"10"`` (the
     current commercial release lines, with the ``agent``, ``transfer`` and ``room`` verbs) or
@@ -167,6 +169,7 @@ class App:
         *,
         error_verbs: Iterable[Any] = DEFAULT_ERROR_VERBS,
         rest: ClientPool | None = None,
+        audio: AudioConfig | None = None,
         jambonz: JambonzVersion | None = None,
         env_vars: Mapping[str, EnvVar | Mapping[str, Any]] | None = None,
     ) -> None:
@@ -176,6 +179,11 @@ class App:
         its own): answered to jambonz's ``OPTIONS``, typed in ``call.env``."""
         self.rest = rest
         self.jambonz = jambonz
+        self.audio_routes: AudioRoutes | None = (
+            AudioRoutes(config=audio) if audio is not None else None
+        )
+        """The app's audio handlers (``audio.drachtio.org`` sockets, served on the same
+        listener as its calls), made by :meth:`audio` or ``audio=``."""
         self._routes: dict[str, _Route] = {}
         self._adulting: dict[str, _Route] = {}
         self._confirm_flows: dict[str, Flow] = {}
@@ -293,6 +301,26 @@ class App:
             return tool
 
         return register
+
+    def audio(self, path: str) -> Callable[[AudioHandler], AudioHandler]:
+        """Decorator: serve jambonz's audio sockets (``listen``/``stream`` verbs) opened on
+        ``path`` with ``async def handler(stream)`` (a :class:`jbtrio.audio.AudioStream`).
+
+        They reach the same listener as the calls (told apart by subprotocol); a flow
+        points its ``listen`` verb at :meth:`audio_url` and gets its stream with
+        ``await app.audio_routes.wait_stream(call.sid)``.
+        """
+        if self.audio_routes is None:
+            self.audio_routes = AudioRoutes()
+        return self.audio_routes.audio(path)
+
+    def audio_url(self, path: str, base: str | None = None) -> str:
+        """The ``url`` for a ``listen``/``stream`` verb reaching the audio handler at
+        ``path`` (relative, so jambonz uses the app's own host and credentials; or
+        ``base`` + ``path``); see :meth:`jbtrio.audio.AudioRoutes.audio_url`."""
+        if self.audio_routes is None:
+            raise ValueError(f"no audio handler is mounted at {path}")
+        return self.audio_routes.audio_url(path, base)
 
     def add_failure_listener(self, listener: FailureListener) -> Callable[[], None]:
         """Call ``listener(call, where, exc)`` whenever a flow or handler of a call raises.

@@ -17,12 +17,12 @@ import importlib
 import logging
 import os
 import shutil
-import signal
 import socket
 import sys
 import tempfile
 import traceback
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import NoReturn
 
@@ -30,8 +30,22 @@ import trio
 
 from ._app import App
 from ._cli_logging import configure_logging
-from ._runtime import Acceptor, Router, Server, ServerConfig, WorkerPool, adopt_handovers, tune_gc
-from ._runtime._endpoints import Endpoints, MetricsText, serve_plain
+from ._runtime import (
+    DEFAULT_TRANSPORT,
+    TRANSPORTS,
+    Acceptor,
+    Endpoints,
+    MetricsText,
+    Router,
+    Server,
+    ServerConfig,
+    WorkerPool,
+    adopt_handovers,
+    enable_metrics,
+    run_until_signalled,
+    serve_plain,
+    tune_gc,
+)
 from .verbs import JAMBONZ_VERSIONS
 
 __all__ = ["add_arguments", "load_app", "run"]
@@ -83,6 +97,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="processes serving calls (1); with more, this process accepts and hands each "
         "socket to the worker owning its call",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        default=DEFAULT_TRANSPORT,
+        help="the websocket backend (%(default)s)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # INDEX:FD, set by the acceptor
     parser.add_argument(
@@ -183,21 +203,11 @@ def _machinery(filename: str) -> bool:
 
 def _metrics(router: Router, args: argparse.Namespace) -> MetricsText | None:
     """Turn metrics on in this process (unless ``--no-metrics``): the page's maker.
-
-    Imported only here: ``prometheus_client`` reads ``PROMETHEUS_MULTIPROC_DIR`` when it is
-    first imported, which :func:`run` sets for ``--workers`` first."""
-    if args.no_metrics:
-        return None
-    from ._runtime._metrics import Metrics, multiprocess_exposition  # noqa: PLC0415 - see above
-
-    routes = getattr(router, "paths", ())
-    metrics = Metrics(route_of=getattr(router, "mount_of", None), routes=routes).install()
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return multiprocess_exposition
-    return metrics.exposition
+    :func:`run` sets ``PROMETHEUS_MULTIPROC_DIR`` for ``--workers`` before this runs."""
+    return None if args.no_metrics else enable_metrics(router)
 
 
-async def _expose(
+def _expose(
     nursery: trio.Nursery, endpoints: Endpoints, page: MetricsText | None, args: argparse.Namespace
 ) -> None:
     """``/metrics`` on the serving port, or on ``--metrics-port`` alone."""
@@ -208,33 +218,28 @@ async def _expose(
         return
     own = Endpoints(endpoints.router)
     own.metrics = page
-    port = await nursery.start(serve_plain, own, args.host, args.metrics_port)
-    print(f"jbtrio metrics on http://{args.host}:{port}/metrics", flush=True)
+
+    async def serve_metrics() -> None:
+        port = await nursery.start(serve_plain, own, args.host, args.metrics_port)
+        print(f"jbtrio metrics on http://{args.host}:{port}/metrics", flush=True)
+
+    nursery.start_soon(serve_metrics, name="jbtrio metrics")
 
 
 async def _serve(router: Router, args: argparse.Namespace) -> None:
-    config = _config(args)
+    server = Server(router, _config(args))
     page = _metrics(router, args)
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            serving = Server(router, config)
-            await _expose(nursery, serving.endpoints, page, args)
 
-            async def run_server(task_status: trio.TaskStatus[Server]) -> None:
-                await serving.run(args.host, args.port, task_status=task_status)
-                nursery.cancel_scope.cancel()  # stopped: stop watching for signals
+    def ready(server: Server, nursery: trio.Nursery) -> None:
+        print(f"jbtrio serving {args.app} on ws://{args.host}:{server.port}", flush=True)
+        _expose(nursery, server.endpoints, page, args)
 
-            server: Server = await nursery.start(run_server, name="jbtrio server")
-            print(f"jbtrio serving {args.app} on ws://{args.host}:{server.port}", flush=True)
-            stopping = False
-            async for signum in signals:
-                if stopping:
-                    log.warning("second signal: stopping now")
-                    nursery.cancel_scope.cancel()
-                    break
-                stopping = True
-                log.warning("%s: shutting down gracefully", signal.Signals(signum).name)
-                nursery.start_soon(server.shutdown, name="jbtrio shutdown")
+    def stop(server: Server, nursery: trio.Nursery) -> None:
+        nursery.start_soon(server.shutdown, name="jbtrio shutdown")
+
+    await run_until_signalled(
+        partial(server.run, args.host, args.port), stop, ready=ready, name="jbtrio server"
+    )
 
 
 async def _serve_workers(router: Router, args: argparse.Namespace) -> None:
@@ -242,29 +247,21 @@ async def _serve_workers(router: Router, args: argparse.Namespace) -> None:
     pool = WorkerPool(args.workers, _worker_command(args), wait_for_worker=config.handshake_timeout)
     acceptor = Acceptor(router, config, pool)
     page = _metrics(router, args)
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            await _expose(nursery, acceptor.endpoints, page, args)
 
-            async def run_acceptor(task_status: trio.TaskStatus[Acceptor]) -> None:
-                await acceptor.run(args.host, args.port, task_status=task_status)
-                nursery.cancel_scope.cancel()  # workers gone: stop watching for signals
+    def ready(acceptor: Acceptor, nursery: trio.Nursery) -> None:
+        print(
+            f"jbtrio serving {args.app} on ws://{args.host}:{acceptor.port} "
+            f"with {args.workers} worker processes",
+            flush=True,
+        )
+        _expose(nursery, acceptor.endpoints, page, args)
 
-            await nursery.start(run_acceptor, name="jbtrio acceptor")
-            print(
-                f"jbtrio serving {args.app} on ws://{args.host}:{acceptor.port} "
-                f"with {args.workers} worker processes",
-                flush=True,
-            )
-            stopping = False
-            async for signum in signals:
-                if stopping:
-                    log.warning("second signal: stopping now")
-                    nursery.cancel_scope.cancel()
-                    break
-                stopping = True
-                log.warning("%s: shutting down gracefully", signal.Signals(signum).name)
-                acceptor.shutdown()
+    def stop(acceptor: Acceptor, _: trio.Nursery) -> None:
+        acceptor.shutdown()
+
+    await run_until_signalled(
+        partial(acceptor.run, args.host, args.port), stop, ready=ready, name="jbtrio acceptor"
+    )
 
 
 def _worker_command(args: argparse.Namespace) -> Callable[[int, int], list[str]]:
@@ -274,9 +271,9 @@ def _worker_command(args: argparse.Namespace) -> Callable[[int, int], list[str]]
             "-m",
             "jbtrio",
             "--log-level",
-            args.log_level,
+            getattr(args, "log_level", "INFO"),  # set by the command line's parser
             "--log-format",
-            args.log_format,
+            getattr(args, "log_format", "text"),
             "serve",
             args.app,
             "--grace",
@@ -285,6 +282,8 @@ def _worker_command(args: argparse.Namespace) -> Callable[[int, int], list[str]]
             str(args.max_connections),
             "--gc-threshold",
             str(args.gc_threshold),
+            "--transport",
+            args.transport,
             "--worker",
             f"{index}:{fd}",
             *(["--no-metrics"] if args.no_metrics else []),
@@ -298,42 +297,40 @@ async def _serve_worker(router: Router, args: argparse.Namespace, index: int, fd
     signal); then stop gracefully, as a single-process server does."""
     channel = trio.socket.from_stdlib_socket(socket.socket(fileno=fd))
     _metrics(router, args)  # its values go to the acceptor's page (PROMETHEUS_MULTIPROC_DIR)
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
+    stopping = trio.Event()
 
-            async def run_server(task_status: trio.TaskStatus[Server]) -> None:
-                await Server(router, _config(args)).run_in(task_status=task_status)
-                nursery.cancel_scope.cancel()  # stopped: stop watching
+    def stop(server: Server, nursery: trio.Nursery) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            channel.close()  # the acceptor sees it and routes elsewhere
+            nursery.start_soon(server.shutdown, name="jbtrio shutdown")
 
-            server: Server = await nursery.start(run_server, name="jbtrio server")
-            log.info("worker %d ready (pid %d)", index, os.getpid())
-            stopping = trio.Event()
+    def ready(server: Server, nursery: trio.Nursery) -> None:
+        log.info("worker %d ready (pid %d)", index, os.getpid())
 
-            def stop_gracefully(why: str) -> None:
-                if not stopping.is_set():
-                    stopping.set()
-                    log.warning("worker %d: %s: shutting down gracefully", index, why)
-                    channel.close()  # the acceptor sees it and routes elsewhere
-                    nursery.start_soon(server.shutdown, name="jbtrio shutdown")
+        async def adopt() -> None:
+            await adopt_handovers(server, channel)
+            if not stopping.is_set():
+                log.warning(
+                    "worker %d: the acceptor closed the channel: shutting down gracefully", index
+                )
+            stop(server, nursery)
 
-            async def adopt() -> None:
-                await adopt_handovers(server, channel)
-                stop_gracefully("the acceptor closed the channel")
+        nursery.start_soon(adopt, name=f"jbtrio worker {index} handovers")
 
-            nursery.start_soon(adopt, name=f"jbtrio worker {index} handovers")
-            signalled = False
-            async for signum in signals:
-                if signalled:
-                    log.warning("worker %d: second signal: stopping now", index)
-                    nursery.cancel_scope.cancel()
-                    break
-                signalled = True
-                stop_gracefully(signal.Signals(signum).name)
+    await run_until_signalled(
+        Server(router, _config(args)).run_in,
+        stop,
+        ready=ready,
+        name="jbtrio server",
+        who=f"worker {index}: ",
+    )
 
 
 def _config(args: argparse.Namespace) -> ServerConfig:
     # Workers are started without --user/--password: the acceptor checked the credentials.
     return ServerConfig(
+        transport=args.transport,
         username=args.user,
         password=args.password,
         shutdown_grace=args.grace,

@@ -12,6 +12,7 @@ metrics module (:mod:`jbtrio._metrics`). A second port can answer them alone
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,7 +22,7 @@ import trio
 from ._plain_http import UNDECIDED, PlainRequest, PlainResponse, RequestSniffer
 from ._rawstream import READ_SIZE
 
-__all__ = ["Endpoints", "serve_plain"]
+__all__ = ["Endpoints", "MetricsText", "enable_metrics", "serve_plain"]
 
 log = logging.getLogger("jbtrio.server")
 
@@ -29,6 +30,22 @@ _ALLOW = (("Allow", "GET, HEAD, OPTIONS"),)
 
 MetricsText = Callable[[], tuple[bytes, str]]
 """Makes the metrics page: its body and content type."""
+
+
+def enable_metrics(router: object) -> MetricsText:
+    """Turn metrics on in this process (:mod:`._metrics`, installed as an observer of its
+    calls, labelled by ``router``'s mounts) and return the page's maker: with
+    ``PROMETHEUS_MULTIPROC_DIR`` set, every process's values (``--workers``).
+
+    ``prometheus_client`` is imported here, not before: it reads
+    ``PROMETHEUS_MULTIPROC_DIR`` once, when first imported."""
+    from ._metrics import Metrics, multiprocess_exposition  # noqa: PLC0415 - see above
+
+    routes = getattr(router, "paths", ())
+    metrics = Metrics(route_of=getattr(router, "mount_of", None), routes=routes).install()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return multiprocess_exposition
+    return metrics.exposition
 
 
 class Endpoints:

@@ -15,7 +15,7 @@ import attrs
 import trio
 
 from ._logging import CallLogger
-from ._transport import Socket
+from ._transport_api import WebSocket
 
 __all__ = [
     "CallStats",
@@ -90,7 +90,7 @@ class ObservedCall(Protocol):
     @property
     def end_reason(self) -> str | None: ...
     @property
-    def socket(self) -> Socket | None: ...
+    def socket(self) -> WebSocket | None: ...
 
 
 class Observer(Protocol):

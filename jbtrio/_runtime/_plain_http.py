@@ -11,12 +11,16 @@ path as soon as its request line is read, so websocket upgrades pay one ``find``
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
 __all__ = [
     "MAX_HEAD",
     "RESERVED_PATHS",
     "UNDECIDED",
+    "Answered",
+    "PlainAnswer",
     "PlainRequest",
     "PlainResponse",
     "RequestSniffer",
@@ -78,6 +82,20 @@ class PlainResponse:
         ]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         return head if head_only else head + self.body
+
+
+@attrs.frozen
+class Answered:
+    """A connection's outcome that is no upgrade: a plain request answered with ``status``
+    (nothing to log above DEBUG)."""
+
+    method: str
+    path: str
+    status: int
+
+
+PlainAnswer = Callable[[PlainRequest], PlainResponse]
+"""Answers a plain request (:meth:`._endpoints.Endpoints.answer`)."""
 
 
 class Undecided:

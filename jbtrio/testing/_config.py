@@ -1,8 +1,8 @@
 """Tunables of the fake jambonz, each defaulting to what feature-server 0.9.8 really does.
 
 Every number here mirrors a constant or environment default of the real server
-(PEER-BEHAVIOUR.md §1, §4, §5), so a test that passes against the fake with the defaults
-exercises the same timing an app meets in production; a test that wants a harsher peer
+(docs/jambonz.md: Connection, Acks, Reconnects), so a test that passes against the fake with the
+defaults exercises the same timing an app meets in production; a test that wants a harsher peer
 changes one field instead of patching the fake.
 """
 

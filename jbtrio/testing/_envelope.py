@@ -3,7 +3,7 @@
 Deliberately independent of jbtrio's own codec: the fake is a clean-room peer, so a codec bug
 in the SDK cannot be masked by both sides sharing it. Frames out are plain dicts serialised with
 orjson; frames in are checked with the same truthiness rules as WsRequestor's ``_onMessage``
-(PEER-BEHAVIOUR.md §6), producing the same ``details`` strings an app would see.
+(docs/jambonz.md, Commands), producing the same ``details`` strings an app would see.
 """
 
 from __future__ import annotations

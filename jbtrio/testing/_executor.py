@@ -4,7 +4,7 @@ The counterpart of feature-server's CallSession, reduced to what an app can obse
 websocket: verbs take (virtual) time, hooks are sent and their acks replace or continue the verb
 stack, ``verb:status`` is sent once ``config.notifyEvents`` asks for it, commands redirect or
 hang up, streaming ``say`` goes through the real TTS buffer model, and an empty stack waits for
-commands as the real server does (PEER-BEHAVIOUR.md §4.3, §6, §7; REFERENCE §3, §4).
+commands as the real server does (docs/jambonz.md: Acks, Commands, Verbs, Streaming TTS).
 
 Each verb runs in the module of its kind (:mod:`._exec_media`, :mod:`._exec_calls`,
 :mod:`._exec_ai`, :mod:`._exec_agent`, :mod:`._exec_listen`; commands in

@@ -1,13 +1,13 @@
 """The socket side of one simulated call: connect, send, ack, queue, reconnect.
 
 This is the fake's counterpart of feature-server's WsRequestor, rebuilt from its observed
-behaviour (``docs/jambonz.md``; PEER-BEHAVIOUR.md §1, §4, §5) rather than its code. One
+behaviour (docs/jambonz.md: Connection, Acks, Reconnects) rather than its code. One
 requestor serves one call for its whole life and may open many sockets; each socket's reader
 and writer tasks (with the test's fault rules) are :mod:`._socket_io`'s, the call logic —
 what is sent when, acks, queueing across reconnects, the drop logic — is here.
 
 Verified against the real source (jambonz-feature-server 0.9.8, lib/utils/ws-requestor.js)
-where PEER-BEHAVIOUR.md is silent or was wrong:
+where the published protocol notes are silent or were wrong:
 
 - the "initial msgid" (``_initMsgId``) is set when ``session:new`` is written and cleared by
   *any* ack jambonz reads, even one for an unknown msgid (``_recvAck``); while it is set, a
@@ -177,7 +177,7 @@ class Requestor(SocketIO):
         if conn is None and not self.connecting:
             # This message starts a connect. jambonz queues it only once the socket is up,
             # i.e. *after* whatever was produced while connecting (ordering is not preserved
-            # across a reconnect, PEER-BEHAVIOUR.md §5.3). ``connecting`` is set before the
+            # across a reconnect, docs/jambonz.md, Ordering). ``connecting`` is set before the
             # task runs so that a second message cannot start a second connect.
             self.connecting = True
             self.triggers.append(item)
