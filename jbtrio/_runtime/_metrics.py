@@ -33,6 +33,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from .._core import ReplyHandle
 from . import _observe
 from ._observe import CallStats, ObservedCall
 
@@ -165,7 +166,12 @@ class Metrics:
             self.call_duration.labels(label).observe(trio.current_time() - stats.started_at)
         self._flush(label, stats, flushed)
 
-    def replied(self, session: ObservedCall, latency: float) -> None:
+    def tool_ran(
+        self, session: ObservedCall, name: str, started_at: float, error: BaseException | None
+    ) -> None:
+        """Not counted (the tool's own metrics are the app's)."""
+
+    def replied(self, session: ObservedCall, handle: ReplyHandle, latency: float) -> None:
         live = self._live.get(session)
         self.hook_latency.labels(live[0] if live is not None else "other").observe(latency)
 

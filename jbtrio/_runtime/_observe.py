@@ -14,6 +14,7 @@ from typing import Protocol
 import attrs
 import trio
 
+from .._core import ReplyHandle
 from ._logging import CallLogger
 from ._transport_api import WebSocket
 
@@ -27,6 +28,7 @@ __all__ = [
     "observers",
     "remove_observer",
     "replied",
+    "tool_ran",
     "upgrade_refused",
 ]
 
@@ -66,6 +68,8 @@ class CallStats:
     """Text chunks, flushes and clears the app streamed (set when the call ends)."""
     tts_messages: int = 0
     """``tts:tokens`` messages sent for them (set when the call ends)."""
+    tts_started_at: float | None = None
+    """When the call first streamed text (its TTS pump was made)."""
     errors: int = 0
     """Errors of the call: the app crashed, the core failed, the call was aborted, frames
     stayed unconfirmed."""
@@ -103,8 +107,14 @@ class Observer(Protocol):
     def call_ended(self, session: ObservedCall) -> None:
         """The call is over (``session.end_reason`` says why, ``session.stats`` what it did)."""
 
-    def replied(self, session: ObservedCall, latency: float) -> None:
-        """The app answered a hook ``latency`` seconds after jambonz sent it."""
+    def replied(self, session: ObservedCall, handle: ReplyHandle, latency: float) -> None:
+        """The app answered ``handle`` (a hook) ``latency`` seconds after jambonz sent it."""
+
+    def tool_ran(
+        self, session: ObservedCall, name: str, started_at: float, error: BaseException | None
+    ) -> None:
+        """A tool of the app served an LLM's tool call from ``started_at`` (trio time) to
+        now; ``error`` is what it raised."""
 
     def upgrade_refused(self, status: int) -> None:
         """An upgrade was refused with HTTP ``status``."""
@@ -166,9 +176,16 @@ def call_ended(session: ObservedCall) -> None:
         observer.call_ended(session)
 
 
-def replied(session: ObservedCall, latency: float) -> None:
+def replied(session: ObservedCall, handle: ReplyHandle, latency: float) -> None:
     for observer in _observers:
-        observer.replied(session, latency)
+        observer.replied(session, handle, latency)
+
+
+def tool_ran(
+    session: ObservedCall, name: str, started_at: float, error: BaseException | None
+) -> None:
+    for observer in _observers:
+        observer.tool_ran(session, name, started_at, error)
 
 
 def upgrade_refused(status: int) -> None:

@@ -218,6 +218,7 @@ class CallSession:
                 self.config.tts_queue_size
             )
             driver = self._tts = TtsPumpDriver(self.send, receive, self.log)
+            self.stats.tts_started_at = trio.current_time()
             if self.ended:
                 self._tts_send.close()
         return driver
@@ -522,7 +523,7 @@ class CallSession:
         except ReplyError:
             self.stats.late_replies += 1
             raise
-        _observe.replied(self, at - handle.received_at)
+        _observe.replied(self, handle, at - handle.received_at)
         if self.core.abort_reason is not None:
             self.abort(self.core.abort_reason)
             return
