@@ -70,6 +70,7 @@ SERVERS = (
     "jbtrio_gather_per_hook",
     "jbtrio_2proc",
     "jbtrio_trio_websocket",
+    "jbtrio_no_metrics",
 )
 #: Not SDKs, and not in the TTS case: the ceilings, jbtrio embedded in a program that leaves
 #: CPython's garbage collector at its defaults, jbtrio building a Gather per answer, and jbtrio
@@ -82,6 +83,7 @@ EXTRAS = (
     "jbtrio_gather_per_hook",
     "jbtrio_2proc",
     "jbtrio_trio_websocket",
+    "jbtrio_no_metrics",
 )
 HEADLINE_SERVERS = ("jbtrio", "jambonz_sdk")
 
@@ -195,6 +197,7 @@ def server_command(name: str, tts: bool) -> tuple[list[str], dict[str, str]]:
         "jbtrio_gather_per_hook": [PYTHON, script, "0", "--gather-per-hook"],
         "jbtrio_2proc": [PYTHON, *JBTRIO_2PROC],
         "jbtrio_trio_websocket": [PYTHON, script, "0", "--transport", "trio-websocket"],
+        "jbtrio_no_metrics": [PYTHON, script, "0", "--no-metrics"],
         "jambonz_sdk": [NODE, str(NODE_DIR / "server_sdk.js"), "0"],
         "node_client_ws": [NODE, str(NODE_DIR / "server_ncw.js"), "0"],
         "ws_bare": [NODE, str(NODE_DIR / "server_ws.js"), "0"],
@@ -583,6 +586,13 @@ def headline(
             ),
             "rt_100_2proc_vs_node_client_ws_per_round": _round_ratios(
                 results, "jbtrio_2proc", "hooks_100", "rt_per_s", "node_client_ws"
+            ),
+            # the cost of metrics and INFO logging: jbtrio (on, as jbtrio serve) / off
+            "rt_100_metrics_vs_no_metrics": paired_ratio(
+                results, "hooks_100", "rt_per_s", "jbtrio_no_metrics"
+            ),
+            "rt_100_metrics_vs_no_metrics_per_round": _round_ratios(
+                results, "jbtrio", "hooks_100", "rt_per_s", "jbtrio_no_metrics"
             ),
             "rt_100_2proc_vs_jbtrio": _paired(
                 results, "jbtrio_2proc", "hooks_100", "rt_per_s", "jbtrio"
