@@ -91,3 +91,25 @@ def test_refused_upgrades_by_status(metrics: Metrics) -> None:
     metrics.upgrade_refused(401)
     metrics.upgrade_refused(401)
     assert value(metrics, "jbtrio_upgrades_refused_total", status="401") == 2
+
+
+class Broken:
+    def call_started(self, session: object) -> None:
+        raise RuntimeError("observer bug")
+
+    call_ended = replied = tool_ran = upgrade_refused = call_started
+
+
+async def test_a_failing_observer_does_not_touch_the_call(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    from jbtrio._runtime import add_observer, remove_observer
+
+    broken = Broken()
+    add_observer(broken)  # type: ignore[arg-type]
+    try:
+        call = await run_app(APP, "/ivr", caller=Caller(digits=["1"]))
+    finally:
+        remove_observer(broken)  # type: ignore[arg-type]
+    assert call.outcome.ok
+    assert "observer" in caplog.text

@@ -9,6 +9,7 @@ nothing else. Observers (the metrics module, tests) are installed per process wi
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 import attrs
@@ -121,6 +122,7 @@ class Observer(Protocol):
 
 
 _observers: list[Observer] = []
+_log = logging.getLogger("jbtrio.observe")
 
 
 def observers() -> tuple[Observer, ...]:
@@ -155,7 +157,10 @@ def call_started(session: ObservedCall) -> None:
         extra={"event": "call.start", "path": session.path},
     )
     for observer in _observers:
-        observer.call_started(session)
+        try:
+            observer.call_started(session)
+        except Exception:  # an observer's bug must not touch the call
+            _log.exception("observer %r failed in call_started", observer)
 
 
 def call_ended(session: ObservedCall) -> None:
@@ -173,21 +178,33 @@ def call_ended(session: ObservedCall) -> None:
         extra={"event": "call.end", "path": session.path, "duration": round(duration, 3)},
     )
     for observer in _observers:
-        observer.call_ended(session)
+        try:
+            observer.call_ended(session)
+        except Exception:  # an observer's bug must not touch the call
+            _log.exception("observer %r failed in call_ended", observer)
 
 
 def replied(session: ObservedCall, handle: ReplyHandle, latency: float) -> None:
     for observer in _observers:
-        observer.replied(session, handle, latency)
+        try:
+            observer.replied(session, handle, latency)
+        except Exception:  # an observer's bug must not touch the call
+            _log.exception("observer %r failed in replied", observer)
 
 
 def tool_ran(
     session: ObservedCall, name: str, started_at: float, error: BaseException | None
 ) -> None:
     for observer in _observers:
-        observer.tool_ran(session, name, started_at, error)
+        try:
+            observer.tool_ran(session, name, started_at, error)
+        except Exception:  # an observer's bug must not touch the call
+            _log.exception("observer %r failed in tool_ran", observer)
 
 
 def upgrade_refused(status: int) -> None:
     for observer in _observers:
-        observer.upgrade_refused(status)
+        try:
+            observer.upgrade_refused(status)
+        except Exception:  # an observer's bug must not touch the call
+            _log.exception("observer %r failed in upgrade_refused", observer)
