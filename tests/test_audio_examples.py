@@ -5,10 +5,7 @@ whose executor runs ``listen`` as jambonz does."""
 from __future__ import annotations
 
 import wave
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import trio
 import trio.testing
@@ -19,7 +16,6 @@ from jbtrio.audio import AudioRoutes
 from jbtrio.testing import Caller, FakeJambonz
 from jbtrio.testing.audio import (
     AudioScript,
-    AudioTestServer,
     FakeAudioLeg,
     ListenSpec,
     Tone,
@@ -91,34 +87,31 @@ def check_recordings(directory: Path, tone: Tone) -> None:
 # ---------------------------------------------------------------- the whole call
 
 
-@asynccontextmanager
-async def serving(app: Any, audio: AudioRoutes) -> AsyncIterator[tuple[Server, AudioTestServer]]:
-    async with trio.open_nursery() as nursery, open_audio_server(audio) as audio_server:
-        server: Server = await nursery.start(Server(app).run_in)
-        yield server, audio_server
-        nursery.cancel_scope.cancel()
-
-
 async def test_the_echo_call_through_the_fake_jambonz(
-    autojump_clock: trio.testing.MockClock,
+    transport: str, autojump_clock: trio.testing.MockClock
 ) -> None:
+    """The call socket and the audio socket reach the same listener (the app's own audio
+    routes), as with ``jbtrio serve examples.audio_echo:app``."""
     from examples.audio_echo import app, audio
 
     streams: list[str] = []
-    async with serving(app, audio) as (server, audio_server):
+    async with trio.open_nursery() as nursery:
+        server: Server = await nursery.start(
+            Server(app, jbtrio.ServerConfig(transport=transport)).run_in
+        )
 
         async def watch() -> None:
             streams.append((await audio.wait_stream("call-x")).path)
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(watch)
-            call = await FakeJambonz().place_call(
-                "ws://jbtrio.test/",
-                connector=server.open_memory_stream,
-                audio_connector=audio_server.connect,  # the listener serves audio soon
-                caller=Caller(audio=AudioScript(source=Tone(440, seconds=3), duration=4)),
-                call_sid="call-x",
-            )
+        nursery.start_soon(watch)
+        call = await FakeJambonz().place_call(
+            "ws://jbtrio.test/",
+            connector=server.open_memory_stream,  # the audio socket too: the app's own host
+            caller=Caller(audio=AudioScript(source=Tone(440, seconds=3), duration=4)),
+            call_sid="call-x",
+        )
+        await server.shutdown(0)
+        nursery.cancel_scope.cancel()
     assert call.outcome.ok, call.outcome.summary()
     listen, hangup = call.executed_verbs
     assert listen["verb"] == "listen" and listen["url"] == "/echo"

@@ -268,6 +268,7 @@ class Acceptor(Listener):
         super().__init__(router, config, WorkerRouting(config, pool))
         self.pool = pool
         self._handlers_scope = trio.CancelScope()
+        self._registry_scope = trio.CancelScope()
 
     async def run(
         self,
@@ -279,6 +280,7 @@ class Acceptor(Listener):
         """Start the workers and listen on ``host:port`` until :meth:`shutdown`."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self._run_pool)
+            await nursery.start(self._run_registry, name="jbtrio call registry")
             listeners = await self.listen(host, port)
             nursery.start_soon(self._accept, listeners, name="jbtrio acceptor")
             log.info(
@@ -294,9 +296,14 @@ class Acceptor(Listener):
         try:
             await self.pool.run(task_status=task_status)
         finally:
-            # The workers are gone (their calls drained): stop listening.
+            # The workers are gone (their calls drained): stop listening, and routing.
             self.stop_listening()
             self._handlers_scope.cancel()
+            self._registry_scope.cancel()
+
+    async def _run_registry(self, *, task_status: trio.TaskStatus[None]) -> None:
+        with self._registry_scope:  # no routing once shut down
+            await self.registry.run(task_status=task_status)
 
     async def _accept(self, listeners: list[trio.SocketListener]) -> None:
         with self._handlers_scope:
@@ -306,7 +313,8 @@ class Acceptor(Listener):
     def shutdown(self) -> None:
         """Stop accepting; the workers let their calls finish (their grace) and exit."""
         log.info("acceptor shutting down: stopping %d workers", self.pool.count)
-        # Listening goes on while the workers drain: /readyz answers 503, upgrades 503.
+        # Listening goes on while the workers drain: /readyz answers 503, upgrades 503;
+        # it stops when they are gone (_run_pool).
         self.endpoints.draining = True
         self.pool.stop()
 
