@@ -42,6 +42,7 @@ from ._runtime import (
     WorkerPool,
     adopt_handovers,
     enable_metrics,
+    forget_process,
     run_until_signalled,
     serve_plain,
     tune_gc,
@@ -247,6 +248,8 @@ async def _serve_workers(router: Router, args: argparse.Namespace) -> None:
     pool = WorkerPool(args.workers, _worker_command(args), wait_for_worker=config.handshake_timeout)
     acceptor = Acceptor(router, config, pool)
     page = _metrics(router, args)
+    if page is not None:
+        pool.on_exit = forget_process
 
     def ready(acceptor: Acceptor, nursery: trio.Nursery) -> None:
         print(

@@ -10,6 +10,8 @@ import pytest
 import trio
 import trio.testing
 from _attacker import Attacker, hello_app, serving
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jbtrio._runtime import Server, ServerConfig
 from jbtrio._runtime._endpoints import Endpoints, serve_plain
@@ -131,3 +133,40 @@ async def test_metrics_on_a_port_of_their_own() -> None:
         assert answer.endswith(b"\r\n\r\njbtrio_x 1\n")
         await stream.aclose()
         nursery.cancel_scope.cancel()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.binary(max_size=MAX_HEAD * 2),
+        st.sampled_from(
+            [
+                b"GET /ivr HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+                b"OPTIONS /ivr HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET /healthz HTTP/1.1\r\n\r\n",
+                b"HEAD /metrics HTTP/1.1\r\nX: \xff\r\n\r\n",
+            ]
+        ),
+    ),
+    st.lists(st.integers(min_value=1, max_value=64), max_size=40),
+)
+def test_the_sniffer_on_any_bytes(data: bytes, cuts: list[int]) -> None:
+    """Any bytes in any pieces: no exception, a verdict once the head is complete or too
+    long, and bytes handed to the engine are exactly those fed so far."""
+    sniffer = RequestSniffer()
+    fed = b""
+    rest = data
+    for size in [*cuts, len(data)]:
+        piece, rest = rest[:size], rest[size:]
+        if not piece:
+            continue
+        fed += piece
+        verdict = sniffer.feed(piece)
+        if verdict is UNDECIDED:
+            assert len(fed) <= MAX_HEAD  # bounded: a verdict past it
+            continue
+        if isinstance(verdict, bytes):
+            assert verdict == fed
+        else:
+            assert isinstance(verdict, PlainRequest | PlainResponse)
+        return

@@ -12,6 +12,7 @@ from ._config import ServerConfig
 from ._endpoints import Endpoints as Endpoints
 from ._endpoints import MetricsText as MetricsText
 from ._endpoints import enable_metrics as enable_metrics
+from ._endpoints import forget_process as forget_process
 from ._endpoints import serve_plain as serve_plain
 from ._listener import Router
 from ._logging import CallLogger as CallLogger

@@ -22,7 +22,7 @@ import trio
 from ._plain_http import UNDECIDED, PlainRequest, PlainResponse, RequestSniffer
 from ._rawstream import READ_SIZE
 
-__all__ = ["Endpoints", "MetricsText", "enable_metrics", "serve_plain"]
+__all__ = ["Endpoints", "MetricsText", "enable_metrics", "forget_process", "serve_plain"]
 
 log = logging.getLogger("jbtrio.server")
 
@@ -46,6 +46,14 @@ def enable_metrics(router: object) -> MetricsText:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return multiprocess_exposition
     return metrics.exposition
+
+
+def forget_process(pid: int) -> None:
+    """A ``--workers`` process exited: its live values (calls in progress) leave the page
+    (``prometheus_client``'s multiprocess mode keeps them otherwise)."""
+    from prometheus_client import multiprocess  # noqa: PLC0415 - see enable_metrics
+
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 class Endpoints:

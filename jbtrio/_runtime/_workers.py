@@ -74,6 +74,8 @@ class WorkerPool:
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count!r}")
         self.count = count
+        self.on_exit: Callable[[int], None] | None = None
+        """Told the pid of each worker that exited (metrics forget its live values)."""
         self.restarts = 0
         """Workers started again after one exited (for logs and tests)."""
         self.wait_for_worker = wait_for_worker
@@ -152,7 +154,7 @@ class WorkerPool:
                     await _terminate(slot.index, process)
                 raise
             if self._stopping:
-                await _wait_exit(slot.index, process)
+                await _wait_exit(slot.index, process, self.on_exit)
                 return
             log.error(
                 "worker %d (pid %d) stopped taking connections; starting a new one",
@@ -164,7 +166,9 @@ class WorkerPool:
             self.restarts += 1
             assert self._nursery is not None
             # The old process may still be finishing its calls: wait for it aside.
-            self._nursery.start_soon(_wait_exit, slot.index, process, name="jbtrio reap worker")
+            self._nursery.start_soon(
+                _wait_exit, slot.index, process, self.on_exit, name="jbtrio reap worker"
+            )
             if trio.current_time() - started < RESTART_DELAY:
                 await trio.sleep(RESTART_DELAY)
 
@@ -201,7 +205,9 @@ class WorkerPool:
             return
 
 
-async def _wait_exit(index: int, process: trio.Process) -> None:
+async def _wait_exit(
+    index: int, process: trio.Process, on_exit: Callable[[int], None] | None = None
+) -> None:
     """Wait for a worker to exit; cancelled, terminate it."""
     try:
         code = await process.wait()
@@ -210,6 +216,8 @@ async def _wait_exit(index: int, process: trio.Process) -> None:
             await _terminate(index, process)
         raise
     log.info("worker %d (pid %d) exited with %s", index, process.pid, code)
+    if on_exit is not None:
+        on_exit(process.pid)
 
 
 async def _terminate(index: int, process: trio.Process) -> None:
