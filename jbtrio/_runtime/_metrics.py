@@ -127,6 +127,7 @@ class Metrics:
         for route in routes:  # the app's mounts show (at 0) before their first call
             self.calls_total.labels(route)
             self.calls_active.labels(route)
+        self._latency_of: dict[str, Histogram] = {}  # the labelled children, by mount
         # calls in progress: their label and what of their counters is already added
         self._live: weakref.WeakKeyDictionary[ObservedCall, tuple[str, CallStats]] = (
             weakref.WeakKeyDictionary()
@@ -173,7 +174,11 @@ class Metrics:
 
     def replied(self, session: ObservedCall, handle: ReplyHandle, latency: float) -> None:
         live = self._live.get(session)
-        self.hook_latency.labels(live[0] if live is not None else "other").observe(latency)
+        label = live[0] if live is not None else "other"
+        child = self._latency_of.get(label)
+        if child is None:  # once per mount: labels() takes a lock and builds a key
+            child = self._latency_of[label] = self.hook_latency.labels(label)
+        child.observe(latency)
 
     def upgrade_refused(self, status: int) -> None:
         self.upgrades_refused.labels(str(status)).inc()
