@@ -22,6 +22,7 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable
+from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import NoReturn
@@ -312,6 +313,8 @@ async def _serve_worker(router: Router, args: argparse.Namespace, index: int, fd
         log.info("worker %d ready (pid %d)", index, os.getpid())
 
         async def adopt() -> None:
+            with suppress(OSError):
+                await channel.send(b"ready")  # the acceptor starts accepting once all are
             await adopt_handovers(server, channel)
             if not stopping.is_set():
                 log.warning(

@@ -103,7 +103,7 @@ class TtsStream:
             raise CallEndedError("the call has ended; streamed TTS text not sent")
         self._driver.open_turn()
         try:
-            await self._driver.submit(TtsPush(text), self._session.tts_send)
+            await self._driver.submit(TtsPush(text), self._session.start_tts())
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise CallEndedError("the call has ended; streamed TTS text not sent") from None
 
@@ -142,7 +142,7 @@ class TtsStream:
             raise CallEndedError("the call has ended; tts:flush not sent")
         waiter = FlushWaiter()
         try:
-            await self._driver.submit(TtsFlush(waiter), self._session.tts_send)
+            await self._driver.submit(TtsFlush(waiter), self._session.start_tts())
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise CallEndedError("the call has ended; tts:flush not sent") from None
         return await waiter.wait()

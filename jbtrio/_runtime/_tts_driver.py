@@ -78,7 +78,8 @@ class TtsFlush:
 
 
 TtsRequest: TypeAlias = TtsPush | TtsFlush
-"""What travels through the session's bounded ``tts_send`` channel to the pump task."""
+"""What travels to the pump task through the session's bounded channel
+(``CallSession.start_tts()``)."""
 
 
 class TtsPumpDriver:
