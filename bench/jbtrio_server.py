@@ -38,6 +38,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketRequest, serve_websocket
 
 import jbtrio
+from jbtrio._runtime import enable_metrics
 from jbtrio.verbs import Gather, Say
 
 SERVICE_PATH = "/bench"
@@ -222,13 +223,20 @@ async def bare_transport(port: int) -> None:
 
 
 async def serve_app(
-    app: jbtrio.App, port: int, introspect: bool = False, transport: str = "websockets"
+    app: jbtrio.App,
+    port: int,
+    introspect: bool = False,
+    transport: str = "websockets",
+    metrics: bool = True,
 ) -> None:
     config = jbtrio.ServerConfig(transport=transport)
+    # Metrics on, as `jbtrio serve` has them unless --no-metrics (jbtrio_no_metrics: off).
+    page = enable_metrics(app) if metrics else None
     async with trio.open_nursery() as nursery:
         server: jbtrio.Server = await nursery.start(
             functools.partial(jbtrio.serve, config=config), app, "127.0.0.1", port
         )
+        server.endpoints.metrics = page
         print(f"listening {server.port}", flush=True)
         if introspect:
             nursery.start_soon(report_memory_on_signal, server)
@@ -309,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the websocket backend of the jbtrio server (websockets, trio-websocket)",
     )
     parser.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="no Prometheus metrics and WARNING logging (jbtrio serve has metrics on and "
+        "logs at INFO: a start and an end line per call)",
+    )
+    parser.add_argument(
         "--no-gc-tuning",
         action="store_true",
         help="leave CPython's garbage collector at its defaults, as a program embedding "
@@ -319,7 +333,10 @@ def main(argv: list[str] | None = None) -> int:
         jbtrio.tune_gc()  # what `jbtrio serve` does before serving
     if args.tracemalloc:
         tracemalloc.start()
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    # As `jbtrio serve` logs (INFO: a start and an end line per call), unless --no-metrics.
+    logging.basicConfig(
+        level=logging.WARNING if args.no_metrics else logging.INFO, stream=sys.stderr
+    )
     if args.bare_tw:
         trio.run(bare_trio_websocket, args.port)
         return 0
@@ -339,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         args.port,
         args.introspect or args.tracemalloc,
         args.transport,
+        not args.no_metrics,
     )
     return 0
 

@@ -70,6 +70,7 @@ SERVERS = (
     "jbtrio_gather_per_hook",
     "jbtrio_2proc",
     "jbtrio_trio_websocket",
+    "jbtrio_no_metrics",
     "jbtrio_before",
 )
 #: Not SDKs, and not in the TTS case: the ceilings, jbtrio embedded in a program that leaves
@@ -83,6 +84,7 @@ EXTRAS = (
     "jbtrio_gather_per_hook",
     "jbtrio_2proc",
     "jbtrio_trio_websocket",
+    "jbtrio_no_metrics",
     "jbtrio_before",
 )
 #: ``jbtrio_before`` (only with ``--before DIR``): the ``jbtrio`` bench server of another
@@ -200,6 +202,7 @@ def server_command(name: str, tts: bool) -> tuple[list[str], dict[str, str]]:
         "jbtrio_gather_per_hook": [PYTHON, script, "0", "--gather-per-hook"],
         "jbtrio_2proc": [PYTHON, *JBTRIO_2PROC],
         "jbtrio_trio_websocket": [PYTHON, script, "0", "--transport", "trio-websocket"],
+        "jbtrio_no_metrics": [PYTHON, script, "0", "--no-metrics"],
         "jbtrio_before": [
             PYTHON,
             str((BEFORE_ROOT or BENCH.parent) / "bench" / "jbtrio_server.py"),
@@ -605,6 +608,13 @@ def headline(
             ),
             "rt_100_2proc_vs_node_client_ws_per_round": _round_ratios(
                 results, "jbtrio_2proc", "hooks_100", "rt_per_s", "node_client_ws"
+            ),
+            # the cost of metrics and INFO logging: jbtrio (on, as jbtrio serve) / off
+            "rt_100_metrics_vs_no_metrics": paired_ratio(
+                results, "hooks_100", "rt_per_s", "jbtrio_no_metrics"
+            ),
+            "rt_100_metrics_vs_no_metrics_per_round": _round_ratios(
+                results, "jbtrio", "hooks_100", "rt_per_s", "jbtrio_no_metrics"
             ),
             "rt_100_2proc_vs_jbtrio": _paired(
                 results, "jbtrio_2proc", "hooks_100", "rt_per_s", "jbtrio"

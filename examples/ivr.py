@@ -12,7 +12,14 @@ from __future__ import annotations
 import jbtrio
 from jbtrio.verbs import Gather, Hangup, Say
 
-app = jbtrio.App()
+GREETING = "Hello, and welcome to jbtrio."
+
+app = jbtrio.App(
+    env_vars={
+        # jambonz's portal shows this field (it asks with OPTIONS /ivr); call.env has it
+        "GREETING": jbtrio.EnvVar(description="What callers hear first", default=GREETING)
+    }
+)
 
 MENU = "Tell me what you need, or press 1 for sales and 2 for support."
 
@@ -20,7 +27,7 @@ MENU = "Tell me what you need, or press 1 for sales and 2 for support."
 @app.flow("/ivr")
 async def ivr(call: jbtrio.Call) -> jbtrio.Steps:
     """Each ``yield`` hands verbs to jambonz; a gather's yield returns its typed result."""
-    yield Say(text="Hello, and welcome to jbtrio.")
+    yield Say(text=str(call.env.get("GREETING", GREETING)))  # mounted elsewhere: the default
     for attempt in range(2):
         answer: jbtrio.GatherResult = yield Gather(
             input=["speech", "digits"], num_digits=1, timeout=8, say=Say(text=MENU)

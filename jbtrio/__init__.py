@@ -16,6 +16,10 @@ from ._call import Flow as Flow
 from ._core import CoreConfig as CoreConfig
 from ._core import ReplyHandle as ReplyHandle
 from ._core import ReplyState as ReplyState
+from ._env_vars import CallEnv as CallEnv
+from ._env_vars import EnvVar as EnvVar
+from ._env_vars import EnvVarError as EnvVarError
+from ._env_vars import EnvVarMissing as EnvVarMissing
 from ._errors import CallEndedError as CallEndedError
 from ._errors import DeliveryUnknown as DeliveryUnknown
 from ._errors import HookFailed as HookFailed

@@ -17,6 +17,7 @@ import attrs
 import trio
 
 from ._call import Call, Event, EventHandler, Flow
+from ._env_vars import EnvVar, declare_env_vars
 from ._flow_runner import DEFAULT_ERROR_VERBS
 from ._inbound_routing import Subscription
 from ._runtime import AppHandler, CallSession
@@ -85,6 +86,7 @@ def _normalise(path: str) -> str:
 class _Route:
     kind: Literal["flow", "handler"]
     target: Flow | CallHandler
+    env_vars: Mapping[str, EnvVar] = attrs.field(factory=dict)
 
 
 class _Hooks:
@@ -169,8 +171,12 @@ class App:
         rest: ClientPool | None = None,
         audio: AudioConfig | None = None,
         jambonz: JambonzVersion | None = None,
+        env_vars: Mapping[str, EnvVar | Mapping[str, Any]] | None = None,
     ) -> None:
         self.error_verbs = tuple(error_verbs)
+        self.env_vars = declare_env_vars(env_vars)
+        """The application environment variables every route declares (a route may add
+        its own): answered to jambonz's ``OPTIONS``, typed in ``call.env``."""
         self.rest = rest
         self.jambonz = jambonz
         self.audio_routes: AudioRoutes | None = (
@@ -205,27 +211,39 @@ class App:
 
     # ------------------------------------------------------------------ registration
 
-    def mount(self, path: str, handler: CallHandler) -> None:
-        """Serve calls whose path is ``path`` or below it with ``handler(call)``."""
+    def mount(
+        self,
+        path: str,
+        handler: CallHandler,
+        *,
+        env_vars: Mapping[str, EnvVar | Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Serve calls whose path is ``path`` or below it with ``handler(call)``;
+        ``env_vars``: the variables this route declares beside the app's."""
         _check_handler(handler)
-        self._add(self._routes, path, _Route("handler", handler))
+        self._add(self._routes, path, _Route("handler", handler, declare_env_vars(env_vars)))
 
-    def route(self, path: str) -> Callable[[_H], _H]:
+    def route(
+        self, path: str, *, env_vars: Mapping[str, EnvVar | Mapping[str, Any]] | None = None
+    ) -> Callable[[_H], _H]:
         """Decorator form of :meth:`mount`: an ``async def handler(call)``."""
 
         def register(handler: _H) -> _H:
-            self.mount(path, handler)
+            self.mount(path, handler, env_vars=env_vars)
             return handler
 
         return register
 
-    def flow(self, path: str) -> Callable[[_F], _F]:
+    def flow(
+        self, path: str, *, env_vars: Mapping[str, EnvVar | Mapping[str, Any]] | None = None
+    ) -> Callable[[_F], _F]:
         """Decorator: serve calls at ``path`` with an async-generator flow
-        (``async def flow(call: Call) -> Steps``; anything else is refused here)."""
+        (``async def flow(call: Call) -> Steps``; anything else is refused here);
+        ``env_vars``: the variables this route declares beside the app's."""
 
         def register(flow: _F) -> _F:
             _check_flow(flow)
-            self._add(self._routes, path, _Route("flow", flow))
+            self._add(self._routes, path, _Route("flow", flow, declare_env_vars(env_vars)))
             return flow
 
         return register
@@ -345,7 +363,11 @@ class App:
             call: Call | None = None
             try:
                 async with trio.open_nursery() as nursery:
-                    call = Call(session, nursery, self._hooks)
+                    call = Call(
+                        session, nursery, self._hooks, env_vars=self.env_vars_for(session.path)
+                    )
+                    for problem in call.env.problems():
+                        call.log.error("%s", problem)
                     if chosen is None:
                         # Only an adulting flow is mounted here, and this is not an adulting leg.
                         call.log.error(
@@ -369,6 +391,28 @@ class App:
                 raise
 
         return run
+
+    def mount_of(self, path: str) -> str | None:
+        """The mount serving request ``path`` (``/ivr`` for ``/ivr/adulting``), or
+        ``None``: a bounded name for a path (metrics label it by this)."""
+        path = path.rstrip("/") or "/"
+        for table, probe in ((self._routes, path), (self._adulting, _strip_adulting(path))):
+            mounts = [m for m in table if m in ("/", probe) or probe.startswith(m + "/")]
+            if mounts:
+                return max(mounts, key=len)
+        return None
+
+    def env_vars_for(self, path: str) -> dict[str, EnvVar]:
+        """The variables a call on ``path`` has: the app's, and its route's."""
+        route = self._match(path)
+        return {**self.env_vars, **(route.env_vars if route is not None else {})}
+
+    def env_schema(self, path: str) -> dict[str, Any] | None:
+        """What ``OPTIONS path`` answers jambonz: each variable's declaration in its JSON
+        shape (``None`` when no app is mounted there)."""
+        if self.resolve(path) is None:
+            return None
+        return {name: var.to_json() for name, var in self.env_vars_for(path).items()}
 
     def _match(self, path: str) -> _Route | None:
         return self._match_in(self._routes, path)

@@ -30,6 +30,7 @@ import trio
 
 from ._call_commands import CallCommands, Verbs
 from ._core import ReplyHandle
+from ._env_vars import CallEnv, EnvVar
 from ._errors import ReplyError
 from ._event_stream import EventStream
 from ._flow import Step, Steps, wire_verbs
@@ -226,9 +227,16 @@ class Call(CallCommands):
     """
 
     def __init__(
-        self, session: CallSession, nursery: trio.Nursery, hooks: AppHooks | None = None
+        self,
+        session: CallSession,
+        nursery: trio.Nursery,
+        hooks: AppHooks | None = None,
+        *,
+        env_vars: Mapping[str, EnvVar] | None = None,
     ) -> None:
         self.session = session
+        self._env_vars = env_vars or {}
+        self._env: CallEnv | None = None
         self._nursery = nursery
         self._app = hooks
         handle = session.first_reply
@@ -271,6 +279,15 @@ class Call(CallCommands):
     def path(self) -> str:
         """The request path jambonz connected to."""
         return self.session.path
+
+    @property
+    def env(self) -> CallEnv:
+        """The application environment variables jambonz sent (``env_vars``), typed as the
+        app declared them (``App(env_vars=...)``), defaults filled in; a required one
+        jambonz sent no value for raises :class:`~jbtrio.EnvVarMissing`."""
+        if self._env is None:
+            self._env = CallEnv(self._env_vars, self.info.env_vars)
+        return self._env
 
     @property
     def locals(self) -> dict[str, Any]:

@@ -16,8 +16,10 @@ import errno
 import importlib
 import logging
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable
 from contextlib import suppress
@@ -28,16 +30,22 @@ from typing import NoReturn
 import trio
 
 from ._app import App
+from ._cli_logging import configure_logging
 from ._runtime import (
     DEFAULT_TRANSPORT,
     TRANSPORTS,
     Acceptor,
+    Endpoints,
+    MetricsText,
     Router,
     Server,
     ServerConfig,
     WorkerPool,
     adopt_handovers,
+    enable_metrics,
+    forget_process,
     run_until_signalled,
+    serve_plain,
     tune_gc,
 )
 from .verbs import JAMBONZ_VERSIONS
@@ -53,13 +61,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=3000, help="TCP port (3000)")
     parser.add_argument("--user", help="require HTTP Basic auth with this username")
-    parser.add_argument("--password", help="... and this password")
+    parser.add_argument(
+        "--password", help="... and this password (visible in ps: prefer --password-file)"
+    )
+    parser.add_argument(
+        "--password-file",
+        metavar="PATH",
+        help="read the password from this file (a container secret; one trailing newline "
+        "is dropped)",
+    )
     parser.add_argument(
         "--allowed-peers",
-        default=os.environ.get("JBTRIO_ALLOWED_PEERS"),
         metavar="CIDR,...",
         help="only these addresses/networks may connect, e.g. your jambonz feature servers "
-        "(default: $JBTRIO_ALLOWED_PEERS, else any)",
+        "(default: any)",
     )
     parser.add_argument(
         "--grace", type=float, default=30.0, help="seconds calls may finish on shutdown (30)"
@@ -94,11 +109,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # INDEX:FD, set by the acceptor
     parser.add_argument(
         "--jambonz",
-        default=os.environ.get("JBTRIO_JAMBONZ") or None,
         metavar="|".join(JAMBONZ_VERSIONS),
         help="the jambonz this server's calls come from: their verbs are validated by its "
-        "rules (default: $JBTRIO_JAMBONZ, else what the app declares, App(jambonz=...), "
-        "else the current jambonz, 11)",
+        "rules (default: what the app declares, App(jambonz=...), else the current "
+        "jambonz, 11)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve GET /metrics on this port of --host instead of the serving port",
+    )
+    parser.add_argument(
+        "--no-metrics",
+        action="store_true",
+        help="no Prometheus metrics (GET /metrics answers 404)",
     )
 
 
@@ -178,11 +203,38 @@ def _machinery(filename: str) -> bool:
     )
 
 
+def _metrics(router: Router, args: argparse.Namespace) -> MetricsText | None:
+    """Turn metrics on in this process (unless ``--no-metrics``): the page's maker.
+    :func:`run` sets ``PROMETHEUS_MULTIPROC_DIR`` for ``--workers`` before this runs."""
+    return None if args.no_metrics else enable_metrics(router)
+
+
+def _expose(
+    nursery: trio.Nursery, endpoints: Endpoints, page: MetricsText | None, args: argparse.Namespace
+) -> None:
+    """``/metrics`` on the serving port, or on ``--metrics-port`` alone."""
+    if page is None:
+        return
+    if args.metrics_port is None:
+        endpoints.metrics = page
+        return
+    own = Endpoints(endpoints.router)
+    own.metrics = page
+
+    async def serve_metrics() -> None:
+        port = await nursery.start(serve_plain, own, args.host, args.metrics_port)
+        print(f"jbtrio metrics on http://{args.host}:{port}/metrics", flush=True)
+
+    nursery.start_soon(serve_metrics, name="jbtrio metrics")
+
+
 async def _serve(router: Router, args: argparse.Namespace) -> None:
     server = Server(router, _config(args))
+    page = _metrics(router, args)
 
-    def ready(server: Server, _: trio.Nursery) -> None:
+    def ready(server: Server, nursery: trio.Nursery) -> None:
         print(f"jbtrio serving {args.app} on ws://{args.host}:{server.port}", flush=True)
+        _expose(nursery, server.endpoints, page, args)
 
     def stop(server: Server, nursery: trio.Nursery) -> None:
         nursery.start_soon(server.shutdown, name="jbtrio shutdown")
@@ -196,13 +248,17 @@ async def _serve_workers(router: Router, args: argparse.Namespace) -> None:
     config = _config(args)
     pool = WorkerPool(args.workers, _worker_command(args), wait_for_worker=config.handshake_timeout)
     acceptor = Acceptor(router, config, pool)
+    page = _metrics(router, args)
+    if page is not None:
+        pool.on_exit = forget_process
 
-    def ready(acceptor: Acceptor, _: trio.Nursery) -> None:
+    def ready(acceptor: Acceptor, nursery: trio.Nursery) -> None:
         print(
             f"jbtrio serving {args.app} on ws://{args.host}:{acceptor.port} "
             f"with {args.workers} worker processes",
             flush=True,
         )
+        _expose(nursery, acceptor.endpoints, page, args)
 
     def stop(acceptor: Acceptor, _: trio.Nursery) -> None:
         acceptor.shutdown()
@@ -213,15 +269,15 @@ async def _serve_workers(router: Router, args: argparse.Namespace) -> None:
 
 
 def _worker_command(args: argparse.Namespace) -> Callable[[int, int], list[str]]:
-    level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
-
     def command(index: int, fd: int) -> list[str]:
         return [
             sys.executable,
             "-m",
             "jbtrio",
             "--log-level",
-            str(level),
+            getattr(args, "log_level", "INFO"),  # set by the command line's parser
+            "--log-format",
+            getattr(args, "log_format", "text"),
             "serve",
             args.app,
             "--grace",
@@ -234,6 +290,7 @@ def _worker_command(args: argparse.Namespace) -> Callable[[int, int], list[str]]
             args.transport,
             "--worker",
             f"{index}:{fd}",
+            *(["--no-metrics"] if args.no_metrics else []),
         ]
 
     return command
@@ -243,6 +300,7 @@ async def _serve_worker(router: Router, args: argparse.Namespace, index: int, fd
     """A worker: adopt the sockets the acceptor hands over until it closes the channel (or a
     signal); then stop gracefully, as a single-process server does."""
     channel = trio.socket.from_stdlib_socket(socket.socket(fileno=fd))
+    _metrics(router, args)  # its values go to the acceptor's page (PROMETHEUS_MULTIPROC_DIR)
     stopping = trio.Event()
 
     def stop(server: Server, nursery: trio.Nursery) -> None:
@@ -252,6 +310,8 @@ async def _serve_worker(router: Router, args: argparse.Namespace, index: int, fd
             nursery.start_soon(server.shutdown, name="jbtrio shutdown")
 
     def ready(server: Server, nursery: trio.Nursery) -> None:
+        log.info("worker %d ready (pid %d)", index, os.getpid())
+
         async def adopt() -> None:
             with suppress(OSError):
                 await channel.send(b"ready")  # the acceptor starts accepting once all are
@@ -285,33 +345,61 @@ def _config(args: argparse.Namespace) -> ServerConfig:
     )
 
 
-def _label_worker_logs(index: int) -> None:
-    """Every log record of worker ``index`` says so (the processes share one stderr)."""
-    for handler in logging.getLogger().handlers:
-        handler.setFormatter(
-            logging.Formatter(f"%(asctime)s %(levelname)s [worker {index}] %(name)s: %(message)s")
-        )
+def _password(args: argparse.Namespace) -> None:
+    """``--password`` or ``--password-file``: one of them; the command line's over a
+    variable's (``args.from_environment`` names the options set from the environment)."""
+    from_env: set[str] = getattr(args, "from_environment", set())
+    if args.password is not None and args.password_file is not None:
+        if "password" in from_env and "password_file" not in from_env:
+            args.password = None
+        elif "password_file" in from_env and "password" not in from_env:
+            args.password_file = None
+        else:
+            _usage("give --password or --password-file, not both")
+    if args.password_file is not None:
+        try:
+            text = Path(args.password_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            _usage(f"cannot read --password-file {args.password_file}: {exc}")
+        args.password = text.removesuffix("\n").removesuffix("\r")
+        if not args.password:
+            _usage(f"--password-file {args.password_file} is empty")
+
+
+def _usage(message: str) -> NoReturn:
+    """A bad option or variable: one line, exit status 2."""
+    print(f"jbtrio serve: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until shut down; exit status 0 after a graceful stop."""
+    if args.app is None:
+        _usage("which app? give MODULE:APP (or $JBTRIO_APP)")
+    _password(args)
     if (args.user is None) != (args.password is None):
-        raise SystemExit("--user and --password go together")
+        _usage("--user and --password (or --password-file) go together")
     if args.workers < 1:
-        raise SystemExit(f"--workers must be at least 1, got {args.workers}")
+        _usage(f"--workers must be at least 1, got {args.workers}")
     if args.max_connections < 1:
-        raise SystemExit(f"--max-connections must be at least 1, got {args.max_connections}")
+        _usage(f"--max-connections must be at least 1, got {args.max_connections}")
     worker: tuple[int, int] | None = None
     if args.worker is not None:
         index, _, fd = args.worker.partition(":")
         worker = int(index), int(fd)
-        _label_worker_logs(worker[0])
+        configure_logging(args.log_level, args.log_format, worker=worker[0])
     router = load_app(args.app)
     _target_jambonz(router, args.jambonz)
     if args.gc_threshold > 0:
         tune_gc(args.gc_threshold)
     interrupted = False
     unbindable: OSError | None = None
+    run_dir: str | None = None
+    if worker is None and args.workers > 1 and not args.no_metrics:
+        # One page for every process: prometheus_client's multiprocess mode, in a directory
+        # of this run's own (the workers inherit it), removed when the run ends.
+        run_dir = tempfile.mkdtemp(prefix="jbtrio-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = run_dir
     try:
         if worker is not None:
             trio.run(_serve_worker, router, args, *worker)
@@ -325,6 +413,9 @@ def run(args: argparse.Namespace) -> int:
         unbindable = _bind_error(group)
         if unbindable is None:
             raise
+    finally:
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
     if unbindable is not None:
         hint = "another process listens there: stop it, or pick another --port"
         if unbindable.errno != errno.EADDRINUSE:

@@ -18,7 +18,7 @@ from typing import Any
 import trio
 
 from . import commands
-from ._runtime import CallSession
+from ._runtime import CallSession, tool_ran
 from ._wire import AgentToolCall, Command, LlmToolCall
 from .verbs import canonical_verb, verb_body, verb_name
 
@@ -132,12 +132,15 @@ class ToolServer:
                 results.append((fc.id or "", f"unknown tool {fc.name!r}", True, fc.name))
                 continue
             args = fc.args if isinstance(fc.args, Mapping) else {}
+            started = trio.current_time()
             try:
                 result = await tool(self._owner, **args)
                 results.append((fc.id or "", result, False, fc.name))
+                tool_ran(self._session, fc.name or "", started, None)
             except Exception as exc:  # a failing tool answers with an error, not silence
                 self._session.log.warning("tool %s failed: %r", fc.name, exc)
                 results.append((fc.id or "", f"error: {exc}", True, fc.name))
+                tool_ran(self._session, fc.name or "", started, exc)
         tool_call_id = message.data.tool_call_id or ""
         command: Command
         if isinstance(message, AgentToolCall):

@@ -14,6 +14,7 @@ from websockets.http11 import Response
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
+from jbtrio._runtime._plain_http import Answered
 from jbtrio._runtime._transport_api import (
     SUBPROTOCOL,
     Handshake,
@@ -121,7 +122,7 @@ async def connected(
         async with transport_named(transport).open_socket(
             server_end, options(keepalive, max_fragments=max_fragments), accept
         ) as outcome:
-            assert not isinstance(outcome, HandshakeRejected | HandshakeFailed), outcome
+            assert not isinstance(outcome, HandshakeRejected | HandshakeFailed | Answered), outcome
             await peer.open.wait()
             try:
                 yield outcome, peer

@@ -8,13 +8,13 @@ import pytest
 import trio
 import trio.testing
 
-from jbtrio._cli import _build_parser
+from jbtrio._cli import parse_command_line
 from jbtrio.testing._cli_audio import run_async
 from jbtrio.testing.audio import open_audio_server
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    return _build_parser().parse_args(["audio", *argv])
+    return parse_command_line(["audio", *argv])
 
 
 async def test_audio_command_streams_and_reports(

@@ -13,7 +13,8 @@ import trio.testing
 
 import jbtrio
 from jbtrio import VerbError
-from jbtrio._cli_serve import _target_jambonz, add_arguments, load_app
+from jbtrio._cli import parse_command_line
+from jbtrio._cli_serve import _target_jambonz, load_app
 from jbtrio.testing import JambonzConfig, run_app
 from jbtrio.verbs import Agent, AgentLlm, Hangup, Say
 
@@ -69,9 +70,7 @@ def test_the_targets_are_checked() -> None:
 
 
 def _serve_args(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    return parser.parse_args(["examples.hello:app", *argv])
+    return parse_command_line(["serve", "examples.hello:app", *argv])
 
 
 def test_serve_jambonz_sets_the_apps_target_and_the_workers_environment(

@@ -9,8 +9,19 @@ executes what the core says. Two seams: the websocket backends behind
 from __future__ import annotations
 
 from ._config import ServerConfig
+from ._endpoints import Endpoints as Endpoints
+from ._endpoints import MetricsText as MetricsText
+from ._endpoints import enable_metrics as enable_metrics
+from ._endpoints import forget_process as forget_process
+from ._endpoints import serve_plain as serve_plain
 from ._listener import Router
 from ._logging import CallLogger as CallLogger
+from ._observe import CallStats as CallStats
+from ._observe import ObservedCall as ObservedCall
+from ._observe import Observer as Observer
+from ._observe import add_observer as add_observer
+from ._observe import remove_observer as remove_observer
+from ._observe import tool_ran as tool_ran
 from ._server import Server, serve
 from ._session import AppHandler, CallSession, Incoming
 from ._signals import run_until_signalled as run_until_signalled

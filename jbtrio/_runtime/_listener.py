@@ -24,8 +24,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
+from . import _observe
 from ._admission import HandshakeGate, PeerFilter, accept_loop
 from ._config import ServerConfig
+from ._endpoints import Endpoints
+from ._plain_http import Answered
 from ._ratelimit import LogBudget, RateLimitedLogger
 from ._registry import Local, Route, RouteFinder
 from ._transport_api import (
@@ -140,6 +143,10 @@ class Listener:
         self._peers = PeerFilter(config.allowed_peers)
         self._gate = HandshakeGate(config.max_handshakes)
         self._listen_scope = trio.CancelScope()
+        self.endpoints = Endpoints(router)
+        """The plain requests answered on the listening port (``/healthz``, ``/readyz``,
+        ``/metrics``, ``OPTIONS``; :mod:`._endpoints`): the same for a server and the
+        ``--workers`` acceptor. ``endpoints.draining`` is set while it drains."""
 
     @property
     def handshakes(self) -> int:
@@ -182,12 +189,20 @@ class Listener:
             serve: Callable[[Any], Awaitable[None]]
             if self.registry.routes:
                 opening = self.transport.open_upgrade(
-                    stream, self.options, self.check, handshake_scope=scope
+                    stream,
+                    self.options,
+                    self.check,
+                    handshake_scope=scope,
+                    answer=self.endpoints.answer,
                 )
                 serve = self._route
             else:
                 opening = self.transport.open_socket(
-                    stream, self.options, self.check, handshake_scope=scope
+                    stream,
+                    self.options,
+                    self.check,
+                    handshake_scope=scope,
+                    answer=self.endpoints.answer,
                 )
                 serve = self.serve_socket
             await self._fortress(opening, serve, handshake_scope=scope)
@@ -206,7 +221,10 @@ class Listener:
         await self._fortress(opening, self._serve_adopted)
 
     def check(self, handshake: Handshake) -> str:
-        """The upgrade check (:func:`check_upgrade`) against this listener's state."""
+        """The upgrade check (:func:`check_upgrade`) against this listener's state (503
+        while it drains)."""
+        if self.endpoints.draining:
+            raise HandshakeRejected(503, "shutting down")
         return check_upgrade(
             handshake,
             router=self.router,
@@ -231,7 +249,10 @@ class Listener:
             async with opening as outcome:
                 if handshake_scope is not None:
                     self._gate.leave(handshake_scope)
-                if isinstance(outcome, HandshakeRejected):
+                if isinstance(outcome, Answered):
+                    log.debug("%s %s answered %d", outcome.method, outcome.path, outcome.status)
+                elif isinstance(outcome, HandshakeRejected):
+                    _observe.upgrade_refused(outcome.status)
                     self._log.warning("upgrade refused: %s", outcome)
                 elif isinstance(outcome, HandshakeFailed):
                     if outcome.reason.startswith("connection closed"):

@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager
 import trio
 
 from ._frame_reader import FrameReader
+from ._plain_http import PlainAnswer
 from ._sansio_socket import adopt_socket, open_socket
 from ._sansio_upgrade import open_upgrade
 from ._transport_api import (
@@ -42,8 +43,9 @@ class SansIOTransport:
         check: Check,
         *,
         handshake_scope: trio.CancelScope | None = None,
+        answer: PlainAnswer | None = None,
     ) -> OpenedSocket:
-        return open_socket(stream, options, check, handshake_scope=handshake_scope)
+        return open_socket(stream, options, check, handshake_scope=handshake_scope, answer=answer)
 
     def open_upgrade(
         self,
@@ -52,6 +54,7 @@ class SansIOTransport:
         check: Check,
         *,
         handshake_scope: trio.CancelScope | None = None,
+        answer: PlainAnswer | None = None,
     ) -> OpenedUpgrade:
         return open_upgrade(
             stream,
@@ -59,6 +62,7 @@ class SansIOTransport:
             max_message_bytes=options.max_message_bytes,
             check=check,
             handshake_scope=handshake_scope,
+            answer=answer,
         )
 
     def adopt_socket(

@@ -39,6 +39,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from ._plain_http import Answered, PlainAnswer
 from ._rawstream import READ_SIZE, RawSocketStream
 from ._sansio_upgrade import Upgraded, engine, open_upgrade
 from ._transport_api import (
@@ -491,7 +492,8 @@ async def open_socket(
     check: Check,
     *,
     handshake_scope: trio.CancelScope | None = None,
-) -> AsyncIterator[Socket | HandshakeRejected | HandshakeFailed]:
+    answer: PlainAnswer | None = None,
+) -> AsyncIterator[Socket | HandshakeRejected | HandshakeFailed | Answered]:
     """Run the server handshake on ``stream`` and yield the outcome (see
     :meth:`~._transport_api.Transport.open_socket`)."""
     async with open_upgrade(
@@ -500,6 +502,7 @@ async def open_socket(
         max_message_bytes=options.max_message_bytes,
         check=check,
         handshake_scope=handshake_scope,
+        answer=answer,
     ) as upgraded:
         if not isinstance(upgraded, Upgraded):
             yield upgraded

@@ -21,6 +21,14 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
+from ._plain_http import (
+    UNDECIDED,
+    Answered,
+    PlainAnswer,
+    PlainRequest,
+    PlainResponse,
+    RequestSniffer,
+)
 from ._rawstream import READ_SIZE, RawSocketStream, remote_address, take_over
 from ._transport_api import (
     AUDIO_SUBPROTOCOL,
@@ -90,8 +98,8 @@ async def send_pending(protocol: ServerProtocol, stream: trio.abc.Stream) -> Non
 
 
 async def read_request(
-    protocol: ServerProtocol, stream: trio.abc.Stream
-) -> tuple[Request, bytes] | HandshakeRejected | HandshakeFailed:
+    protocol: ServerProtocol, stream: trio.abc.Stream, *, plain: bool = False
+) -> tuple[Request, bytes] | PlainRequest | PlainResponse | HandshakeRejected | HandshakeFailed:
     """Feed the stream to the protocol until the upgrade request is parsed; a request that
     is not valid HTTP gets a 400 (the rejection is returned), a stream that ends first is a
     :class:`HandshakeFailed`.
@@ -99,17 +107,32 @@ async def read_request(
     Also returns the bytes read after the request's blank line: a client waits for the 101
     before sending frames, so they are nearly always none, but a process handing the socket
     over must pass on every byte it took from the stream.
+
+    With ``plain``, a plain HTTP request (:mod:`._plain_http`) is returned instead of going
+    to the engine (or the response to a malformed or oversized one).
     """
     received = bytearray()
+    sniffer = RequestSniffer() if plain else None
     while True:
         try:
             data = await stream.receive_some(READ_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             data = b""
         if data:
-            protocol.receive_data(data)
             received += data
+            if sniffer is not None:
+                verdict = sniffer.feed(bytes(data))
+                if verdict is UNDECIDED:
+                    continue
+                if isinstance(verdict, PlainRequest | PlainResponse):
+                    return verdict
+                assert isinstance(verdict, bytes)
+                data, sniffer = verdict, None
+            protocol.receive_data(data)
         else:
+            if sniffer is not None:
+                protocol.receive_data(sniffer.take())
+                sniffer = None
             protocol.receive_eof()
         for event in protocol.events_received():
             if isinstance(event, Request):
@@ -167,7 +190,8 @@ async def open_upgrade(
     max_message_bytes: int,
     check: Check,
     handshake_scope: trio.CancelScope | None = None,
-) -> AsyncIterator[Upgraded | HandshakeRejected | HandshakeFailed]:
+    answer: PlainAnswer | None = None,
+) -> AsyncIterator[Upgraded | HandshakeRejected | HandshakeFailed | Answered]:
     """The handshake alone: yields :class:`Upgraded`, the rejection, or the failure (see
     :meth:`~._transport_api.Transport.open_upgrade`); releases the stream on exit without
     sending anything more.
@@ -176,6 +200,7 @@ async def open_upgrade(
     ``handshake_timeout`` from now unless it has one): cancelling it cuts the handshake
     short. A process that hands sockets over to others uses this directly: what it closes on
     exit is its own descriptor, so the connection lives on in the process it went to.
+    With ``answer``, plain HTTP requests are answered by it (:class:`Answered`).
     """
     original, stream = stream, take_over(stream)
     protocol = engine(max_message_bytes)
@@ -183,11 +208,11 @@ async def open_upgrade(
     if scope.deadline == math.inf:
         scope.deadline = trio.current_time() + handshake_timeout
     try:
-        outcome: Upgraded | HandshakeRejected | HandshakeFailed = HandshakeFailed(
+        outcome: Upgraded | HandshakeRejected | HandshakeFailed | Answered = HandshakeFailed(
             f"handshake not completed within {handshake_timeout:g} s"
         )
         with scope:
-            outcome = await upgrade(protocol, stream, check)
+            outcome = await upgrade(protocol, stream, check, answer)
         if scope.cancelled_caught and trio.current_time() < scope.deadline:
             outcome = HandshakeFailed("handshake cut short to make room (max_handshakes)")
         yield outcome
@@ -206,8 +231,12 @@ async def upgrade(
     protocol: ServerProtocol,
     stream: trio.abc.Stream,
     check: Check,
-) -> Upgraded | HandshakeRejected | HandshakeFailed:
-    read = await read_request(protocol, stream)
+    answer: PlainAnswer | None = None,
+) -> Upgraded | HandshakeRejected | HandshakeFailed | Answered:
+    read = await read_request(protocol, stream, plain=answer is not None)
+    if isinstance(read, PlainRequest | PlainResponse):
+        assert answer is not None
+        return await answer_plain(stream, read, answer)
     if not isinstance(read, tuple):
         return read
     request, received = read
@@ -229,3 +258,17 @@ async def upgrade(
     if response.status_code != 101:
         return HandshakeRejected(response.status_code, "not a valid websocket upgrade request")
     return Upgraded(stream, handshake, protocol, received)
+
+
+async def answer_plain(
+    stream: trio.abc.Stream, read: PlainRequest | PlainResponse, answer: PlainAnswer
+) -> Answered | HandshakeRejected:
+    """Answer a plain request; a malformed or oversized one is refused (and logged) as a
+    malformed upgrade request is."""
+    response = answer(read) if isinstance(read, PlainRequest) else read
+    head_only = isinstance(read, PlainRequest) and read.method == "HEAD"
+    with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        await stream.send_all(response.serialize(head_only=head_only))
+    if isinstance(read, PlainResponse):
+        return HandshakeRejected(read.status, f"malformed HTTP request ({read.body.decode()})")
+    return Answered(read.method, read.path, response.status)

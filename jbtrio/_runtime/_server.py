@@ -116,11 +116,14 @@ class Server(Listener):
     async def shutdown(self, grace: float | None = None) -> None:
         """Stop accepting, let calls finish within ``grace``, then close the rest with 1001."""
         grace = self.config.shutdown_grace if grace is None else grace
-        self.stop_listening()
+        # Still listening while calls drain: /readyz answers 503 (a load balancer sends no
+        # more), upgrades are refused with 503; then the listener stops.
+        self.endpoints.draining = True
         log.info("shutting down: %d call(s) in flight, %g s grace", len(self.registry.calls), grace)
         with trio.move_on_after(grace):
             while self.registry.calls:
                 await self.registry.wait_changed()
+        self.stop_listening()
         left = list(self.registry.calls.values())
         # All at once, within one close_timeout: a peer that never answers a close frame
         # must not hold up the others (six of them took 38.6 s one after another).
@@ -217,6 +220,7 @@ class Server(Listener):
             return None
         if session is None:
             return None
+        session.stats.frames_in += 1 + len(early)  # the session message and those before it
         for early_message in early:
             session.feed_message(early_message)
         return session

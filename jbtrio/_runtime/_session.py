@@ -50,9 +50,10 @@ from .._wire import (
     UnknownMessage,
     decode,
 )
-from . import _session_events, _session_timer, _session_writer
+from . import _observe, _session_events, _session_timer, _session_writer
 from ._config import ServerConfig
 from ._logging import call_logger
+from ._observe import CallStats
 from ._ratelimit import LogBudget
 from ._session_parts import Consumer, Incoming
 from ._transport_api import WebSocket
@@ -90,6 +91,8 @@ class CallSession:
         self.core = CallCore(config.core)
         self.locals: dict[str, Any] = {}
         self.end_reason: str | None = None
+        self.stats = CallStats()
+        """What the call did (frames, reconnects, acks on the app's behalf, errors)."""
         self._handler = handler
         self._on_end = on_end
         self._socket: WebSocket | None = None
@@ -183,6 +186,7 @@ class CallSession:
                     self._nursery = nursery
                     task_status.started()
         except* Exception as group:
+            self.stats.errors += 1
             self.log.error("call runtime failed", exc_info=group)
         finally:
             self._finish("runtime stopped")
@@ -215,6 +219,7 @@ class CallSession:
                 self.config.tts_queue_size
             )
             driver = self._tts = TtsPumpDriver(self.send, receive, self.log)
+            self.stats.tts_started_at = trio.current_time()
             if self.ended:
                 self._tts_send.close()
         return driver
@@ -259,13 +264,14 @@ class CallSession:
     def start_app(self) -> None:
         """Start the app's handler, once the first message has been fed to the core."""
         assert self._nursery is not None, "start_app() before run() started"
+        self.stats.started_at = trio.current_time()
+        _observe.call_started(self)
         self._nursery.start_soon(self._run_app, name=f"call {self.call_sid} app")
 
     def end(self, reason: str) -> None:
         """End the call now: cancel its tasks (``finally`` blocks run) and free its state."""
         if self._ended.is_set():
             return
-        self.log.info("call ended: %s", reason)
         self._finish(reason)
         self._cancel.cancel()
 
@@ -275,6 +281,7 @@ class CallSession:
         with a peer that does not read), the call's state freed."""
         if self._ended.is_set():
             return
+        self.stats.errors += 1
         self.log.error("ending the call: %s", reason)
         socket = self._socket
         if socket is not None and self._nursery is not None:
@@ -288,6 +295,9 @@ class CallSession:
         for event in self.core.end(trio.current_time()):
             if isinstance(event, Ended) and event.unsent:
                 self.log.warning("%d frame(s) could not be sent before the end", len(event.unsent))
+        if self._tts is not None:
+            self.stats.tts_requests = self._tts.requests_taken
+            self.stats.tts_messages = self._tts.messages_sent
         if self._tts_send is not None:
             self._tts_send.close()
         if self._reader_scope is not None:
@@ -296,6 +306,7 @@ class CallSession:
             self._on_close()
         self._ended.set()
         self._on_end(self)
+        _observe.call_ended(self)
         self.log.flush()  # the count of rate-limited lines not logged yet
 
     # ------------------------------------------------------------------ sockets
@@ -323,6 +334,8 @@ class CallSession:
         if socket is not self._socket:
             return
         self._socket = None
+        if code == 1009:
+            self.stats.oversized += 1
         if code == 1000 and not socket.closed_by_us:
             # jambonz closes with 1000 when the call is over (PEER-BEHAVIOUR §5.5).
             self.end("jambonz closed the socket (1000)")
@@ -342,15 +355,21 @@ class CallSession:
 
     def feed(self, text: str | bytes) -> None:
         """Decode one inbound frame and hand it to the core and the app; never blocks."""
+        stats = self.stats
+        stats.frames_in += 1
+        stats.bytes_in += len(text)
         if not isinstance(text, str):
+            stats.dropped += 1
             self.log.warning("binary frame skipped: jambonz sends text frames only")
             return
         try:
             message = decode(text)
         except ProtocolError as exc:
+            stats.dropped += 1
             self.log.warning("malformed frame skipped: %s", exc)
             return
         if not isinstance(message, InboundMessage | UnknownMessage):
+            stats.dropped += 1
             self.log.warning("unexpected %s frame from jambonz skipped", message.TYPE)
             return
         self.feed_message(message)
@@ -389,6 +408,7 @@ class CallSession:
         try:
             await self._handler(self)
         except* Exception as group:
+            self.stats.errors += 1
             self.log.error("app handler crashed; hanging up the call", exc_info=group)
             await self._hang_up_after_crash()
 

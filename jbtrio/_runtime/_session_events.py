@@ -38,6 +38,7 @@ def handle_core_events(self: SessionParts, events: Iterable[CoreEvent]) -> None:
                 self.tts_driver.feed(event.message, trio.current_time())
             self._deliver(event)
         elif isinstance(event, AutoAcked):
+            self.stats.auto_acks += 1
             self.log.warning(
                 "%s %s not answered in %.1f s: acked automatically%s",
                 event.handle.type,
@@ -54,11 +55,13 @@ def handle_core_events(self: SessionParts, events: Iterable[CoreEvent]) -> None:
         elif isinstance(event, FrameRewritten):
             self.log.warning("queued frame rewritten: %s", event.reason)
         elif isinstance(event, Resumed):
+            self.stats.reconnects += 1
             self.log.info(
                 "call resumed on a new socket%s",
                 " (session:new reply pending)" if event.session_new_pending else "",
             )
         elif isinstance(event, Resent):
+            self.stats.resent += 1
             self.log.warning(
                 "%d frame(s) written before the drop never reached jambonz (%s): %s",
                 len(event.lost),
@@ -70,6 +73,8 @@ def handle_core_events(self: SessionParts, events: Iterable[CoreEvent]) -> None:
             self.log.info("frames written before the drop did reach jambonz (%s)", event.evidence)
             self._frames_ready.set()
         elif isinstance(event, Unconfirmed):
+            self.stats.unconfirmed += 1
+            self.stats.errors += 1
             self.log.error(
                 "%d frame(s) written before the drop: no evidence whether jambonz ran them "
                 "within %g s; not re-sent (it could run them twice)",
@@ -80,6 +85,7 @@ def handle_core_events(self: SessionParts, events: Iterable[CoreEvent]) -> None:
             if self.on_unconfirmed is not None:
                 self.on_unconfirmed(event)
         elif isinstance(event, ForceReconnect):
+            self.stats.stall_recoveries += 1
             self.log.warning(
                 "closing the socket with 1011 to make jambonz reconnect: %s", event.reason
             )
@@ -105,6 +111,7 @@ def deliver(self: SessionParts, event: Received) -> None:
     elif len(self._backlog) < self.config.inbox_size:
         self._backlog.append(event)
     else:
+        self.stats.dropped += 1
         self.log.error(
             "app inbox full (inbox_size=%d): %s %s dropped%s",
             self.config.inbox_size,

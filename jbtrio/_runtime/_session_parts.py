@@ -15,6 +15,7 @@ import trio
 from .._core import CallCore, CoreEvent, Frame, Received, ReplyHandle, Unconfirmed
 from ._config import ServerConfig
 from ._logging import CallLogger
+from ._observe import CallStats
 from ._transport_api import WebSocket
 from ._tts_driver import TtsPumpDriver
 from ._wakeups import Broadcast, Wakeup
@@ -35,6 +36,7 @@ class SessionParts(Protocol):
     config: ServerConfig
     core: CallCore
     log: CallLogger
+    stats: CallStats
     on_unconfirmed: Callable[[Unconfirmed], None] | None
     _socket: WebSocket | None
     _frames_ready: Wakeup
@@ -52,6 +54,22 @@ class SessionParts(Protocol):
 
     @property
     def ended(self) -> bool: ...
+
+    @property
+    def socket(self) -> WebSocket | None: ...
+
+    # what the runtime's observers read (:class:`~._observe.ObservedCall`)
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def resumed(self) -> bool: ...
+
+    @property
+    def first_message(self) -> object: ...
+
+    @property
+    def end_reason(self) -> str | None: ...
 
     @property
     def tts_driver(self) -> TtsPumpDriver: ...

@@ -14,8 +14,9 @@ from typing import Any
 import trio
 
 from .._core import Frame, ReplyHandle
-from .._errors import CallEndedError
+from .._errors import CallEndedError, ReplyError
 from .._wire import Command
+from . import _observe
 from ._session_parts import SessionParts
 from ._transport_api import SocketClosed, WebSocket, Written
 
@@ -46,7 +47,13 @@ def reply(
     caller's next checkpoint: until then the ack stays queued, so a flow step resumed at
     once may still join it (:meth:`extend_reply`).
     """
-    self.core.reply(handle, verbs, trio.current_time())
+    at = trio.current_time()
+    try:
+        self.core.reply(handle, verbs, at)
+    except ReplyError:
+        self.stats.late_replies += 1
+        raise
+    _observe.replied(self, handle, at - handle.received_at)
     if self.core.abort_reason is not None:
         self.abort(self.core.abort_reason)
         return
@@ -112,6 +119,9 @@ def start_send(self: SessionParts) -> None:
 def sent(self: SessionParts, frame: Frame) -> None:
     core = self.core
     core.sent(frame, trio.current_time())
+    stats = self.stats
+    stats.frames_out += 1
+    stats.bytes_out += len(frame.data)
     self._queue_drained.notify()
     if frame.is_ack:
         # an ack may start the command gate's grace, a probe or the re-key stall watch

@@ -27,6 +27,8 @@ from typing import Protocol
 import attrs
 import trio
 
+from ._plain_http import Answered, PlainAnswer
+
 __all__ = [
     "AUDIO_SUBPROTOCOL",
     "FEED_SLICE",
@@ -343,8 +345,12 @@ class FramePeek(Protocol):
         ...
 
 
-OpenedSocket = AbstractAsyncContextManager[WebSocket | HandshakeRejected | HandshakeFailed]
-OpenedUpgrade = AbstractAsyncContextManager[Upgrade | HandshakeRejected | HandshakeFailed]
+OpenedSocket = AbstractAsyncContextManager[
+    WebSocket | HandshakeRejected | HandshakeFailed | Answered
+]
+OpenedUpgrade = AbstractAsyncContextManager[
+    Upgrade | HandshakeRejected | HandshakeFailed | Answered
+]
 
 
 class Transport(Protocol):
@@ -362,6 +368,7 @@ class Transport(Protocol):
         check: Check,
         *,
         handshake_scope: trio.CancelScope | None = None,
+        answer: PlainAnswer | None = None,
     ) -> OpenedSocket:
         """Run the server handshake on ``stream`` and yield the outcome: the accepted
         :class:`WebSocket`; the :class:`HandshakeRejected` ``check`` raised (or a 400 for a
@@ -369,7 +376,9 @@ class Transport(Protocol):
         when the upgrade did not complete within ``options.handshake_timeout`` (or
         ``handshake_scope`` was cancelled, or the peer left). On exit the socket is closed
         (1000 unless a code was chosen before) within the close timeout, and the stream is
-        released."""
+        released. With ``answer``, a backend that can tell plain HTTP requests apart
+        (``/healthz``, ``/metrics``, ``OPTIONS``: :mod:`._plain_http`) answers them with it
+        and yields :class:`Answered`."""
         ...
 
     def open_upgrade(
@@ -379,6 +388,7 @@ class Transport(Protocol):
         check: Check,
         *,
         handshake_scope: trio.CancelScope | None = None,
+        answer: PlainAnswer | None = None,
     ) -> OpenedUpgrade:
         """The handshake alone (as :meth:`open_socket`), yielding an :class:`Upgrade`;
         releases the stream on exit without sending anything more (what it closes is this

@@ -98,6 +98,9 @@ class TtsPumpDriver:
         self.backlog_chars = backlog_chars
         self.messages_sent = 0
         """``tts:tokens`` commands handed to the outbound queue (for measurements)."""
+        self.requests_taken = 0
+        """Requests of the app the pump took (text chunks, flushes, clears): with
+        :attr:`messages_sent`, how much it coalesced."""
         self.interruptions = 0
         self._send = send
         self._receive = receive
@@ -271,6 +274,7 @@ class TtsPumpDriver:
     # ------------------------------------------------------------------ internals
 
     def _take(self, request: TtsRequest, now: float) -> None:
+        self.requests_taken += 1
         if self._voided and id(request) in self._voided:
             self._voided.discard(id(request))  # cleared while in transit: accounted for
             return

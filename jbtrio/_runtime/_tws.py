@@ -24,6 +24,7 @@ import trio
 from trio_websocket import WebSocketRequest, wrap_server_stream
 
 from ._frame_reader import FrameReader
+from ._plain_http import PlainAnswer
 from ._rawstream import RawSocketStream, remote_address, take_over
 from ._transport_api import (
     FEED_SLICE,
@@ -76,7 +77,11 @@ class TrioWebsocketTransport:
         check: Check,
         *,
         handshake_scope: trio.CancelScope | None = None,
+        answer: PlainAnswer | None = None,
     ) -> AbstractAsyncContextManager[TwsSocket | HandshakeRejected | HandshakeFailed]:
+        # trio-websocket reads the request itself: plain requests get its answer (400);
+        # this backend's plain endpoints are on ``--metrics-port`` only.
+        del answer
         return _open(stream, options, check, handshake_scope, upgrade_only=False)
 
     def open_upgrade(
@@ -86,7 +91,9 @@ class TrioWebsocketTransport:
         check: Check,
         *,
         handshake_scope: trio.CancelScope | None = None,
+        answer: PlainAnswer | None = None,
     ) -> AbstractAsyncContextManager[TwsUpgrade | HandshakeRejected | HandshakeFailed]:
+        del answer  # see open_socket
         return _open_upgrade(stream, options, check, handshake_scope)
 
     def adopt_socket(

@@ -74,6 +74,8 @@ class WorkerPool:
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count!r}")
         self.count = count
+        self.on_exit: Callable[[int], None] | None = None
+        """Told the pid of each worker that exited (metrics forget its live values)."""
         self.restarts = 0
         """Workers started again after one exited (for logs and tests)."""
         self.wait_for_worker = wait_for_worker
@@ -154,7 +156,7 @@ class WorkerPool:
                     await _terminate(slot.index, process)
                 raise
             if self._stopping:
-                await _wait_exit(slot.index, process)
+                await _wait_exit(slot.index, process, self.on_exit)
                 return
             log.error(
                 "worker %d (pid %d) stopped taking connections; starting a new one",
@@ -166,7 +168,9 @@ class WorkerPool:
             self.restarts += 1
             assert self._nursery is not None
             # The old process may still be finishing its calls: wait for it aside.
-            self._nursery.start_soon(_wait_exit, slot.index, process, name="jbtrio reap worker")
+            self._nursery.start_soon(
+                _wait_exit, slot.index, process, self.on_exit, name="jbtrio reap worker"
+            )
             if trio.current_time() - started < RESTART_DELAY:
                 await trio.sleep(RESTART_DELAY)
 
@@ -204,7 +208,9 @@ class WorkerPool:
             return
 
 
-async def _wait_exit(index: int, process: trio.Process) -> None:
+async def _wait_exit(
+    index: int, process: trio.Process, on_exit: Callable[[int], None] | None = None
+) -> None:
     """Wait for a worker to exit; cancelled, terminate it."""
     try:
         code = await process.wait()
@@ -213,6 +219,8 @@ async def _wait_exit(index: int, process: trio.Process) -> None:
             await _terminate(index, process)
         raise
     log.info("worker %d (pid %d) exited with %s", index, process.pid, code)
+    if on_exit is not None:
+        on_exit(process.pid)
 
 
 async def _terminate(index: int, process: trio.Process) -> None:
@@ -282,7 +290,7 @@ class Acceptor(Listener):
     ) -> None:
         """Start the workers and listen on ``host:port`` until :meth:`shutdown`."""
         async with trio.open_nursery() as nursery:
-            await nursery.start(self.pool.run)
+            await nursery.start(self._run_pool)
             await nursery.start(self._run_registry, name="jbtrio call registry")
             listeners = await self.listen(host, port)
             nursery.start_soon(self._accept, listeners, name="jbtrio acceptor")
@@ -294,6 +302,15 @@ class Acceptor(Listener):
                 self.transport.name,
             )
             task_status.started(self)
+
+    async def _run_pool(self, task_status: trio.TaskStatus[WorkerPool]) -> None:
+        try:
+            await self.pool.run(task_status=task_status)
+        finally:
+            # The workers are gone (their calls drained): stop listening, and routing.
+            self.stop_listening()
+            self._handlers_scope.cancel()
+            self._registry_scope.cancel()
 
     async def _run_registry(self, *, task_status: trio.TaskStatus[None]) -> None:
         with self._registry_scope:  # no routing once shut down
@@ -307,9 +324,9 @@ class Acceptor(Listener):
     def shutdown(self) -> None:
         """Stop accepting; the workers let their calls finish (their grace) and exit."""
         log.info("acceptor shutting down: stopping %d workers", self.pool.count)
-        self.stop_listening()
-        self._handlers_scope.cancel()
-        self._registry_scope.cancel()
+        # Listening goes on while the workers drain: /readyz answers 503, upgrades 503;
+        # it stops when they are gone (_run_pool).
+        self.endpoints.draining = True
         self.pool.stop()
 
 

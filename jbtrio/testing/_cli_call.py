@@ -29,12 +29,16 @@ from ._audio_spec import AudioScript, Quiet, Tone
 from ._caller import Caller, CallerTurn, HangUp, Silence, Turn, parse_dtmf
 from ._config import JambonzConfig
 from ._connect import Connector
+from ._env_discovery import declared_defaults, discover_env_vars
 from ._fake_jambonz import FakeJambonz
 from ._faults import Faults
 from ._render import Renderer
 from ._transcript import TranscriptFrame
 
 __all__ = ["add_arguments", "run", "run_async"]
+
+#: Seconds ``jbtrio call`` waits for the app's answer to its OPTIONS.
+ENV_DISCOVERY_TIMEOUT = 2.0
 
 
 def _speech(text: str) -> CallerTurn:
@@ -50,6 +54,27 @@ def _dtmf(value: str) -> tuple[float, str]:
         return parse_dtmf(value, "--audio-dtmf")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    name, eq, value = text.partition("=")
+    if not eq or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
+async def _env_vars(args: argparse.Namespace, connector: Connector | None) -> dict[str, Any] | None:
+    """The call's ``env_vars``: the app's declared defaults (unless ``--no-env-discovery``)
+    with ``--env`` over them; ``None`` when there are none."""
+    env: dict[str, Any] = {}
+    if not args.no_env_discovery:
+        with trio.move_on_after(ENV_DISCOVERY_TIMEOUT):
+            schema = await discover_env_vars(
+                args.url, connector=connector, username=args.user, password=args.password
+            )
+            env.update(declared_defaults(schema or {}))
+    env.update(dict(args.env))
+    return env or None
 
 
 def _verbs(text: str) -> list[Any]:
@@ -129,6 +154,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "a call ending with these verbs fails",
     )
     parser.add_argument("--json", action="store_true", help="print frames as JSON lines")
+    parser.add_argument(
+        "--env",
+        action="append",
+        type=_env_pair,
+        default=[],
+        metavar="NAME=VALUE",
+        help="an application environment variable for session:new env_vars (repeat it); "
+        "the others take the defaults the app declares (asked with OPTIONS, as jambonz does)",
+    )
+    parser.add_argument(
+        "--no-env-discovery",
+        action="store_true",
+        help="do not ask the app for its variables with OPTIONS (only --env is sent)",
+    )
     parser.add_argument(
         "--jambonz",
         choices=JAMBONZ_VERSIONS,
@@ -218,7 +257,7 @@ async def run_async(args: argparse.Namespace, *, connector: Connector | None = N
         return 2
     faults = Faults.drop_after(args.drop_after) if args.drop_after else Faults()
     fake = FakeJambonz(JambonzConfig(max_duration=args.max_duration, jambonz=args.jambonz))
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"env_vars": await _env_vars(args, connector)}
     if args.error_verbs is not None:
         options["error_verbs"] = args.error_verbs
     call = fake.new_call(

@@ -15,6 +15,7 @@ import trio
 
 from jbtrio import Server
 
+from ._env_discovery import declared_defaults, discover_env_vars
 from ._outcome import AppError
 from ._render import render
 
@@ -52,6 +53,13 @@ class AppFailed(AssertionError):
         super().__init__("\n".join([head, "transcript:", *lines]))
 
 
+async def _declared_env(url: str, server: Server) -> dict[str, Any] | None:
+    with trio.move_on_after(5):
+        schema = await discover_env_vars(url, connector=server.open_memory_stream)
+        return declared_defaults(schema) or None if schema else None
+    return None
+
+
 async def call_app(
     new_call: Callable[..., FakeCall],
     app: App,
@@ -70,7 +78,11 @@ async def call_app(
     server = Server(app, server_config)
     async with trio.open_nursery() as nursery:
         await nursery.start(server.run_in)
-        call = new_call(f"ws://jbtrio.test{path}", connector=server.open_memory_stream, **options)
+        url = f"ws://jbtrio.test{path}"
+        if "env_vars" not in options:
+            # as jambonz: ask the app which variables it declares, send their defaults
+            options["env_vars"] = await _declared_env(url, server)
+        call = new_call(url, connector=server.open_memory_stream, **options)
 
         def heard(app_call: AppCall, where: str, exc: BaseException) -> None:
             if app_call.sid == call.call_sid:
