@@ -32,7 +32,7 @@ from ._relay_wire import (
     encode_ack,
     encode_request,
 )
-from ._splice import CHUNK, Spliced, abort_stream, splice, tune_relay_socket
+from ._splice import CHUNK, LINGER, Spliced, abort_stream, splice, tune_relay_socket
 
 __all__ = ["Outcome", "RelayListener", "RelayResult", "RelayStats", "relay"]
 
@@ -82,6 +82,7 @@ async def relay(
     handshake_timeout: float,
     user_timeout: float,
     on_adopted: Callable[[], None] = lambda: None,
+    linger: float = LINGER,
 ) -> RelayResult:
     """Relay the upgraded connection ``jambonz`` to instance ``target`` at ``address``.
 
@@ -151,7 +152,7 @@ async def relay(
             await abort_stream(conn)
             await abort_stream(jambonz)
             return RelayResult(Outcome.RELAYED, "jambonz left", Spliced(aborted="jambonz left"))
-    spliced = await splice(jambonz, conn)
+    spliced = await splice(jambonz, conn, linger=linger)
     spliced.bytes_back += len(extra)
     return RelayResult(Outcome.RELAYED, "", spliced, answered_after)
 

@@ -7,9 +7,12 @@ control, end to end: nothing is buffered here beyond one chunk per direction). A
 stream is passed on as a half-close (``shutdown(SHUT_WR)``) and the other direction goes on;
 an error on either side (a reset, a write to a closed peer) ends both at once, each stream
 closed with a reset where the socket allows (``SO_LINGER`` 0), so the peer sees an abort
-rather than a clean end. Nothing here has a timeout: the websocket ends decide when a
-connection is dead (their pings, their send-stall bound), and ``TCP_USER_TIMEOUT`` with
-keepalive on the relay connection (:func:`tune_relay_socket`) bounds a vanished host.
+rather than a clean end. Once one direction has ended, the other has ``linger`` seconds to
+end too (a websocket peer closes its side right after the close handshake; one that keeps
+a half-closed connection open for ever is cut). Otherwise nothing here has a timeout: the
+websocket ends decide when a connection is dead (their pings, their send-stall bound),
+and ``TCP_USER_TIMEOUT`` with keepalive on the relay connection
+(:func:`tune_relay_socket`) bounds a vanished host.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from contextlib import suppress
 import attrs
 import trio
 
-__all__ = ["CHUNK", "Spliced", "abort_stream", "splice", "tune_relay_socket"]
+__all__ = ["CHUNK", "LINGER", "Spliced", "abort_stream", "splice", "tune_relay_socket"]
 
 #: Bytes read at a time, per direction.
 CHUNK = 65536
@@ -81,12 +84,20 @@ def tune_relay_socket(sock: socket.socket | trio.socket.SocketType, user_timeout
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(user_timeout * 1000))
 
 
-async def splice(first: trio.abc.Stream, second: trio.abc.Stream) -> Spliced:
+#: Default seconds the other direction may go on once one has ended (see the module).
+LINGER = 10.0
+
+
+async def splice(
+    first: trio.abc.Stream, second: trio.abc.Stream, *, linger: float = LINGER
+) -> Spliced:
     """Carry bytes between ``first`` and ``second`` until both directions ended; both
-    streams are closed on return (aborted if either failed). Never raises but for
-    cancellation (then both are aborted too)."""
+    streams are closed on return (aborted if either failed, or the second direction did
+    not end within ``linger`` seconds of the first). Never raises but for cancellation
+    (then both are aborted too)."""
     result = Spliced()
     done = trio.CancelScope()
+    ended = 0
 
     async def pump(src: trio.abc.Stream, dst: trio.abc.Stream, out: bool) -> None:
         while True:
@@ -98,6 +109,10 @@ async def splice(first: trio.abc.Stream, second: trio.abc.Stream) -> Spliced:
                 return
             if not data:
                 await _send_eof(dst)
+                nonlocal ended
+                ended += 1
+                if ended == 1:
+                    done.deadline = min(done.deadline, trio.current_time() + linger)
                 return
             try:
                 await dst.send_all(data)
@@ -117,6 +132,8 @@ async def splice(first: trio.abc.Stream, second: trio.abc.Stream) -> Spliced:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(pump, first, second, True, name="jbtrio relay out")
                 nursery.start_soon(pump, second, first, False, name="jbtrio relay back")
+        if done.cancelled_caught and result.aborted is None:
+            result.aborted = f"half-closed for more than {linger:g} s"
     except BaseException:
         result.aborted = result.aborted or "cancelled"
         raise
