@@ -6,13 +6,16 @@ Nothing imports this package unless cluster mode is on: it needs coredis. Parts:
 :mod:`._config` (every bound), :mod:`._lease` (the lease logic, sans-IO), :mod:`._store`
 (the leases in Redis), :mod:`._relay_wire` (the relay's header and answer, sans-IO),
 :mod:`._splice` (bytes both ways between two streams), :mod:`._relay` (the relaying side and
-the relay listener).
+the relay listener), :mod:`._registry` (the runtime's call registry for a cluster) and
+:mod:`._node` (a server with its store and relay listener: one instance).
 """
 
 from __future__ import annotations
 
 from ._config import MIN_SECRET_BYTES, ClusterConfig, split_address
 from ._lease import Health, Lease, LeaseBook, RedisHealth
+from ._node import ClusterNode
+from ._registry import ClusterCalls, ClusterStats, Peer
 from ._relay import Outcome, RelayListener, RelayResult, RelayStats, relay
 from ._relay_wire import RelayRejected, RelayRequest, Status, derive_key
 from ._splice import Spliced, splice
@@ -20,12 +23,16 @@ from ._store import LeaseStore, StoreStats, StoreUnavailable
 
 __all__ = [
     "MIN_SECRET_BYTES",
+    "ClusterCalls",
     "ClusterConfig",
+    "ClusterNode",
+    "ClusterStats",
     "Health",
     "Lease",
     "LeaseBook",
     "LeaseStore",
     "Outcome",
+    "Peer",
     "RedisHealth",
     "RelayListener",
     "RelayRejected",

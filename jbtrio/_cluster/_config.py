@@ -126,5 +126,10 @@ class ClusterConfig:
                 f"renew_interval ({self.renew_interval:g} s) must be at most half of "
                 f"lease_ttl ({self.lease_ttl:g} s)"
             )
+        if self.advertise is None and self.relay_host in ("", "0.0.0.0", "::"):
+            raise ValueError(
+                f"relay_host {self.relay_host!r} listens on every interface: set advertise "
+                "(--advertise HOST:PORT) to the address other instances reach this one at"
+            )
         if not self.instance_id or any(c.isspace() for c in self.instance_id):
             raise ValueError(f"instance_id must be non-empty, without spaces: {self.instance_id!r}")

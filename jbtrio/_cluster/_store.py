@@ -148,6 +148,11 @@ class LeaseStore:
         self._releases_send, self._releases = trio.open_memory_channel[str](MAX_PENDING_RELEASES)
         self._renewed = trio.Event()
 
+    @property
+    def redacted_url(self) -> str:
+        """The Redis URL without its password, for logs."""
+        return _redacted(self.config.redis_url)
+
     def key(self, call_sid: str) -> str:
         return self.config.key_prefix + call_sid
 

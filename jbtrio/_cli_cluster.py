@@ -1,0 +1,118 @@
+"""``jbtrio serve APP --redis URL``: the serve options of cluster mode, and serving one
+instance of a cluster (:class:`jbtrio._cluster.ClusterNode`).
+
+The cluster package (and its Redis client, the ``jbtrio[cluster]`` extra) is imported only
+when ``--redis`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import trio
+
+from ._runtime import Router, ServerConfig, run_until_signalled
+
+if TYPE_CHECKING:
+    from ._cluster import ClusterConfig, ClusterNode
+
+__all__ = ["add_cluster_arguments", "cluster_config", "serve_cluster"]
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """The cluster options of ``jbtrio serve``."""
+    group = parser.add_argument_group(
+        "cluster mode",
+        "several instances behind a load balancer; a reconnect that lands on an instance "
+        "not holding its call is relayed to the one that does (needs jbtrio[cluster])",
+    )
+    group.add_argument(
+        "--redis",
+        metavar="URL",
+        help="redis://HOST:PORT/DB shared by every instance (jambonz's own will do): turns "
+        "cluster mode on",
+    )
+    group.add_argument(
+        "--advertise",
+        metavar="HOST:PORT",
+        help="where other instances reach this one's relay listener (in Kubernetes: the pod "
+        "IP); default: --relay-host and the relay port",
+    )
+    group.add_argument(
+        "--relay-host",
+        metavar="HOST",
+        help="interface the relay listener binds (default: --host)",
+    )
+    group.add_argument(
+        "--relay-port",
+        type=int,
+        metavar="N",
+        help="the relay listener's port (default: --advertise's port, else any free port)",
+    )
+    group.add_argument(
+        "--cluster-secret-file",
+        metavar="PATH",
+        help="file holding the secret shared by every instance (16 bytes or more; required "
+        "with --redis): instances authenticate each other's relays with it",
+    )
+
+
+def cluster_config(args: argparse.Namespace) -> ClusterConfig | None:
+    """The :class:`~jbtrio._cluster.ClusterConfig` the options say (``None`` without
+    ``--redis``); :class:`SystemExit` with a one-line reason for bad ones."""
+    if args.redis is None:
+        for option in ("advertise", "relay_host", "relay_port", "cluster_secret_file"):
+            if getattr(args, option) is not None:
+                raise SystemExit(f"--{option.replace('_', '-')} needs --redis")
+        return None
+    try:
+        from ._cluster import ClusterConfig, split_address  # noqa: PLC0415 - the extra
+    except ImportError as exc:
+        raise SystemExit(
+            f"--redis needs the cluster extra: pip install 'jbtrio[cluster]' ({exc})"
+        ) from None
+    if args.cluster_secret_file is None:
+        raise SystemExit("--redis needs --cluster-secret-file PATH (the instances' shared secret)")
+    try:
+        secret = Path(args.cluster_secret_file).read_bytes().strip()
+    except OSError as exc:
+        raise SystemExit(f"--cluster-secret-file: {exc}") from None
+    relay_port = args.relay_port
+    try:
+        if relay_port is None:
+            relay_port = split_address(args.advertise)[1] if args.advertise else 0
+        return ClusterConfig(
+            redis_url=args.redis,
+            secret=secret,
+            advertise=args.advertise,
+            relay_host=args.relay_host if args.relay_host is not None else args.host,
+            relay_port=relay_port,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"jbtrio serve: {exc}") from None
+
+
+async def serve_cluster(
+    router: Router, args: argparse.Namespace, config: ServerConfig, cluster: ClusterConfig
+) -> None:
+    """Serve one cluster instance until SIGINT/SIGTERM (as ``jbtrio serve`` serves)."""
+    from ._cluster import ClusterNode  # noqa: PLC0415 - the extra
+
+    node = ClusterNode(router, config, cluster)
+
+    def ready(node: ClusterNode, _: trio.Nursery) -> None:
+        print(
+            f"jbtrio serving {args.app} on ws://{args.host}:{node.port} "
+            f"(cluster instance {cluster.instance_id}, relay {node.address})",
+            flush=True,
+        )
+
+    def stop(node: ClusterNode, nursery: trio.Nursery) -> None:
+        nursery.start_soon(node.shutdown, name="jbtrio shutdown")
+
+    await run_until_signalled(
+        partial(node.run, args.host, args.port), stop, ready=ready, name="jbtrio cluster node"
+    )
