@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import random
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,19 @@ class Cluster:
 
     def stat(self, name: str) -> int:
         return sum(int(getattr(node.registry.stats, name)) for node in self.nodes)
+
+    async def until(self, predicate: Callable[[], bool]) -> None:
+        """Wait until ``predicate()`` holds: it is checked each time a call is added or
+        forgotten on any instance, and every 10 ms (the instances' change events are
+        replaced on each change, so waiting on all three at once could miss one)."""
+        while not predicate():
+            with trio.move_on_after(0.01):
+                await self.nodes[0].registry.wait_changed()
+
+    def stat_store(self, name: str) -> int:
+        if name == "health_down":
+            return sum(node.store.health.outages for node in self.nodes)
+        return sum(int(getattr(node.store.stats, name)) for node in self.nodes)
 
 
 def cluster_config(redis: RedisServer, name: str, **overrides: Any) -> ClusterConfig:
@@ -118,27 +131,47 @@ def caller(n: int) -> Caller:
 class Placed:
     ok: bool
     summary: str
+    said: list[str]
+    """What the caller heard, in order, without the instance's name."""
     instances: list[str]
+    """The instance that said each."""
     reconnects: int
+
+
+EXPECTED = [
+    "turn 0", "heard call N turn 0", "turn 1", "heard call N turn 1", "turn 2",
+    "heard call N turn 2", "bye",
+]  # fmt: skip
+
+
+def placed(n: int, call: Any, outcome: jbtrio.testing.CallOutcome) -> Placed:
+    """A call's outcome: ``ok`` also for a drop the test made (the fake counts any drop it
+    did not inject itself as a fault: "connection lost")."""
+    said, instances = [], []
+    for text in call.spoken:
+        _, name, rest = text.split(" ", 2)
+        instances.append(name)
+        said.append(rest.replace(f"call {n} ", "call N "))
+    ok = (
+        outcome.status == "completed"
+        and not outcome.app_errors
+        and all(fault.startswith("connection lost") for fault in outcome.faults)
+    )
+    return Placed(ok, outcome.summary(), said, instances, len(call.sent("session:reconnect")))
 
 
 async def place_calls(url: str, faults: list[Faults]) -> list[Placed]:
     fake = fast_jambonz()
-    placed: list[Placed | None] = [None] * len(faults)
+    results: list[Placed | None] = [None] * len(faults)
 
     async def one(n: int) -> None:
         call = fake.new_call(url, caller=caller(n), faults=faults[n])
-        outcome = await call.run()
-        said = " ".join(frame.text for frame in call.transcript if frame.direction == "in")
-        instances = [word for word in said.split() if word in "abcdefgh" and len(word) == 1]
-        placed[n] = Placed(
-            outcome.ok, outcome.summary(), instances, len(call.sent("session:reconnect"))
-        )
+        results[n] = placed(n, call, await call.run())
 
     async with trio.open_nursery() as nursery:
         for n in range(len(faults)):
             nursery.start_soon(one, n)
-    return [p for p in placed if p is not None]
+    return [p for p in results if p is not None]
 
 
 def random_drops(count: int, seed: int) -> list[Faults]:
@@ -156,7 +189,7 @@ async def test_reconnects_landing_on_other_instances_reach_the_call(
             placed = await place_calls(c.url, random_drops(24, seed))
         for p in placed:
             assert p.ok, p.summary
-            assert p.instances, "the app said nothing"
+            assert p.said == EXPECTED, p
             assert len(set(p.instances)) == 1, f"a call was served by two instances: {p}"
         reconnects = sum(p.reconnects for p in placed)
         assert reconnects >= 12
@@ -172,3 +205,86 @@ async def test_reconnects_landing_on_other_instances_reach_the_call(
                 while node.registry.calls:
                     await node.registry.wait_changed()
                 assert len(node.store.book) == 0
+
+
+async def start_calls(
+    c: Cluster, count: int, nursery: trio.Nursery, outcomes: list[Placed]
+) -> list[Any]:
+    """``count`` slow calls (a turn every ~1.5 s) through the proxy, their outcomes appended
+    to ``outcomes``; returns once each has a call here."""
+    fake = fast_jambonz()
+    calls = []
+    for n in range(count):
+        slow = Caller(
+            speech=[f"call {n} turn {t}" for t in range(3)], response_delay=1.5, idle_hangup=5.0
+        )
+        call = fake.new_call(c.url, caller=slow)
+
+        async def run(call: Any = call, n: int = n) -> None:
+            outcomes.append(placed(n, call, await call.run()))
+
+        nursery.start_soon(run)
+        calls.append(call)
+    await c.until(lambda: sum(len(node.registry.calls) for node in c.nodes) >= count)
+    return calls
+
+
+async def renewed(c: Cluster) -> None:
+    """Wait until every instance ran a whole renewal round (after now)."""
+
+    async def twice(node: ClusterNode) -> None:
+        await node.store.wait_renewed()
+        await node.store.wait_renewed()
+
+    async with trio.open_nursery() as nursery:
+        for node in c.nodes:
+            nursery.start_soon(twice, node)
+
+
+def drop_instance(c: Cluster, index: int) -> None:
+    """Every socket of instance ``index`` dropped (the proxy resets them); new connections
+    go to the others for a moment, then to it again."""
+    c.proxy.kill(index)
+    c.proxy.revive(index)
+
+
+async def test_redis_restarted_mid_call_leases_are_claimed_again(tmp_path: Path) -> None:
+    async with cluster(tmp_path) as c:
+        outcomes: list[Placed] = []
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                await start_calls(c, 9, nursery, outcomes)
+                await c.redis.restart()  # every lease is gone
+                await renewed(c)
+                assert c.stat_store("reclaimed") == 9
+                drop_instance(c, 0)  # its calls' reconnects land on b and c
+        assert len(outcomes) == 9
+        for p in outcomes:
+            assert p.ok, p.summary
+            assert p.said == EXPECTED, p
+            assert len(set(p.instances)) == 1, f"a call was served by two instances: {p}"
+        assert sum(p.reconnects for p in outcomes) >= 3
+        assert c.stat("relayed") >= 2
+        assert c.stat("reconnects_fresh") == 0
+
+
+async def test_redis_down_calls_go_on_and_reconnects_elsewhere_are_counted(
+    tmp_path: Path,
+) -> None:
+    async with cluster(tmp_path) as c:
+        outcomes: list[Placed] = []
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                await start_calls(c, 9, nursery, outcomes)
+                await c.redis.stop(kill=True)
+                drop_instance(c, 0)  # a's calls reconnect to b and c, which cannot ask
+            # Every call completed (none hangs); those of b and c as if nothing happened.
+            assert len(outcomes) == 9
+        undisturbed = [p for p in outcomes if not p.reconnects]
+        assert len(undisturbed) == 6
+        assert all(p.ok and p.said == EXPECTED for p in undisturbed)
+        assert all(len(set(p.instances)) == 1 for p in undisturbed)
+        # Those landing on b or c (one may come back to a, in turn) start afresh there.
+        assert 1 <= c.stat("reconnects_while_redis_down") <= 3
+        assert c.stat("relayed") == 0
+        assert c.stat_store("health_down") >= 1

@@ -147,6 +147,7 @@ class LeaseStore:
         self._scripts: dict[str, coredis.commands.Script[bytes]] = {}
         self._releases_send, self._releases = trio.open_memory_channel[str](MAX_PENDING_RELEASES)
         self._renewed = trio.Event()
+        self._back = trio.Event()  # Redis is reachable again: renew now, not at the next round
 
     @property
     def redacted_url(self) -> str:
@@ -264,7 +265,9 @@ class LeaseStore:
     async def _renew_loop(self) -> None:
         interval = self.config.renew_interval
         while True:
-            await trio.sleep(interval)
+            with trio.move_on_after(interval):
+                await self._back.wait()
+            self._back = trio.Event()
             now = trio.current_time()
             for sid in self.book.stale(now, interval * _STALE_AFTER_RENEWALS):
                 self.stats.held = len(self.book)
@@ -384,6 +387,7 @@ class LeaseStore:
                 transition.reason,
             )
         else:
+            self._back.set()
             log.warning(
                 "Redis reachable again after %.1f s; %d lease(s) held here",
                 now - transition.since,
