@@ -22,6 +22,7 @@ from ._inbound_routing import Subscription
 from ._runtime import AppHandler, CallSession
 from ._tool_serving import Tool
 from ._wire import DialConfirm, SessionAdulting, SessionRedirect
+from .audio import AudioConfig, AudioHandler, AudioRoutes
 
 if TYPE_CHECKING:
     from .rest import ClientPool
@@ -149,13 +150,23 @@ class App:
     default); the exception is logged with the call_sid and no other call is affected.
     ``rest`` (a :class:`jbtrio.rest.ClientPool`, from the ``rest`` extra) gives every call a
     REST client for mid-call control (:attr:`Call.rest`); close it when the program ends.
+    ``audio`` sets the bounds and policies of the app's audio streams (:meth:`audio`).
     """
 
     def __init__(
-        self, *, error_verbs: Iterable[Any] = DEFAULT_ERROR_VERBS, rest: ClientPool | None = None
+        self,
+        *,
+        error_verbs: Iterable[Any] = DEFAULT_ERROR_VERBS,
+        rest: ClientPool | None = None,
+        audio: AudioConfig | None = None,
     ) -> None:
         self.error_verbs = tuple(error_verbs)
         self.rest = rest
+        self.audio_routes: AudioRoutes | None = (
+            AudioRoutes(config=audio) if audio is not None else None
+        )
+        """The app's audio handlers (``audio.drachtio.org`` sockets, served on the same
+        listener as its calls), made by :meth:`audio` or ``audio=``."""
         self._routes: dict[str, _Route] = {}
         self._adulting: dict[str, _Route] = {}
         self._confirm_flows: dict[str, Flow] = {}
@@ -247,6 +258,26 @@ class App:
             return tool
 
         return register
+
+    def audio(self, path: str) -> Callable[[AudioHandler], AudioHandler]:
+        """Decorator: serve jambonz's audio sockets (``listen``/``stream`` verbs) opened on
+        ``path`` with ``async def handler(stream)`` (a :class:`jbtrio.audio.AudioStream`).
+
+        They reach the same listener as the calls (told apart by subprotocol); a flow
+        points its ``listen`` verb at :meth:`audio_url` and gets its stream with
+        ``await app.audio_routes.wait_stream(call.sid)``.
+        """
+        if self.audio_routes is None:
+            self.audio_routes = AudioRoutes()
+        return self.audio_routes.audio(path)
+
+    def audio_url(self, path: str, base: str | None = None) -> str:
+        """The ``url`` for a ``listen``/``stream`` verb reaching the audio handler at
+        ``path`` (relative, so jambonz uses the app's own host and credentials; or
+        ``base`` + ``path``); see :meth:`jbtrio.audio.AudioRoutes.audio_url`."""
+        if self.audio_routes is None:
+            raise ValueError(f"no audio handler is mounted at {path}")
+        return self.audio_routes.audio_url(path, base)
 
     def add_failure_listener(self, listener: FailureListener) -> Callable[[], None]:
         """Call ``listener(call, where, exc)`` whenever a flow or handler of a call raises.

@@ -16,18 +16,29 @@ import errno
 import importlib
 import logging
 import os
-import signal
 import socket
 import sys
 import traceback
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import NoReturn
 
 import trio
 
 from ._app import App
-from ._runtime import Acceptor, Router, Server, ServerConfig, WorkerPool, adopt_handovers, tune_gc
+from ._runtime import (
+    DEFAULT_TRANSPORT,
+    TRANSPORTS,
+    Acceptor,
+    Router,
+    Server,
+    ServerConfig,
+    WorkerPool,
+    adopt_handovers,
+    run_until_signalled,
+    tune_gc,
+)
 
 __all__ = ["add_arguments", "load_app", "run"]
 
@@ -71,6 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="processes serving calls (1); with more, this process accepts and hands each "
         "socket to the worker owning its call",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        default=DEFAULT_TRANSPORT,
+        help="the websocket backend (%(default)s)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # INDEX:FD, set by the acceptor
 
@@ -134,53 +151,37 @@ def _machinery(filename: str) -> bool:
 
 
 async def _serve(router: Router, args: argparse.Namespace) -> None:
-    config = _config(args)
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
+    server = Server(router, _config(args))
 
-            async def run_server(task_status: trio.TaskStatus[Server]) -> None:
-                await Server(router, config).run(args.host, args.port, task_status=task_status)
-                nursery.cancel_scope.cancel()  # stopped: stop watching for signals
+    def ready(server: Server, _: trio.Nursery) -> None:
+        print(f"jbtrio serving {args.app} on ws://{args.host}:{server.port}", flush=True)
 
-            server: Server = await nursery.start(run_server, name="jbtrio server")
-            print(f"jbtrio serving {args.app} on ws://{args.host}:{server.port}", flush=True)
-            stopping = False
-            async for signum in signals:
-                if stopping:
-                    log.warning("second signal: stopping now")
-                    nursery.cancel_scope.cancel()
-                    break
-                stopping = True
-                log.warning("%s: shutting down gracefully", signal.Signals(signum).name)
-                nursery.start_soon(server.shutdown, name="jbtrio shutdown")
+    def stop(server: Server, nursery: trio.Nursery) -> None:
+        nursery.start_soon(server.shutdown, name="jbtrio shutdown")
+
+    await run_until_signalled(
+        partial(server.run, args.host, args.port), stop, ready=ready, name="jbtrio server"
+    )
 
 
 async def _serve_workers(router: Router, args: argparse.Namespace) -> None:
     config = _config(args)
     pool = WorkerPool(args.workers, _worker_command(args), wait_for_worker=config.handshake_timeout)
     acceptor = Acceptor(router, config, pool)
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
 
-            async def run_acceptor(task_status: trio.TaskStatus[Acceptor]) -> None:
-                await acceptor.run(args.host, args.port, task_status=task_status)
-                nursery.cancel_scope.cancel()  # workers gone: stop watching for signals
+    def ready(acceptor: Acceptor, _: trio.Nursery) -> None:
+        print(
+            f"jbtrio serving {args.app} on ws://{args.host}:{acceptor.port} "
+            f"with {args.workers} worker processes",
+            flush=True,
+        )
 
-            await nursery.start(run_acceptor, name="jbtrio acceptor")
-            print(
-                f"jbtrio serving {args.app} on ws://{args.host}:{acceptor.port} "
-                f"with {args.workers} worker processes",
-                flush=True,
-            )
-            stopping = False
-            async for signum in signals:
-                if stopping:
-                    log.warning("second signal: stopping now")
-                    nursery.cancel_scope.cancel()
-                    break
-                stopping = True
-                log.warning("%s: shutting down gracefully", signal.Signals(signum).name)
-                acceptor.shutdown()
+    def stop(acceptor: Acceptor, _: trio.Nursery) -> None:
+        acceptor.shutdown()
+
+    await run_until_signalled(
+        partial(acceptor.run, args.host, args.port), stop, ready=ready, name="jbtrio acceptor"
+    )
 
 
 def _worker_command(args: argparse.Namespace) -> Callable[[int, int], list[str]]:
@@ -201,6 +202,8 @@ def _worker_command(args: argparse.Namespace) -> Callable[[int, int], list[str]]
             str(args.max_connections),
             "--gc-threshold",
             str(args.gc_threshold),
+            "--transport",
+            args.transport,
             "--worker",
             f"{index}:{fd}",
         ]
@@ -212,41 +215,38 @@ async def _serve_worker(router: Router, args: argparse.Namespace, index: int, fd
     """A worker: adopt the sockets the acceptor hands over until it closes the channel (or a
     signal); then stop gracefully, as a single-process server does."""
     channel = trio.socket.from_stdlib_socket(socket.socket(fileno=fd))
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
+    stopping = trio.Event()
 
-            async def run_server(task_status: trio.TaskStatus[Server]) -> None:
-                await Server(router, _config(args)).run_in(task_status=task_status)
-                nursery.cancel_scope.cancel()  # stopped: stop watching
+    def stop(server: Server, nursery: trio.Nursery) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            channel.close()  # the acceptor sees it and routes elsewhere
+            nursery.start_soon(server.shutdown, name="jbtrio shutdown")
 
-            server: Server = await nursery.start(run_server, name="jbtrio server")
-            stopping = trio.Event()
+    def ready(server: Server, nursery: trio.Nursery) -> None:
+        async def adopt() -> None:
+            await adopt_handovers(server, channel)
+            if not stopping.is_set():
+                log.warning(
+                    "worker %d: the acceptor closed the channel: shutting down gracefully", index
+                )
+            stop(server, nursery)
 
-            def stop_gracefully(why: str) -> None:
-                if not stopping.is_set():
-                    stopping.set()
-                    log.warning("worker %d: %s: shutting down gracefully", index, why)
-                    channel.close()  # the acceptor sees it and routes elsewhere
-                    nursery.start_soon(server.shutdown, name="jbtrio shutdown")
+        nursery.start_soon(adopt, name=f"jbtrio worker {index} handovers")
 
-            async def adopt() -> None:
-                await adopt_handovers(server, channel)
-                stop_gracefully("the acceptor closed the channel")
-
-            nursery.start_soon(adopt, name=f"jbtrio worker {index} handovers")
-            signalled = False
-            async for signum in signals:
-                if signalled:
-                    log.warning("worker %d: second signal: stopping now", index)
-                    nursery.cancel_scope.cancel()
-                    break
-                signalled = True
-                stop_gracefully(signal.Signals(signum).name)
+    await run_until_signalled(
+        Server(router, _config(args)).run_in,
+        stop,
+        ready=ready,
+        name="jbtrio server",
+        who=f"worker {index}: ",
+    )
 
 
 def _config(args: argparse.Namespace) -> ServerConfig:
     # Workers are started without --user/--password: the acceptor checked the credentials.
     return ServerConfig(
+        transport=args.transport,
         username=args.user,
         password=args.password,
         shutdown_grace=args.grace,

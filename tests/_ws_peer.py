@@ -14,16 +14,25 @@ from websockets.http11 import Response
 from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
-from jbtrio._runtime._transport import SUBPROTOCOL, Handshake, Keepalive, Socket, open_socket
+from jbtrio._runtime._transport_api import (
+    SUBPROTOCOL,
+    Handshake,
+    HandshakeFailed,
+    HandshakeRejected,
+    Keepalive,
+    SocketOptions,
+    WebSocket,
+)
+from jbtrio._runtime._transports import transport_named
 
 
 class Peer:
     """A websocket client at the frame level, on the client end of a memory stream."""
 
-    def __init__(self, stream: trio.abc.Stream) -> None:
+    def __init__(self, stream: trio.abc.Stream, subprotocol: str = SUBPROTOCOL) -> None:
         self.stream = stream
         self.protocol = ClientProtocol(
-            parse_uri("ws://jbtrio.test/app"), subprotocols=[Subprotocol(SUBPROTOCOL)]
+            parse_uri("ws://jbtrio.test/app"), subprotocols=[Subprotocol(subprotocol)]
         )
         self._pending: list[Frame] = []
         self.open = trio.Event()
@@ -47,6 +56,13 @@ class Peer:
                 self.open.set()
                 return
 
+    async def next_frame_or_end(self) -> Frame | None:
+        """The next frame, or ``None`` if the stream ends first."""
+        try:
+            return await self.next_frame()
+        except EOFError:
+            return None
+
     async def next_frame(self) -> Frame:
         while True:
             for event in self.protocol.events_received():
@@ -59,9 +75,27 @@ class Peer:
                 self.protocol.receive_data(data)
             else:
                 self.protocol.receive_eof()
+                for event in self.protocol.events_received():
+                    if isinstance(event, Frame):
+                        self._pending.append(event)
+                if self._pending:
+                    return self._pending.pop(0)
+                raise EOFError("the stream ended")
 
 
 NO_PINGS = Keepalive(None, 1.0)
+
+
+def options(
+    keepalive: Keepalive = NO_PINGS, *, max_message_bytes: int = 4096, max_fragments: int = 1024
+) -> SocketOptions:
+    return SocketOptions(
+        handshake_timeout=5.0,
+        max_message_bytes=max_message_bytes,
+        close_timeout=1.0,
+        keepalive=keepalive,
+        max_fragments=max_fragments,
+    )
 
 
 @asynccontextmanager
@@ -70,27 +104,24 @@ async def connected(
     client_end: trio.abc.Stream | None = None,
     *,
     keepalive: Keepalive = NO_PINGS,
-) -> AsyncIterator[tuple[Socket, Peer]]:
-    """An open :class:`Socket` and its peer: over the given streams (the peer's end is closed
-    on exit), or an in-memory stream pair."""
+    transport: str = "websockets",
+    max_fragments: int = 1024,
+) -> AsyncIterator[tuple[WebSocket, Peer]]:
+    """An open socket of the ``transport`` backend and its peer: over the given streams (the
+    peer's end is closed on exit), or an in-memory stream pair."""
     if server_end is None or client_end is None:
         client_end, server_end = trio.testing.memory_stream_pair()
     peer = Peer(client_end)
 
-    def accept(_: Handshake) -> None:
-        return None
+    def accept(_: Handshake) -> str:
+        return SUBPROTOCOL
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(peer.handshake)
-        async with open_socket(
-            server_end,
-            handshake_timeout=5.0,
-            max_message_bytes=4096,
-            close_timeout=1.0,
-            keepalive=keepalive,
-            check=accept,
+        async with transport_named(transport).open_socket(
+            server_end, options(keepalive, max_fragments=max_fragments), accept
         ) as outcome:
-            assert isinstance(outcome, Socket)
+            assert not isinstance(outcome, HandshakeRejected | HandshakeFailed), outcome
             await peer.open.wait()
             try:
                 yield outcome, peer

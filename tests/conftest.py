@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
+
+from jbtrio._runtime import TRANSPORTS
 
 _DATABASE = DirectoryBasedExampleDatabase(".hypothesis/examples")
 
@@ -44,3 +47,10 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """Each websocket backend in turn: the transport suite holds for every one."""
+    name: str = request.param
+    return name

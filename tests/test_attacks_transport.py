@@ -1,4 +1,5 @@
-"""Attacks on one socket that must not hurt anything else: the transport's share.
+"""Attacks on one socket that must not hurt anything else: the transport's share, held
+against every backend (``transport``).
 
 Each test reproduces an attack found against ``jbtrio serve`` (issue 16) on a socket pair or an
 in-memory stream, bounded in count, and checks the bound that now holds: reads yield to the
@@ -18,18 +19,11 @@ import trio
 import trio.testing
 from _ws_peer import Peer
 from _ws_peer import connected as connected_over
+from websockets.frames import Opcode
 
-from jbtrio._runtime._rawstream import take_over
-from jbtrio._runtime._transport import (
-    FEED_SLICE,
-    MAX_FRAGMENTS,
-    READ_SIZE,
-    YIELD_EVERY,
-    RawSocketStream,
-    Socket,
-    SocketClosed,
-    Written,
-)
+from jbtrio._runtime._rawstream import READ_SIZE, RawSocketStream, take_over
+from jbtrio._runtime._sansio_socket import YIELD_EVERY
+from jbtrio._runtime._transport_api import FEED_SLICE, MAX_FRAGMENTS, SocketClosed
 
 
 def socket_pair() -> tuple[trio.SocketStream, trio.SocketStream]:
@@ -83,12 +77,12 @@ async def flood_and_sample(
     return samples
 
 
-async def test_a_flood_of_tiny_frames_lets_other_tasks_run() -> None:
+async def test_a_flood_of_tiny_frames_lets_other_tasks_run(transport: str) -> None:
     """One read of 64 KiB holds ~9,000 tiny frames; the reader returned them all (and the
     next read's) without a checkpoint: every other call waited for the whole flood."""
     count = 20_000  # ~140 KB: more than two reads' worth
     server_end, client_end = socket_pair()
-    async with connected_over(server_end, client_end) as (ws, peer):
+    async with connected_over(server_end, client_end, transport=transport) as (ws, peer):
         samples = await flood_and_sample(peer, ws.receive, count)
     gaps = [b - a for a, b in itertools.pairwise(samples)]
     # Between two turns of the other task the reader handles at most one slice of input or
@@ -96,8 +90,8 @@ async def test_a_flood_of_tiny_frames_lets_other_tasks_run() -> None:
     assert max(gaps) <= max(YIELD_EVERY, FEED_SLICE // 7 + 1), max(gaps)
 
 
-async def test_queued_messages_are_returned_with_a_checkpoint_every_few() -> None:
-    async with connected_over() as (ws, peer):
+async def test_queued_messages_are_returned_with_a_checkpoint_every_few(transport: str) -> None:
+    async with connected_over(transport=transport) as (ws, peer):
         for _ in range(YIELD_EVERY * 3):
             peer.protocol.send_text(b"!")
         await peer.flush()
@@ -114,12 +108,12 @@ async def test_queued_messages_are_returned_with_a_checkpoint_every_few() -> Non
 
 
 async def test_empty_continuation_frames_are_bounded_per_message(
-    autojump_clock: trio.testing.MockClock,
+    transport: str, autojump_clock: trio.testing.MockClock
 ) -> None:
     """Zero-byte fragments never counted toward the size limit and each one was kept: a
     peer answering pings could grow the process for ever. Past MAX_FRAGMENTS the socket is
     failed with 1009 (message too big) and nothing is kept."""
-    async with connected_over() as (ws, peer):
+    async with connected_over(transport=transport) as (ws, peer):
         peer.protocol.send_text(b"{", fin=False)
         for _ in range(MAX_FRAGMENTS + 10):
             peer.protocol.send_continuation(b"", fin=False)
@@ -127,60 +121,46 @@ async def test_empty_continuation_frames_are_bounded_per_message(
         with pytest.raises(SocketClosed) as closed, trio.fail_after(5):
             await ws.receive()
         assert closed.value.code == 1009
-        assert ws._fragments == []
+        frame = await peer.next_frame()
+        assert frame.opcode is Opcode.CLOSE
+        assert frame.data[:2] == (1009).to_bytes(2, "big")
+
+
+async def test_the_fragment_bound_holds_however_the_frames_are_split(
+    transport: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The bound holds when the frames arrive a byte at a time (headers split across
+    reads), and a message just under it still arrives."""
+    async with connected_over(transport=transport, max_fragments=20) as (ws, peer):
+        peer.protocol.send_text(b"{", fin=False)
+        for _ in range(18):
+            peer.protocol.send_continuation(b"", fin=False)
+        peer.protocol.send_continuation(b"}", fin=True)
+        peer.protocol.send_text(b"[", fin=False)
+        for _ in range(30):
+            peer.protocol.send_continuation(b"", fin=False)
+        data = b"".join(peer.protocol.data_to_send())
+
+        async def trickle() -> None:
+            with contextlib.suppress(trio.BrokenResourceError):  # closed at the bound
+                for byte in data:
+                    await peer.stream.send_all(bytes([byte]))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trickle)
+            assert await ws.receive() == "{}"
+            with pytest.raises(SocketClosed) as closed, trio.fail_after(5):
+                await ws.receive()
+            assert closed.value.code == 1009
 
 
 async def test_a_message_in_many_fragments_under_the_bound_arrives_whole(
-    autojump_clock: trio.testing.MockClock,
+    transport: str, autojump_clock: trio.testing.MockClock
 ) -> None:
-    async with connected_over() as (ws, peer):
+    async with connected_over(transport=transport) as (ws, peer):
         peer.protocol.send_text(b'{"type":', fin=False)
         for _ in range(MAX_FRAGMENTS - 3):
             peer.protocol.send_continuation(b"", fin=False)
         peer.protocol.send_continuation(b'"x"}', fin=True)
         await peer.flush()
         assert await ws.receive() == '{"type":"x"}'
-
-
-async def test_closing_a_socket_whose_peer_never_reads_is_bounded(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    """The close frame was written with no bound: to a peer that reads nothing and whose
-    buffers are full, ``close()`` (run shielded when a connection ends) waited for ever."""
-    server_end, client_end = socket_pair()
-    server_end.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    async with connected_over(server_end, client_end) as (ws, _peer):
-        while ws.send_nowait(b"x" * 4000) is Written.ALL:
-            pass  # fill every buffer between us and the peer (the rest of a frame waits)
-        start = trio.current_time()
-        await ws.close(1000)  # close_timeout is 1 s in the helper
-        assert trio.current_time() - start <= 1.5
-
-
-async def test_a_probe_gets_its_pong_or_ends_when_the_socket_closes(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    async def read_all(ws: Socket) -> None:
-        with contextlib.suppress(SocketClosed):
-            while True:
-                await ws.receive()
-
-    async with connected_over() as (ws, peer), trio.open_nursery() as nursery:
-        nursery.start_soon(read_all, ws)
-
-        async def answer() -> None:
-            await peer.next_frame()  # the ping: the protocol queues its pong
-            await peer.flush()
-
-        nursery.start_soon(answer)
-        assert await ws.probe() is True
-
-        async def close_soon() -> None:
-            await trio.sleep(0.5)
-            peer.protocol.send_close(1001)
-            await peer.flush()
-
-        nursery.start_soon(close_soon)
-        start = trio.current_time()
-        assert await ws.probe() is False  # no pong, but no waiting for one either
-        assert trio.current_time() - start < 1.0

@@ -1,4 +1,5 @@
-"""Real sockets: replies written from the replying task, and reads woken by the read poller.
+"""What only the default (sans-IO) backend has, on real sockets: replies written from the
+replying task, and reads woken by the read poller.
 
 Both paths exist only on a plain socket (an in-memory stream always takes the writer task and
 Trio's own waits), so these tests run over ``socket.socketpair()``: the same kernel buffers,
@@ -19,18 +20,14 @@ import trio
 import trio.testing
 from _ws_peer import Peer
 from _ws_peer import connected as connected_over
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 
 import jbtrio
 from jbtrio._runtime import Server
 from jbtrio._runtime._poller import read_poller
-from jbtrio._runtime._rawstream import take_over
-from jbtrio._runtime._transport import (
-    RawSocketStream,
-    Socket,
-    SocketClosed,
-    Written,
-)
+from jbtrio._runtime._rawstream import RawSocketStream, take_over
+from jbtrio._runtime._sansio_socket import Socket, text_frame
+from jbtrio._runtime._transport_api import SocketClosed, Written
 from jbtrio.testing import At, Caller, FakeJambonz, Faults, PauseReading, app_view
 from jbtrio.verbs import Gather, Hangup, Say
 
@@ -59,7 +56,21 @@ def raw(stream: trio.SocketStream) -> RawSocketStream:
 async def connected(buffer: int | None = None) -> AsyncIterator[tuple[Socket, Peer]]:
     server_end, client_end = socket_pair(buffer)
     async with connected_over(server_end, client_end) as (ws, peer):
+        assert isinstance(ws, Socket)
         yield ws, peer
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_text_frames_are_framed_as_websockets_frames_them(size: int) -> None:
+    payload = b"x" * size
+    assert text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+
+
+async def test_a_binary_frame_the_kernel_takes_is_written_at_once() -> None:
+    async with connected() as (ws, peer):
+        assert ws.send_nowait(b"\x00\x01\x02", binary=True) is Written.ALL
+        frame = await peer.next_frame()
+        assert (frame.opcode, bytes(frame.data)) == (Opcode.BINARY, b"\x00\x01\x02")
 
 
 # ---------------------------------------------------------------------- Socket.send_nowait
@@ -75,6 +86,7 @@ async def test_a_frame_the_kernel_takes_is_written_at_once() -> None:
 
 async def test_nothing_is_written_at_once_on_a_stream_that_is_not_a_socket() -> None:
     async with connected_over() as (ws, peer):
+        assert isinstance(ws, Socket)
         assert ws.send_nowait(b"{}") is Written.NONE
         await ws.send(b'{"n":1}')  # the usual way still works, and nothing came before it
         assert bytes((await peer.next_frame()).data) == b'{"n":1}'

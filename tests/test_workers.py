@@ -1,6 +1,7 @@
 """``jbtrio serve --workers N``: the acceptor, the handover, and the worker pool.
 
-The unit tests drive :class:`SessionFinder` and the handover channel directly; the end-to-end
+The unit tests drive :class:`RouteFinder` (over the backends' frame peek) and the handover
+channel directly; the end-to-end
 tests run the real command (an acceptor and two worker processes) on TCP and place calls with
 the fake jambonz, reconnect faults included. Those run in real time: every wait is on an event
 (a log line, a call's end) under a generous ``fail_after``, never a sleep.
@@ -24,9 +25,10 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jbtrio._runtime._frame_reader import FrameReader
 from jbtrio._runtime._handover import CHUNK, HandoverError, receive_handover, send_handover
-from jbtrio._runtime._session_finder import Route, SessionFinder
-from jbtrio._runtime._transport import Handshake
+from jbtrio._runtime._registry import Route, RouteFinder
+from jbtrio._runtime._transport_api import AUDIO_SUBPROTOCOL, SUBPROTOCOL, Handshake
 from jbtrio.testing import Caller, FakeJambonz, Faults, JambonzConfig
 
 TESTS = Path(__file__).parent
@@ -34,7 +36,14 @@ ROOT = TESTS.parent
 MAX = 1 << 20
 
 
-# ------------------------------------------------------------------ SessionFinder
+# ------------------------------------------------------------------ RouteFinder
+
+
+def SessionFinder(  # noqa: N802 - the finder of a call socket, as the acceptor makes it
+    max_message_bytes: int, max_bytes: int, *, max_fragments: int = 1024
+) -> RouteFinder:
+    peek = FrameReader(max_message_bytes, max_bytes, max_fragments=max_fragments)
+    return RouteFinder(peek, SUBPROTOCOL)
 
 
 def client_frame(
@@ -59,7 +68,7 @@ def message(kind: str, sid: str | None = "CA-1", **data: object) -> bytes:
     return orjson.dumps(envelope)
 
 
-def finder() -> SessionFinder:
+def finder() -> RouteFinder:
     return SessionFinder(MAX, MAX + 65536)
 
 
@@ -195,11 +204,14 @@ async def test_a_socket_and_its_bytes_cross_the_channel() -> None:
     received = os.urandom(3 * CHUNK + 17)  # more than one packet
     with parent, child, left:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(send_handover, parent, right.fileno(), HANDSHAKE, received)
+            nursery.start_soon(
+                send_handover, parent, right.fileno(), HANDSHAKE, AUDIO_SUBPROTOCOL, received
+            )
             handover = await receive_handover(child)
         right.close()  # the sender's copy: the connection lives on in the receiver's
         assert handover is not None
         assert handover.handshake == HANDSHAKE
+        assert handover.subprotocol == AUDIO_SUBPROTOCOL
         assert handover.received == received
         with handover.sock:
             handover.sock.sendall(b"through the handed-over socket")

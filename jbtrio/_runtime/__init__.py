@@ -1,17 +1,22 @@
 """The Trio runtime: listener, call registry, a nursery per call, the transport seam.
 
 Layer 3 of jbtrio. Thin glue: it feeds each call's sans-IO core (:mod:`jbtrio._core`) and
-executes what the core says, with the traps of the websocket library kept in
-:mod:`._transport`.
+executes what the core says. Two seams: the websocket backends behind
+:mod:`._transport_api` (:mod:`._transports` names them) and the call registry
+(:mod:`._registry`).
 """
 
 from __future__ import annotations
 
 from ._config import ServerConfig
+from ._listener import Router
 from ._logging import CallLogger as CallLogger
-from ._server import Router, Server, serve
+from ._server import Server, serve
 from ._session import AppHandler, CallSession, Incoming
-from ._transport import SUBPROTOCOL, basic_auth_header
+from ._signals import run_until_signalled as run_until_signalled
+from ._transport_api import SUBPROTOCOL, basic_auth_header
+from ._transports import DEFAULT_TRANSPORT as DEFAULT_TRANSPORT
+from ._transports import TRANSPORTS as TRANSPORTS
 from ._tts_driver import FlushWaiter as FlushWaiter
 from ._tts_driver import TtsFlush as TtsFlush
 from ._tts_driver import TtsPumpDriver as TtsPumpDriver

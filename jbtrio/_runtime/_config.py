@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from .._core import CoreConfig
+from ._transports import DEFAULT_TRANSPORT, TRANSPORTS
 
 __all__ = ["ServerConfig"]
 
@@ -33,6 +34,11 @@ def _valid_peers(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> 
             raise ValueError(f"{attribute.name}: {item!r} is not an address or network") from exc
 
 
+def _known_transport(_inst: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value not in TRANSPORTS:
+        raise ValueError(f"{attribute.name} must be one of {', '.join(TRANSPORTS)}, got {value!r}")
+
+
 def _optional_positive(_inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and value <= 0:
         raise ValueError(f"{attribute.name} must be > 0 or None, got {value!r}")
@@ -44,6 +50,9 @@ class ServerConfig:
 
     Transport:
 
+    - ``transport``: the websocket backend, ``"websockets"`` (the default: websockets'
+      sans-IO engine driven by jbtrio) or ``"trio-websocket"`` (the README's Hardening
+      section says where the two differ, and the benchmark why the default is the default).
     - ``username``/``password``: require HTTP Basic auth on the upgrade (jambonz sends the
       credentials configured on the application); checked in constant time, 401 otherwise.
     - ``allowed_peers``: addresses or networks (CIDR) that may connect, e.g. your jambonz
@@ -96,6 +105,7 @@ class ServerConfig:
     - ``core``: the per-call protocol settings (ack timing, fallback verbs, queue bound).
     """
 
+    transport: str = attrs.field(default=DEFAULT_TRANSPORT, validator=_known_transport)
     username: str | None = None
     password: str | None = None
     handshake_timeout: float = attrs.field(default=10.0, validator=_positive)

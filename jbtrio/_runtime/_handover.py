@@ -5,9 +5,10 @@ boundaries and order, and a packet can carry a file descriptor (``SCM_RIGHTS``).
 is a head packet carrying the socket's descriptor and the length of the body, then the body
 in packets of at most :data:`CHUNK` bytes (a packet must fit the socket's send buffer; a
 ``session:new`` may be up to ``max_message_bytes``). The body is a length-prefixed JSON
-header (path, headers, subprotocols, remote address) and then every byte the acceptor read
-after the upgrade request. One sender at a time per channel (the acceptor holds a lock per
-worker), so a handover's packets are never interleaved with another's.
+header (path, headers, subprotocols, remote address, the subprotocol accepted) and then every
+byte the acceptor read after the upgrade request. One sender at a time per channel (the
+acceptor holds a lock per worker), so a handover's packets are never interleaved with
+another's.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import attrs
 import orjson
 import trio
 
-from ._transport import Handshake
+from ._transport_api import SUBPROTOCOL, Handshake
 
 __all__ = ["CHUNK", "Handover", "HandoverError", "receive_handover", "send_handover"]
 
@@ -43,16 +44,18 @@ class Handover:
 
     sock: socket.socket
     handshake: Handshake
+    subprotocol: str
     received: bytes
 
 
-def _header(handshake: Handshake) -> bytes:
+def _header(handshake: Handshake, subprotocol: str) -> bytes:
     return orjson.dumps(
         {
             "path": handshake.path,
             "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in handshake.headers],
             "subprotocols": list(handshake.subprotocols),
             "remote": handshake.remote,
+            "subprotocol": subprotocol,
         }
     )
 
@@ -67,14 +70,18 @@ def _handshake(header: Any) -> Handshake:
 
 
 async def send_handover(
-    channel: trio.socket.SocketType, fd: int, handshake: Handshake, received: bytes | bytearray
+    channel: trio.socket.SocketType,
+    fd: int,
+    handshake: Handshake,
+    subprotocol: str,
+    received: bytes | bytearray,
 ) -> None:
     """Send the socket ``fd`` and its state; raises ``OSError`` if the worker is gone.
 
     The caller keeps its own descriptor and closes it afterwards (that sends nothing: the
     connection lives on in the worker's copy).
     """
-    header = _header(handshake)
+    header = _header(handshake, subprotocol)
     body = len(header).to_bytes(4, "big") + header + bytes(received)
     fds = array.array("i", [fd])
     head = _MAGIC + len(body).to_bytes(8, "big")
@@ -111,14 +118,15 @@ async def receive_handover(channel: trio.socket.SocketType) -> Handover | None:
         header_size = int.from_bytes(body[:4], "big")
         header = orjson.loads(body[4 : 4 + header_size])
         handshake = _handshake(header)
+        subprotocol = str(header.get("subprotocol", SUBPROTOCOL))
         sock = socket.socket(fileno=fds.pop())
-    except (HandoverError, ValueError, KeyError, TypeError, OSError) as exc:
+    except (HandoverError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
         for fd in fds:
             socket.close(fd)
         if isinstance(exc, HandoverError):
             raise
         raise HandoverError(f"malformed handover: {exc!r}") from exc
-    return Handover(sock, handshake, bytes(body[4 + header_size :]))
+    return Handover(sock, handshake, subprotocol, bytes(body[4 + header_size :]))
 
 
 def _fds(ancdata: list[tuple[int, int, bytes]]) -> list[int]:

@@ -4,13 +4,14 @@ its reads woken by the run's read poller (:mod:`._poller`)."""
 from __future__ import annotations
 
 import socket
+from contextlib import suppress
 
 import trio
 
 from ._poller import HANG_UP, ReadPoller, read_poller
 from ._wakeups import Wakeup
 
-__all__ = ["READ_SIZE", "RawSocketStream", "take_over"]
+__all__ = ["READ_SIZE", "RawSocketStream", "remote_address", "take_over"]
 
 #: Bytes asked of the stream per read: a few jambonz messages, or one large one in pieces.
 READ_SIZE = 65536
@@ -136,3 +137,13 @@ def take_over(stream: trio.abc.Stream) -> trio.abc.Stream:
     trio_socket = stream.socket
     sock = socket.socket(trio_socket.family, trio_socket.type, fileno=trio_socket.detach())
     return RawSocketStream(sock)
+
+
+def remote_address(stream: trio.abc.Stream) -> str:
+    """The peer's address of a TCP stream (``host:port``), for logs."""
+    if isinstance(stream, trio.SocketStream | RawSocketStream):
+        with suppress(OSError):
+            peer = stream.socket.getpeername()
+            if isinstance(peer, tuple) and len(peer) >= 2:
+                return f"{peer[0]}:{peer[1]}"
+    return "in-memory stream"  # not a socket: no address to report

@@ -1,55 +1,42 @@
-"""The listener: accepts jambonz sockets, routes them to calls, shuts down gracefully.
+"""The listener of a process that serves calls: binds sockets to calls, serves audio
+sockets, shuts down gracefully.
 
-Each connection is handled in a fortress (``except*``): nothing that happens on one socket
-can escape into the listener or another call. A connection's first session message decides
-which call it belongs to — a new one (``session:new``, ``session:adulting``,
-``session:redirect``) or an existing one (``session:reconnect``, rebinding the call that
-outlived its old socket). A socket gets an existing call only if it is that call's jambonz
-coming back: the reconnect carries the call's session data (its identity digest), and the
-socket the call still has, if any, no longer answers a ping; anything else (a second
-``session:new`` for a live call included) is refused with 1008. New calls, those waiting for
-their reconnect included, are bounded by ``max_connections``.
+Each connection is handled in a fortress (``except*``, :class:`~._listener.Listener`):
+nothing that happens on one socket can escape into the listener or another call. A call
+socket's first session message decides which call it belongs to — a new one
+(``session:new``, ``session:adulting``, ``session:redirect``) or an existing one
+(``session:reconnect``, rebinding the call that outlived its old socket). Which socket may
+have which call is the call registry's to say (:mod:`._registry`: the identity digest, the
+probe of the call's old socket, the bounds on calls and sessions); anything refused is
+closed with the registry's code (1008, 1013) and logged with both peers' addresses. An
+``audio.drachtio.org`` socket is served by the app's :class:`~jbtrio.audio.AudioRoutes`.
 """
 
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from contextlib import suppress
 
 import trio
 import trio.testing
 
-from .._core import session_identity
 from .._errors import ProtocolError
 from .._wire import (
-    CallInfo,
     InboundMessage,
     SessionReconnect,
-    SessionRedirect,
     UnknownMessage,
     decode,
 )
-from ._admission import HandshakeGate, PeerFilter, accept_loop
+from ._audio_socket import AudioSocketAdapter
 from ._config import ServerConfig
+from ._listener import Listener, Router
 from ._logging import CallLogger, call_logger
-from ._ratelimit import LogBudget, RateLimitedLogger
+from ._ratelimit import LogBudget
+from ._registry import CallRegistry, LocalCalls, Refusal
 from ._session import AppHandler, CallSession
-from ._transport import (
-    SUBPROTOCOL,
-    Handshake,
-    HandshakeFailed,
-    HandshakeRejected,
-    Keepalive,
-    Socket,
-    SocketClosed,
-    adopt_socket,
-    basic_auth_header,
-    credentials_match,
-    open_socket,
-)
+from ._transport_api import AUDIO_SUBPROTOCOL, Handshake, SocketClosed, WebSocket
 
-__all__ = ["Router", "Server", "check_upgrade", "serve"]
+__all__ = ["Router", "Server", "serve"]
 
 log = logging.getLogger("jbtrio.server")
 
@@ -58,48 +45,31 @@ log = logging.getLogger("jbtrio.server")
 _MAX_EARLY_MESSAGES = 32
 
 
-class Router(Protocol):
-    """What the server needs from an app: the handler for a request path, if any."""
-
-    def resolve(self, path: str) -> AppHandler | None:
-        """The handler serving ``path`` (prefix routing), or ``None`` for 404."""
-        ...
-
-
-class Server:
-    """A jbtrio server: the call registry and the connection handling.
+class Server(Listener):
+    """A jbtrio server: its calls (in a :class:`~._registry.CallRegistry`) and the
+    connection handling.
 
     Use :func:`serve` to run it on TCP; :meth:`handle_stream` serves one connection on any
     Trio stream (tests use in-memory streams with the fake jambonz).
     """
 
-    def __init__(self, router: Router, config: ServerConfig | None = None) -> None:
-        self.router = router
-        self.config = config or ServerConfig()
-        self.calls: dict[str, CallSession] = {}
-        """Calls in progress, by call_sid (a socket opened by a redirect verb for a call
-        already here is registered as ``<call_sid>#redirect-<n>``)."""
-        self.connections = 0
-        """Upgraded sockets now (bounded by ``max_connections``; upgrades in progress are
-        :attr:`handshakes`)."""
-        self.port: int | None = None
-        self._auth = (
-            basic_auth_header(self.config.username, self.config.password)
-            if self.config.username is not None and self.config.password is not None
-            else None
-        )
-        self._keepalive = Keepalive(self.config.ping_interval, self.config.pong_timeout)
+    def __init__(
+        self,
+        router: Router,
+        config: ServerConfig | None = None,
+        *,
+        registry: CallRegistry | None = None,
+    ) -> None:
+        config = config or ServerConfig()
+        super().__init__(router, config, registry or LocalCalls(config))
         self._nursery: trio.Nursery | None = None
-        self._listen_scope = trio.CancelScope()
-        self._calls_changed = trio.Event()
         self._stopped = trio.Event()
-        self._anonymous = 0
-        self._sessions: dict[str, int] = {}  # sessions per call_sid (redirects included)
-        self._probing: set[str] = set()  # calls whose socket is being probed for a reconnect
-        self._budget = LogBudget()  # lines about connections: a flood must not flood the log
-        self._log = RateLimitedLogger(log, budget=self._budget)
-        self._peers = PeerFilter(self.config.allowed_peers)
-        self._gate = HandshakeGate(self.config.max_handshakes)
+
+    @property
+    def calls(self) -> dict[str, CallSession]:
+        """Calls in progress here, by call_sid (a socket opened by a redirect verb for a call
+        already here is registered as ``<call_sid>#redirect-<n>``)."""
+        return dict(self.registry.calls)
 
     # ------------------------------------------------------------------ running
 
@@ -111,12 +81,11 @@ class Server:
         task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Listen on ``host:port`` until :meth:`shutdown` (or cancellation)."""
-        listeners = await trio.open_tcp_listeners(port, host=host)
-        self.port = listeners[0].socket.getsockname()[1]
+        listeners = await self.listen(host, port)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            nursery.start_soon(self._listen, listeners, name="jbtrio listener")
-            log.info("jbtrio listening on %s:%s", host, self.port)
+            nursery.start_soon(self.accept, listeners, nursery, name="jbtrio listener")
+            log.info("jbtrio listening on %s:%s (%s)", host, self.port, self.transport.name)
             task_status.started(self)
             await self._stopped.wait()
             nursery.cancel_scope.cancel()
@@ -142,20 +111,15 @@ class Server:
         self._nursery.start_soon(self.handle_stream, server_end, name="in-memory connection")
         return client
 
-    async def _listen(self, listeners: list[trio.SocketListener]) -> None:
-        assert self._nursery is not None
-        with self._listen_scope:
-            await accept_loop(listeners, self.handle_stream, self._nursery)
-
     async def shutdown(self, grace: float | None = None) -> None:
         """Stop accepting, let calls finish within ``grace``, then close the rest with 1001."""
         grace = self.config.shutdown_grace if grace is None else grace
-        self._listen_scope.cancel()
-        log.info("shutting down: %d call(s) in flight, %g s grace", len(self.calls), grace)
+        self.stop_listening()
+        log.info("shutting down: %d call(s) in flight, %g s grace", len(self.registry.calls), grace)
         with trio.move_on_after(grace):
-            while self.calls:
-                await self._wait_calls_changed()
-        left = list(self.calls.values())
+            while self.registry.calls:
+                await self.registry.wait_changed()
+        left = list(self.registry.calls.values())
         # All at once, within one close_timeout: a peer that never answers a close frame
         # must not hold up the others (six of them took 38.6 s one after another).
         with trio.CancelScope(shield=True), trio.move_on_after(self.config.close_timeout):
@@ -175,117 +139,40 @@ class Server:
             session.end("server shutdown")
         self._stopped.set()
 
-    async def _wait_calls_changed(self) -> None:
-        await self._calls_changed.wait()
-        self._calls_changed = trio.Event()
-
     # ------------------------------------------------------------------ connections
 
-    async def handle_stream(self, stream: trio.abc.Stream) -> None:
-        """Serve one connection on ``stream``. Never raises (except cancellation)."""
-        refused = self._peers.refuses(stream)
-        if refused is not None:
-            self._log.warning("connection from %s refused: not in allowed_peers", refused)
-            await trio.aclose_forcefully(stream)
-            return
-        scope, evicted = self._gate.enter()
-        if evicted:
-            self._log.warning(
-                "%d connections in their upgrade (max_handshakes): the oldest cut short",
-                self.config.max_handshakes,
-            )
-        try:
-            await self._fortress(
-                open_socket(
-                    stream,
-                    handshake_timeout=self.config.handshake_timeout,
-                    max_message_bytes=self.config.max_message_bytes,
-                    close_timeout=self.config.close_timeout,
-                    keepalive=self._keepalive,
-                    check=self._check,
-                    max_fragments=self.config.max_fragments,
-                    handshake_scope=scope,
-                ),
-                handshake_scope=scope,
-            )
-        finally:
-            self._gate.leave(scope)
-
-    @property
-    def handshakes(self) -> int:
-        """Connections in their upgrade now (bounded by ``max_handshakes``)."""
-        return len(self._gate)
-
-    async def adopt(self, stream: trio.abc.Stream, handshake: Handshake, received: bytes) -> None:
-        """Serve a connection another process accepted and handed over (``jbtrio serve
-        --workers``): its upgrade is done, ``received`` holds the bytes read after it.
-        Never raises (except cancellation)."""
-        await self._fortress(
-            adopt_socket(
-                stream,
-                handshake,
-                received,
-                max_message_bytes=self.config.max_message_bytes,
-                close_timeout=self.config.close_timeout,
-                keepalive=self._keepalive,
-                max_fragments=self.config.max_fragments,
-            ),
-            adopted=True,
-        )
-
-    def adopt_soon(self, stream: trio.abc.Stream, handshake: Handshake, received: bytes) -> None:
+    def adopt_soon(
+        self, stream: trio.abc.Stream, handshake: Handshake, subprotocol: str, received: bytes
+    ) -> None:
         """Start :meth:`adopt` in the server's nursery (where listened connections run)."""
         assert self._nursery is not None, "Server.run()/run_in() is not running"
         self._nursery.start_soon(
-            self.adopt, stream, handshake, received, name=f"connection from {handshake.remote}"
-        )
-
-    async def _fortress(
-        self,
-        opening: AbstractAsyncContextManager[Socket | HandshakeRejected | HandshakeFailed],
-        *,
-        adopted: bool = False,
-        handshake_scope: trio.CancelScope | None = None,
-    ) -> None:
-        """One connection, start to end; nothing that happens on it escapes from here."""
-        try:
-            async with opening as outcome:
-                if handshake_scope is not None:
-                    self._gate.leave(handshake_scope)
-                if isinstance(outcome, Socket):
-                    if adopted and self.connections >= self.config.max_connections:
-                        self._log.warning(
-                            "handed-over connection from %s refused: too many connections "
-                            "(max_connections=%d)",
-                            outcome.remote,
-                            self.config.max_connections,
-                        )
-                        await outcome.close(1013, "too many connections")
-                        return
-                    self.connections += 1
-                    try:
-                        await self._serve_socket(outcome)
-                    finally:
-                        self.connections -= 1
-                elif isinstance(outcome, HandshakeRejected):
-                    self._log.warning("upgrade refused: %s", outcome)
-                elif outcome.reason.startswith("connection closed"):
-                    self._log.info("no upgrade: %s", outcome.reason)
-                else:
-                    self._log.warning("no upgrade: %s", outcome.reason)
-        except* Exception as group:
-            log.error("connection handler failed", exc_info=group)
-
-    def _check(self, handshake: Handshake) -> None:
-        check_upgrade(
+            self.adopt,
+            stream,
             handshake,
-            router=self.router,
-            auth=self._auth,
-            connections=self.connections,
-            max_connections=self.config.max_connections,
+            subprotocol,
+            received,
+            name=f"connection from {handshake.remote}",
         )
 
-    async def _serve_socket(self, socket: Socket) -> None:
+    async def serve_socket(self, socket: WebSocket) -> None:
+        """Serve an accepted socket: an audio stream, or a call's socket."""
+        if socket.subprotocol == AUDIO_SUBPROTOCOL:
+            await self._serve_audio(socket)
+        else:
+            await self._serve_call_socket(socket)
+
+    async def _serve_audio(self, socket: WebSocket) -> None:
+        routes = self.router.audio_routes
+        if routes is None:  # the check accepts audio only for an app with audio routes
+            await socket.close(1008, "no audio here")
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_keep_alive, socket, name=f"audio keepalive {socket.remote}")
+            await routes.serve(AudioSocketAdapter(socket), socket.path, remote=socket.remote)
+            nursery.cancel_scope.cancel()
+
+    async def _serve_call_socket(self, socket: WebSocket) -> None:
         handler = self.router.resolve(socket.path)
         assert handler is not None  # _check refused unknown paths
         session = await self._bind(socket, handler)
@@ -301,7 +188,7 @@ class Server:
                 with trio.CancelScope(shield=True):
                     await socket.close(1001, "going away")
 
-    async def _read(self, socket: Socket, session: CallSession) -> None:
+    async def _read(self, socket: WebSocket, session: CallSession) -> None:
         """The reader: decode and hand off, never waiting on the app."""
         try:
             while True:
@@ -309,7 +196,7 @@ class Server:
         except SocketClosed as closed:
             session.detach(socket, closed.code)
 
-    async def _bind(self, socket: Socket, handler: AppHandler) -> CallSession | None:
+    async def _bind(self, socket: WebSocket, handler: AppHandler) -> CallSession | None:
         """Read up to the first session message and bind the socket to its call."""
         early: list[InboundMessage | UnknownMessage] = []
         bad_input = call_logger("jbtrio.server", None, budget=LogBudget())
@@ -334,7 +221,7 @@ class Server:
 
     async def _first_session(
         self,
-        socket: Socket,
+        socket: WebSocket,
         handler: AppHandler,
         early: list[InboundMessage | UnknownMessage],
         bad_input: CallLogger,
@@ -376,44 +263,17 @@ class Server:
 
     async def _new_session(
         self,
-        socket: Socket,
+        socket: WebSocket,
         handler: AppHandler,
         message: InboundMessage,
         *,
         resumed: bool,
     ) -> CallSession | None:
-        sid = message.sid or self._anonymous_sid()
-        key = sid
-        existing = self.calls.get(sid)
-        if existing is not None and not existing.ended:
-            if not isinstance(message, SessionRedirect):
-                # jambonz starts a call once; after a drop it sends session:reconnect.
-                await self._refuse(socket, existing, f"{message.TYPE} for a call in progress")
-                return None
-            # A redirect verb to an absolute ws URL: a second socket for the same call,
-            # run by the app at that URL, while the first one stays jambonz's notifier.
-            self._anonymous += 1
-            key = f"{sid}#redirect-{self._anonymous}"
-        if len(self.calls) >= self.config.max_connections and not self._make_room():
-            # A call waiting for its reconnect is a call: orphans meet the same bound.
-            self._log_for(sid).warning(
-                "%s from %s refused: %d calls in progress, those waiting for a reconnect "
-                "included (max_connections)",
-                message.TYPE,
-                socket.remote,
-                len(self.calls),
-            )
-            await socket.close(1013, "too many calls")
+        key = self.registry.admit(message, socket.remote)
+        if isinstance(key, Refusal):
+            await self._refuse(socket, message.sid, key)
             return None
-        if self._sessions.get(sid, 0) >= self.config.max_sessions_per_call:
-            self._log_for(sid).warning(
-                "%s from %s refused: %d sessions of this call already (max_sessions_per_call)",
-                message.TYPE,
-                socket.remote,
-                self._sessions[sid],
-            )
-            await socket.close(1008, "too many sessions for this call")
-            return None
+        sid = message.sid or key
         session = CallSession(
             key=key,
             call_sid=sid,
@@ -422,11 +282,9 @@ class Server:
             resumed=resumed,
             handler=handler,
             config=self.config,
-            on_end=self._forget,
+            on_end=self.registry.forget,
         )
-        self.calls[key] = session
-        self._sessions[sid] = self._sessions.get(sid, 0) + 1
-        self._calls_changed.set()
+        self.registry.add(session)
         assert self._nursery is not None, "Server.run()/run_in() is not running"
         await self._nursery.start(session.run, name=f"call {sid}")
         session.attach(socket)
@@ -434,125 +292,38 @@ class Server:
         session.start_app()
         return session
 
-    def _make_room(self) -> bool:
-        """At ``max_connections``: end the call that has waited longest for its reconnect,
-        if that is ``orphan_evict_after`` seconds or more (jambonz reconnects within about a
-        second of a drop), so that a flood of orphans cannot keep new calls out."""
-        now = trio.current_time()
-        oldest: CallSession | None = None
-        since = now - self.config.orphan_evict_after
-        for session in self.calls.values():
-            waiting = session.waiting_since
-            if waiting is not None and waiting <= since:
-                oldest, since = session, waiting
-        if oldest is None:
-            return False
-        oldest.end(
-            f"ended after {now - since:.1f} s without its reconnect, to make room for a new "
-            "call (max_connections)"
-        )
-        return True
-
     async def _reconnect(
-        self, socket: Socket, handler: AppHandler, message: SessionReconnect
+        self, socket: WebSocket, handler: AppHandler, message: SessionReconnect
     ) -> CallSession | None:
-        """Bind a ``session:reconnect`` to its call, if it is that call's jambonz: it must
-        carry the call's session data, and the call's socket, if we still hold one, must be
-        dead (it answers no ping)."""
+        """Bind a ``session:reconnect`` to its call, if the registry says it is that call's
+        jambonz; resume a call this process does not know."""
         sid = message.sid
-        session = self.calls.get(sid) if sid is not None else None
-        if session is not None and not session.ended:
-            first = getattr(session.first_message, "data", None)
-            if isinstance(first, CallInfo) and session_identity(first) != session_identity(
-                message.data
-            ):
-                await self._refuse(socket, session, "its session data differ from the call's")
-                return None
-            old = session.socket
-            if old is not None and old is not socket and not await self._is_dead(session, old):
-                await self._refuse(
-                    socket, session, f"the call's socket from {old.remote} answers pings"
-                )
-                return None
-        if session is None or session.ended:
+        session = self.registry.find(sid) if sid is not None else None
+        if session is None:
             call_logger("jbtrio.server", sid).info(
                 "session:reconnect for a call this process does not know: resuming it"
             )
             return await self._new_session(socket, handler, message, resumed=True)
-        await self._rebind(session, socket, message)
-        return session
-
-    async def _is_dead(self, session: CallSession, old: Socket) -> bool:
-        """Whether the call's socket ``old`` is gone: it answers no ping in time (one probe
-        per call at a time; a reconnect arriving meanwhile is refused)."""
-        if session.key in self._probing:
-            return False
-        self._probing.add(session.key)
-        alive = False
-        try:
-            with trio.move_on_after(self.config.rebind_probe_timeout):
-                alive = await old.probe()
-        finally:
-            self._probing.discard(session.key)
-        return not alive or session.socket is not old
-
-    async def _refuse(self, socket: Socket, session: CallSession, why: str) -> None:
-        """Refuse ``socket`` a call it claims (1008), logged with both peers' addresses."""
-        current = session.socket
-        self._log_for(session.call_sid).warning(
-            "session from %s refused: %s (the call's socket: %s)",
-            socket.remote,
-            why,
-            current.remote if current is not None else "none, waiting for a reconnect",
-        )
-        await socket.close(1008, "refused: not this call's jambonz")
-
-    async def _rebind(self, session: CallSession, socket: Socket, message: InboundMessage) -> None:
+        refusal = await self.registry.check_reconnect(session, socket, message)
+        if refusal is not None:
+            await self._refuse(socket, sid, refusal)
+            return None
+        if session.ended:  # it ended while its old socket was probed
+            return await self._new_session(socket, handler, message, resumed=True)
         old = session.socket
         session.attach(socket)
         if old is not None and old is not socket:
             await old.abort("replaced by a reconnect")
         session.feed_message(message)
+        return session
 
-    def _forget(self, session: CallSession) -> None:
-        if self.calls.get(session.key) is session:
-            del self.calls[session.key]
-            left = self._sessions.pop(session.call_sid, 1) - 1
-            if left > 0:
-                self._sessions[session.call_sid] = left
-            self._calls_changed.set()
+    async def _refuse(self, socket: WebSocket, sid: str | None, refusal: Refusal) -> None:
+        self._log_for(sid).warning("%s", refusal.why)
+        await socket.close(refusal.code, refusal.reason)
 
     def _log_for(self, call_sid: str | None) -> CallLogger:
         """A logger for ``call_sid`` sharing the server's budget of connection lines."""
         return call_logger("jbtrio.server", call_sid, budget=self._budget)
-
-    def _anonymous_sid(self) -> str:
-        self._anonymous += 1
-        return f"no-call-sid-{self._anonymous}"
-
-
-def check_upgrade(
-    handshake: Handshake,
-    *,
-    router: Router,
-    auth: bytes | None,
-    connections: int,
-    max_connections: int,
-) -> None:
-    """Refuse an upgrade jbtrio must not accept (raises :class:`HandshakeRejected`): too many
-    connections, no ``ws.jambonz.org`` subprotocol, bad credentials, or no app at the path."""
-    if connections >= max_connections:
-        raise HandshakeRejected(503, f"too many connections (max_connections={max_connections})")
-    if SUBPROTOCOL not in handshake.subprotocols:
-        offered = ", ".join(handshake.subprotocols) or "none"
-        raise HandshakeRejected(
-            400,
-            f"subprotocol {SUBPROTOCOL} required (offered: {offered}) from {handshake.remote}",
-        )
-    if auth is not None and not credentials_match(handshake, auth):
-        raise HandshakeRejected(401, f"bad or missing credentials from {handshake.remote}")
-    if router.resolve(handshake.path) is None:
-        raise HandshakeRejected(404, f"no app mounted at {handshake.path}")
 
 
 async def serve(
@@ -569,3 +340,16 @@ async def serve(
     ``server.port`` is the bound port and ``await server.shutdown()`` stops it gracefully.
     """
     await Server(router, config).run(host, port, task_status=task_status)
+
+
+async def _keep_alive(socket: WebSocket) -> None:
+    """Keepalive pings for a socket whose owner has no timer of its own (an audio stream):
+    a ping when due, the socket aborted when its pong is overdue."""
+    while True:
+        await trio.sleep_until(socket.keepalive_at)
+        if not socket.keepalive(trio.current_time()):
+            await socket.abort(f"no pong within {socket.pong_timeout:g} s")
+            return
+        if socket.has_pending:
+            with suppress(SocketClosed):
+                await socket.flush()

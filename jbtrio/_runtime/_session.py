@@ -62,7 +62,7 @@ from .._wire import (
 from ._config import ServerConfig
 from ._logging import call_logger
 from ._ratelimit import LogBudget
-from ._transport import Socket, SocketClosed, Written
+from ._transport_api import SocketClosed, WebSocket, Written
 from ._tts_driver import TtsPumpDriver, TtsRequest
 from ._wakeups import Broadcast, Wakeup
 
@@ -106,7 +106,7 @@ class CallSession:
         self.end_reason: str | None = None
         self._handler = handler
         self._on_end = on_end
-        self._socket: Socket | None = None
+        self._socket: WebSocket | None = None
         self._frames_ready = Wakeup()
         # one level-triggered wake-up for the writer when its socket changes; any number of
         # senders may wait for queue space
@@ -115,7 +115,7 @@ class CallSession:
         self._ended = trio.Event()
         self._sending_since: float | None = None
         # A frame written in part from another task (send_nowait): the writer finishes it.
-        self._partial: tuple[Frame, Socket] | None = None
+        self._partial: tuple[Frame, WebSocket] | None = None
         self._reconnect_by = math.inf
         self._timer_scope = trio.CancelScope()
         # The timer scope's deadline, mirrored: re-setting a Trio deadline costs more than a
@@ -149,7 +149,7 @@ class CallSession:
         return self._ended.is_set()
 
     @property
-    def socket(self) -> Socket | None:
+    def socket(self) -> WebSocket | None:
         """The socket currently bound to the call, if any."""
         return self._socket
 
@@ -298,7 +298,7 @@ class CallSession:
 
     # ------------------------------------------------------------------ sockets
 
-    def attach(self, socket: Socket) -> None:
+    def attach(self, socket: WebSocket) -> None:
         """Bind ``socket`` to the call (the first socket, or a reconnect's)."""
         old = self._socket
         if old is not None and old is not socket:
@@ -316,7 +316,7 @@ class CallSession:
         self._socket_changed.set()
         self._frames_ready.set()
 
-    def detach(self, socket: Socket, code: int) -> None:
+    def detach(self, socket: WebSocket, code: int) -> None:
         """``socket`` closed with ``code``; if it was the call's socket, the call waits."""
         if socket is not self._socket:
             return
@@ -599,7 +599,7 @@ class CallSession:
                 core.sending(None)
             self._sent(frame)
 
-    async def _finish_partial(self, frame: Frame, socket: Socket) -> None:
+    async def _finish_partial(self, frame: Frame, socket: WebSocket) -> None:
         """Write the rest of a frame :meth:`send_queued` wrote in part."""
         try:
             if socket is self._socket:

@@ -1,15 +1,17 @@
 """Several processes serving one port, each call always in the same one (``--workers N``).
 
 One Python process runs the app on one core. To use more, :class:`Acceptor` (the parent
-process) listens, runs the upgrade (the same checks as :class:`Server`: subprotocol, auth,
-path, connection bound), reads up to the connection's first session message with
-:class:`SessionFinder`, and hands the socket, with every byte it read, to worker
-``crc32(call_sid) % N``. So every socket of a call (``session:reconnect`` after a drop, the
-socket a redirect verb opens) reaches the worker holding the call: no call state is shared
-between processes, and none is lost. :class:`WorkerPool` starts the workers, each running
-a :class:`Server` that adopts the sockets (:func:`adopt_handovers`), and starts a new one
-when one exits; jambonz's reconnects then resume that worker's calls on the new one (the
-server's "unknown call" path).
+process) listens and runs the upgrade (the :class:`~._listener.Listener` it shares with
+:class:`~._server.Server`: subprotocol, auth, path, connection bound); its call registry,
+:class:`WorkerRouting`, owns no call: the listener reads up to the connection's first
+session message (a call's, or an audio socket's metadata with its ``callSid``) and the
+registry hands the socket, with every byte read, to worker ``crc32(call_sid) % N``. So every
+socket of a call (``session:reconnect`` after a drop, the socket a redirect verb opens, its
+audio streams) reaches the worker holding the call: no call state is shared between
+processes, and none is lost. :class:`WorkerPool` starts the workers, each running a
+:class:`~._server.Server` that adopts the sockets (:func:`adopt_handovers`), and starts a
+new one when one exits; jambonz's reconnects then resume that worker's calls on the new one
+(the server's "unknown call" path).
 """
 
 from __future__ import annotations
@@ -19,34 +21,20 @@ import socket
 import subprocess
 import zlib
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 
 import trio
 
-from ._admission import HandshakeGate, PeerFilter, accept_loop
 from ._config import ServerConfig
 from ._handover import HandoverError, receive_handover, send_handover
-from ._ratelimit import LogBudget, RateLimitedLogger
-from ._server import Router, Server, check_upgrade
-from ._session_finder import Route, SessionFinder
-from ._transport import (
-    FEED_SLICE,
-    READ_SIZE,
-    Handshake,
-    HandshakeRejected,
-    RawSocketStream,
-    Upgraded,
-    basic_auth_header,
-    open_upgrade,
-)
+from ._listener import Listener, Router
+from ._rawstream import RawSocketStream
+from ._registry import LocalCalls, Owner, Process, Route
+from ._server import Server
+from ._transport_api import Handshake, Upgrade
 
-__all__ = ["Acceptor", "WorkerPool", "adopt_handovers"]
+__all__ = ["Acceptor", "WorkerPool", "WorkerRouting", "adopt_handovers"]
 
 log = logging.getLogger("jbtrio.workers")
-
-#: Bytes the acceptor keeps before a session message, beyond ``max_message_bytes`` (room for
-#: an early ``call:status`` or two); a connection sending more is closed with 1008.
-EARLY_BYTES = 64 * 1024
 
 #: A worker that exits sooner than this after starting is restarted only after this delay,
 #: so a worker that cannot start (an import error) does not spin.
@@ -101,12 +89,6 @@ class WorkerPool:
         """The process id of each worker (``None`` while it is being replaced)."""
         return [slot.pid for slot in self._slots]
 
-    def index_for(self, key: str | None, fallback: int) -> int:
-        """The worker owning call ``key``; ``fallback`` (taken modulo N) when there is none."""
-        if key is None:
-            return fallback % self.count
-        return zlib.crc32(key.encode()) % self.count
-
     async def run(
         self, *, task_status: trio.TaskStatus[WorkerPool] = trio.TASK_STATUS_IGNORED
     ) -> None:
@@ -127,7 +109,12 @@ class WorkerPool:
             slot.replaced.set()
 
     async def hand_over(
-        self, index: int, fd: int, handshake: Handshake, received: bytes | bytearray
+        self,
+        index: int,
+        fd: int,
+        handshake: Handshake,
+        subprotocol: str,
+        received: bytes | bytearray,
     ) -> bool:
         """Give socket ``fd`` to worker ``index``; False if no worker took it in time.
 
@@ -142,7 +129,7 @@ class WorkerPool:
                     try:
                         async with slot.lock:
                             with trio.CancelScope(shield=True):  # never half a handover
-                                await send_handover(channel, fd, handshake, received)
+                                await send_handover(channel, fd, handshake, subprotocol, received)
                         return True
                     except (OSError, trio.ClosedResourceError) as exc:
                         log.warning(
@@ -243,27 +230,43 @@ async def _terminate(index: int, process: trio.Process) -> None:
     await process.wait()
 
 
-class Acceptor:
+class WorkerRouting(LocalCalls):
+    """The acceptor's :class:`~._registry.CallRegistry`: no call lives in the acceptor;
+    worker ``crc32(call_sid) % N`` owns each, and gets the socket over its channel
+    (``SCM_RIGHTS``). A socket that names no call goes to the workers in turn."""
+
+    routes = True
+
+    def __init__(self, config: ServerConfig, pool: WorkerPool) -> None:
+        super().__init__(config)
+        self.pool = pool
+        self._round_robin = 0
+
+    async def owner(self, key: str | None) -> Owner:
+        if key is None:
+            self._round_robin += 1
+            return Process(self._round_robin % self.pool.count)
+        return Process(zlib.crc32(key.encode()) % self.pool.count)
+
+    async def hand_over(
+        self, upgrade: Upgrade, route: Route, owner: Owner, received: bytes | bytearray
+    ) -> bool:
+        stream = upgrade.stream
+        if not isinstance(stream, RawSocketStream):
+            raise TypeError(f"only TCP sockets can be handed over, not {type(stream).__name__}")
+        assert isinstance(owner, Process)
+        log.debug("[%s] %s: to worker %d", route.key or "-", route.why, owner.index)
+        return await self.pool.hand_over(
+            owner.index, stream.socket.fileno(), upgrade.handshake, upgrade.subprotocol, received
+        )
+
+
+class Acceptor(Listener):
     """The parent process: listens, upgrades, routes each socket to its call's worker."""
 
     def __init__(self, router: Router, config: ServerConfig, pool: WorkerPool) -> None:
-        self.router = router
-        self.config = config
+        super().__init__(router, config, WorkerRouting(config, pool))
         self.pool = pool
-        self.connections = 0
-        """Upgraded connections in the acceptor's hands (waiting for a session message, or
-        being handed over); upgrades in progress are counted apart (``max_handshakes``)."""
-        self.port: int | None = None
-        self._auth = (
-            basic_auth_header(config.username, config.password)
-            if config.username is not None and config.password is not None
-            else None
-        )
-        self._round_robin = 0
-        self._peers = PeerFilter(config.allowed_peers)
-        self._gate = HandshakeGate(config.max_handshakes)
-        self._log = RateLimitedLogger(log, budget=LogBudget())  # a flood is not a log flood
-        self._listen_scope = trio.CancelScope()
         self._handlers_scope = trio.CancelScope()
 
     async def run(
@@ -276,148 +279,28 @@ class Acceptor:
         """Start the workers and listen on ``host:port`` until :meth:`shutdown`."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.pool.run)
-            listeners = await trio.open_tcp_listeners(port, host=host)
-            self.port = listeners[0].socket.getsockname()[1]
-            nursery.start_soon(self._listen, listeners, name="jbtrio acceptor")
-            log.info("jbtrio acceptor on %s:%s, %d workers", host, self.port, self.pool.count)
+            listeners = await self.listen(host, port)
+            nursery.start_soon(self._accept, listeners, name="jbtrio acceptor")
+            log.info(
+                "jbtrio acceptor on %s:%s, %d workers (%s)",
+                host,
+                self.port,
+                self.pool.count,
+                self.transport.name,
+            )
             task_status.started(self)
 
-    async def _listen(self, listeners: list[trio.SocketListener]) -> None:
+    async def _accept(self, listeners: list[trio.SocketListener]) -> None:
         with self._handlers_scope:
             async with trio.open_nursery() as handlers:
-                with self._listen_scope:
-                    await accept_loop(listeners, self.handle_stream, handlers)
+                await self.accept(listeners, handlers)
 
     def shutdown(self) -> None:
         """Stop accepting; the workers let their calls finish (their grace) and exit."""
         log.info("acceptor shutting down: stopping %d workers", self.pool.count)
-        self._listen_scope.cancel()
+        self.stop_listening()
         self._handlers_scope.cancel()
         self.pool.stop()
-
-    async def handle_stream(self, stream: trio.abc.Stream) -> None:
-        """Upgrade one connection and hand it over. Never raises (except cancellation)."""
-        refused = self._peers.refuses(stream)
-        if refused is not None:
-            self._log.warning("connection from %s refused: not in allowed_peers", refused)
-            await trio.aclose_forcefully(stream)
-            return
-        scope, evicted = self._gate.enter()
-        if evicted:
-            self._log.warning(
-                "%d connections in their upgrade (max_handshakes): the oldest cut short",
-                self.config.max_handshakes,
-            )
-        try:
-            async with open_upgrade(
-                stream,
-                handshake_timeout=self.config.handshake_timeout,
-                max_message_bytes=self.config.max_message_bytes,
-                check=self._check,
-                handshake_scope=scope,
-            ) as upgraded:
-                self._gate.leave(scope)
-                if isinstance(upgraded, Upgraded):
-                    self.connections += 1
-                    try:
-                        await self._route(upgraded)
-                    finally:
-                        self.connections -= 1
-                elif isinstance(upgraded, HandshakeRejected):
-                    self._log.warning("upgrade refused: %s", upgraded)
-                elif upgraded.reason.startswith("connection closed"):
-                    self._log.info("no upgrade: %s", upgraded.reason)
-                else:
-                    self._log.warning("no upgrade: %s", upgraded.reason)
-        except* Exception as group:
-            log.error("acceptor connection handler failed", exc_info=group)
-        finally:
-            self._gate.leave(scope)
-
-    def _check(self, handshake: Handshake) -> None:
-        check_upgrade(
-            handshake,
-            router=self.router,
-            auth=self._auth,
-            connections=self.connections,
-            max_connections=self.config.max_connections,
-        )
-
-    async def _route(self, upgraded: Upgraded) -> None:
-        stream = upgraded.stream
-        if not isinstance(stream, RawSocketStream):
-            raise TypeError(f"only TCP sockets can be handed over, not {type(stream).__name__}")
-        finder = SessionFinder(
-            self.config.max_message_bytes,
-            self.config.max_message_bytes + EARLY_BYTES,
-            max_fragments=self.config.max_fragments,
-        )
-        try:
-            with trio.move_on_after(self.config.first_message_timeout):
-                route = await _feed_in_slices(finder, upgraded.received)
-                while route is None:
-                    try:
-                        data = await stream.receive_some(READ_SIZE)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        data = b""
-                    if not data:
-                        self._log.info(
-                            "connection from %s closed before its session message",
-                            upgraded.handshake.remote,
-                        )
-                        return
-                    route = await _feed_in_slices(finder, data)
-        except OverflowError as exc:
-            self._log.warning("closing a connection from %s: %s", upgraded.handshake.remote, exc)
-            await _close(upgraded, 1008, "too much before the session message")
-            return
-        if route is None:
-            log.warning(
-                "no session message within %g s on %s; closing",
-                self.config.first_message_timeout,
-                upgraded.handshake.path,
-            )
-            await _close(upgraded, 1000, "no session")
-            return
-        self._round_robin += 1
-        index = self.pool.index_for(route.key, self._round_robin)
-        log.debug("[%s] %s: to worker %d", route.key or "-", route.why, index)
-        handed = await self.pool.hand_over(
-            index, stream.socket.fileno(), upgraded.handshake, finder.received
-        )
-        if not handed:
-            log.error(
-                "[%s] no worker %d to take the connection within %g s; closing with 1013",
-                route.key or "-",
-                index,
-                self.pool.wait_for_worker,
-            )
-            await _close(upgraded, 1013, "try again later")
-
-
-async def _feed_in_slices(finder: SessionFinder, data: bytes) -> Route | None:
-    """Feed ``data`` to ``finder`` a slice at a time, yielding between slices: one read of
-    tiny frames takes tens of milliseconds to parse, and the acceptor serves every call's
-    connections."""
-    view = memoryview(data)
-    route = finder.feed(view[:FEED_SLICE])
-    for start in range(FEED_SLICE, len(view), FEED_SLICE):
-        if route is not None:
-            break
-        await trio.lowlevel.checkpoint()
-        route = finder.feed(view[start : start + FEED_SLICE])
-    return route
-
-
-async def _close(upgraded: Upgraded, code: int, reason: str) -> None:
-    """Send a close frame from the acceptor (the socket stays here) and let go of it."""
-    protocol = upgraded.protocol
-    protocol.send_close(code, reason)
-    data = b"".join(protocol.data_to_send())
-    # A close frame and the 101 fit any socket buffer: this send cannot stall, and if it is
-    # cancelled the connection is dropped anyway.
-    with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-        await upgraded.stream.send_all(data)
 
 
 async def adopt_handovers(
@@ -439,4 +322,9 @@ async def adopt_handovers(
             return
         if handover is None:
             return
-        server.adopt_soon(RawSocketStream(handover.sock), handover.handshake, handover.received)
+        server.adopt_soon(
+            RawSocketStream(handover.sock),
+            handover.handshake,
+            handover.subprotocol,
+            handover.received,
+        )

@@ -1,11 +1,11 @@
-"""The one module that knows the websocket library: a Trio driver over websockets' sans-IO core.
+"""The sans-IO backend's socket: a Trio driver over websockets' sans-IO core.
 
-Everything above talks to :class:`Socket` and :func:`open_socket`. The protocol engine
-(framing, masking, close handshake, size limits, HTTP upgrade parsing) is websockets'
+The protocol engine (framing, masking, close handshake, size limits) is websockets'
 ``ServerProtocol``, which does no I/O; this module owns the stream and the tasks. Why not a
 ready-made Trio websocket server (TRIO-NOTES §2.3): one exception escaping a handler kills the
 whole trio-websocket server, its inbound queue is a separate reader task (two task switches
-per message), a cancelled send silently corrupts the stream, and it has no keepalive. Here:
+per message), a cancelled send silently corrupts the stream, and it has no keepalive (the
+trio-websocket backend, :mod:`._tws_socket`, wraps those traps). Here:
 
 - the **reader** is the caller of :meth:`Socket.receive` itself: bytes in, messages out, no
   task in between; control frames are answered from there (pongs, the close handshake);
@@ -20,112 +20,57 @@ per message), a cancelled send silently corrupts the stream, and it has no keepa
   :meth:`Socket.send_nowait` writes a frame without waiting when nothing else is being
   written (what the kernel does not take goes first in line for the next write);
 - reads wait on the run's edge-triggered read poller (:mod:`._poller`) instead of re-arming
-  Trio's epoll for every message (the stream: :mod:`._rawstream`; the HTTP upgrade's parts:
-  :mod:`._handshake`);
+  Trio's epoll for every message (the stream: :mod:`._rawstream`; the HTTP upgrade:
+  :mod:`._sansio_upgrade`);
 - :meth:`Socket.abort` closes the stream under a stalled writer: the only way to unblock a
   send, since we never put a timeout around one.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-import attrs
 import trio
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
-from websockets.typing import Subprotocol
 
-from ._handshake import (
-    ENGINE_LOG,
-    SUBPROTOCOL,
+from ._rawstream import READ_SIZE, RawSocketStream
+from ._sansio_upgrade import Upgraded, engine, open_upgrade
+from ._transport_api import (
+    ABNORMAL_CLOSURE,
+    FEED_SLICE,
+    MAX_FRAGMENTS,
+    Check,
     Handshake,
     HandshakeFailed,
     HandshakeRejected,
-    Upgraded,
-    basic_auth_header,
-    credentials_match,
-    open_upgrade,
+    Keepalive,
+    SocketClosed,
+    SocketOptions,
+    Written,
 )
-from ._rawstream import READ_SIZE, RawSocketStream
 
 __all__ = [
-    "FEED_SLICE",
-    "MAX_FRAGMENTS",
-    "READ_SIZE",
-    "SUBPROTOCOL",
     "YIELD_EVERY",
-    "Handshake",
-    "HandshakeFailed",
-    "HandshakeRejected",
-    "Keepalive",
-    "RawSocketStream",
     "Socket",
-    "SocketClosed",
-    "Upgraded",
-    "Written",
     "adopt_socket",
-    "basic_auth_header",
-    "credentials_match",
+    "binary_frame",
     "open_socket",
-    "open_upgrade",
+    "text_frame",
 ]
-
-#: Close code when the peer vanished without a close frame.
-ABNORMAL_CLOSURE = 1006
-
-#: Bytes of a read handed to the websocket engine at a time; the reader yields to the scheduler
-#: between two slices. 64 KiB of one-byte frames (or pings) take websockets 65-105 ms to parse;
-#: a 4 KiB slice, under 7 ms. A jambonz message of a few KiB costs one checkpoint more.
-FEED_SLICE = 4096
 
 #: Messages :meth:`Socket.receive` may return from its queue before it yields once: a flood of
 #: tiny frames parsed from one slice must not keep every other call waiting.
 YIELD_EVERY = 64
 
-#: Default bound on the frames of one fragmented message (``ServerConfig.max_fragments``).
-#: Empty continuation frames add nothing to the size limit, so without a count a peer could
-#: send them for ever; jambonz never fragments what it sends.
-MAX_FRAGMENTS = 1024
-
-
-class SocketClosed(Exception):
-    """The websocket is closed; ``code`` says how (1000 normal, 1006 dropped, ...)."""
-
-    def __init__(self, code: int, reason: str | None = None) -> None:
-        self.code = code
-        self.reason = reason
-        super().__init__(f"websocket closed with {code}" + (f" ({reason})" if reason else ""))
-
-
-class Written(enum.Enum):
-    """What :meth:`Socket.send_nowait` did with a frame."""
-
-    ALL = "all"
-    """The kernel took the whole frame: it is sent."""
-    PART = "part"
-    """The kernel took part of it; the rest is first in line, and :meth:`Socket.flush` sends it."""
-    NONE = "none"
-    """Nothing was written: send the frame with :meth:`Socket.send`."""
-
-
-@attrs.frozen
-class Keepalive:
-    """Ping the peer every ``interval`` seconds; a pong not back within ``timeout`` means the
-    peer is gone (the socket is aborted with 1006). ``interval=None``: no pings."""
-
-    interval: float | None
-    timeout: float
-
 
 class Socket:
-    """An accepted jambonz websocket: text in, text out, close, abort.
+    """An accepted websocket (:class:`~._transport_api.WebSocket`) on websockets' engine.
 
     :meth:`receive` is called by one task only (the connection's reader). :meth:`send` is
     called by the call's writer; the reader's own control frames share the write lock, so
@@ -184,6 +129,11 @@ class Socket:
     def remote(self) -> str:
         """The peer's address (``host:port``), for logs."""
         return self.handshake.remote
+
+    @property
+    def subprotocol(self) -> str:
+        """The subprotocol accepted in the upgrade."""
+        return str(self._protocol.subprotocol)
 
     # ------------------------------------------------------------------ reading
 
@@ -370,13 +320,20 @@ class Socket:
     async def send(self, text: str | bytes) -> None:
         """Send one text frame (``bytes`` must be UTF-8 text already); raises
         :class:`SocketClosed` if the socket is gone."""
+        payload = text.encode() if isinstance(text, str) else text
+        await self._send_frame(text_frame(payload))
+
+    async def send_binary(self, data: bytes) -> None:
+        """Send one binary frame; raises :class:`SocketClosed` if the socket is gone."""
+        await self._send_frame(binary_frame(data))
+
+    async def _send_frame(self, frame: bytes) -> None:
         if self._protocol.state is not State.OPEN or self._broken:
             raise SocketClosed(self.close_code or ABNORMAL_CLOSURE, self.close_reason)
         # The frame bytes go straight into the protocol's write queue (so they keep their
         # order with its control frames): no extension is ever negotiated, and a server's
-        # frames are unmasked, so a text frame is a fixed header and the payload.
-        payload = text.encode() if isinstance(text, str) else text
-        self._protocol.writes.append(text_frame(payload))
+        # frames are unmasked, so a frame is a fixed header and the payload.
+        self._protocol.writes.append(frame)
         self._queued += 1
         mine = self._queued
         await self._flush()
@@ -384,8 +341,9 @@ class Socket:
             # Another task's flush took our frame with its own and that write failed.
             raise SocketClosed(self.close_code or ABNORMAL_CLOSURE, self.close_reason)
 
-    def send_nowait(self, payload: bytes) -> Written:
-        """Write one text frame now, if that needs no waiting (see :class:`Written`).
+    def send_nowait(self, payload: bytes, *, binary: bool = False) -> Written:
+        """Write one text (or ``binary``) frame now, if that needs no waiting (see
+        :class:`Written`).
 
         For a caller that knows no other task is writing to the socket for it (the call's
         writer is idle): a frame the kernel takes at once costs no task switch. Nothing is
@@ -405,7 +363,7 @@ class Socket:
             or stream.closed
         ):
             return Written.NONE
-        frame = text_frame(payload)
+        frame = binary_frame(payload) if binary else text_frame(payload)
         try:
             sent = stream.socket.send(frame)
         except BlockingIOError:
@@ -516,31 +474,30 @@ def text_frame(payload: bytes) -> bytes:
     return b"\x81\x7f" + size.to_bytes(8, "big") + payload
 
 
+def binary_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked binary frame carrying ``payload``."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x82, size)) + payload
+    if size < 65536:
+        return b"\x82\x7e" + size.to_bytes(2, "big") + payload
+    return b"\x82\x7f" + size.to_bytes(8, "big") + payload
+
+
 @asynccontextmanager
 async def open_socket(
     stream: trio.abc.Stream,
+    options: SocketOptions,
+    check: Check,
     *,
-    handshake_timeout: float,
-    max_message_bytes: int,
-    close_timeout: float,
-    keepalive: Keepalive,
-    check: Callable[[Handshake], None],
-    max_fragments: int = MAX_FRAGMENTS,
     handshake_scope: trio.CancelScope | None = None,
 ) -> AsyncIterator[Socket | HandshakeRejected | HandshakeFailed]:
-    """Run the server handshake on ``stream`` and yield the outcome.
-
-    Yields the accepted :class:`Socket`; or the :class:`HandshakeRejected` that ``check``
-    raised, or a 400 for a request that is not valid HTTP (the HTTP rejection has then been
-    sent); or a :class:`HandshakeFailed` when the handshake did not complete within
-    ``handshake_timeout`` (or ``handshake_scope`` was cancelled, or the peer left). On exit
-    the socket is closed (1000 unless a code was chosen before) within ``close_timeout``,
-    and the stream is released.
-    """
+    """Run the server handshake on ``stream`` and yield the outcome (see
+    :meth:`~._transport_api.Transport.open_socket`)."""
     async with open_upgrade(
         stream,
-        handshake_timeout=handshake_timeout,
-        max_message_bytes=max_message_bytes,
+        handshake_timeout=options.handshake_timeout,
+        max_message_bytes=options.max_message_bytes,
         check=check,
         handshake_scope=handshake_scope,
     ) as upgraded:
@@ -552,9 +509,9 @@ async def open_socket(
             upgraded.protocol,
             upgraded.stream,
             upgraded.handshake,
-            keepalive,
-            close_timeout,
-            max_fragments=max_fragments,
+            options.keepalive,
+            options.close_timeout,
+            max_fragments=options.max_fragments,
         )
         async with _closing(socket):
             yield socket
@@ -564,33 +521,22 @@ async def open_socket(
 async def adopt_socket(
     stream: trio.abc.Stream,
     handshake: Handshake,
+    subprotocol: str,
     received: bytes,
-    *,
-    max_message_bytes: int,
-    close_timeout: float,
-    keepalive: Keepalive,
-    max_fragments: int = MAX_FRAGMENTS,
+    options: SocketOptions,
 ) -> AsyncIterator[Socket]:
-    """A :class:`Socket` on a connection another process upgraded (see :func:`open_upgrade`).
-
-    ``received`` is every byte that process read after the upgrade request: the socket reads
-    them first, as if they came from the stream. Closed on exit, as :func:`open_socket` does.
-    """
-    protocol = ServerProtocol(
-        subprotocols=[Subprotocol(SUBPROTOCOL)],
-        state=State.OPEN,
-        max_size=max_message_bytes,
-        logger=ENGINE_LOG,
-    )
+    """A :class:`Socket` on a connection upgraded elsewhere (see
+    :meth:`~._transport_api.Transport.adopt_socket`): ``received`` is read first, as if it
+    came from the stream. Closed on exit, as :func:`open_socket` does."""
     try:
         socket = Socket(
-            protocol,
+            engine(options.max_message_bytes, subprotocol=subprotocol),
             stream,
             handshake,
-            keepalive,
-            close_timeout,
+            options.keepalive,
+            options.close_timeout,
             received=received,
-            max_fragments=max_fragments,
+            max_fragments=options.max_fragments,
         )
         async with _closing(socket):
             yield socket

@@ -1,110 +1,66 @@
-"""The HTTP upgrade of a jambonz websocket (:func:`open_upgrade`): reading the request off the
-stream into websockets' protocol engine, what it said (:class:`Handshake`), the checks
-(Basic auth: :func:`credentials_match`) and how it can end (:class:`Upgraded`,
+"""The sans-IO backend's HTTP upgrade (:func:`open_upgrade`): reading the request off the
+stream into websockets' protocol engine, the check, and how it can end (:class:`Upgraded`,
 :class:`HandshakeRejected` with the status sent, :class:`HandshakeFailed`).
 
-:mod:`._transport` makes the upgraded connection a :class:`~._transport.Socket`; the
-``--workers`` acceptor uses :func:`open_upgrade` alone and hands the connection over.
+:mod:`._sansio_socket` makes the upgraded connection a :class:`~._sansio_socket.Socket`; a
+process that routes connections (``--workers``) uses :func:`open_upgrade` alone and hands
+the connection on.
 """
 
 from __future__ import annotations
 
-import base64
-import hmac
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 import attrs
 import trio
 from websockets.http11 import Request
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
-from ._rawstream import READ_SIZE, RawSocketStream, take_over
+from ._rawstream import READ_SIZE, RawSocketStream, remote_address, take_over
+from ._transport_api import (
+    AUDIO_SUBPROTOCOL,
+    SUBPROTOCOL,
+    Check,
+    Handshake,
+    HandshakeFailed,
+    HandshakeRejected,
+)
 
-__all__ = [
-    "ENGINE_LOG",
-    "SUBPROTOCOL",
-    "Handshake",
-    "HandshakeFailed",
-    "HandshakeRejected",
-    "Upgraded",
-    "basic_auth_header",
-    "credentials_match",
-    "open_upgrade",
-]
-
-#: The subprotocol jambonz offers and requires back (REFERENCE §1.2).
-SUBPROTOCOL = "ws.jambonz.org"
+__all__ = ["ENGINE_LOG", "Upgraded", "engine", "open_upgrade"]
 
 # websockets logs every connection at INFO with no call_sid; our own records say what matters.
 ENGINE_LOG = logging.getLogger("jbtrio.websocket")
 ENGINE_LOG.addHandler(logging.NullHandler())
 ENGINE_LOG.propagate = False
 
-
-class HandshakeRejected(Exception):
-    """The upgrade request was refused with an HTTP status (and the reason, for the log)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        self.status = status
-        self.reason = reason
-        super().__init__(f"HTTP {status}: {reason}")
+#: The subprotocols a server may accept; the check picks one per request.
+_OFFERED = [Subprotocol(SUBPROTOCOL), Subprotocol(AUDIO_SUBPROTOCOL)]
 
 
-@attrs.frozen
-class HandshakeFailed:
-    """The upgrade did not happen and nothing was answered: ``reason`` says why (it timed
-    out, the peer closed first, or the server cut it short to make room for others)."""
-
-    reason: str
-
-
-@attrs.frozen
-class Handshake:
-    """What the upgrade request said: its path (query stripped), headers and subprotocols."""
-
-    path: str
-    headers: Sequence[tuple[bytes, bytes]]
-    subprotocols: tuple[str, ...]
-    remote: str
-
-    def header(self, name: bytes) -> bytes | None:
-        """The first header called ``name`` (lower-case bytes), if any."""
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
-
-
-def basic_auth_header(username: str, password: str) -> bytes:
-    """The ``Authorization`` header value jambonz sends for these credentials."""
-    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    return f"Basic {token}".encode("ascii")
-
-
-def credentials_match(handshake: Handshake, expected: bytes) -> bool:
-    """Whether the request's Authorization header carries ``expected`` (as made by
-    :func:`basic_auth_header`): the scheme compared case-insensitively (RFC 7617), the
-    credentials in constant time."""
-    scheme, _, token = (handshake.header(b"authorization") or b"").strip().partition(b" ")
-    _, _, expected_token = expected.partition(b" ")
-    return scheme.lower() == b"basic" and hmac.compare_digest(token.strip(), expected_token)
+def engine(max_message_bytes: int, *, subprotocol: str | None = None) -> ServerProtocol:
+    """websockets' server protocol engine, bounded by ``max_message_bytes``: before the
+    upgrade (``subprotocol=None``), or already OPEN with ``subprotocol`` accepted."""
+    if subprotocol is None:
+        return ServerProtocol(
+            subprotocols=list(_OFFERED), max_size=max_message_bytes, logger=ENGINE_LOG
+        )
+    protocol = ServerProtocol(
+        subprotocols=[Subprotocol(subprotocol)],
+        state=State.OPEN,
+        max_size=max_message_bytes,
+        logger=ENGINE_LOG,
+    )
+    protocol.subprotocol = Subprotocol(subprotocol)
+    return protocol
 
 
 def _strip_query(target: str) -> str:
     return target.split("?", 1)[0].split("#", 1)[0] or "/"
-
-
-def _remote(stream: trio.abc.Stream) -> str:
-    if isinstance(stream, trio.SocketStream | RawSocketStream):
-        with suppress(OSError):
-            peer = stream.socket.getpeername()
-            if isinstance(peer, tuple) and len(peer) >= 2:
-                return f"{peer[0]}:{peer[1]}"
-    return "in-memory stream"  # not a socket: no address to report
 
 
 def handshake_of(request: Request, stream: trio.abc.Stream) -> Handshake:
@@ -122,7 +78,7 @@ def handshake_of(request: Request, stream: trio.abc.Stream) -> Handshake:
         path=_strip_query(request.path),
         headers=headers,
         subprotocols=offered,
-        remote=_remote(stream),
+        remote=remote_address(stream),
     )
 
 
@@ -180,12 +136,27 @@ async def read_request(
 @attrs.frozen
 class Upgraded:
     """A connection whose upgrade was accepted (the 101 is sent): the stream, what the
-    request said, the protocol (now OPEN) and the bytes read after the request."""
+    request said, the protocol (now OPEN) and the bytes read after the request. The
+    sans-IO backend's :class:`~._transport_api.Upgrade`."""
 
     stream: trio.abc.Stream
     handshake: Handshake
     protocol: ServerProtocol
     received: bytes
+
+    @property
+    def subprotocol(self) -> str:
+        """The subprotocol accepted."""
+        return str(self.protocol.subprotocol)
+
+    async def close(self, code: int, reason: str) -> None:
+        """Send a close frame from here and let go of the connection."""
+        self.protocol.send_close(code, reason)
+        data = b"".join(self.protocol.data_to_send())
+        # A close frame and the 101 fit any socket buffer: this send cannot stall, and if it
+        # is cancelled the connection is dropped anyway.
+        with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.stream.send_all(data)
 
 
 @asynccontextmanager
@@ -194,11 +165,12 @@ async def open_upgrade(
     *,
     handshake_timeout: float,
     max_message_bytes: int,
-    check: Callable[[Handshake], None],
+    check: Check,
     handshake_scope: trio.CancelScope | None = None,
 ) -> AsyncIterator[Upgraded | HandshakeRejected | HandshakeFailed]:
-    """The handshake alone: yields :class:`Upgraded`, the rejection, or the failure (as
-    :func:`open_socket`); releases the stream on exit without sending anything more.
+    """The handshake alone: yields :class:`Upgraded`, the rejection, or the failure (see
+    :meth:`~._transport_api.Transport.open_upgrade`); releases the stream on exit without
+    sending anything more.
 
     The handshake runs in ``handshake_scope`` when one is given (its deadline is set to
     ``handshake_timeout`` from now unless it has one): cancelling it cuts the handshake
@@ -206,11 +178,7 @@ async def open_upgrade(
     exit is its own descriptor, so the connection lives on in the process it went to.
     """
     original, stream = stream, take_over(stream)
-    protocol = ServerProtocol(
-        subprotocols=[Subprotocol(SUBPROTOCOL)],
-        max_size=max_message_bytes,
-        logger=ENGINE_LOG,
-    )
+    protocol = engine(max_message_bytes)
     scope = trio.CancelScope() if handshake_scope is None else handshake_scope
     if scope.deadline == math.inf:
         scope.deadline = trio.current_time() + handshake_timeout
@@ -237,7 +205,7 @@ async def open_upgrade(
 async def upgrade(
     protocol: ServerProtocol,
     stream: trio.abc.Stream,
-    check: Callable[[Handshake], None],
+    check: Check,
 ) -> Upgraded | HandshakeRejected | HandshakeFailed:
     read = await read_request(protocol, stream)
     if not isinstance(read, tuple):
@@ -245,7 +213,7 @@ async def upgrade(
     request, received = read
     handshake = handshake_of(request, stream)
     try:
-        check(handshake)
+        subprotocol = check(handshake)
     except HandshakeRejected as rejected:
         response = protocol.reject(rejected.status, rejected.reason)
         if rejected.status == 401:
@@ -253,6 +221,8 @@ async def upgrade(
         protocol.send_response(response)
         await send_pending(protocol, stream)
         return rejected
+    # The check chose among those offered: the engine answers with that one.
+    protocol.available_subprotocols = [Subprotocol(subprotocol)]
     response = protocol.accept(request)
     protocol.send_response(response)
     await send_pending(protocol, stream)
