@@ -27,6 +27,7 @@ from typing import NoReturn
 import trio
 
 from ._app import App
+from ._cli_cluster import add_cluster_arguments, cluster_config, serve_cluster
 from ._runtime import (
     DEFAULT_TRANSPORT,
     TRANSPORTS,
@@ -90,6 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the websocket backend (%(default)s)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # INDEX:FD, set by the acceptor
+    add_cluster_arguments(parser)
 
 
 def load_app(spec: str) -> Router:
@@ -271,6 +273,9 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"--workers must be at least 1, got {args.workers}")
     if args.max_connections < 1:
         raise SystemExit(f"--max-connections must be at least 1, got {args.max_connections}")
+    cluster = cluster_config(args)
+    if cluster is not None and args.workers > 1:
+        raise SystemExit("--redis with --workers is not supported yet: run one instance per core")
     worker: tuple[int, int] | None = None
     if args.worker is not None:
         index, _, fd = args.worker.partition(":")
@@ -284,6 +289,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if worker is not None:
             trio.run(_serve_worker, router, args, *worker)
+        elif cluster is not None:
+            trio.run(serve_cluster, router, args, _config(args), cluster)
         elif args.workers > 1:
             trio.run(_serve_workers, router, args)
         else:

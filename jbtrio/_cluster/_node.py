@@ -10,9 +10,7 @@ import logging
 
 import trio
 
-from .._runtime import Server, ServerConfig
-from .._runtime._listener import Router
-from .._runtime._transport_api import Handshake, Upgrade
+from .._runtime import Handshake, Router, Server, ServerConfig, Upgrade
 from ._config import ClusterConfig
 from ._registry import ClusterCalls
 from ._relay import RelayListener

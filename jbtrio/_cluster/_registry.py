@@ -32,9 +32,17 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
-from .._runtime import CallSession, ServerConfig
-from .._runtime._registry import LOCAL, Host, LocalCalls, Owner, Refusal, Route
-from .._runtime._transport_api import Upgrade
+from .._runtime import (
+    LOCAL,
+    CallSession,
+    Host,
+    LocalCalls,
+    Owner,
+    Refusal,
+    Route,
+    ServerConfig,
+    Upgrade,
+)
 from .._wire import InboundMessage, SessionReconnect
 from ._config import ClusterConfig
 from ._lease import Health, Lease

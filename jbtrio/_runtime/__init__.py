@@ -11,10 +11,18 @@ from __future__ import annotations
 from ._config import ServerConfig
 from ._listener import Router
 from ._logging import CallLogger as CallLogger
+from ._registry import LOCAL as LOCAL
+from ._registry import Host as Host
+from ._registry import LocalCalls as LocalCalls
+from ._registry import Owner as Owner
+from ._registry import Refusal as Refusal
+from ._registry import Route as Route
 from ._server import Server, serve
 from ._session import AppHandler, CallSession, Incoming
 from ._signals import run_until_signalled as run_until_signalled
 from ._transport_api import SUBPROTOCOL, basic_auth_header
+from ._transport_api import Handshake as Handshake
+from ._transport_api import Upgrade as Upgrade
 from ._transports import DEFAULT_TRANSPORT as DEFAULT_TRANSPORT
 from ._transports import TRANSPORTS as TRANSPORTS
 from ._tts_driver import FlushWaiter as FlushWaiter
