@@ -21,9 +21,9 @@ import attrs
 import pytest
 import trio
 from _redis_server import RedisServer, start_redis
-from _rr_proxy import RoundRobinProxy
 
 import jbtrio
+from fuzz.rr_proxy import RoundRobinProxy
 from jbtrio._cluster import ClusterConfig, ClusterNode
 from jbtrio._runtime import ServerConfig
 from jbtrio.testing import Caller, FakeJambonz, Faults, JambonzConfig

@@ -19,9 +19,9 @@ from typing import Any
 import attrs
 import trio
 from _redis_server import RedisServer, start_redis
-from _rr_proxy import RoundRobinProxy
 from test_workers import ROOT, TESTS, Logs
 
+from fuzz.rr_proxy import RoundRobinProxy
 from jbtrio.testing import Caller, CallOutcome, FakeJambonz, Faults, JambonzConfig
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import trio
-from _rr_proxy import RoundRobinProxy
+
+from fuzz.rr_proxy import RoundRobinProxy
 
 
 async def test_connections_rotate_and_skip_dead_backends() -> None:

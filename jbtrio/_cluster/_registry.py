@@ -90,13 +90,26 @@ class ClusterStats:
     """... of which while Redis was unreachable (their call may live on elsewhere)."""
     leases_lost: int = 0
     """Calls ended here because another instance holds their lease now."""
+    relayed_chunks: int = 0
+    """Chunks of bytes carried by this instance's relays (either way)."""
+    relay_busy_seconds: float = 0.0
+    """Time the relays spent from a chunk's read returning to its write done, in all."""
     relay_setup_seconds: list[float] = attrs.field(factory=list)
-    """Seconds from a relay's start to the owner's answer, the last
-    :data:`SETUP_SAMPLES` relays (for latency figures)."""
+    """Seconds from a relay's start to the owner's answer, the last :data:`SAMPLES`
+    relays (for latency figures)."""
+    relay_chunk_seconds: list[float] = attrs.field(factory=list)
+    """Seconds from a chunk's read returning to its write done, the last :data:`SAMPLES`
+    chunks."""
+
+    def sample(self, samples: list[float], value: float) -> None:
+        samples.append(value)
+        if len(samples) > 2 * SAMPLES:
+            del samples[:SAMPLES]
 
 
-#: Relay setup times kept in :attr:`ClusterStats.relay_setup_seconds`.
-SETUP_SAMPLES = 1000
+#: Samples kept (between this many and twice as many) in the lists of
+#: :class:`ClusterStats`.
+SAMPLES = 10_000
 
 ServeHere = Callable[[Upgrade, bytes], Awaitable[None]]
 
@@ -214,13 +227,16 @@ class ClusterCalls(LocalCalls):
             handshake_timeout=cluster.relay_handshake_timeout,
             user_timeout=cluster.relay_user_timeout,
             on_adopted=adopted,
+            on_chunk=self._chunk,
         )
         if result.answered_after is not None:
-            samples = self.stats.relay_setup_seconds
-            samples.append(result.answered_after)
-            if len(samples) > SETUP_SAMPLES:
-                del samples[: len(samples) - SETUP_SAMPLES]
+            self.stats.sample(self.stats.relay_setup_seconds, result.answered_after)
         return result.outcome, result.detail
+
+    def _chunk(self, seconds: float) -> None:
+        self.stats.relayed_chunks += 1
+        self.stats.relay_busy_seconds += seconds
+        self.stats.sample(self.stats.relay_chunk_seconds, seconds)
 
     # ------------------------------------------------------------------ calls living here
 

@@ -82,13 +82,15 @@ async def relay(
     handshake_timeout: float,
     user_timeout: float,
     on_adopted: Callable[[], None] = lambda: None,
+    on_chunk: Callable[[float], None] | None = None,
     linger: float = LINGER,
 ) -> RelayResult:
     """Relay the upgraded connection ``jambonz`` to instance ``target`` at ``address``.
 
     Unless the outcome is :attr:`Outcome.RELAYED`, nothing was read from ``jambonz`` and
     it is left open, to be served here. When the owner adopts it, ``on_adopted`` is called,
-    then the bytes are spliced until the connection ends (``jambonz`` is closed on return).
+    then the bytes are spliced until the connection ends (``jambonz`` is closed on return;
+    ``on_chunk``: see :func:`~._splice.splice`).
     """
     started = trio.current_time()
     try:
@@ -152,7 +154,7 @@ async def relay(
             await abort_stream(conn)
             await abort_stream(jambonz)
             return RelayResult(Outcome.RELAYED, "jambonz left", Spliced(aborted="jambonz left"))
-    spliced = await splice(jambonz, conn, linger=linger)
+    spliced = await splice(jambonz, conn, linger=linger, on_chunk=on_chunk)
     spliced.bytes_back += len(extra)
     return RelayResult(Outcome.RELAYED, "", spliced, answered_after)
 

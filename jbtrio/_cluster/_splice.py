@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
+from collections.abc import Callable
 from contextlib import suppress
 
 import attrs
@@ -89,12 +91,17 @@ LINGER = 10.0
 
 
 async def splice(
-    first: trio.abc.Stream, second: trio.abc.Stream, *, linger: float = LINGER
+    first: trio.abc.Stream,
+    second: trio.abc.Stream,
+    *,
+    linger: float = LINGER,
+    on_chunk: Callable[[float], None] | None = None,
 ) -> Spliced:
     """Carry bytes between ``first`` and ``second`` until both directions ended; both
     streams are closed on return (aborted if either failed, or the second direction did
     not end within ``linger`` seconds of the first). Never raises but for cancellation
-    (then both are aborted too)."""
+    (then both are aborted too). ``on_chunk(seconds)``, if given, gets the time each chunk
+    took from its read returning to its write done (the relay's own cost per chunk)."""
     result = Spliced()
     done = trio.CancelScope()
     ended = 0
@@ -114,12 +121,15 @@ async def splice(
                 if ended == 1:
                     done.deadline = min(done.deadline, trio.current_time() + linger)
                 return
+            read_at = time.perf_counter()
             try:
                 await dst.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 result.aborted = result.aborted or f"write failed: {exc or type(exc).__name__}"
                 done.cancel()
                 return
+            if on_chunk is not None:
+                on_chunk(time.perf_counter() - read_at)
             if out:
                 result.bytes_out += len(data)
                 result.chunks_out += 1

@@ -1,6 +1,6 @@
-"""A round-robin TCP proxy on loopback (a test fixture): each new connection goes to the
-next backend, bytes carried both ways until either side ends, as a layer-4 load balancer
-with no stickiness does in front of several jbtrio instances.
+"""A round-robin TCP proxy on loopback (for the tests and the cluster soak): each new
+connection goes to the next backend, bytes carried both ways until either side ends, as a
+layer-4 load balancer with no stickiness does in front of several jbtrio instances.
 
 A backend that refuses the connection is skipped (the next one is tried); :meth:`kill`
 takes a backend out and resets its connections (a host that vanished); :meth:`revive` puts
