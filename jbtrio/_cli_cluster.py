@@ -8,18 +8,27 @@ when ``--redis`` is given.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from ._runtime import Router, ServerConfig, run_until_signalled
 
 if TYPE_CHECKING:
-    from ._cluster import ClusterConfig, ClusterNode
+    from ._cluster import ClusterAcceptor, ClusterConfig, ClusterNode
 
-__all__ = ["add_cluster_arguments", "cluster_config", "serve_cluster"]
+__all__ = [
+    "add_cluster_arguments",
+    "cluster_config",
+    "serve_cluster",
+    "serve_cluster_workers",
+    "worker_run_in",
+]
+
+WorkerCommand = Callable[[int, int], Sequence[str]]
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +61,7 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="the relay listener's port (default: --advertise's port, else any free port)",
     )
+    group.add_argument("--cluster-instance", help=argparse.SUPPRESS)  # a worker's instance id
     group.add_argument(
         "--cluster-secret-file",
         metavar="PATH",
@@ -84,12 +94,14 @@ def cluster_config(args: argparse.Namespace) -> ClusterConfig | None:
     try:
         if relay_port is None:
             relay_port = split_address(args.advertise)[1] if args.advertise else 0
+        identity = {"instance_id": args.cluster_instance} if args.cluster_instance else {}
         return ClusterConfig(
             redis_url=args.redis,
             secret=secret,
             advertise=args.advertise,
             relay_host=args.relay_host if args.relay_host is not None else args.host,
             relay_port=relay_port,
+            **identity,
         )
     except ValueError as exc:
         raise SystemExit(f"jbtrio serve: {exc}") from None
@@ -116,3 +128,52 @@ async def serve_cluster(
     await run_until_signalled(
         partial(node.run, args.host, args.port), stop, ready=ready, name="jbtrio cluster node"
     )
+
+
+async def serve_cluster_workers(
+    router: Router,
+    args: argparse.Namespace,
+    config: ServerConfig,
+    cluster: ClusterConfig,
+    worker_command: WorkerCommand,
+) -> None:
+    """Serve one cluster instance from ``--workers N`` processes until SIGINT/SIGTERM."""
+    from ._cluster import ClusterAcceptor  # noqa: PLC0415 - the extra
+
+    def command_for(address: str) -> WorkerCommand:
+        def command(index: int, fd: int) -> list[str]:
+            return [
+                *worker_command(index, fd),
+                "--redis", args.redis,
+                "--cluster-secret-file", args.cluster_secret_file,
+                "--advertise", address,
+                "--cluster-instance", cluster.instance_id,
+            ]  # fmt: skip
+
+        return command
+
+    node = ClusterAcceptor(router, config, cluster, args.workers, command_for)
+
+    def ready(node: ClusterAcceptor, _: trio.Nursery) -> None:
+        print(
+            f"jbtrio serving {args.app} on ws://{args.host}:{node.port} with {args.workers} "
+            f"worker processes (cluster instance {cluster.instance_id}, relay {node.address})",
+            flush=True,
+        )
+
+    def stop(node: ClusterAcceptor, _: trio.Nursery) -> None:
+        node.shutdown()
+
+    await run_until_signalled(
+        partial(node.run, args.host, args.port), stop, ready=ready, name="jbtrio acceptor"
+    )
+
+
+def worker_run_in(
+    router: Router, config: ServerConfig, cluster: ClusterConfig
+) -> Callable[..., Awaitable[Any]]:
+    """What a ``--workers`` worker of a cluster instance runs instead of
+    ``Server.run_in``: the same server, its calls holding their Redis leases."""
+    from ._cluster import LeasedServer  # noqa: PLC0415 - the extra
+
+    return LeasedServer(router, config, cluster).run_in

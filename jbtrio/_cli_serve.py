@@ -27,7 +27,13 @@ from typing import NoReturn
 import trio
 
 from ._app import App
-from ._cli_cluster import add_cluster_arguments, cluster_config, serve_cluster
+from ._cli_cluster import (
+    add_cluster_arguments,
+    cluster_config,
+    serve_cluster,
+    serve_cluster_workers,
+    worker_run_in,
+)
 from ._runtime import (
     DEFAULT_TRANSPORT,
     TRANSPORTS,
@@ -236,8 +242,14 @@ async def _serve_worker(router: Router, args: argparse.Namespace, index: int, fd
 
         nursery.start_soon(adopt, name=f"jbtrio worker {index} handovers")
 
+    cluster = cluster_config(args)
+    run_in = (
+        Server(router, _config(args)).run_in
+        if cluster is None
+        else worker_run_in(router, _config(args), cluster)
+    )
     await run_until_signalled(
-        Server(router, _config(args)).run_in,
+        run_in,
         stop,
         ready=ready,
         name="jbtrio server",
@@ -274,8 +286,6 @@ def run(args: argparse.Namespace) -> int:
     if args.max_connections < 1:
         raise SystemExit(f"--max-connections must be at least 1, got {args.max_connections}")
     cluster = cluster_config(args)
-    if cluster is not None and args.workers > 1:
-        raise SystemExit("--redis with --workers is not supported yet: run one instance per core")
     worker: tuple[int, int] | None = None
     if args.worker is not None:
         index, _, fd = args.worker.partition(":")
@@ -289,6 +299,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         if worker is not None:
             trio.run(_serve_worker, router, args, *worker)
+        elif cluster is not None and args.workers > 1:
+            command = _worker_command(args)
+            trio.run(serve_cluster_workers, router, args, _config(args), cluster, command)
         elif cluster is not None:
             trio.run(serve_cluster, router, args, _config(args), cluster)
         elif args.workers > 1:

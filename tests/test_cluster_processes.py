@@ -46,10 +46,13 @@ class Cluster:
         return sum(instance.logs.count(text) for instance in self.instances)
 
 
-async def start_instance(redis: RedisServer, secret: Path, nursery: trio.Nursery) -> Instance:
+async def start_instance(
+    redis: RedisServer, secret: Path, nursery: trio.Nursery, workers: int = 1
+) -> Instance:
     command = [
         sys.executable, "-m", "jbtrio", "--log-level", "DEBUG", "serve", "_workers_app:app",
         "--port", "0", "--grace", "2", "--redis", redis.url, "--cluster-secret-file", str(secret),
+        "--workers", str(workers),
     ]  # fmt: skip
     env = {
         **os.environ,
@@ -73,11 +76,13 @@ async def start_instance(redis: RedisServer, secret: Path, nursery: trio.Nursery
         first += chunk
     match = re.search(r"ws://127\.0\.0\.1:(\d+)", first.decode())
     assert match, first
+    if workers > 1:  # a worker takes seconds to start on a busy machine
+        await logs.wait_for(lambda lines: sum("serving calls of" in x for x in lines) == workers)
     return Instance(process, int(match.group(1)), logs)
 
 
 @asynccontextmanager
-async def cluster(tmp_path: Path, count: int = 3) -> AsyncIterator[Cluster]:
+async def cluster(tmp_path: Path, count: int = 3, workers: int = 1) -> AsyncIterator[Cluster]:
     secret = tmp_path / "secret"
     secret.write_bytes(os.urandom(32).hex().encode() + b"\n")
     instances: list[Instance] = []
@@ -86,7 +91,7 @@ async def cluster(tmp_path: Path, count: int = 3) -> AsyncIterator[Cluster]:
             async with trio.open_nursery() as nursery:
                 with trio.fail_after(30):
                     for _ in range(count):
-                        instances.append(await start_instance(redis, secret, nursery))
+                        instances.append(await start_instance(redis, secret, nursery, workers))
                 proxy = RoundRobinProxy([instance.port for instance in instances])
                 await nursery.start(proxy.run)
                 yield Cluster(redis, instances, proxy)
@@ -114,6 +119,42 @@ class Placed:
 
 def pids_of(call: Any) -> list[int]:
     return [int(p) for text in call.spoken for p in re.findall(r"pid (\d+)", text)]
+
+
+async def place_with_drops(c: Cluster, count: int) -> list[Placed]:
+    """``count`` calls at once, two in three losing their connection once."""
+    fake = fast_jambonz()
+    placed: list[Placed] = []
+
+    async def one(n: int) -> None:
+        faults = Faults.drop_after(2 + n % 5) if n % 3 else Faults()
+        caller = Caller(
+            speech=[f"call {n} turn {t}" for t in range(3)], response_delay=0.01, idle_hangup=2.0
+        )
+        call = fake.new_call(c.url, caller=caller, faults=faults)
+        outcome = await call.run()
+        placed.append(Placed(outcome, pids_of(call), len(call.sent("session:reconnect"))))
+
+    async with trio.open_nursery() as nursery:
+        for n in range(count):
+            nursery.start_soon(one, n)
+    return placed
+
+
+async def test_instances_with_workers_each_socket_reaches_its_worker(tmp_path: Path) -> None:
+    async with cluster(tmp_path, count=2, workers=2) as c:
+        with trio.fail_after(90):
+            placed = await place_with_drops(c, 18)
+        for p in placed:
+            assert p.outcome.ok, p.outcome.summary()
+            assert len(p.pids) == 7 and len(set(p.pids)) == 1, p
+        worker_pids = {p.pids[0] for p in placed}
+        assert len(worker_pids) == 4  # 2 instances x 2 workers, none of them an acceptor
+        assert not worker_pids & {instance.process.pid for instance in c.instances}
+        reconnects = sum(p.reconnects for p in placed)
+        assert reconnects >= 10
+        assert c.count("relayed to instance") >= reconnects // 4
+        assert c.count("for a call this process does not know") == 0
 
 
 async def test_three_processes_every_socket_of_a_call_reaches_its_process(

@@ -49,7 +49,7 @@ from ._lease import Health, Lease
 from ._relay import Outcome, relay
 from ._store import LeaseStore, StoreUnavailable
 
-__all__ = ["ClusterCalls", "ClusterStats", "Peer"]
+__all__ = ["ClusterCalls", "ClusterRouter", "ClusterStats", "LeasedCalls", "Peer"]
 
 log = logging.getLogger("jbtrio.cluster")
 
@@ -114,56 +114,42 @@ SAMPLES = 10_000
 ServeHere = Callable[[Upgrade, bytes], Awaitable[None]]
 
 
-class ClusterCalls(LocalCalls):
-    """The calls living here (as :class:`~jbtrio._runtime._registry.LocalCalls`), their
-    leases in Redis, and the relay of sockets to the instances owning theirs.
-
-    ``serve_here(upgrade, received)`` serves a routed connection in this process (what the
-    listener does with a :data:`LOCAL` owner); it is set by whoever builds the server
-    (:class:`~._node.ClusterNode`), once the server exists.
-    """
-
-    routes = True
+class ClusterRouter:
+    """Where a call lives in the cluster, and the relay of a socket to another instance:
+    what :class:`ClusterCalls` (one process) and the ``--workers`` acceptor's registry
+    (:class:`~._acceptor.ClusterWorkerRouting`) share."""
 
     def __init__(
-        self,
-        config: ServerConfig,
-        cluster: ClusterConfig,
-        store: LeaseStore,
-        key: bytes,
+        self, cluster: ClusterConfig, store: LeaseStore, key: bytes, stats: ClusterStats
     ) -> None:
-        super().__init__(config)
         self.cluster = cluster
         self.store = store
-        self.stats = ClusterStats()
-        self.serve_here: ServeHere | None = None
+        self.stats = stats
         self._key = key
-        self._per_sid: Counter[str] = Counter()
 
-    # ------------------------------------------------------------------ where a call lives
-
-    async def owner(self, key: str | None) -> Owner:
-        if key is None or self.find(key) is not None:
-            self.stats.routed_here += 1
-            return LOCAL
+    async def lookup(self, key: str) -> Peer | None:
+        """The other instance holding ``key``'s lease; ``None`` when this instance holds it
+        (claimed now if no one did) or Redis did not answer (then it is served here)."""
         try:
             lease = await self.store.claim(key)
         except StoreUnavailable:
             self.stats.lookups_failed += 1
             self.stats.routed_here += 1
-            return LOCAL  # logged once per outage by the store
+            return None  # logged once per outage by the store
         if lease == self.store.lease:
             self.stats.routed_here += 1
-            return LOCAL
+            return None
         return Peer(lease.address, instance=lease.instance)
 
-    async def hand_over(
-        self, upgrade: Upgrade, route: Route, owner: Owner, received: bytes | bytearray
-    ) -> bool:
-        if not isinstance(owner, Peer) or route.key is None or self.serve_here is None:
-            return False
-        sid = route.key
+    async def relay(
+        self, upgrade: Upgrade, route: Route, owner: Peer, received: bytes | bytearray
+    ) -> bool | None:
+        """Relay the connection to ``owner``: True once it was relayed (and is over), False
+        when the owner is at its bounds (close it with 1013), ``None`` when it is to be
+        served here (the owner is gone: its lease is taken over)."""
+        sid = route.key or "-"
         target = owner
+        detail = ""
         for _ in range(_RELAY_ATTEMPTS):
             outcome, detail = await self._relay(upgrade, route, target, received)
             if outcome is Outcome.RELAYED:
@@ -183,20 +169,19 @@ class ClusterCalls(LocalCalls):
             except StoreUnavailable:
                 now_owner = self.store.lease  # logged by the store: serve it here
             if now_owner == self.store.lease:
-                self.stats.owner_gone += 1
-                log.warning(
-                    "[%s] %s: the call's instance %s at %s is gone (%s): its lease is taken "
-                    "over and the socket served here (a reconnect starts the call afresh)",
-                    sid,
-                    route.why,
-                    target.instance,
-                    target.address,
-                    detail,
-                )
                 break
             target = Peer(now_owner.address, instance=now_owner.instance)
-        await self.serve_here(upgrade, bytes(received))
-        return True
+        self.stats.owner_gone += 1
+        log.warning(
+            "[%s] %s: the call's instance %s at %s is gone (%s): its lease is taken over and "
+            "the socket served here (a reconnect starts the call afresh)",
+            sid,
+            route.why,
+            target.instance,
+            target.address,
+            detail,
+        )
+        return None
 
     async def _relay(
         self, upgrade: Upgrade, route: Route, target: Peer, received: bytes | bytearray
@@ -237,6 +222,21 @@ class ClusterCalls(LocalCalls):
         self.stats.relayed_chunks += 1
         self.stats.relay_busy_seconds += seconds
         self.stats.sample(self.stats.relay_chunk_seconds, seconds)
+
+
+class LeasedCalls(LocalCalls):
+    """The calls living in this process (as :class:`~jbtrio._runtime.LocalCalls`), each
+    holding its Redis lease while it lives here: the registry of a ``--workers`` worker of
+    a cluster instance (its acceptor routes and relays), and the base of
+    :class:`ClusterCalls`."""
+
+    def __init__(
+        self, config: ServerConfig, store: LeaseStore, stats: ClusterStats | None = None
+    ) -> None:
+        super().__init__(config)
+        self.store = store
+        self.stats = stats if stats is not None else ClusterStats()
+        self._per_sid: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ calls living here
 
@@ -282,3 +282,41 @@ class ClusterCalls(LocalCalls):
                 "instance held the call): the call ends here",
                 call_sid,
             )
+
+
+class ClusterCalls(LeasedCalls):
+    """The registry of a cluster instance serving from one process: the calls living here
+    with their leases (:class:`LeasedCalls`), and every other socket relayed to the
+    instance holding its call (:class:`ClusterRouter`).
+
+    ``serve_here(upgrade, received)`` serves a routed connection in this process (what the
+    listener does with a :data:`~jbtrio._runtime.LOCAL` owner); it is set by whoever builds
+    the server (:class:`~._node.ClusterNode`), once the server exists.
+    """
+
+    routes = True
+
+    def __init__(
+        self, config: ServerConfig, cluster: ClusterConfig, store: LeaseStore, key: bytes
+    ) -> None:
+        super().__init__(config, store)
+        self.router = ClusterRouter(cluster, store, key, self.stats)
+        self.serve_here: ServeHere | None = None
+
+    async def owner(self, key: str | None) -> Owner:
+        if key is None or self.find(key) is not None:
+            self.stats.routed_here += 1
+            return LOCAL
+        peer = await self.router.lookup(key)
+        return LOCAL if peer is None else peer
+
+    async def hand_over(
+        self, upgrade: Upgrade, route: Route, owner: Owner, received: bytes | bytearray
+    ) -> bool:
+        if not isinstance(owner, Peer) or self.serve_here is None:
+            return False
+        relayed = await self.router.relay(upgrade, route, owner, received)
+        if relayed is None:
+            await self.serve_here(upgrade, bytes(received))
+            return True
+        return relayed

@@ -125,6 +125,10 @@ class LeaseStore:
     every lease held each ``renew_interval`` and calls ``on_lost(call_sid)`` for a
     lease another instance holds now (the call must end here). Cancelled, it releases what
     it holds (within one ``redis_timeout``).
+
+    ``track_claims=False`` (a ``--workers`` acceptor): the leases it claims for sockets it
+    routes are not held here (the worker serving the call holds, renews and releases
+    them, under the same instance id and address).
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class LeaseStore:
         address: str,
         *,
         on_lost: Callable[[str], None] = lambda sid: None,
+        track_claims: bool = True,
     ) -> None:
         self.config = config
         self.lease = Lease(config.instance_id, address)
@@ -143,6 +148,7 @@ class LeaseStore:
         self._value = self.lease.encode()
         self._ttl_ms = max(1, round(config.lease_ttl * 1000))
         self._on_lost = on_lost
+        self._track_claims = track_claims
         self._client: coredis.Redis[bytes] | None = None
         self._scripts: dict[str, coredis.commands.Script[bytes]] = {}
         self._releases_send, self._releases = trio.open_memory_channel[str](MAX_PENDING_RELEASES)
@@ -346,6 +352,8 @@ class LeaseStore:
     # ------------------------------------------------------------------ plumbing
 
     def _hold(self, call_sid: str, *, confirmed: bool) -> None:
+        if not confirmed and not self._track_claims:
+            return  # the process the call goes to holds it (``--workers``: the worker)
         self.book.hold(call_sid, trio.current_time(), confirmed=confirmed)
         self.stats.held = len(self.book)
 

@@ -32,6 +32,7 @@ from ._tts_driver import TtsPush as TtsPush
 from ._tuning import tune_gc
 from ._workers import Acceptor as Acceptor
 from ._workers import WorkerPool as WorkerPool
+from ._workers import WorkerRouting as WorkerRouting
 from ._workers import adopt_handovers as adopt_handovers
 
 __all__ = [
