@@ -12,13 +12,16 @@ server's RSS growth per open stream. N = 100 and 1,000 (50,000 frames/s each way
 
 Servers (one at a time, the order rotated every round, so the machine's noise hits all):
 
-- ``jbtrio``: ``bench/audio_server.py``: :class:`jbtrio.audio.AudioRoutes` with the echo a
-  user writes (``async for frame in stream: await stream.send_audio(frame)``), paced by the
-  stream's playout clock (``max_ahead_ms`` 500), served by a minimal Trio driver over
-  websockets' sans-IO protocol until jbtrio's listener serves audio sockets;
-- ``jbtrio_bare``: the same driver echoing from its read loop, no AudioStream: the ceiling;
-- ``jbtrio_2proc``: two ``jbtrio`` processes, the streams split between them (what a second
-  process adds; ``jbtrio serve --workers`` will route audio sockets to workers the same way);
+- ``jbtrio``: ``jbtrio serve audio_app:app`` (``bench/audio_app.py``): ``@app.audio("/echo")``
+  with the echo a user writes (``async for frame in stream: await stream.send_audio(frame)``),
+  paced by the stream's playout clock (``max_ahead_ms`` 500), on jbtrio's listener;
+- ``jbtrio_trio_websocket``: the same, ``--transport trio-websocket``;
+- ``jbtrio_2proc``: the same, ``jbtrio serve --workers 2`` (the acceptor routes each audio
+  socket by its metadata's ``callSid``);
+- ``jbtrio_driver``: ``bench/audio_server.py``: the same handler served by a minimal Trio
+  driver over websockets' sans-IO protocol (what ``jbtrio`` was measured with before the
+  listener served audio sockets);
+- ``jbtrio_bare``: that driver echoing from its read loop, no AudioStream: the ceiling;
 - ``jambonz_sdk``: ``bench/node/audio_sdk.js``: ``makeService.audio`` and
   ``stream.sendAudio(pcm)`` for every ``audio`` event (@jambonz/sdk 0.10.1).
 
@@ -42,13 +45,27 @@ from typing import Any
 from run import NODE, NODE_DIR, PYTHON, _stop, _wait_listening, ensure_node_modules, log
 
 BENCH = Path(__file__).resolve().parent
-SERVERS = ("jbtrio", "jambonz_sdk", "jbtrio_bare", "jbtrio_2proc")
+SERVERS = (
+    "jbtrio",
+    "jambonz_sdk",
+    "jbtrio_bare",
+    "jbtrio_2proc",
+    "jbtrio_driver",
+    "jbtrio_trio_websocket",
+)
+
+#: ``jbtrio serve`` from ``bench/``; ``--grace 1`` so a stop never waits long for streams.
+JBTRIO_SERVE = [PYTHON, "-m", "jbtrio", "serve", "audio_app:app", "--host", "127.0.0.1"]
+JBTRIO_SERVE += ["--port", "0", "--grace", "1"]
 
 
 def _command(name: str) -> list[str]:
     script = str(BENCH / "audio_server.py")
     return {
-        "jbtrio": [PYTHON, script, "0"],
+        "jbtrio": JBTRIO_SERVE,
+        "jbtrio_trio_websocket": [*JBTRIO_SERVE, "--transport", "trio-websocket"],
+        "jbtrio_2proc": [*JBTRIO_SERVE, "--workers", "2"],
+        "jbtrio_driver": [PYTHON, script, "0"],
         "jbtrio_bare": [PYTHON, script, "0", "--bare"],
         "jambonz_sdk": [NODE, str(NODE_DIR / "audio_sdk.js"), "0"],
     }[name]
@@ -74,10 +91,7 @@ def _process(command: list[str]) -> Iterator[tuple[int, int]]:
 def serving(name: str) -> Iterator[list[tuple[int, int]]]:
     """(pid, port) of each process of server ``name``."""
     with ExitStack() as stack:
-        if name == "jbtrio_2proc":
-            yield [stack.enter_context(_process(_command("jbtrio"))) for _ in range(2)]
-        else:
-            yield [stack.enter_context(_process(_command(name)))]
+        yield [stack.enter_context(_process(_command(name)))]
 
 
 def run_one(name: str, streams: int, warmup: float, duration: float) -> dict[str, Any]:
@@ -202,6 +216,15 @@ def main(argv: list[str] | None = None) -> int:
             ratios[f"kib_per_stream_{n}_vs_{other}"] = paired(
                 results, "jbtrio", other, n, "kib_per_stream"
             )
+        ratios[f"echoed_{n}_vs_driver"] = paired(
+            results, "jbtrio", "jbtrio_driver", n, "frames_echoed_per_s"
+        )
+        ratios[f"cpu_per_frame_{n}_vs_driver"] = paired(
+            results, "jbtrio", "jbtrio_driver", n, "cpu_us_per_frame"
+        )
+        ratios[f"cpu_per_frame_{n}_trio_websocket_vs_websockets"] = paired(
+            results, "jbtrio_trio_websocket", "jbtrio", n, "cpu_us_per_frame"
+        )
         ratios[f"cpu_per_frame_{n}_vs_bare"] = paired(
             results, "jbtrio", "jbtrio_bare", n, "cpu_us_per_frame"
         )

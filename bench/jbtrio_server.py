@@ -14,6 +14,7 @@ next gather (the same app as ``bench/node/server_*.js``). Bound to 127.0.0.1 onl
                                                             # alone, canned acks: the ceiling
     .venv/bin/python bench/jbtrio_server.py PORT --no-gc-tuning  # embedded, default GC
     .venv/bin/python bench/jbtrio_server.py PORT --gather-per-hook  # a new Gather per answer
+    .venv/bin/python bench/jbtrio_server.py PORT --transport trio-websocket  # the other backend
 
 ``--bare-tw`` is not jbtrio: a trio-websocket server that acks with canned JSON (the library
 jbtrio's transport replaced). ``--bare-transport`` is jbtrio's own transport with canned acks:
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import importlib
 import json
 import logging
@@ -172,29 +174,33 @@ async def bare_trio_websocket(port: int) -> None:
 
 
 async def bare_transport(port: int) -> None:
-    """jbtrio's own transport (``jbtrio._runtime._transport``: websockets' sans-IO core on a
-    raw socket) acking with canned JSON: no call core, no app, no validation. The ceiling of
-    jbtrio on this machine: what is left between it and ``jbtrio`` is jbtrio's own work."""
-    from jbtrio._runtime._transport import (  # noqa: PLC0415 - only this mode needs it
+    """jbtrio's own transport (the default backend behind ``jbtrio._runtime._transport_api``:
+    websockets' sans-IO core on a raw socket) acking with canned JSON: no call core, no app,
+    no validation. The ceiling of jbtrio on this machine: what is left between it and
+    ``jbtrio`` is jbtrio's own work."""
+    from jbtrio._runtime._transport_api import (  # noqa: PLC0415 - only this mode needs it
+        HandshakeFailed,
+        HandshakeRejected,
         Keepalive,
-        Socket,
         SocketClosed,
-        open_socket,
+        SocketOptions,
+    )
+    from jbtrio._runtime._transports import transport_named  # noqa: PLC0415
+
+    transport = transport_named("websockets")
+    options = SocketOptions(
+        handshake_timeout=10.0,
+        max_message_bytes=1 << 20,
+        close_timeout=1.0,
+        keepalive=Keepalive(None, 10.0),
     )
 
-    def accept_all(_: object) -> None:
-        return None
+    def accept_all(_: object) -> str:
+        return "ws.jambonz.org"
 
     async def handle(stream: trio.SocketStream) -> None:
-        async with open_socket(
-            stream,
-            handshake_timeout=10.0,
-            max_message_bytes=1 << 20,
-            close_timeout=1.0,
-            keepalive=Keepalive(None, 10.0),
-            check=accept_all,
-        ) as ws:
-            if not isinstance(ws, Socket):
+        async with transport.open_socket(stream, options, accept_all) as ws:
+            if isinstance(ws, HandshakeRejected | HandshakeFailed):
                 return
             try:
                 while True:
@@ -215,9 +221,14 @@ async def bare_transport(port: int) -> None:
 # ------------------------------------------------------------------ main
 
 
-async def serve_app(app: jbtrio.App, port: int, introspect: bool = False) -> None:
+async def serve_app(
+    app: jbtrio.App, port: int, introspect: bool = False, transport: str = "websockets"
+) -> None:
+    config = jbtrio.ServerConfig(transport=transport)
     async with trio.open_nursery() as nursery:
-        server: jbtrio.Server = await nursery.start(jbtrio.serve, app, "127.0.0.1", port)
+        server: jbtrio.Server = await nursery.start(
+            functools.partial(jbtrio.serve, config=config), app, "127.0.0.1", port
+        )
         print(f"listening {server.port}", flush=True)
         if introspect:
             nursery.start_soon(report_memory_on_signal, server)
@@ -293,6 +304,11 @@ def main(argv: list[str] | None = None) -> int:
         help="build the answer's gather anew for every hook instead of reusing one",
     )
     parser.add_argument(
+        "--transport",
+        default="websockets",
+        help="the websocket backend of the jbtrio server (websockets, trio-websocket)",
+    )
+    parser.add_argument(
         "--no-gc-tuning",
         action="store_true",
         help="leave CPython's garbage collector at its defaults, as a program embedding "
@@ -315,10 +331,14 @@ def main(argv: list[str] | None = None) -> int:
         if missing is not None:
             print(f"skip: {missing}", file=sys.stderr)
             return 3
-        trio.run(serve_app, tts_app(), args.port)
+        trio.run(serve_app, tts_app(), args.port, False, args.transport)
         return 0
     trio.run(
-        serve_app, hooks_app(args.gather_per_hook), args.port, args.introspect or args.tracemalloc
+        serve_app,
+        hooks_app(args.gather_per_hook),
+        args.port,
+        args.introspect or args.tracemalloc,
+        args.transport,
     )
     return 0
 

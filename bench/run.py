@@ -19,7 +19,8 @@ Servers: ``jbtrio`` (bench/jbtrio_server.py, set up as ``jbtrio serve`` sets an 
 default garbage collector settings), ``jbtrio_gather_per_hook`` (jbtrio building the
 answer's gather anew for every hook instead of reusing one, as the Node apps reuse theirs) and
 ``jbtrio_2proc`` (the ``jbtrio`` app under ``jbtrio serve --workers 2``: an acceptor process
-handing each socket to one of 2 worker processes).
+handing each socket to one of 2 worker processes) and ``jbtrio_trio_websocket`` (the ``jbtrio``
+app on the trio-websocket backend, ``ServerConfig(transport="trio-websocket")``).
 
 Cases: hook round trips/s at 1, 100 and 1,000 concurrent calls (with ack latency p50/p99 and the
 server's CPU seconds per 10,000 messages at 100 calls); call set-ups/s; RSS per idle call at
@@ -68,17 +69,25 @@ SERVERS = (
     "jbtrio_embedded",
     "jbtrio_gather_per_hook",
     "jbtrio_2proc",
+    "jbtrio_trio_websocket",
+    "jbtrio_before",
 )
 #: Not SDKs, and not in the TTS case: the ceilings, jbtrio embedded in a program that leaves
 #: CPython's garbage collector at its defaults, jbtrio building a Gather per answer, and jbtrio
-#: served by 2 worker processes behind an acceptor (``jbtrio serve --workers 2``).
+#: served by 2 worker processes behind an acceptor (``jbtrio serve --workers 2``), and jbtrio
+#: on its other websocket backend (``ServerConfig(transport="trio-websocket")``).
 EXTRAS = (
     "jbtrio_transport",
     "tw_bare",
     "jbtrio_embedded",
     "jbtrio_gather_per_hook",
     "jbtrio_2proc",
+    "jbtrio_trio_websocket",
+    "jbtrio_before",
 )
+#: ``jbtrio_before`` (only with ``--before DIR``): the ``jbtrio`` bench server of another
+#: checkout (``git archive COMMIT | tar -x -C DIR``), for before/after ratios in one run.
+BEFORE_ROOT: Path | None = None
 HEADLINE_SERVERS = ("jbtrio", "jambonz_sdk")
 
 #: The targets of issue 8, for the gap report in the JSON line.
@@ -190,10 +199,18 @@ def server_command(name: str, tts: bool) -> tuple[list[str], dict[str, str]]:
         "jbtrio_embedded": [PYTHON, script, "0", "--no-gc-tuning"],
         "jbtrio_gather_per_hook": [PYTHON, script, "0", "--gather-per-hook"],
         "jbtrio_2proc": [PYTHON, *JBTRIO_2PROC],
+        "jbtrio_trio_websocket": [PYTHON, script, "0", "--transport", "trio-websocket"],
+        "jbtrio_before": [
+            PYTHON,
+            str((BEFORE_ROOT or BENCH.parent) / "bench" / "jbtrio_server.py"),
+            "0",
+        ],
         "jambonz_sdk": [NODE, str(NODE_DIR / "server_sdk.js"), "0"],
         "node_client_ws": [NODE, str(NODE_DIR / "server_ncw.js"), "0"],
         "ws_bare": [NODE, str(NODE_DIR / "server_ws.js"), "0"],
     }
+    if name == "jbtrio_before" and BEFORE_ROOT is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BEFORE_ROOT), env.get("PYTHONPATH")]))
     return commands[name], env
 
 
@@ -565,6 +582,16 @@ def headline(
                 results, "jbtrio_gather_per_hook", "hooks_100", "rt_per_s", "jambonz_sdk"
             ),
             "setups_vs_jambonz_sdk": paired_ratio(results, "setup", "setups_per_s", "jambonz_sdk"),
+            # the default backend against the other one, and against the --before checkout
+            "rt_100_vs_trio_websocket": paired_ratio(
+                results, "hooks_100", "rt_per_s", "jbtrio_trio_websocket"
+            ),
+            "rt_1000_vs_trio_websocket": paired_ratio(
+                results, "hooks_1000", "rt_per_s", "jbtrio_trio_websocket"
+            ),
+            "rt_100_vs_before": paired_ratio(results, "hooks_100", "rt_per_s", "jbtrio_before"),
+            "rt_1000_vs_before": paired_ratio(results, "hooks_1000", "rt_per_s", "jbtrio_before"),
+            "setups_vs_before": paired_ratio(results, "setup", "setups_per_s", "jbtrio_before"),
             "p99_100_vs_node_client_ws": ratio(jb.get("p99_ms_100"), ncw.get("p99_ms_100")),
             # jbtrio_2proc: the jbtrio app under `jbtrio serve --workers 2`, paired per round.
             "rt_100_2proc_vs_jambonz_sdk": _paired(
@@ -649,7 +676,14 @@ def main(argv: list[str] | None = None) -> int:
         "(default 1000; 0 = calls last the whole window)",
     )
     parser.add_argument("--raw", type=Path, help="also write every raw result to this JSON file")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a checkout of an earlier commit: adds the jbtrio_before row (its jbtrio server)",
+    )
     args = parser.parse_args(argv)
+    global BEFORE_ROOT  # noqa: PLW0603 - read by server_command
+    BEFORE_ROOT = args.before.resolve() if args.before else None
 
     mode = QUICK if args.quick else FULL
     if args.rounds:
@@ -658,7 +692,7 @@ def main(argv: list[str] | None = None) -> int:
         mode = attrs.evolve(mode, hooks_per_call=args.hooks_per_call)
     if args.hook_calls:
         mode = attrs.evolve(mode, hook_calls=tuple(int(n) for n in args.hook_calls.split(",")))
-    servers = [s for s in args.servers.split(",") if s]
+    servers = [s for s in args.servers.split(",") if s and (s != "jbtrio_before" or args.before)]
     unknown = set(servers) - set(SERVERS)
     if unknown:
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")

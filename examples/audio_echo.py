@@ -7,9 +7,9 @@ L16 frames) and sends every frame back one second after it arrived; after each s
 echoed audio it puts a mark, which jambonz reports once that second has been played to the
 caller.
 
-Until the listener serves audio sockets, the audio side is the ``audio`` routes beside the
-app (``jbtrio.testing.audio.open_audio_server`` serves them); once it does, ``audio`` is
-``app``'s own (``@app.audio("/echo")``, ``app.audio_url("/echo")``).
+Both sides are the one app's: ``jbtrio serve examples.audio_echo:app`` serves the call
+socket and the audio socket on the same port (told apart by subprotocol); try the audio side
+alone with ``python -m jbtrio audio ws://127.0.0.1:3000/echo --streaming``.
 """
 
 from __future__ import annotations
@@ -33,14 +33,13 @@ DELAY = 1.0
 RATE = 8000
 
 app = jbtrio.App()
-audio = AudioRoutes()
 
 
 @app.flow("/")
 async def answer(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
     """Stream the call's audio to ``/echo`` and take audio back (for at most 5 minutes)."""
     yield Listen(
-        url=audio.audio_url("/echo"),
+        url=app.audio_url("/echo"),
         sample_rate=RATE,
         bidirectional_audio=BidirectionalAudio(enabled=True, streaming=True, sample_rate=RATE),
         max_length=300,
@@ -48,7 +47,7 @@ async def answer(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
     yield Hangup()
 
 
-@audio.audio("/echo")
+@app.audio("/echo")
 async def echo(stream: AudioStream) -> None:
     """Frames go into a bounded channel (2 s of them) stamped with when to play them."""
     delayed, playback = trio.open_memory_channel[tuple[float, bytes]](int(2 * DELAY * 50))
@@ -59,6 +58,11 @@ async def echo(stream: AudioStream) -> None:
         async with delayed:
             async for frame in stream:
                 await delayed.send((trio.current_time() + DELAY, frame))
+
+
+assert app.audio_routes is not None
+audio: AudioRoutes = app.audio_routes
+"""The app's audio routes (a flow reaches its call's stream with ``audio.wait_stream``)."""
 
 
 async def _play_back(

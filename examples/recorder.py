@@ -6,8 +6,8 @@ parties, in stereo: caller left, callee right) until they hang up. The handler w
 frames are gathered into one-second batches and written from a worker thread, so disk I/O
 never blocks the event loop; the file is finished even when the handler is cancelled.
 
-As in ``audio_echo``, the audio side is the ``audio`` routes beside the app until the
-listener serves audio sockets.
+As in ``audio_echo``, the audio handler is the app's own (``app.audio``): ``jbtrio
+serve examples.recorder:app`` serves both sockets on one port.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ __all__ = ["RECORDINGS", "app", "audio", "make_recorder"]
 RECORDINGS = Path(os.environ.get("JBTRIO_RECORDINGS", "recordings"))
 
 app = jbtrio.App()
-audio = AudioRoutes()
 
 
 @app.flow("/")
@@ -38,7 +37,7 @@ async def answer(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
     """Announce the recording, then stream both parties to ``/record``."""
     yield [
         Say(text="This call is recorded."),
-        Listen(url=audio.audio_url("/record"), mix_type="stereo", sample_rate=8000),
+        Listen(url=app.audio_url("/record"), mix_type="stereo", sample_rate=8000),
     ]
 
 
@@ -82,4 +81,7 @@ def _finish(wav: wave.Wave_write, rest: bytes) -> None:
     wav.close()
 
 
-audio.mount("/record", make_recorder(RECORDINGS))
+app.audio("/record")(make_recorder(RECORDINGS))
+assert app.audio_routes is not None
+audio: AudioRoutes = app.audio_routes
+"""The app's audio routes."""

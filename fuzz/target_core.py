@@ -66,6 +66,7 @@ from jbtrio._wire import (
     VerbHook,
     VerbStatus,
     VerbStatusEvent,
+    VerbStatusEventType,
     decode,
 )
 from jbtrio.testing import strategies as jst
@@ -110,7 +111,9 @@ def _inbound(draw: st.DrawFn) -> InboundMessage | UnknownMessage:
         error = ErrorDetails(msg="invalid actionHook response", verb=verb, id=some_id)
         return JambonzError(msgid=msgid, data=error)
     if kind == 3:
-        event = draw(st.sampled_from(["starting", "finished", "start-playback"]))
+        event: VerbStatusEventType = draw(
+            st.sampled_from(["starting", "finished", "start-playback"])
+        )
         status = VerbStatusEvent(event=event, id=some_id, name="say")
         return VerbStatus(msgid=msgid, call_sid="fuzz-sid", data=status)
     if kind == 4:

@@ -23,6 +23,7 @@ from ._runtime import AppHandler, CallSession
 from ._tool_serving import Tool
 from ._wire import DialConfirm, SessionAdulting, SessionRedirect
 from .audio import AudioConfig, AudioHandler, AudioRoutes
+from .verbs import JAMBONZ_VERSIONS, JambonzVersion
 
 if TYPE_CHECKING:
     from .rest import ClientPool
@@ -151,6 +152,14 @@ class App:
     ``rest`` (a :class:`jbtrio.rest.ClientPool`, from the ``rest`` extra) gives every call a
     REST client for mid-call control (:attr:`Call.rest`); close it when the program ends.
     ``audio`` sets the bounds and policies of the app's audio streams (:meth:`audio`).
+
+    ``jambonz`` declares which jambonz the app is written for: ``"11"`` or ``"10"`` (the
+    current commercial release lines, with the ``agent``, ``transfer`` and ``room`` verbs) or
+    ``"0.9"`` (open-source feature-server 0.9.x). Every verb the app's calls send is
+    validated by that jambonz's rules, so a verb newer than the target raises
+    :class:`~jbtrio.VerbError` in the app, not a failed call at jambonz. ``None`` (the
+    default) leaves it to the server's ``CoreConfig.jambonz``: the current jambonz unless
+    configured; ``jbtrio serve --jambonz`` (or ``$JBTRIO_JAMBONZ``) overrides both.
     """
 
     def __init__(
@@ -159,9 +168,11 @@ class App:
         error_verbs: Iterable[Any] = DEFAULT_ERROR_VERBS,
         rest: ClientPool | None = None,
         audio: AudioConfig | None = None,
+        jambonz: JambonzVersion | None = None,
     ) -> None:
         self.error_verbs = tuple(error_verbs)
         self.rest = rest
+        self.jambonz = jambonz
         self.audio_routes: AudioRoutes | None = (
             AudioRoutes(config=audio) if audio is not None else None
         )
@@ -174,6 +185,18 @@ class App:
         self._tools: dict[str, Tool] = {}
         self._failure_listeners: list[FailureListener] = []
         self._hooks = _Hooks(self)
+
+    @property
+    def jambonz(self) -> JambonzVersion | None:
+        """The jambonz the app's calls are validated for (``None``: the server's setting)."""
+        return self._jambonz
+
+    @jambonz.setter
+    def jambonz(self, value: JambonzVersion | None) -> None:
+        if value is not None and value not in JAMBONZ_VERSIONS:
+            choices = ", ".join(repr(v) for v in JAMBONZ_VERSIONS)
+            raise ValueError(f"jambonz must be one of {choices} (or None); got {value!r}")
+        self._jambonz = value
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -248,9 +271,11 @@ class App:
     def tool(self, name: str) -> Callable[[Tool], Tool]:
         """Decorator: serve the LLM tool ``name`` (``async def tool(call, **args)``).
 
-        An ``llm:tool-call`` for it runs the tool in the call's nursery and answers with
-        ``llm:tool-output`` in the running vendor's shape; a raising tool answers with an
-        error result. ``llm`` verbs get a ``toolHook`` automatically when tools exist.
+        An ``llm:tool-call`` (``llm`` and ``*_s2s`` verbs) or ``agent:tool-call`` (jambonz
+        10.x/11.x's ``agent`` verb) for it runs the tool in the call's nursery and answers
+        with ``llm:tool-output`` in the shape the asker expects (the ``llm`` vendor's own;
+        ``{"result": ...}`` for the agent); a raising tool answers with an error result.
+        ``llm`` and ``agent`` verbs get a ``toolHook`` automatically when tools exist.
         """
 
         def register(tool: Tool) -> Tool:
@@ -312,6 +337,8 @@ class App:
             return None
 
         async def run(session: CallSession) -> None:
+            if self._jambonz is not None:
+                session.core.target(self._jambonz)
             chosen = route
             if isinstance(session.first_message, SessionAdulting) and adulting_route is not None:
                 chosen = adulting_route

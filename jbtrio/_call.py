@@ -32,32 +32,54 @@ from ._call_commands import CallCommands, Verbs
 from ._core import ReplyHandle
 from ._errors import ReplyError
 from ._event_stream import EventStream
-from ._flow import Step, Steps
+from ._flow import Step, Steps, wire_verbs
 from ._flow_runner import DEFAULT_ERROR_VERBS, FlowRunner
 from ._inbound_routing import InboundRouter, Subscription
 from ._runtime import CallLogger, CallSession
 from ._tool_serving import Tool, ToolServer
 from ._tts import TtsStream
 from ._wire import (
+    AgentResult,
     CallInfo,
+    ConferenceResult,
+    DequeueResult,
     DialResult,
+    EnqueueResult,
     GatherResult,
     InboundMessage,
+    ListenResult,
     LlmResult,
+    MessageResult,
+    SipReferResult,
+    SipRequestResult,
+    TranscribeResult,
+    TransferResult,
     UnknownMessage,
 )
 from .verbs import (
+    Agent,
+    Conference,
     DeepgramS2s,
+    Dequeue,
     Dial,
     ElevenlabsS2s,
+    Enqueue,
     Gather,
     GoogleS2s,
     GptliveS2s,
+    Listen,
     Llm,
+    Message,
     MicrosoftS2s,
     OpenaiS2s,
     QwenS2s,
+    Room,
     S2s,
+    SipRefer,
+    SipRequest,
+    Stream,
+    Transcribe,
+    Transfer,
     UltravoxS2s,
     Verb,
     VoiceagentS2s,
@@ -123,6 +145,9 @@ class Event:
         """
         if self.handle is None:
             raise ReplyError(f"{self.type} needs no reply", state="not_ack_required")
+        if verbs is not None:
+            verbs = wire_verbs(verbs)
+            self.call._prepare_llm(verbs)  # AI verbs get the hooks the call serves
         self.call.session.reply(self.handle, verbs)
 
 
@@ -374,13 +399,37 @@ class Call(CallCommands):
     @overload
     async def ask(self, verb: _LlmVerb) -> LlmResult: ...
     @overload
+    async def ask(self, verb: Agent) -> AgentResult: ...
+    @overload
+    async def ask(self, verb: Transfer) -> TransferResult: ...
+    @overload
+    async def ask(self, verb: Conference | Room) -> ConferenceResult: ...
+    @overload
+    async def ask(self, verb: Listen | Stream) -> ListenResult: ...
+    @overload
+    async def ask(self, verb: Enqueue) -> EnqueueResult: ...
+    @overload
+    async def ask(self, verb: Dequeue) -> DequeueResult: ...
+    @overload
+    async def ask(self, verb: Message) -> MessageResult: ...
+    @overload
+    async def ask(self, verb: SipRefer) -> SipReferResult: ...
+    @overload
+    async def ask(self, verb: SipRequest) -> SipRequestResult: ...
+    @overload
+    async def ask(self, verb: Transcribe) -> TranscribeResult: ...
+    @overload
     async def ask(self, verb: Verb | Mapping[str, Any]) -> Any: ...
 
     async def ask(self, verb: Verb | Mapping[str, Any]) -> Any:
-        """Run one verb that reports back (dial, llm, listen, ...) and return its payload:
-        a :class:`~jbtrio.GatherResult`, :class:`~jbtrio.DialResult` or
-        :class:`~jbtrio.LlmResult` for those verbs (and the ``*_s2s`` forms of ``llm``), the
-        :class:`~jbtrio.VerbHook` for the others, ``None`` for a verb that does not report."""
+        """Run one verb that reports back (dial, llm, agent, transfer, listen, ...) and return
+        its payload, typed: :class:`~jbtrio.GatherResult`, :class:`~jbtrio.DialResult`,
+        :class:`~jbtrio.LlmResult` (``llm`` and its ``*_s2s`` forms),
+        :class:`~jbtrio.AgentResult`, :class:`~jbtrio.TransferResult`,
+        :class:`~jbtrio.ConferenceResult` (``conference``, ``room``),
+        :class:`~jbtrio.ListenResult` (``listen``, ``stream``), ...; the
+        :class:`~jbtrio.VerbHook` for ``dialogflow``, ``lex`` and ``rasa``; ``None`` for a verb
+        that does not report."""
         return await self.step(verb)
 
     async def step(self, step: Any) -> Any:
@@ -425,7 +474,8 @@ class Call(CallCommands):
     async def tool_output(
         self, tool_call_id: str, result: Any, *, name: str | None = None, is_error: bool = False
     ) -> None:
-        """Answer an ``llm:tool-call`` in the shape the running ``llm`` vendor expects."""
+        """Answer a tool call in the shape the running AI verb expects: the ``llm`` vendor's
+        own, ``{"result": ...}`` for an ``agent`` (the latest of them the call sent)."""
         await self.send(
             self._tools.result_command(tool_call_id, result, name=name, is_error=is_error)
         )

@@ -4,28 +4,77 @@ Each is a one-line wrapper over a builder of :mod:`jbtrio.commands`, sent throug
 ordered, reconnect-proof outbound queue; kept apart from :class:`~jbtrio.Call` so that the
 call's own logic (flows, routing, tools) reads without twenty-five wrappers in the way. The
 one command whose shape depends on the call's state, ``tool_output`` (the running ``llm``
-vendor's), lives with tool serving.
+vendor's), lives with tool serving. ``call.agent`` groups the updates of a running ``agent``
+verb (jambonz 10.x/11.x).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from . import commands
 from ._runtime import CallSession
 from ._wire import Command
 
-__all__ = ["CallCommands", "Verbs"]
+__all__ = ["AgentUpdates", "CallCommands", "Verbs"]
 
 Verbs = Iterable[Mapping[str, Any] | Any]
 """Verbs as the commands take them: builders or wire dicts."""
+
+
+class AgentUpdates:
+    """``call.agent``: change the call's running ``agent`` verb (``agent:update``).
+
+    jambonz 10.x/11.x only: on a call whose target is ``jambonz="0.9"`` each raises
+    :class:`~jbtrio.VerbError` (0.9.8 would ignore the command). The updates apply to the
+    agent running when jambonz reads them; with none running, jambonz drops them.
+    """
+
+    def __init__(self, send: Callable[[Command], Awaitable[None]]) -> None:
+        self._send = send
+
+    async def update_instructions(self, instructions: str) -> None:
+        """Replace the agent's system prompt for the rest of the conversation."""
+        await self._send(commands.agent_update_instructions(instructions))
+
+    async def inject_context(self, messages: Iterable[Mapping[str, Any]]) -> None:
+        """Append ``messages`` (``{"role", "content"}``) to the agent's conversation history."""
+        await self._send(commands.agent_inject_context(messages))
+
+    async def update_tools(self, tools: Iterable[Mapping[str, Any]]) -> None:
+        """Replace the agent's tools (in its LLM's format), from its next turn on."""
+        await self._send(commands.agent_update_tools(tools))
+
+    async def generate_reply(
+        self,
+        user_input: str | None = None,
+        *,
+        instructions: str | None = None,
+        interrupt: bool | None = None,
+    ) -> None:
+        """Make the agent speak now, prompted with ``user_input`` (and one-shot
+        ``instructions``): at once when idle, after its current turn unless ``interrupt``."""
+        await self._send(
+            commands.agent_generate_reply(
+                user_input, instructions=instructions, interrupt=interrupt
+            )
+        )
+
+    async def update(self, data: Mapping[str, Any]) -> None:
+        """Any ``agent:update`` (``data["type"]`` one of the four above)."""
+        await self._send(commands.agent_update(data))
 
 
 class CallCommands:
     """The command methods of :class:`~jbtrio.Call` (its base class)."""
 
     session: CallSession
+
+    @property
+    def agent(self) -> AgentUpdates:
+        """Updates to the running ``agent`` verb: ``await call.agent.generate_reply(...)``."""
+        return AgentUpdates(self.send)
 
     async def send(self, command: Command) -> None:
         """Queue any command (see :mod:`jbtrio.commands`), waiting if the queue is full."""
@@ -123,3 +172,24 @@ class CallCommands:
     async def llm_update(self, data: Mapping[str, Any]) -> None:
         """Send a vendor-native update to the running ``llm`` verb."""
         await self.send(commands.llm_update(data))
+
+    async def stt_reconfigure(
+        self, language_hints: Iterable[str], *, call_sid: str | None = None
+    ) -> None:
+        """Change the recognizer's language hints mid-call (jambonz 10.x/11.x)."""
+        await self.send(commands.stt_reconfigure(language_hints, call_sid=call_sid))
+
+    async def noise_isolation(self, enable: bool = True, **kwargs: Any) -> None:
+        """Turn noise isolation on or off (``vendor``, ``level``, ``model``, ``call_sid``;
+        jambonz 10.x/11.x)."""
+        await self.send(commands.noise_isolation("enable" if enable else "disable", **kwargs))
+
+    async def room_say(self, text: str | Iterable[str], **kwargs: Any) -> None:
+        """Speak into the room the call is in, heard by every member (``synthesizer``,
+        ``loop``, ``id``, ``replace``, ``call_sid``; jambonz 10.x/11.x)."""
+        await self.send(commands.room_say(text, **kwargs))
+
+    async def room_play(self, url: str, **kwargs: Any) -> None:
+        """Play audio into the room the call is in (``id``, ``replace``, ``call_sid``;
+        jambonz 10.x/11.x)."""
+        await self.send(commands.room_play(url, **kwargs))

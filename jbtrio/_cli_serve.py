@@ -20,6 +20,7 @@ import socket
 import sys
 import traceback
 from collections.abc import Callable
+from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from typing import NoReturn
@@ -46,6 +47,7 @@ from ._runtime import (
     run_until_signalled,
     tune_gc,
 )
+from .verbs import JAMBONZ_VERSIONS
 
 __all__ = ["add_arguments", "load_app", "run"]
 
@@ -98,6 +100,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # INDEX:FD, set by the acceptor
     add_cluster_arguments(parser)
+    parser.add_argument(
+        "--jambonz",
+        default=os.environ.get("JBTRIO_JAMBONZ") or None,
+        metavar="|".join(JAMBONZ_VERSIONS),
+        help="the jambonz this server's calls come from: their verbs are validated by its "
+        "rules (default: $JBTRIO_JAMBONZ, else what the app declares, App(jambonz=...), "
+        "else the current jambonz, 11)",
+    )
+
+
+def _target_jambonz(router: Router, jambonz: str | None) -> None:
+    """``--jambonz``: the operator's word on the jambonz in front, over the app's own.
+
+    Put in the environment too, so that ``--workers`` processes (started without it) serve
+    the same target."""
+    if jambonz is None:
+        return
+    if jambonz not in JAMBONZ_VERSIONS:
+        choices = ", ".join(JAMBONZ_VERSIONS)
+        raise SystemExit(f"jbtrio serve: --jambonz must be one of {choices}, got {jambonz!r}")
+    if not isinstance(router, App):
+        raise SystemExit("jbtrio serve: --jambonz needs a jbtrio.App to serve")
+    if router.jambonz not in (None, jambonz):
+        log.warning("serving for jambonz %s (the app declares %s)", jambonz, router.jambonz)
+    router.jambonz = jambonz
+    os.environ["JBTRIO_JAMBONZ"] = jambonz
 
 
 def load_app(spec: str) -> Router:
@@ -233,6 +261,8 @@ async def _serve_worker(router: Router, args: argparse.Namespace, index: int, fd
 
     def ready(server: Server, nursery: trio.Nursery) -> None:
         async def adopt() -> None:
+            with suppress(OSError):
+                await channel.send(b"ready")  # the acceptor starts accepting once all are
             await adopt_handovers(server, channel)
             if not stopping.is_set():
                 log.warning(
@@ -292,6 +322,7 @@ def run(args: argparse.Namespace) -> int:
         worker = int(index), int(fd)
         _label_worker_logs(worker[0])
     router = load_app(args.app)
+    _target_jambonz(router, args.jambonz)
     if args.gc_threshold > 0:
         tune_gc(args.gc_threshold)
     interrupted = False

@@ -20,7 +20,17 @@ import trio
 
 from ._app import App
 from ._runtime import Server, ServerConfig
-from .testing import Caller, FakeCall, FakeJambonz, JambonzConfig, LlmScript, ScriptedToolCall
+from .testing import (
+    AgentScript,
+    AgentTurn,
+    Caller,
+    FakeCall,
+    FakeJambonz,
+    JambonzConfig,
+    LlmScript,
+    ScriptedToolCall,
+    ScriptedTransfer,
+)
 
 __all__ = ["add_arguments", "run"]
 
@@ -59,6 +69,61 @@ def _expect_said(text: str) -> Callable[[FakeCall], str | None]:
 def _expect_tools(call: FakeCall) -> str | None:
     if len(call.record.tool_outputs) != 2:
         return f"expected 2 tool outputs, got {len(call.record.tool_outputs)}"
+    return None
+
+
+def _expect_agent(call: FakeCall) -> str | None:
+    """The agent call: two tools answered, a reply generated mid-call, the turns' latencies
+    read by the app (it tags the call with them), the app's goodbye and hangup."""
+    outputs = [o["data"].get("result") for o in call.record.tool_outputs]
+    if len(outputs) != 2 or None in outputs:
+        return f"expected 2 tool results, got {outputs}"
+    if "generate_reply" not in [u.get("type") for u in call.record.agent_updates]:
+        return "expected the app to send a generate_reply"
+    tags = [v for v in call.executed_verbs if v.get("verb") == "tag"]
+    if not tags or tags[0]["data"].get("agent_turns") != 4:
+        return f"expected the app to tag the call with its 4 turns, got {tags}"
+    if call.executed_verbs[-1] != {"verb": "hangup"}:
+        return "expected the app to hang up"
+    return None
+
+
+#: The agent's side of the demo's agent call (``examples/agent_script.json`` is the same for
+#: ``jbtrio call``).
+_AGENT = AgentScript(
+    greeting="Hello, this is Acme Deliveries. How can I help?",
+    turns=[
+        AgentTurn(
+            says="Where is my order 1234?",
+            tool_calls=[
+                ScriptedToolCall("order_status", {"order_id": "1234"}, tool_call_id="call_1_1")
+            ],
+            reply="Your order 1234 is out for delivery and arrives today at 5 pm.",
+        ),
+        AgentTurn(
+            says="Can someone call me back at five?",
+            tool_calls=[
+                ScriptedToolCall(
+                    "book_callback",
+                    {"time": "17:00"},
+                    tool_call_id="call_2_1",
+                    expect="callback booked at 17:00",
+                )
+            ],
+            reply="Done: a colleague will call you back at 5 pm. Anything else for today?",
+            barge_in=True,
+        ),
+    ],
+    replies=["Hi Ada, thank you for being a Gold member!"],
+    response_delay=0.5,
+    linger=0.5,
+)
+
+
+def _expect_transferred(call: FakeCall) -> str | None:
+    numbers = [v["target"][0]["number"] for v in call.executed_verbs if v["verb"] == "transfer"]
+    if numbers != ["+15551230001", "+15551230002"]:
+        return f"expected transfers to sales, then support; got {numbers}"
     return None
 
 
@@ -108,6 +173,28 @@ SCENARIOS: tuple[Scenario, ...] = (
             )
         ),
         _expect_tools,
+    ),
+    Scenario(
+        "examples.agent",
+        "/agent",
+        "agent: jambonz runs the agent; the app serves two tools, speaks up mid-call "
+        "(generate_reply) and reads each turn's latencies",
+        Caller(agent=_AGENT),
+        _expect_agent,
+    ),
+    Scenario(
+        "examples.transfer",
+        "/transfer",
+        "transfer: sales is busy, the caller takes support instead",
+        Caller(
+            speech=["sales please", "yes"],
+            response_delay=0.3,
+            transfer=[
+                ScriptedTransfer("returned", "busy", sip_status=486),
+                ScriptedTransfer(duration=1),
+            ],
+        ),
+        _expect_transferred,
     ),
     Scenario(
         "examples.tts_stream",

@@ -4,9 +4,12 @@ A flow is ``async def flow(call): ... result = yield verbs ...``. Each ``yield``
 to jambonz — as the ack of the message that resumed the flow when jambonz still waits for it,
 else as a ``redirect`` command — and resumes the flow with what the verbs reported:
 
-- a verb that reports back (``gather``, ``dial``, ``llm``, ``listen``, ``conference``, ...)
-  gets an action hook when the author gave none; the ``yield`` evaluates to that hook's typed
-  payload (:class:`~jbtrio.GatherResult`, :class:`~jbtrio.DialResult`, ...);
+- a verb that reports back (``gather``, ``dial``, ``llm`` and its ``*_s2s`` forms, ``agent``,
+  ``transfer``, ``listen``, ``conference``/``room``, ...) gets an action hook when the author
+  gave none; the ``yield`` evaluates to that hook's typed payload
+  (:class:`~jbtrio.GatherResult`, :class:`~jbtrio.DialResult`, :class:`~jbtrio.LlmResult`,
+  :class:`~jbtrio.AgentResult`, :class:`~jbtrio.TransferResult`, ...; the
+  :class:`~jbtrio.VerbHook` itself for ``dialogflow``, ``lex`` and ``rasa``);
 - ``yield until_finished(verbs)`` resumes when jambonz reports (``verb:status``) that the last
   of them finished, with verb ids and ``notifyEvents`` turned on automatically;
 - any other ``yield`` resumes as soon as the verbs are on their way.
@@ -27,11 +30,11 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from ._wire import VerbHook
+from ._wire import RESULT_VIEWS, VerbHook
 from .verbs import Verb, canonical_verb, verb_body
 from .verbs import verb_name as written_name
 
-__all__ = ["FlowStep", "Prepared", "Step", "Steps", "prepare", "until_finished"]
+__all__ = ["FlowStep", "Prepared", "Step", "Steps", "prepare", "until_finished", "wire_verbs"]
 
 #: Verb (canonical name) -> the hook property that fires when it is done, for the verbs whose
 #: yield waits for that hook. ``transcribe`` has no action hook; its first transcript resumes.
@@ -39,11 +42,14 @@ REPORTING_HOOKS: Mapping[str, str] = {
     "gather": "actionHook",
     "dial": "actionHook",
     "llm": "actionHook",
+    "agent": "actionHook",
+    "transfer": "actionHook",
     "listen": "actionHook",
     "transcribe": "transcriptionHook",
     "enqueue": "actionHook",
     "dequeue": "actionHook",
     "conference": "actionHook",
+    "room": "actionHook",
     "message": "actionHook",
     "sip:refer": "actionHook",
     "sip:request": "actionHook",
@@ -54,10 +60,21 @@ REPORTING_HOOKS: Mapping[str, str] = {
 
 Parser = Callable[[VerbHook], Any]
 
+
+def _view(view: type[Any]) -> Parser:
+    def parse(hook: VerbHook) -> Any:
+        return hook.result(view)
+
+    return parse
+
+
+#: Verb (canonical name) -> how its hook is read: the hand-written views of gather, dial and
+#: llm, the generated ones of the others (:data:`~jbtrio._wire.RESULT_VIEWS`).
 _PARSERS: Mapping[str, Parser] = {
     "gather": VerbHook.gather,
     "dial": VerbHook.dial,
     "llm": VerbHook.llm,
+    **{verb: _view(view) for verb, view in RESULT_VIEWS.items()},
 }
 
 
@@ -172,6 +189,12 @@ def prepare(
         if not notify_events_on:
             verbs.insert(0, {"verb": "config", "notifyEvents": True})
     return Prepared(verbs, hooks, finished_id, frozenset(hook_ids))
+
+
+def wire_verbs(verbs: Any) -> list[dict[str, Any]]:
+    """One verb or a list of them (builders or dicts) as wire dicts the caller may add hooks
+    to (a dict is copied one level deep)."""
+    return [_wire(v) for v in _as_tuple(verbs)]
 
 
 def _wire(verb: Any) -> dict[str, Any]:

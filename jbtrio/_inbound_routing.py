@@ -5,7 +5,8 @@ nothing here blocks):
 
 1. a ``verb:hook`` goes to the flow step waiting for it (:class:`~jbtrio._flow_runner.FlowRunner`);
 2. what the call itself must hear: a hook jambonz gave up on, a verb finished, the call
-   completed, an ``llm:tool-call`` for a tool served here, and what the app routes specially
+   completed, an ``llm:tool-call`` or ``agent:tool-call`` for a tool served here, and what
+   the app routes specially
    (``dial:confirm``, ``session:redirect`` to a mounted flow);
 3. the handlers subscribed to its type (the call's and the app's), each in its own task;
 4. else :meth:`InboundRouter.events`, once someone asked for it; else an ack without verbs,
@@ -30,6 +31,7 @@ from ._flow_runner import FlowRunner
 from ._runtime import CallSession, Incoming
 from ._tool_serving import ToolServer
 from ._wire import (
+    AgentToolCall,
     CallInfo,
     CallStatus,
     InboundMessage,
@@ -137,7 +139,13 @@ class InboundRouter(Generic[_E]):
         self._events_wanted = True
 
     def wants(self, message_type: str) -> bool:
-        """Whether some handler listens to ``message_type`` (so jambonz must be asked for it)."""
+        """Whether some handler listens to ``message_type`` (so jambonz must be asked for it).
+
+        ``agent:event`` is also wanted by a reader of :meth:`events` (a handler's way to read
+        everything): the ``agent`` verb's events are the conversation itself, not vendor
+        chatter."""
+        if message_type == "agent:event" and self._events_wanted:
+            return True
         return any(
             fnmatch.fnmatchcase(message_type, sub.pattern) for sub in self._all_subscriptions()
         )
@@ -181,7 +189,7 @@ class InboundRouter(Generic[_E]):
             and message.data.call_sid in (None, self._session.call_sid)
         ):
             self._flows.call_completed()
-        if isinstance(message, LlmToolCall) and self._tools.serve(message):
+        if isinstance(message, LlmToolCall | AgentToolCall) and self._tools.serve(message):
             return True
         return self._special(event)
 

@@ -1,10 +1,13 @@
-"""Serving LLM tools on a call: ``llm:tool-call`` in, the tool run, ``llm:tool-output`` back.
+"""Serving LLM tools on a call: a tool call in, the tool run, ``llm:tool-output`` back.
 
-A tool is registered on the app (``@app.tool(name)``) or on one call (``call.tool(name, fn)``).
-The answer's shape depends on the vendor of the running ``llm`` verb, which jambonz does not
-repeat in the tool call: the :class:`ToolServer` notes it from each ``llm`` verb the call
-sends, and gives those verbs the hooks the call serves (``toolHook``; ``eventHook`` when
-someone listens to ``llm:event``, which jambonz sends only then).
+A tool is registered on the app (``@app.tool(name)``) or on one call (``call.tool(name, fn)``)
+and serves both kinds of tool call: ``llm:tool-call`` from an ``llm`` verb (or its ``*_s2s``
+forms) and ``agent:tool-call`` from jambonz 10.x/11.x's ``agent`` verb. The answer's shape
+depends on who asked: the ``agent`` takes ``{"result": ...}``, an ``llm`` verb its vendor's
+own shape, and jambonz does not repeat the vendor in the tool call, so the
+:class:`ToolServer` notes it from each ``llm`` verb the call sends. It also gives those verbs
+the hooks the call serves: ``toolHook`` when tools exist, ``eventHook`` when someone listens
+to their events (``llm:event``, ``agent:event``), which jambonz sends only then.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import trio
 
 from . import commands
 from ._runtime import CallSession
-from ._wire import Command, LlmToolCall
+from ._wire import AgentToolCall, Command, LlmToolCall
 from .verbs import canonical_verb, verb_body, verb_name
 
 __all__ = ["Tool", "ToolServer"]
@@ -28,6 +31,9 @@ Tool = Callable[..., Awaitable[Any]]
 _TOOL_HOOK = "/jbtrio/tools"
 #: Where they send ``llm:event`` when the app listens to it.
 _EVENT_HOOK = "/jbtrio/llm-events"
+#: Where ``agent`` verbs send ``agent:tool-call`` and ``agent:event``.
+_AGENT_TOOL_HOOK = "/jbtrio/agent-tools"
+_AGENT_EVENT_HOOK = "/jbtrio/agent-events"
 
 
 class ToolServer:
@@ -61,11 +67,15 @@ class ToolServer:
         self._tools[name] = tool
 
     def note_llm(self, verbs: list[dict[str, Any]], wants: Callable[[str], bool]) -> None:
-        """Before ``verbs`` go out: remember the vendor of their ``llm`` verb, and give it the
-        hooks this call serves. ``wants(type)`` says whether a handler listens to ``type``."""
+        """Before ``verbs`` go out: remember the vendor of their ``llm`` verb, and give it (and
+        any ``agent`` verb) the hooks this call serves. ``wants(type)`` says whether someone
+        listens to ``type``."""
         for verb in verbs:
             name = verb_name(verb)
-            if name is None or canonical_verb(name)[0] != "llm":
+            canonical = canonical_verb(name)[0] if name is not None else None
+            if canonical == "agent":
+                self._note_agent(verb_body(verb), wants)
+            if name is None or canonical != "llm":
                 continue
             body = verb_body(verb)
             vendor = body.get("vendor") or canonical_verb(name)[1]
@@ -75,6 +85,13 @@ class ToolServer:
                 body["toolHook"] = _TOOL_HOOK
             if "eventHook" not in body and wants("llm:event"):
                 body["eventHook"] = _EVENT_HOOK  # jambonz sends llm:event only then
+
+    def _note_agent(self, body: dict[str, Any], wants: Callable[[str], bool]) -> None:
+        self._vendor = "agent"  # call.tool_output() answers in the agent's shape from now on
+        if (self._tools or self._shared) and "toolHook" not in body:
+            body["toolHook"] = _AGENT_TOOL_HOOK
+        if "eventHook" not in body and wants("agent:event"):
+            body["eventHook"] = _AGENT_EVENT_HOOK  # jambonz sends agent:event only then
 
     def result_command(
         self, tool_call_id: str, result: Any, *, name: str | None = None, is_error: bool = False
@@ -88,7 +105,7 @@ class ToolServer:
             is_error=is_error,
         )
 
-    def serve(self, message: LlmToolCall) -> bool:
+    def serve(self, message: LlmToolCall | AgentToolCall) -> bool:
         """Answer ``message`` in a task of the call when one of its tools is served here;
         False (left to the app's handlers) when none is."""
         calls = message.data.calls
@@ -107,7 +124,7 @@ class ToolServer:
             tool = self._shared.get(name)
         return tool
 
-    async def _run(self, message: LlmToolCall) -> None:
+    async def _run(self, message: LlmToolCall | AgentToolCall) -> None:
         results: list[tuple[str, Any, bool, str | None]] = []
         for fc in message.data.calls:
             tool = self._find(fc.name)
@@ -123,7 +140,10 @@ class ToolServer:
                 results.append((fc.id or "", f"error: {exc}", True, fc.name))
         tool_call_id = message.data.tool_call_id or ""
         command: Command
-        if message.data.function_calls is not None or self._vendor == "google":
+        if isinstance(message, AgentToolCall):
+            cid, result, err, name = results[0]
+            command = commands.tool_result("agent", tool_call_id or cid, result, is_error=err)
+        elif message.data.function_calls is not None or self._vendor == "google":
             command = commands.google_tool_results(
                 [(cid, {"error": r} if err else r) for cid, r, err, _ in results],
                 tool_call_id=tool_call_id or None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING
 
+import attrs
 import trio
 
 from ._core import DEFAULT_MAX_CHARS, DEFAULT_RESULT_TIMEOUT, DEFAULT_RESUME_TIMEOUT, TtsResult
@@ -40,6 +41,10 @@ class TtsStream:
     Text needs a streaming ``say`` (``Say(stream=True)``) or ``config`` ``ttsStream`` to be
     spoken; jambonz buffers it until one opens. ``await call.tts.clear()`` stops talking now.
     Refusals other than a full buffer raise :class:`~jbtrio.TtsError` to the producer.
+
+    What the caller actually heard (jambonz 10.x/11.x with ``config`` ``trackTtsPlayout``):
+    pass ``heard_timeout`` to :meth:`flush` or :meth:`stream` and the result's ``heard`` is
+    filled from jambonz's ``tts_spoken`` report, once the speech ended or was cut.
     """
 
     def __init__(self, session: CallSession) -> None:
@@ -98,15 +103,34 @@ class TtsStream:
             raise CallEndedError("the call has ended; streamed TTS text not sent")
         self._driver.open_turn()
         try:
-            await self._driver.submit(TtsPush(text), self._session.tts_send)
+            await self._driver.submit(TtsPush(text), self._session.start_tts())
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise CallEndedError("the call has ended; streamed TTS text not sent") from None
 
-    async def flush(self) -> TtsResult:
+    async def flush(self, *, heard_timeout: float | None = None) -> TtsResult:
         """End the turn: ``tts:flush`` after all text queued so far; returns what was spoken.
 
-        Returns when the flush went out (or the turn was cleared or interrupted first).
+        Returns when the flush went out (or the turn was cleared or interrupted first). With
+        ``heard_timeout``, waits then up to that many seconds for jambonz's report of what the
+        caller heard (``TtsResult.heard``; it comes when the speech has played out, or was
+        interrupted, which then sets ``interrupted``); ``heard`` stays ``None`` when no report
+        comes (jambonz 0.9, or ``trackTtsPlayout`` off). The report taken is the first to
+        arrive after the turn's first text: start the next turn once the previous one was
+        heard (its report came) when both matter.
         """
+        mark = self._driver.turn_mark
+        result = await self._flush()
+        return await self._with_heard(result, mark, heard_timeout)
+
+    async def _with_heard(self, result: TtsResult, mark: int, wait: float | None) -> TtsResult:
+        if wait is None or result.heard is not None:
+            return result
+        with trio.move_on_after(wait):
+            heard, bargein = await self._driver.wait_heard(mark)
+            return attrs.evolve(result, heard=heard, interrupted=result.interrupted or bargein)
+        return result
+
+    async def _flush(self) -> TtsResult:
         driver = self._driver
         error = driver.take_error()
         if error is not None:
@@ -118,7 +142,7 @@ class TtsStream:
             raise CallEndedError("the call has ended; tts:flush not sent")
         waiter = FlushWaiter()
         try:
-            await self._driver.submit(TtsFlush(waiter), self._session.tts_send)
+            await self._driver.submit(TtsFlush(waiter), self._session.start_tts())
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise CallEndedError("the call has ended; tts:flush not sent") from None
         return await waiter.wait()
@@ -134,12 +158,23 @@ class TtsStream:
         """Wait for the caller's next barge-in (``user_interruption``)."""
         await self._driver.wait_interrupted()
 
-    async def stream(self, deltas: AsyncIterable[str], *, flush: bool = True) -> TtsResult:
+    async def stream(
+        self,
+        deltas: AsyncIterable[str],
+        *,
+        flush: bool = True,
+        heard_timeout: float | None = None,
+    ) -> TtsResult:
         """Stream every delta of ``deltas``, then flush the turn (unless ``flush=False``).
 
         A barge-in stops the iteration (the async generator is closed, so the LLM request
         behind it ends) and the result is returned with ``interrupted`` set.
+        ``heard_timeout`` waits for what the caller heard, as in :meth:`flush`.
         """
+        result = await self._stream(deltas, flush=flush)
+        return await self._with_heard(result, self._driver.turn_mark, heard_timeout)
+
+    async def _stream(self, deltas: AsyncIterable[str], *, flush: bool) -> TtsResult:
         driver = self._driver
         scope = trio.CancelScope()
         driver.add_producer(scope)
@@ -163,4 +198,4 @@ class TtsStream:
             return result if result is not None else TtsResult(interrupted=True)
         if not flush:
             return TtsResult()
-        return await self.flush()
+        return await self._flush()

@@ -1,4 +1,5 @@
-"""Typed builders for the 23 ``command`` sub-types jambonz-feature-server 0.9.8 handles.
+"""Typed builders for the ``command`` sub-types: the 23 jambonz-feature-server 0.9.8 handles,
+and the five jambonz 10.x/11.x adds (:data:`V10_COMMANDS`).
 
 Each function returns a :class:`~jbtrio.Command` whose JSON is exactly what 0.9.8's
 ``CallSession._onCommand`` reads (docs/jambonz.md, Commands). Where the docs or the official SDKs
@@ -14,6 +15,12 @@ Builders that act on one call leg (``whisper``, ``dub``, ``mute:status``, ``sip:
 ``dtmf``, ``boostAudioSignal``) take ``call_sid=`` (the top-level ``callSid``; default: the
 socket's own call; pass a dialed B-leg's sid to target it).
 
+jambonz 10.x/11.x adds ``agent:update`` (:func:`agent_update` and its four forms, for a
+running ``agent`` verb), ``stt:reconfigure``, ``noiseIsolation:status``, ``room:say`` and
+``room:play``; shapes from ``@jambonz/schema``'s ``docs/guides/session-commands.md`` and
+``@jambonz/sdk`` 0.10.1. jambonz 0.9.8 ignores them (only logged), so a call whose target is
+``jambonz="0.9"`` refuses to send them.
+
 There is deliberately no ``tag`` builder: the Node and Python SDKs send a ``tag`` command, but
 0.9.8's ``_onCommand`` has no ``tag`` case and silently ignores it (docs/jambonz.md, Commands). To
 set customer data mid-call, send a ``tag`` verb, e.g. ``redirect([tag_verb], queue=True)``, which
@@ -27,11 +34,43 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
-from typing import Any, Final, Literal, TypeAlias, get_args
+from typing import Any, Final, Literal, TypeAlias
 
+from ._commands_ai import (
+    AgentUpdateType,
+    ToolVendor,
+    agent_generate_reply,
+    agent_inject_context,
+    agent_update,
+    agent_update_instructions,
+    agent_update_tools,
+    google_tool_results,
+    llm_tool_output,
+    llm_update,
+    tool_result,
+)
+from ._commands_ai import choice as _choice
+from ._commands_ai import mapping as _mapping
+from ._commands_v10 import (
+    V10_COMMANDS,
+    NoiseIsolationStatus,
+    noise_isolation,
+    room_play,
+    room_say,
+    stt_reconfigure,
+)
 from ._wire import Command, SupportsToDict, verb_dicts
 
 __all__ = [
+    "V10_COMMANDS",
+    "AgentUpdateType",
+    "NoiseIsolationStatus",
+    "ToolVendor",
+    "agent_generate_reply",
+    "agent_inject_context",
+    "agent_update",
+    "agent_update_instructions",
+    "agent_update_tools",
     "boost_audio_signal",
     "conf_hold",
     "conf_mute",
@@ -48,12 +87,16 @@ __all__ = [
     "media_path",
     "mute",
     "no_answer",
+    "noise_isolation",
     "record",
     "redirect",
     "redirect_legs",
     "redirect_to_hook",
+    "room_play",
+    "room_say",
     "sip_request",
     "stream_status",
+    "stt_reconfigure",
     "tool_result",
     "transcribe_status",
     "tts_clear",
@@ -80,20 +123,11 @@ ParticipantAction = Literal[
     "tag", "untag", "coach", "uncoach", "hold", "unhold", "mute", "unmute", "kick"
 ]
 MediaPath = Literal["no-media", "partial-media", "full-media"]
-ToolVendor = Literal[
-    "openai", "microsoft", "ultravox", "elevenlabs", "deepgram", "voiceagent", "google", "agent"
-]
 DialTargetType = Literal["phone", "sip", "user", "teams"]
 
 _DTMF_DIGITS: Final = frozenset("0123456789*#ABCDabcd")
 _DECIBELS: Final = re.compile(r"^\s*[+-]?\d+(\.\d+)?\s*(dB)?\s*$", re.IGNORECASE)
 _TTS_HIGH_WATER: Final = 1000
-
-
-def _choice(name: str, value: object, allowed: Any) -> None:
-    options = get_args(allowed)
-    if value not in options:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {value!r}")
 
 
 def _hook(name: str, value: object) -> str | dict[str, Any]:
@@ -131,12 +165,6 @@ def _verb_name(verb: Mapping[str, Any]) -> str | None:
     if len(verb) == 1:  # the {"say": {...}} form normalizeJambones also accepts
         return next(iter(verb))
     return None
-
-
-def _mapping(name: str, value: object) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{name} must be a mapping; got {type(value).__name__}")
-    return dict(value)
 
 
 # --------------------------------------------------------------------------- redirect
@@ -494,113 +522,6 @@ def media_path(path: MediaPath) -> Command:
     """During a ``dial``, release media (``no-media``) or re-anchor it (``partial``/``full``)."""
     _choice("path", path, MediaPath)
     return Command(command="media:path", data=path)
-
-
-# --------------------------------------------------------------------------- llm
-
-
-def llm_tool_output(tool_call_id: str, data: Any) -> Command:
-    """Answer an ``llm:tool-call`` with vendor-native ``data`` (see :func:`tool_result`)."""
-    if not isinstance(tool_call_id, str) or not tool_call_id:
-        raise ValueError("tool_call_id must be the non-empty id from the llm:tool-call")
-    return Command(command="llm:tool-output", tool_call_id=tool_call_id, data=data)
-
-
-def llm_update(data: Mapping[str, Any]) -> Command:
-    """Send a vendor-native update (instructions, messages) to the running ``llm`` verb."""
-    payload = _mapping("data", data)
-    if not payload:
-        raise ValueError("llm_update needs a non-empty vendor update object")
-    return Command(command="llm:update", data=payload)
-
-
-def _as_text(result: Any) -> str:
-    return result if isinstance(result, str) else json.dumps(result, separators=(",", ":"))
-
-
-def tool_result(
-    vendor: ToolVendor,
-    tool_call_id: str,
-    result: Any,
-    *,
-    name: str | None = None,
-    is_error: bool = False,
-) -> Command:
-    """The ``llm:tool-output`` command for ``result`` in the shape the ``llm`` vendor expects.
-
-    jambonz 0.9.8 forwards ``data`` to the vendor nearly raw (docs/jambonz.md, Commands), so it
-    differs per ``llm.vendor``: OpenAI/Microsoft and Ultravox get a string (non-strings are
-    JSON-encoded), ElevenLabs gets ``result`` and ``is_error``, Deepgram's voice agent needs the
-    function ``name``, Google gets ``{"output": result}`` (``{"error": result}`` when ``is_error``)
-    and v10's ``agent`` verb gets ``{"result": result}``. ``is_error`` has no field in the other
-    vendors' formats and is ignored for them.
-    """
-    _choice("vendor", vendor, ToolVendor)
-    data: dict[str, Any]
-    if vendor in ("openai", "microsoft"):
-        data = {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "function_call_output",
-                "call_id": tool_call_id,
-                "output": _as_text(result),
-            },
-        }
-    elif vendor == "ultravox":
-        data = {
-            "type": "client_tool_result",
-            "invocation_id": tool_call_id,
-            "result": _as_text(result),
-        }
-    elif vendor == "elevenlabs":
-        data = {
-            "data": {
-                "type": "client_tool_result",
-                "tool_call_id": tool_call_id,
-                "result": result,
-                "is_error": bool(is_error),
-            }
-        }
-    elif vendor in ("deepgram", "voiceagent"):
-        if not name:
-            raise ValueError("Deepgram's voice agent needs the function name: pass name=")
-        data = {
-            "data": {
-                "type": "FunctionCallResponse",
-                "id": tool_call_id,
-                "name": name,
-                "content": _as_text(result),
-            }
-        }
-    elif vendor == "google":
-        key = "error" if is_error else "output"
-        data = {
-            "toolResponse": {"functionResponses": [{"id": tool_call_id, "response": {key: result}}]}
-        }
-    else:  # agent (v10)
-        data = {"result": result}
-    return llm_tool_output(tool_call_id, data)
-
-
-def google_tool_results(
-    responses: Mapping[str, Any] | Iterable[tuple[str, Any]], *, tool_call_id: str | None = None
-) -> Command:
-    """Answer several Google function calls (one ``llm:tool-call``) in one ``llm:tool-output``.
-
-    ``responses`` maps each function call's ``id`` to its result (or is a sequence of
-    ``(id, result)`` pairs); each result is sent as ``{"output": result}``. ``tool_call_id`` is
-    the message's ``data.tool_call_id``; it is sent top level when given.
-    """
-    pairs = list(responses.items() if isinstance(responses, Mapping) else responses)
-    if not pairs:
-        raise ValueError("google_tool_results needs at least one (id, result)")
-    function_responses = []
-    for call_id, result in pairs:
-        if not isinstance(call_id, str) or not call_id:
-            raise ValueError(f"function call ids must be non-empty strings; got {call_id!r}")
-        function_responses.append({"id": call_id, "response": {"output": result}})
-    data = {"toolResponse": {"functionResponses": function_responses}}
-    return Command(command="llm:tool-output", tool_call_id=tool_call_id, data=data)
 
 
 # --------------------------------------------------------------------------- tts streaming

@@ -62,6 +62,7 @@ from jbtrio._wire import (
     VerbHook,
     VerbStatus,
     VerbStatusEvent,
+    VerbStatusEventType,
 )
 
 SID = "c0ffee00-0000-4000-8000-0000000000aa"
@@ -408,7 +409,7 @@ class Jambonz:
         data = TokensResult(id=echo_id, status="failed", reason="missing tokens")
         self._emit(TtsTokensResult(msgid=self._msgid("t"), call_sid=SID, data=data), None, now)
 
-    def _status(self, event: str, verb: Verb, now: float) -> None:
+    def _status(self, event: VerbStatusEventType, verb: Verb, now: float) -> None:
         if self.notify:
             data = VerbStatusEvent(event=event, id=verb.id, name=verb.name)
             self._emit(VerbStatus(msgid=self._msgid("vs"), call_sid=SID, data=data), None, now)

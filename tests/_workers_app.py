@@ -1,7 +1,7 @@
 """The app the multi-process tests serve (``jbtrio serve _workers_app:app --workers 2``).
 
 Every verb it says names the process that said it, so a test can check that all the sockets
-of a call, reconnects included, were served by the same worker.
+of a call, reconnects and audio sockets included, were served by the same worker.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import jbtrio
-from jbtrio.verbs import Gather, Hangup, Say
+from jbtrio.audio import AudioStream
+from jbtrio.verbs import Gather, Hangup, Listen, Say
 
 app = jbtrio.App()
 
@@ -33,3 +34,23 @@ async def turns(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
             continue
         yield Say(text=f"pid {pid} heard {answer.speech_text}")
     yield [Say(text=f"pid {pid} bye"), Hangup()]
+
+
+AUDIO_PIDS: dict[str, int] = {}
+"""The process whose audio handler served each call's audio socket (this process's only)."""
+
+
+@app.audio("/pid")
+async def audio_pid(stream: AudioStream) -> None:
+    AUDIO_PIDS[stream.call_sid] = os.getpid()
+    async for _frame in stream:
+        pass
+
+
+@app.flow("/workers-audio")
+async def with_audio(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+    """A listen verb to ``/pid``, then a say naming the process of the call and of its audio
+    socket (``elsewhere``: not this process)."""
+    yield Listen(url=app.audio_url("/pid"))
+    audio = AUDIO_PIDS.pop(call.sid, "elsewhere")
+    yield [Say(text=f"pid {os.getpid()} audio {audio}"), Hangup()]

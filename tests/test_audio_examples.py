@@ -1,32 +1,27 @@
 """examples/audio_echo.py and examples/recorder.py through the fake jambonz's audio leg, and
-the whole call (flow -> listen verb -> audio socket -> actionHook) through the fake jambonz
-with its executor running ``listen`` the way the integration wires it."""
+the whole call (flow -> listen verb -> audio socket -> actionHook) through the fake jambonz,
+whose executor runs ``listen`` as jambonz does."""
 
 from __future__ import annotations
 
 import wave
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-import pytest
 import trio
 import trio.testing
 
+import jbtrio
 from jbtrio import Server
 from jbtrio.audio import AudioRoutes
-from jbtrio.testing import FakeJambonz
-from jbtrio.testing._executor import VerbExecutor as FakeCallSession
+from jbtrio.testing import Caller, FakeJambonz
 from jbtrio.testing.audio import (
     AudioScript,
-    AudioTestServer,
     FakeAudioLeg,
     ListenSpec,
     Tone,
     open_audio_server,
-    run_listen,
 )
+from jbtrio.verbs import Hangup, Listen, Say
 
 CALL = {"call_sid": "call-echo", "from": "15083084809", "to": "15083728299"}
 
@@ -92,57 +87,31 @@ def check_recordings(directory: Path, tone: Tone) -> None:
 # ---------------------------------------------------------------- the whole call
 
 
-async def _verb_listen(self: FakeCallSession, verb: dict[str, Any]) -> None:
-    """What the integration adds to the fake's executor (jbtrio/testing/_executor.py):
-    run the audio leg, then the verb's actionHook with the listen results."""
-    outcome = await run_listen(
-        verb,
-        call_info=self.call_info(),
-        base_url="ws://jbtrio.test/",
-        connector=AUDIO_CONNECTOR[0],
-        script=self.caller_audio,  # type: ignore[attr-defined]
-        config=self.config,
-        log=self.log,
-    )
-    result = await self._hook(verb, "actionHook", **outcome.hook_data())
-    await self._after_hook(verb, "actionHook", result)
-
-
-AUDIO_CONNECTOR: list[Any] = [None]  # the test's audio server (the listener, once it serves)
-
-
-@asynccontextmanager
-async def serving(app: Any, audio: AudioRoutes) -> AsyncIterator[tuple[Server, AudioTestServer]]:
-    async with trio.open_nursery() as nursery, open_audio_server(audio) as audio_server:
-        server: Server = await nursery.start(Server(app).run_in)
-        yield server, audio_server
-        nursery.cancel_scope.cancel()
-
-
 async def test_the_echo_call_through_the_fake_jambonz(
-    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+    transport: str, autojump_clock: trio.testing.MockClock
 ) -> None:
+    """The call socket and the audio socket reach the same listener (the app's own audio
+    routes), as with ``jbtrio serve examples.audio_echo:app``."""
     from examples.audio_echo import app, audio
 
-    monkeypatch.setattr(FakeCallSession, "_verb_listen", _verb_listen, raising=False)
-    monkeypatch.setattr(
-        FakeCallSession,
-        "caller_audio",
-        AudioScript(source=Tone(440, seconds=3), duration=4),
-        raising=False,
-    )
     streams: list[str] = []
-    async with serving(app, audio) as (server, audio_server):
-        AUDIO_CONNECTOR[0] = audio_server.connect
+    async with trio.open_nursery() as nursery:
+        server: Server = await nursery.start(
+            Server(app, jbtrio.ServerConfig(transport=transport)).run_in
+        )
 
         async def watch() -> None:
             streams.append((await audio.wait_stream("call-x")).path)
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(watch)
-            call = await FakeJambonz().place_call(
-                "ws://jbtrio.test/", connector=server.open_memory_stream, call_sid="call-x"
-            )
+        nursery.start_soon(watch)
+        call = await FakeJambonz().place_call(
+            "ws://jbtrio.test/",
+            connector=server.open_memory_stream,  # the audio socket too: the app's own host
+            caller=Caller(audio=AudioScript(source=Tone(440, seconds=3), duration=4)),
+            call_sid="call-x",
+        )
+        await server.shutdown(0)
+        nursery.cancel_scope.cancel()
     assert call.outcome.ok, call.outcome.summary()
     listen, hangup = call.executed_verbs
     assert listen["verb"] == "listen" and listen["url"] == "/echo"
@@ -151,3 +120,28 @@ async def test_the_echo_call_through_the_fake_jambonz(
     hook = call.sent("verb:hook")[0]
     assert hook.payload["dial_call_duration"] == 4
     assert streams == ["/echo"]
+    (leg,) = call.audio_legs
+    assert leg.metadata["callSid"] == "call-x" and leg.spec.url == "ws://jbtrio.test/echo"
+    assert len(leg.heard) >= 2 * 8000 * 2  # the echo came back, 1 s late
+    assert [r.name for _, r in leg.marks][:2] == ["second-1", "second-2"]
+
+
+async def test_an_audio_socket_that_fails_is_a_fault_and_the_verb_ends(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    app = jbtrio.App()
+
+    @app.flow("/")
+    async def flow(call: jbtrio.Call) -> jbtrio.Steps:
+        heard: jbtrio.ListenResult = yield Listen(url="/nobody-serves-this")
+        yield [Say(text=f"{heard.dial_call_duration}"), Hangup()]
+
+    async with trio.open_nursery() as nursery:
+        server: Server = await nursery.start(Server(app).run_in)
+        call = await FakeJambonz().place_call(
+            "ws://jbtrio.test/", connector=server.open_memory_stream
+        )
+        nursery.cancel_scope.cancel()
+    assert not call.outcome.ok
+    assert call.outcome.faults[0].startswith("listen /nobody-serves-this: the audio socket failed")
+    assert call.executed_verbs[1] == {"verb": "say", "text": "None"}  # no duration: no socket

@@ -404,6 +404,19 @@ def test_unknown_types_with_a_msgid_get_an_empty_ack() -> None:
     assert drain(core) == [{"type": "ack", "msgid": "u1"}]
 
 
+def test_an_unknown_type_with_an_empty_msgid_is_delivered_unacked() -> None:
+    """An empty msgid names no message: the core delivers it and acks nothing (found by the
+    fuzz suite: the ack's own check refused the empty msgid and the core raised)."""
+    core = CallCore(PLAIN)
+    start(core)
+    unknown = UnknownMessage(
+        type="agent:future", msgid="", raw={"type": "agent:future", "msgid": ""}
+    )
+    [event] = core.receive(unknown, 1.0)
+    assert isinstance(event, Received) and event.reply is None
+    assert drain(core) == []
+
+
 def test_end_closes_everything() -> None:
     core = CallCore(PLAIN)
     start(core)

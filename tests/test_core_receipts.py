@@ -31,6 +31,7 @@ from jbtrio._wire import (
     VerbHook,
     VerbStatus,
     VerbStatusEvent,
+    VerbStatusEventType,
 )
 
 SID = "c0ffee00-0000-4000-8000-0000000000bb"
@@ -55,7 +56,7 @@ def hook(msgid: str, verb_id: str) -> VerbHook:
     return VerbHook(msgid=msgid, call_sid=SID, hook="/g", data=info(verb_id=verb_id))
 
 
-def status(msgid: str, verb_id: str, event: str = "starting") -> VerbStatus:
+def status(msgid: str, verb_id: str, event: VerbStatusEventType = "starting") -> VerbStatus:
     return VerbStatus(
         msgid=msgid, call_sid=SID, data=VerbStatusEvent(event=event, id=verb_id, name="say")
     )

@@ -303,7 +303,7 @@ async def test_jambonz_refusals_surface_as_typed_errors() -> None:
         sent.append(command)
 
     driver = TtsPumpDriver(send, receive_channel, logging.getLogger("test"))
-    session = SimpleNamespace(tts_driver=driver, tts_send=send_channel, ended=False)
+    session = SimpleNamespace(tts_driver=driver, start_tts=lambda: send_channel, ended=False)
     tts = TtsStream(cast(CallSession, session))
     async with trio.open_nursery() as nursery:
         nursery.start_soon(driver.run, name="tts-pump")

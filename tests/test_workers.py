@@ -30,6 +30,7 @@ from jbtrio._runtime._handover import CHUNK, HandoverError, receive_handover, se
 from jbtrio._runtime._registry import Route, RouteFinder
 from jbtrio._runtime._transport_api import AUDIO_SUBPROTOCOL, SUBPROTOCOL, Handshake
 from jbtrio.testing import Caller, FakeJambonz, Faults, JambonzConfig
+from jbtrio.testing.audio import AudioScript, Tone
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
@@ -380,6 +381,32 @@ async def test_every_socket_of_a_call_reaches_the_same_worker() -> None:
         # Each reconnect reached the worker holding its call:
         assert server.logs.count("call resumed on a new socket") == sum(reconnects)
         assert server.logs.count("session:reconnect for a call this process does not know") == 0
+
+
+async def test_an_audio_socket_reaches_the_worker_holding_its_call() -> None:
+    async with served() as server:
+        fake = fast_jambonz()
+        url = server.url.replace("/workers", "/workers-audio")
+        said: list[str] = []
+
+        async def one(n: int) -> None:
+            call = fake.new_call(
+                url,
+                caller=Caller(audio=AudioScript(source=Tone(440, seconds=1), duration=1)),
+                call_sid=f"audio-{n}",
+            )
+            outcome = await call.run()
+            assert outcome.ok, outcome.summary()
+            said.extend(v["text"] for v in call.executed_verbs if v["verb"] == "say")
+
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+                for n in range(8):
+                    nursery.start_soon(one, n)
+        pairs = [re.fullmatch(r"pid (\d+) audio (\d+)", text) for text in said]
+        assert all(pairs), said  # "audio elsewhere": another process served the audio socket
+        assert all(m.group(1) == m.group(2) for m in pairs if m), said
+        assert {int(m.group(1)) for m in pairs if m} == server.worker_pids()
 
 
 async def test_a_dead_worker_is_replaced_and_calls_go_on() -> None:

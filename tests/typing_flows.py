@@ -9,7 +9,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import jbtrio
-from jbtrio.verbs import Dial, Gather, Hangup, Llm, OpenaiS2s, Say, Target
+from jbtrio.verbs import (
+    Agent,
+    AgentLlm,
+    Dial,
+    Gather,
+    Hangup,
+    Listen,
+    Llm,
+    OpenaiS2s,
+    Room,
+    Say,
+    Target,
+    Transfer,
+)
 
 app = jbtrio.App()
 
@@ -46,4 +59,15 @@ async def awaiting(call: jbtrio.Call) -> None:
     done: jbtrio.LlmResult = await call.ask(Llm(vendor="openai", llm_options={}))
     done = await call.ask(OpenaiS2s(llm_options={}))
     wrong: jbtrio.DialResult = await call.ask(Gather(input=["digits"]))  # type: ignore[assignment]
-    del result, dialed, done, wrong
+    speech = result.reason == "speechDetected"
+    typo = result.reason == "speech"  # type: ignore[comparison-overlap]
+    busy = dialed.dial_call_status == "busy"
+    target = [Target(type="phone", number="1")]
+    moved: jbtrio.TransferResult = await call.ask(Transfer(mode="blind", target=target))
+    bridged = moved.transfer_result == "bridged"
+    unanswered = moved.transfer_reason == "noanswer"  # type: ignore[comparison-overlap]
+    ended: jbtrio.AgentResult = await call.ask(Agent(llm=AgentLlm(vendor="openai")))
+    left: jbtrio.ConferenceResult = await call.ask(Room(name="r"))
+    heard: jbtrio.ListenResult = await call.ask(Listen(url="/audio"))
+    del result, dialed, done, wrong, moved, ended, left, heard, speech, typo, busy
+    del bridged, unanswered

@@ -28,6 +28,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import attrs
+
 from .._errors import (
     CallEndedError,
     MessageTooLargeError,
@@ -47,7 +49,8 @@ from .._wire import (
     TtsTokensResult,
     UnknownMessage,
 )
-from ..verbs import known_valid, validate
+from ..commands import V10_COMMANDS
+from ..verbs import JambonzVersion, known_valid, validate
 from ._config import CoreConfig
 from ._events import (
     Abandoned,
@@ -136,6 +139,12 @@ class CallCore:
         self._stall = StallWatch(
             wait=self.config.stall_wait, max_recoveries=self.config.max_stall_recoveries
         )
+
+    def target(self, jambonz: JambonzVersion) -> None:
+        """Validate this call's verbs by jambonz ``jambonz``'s rules from now on (the app
+        declared which jambonz it is written for: ``App(jambonz=...)``)."""
+        if jambonz != self.config.jambonz:
+            self.config = attrs.evolve(self.config, jambonz=jambonz)
 
     # ------------------------------------------------------------------ state
 
@@ -226,7 +235,7 @@ class CallCore:
         if verdict is not None:
             events.extend(self._apply(verdict))
         if isinstance(message, UnknownMessage):
-            if message.should_ack and msgid is not None:
+            if message.should_ack and msgid:
                 # An unknown type with a msgid gets an empty ack, harmlessly.
                 self._push_ack(Ack(msgid=msgid), None)
             events.append(Received(message, None))
@@ -410,7 +419,8 @@ class CallCore:
 
         Raises :class:`QueueFullError` at the configured bound, :class:`CallEndedError` after
         the end, MessageTooLargeError for an oversized frame, and VerbError for invalid verbs
-        in a ``redirect``.
+        in a ``redirect`` or a sub-type newer than the call's jambonz (``agent:update`` for
+        0.9, which would ignore it).
         """
         del now  # commands carry no deadline; the parameter keeps the driving API uniform
         if self._ended:
@@ -422,6 +432,11 @@ class CallCore:
             )
         if self._validate and command.command == "redirect" and isinstance(command.data, list):
             validate(command.data, jambonz=self.config.jambonz)
+        if self.config.jambonz == "0.9" and command.command in V10_COMMANDS:
+            raise VerbError(
+                f"command {command.command!r} needs jambonz 10 or newer; jambonz 0.9 ignores "
+                "it (the target is jambonz='0.9')"
+            )
         frame = self._outbox.make(self._receipts.stamp_command(command))
         self._outbox.push(frame)
         return frame

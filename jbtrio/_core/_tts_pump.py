@@ -451,9 +451,16 @@ class TtsResult:
     the caller may not have *heard* the tail of ``spoken`` — jambonz 0.9.8 does not say how
     much was played — but nothing in ``dropped`` was ever spoken. ``interrupted`` is set by a
     ``user_interruption``; ``flushed`` when the turn's ``tts:flush`` went out.
+
+    ``heard`` is what the caller actually heard of the turn, when jambonz says so: 10.x/11.x's
+    ``tts_spoken`` event (``config`` ``trackTtsPlayout: true``, a TTS vendor with alignment
+    data), sent once the speech ended or was interrupted; ``None`` until then, and always
+    with jambonz 0.9 (``TtsStream.flush(heard_timeout=...)`` waits for it). Keep it, not
+    ``spoken``, in the LLM's history.
     """
 
     spoken: str = ""
     dropped: str = ""
     interrupted: bool = False
     flushed: bool = False
+    heard: str | None = None

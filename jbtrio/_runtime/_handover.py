@@ -23,7 +23,15 @@ import trio
 
 from ._transport_api import SUBPROTOCOL, Handshake
 
-__all__ = ["CHUNK", "Handover", "HandoverError", "receive_handover", "send_handover"]
+__all__ = [
+    "CHUNK",
+    "Handover",
+    "HandoverError",
+    "decode_state",
+    "encode_state",
+    "receive_handover",
+    "send_handover",
+]
 
 #: Largest packet on the channel: below Linux's default send buffer of a unix socket.
 CHUNK = 64 * 1024
@@ -69,6 +77,26 @@ def _handshake(header: Any) -> Handshake:
     )
 
 
+def encode_state(handshake: Handshake, subprotocol: str, received: bytes | bytearray) -> bytes:
+    """What a connection's new owner needs besides the connection: its upgrade request, the
+    subprotocol accepted, the bytes read after the request. The body of a handover here, and
+    what a cluster's relay sends its peer host before the connection's bytes."""
+    header = _header(handshake, subprotocol)
+    return len(header).to_bytes(4, "big") + header + bytes(received)
+
+
+def decode_state(body: bytes | bytearray) -> tuple[Handshake, str, bytes]:
+    """The inverse of :func:`encode_state`; raises :class:`HandoverError` if malformed."""
+    try:
+        header_size = int.from_bytes(body[:4], "big")
+        header = orjson.loads(body[4 : 4 + header_size])
+        handshake = _handshake(header)
+        subprotocol = str(header.get("subprotocol", SUBPROTOCOL))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise HandoverError(f"malformed handover: {exc!r}") from exc
+    return handshake, subprotocol, bytes(body[4 + header_size :])
+
+
 async def send_handover(
     channel: trio.socket.SocketType,
     fd: int,
@@ -81,8 +109,7 @@ async def send_handover(
     The caller keeps its own descriptor and closes it afterwards (that sends nothing: the
     connection lives on in the worker's copy).
     """
-    header = _header(handshake, subprotocol)
-    body = len(header).to_bytes(4, "big") + header + bytes(received)
+    body = encode_state(handshake, subprotocol, received)
     fds = array.array("i", [fd])
     head = _MAGIC + len(body).to_bytes(8, "big")
     await channel.sendmsg([head], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds.tobytes())])
@@ -115,10 +142,7 @@ async def receive_handover(channel: trio.socket.SocketType) -> Handover | None:
             body += packet
         if len(body) != size:
             raise HandoverError(f"handover body of {len(body)} bytes, expected {size}")
-        header_size = int.from_bytes(body[:4], "big")
-        header = orjson.loads(body[4 : 4 + header_size])
-        handshake = _handshake(header)
-        subprotocol = str(header.get("subprotocol", SUBPROTOCOL))
+        handshake, subprotocol, received = decode_state(body)
         sock = socket.socket(fileno=fds.pop())
     except (HandoverError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
         for fd in fds:
@@ -126,7 +150,7 @@ async def receive_handover(channel: trio.socket.SocketType) -> Handover | None:
         if isinstance(exc, HandoverError):
             raise
         raise HandoverError(f"malformed handover: {exc!r}") from exc
-    return Handover(sock, handshake, subprotocol, bytes(body[4 + header_size :]))
+    return Handover(sock, handshake, subprotocol, received)
 
 
 def _fds(ancdata: list[tuple[int, int, bytes]]) -> list[int]:

@@ -16,16 +16,57 @@ Implementations:
 - :class:`LocalCalls` — one process: every call lives here (``jbtrio serve``, and each
   ``--workers`` worker);
 - :class:`~._workers.WorkerRouting` — the ``--workers`` acceptor: ``crc32(call_sid) % N``
-  owns a call, and a socket goes there with ``SCM_RIGHTS``;
-- a cluster across hosts subclasses :class:`LocalCalls` the same way: ``owner`` asks the
-  shared store (``LOCAL`` for the calls it claimed in ``add``, released in ``forget``, a
-  :class:`Host` for the others), and ``hand_over`` relays the socket's bytes to that host's
-  relay listener, which serves them with :meth:`Server.adopt
-  <jbtrio._runtime._server.Server.adopt>` as a worker serves a handed-over socket.
+  owns a call, and a socket goes there with ``SCM_RIGHTS`` (:mod:`._handover`);
+- a cluster of hosts (Redis-coordinated, issue 22): see below.
 
-A registry whose :attr:`~CallRegistry.routes` is true makes the listener read up to a
-socket's first session message (the backend's :class:`~._transport_api.FramePeek`, with
-:class:`RouteFinder`) before it serves or hands the socket on.
+How the listener uses it (:class:`~._listener.Listener`, the base of
+:class:`~._server.Server` and :class:`~._workers.Acceptor`): a server runs
+:meth:`~CallRegistry.run` in its nursery before it listens. With :attr:`~CallRegistry.routes`
+false every socket is served here at once. With it true, each upgraded connection is read up
+to its first session message without consuming it (:class:`RouteFinder` over the backend's
+:class:`~._transport_api.FramePeek`; an audio socket by its metadata's ``callSid``), then
+``await registry.owner(route.key)``: :data:`LOCAL` — the connection is adopted and served
+here; anything else — ``await registry.hand_over(upgrade, route, owner, received)``, and
+the connection is closed with 1013 if that returns False. Once served here, the
+:class:`~._server.Server` calls :meth:`~CallRegistry.find`, :meth:`~CallRegistry.admit`,
+:meth:`~CallRegistry.add`, :meth:`~CallRegistry.check_reconnect`; the session calls
+:meth:`~CallRegistry.forget` when it ends; shutdown waits on :attr:`~CallRegistry.calls` and
+:meth:`~CallRegistry.wait_changed`.
+
+**Where a Redis-cluster registry plugs in** (nothing else needs an edit):
+
+1. a module of its own (e.g. ``_runtime/_cluster.py``) with ``class ClusterCalls(LocalCalls)``
+   and ``routes = True``: it keeps every local check and bound of :class:`LocalCalls`
+   (admission, identity digest, probe, orphans) by inheriting them;
+2. :meth:`~CallRegistry.run`: connect to Redis, start the relay listener (3.) and a task
+   refreshing this host's claims (a TTL, so that a dead host's calls become claimable), then
+   ``task_status.started()``; it runs in the server's nursery, so it stops with the server;
+3. the relay listener: a TCP listener (on the address this host publishes) whose
+   connections start with ``len(body)`` (8 bytes, big-endian) and
+   ``body = encode_state(handshake, subprotocol, received)`` (:mod:`._handover`), then carry
+   the websocket's bytes as they come; it reads the head, ``decode_state(body)``, and gives the
+   stream to ``server.adopt_soon(stream, handshake, subprotocol, received)`` — as a worker
+   adopts a socket handed over by the acceptor (the adopted socket is then served as any
+   other, through this same registry, whose :meth:`owner` says :data:`LOCAL`);
+4. :meth:`owner`: ``None`` (a socket that names no call) → :data:`LOCAL`; a call claimed by
+   this host → :data:`LOCAL`; by another live host → ``Host(relay_address)``; by nobody
+   (a new call, or its host died) → claim it atomically for this host (``SET NX`` with the
+   TTL) and return :data:`LOCAL` — a reconnect of a call whose host died then resumes here
+   (the server's "unknown call" path, as after a ``--workers`` worker died);
+5. :meth:`hand_over` for a ``Host``: connect to its relay, send the head, then pump bytes
+   both ways between ``upgrade.stream`` and the relay connection until either side ends
+   (it may last as long as the call's socket: the listener awaits it inside that
+   connection's handler); return False if the relay cannot be reached in time (the
+   listener closes the socket with 1013: jambonz reconnects, maybe to another host);
+6. :meth:`add` / :meth:`forget` stay synchronous (the session's end path must not wait on
+   the network): call ``super()`` and queue the claim's refresh or release for the task of
+   (2.) on a bounded channel;
+7. construct the server with it: ``Server(app, config, registry=ClusterCalls(...))`` (the
+   CLI option that does so, e.g. ``jbtrio serve --cluster redis://...``, is the cluster's).
+
+With ``--workers`` on each host, the acceptor's registry is the one that routes: a cluster
+variant of :class:`~._workers.WorkerRouting` answers ``Host`` for other hosts' calls and
+``Process(crc32 % N)`` for its own, and the workers keep :class:`LocalCalls`.
 """
 
 from __future__ import annotations
@@ -169,6 +210,12 @@ class Refusal:
 class CallRegistry(Protocol):
     """Where each call lives, and the calls that live here (see the module)."""
 
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Set up what the registry needs while the server runs (a store, a relay
+        listener, tasks of its own), then ``task_status.started()``; cancelled when the
+        server stops."""
+        ...
+
     @property
     def routes(self) -> bool:
         """Whether a call may live elsewhere: the listener then reads up to a socket's
@@ -236,6 +283,9 @@ class LocalCalls:
         self._anonymous = 0
         self._changed = trio.Event()
         self._budget = budget if budget is not None else LogBudget()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()  # nothing to set up: every call lives in this dict
 
     async def owner(self, key: str | None) -> Owner:
         return LOCAL

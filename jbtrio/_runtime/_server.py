@@ -81,9 +81,10 @@ class Server(Listener):
         task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Listen on ``host:port`` until :meth:`shutdown` (or cancellation)."""
-        listeners = await self.listen(host, port)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            await nursery.start(self.registry.run, name="jbtrio call registry")
+            listeners = await self.listen(host, port)
             nursery.start_soon(self.accept, listeners, nursery, name="jbtrio listener")
             log.info("jbtrio listening on %s:%s (%s)", host, self.port, self.transport.name)
             task_status.started(self)
@@ -96,6 +97,7 @@ class Server(Listener):
         """Run without a listener (connections come from :meth:`handle_stream`)."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            await nursery.start(self.registry.run, name="jbtrio call registry")
             task_status.started(self)
             await self._stopped.wait()
             nursery.cancel_scope.cancel()

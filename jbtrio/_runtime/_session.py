@@ -16,6 +16,10 @@ it outlives that socket. Its nursery runs the named tasks of the design:
   first time the app streams text;
 - **app** — the application's handler for the call.
 
+The writer and the app's outbound calls are in :mod:`._session_writer`, the timer in
+:mod:`._session_timer`, what the session does with the core's events in
+:mod:`._session_events`: functions of the session, bound as its methods.
+
 The **reader** runs per socket in the server's connection handler: it decodes, feeds the
 core and hands messages to the app's consumer (:meth:`CallSession.feed`) without waiting on
 the app, so pings and close frames are always answered however slow the app is. When the
@@ -26,56 +30,38 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from contextlib import suppress
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
 
 from .._core import (
-    Abandoned,
-    AutoAcked,
     CallCore,
-    Confirmed,
-    CoreEvent,
-    Duplicate,
     Ended,
-    ForceReconnect,
     Frame,
-    FrameRewritten,
     Received,
-    Refused,
     ReplyHandle,
-    Resent,
-    Resumed,
     Unconfirmed,
 )
-from .._errors import CallEndedError, ProtocolError
+from .._errors import ProtocolError
 from .._wire import (
     Command,
     InboundMessage,
-    TtsStreamingEvent,
-    TtsTokensResult,
     UnknownMessage,
     decode,
 )
+from . import _session_events, _session_timer, _session_writer
 from ._config import ServerConfig
 from ._logging import call_logger
 from ._ratelimit import LogBudget
-from ._transport_api import SocketClosed, WebSocket, Written
+from ._session_parts import Consumer, Incoming
+from ._transport_api import WebSocket
 from ._tts_driver import TtsPumpDriver, TtsRequest
 from ._wakeups import Broadcast, Wakeup
 
 __all__ = ["AppHandler", "Broadcast", "CallSession", "Consumer", "Incoming", "Wakeup"]
 
 AppHandler = Callable[["CallSession"], Awaitable[None]]
-
-
-Incoming = Received
-"""A message for the app with its reply handle (``None`` when jambonz waits for no ack)."""
-
-Consumer = Callable[[Incoming], None]
-"""Takes each message for the app, in the reader's task: it must not block."""
 
 
 class CallSession:
@@ -140,6 +126,22 @@ class CallSession:
         self.on_unconfirmed: Callable[[Unconfirmed], None] | None = None
         """Told of verbs whose fate after a drop stayed unknown (the app's flows wait on
         them); set by the app layer."""
+
+    # The parts kept in modules of their own, as methods (functions of the session: no call
+    # in between on the per-message path).
+    _handle_core_events = _session_events.handle_core_events
+    _deliver = _session_events.deliver
+    _consume = _session_events.consume
+    reply = _session_writer.reply
+    send_queued = _session_writer.send_queued
+    extend_reply = _session_writer.extend_reply
+    send = _session_writer.send
+    _start_send = _session_writer.start_send
+    _sent = _session_writer.sent
+    _writer = _session_writer.writer
+    _finish_partial = _session_writer.finish_partial
+    _arm = _session_timer.arm
+    _timer = _session_timer.timer
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -217,9 +219,9 @@ class CallSession:
                 self._tts_send.close()
         return driver
 
-    @property
-    def tts_send(self) -> trio.MemorySendChannel[TtsRequest]:
-        """The TTS pump's inbound channel (the pump task starts on first use)."""
+    def start_tts(self) -> trio.MemorySendChannel[TtsRequest]:
+        """Start the TTS pump task (once; not after the call ended) and return its inbound
+        channel."""
         self.tts_driver  # noqa: B018 - made on first use
         assert self._tts_send is not None
         if not self._tts_started and self._nursery is not None and not self.ended:
@@ -304,7 +306,7 @@ class CallSession:
         if old is not None and old is not socket:
             # jambonz came back before we noticed the old socket die: that one is dead.
             now = trio.current_time()
-            self._log_events(self.core.detach(now))
+            self._handle_core_events(self.core.detach(now))
             if self._tts is not None:
                 self._tts.detach(now)
         self._socket = socket
@@ -329,7 +331,7 @@ class CallSession:
         reason = f": {socket.close_reason}" if socket.close_reason else ""
         self._force_close = None
         self.log.warning("socket dropped (%s%s); waiting for session:reconnect", code, reason)
-        self._log_events(self.core.detach(now))
+        self._handle_core_events(self.core.detach(now))
         if self._tts is not None:
             self._tts.detach(now)
         self._socket_changed.set()
@@ -371,291 +373,11 @@ class CallSession:
                 self._arm(reply.reply_by)
         else:
             self._arm(core.next_deadline())
-        self._log_events(events)
+        self._handle_core_events(events)
         if core.next_frame() is not None:
             self._frames_ready.set()
 
-    def _log_events(self, events: Iterable[CoreEvent]) -> None:
-        for event in events:
-            if isinstance(event, Received):
-                if self._first_handle is None and event.reply is not None:
-                    self._first_handle = event.reply
-                if isinstance(event.message, TtsTokensResult | TtsStreamingEvent):
-                    # The pump needs these first; the app still sees them.
-                    self.tts_driver.feed(event.message, trio.current_time())
-                self._deliver(event)
-            elif isinstance(event, AutoAcked):
-                self.log.warning(
-                    "%s %s not answered in %.1f s: acked automatically%s",
-                    event.handle.type,
-                    event.handle.msgid,
-                    self.core.config.reply_window,
-                    " with the fallback verbs" if event.handle.verbs else "",
-                )
-            elif isinstance(event, Abandoned):
-                self.log.warning(
-                    "%s %s abandoned by jambonz when the socket dropped",
-                    event.handle.type,
-                    event.handle.msgid,
-                )
-            elif isinstance(event, FrameRewritten):
-                self.log.warning("queued frame rewritten: %s", event.reason)
-            elif isinstance(event, Resumed):
-                self.log.info(
-                    "call resumed on a new socket%s",
-                    " (session:new reply pending)" if event.session_new_pending else "",
-                )
-            elif isinstance(event, Resent):
-                self.log.warning(
-                    "%d frame(s) written before the drop never reached jambonz (%s): %s",
-                    len(event.lost),
-                    event.evidence,
-                    "their verbs re-sent as a redirect" if event.frame else "nothing to re-send",
-                )
-                self._frames_ready.set()
-            elif isinstance(event, Confirmed):
-                self.log.info(
-                    "frames written before the drop did reach jambonz (%s)", event.evidence
-                )
-                self._frames_ready.set()
-            elif isinstance(event, Unconfirmed):
-                self.log.error(
-                    "%d frame(s) written before the drop: no evidence whether jambonz ran them "
-                    "within %g s; not re-sent (it could run them twice)",
-                    len(event.frames),
-                    self.core.config.doubt_timeout,
-                )
-                self._frames_ready.set()
-                if self.on_unconfirmed is not None:
-                    self.on_unconfirmed(event)
-            elif isinstance(event, ForceReconnect):
-                self.log.warning(
-                    "closing the socket with 1011 to make jambonz reconnect: %s", event.reason
-                )
-                self._force_close = event.reason
-                self._frames_ready.set()
-            elif isinstance(event, Refused):
-                self.log.warning(
-                    "%s %s refused: %s",
-                    event.message.TYPE if isinstance(event.message, InboundMessage) else "message",
-                    event.message.msgid,
-                    event.reason,
-                )
-            elif isinstance(event, Duplicate):
-                self.log.info("duplicate msgid %s dropped", event.message.msgid)
-
-    def _deliver(self, event: Received) -> None:
-        consumer = self._consumer
-        if consumer is not None:
-            self._consume(consumer, event)
-        elif self.ended:
-            return
-        elif len(self._backlog) < self.config.inbox_size:
-            self._backlog.append(event)
-        else:
-            self.log.error(
-                "app inbox full (inbox_size=%d): %s %s dropped%s",
-                self.config.inbox_size,
-                event.message.TYPE if isinstance(event.message, InboundMessage) else "message",
-                event.message.msgid,
-                "; it will be acked automatically" if event.reply is not None else "",
-            )
-
-    def _consume(self, consumer: Consumer, event: Received) -> None:
-        try:
-            consumer(event)
-        except Exception:
-            # The app's routing failed for this message: log it, keep the call (its ack, if
-            # any, is still sent by the deadline policy).
-            self.log.exception(
-                "routing %s %s to the app failed",
-                event.message,
-                event.message.msgid,
-            )
-
-    # ------------------------------------------------------------------ outbound (app side)
-
-    def reply(
-        self,
-        handle: ReplyHandle,
-        verbs: Iterable[Mapping[str, Any] | Any] | None,
-        *,
-        now: bool = True,
-    ) -> None:
-        """Queue the ack of ``handle`` and send it; never blocks (see :meth:`CallCore.reply`
-        for the errors it raises).
-
-        The ack is written from the calling task when the writer is idle (see
-        :meth:`send_queued`). ``now=False`` leaves it to the writer, which runs after the
-        caller's next checkpoint: until then the ack stays queued, so a flow step resumed at
-        once may still join it (:meth:`extend_reply`).
-        """
-        self.core.reply(handle, verbs, trio.current_time())
-        if self.core.abort_reason is not None:
-            self.abort(self.core.abort_reason)
-            return
-        if now:
-            self.send_queued()
-        else:
-            self._frames_ready.set()
-
-    def send_queued(self) -> None:
-        """Write the queued frames from the calling task if the writer is idle, else wake it.
-
-        A reply written here costs no task switch (the writer's would be the third of a round
-        trip, after the reader's and the app's). It is the writer's own work done in its
-        absence, one frame at a time and never waiting: anything the kernel does not take at
-        once (and every frame after it) is left to the writer.
-        """
-        socket = self._socket
-        if socket is None or self._partial is not None or not self._frames_ready.waiting:
-            self._frames_ready.set()
-            return
-        core = self.core
-        while (frame := core.next_frame()) is not None:
-            written = socket.send_nowait(frame.data)
-            if written is Written.ALL:
-                self._sent(frame)
-                continue
-            if written is Written.PART:
-                core.sending(frame)
-                self._partial = (frame, socket)
-                self._start_send()
-            self._frames_ready.set()
-            return
-
-    def extend_reply(self, handle: ReplyHandle, verbs: Iterable[Mapping[str, Any] | Any]) -> bool:
-        """Append ``verbs`` to ``handle``'s ack if it is still queued (see
-        :meth:`CallCore.extend_reply`); False when they must go as a ``redirect``."""
-        return self.core.extend_reply(handle, verbs, trio.current_time())
-
-    async def send(self, command: Command) -> None:
-        """Queue ``command``, waiting while the call's outbound queue is full."""
-        while not self.core.can_queue_command:
-            if self.ended:
-                break
-            await self._queue_drained.wait()
-        if self.ended:
-            raise CallEndedError(f"call {self.call_sid} has ended; {command.command} not sent")
-        await trio.lowlevel.checkpoint()
-        self.core.command(command, trio.current_time())
-        self.send_queued()
-
     # ------------------------------------------------------------------ tasks
-
-    def _arm(self, deadline: float | None) -> None:
-        """Make the timer wake at ``deadline`` at the latest (no task switch).
-
-        The timer may wake earlier than needed (a deadline armed for an ack that was sent
-        since): it then finds nothing due and re-arms for what is next."""
-        if deadline is not None and deadline < self._armed:
-            self._armed = deadline
-            self._timer_scope.deadline = deadline
-
-    def _start_send(self) -> None:
-        now = trio.current_time()
-        self._sending_since = now
-        self._arm(now + self.config.send_stall_timeout)
-
-    def _sent(self, frame: Frame) -> None:
-        core = self.core
-        core.sent(frame, trio.current_time())
-        self._queue_drained.notify()
-        if frame.is_ack:
-            # an ack may start the command gate's grace, a probe or the re-key stall watch
-            self._arm(core.next_deadline())
-
-    async def _writer(self) -> None:
-        core = self.core
-        while True:
-            if self._partial is not None:
-                await self._finish_partial(*self._partial)
-                continue
-            frame = core.next_frame()
-            socket = self._socket
-            if frame is None or socket is None:
-                if socket is not None and socket.has_pending:
-                    with suppress(SocketClosed):  # the reader sees the close too
-                        await socket.flush()
-                    continue
-                if socket is not None and self._force_close is not None:
-                    # Not 1000 (jambonz would never reconnect): a drop it recovers from.
-                    self._force_close = None
-                    await socket.close(1011, "jbtrio: reconnect to release held messages")
-                    continue
-                await self._frames_ready.wait()
-                continue
-            self._start_send()
-            core.sending(frame)
-            try:
-                await socket.send(frame.data)
-            except SocketClosed:
-                # The reader sees the close too and detaches; the frame stays queued.
-                while self._socket is socket:
-                    await self._socket_changed.wait()
-                continue
-            finally:
-                self._sending_since = None
-                core.sending(None)
-            self._sent(frame)
-
-    async def _finish_partial(self, frame: Frame, socket: WebSocket) -> None:
-        """Write the rest of a frame :meth:`send_queued` wrote in part."""
-        try:
-            if socket is self._socket:
-                await socket.flush()
-                self._sent(frame)
-                return
-            # The socket went before its rest did: the frame is still queued, and goes out
-            # whole on the next socket.
-        except SocketClosed:
-            while self._socket is socket:
-                await self._socket_changed.wait()
-        finally:
-            self._partial = None
-            self._sending_since = None
-            self.core.sending(None)
-
-    async def _timer(self) -> None:
-        """Every deadline of the call: acks on the app's behalf, stalled sends, reconnects."""
-        stall = self.config.send_stall_timeout
-        while True:
-            now = trio.current_time()
-            deadline = self.core.next_deadline()
-            if deadline is not None and deadline <= now:
-                self._log_events(self.core.tick(now))
-                self._frames_ready.set()
-                deadline = self.core.next_deadline()
-            since = self._sending_since
-            if since is not None and now - since >= stall and self._socket is not None:
-                self.log.error("send stalled for %.1f s: aborting the socket", now - since)
-                await self._socket.abort("send stalled")
-                since = None
-            socket = self._socket
-            if socket is not None and now >= socket.keepalive_at:
-                if socket.keepalive(now):
-                    self._frames_ready.set()  # the writer sends the ping
-                else:
-                    self.log.warning(
-                        "no pong within %g s: treating jambonz as gone", socket.pong_timeout
-                    )
-                    await socket.abort(f"no pong within {socket.pong_timeout:g} s")
-            if self._socket is None and now >= self._reconnect_by:
-                self.end(
-                    f"jambonz did not reconnect within {self.config.reconnect_timeout:g} s "
-                    "after the socket dropped"
-                )
-                return
-            wake = min(
-                math.inf if deadline is None else deadline,
-                math.inf if since is None else since + stall,
-                self._reconnect_by,
-                math.inf if self._socket is None else self._socket.keepalive_at,
-            )
-            self._armed = wake
-            self._timer_scope = trio.CancelScope(deadline=wake)
-            with self._timer_scope:
-                await trio.sleep_forever()
 
     async def _tts_pump(self) -> None:
         # Flow control of tts:tokens lives in the sans-IO TtsPump; the driver feeds it the

@@ -78,7 +78,8 @@ class TtsFlush:
 
 
 TtsRequest: TypeAlias = TtsPush | TtsFlush
-"""What travels through the session's bounded ``tts_send`` channel to the pump task."""
+"""What travels to the pump task through the session's bounded channel
+(``CallSession.start_tts()``)."""
 
 
 class TtsPumpDriver:
@@ -116,6 +117,12 @@ class TtsPumpDriver:
         self._producers: set[trio.CancelScope] = set()
         self._interrupted = trio.Event()
         self._closed = False
+        # jambonz 10.x/11.x's tts_spoken reports (numbered), and the number the current turn
+        # started after: the first report past it is what the caller heard of the turn.
+        self._heard: deque[tuple[int, str, bool]] = deque(maxlen=16)
+        self._heard_seq = 0
+        self._heard_changed = trio.Event()
+        self._turn_mark = 0
 
     # ------------------------------------------------------------------ state for the app
 
@@ -150,7 +157,24 @@ class TtsPumpDriver:
 
     def open_turn(self) -> None:
         """A producer is adding text: a barge-in from now on concerns it."""
+        if not self._turn_open:
+            self._turn_mark = self._heard_seq
         self._turn_open = True
+
+    @property
+    def turn_mark(self) -> int:
+        """How many ``tts_spoken`` reports came before the latest turn opened."""
+        return self._turn_mark
+
+    def heard_after(self, mark: int) -> tuple[str, bool] | None:
+        """The first ``tts_spoken`` report (text heard, barge-in) after ``mark``, if any."""
+        return next(((text, b) for seq, text, b in self._heard if seq > mark), None)
+
+    async def wait_heard(self, mark: int) -> tuple[str, bool]:
+        """Wait for a ``tts_spoken`` report after ``mark`` (:meth:`heard_after`)."""
+        while (found := self.heard_after(mark)) is None:
+            await self._heard_changed.wait()
+        return found
 
     def add_producer(self, scope: trio.CancelScope) -> None:
         """Cancel ``scope`` on barge-in (a running :meth:`TtsStream.stream`)."""
@@ -173,6 +197,13 @@ class TtsPumpDriver:
             self._apply(self.pump.receive_result(data.id, data.status, data.reason, now))
         elif isinstance(message, TtsStreamingEvent):
             event_type = message.data.event_type
+            if event_type == "tts_spoken":
+                self._heard_seq += 1
+                spoken = message.data
+                self._heard.append((self._heard_seq, spoken.text or "", spoken.bargein is True))
+                self._heard_changed.set()
+                self._heard_changed = trio.Event()
+                return
             if event_type == "user_interruption":
                 self._drain_channel()
             self._apply(self.pump.receive_event(event_type, now))
@@ -300,11 +331,13 @@ class TtsPumpDriver:
             self._voided.discard(id(request))
 
     def _turn_result(self, *, interrupted: bool, flushed: bool) -> TtsResult:
+        heard = self.heard_after(self._turn_mark) if self._turn_open else None
         result = TtsResult(
             spoken="".join(self._spoken),
             dropped="".join(self._dropped),
             interrupted=interrupted,
             flushed=flushed,
+            heard=heard[0] if heard is not None else None,
         )
         self._spoken.clear()
         self._dropped.clear()

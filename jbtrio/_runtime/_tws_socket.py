@@ -73,6 +73,12 @@ class GuardedStream(trio.abc.Stream):
         """With ``upgrade_only``: the bytes that came after the upgrade request."""
         self._replay = replay
         self._swallow = bool(replay)  # the response to a replayed request is dropped
+        # Bytes after a replayed request wait for its response: wsproto buffers data that
+        # comes before the upgrade is accepted, and trio-websocket parses that buffer only
+        # when more data comes (a session:new would sit there until jambonz's ack timeout).
+        self._answered = trio.Event()
+        if not replay:
+            self._answered.set()
         self._swallowed = b""
         self._after = received  # bytes of the frames' phase to deliver before reading
         self._in_request = not replay  # looking for the end of the upgrade request
@@ -93,6 +99,7 @@ class GuardedStream(trio.abc.Stream):
                 await trio.lowlevel.checkpoint()
                 return b""
             await trio.sleep_forever()  # the upgrade is done here: nothing more is read
+        await self._answered.wait()
         while True:
             if self._after:
                 data, self._after = self._after, b""
@@ -150,6 +157,7 @@ class GuardedStream(trio.abc.Stream):
                 await trio.lowlevel.checkpoint()
                 return
             self._swallow = False
+            self._answered.set()
             data, self._swallowed = self._swallowed[end + 4 :], b""
             if not data:
                 await trio.lowlevel.checkpoint()

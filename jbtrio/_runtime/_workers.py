@@ -59,7 +59,7 @@ class _Slot:
         self.lock = trio.Lock()
         self.replaced = trio.Event()
         self.pid: int | None = None
-        self.started = False
+        self.ready = False  # the current process said it takes sockets
 
     def install(self, channel: trio.socket.SocketType) -> None:
         self.channel = channel
@@ -81,7 +81,7 @@ class WorkerPool:
         self._command = command
         self._slots = [_Slot(i) for i in range(count)]
         self._stopping = False
-        self._all_started = trio.Event()
+        self._all_ready = trio.Event()
         self._nursery: trio.Nursery | None = None
 
     @property
@@ -92,12 +92,14 @@ class WorkerPool:
     async def run(
         self, *, task_status: trio.TaskStatus[WorkerPool] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Run the workers until :meth:`stop` and their exit (cancelled: they are terminated)."""
+        """Run the workers until :meth:`stop` and their exit (cancelled: they are terminated);
+        started once every worker's server runs (it says so on its channel), so that the
+        acceptor's first connections do not wait for the workers to import the app."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for slot in self._slots:
                 nursery.start_soon(self._supervise, slot, name=f"jbtrio worker {slot.index}")
-            await self._all_started.wait()
+            await self._all_ready.wait()
             task_status.started(self)
 
     def stop(self) -> None:
@@ -146,7 +148,7 @@ class WorkerPool:
             process, channel = await self._start(slot)
             started = trio.current_time()
             try:
-                await self._until_hung_up(channel)
+                await self._until_hung_up(slot, channel)
             except BaseException:
                 with trio.CancelScope(shield=True):
                     await _terminate(slot.index, process)
@@ -185,18 +187,19 @@ class WorkerPool:
         slot.pid = process.pid
         slot.install(channel)
         log.info("worker %d started (pid %d)", slot.index, process.pid)
-        if not slot.started:
-            slot.started = True
-            if all(other.started for other in self._slots):
-                self._all_started.set()
         return process, channel
 
-    @staticmethod
-    async def _until_hung_up(channel: trio.socket.SocketType) -> None:
-        """Return when the worker closes its end (it exited, or stopped taking sockets)."""
+    async def _until_hung_up(self, slot: _Slot, channel: trio.socket.SocketType) -> None:
+        """Return when the worker closes its end (it exited, or stopped taking sockets). A
+        worker writes once, when its server runs: :meth:`run` starts once all have."""
+        slot.ready = False
         try:
-            while await channel.recv(1):
-                pass  # workers never write; ignore anything that comes
+            while await channel.recv(16):
+                if not slot.ready:
+                    slot.ready = True
+                    log.info("worker %d ready", slot.index)
+                    if all(other.ready for other in self._slots):
+                        self._all_ready.set()
         except (OSError, trio.ClosedResourceError):
             return
 
@@ -268,6 +271,7 @@ class Acceptor(Listener):
         super().__init__(router, config, WorkerRouting(config, pool))
         self.pool = pool
         self._handlers_scope = trio.CancelScope()
+        self._registry_scope = trio.CancelScope()
 
     async def run(
         self,
@@ -279,6 +283,7 @@ class Acceptor(Listener):
         """Start the workers and listen on ``host:port`` until :meth:`shutdown`."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.pool.run)
+            await nursery.start(self._run_registry, name="jbtrio call registry")
             listeners = await self.listen(host, port)
             nursery.start_soon(self._accept, listeners, name="jbtrio acceptor")
             log.info(
@@ -290,6 +295,10 @@ class Acceptor(Listener):
             )
             task_status.started(self)
 
+    async def _run_registry(self, *, task_status: trio.TaskStatus[None]) -> None:
+        with self._registry_scope:  # no routing once shut down
+            await self.registry.run(task_status=task_status)
+
     async def _accept(self, listeners: list[trio.SocketListener]) -> None:
         with self._handlers_scope:
             async with trio.open_nursery() as handlers:
@@ -300,6 +309,7 @@ class Acceptor(Listener):
         log.info("acceptor shutting down: stopping %d workers", self.pool.count)
         self.stop_listening()
         self._handlers_scope.cancel()
+        self._registry_scope.cancel()
         self.pool.stop()
 
 

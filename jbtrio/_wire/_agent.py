@@ -21,6 +21,7 @@ import attrs
 from ._fields import validate_extra
 from ._inbound import FunctionCall, InboundMessage
 from ._registry import inbound
+from ._results import AgentEventType, PreflightResult
 
 __all__ = [
     "AgentEvent",
@@ -40,7 +41,7 @@ class AgentPreflight:
     ``"pending"``; ``tokens`` the tokens buffered, on a hit.
     """
 
-    result: str | None = None
+    result: PreflightResult | None = None
     tokens: int | None = None
     extra: Mapping[str, Any] = attrs.field(factory=dict, validator=validate_extra)
 
@@ -79,7 +80,7 @@ class AgentEventData:
     LLM_RESPONSE: ClassVar[str] = "llm_response"
     USER_INTERRUPTION: ClassVar[str] = "user_interruption"
 
-    type: str | None = None
+    type: AgentEventType | None = None
     transcript: str | None = None
     response: str | None = None
     interrupted: bool | None = None

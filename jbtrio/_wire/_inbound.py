@@ -16,7 +16,7 @@ message types over time, and a newer server must not break an app.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import attrs
 
@@ -25,6 +25,7 @@ from ._callinfo import CallInfo, structure_call_info
 from ._fields import MAX_ID_CHARS, check_id, reserved, validate_extra, wire
 from ._payloads import DialResult, GatherResult, LlmResult
 from ._registry import KNOWN_TYPES, inbound
+from ._results import TtsStreamingEventType, VerbStatusEventType
 
 __all__ = [
     "CallStatus",
@@ -64,7 +65,7 @@ class VerbStatusEvent:
     ``extra``.
     """
 
-    event: str | None = None
+    event: VerbStatusEventType | None = None
     id: str | None = None
     name: str | None = None
     verb: str | None = None
@@ -154,7 +155,9 @@ class TokensResult:
 class StreamingEvent:
     """``data`` of ``tts:streaming-event``: ``event_type`` is one of the constants below.
 
-    Other keys (v10's ``text`` and ``bargein`` on ``tts_spoken``) are in ``extra``.
+    jambonz 10.x/11.x's ``tts_spoken`` (with ``config.trackTtsPlayout``) carries ``text``, what
+    the caller actually heard of the streamed speech, and ``bargein``, whether they
+    interrupted it; other keys are in ``extra``.
     """
 
     STREAM_OPEN: ClassVar[str] = "stream_open"
@@ -164,7 +167,9 @@ class StreamingEvent:
     USER_INTERRUPTION: ClassVar[str] = "user_interruption"
     TTS_SPOKEN: ClassVar[str] = "tts_spoken"
 
-    event_type: str | None = None
+    event_type: TtsStreamingEventType | None = None
+    text: str | None = None
+    bargein: bool | None = None
     extra: Mapping[str, Any] = attrs.field(factory=dict, validator=validate_extra)
 
 
@@ -268,12 +273,22 @@ class CallStatus(_CallInfoMessage):
     """
 
 
+class _View(Protocol):
+    @classmethod
+    def from_call_info(cls, info: CallInfo) -> Self: ...
+
+
+_V = TypeVar("_V", bound=_View)
+
+
 @inbound("verb:hook", ack=True)
 @attrs.frozen(kw_only=True)
 class VerbHook(_CallInfoMessage):
     """A verb's hook fired; ``data.extra`` has its results. Ack within 5 s.
 
-    :meth:`gather`, :meth:`dial` and :meth:`llm` give typed views of the common results.
+    :meth:`gather`, :meth:`dial` and :meth:`llm` give typed views of the common results,
+    :meth:`result` any other (:class:`~jbtrio.TransferResult`, :class:`~jbtrio.AmdEvent`,
+    ...).
     """
 
     hook: str | None = None
@@ -298,6 +313,14 @@ class VerbHook(_CallInfoMessage):
             return LlmResult.from_call_info(self.data)
         except ProtocolError as exc:
             raise self._malformed("llm", exc) from None
+
+    def result(self, view: type[_V]) -> _V:
+        """The hook's payload read as ``view``: ``hook.result(jbtrio.TransferResult)``,
+        ``hook.result(jbtrio.AmdEvent)``, ... (ProtocolError if it is malformed)."""
+        try:
+            return view.from_call_info(self.data)
+        except ProtocolError as exc:
+            raise self._malformed(view.__name__, exc) from None
 
     def _malformed(self, verb: str, exc: ProtocolError) -> ProtocolError:
         """The error of a result that is not what jambonz sends, naming the hook it came in:
@@ -417,9 +440,9 @@ class UnknownMessage:
 
         Why: docs/jambonz.md, Messages from jambonz. Every type jambonz sends without waiting for an
         ack (0.9.8's seven notifications and 10.x/11.x's ``agent:*``) has a class, so an unknown
-        type is acked when it has a msgid.
+        type is acked when it has a msgid (an empty one names no message: nothing to ack).
         """
-        return self.msgid is not None
+        return bool(self.msgid)
 
 
 def unknown_from_wire(obj: Any, _: Any = None) -> UnknownMessage:

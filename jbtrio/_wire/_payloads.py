@@ -1,108 +1,27 @@
-"""Typed views of verb results carried in a hook's call info.
+"""Typed views of the results of the verbs apps most often wait for: gather, dial, llm.
 
 jambonz merges a verb's results into the call-info object of its ``verb:hook`` (docs/jambonz.md,
-Messages from jambonz), so :class:`~jbtrio.CallInfo` keeps them verbatim in ``extra``. These classes
-read the results of the verbs apps most often wait for (``gather``, ``dial``, ``llm``) into typed
-values. They are views, built on demand, so decoding a hook never pays for them and a hook of
-another verb never fails because of them; a malformed result raises :class:`~jbtrio.ProtocolError`
-(with the JSON path) only when the view is asked for.
+Messages from jambonz),
+so :class:`~jbtrio.CallInfo` keeps them verbatim in ``extra``. These classes read them into
+typed values (their enumerations are the schema's, from :mod:`._results`, which has the
+generated views of the other verbs' payloads). They are views, built on demand, so decoding a
+hook never pays for them and a hook of another verb never fails because of them; a malformed
+result raises :class:`~jbtrio.ProtocolError` (with the JSON path) only when the view is asked
+for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import attrs
 
 from ._callinfo import CallInfo
-from ._fields import (
-    Checker,
-    check_any,
-    check_bool,
-    check_int,
-    check_number,
-    check_object,
-    check_str,
-    split_known,
-    type_error,
-)
+from ._fields import Checker, check_any, check_int, check_number, check_str
+from ._results import DialCallStatus, GatherReason, LlmCompletionReason
+from ._views import HasCallInfo, SpeechAlternative, SpeechResult, typed_fields
 
 __all__ = ["DialResult", "GatherResult", "LlmResult", "SpeechAlternative", "SpeechResult"]
-
-_DATA = "$.data"
-
-
-class _HasCallInfo(Protocol):
-    @property
-    def data(self) -> CallInfo: ...
-
-
-def _typed(extra: Mapping[str, Any], spec: Mapping[str, tuple[str, Checker]]) -> dict[str, Any]:
-    """Typed keyword arguments for the keys of ``spec`` present (and not null) in ``extra``."""
-    out: dict[str, Any] = {}
-    for key, (attr, check) in spec.items():
-        value = extra.get(key)
-        if value is not None:
-            out[attr] = check(value, f"{_DATA}.{key}")
-    return out
-
-
-@attrs.frozen(kw_only=True)
-class SpeechAlternative:
-    """One recognition hypothesis: its ``transcript`` and the recognizer's ``confidence``."""
-
-    transcript: str | None = None
-    confidence: float | None = None
-    extra: Mapping[str, Any] = attrs.field(factory=dict)
-
-
-_ALT_SPEC: Final[dict[str, tuple[str, Checker]]] = {
-    "transcript": ("transcript", check_str),
-    "confidence": ("confidence", check_number),
-}
-
-
-@attrs.frozen(kw_only=True)
-class SpeechResult:
-    """The ``speech`` object of a gather/transcribe result (vendor-neutral part of it).
-
-    ``alternatives`` are in the recognizer's order, best first. Vendor specific keys (``vendor``,
-    ``channel_tag``, ...) are kept in ``extra``.
-    """
-
-    is_final: bool | None = None
-    alternatives: tuple[SpeechAlternative, ...] = ()
-    language_code: str | None = None
-    extra: Mapping[str, Any] = attrs.field(factory=dict)
-
-    @classmethod
-    def from_json(cls, obj: Any, path: str = f"{_DATA}.speech") -> SpeechResult:
-        """Parse a decoded ``speech`` object; ProtocolError names the offending path."""
-        speech = check_object(obj, path)
-        extra = dict(speech)
-        is_final = extra.pop("is_final", None)
-        if is_final is not None:
-            check_bool(is_final, f"{path}.is_final")
-        language_code = extra.pop("language_code", None)
-        if language_code is not None:
-            check_str(language_code, f"{path}.language_code")
-        raw_alts = extra.pop("alternatives", None)
-        alternatives: list[SpeechAlternative] = []
-        if raw_alts is not None:
-            if not isinstance(raw_alts, list):
-                raise type_error(f"{path}.alternatives", "array", raw_alts)
-            for index, alt in enumerate(raw_alts):
-                alt_path = f"{path}.alternatives[{index}]"
-                kwargs, alt_extra = split_known(check_object(alt, alt_path), _ALT_SPEC, alt_path)
-                alternatives.append(SpeechAlternative(extra=alt_extra, **kwargs))
-        return cls(
-            is_final=is_final,
-            alternatives=tuple(alternatives),
-            language_code=language_code,
-            extra=extra,
-        )
-
 
 _GATHER_SPEC: Final[dict[str, tuple[str, Checker]]] = {
     "reason": ("reason", check_str),
@@ -121,7 +40,7 @@ class GatherResult:
     ``details`` (verbatim) when the gather failed, ``verb_id`` when the verb had an ``id``.
     """
 
-    reason: str | None = None
+    reason: GatherReason | None = None
     speech: SpeechResult | None = None
     digits: str | None = None
     details: Any = None
@@ -130,14 +49,14 @@ class GatherResult:
     @classmethod
     def from_call_info(cls, info: CallInfo) -> GatherResult:
         """Read the gather result out of a call info's ``extra``."""
-        kwargs = _typed(info.extra, _GATHER_SPEC)
+        kwargs = typed_fields(info.extra, _GATHER_SPEC)
         speech = info.extra.get("speech")
         if speech is not None:
             kwargs["speech"] = SpeechResult.from_json(speech)
         return cls(**kwargs)
 
     @classmethod
-    def from_hook(cls, hook: _HasCallInfo) -> GatherResult:
+    def from_hook(cls, hook: HasCallInfo) -> GatherResult:
         """Read the gather result out of a ``verb:hook`` (anything with a ``CallInfo`` data)."""
         return cls.from_call_info(hook.data)
 
@@ -174,7 +93,7 @@ class DialResult:
     time for a dial result.
     """
 
-    dial_call_status: str | None = None
+    dial_call_status: DialCallStatus | None = None
     dial_sip_status: int | None = None
     dial_call_sid: str | None = None
     dial_sbc_callid: str | None = None
@@ -184,13 +103,13 @@ class DialResult:
     @classmethod
     def from_call_info(cls, info: CallInfo) -> DialResult:
         """Read the dial result from a call info (``duration`` is a typed CallInfo field)."""
-        kwargs = _typed(info.extra, _DIAL_SPEC)
+        kwargs = typed_fields(info.extra, _DIAL_SPEC)
         if info.duration is not None:
             kwargs["duration"] = info.duration
         return cls(**kwargs)
 
     @classmethod
-    def from_hook(cls, hook: _HasCallInfo) -> DialResult:
+    def from_hook(cls, hook: HasCallInfo) -> DialResult:
         """Read the dial result out of a ``verb:hook``."""
         return cls.from_call_info(hook.data)
 
@@ -210,16 +129,16 @@ class LlmResult:
     ``error`` is whatever the vendor reported, verbatim (string or object).
     """
 
-    completion_reason: str | None = None
+    completion_reason: LlmCompletionReason | None = None
     error: Any = None
     verb_id: str | None = None
 
     @classmethod
     def from_call_info(cls, info: CallInfo) -> LlmResult:
         """Read the llm result from a call info's ``extra``."""
-        return cls(**_typed(info.extra, _LLM_SPEC))
+        return cls(**typed_fields(info.extra, _LLM_SPEC))
 
     @classmethod
-    def from_hook(cls, hook: _HasCallInfo) -> LlmResult:
+    def from_hook(cls, hook: HasCallInfo) -> LlmResult:
         """Read the llm result out of a ``verb:hook``."""
         return cls.from_call_info(hook.data)

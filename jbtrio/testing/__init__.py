@@ -2,8 +2,10 @@
 
 :class:`FakeJambonz` plays the jambonz feature server (0.9.8) towards any app server, one
 simulated call per connection, with the real defaults for handshake, retries, acks, reconnects
-and TTS flow control, quirks included. A scripted :class:`Caller` answers gathers, dials and
-LLM tool calls; :class:`Faults` drop, delay, reorder or inject frames; every frame both ways is
+and TTS flow control, quirks included; ``JambonzConfig(jambonz=...)`` picks the verbs and
+commands of 0.9, 10 or 11 (the ``agent``, ``transfer`` and ``room`` verbs). A scripted
+:class:`Caller` answers gathers, dials, LLM and agent tool calls and plays audio into
+``listen`` sockets; :class:`Faults` drop, delay, reorder or inject frames; every frame both ways is
 kept as a timed :class:`TranscriptFrame`. Works over TCP or any Trio stream, and under
 ``MockClock``::
 
@@ -42,12 +44,15 @@ import warnings as _warnings
 from ._acks import AckFailed as AckFailed
 from ._acks import AckOk as AckOk
 from ._app_view import app_view as app_view
+from ._caller import AgentScript as AgentScript
+from ._caller import AgentTurn as AgentTurn
 from ._caller import Caller as Caller
 from ._caller import CallerTurn as CallerTurn
 from ._caller import DialOutcome as DialOutcome
 from ._caller import HangUp as HangUp
 from ._caller import LlmScript as LlmScript
 from ._caller import ScriptedToolCall as ScriptedToolCall
+from ._caller import ScriptedTransfer as ScriptedTransfer
 from ._caller import Silence as Silence
 from ._caller import Turn as Turn
 from ._config import JambonzConfig as JambonzConfig

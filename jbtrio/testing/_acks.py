@@ -1,4 +1,4 @@
-"""Ack bookkeeping for requests jambonz sends and waits on (PEER-BEHAVIOUR.md §4).
+"""Ack bookkeeping for requests jambonz sends and waits on (docs/jambonz.md, Acks).
 
 A :class:`PendingAck` outlives the msgid it was sent under: when the socket drops before the
 ``session:new`` ack, jambonz re-keys the very same pending request (and its original timer) to

@@ -14,6 +14,7 @@ import base64
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import trio
 import trio.testing
@@ -155,7 +156,7 @@ class AudioTestServer:
 
     async def listen_tcp(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Also accept TCP connections on ``host:port``; returns the bound port."""
-        listeners = await self._nursery.start(trio.serve_tcp, self._serve, port, host)
+        listeners = await self._nursery.start(partial(trio.serve_tcp, self._serve, port, host=host))
         self.port = int(listeners[0].socket.getsockname()[1])
         return self.port
 

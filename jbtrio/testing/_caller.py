@@ -1,24 +1,52 @@
-"""The scripted person on the other end of the simulated call.
+"""The scripted person on the other end of the simulated call, and the world behind it.
 
 A script is data, so a test reads like the conversation it checks: what the caller says or
-presses at each ``gather`` (or that they stay silent, or hang up), how each ``dial`` ends,
-what each ``llm`` verb's vendor emits. Live input (``FakeCall.speak``/``FakeCall.press``) is
-appended to the same queue of turns, so scripted and interactive tests share one code path.
-The same script can live in a JSON or TOML file (:meth:`Caller.from_file`), which ``jbtrio
-call --script`` reads too.
+presses at each ``gather`` (or that they stay silent, or hang up), how each ``dial`` or
+``transfer`` ends, what each ``llm`` verb's vendor emits, how a conversation with jambonz's
+``agent`` goes (:mod:`._scripts` has those far-side scripts). Live input
+(``FakeCall.speak``/``FakeCall.press``) is appended to the same queue of turns, so scripted
+and interactive tests share one code path. The same script can live in a JSON or TOML file
+(:meth:`Caller.from_file`), which ``jbtrio call --script`` reads too.
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
-__all__ = ["Caller", "DialOutcome", "HangUp", "LlmScript", "ScriptedToolCall", "Silence", "Turn"]
+from ._audio_spec import AudioScript, Quiet, Tone
+from ._scripts import (
+    AgentScript,
+    AgentTurn,
+    DialOutcome,
+    LlmScript,
+    ScriptedToolCall,
+    ScriptedTransfer,
+    only,
+    parse_agent,
+    parse_dial,
+    parse_llm,
+    parse_transfer,
+    table,
+)
+
+__all__ = [
+    "AgentScript",
+    "AgentTurn",
+    "Caller",
+    "DialOutcome",
+    "HangUp",
+    "LlmScript",
+    "ScriptedToolCall",
+    "ScriptedTransfer",
+    "Silence",
+    "Turn",
+]
 
 
 @attrs.frozen
@@ -44,43 +72,6 @@ CallerTurn = Turn | Silence | HangUp
 
 
 @attrs.frozen
-class DialOutcome:
-    """How a ``dial`` verb's outbound leg goes.
-
-    ``answered`` legs talk for ``duration`` seconds and end ``completed``; unanswered ones end
-    with ``call_status`` (``no-answer``, ``busy``, ``failed``) and ``sip_status``.
-    """
-
-    answered: bool = True
-    duration: float = 5.0
-    call_status: str = "completed"
-    sip_status: int = 200
-    to_call_sid: str = "5d1f0d2e-8b36-4b2c-9c2e-3f1d7c1b9a10"
-
-
-@attrs.frozen
-class ScriptedToolCall:
-    """A function call the simulated LLM vendor asks the app to run."""
-
-    name: str
-    args: dict[str, Any] = attrs.field(factory=dict)
-    tool_call_id: str = "call_abc"
-
-
-@attrs.frozen
-class LlmScript:
-    """What an ``llm`` verb's vendor does: events, then tool calls (each awaiting its
-    ``llm:tool-output`` for up to ``tool_output_timeout``), then the conversation ends with
-    ``completion_reason`` after ``duration`` seconds."""
-
-    events: Sequence[dict[str, Any]] = ()
-    tool_calls: Sequence[ScriptedToolCall] = ()
-    tool_output_timeout: float = 10.0
-    duration: float = 1.0
-    completion_reason: str = "normal conversation end"
-
-
-@attrs.frozen
 class Caller:
     """The script of the caller.
 
@@ -88,8 +79,11 @@ class Caller:
     after them (digits as one turn per string). ``response_delay`` is how long the caller takes
     to answer once a gather listens. ``idle_hangup`` hangs up when the app leaves the call with
     no verbs for that many seconds (``None``: wait for ever, as a silent caller would).
-    ``dial`` and ``llm`` script those verbs: one for every such verb, or a sequence consumed
-    one per verb (the last one repeating).
+    ``dial``, ``llm``, ``agent`` and ``transfer`` script those verbs: one for every such
+    verb, or a sequence consumed one per verb (the last one repeating). ``conference_seconds``
+    is how long the caller stays in a ``conference`` (or ``room``) before it ends. ``audio``
+    is what the caller sounds like on a ``listen``/``stream`` socket (a tone for 5 s, by
+    default), and how long such a verb runs when nothing else ends it.
     """
 
     speech: Sequence[str] = ()
@@ -99,6 +93,10 @@ class Caller:
     idle_hangup: float | None = 5.0
     dial: DialOutcome | Sequence[DialOutcome] = attrs.field(factory=DialOutcome)
     llm: LlmScript | Sequence[LlmScript] = attrs.field(factory=LlmScript)
+    agent: AgentScript | Sequence[AgentScript] = attrs.field(factory=AgentScript)
+    transfer: ScriptedTransfer | Sequence[ScriptedTransfer] = attrs.field(factory=ScriptedTransfer)
+    conference_seconds: float = 5.0
+    audio: AudioScript = attrs.field(factory=AudioScript)
 
     def initial_turns(self) -> list[CallerTurn]:
         """All scripted turns in the order gathers will consume them."""
@@ -116,6 +114,18 @@ class Caller:
         """The scripts of the call's ``llm`` verbs in order (the last one repeats)."""
         scripts = [self.llm] if isinstance(self.llm, LlmScript) else list(self.llm)
         return scripts or [LlmScript()]
+
+    def agent_scripts(self) -> list[AgentScript]:
+        """The scripts of the call's ``agent`` verbs in order (the last one repeats)."""
+        scripts = [self.agent] if isinstance(self.agent, AgentScript) else list(self.agent)
+        return scripts or [AgentScript()]
+
+    def transfer_outcomes(self) -> list[ScriptedTransfer]:
+        """The outcomes of the call's ``transfer`` verbs in order (the last one repeats)."""
+        outcomes = (
+            [self.transfer] if isinstance(self.transfer, ScriptedTransfer) else list(self.transfer)
+        )
+        return outcomes or [ScriptedTransfer()]
 
     @classmethod
     def from_file(cls, path: str | Path) -> Caller:
@@ -138,44 +148,61 @@ class Caller:
             {"turns": [{"say": "I need help"}, {"digits": "1"}, "silence", "hangup"],
              "dial": [{"answered": false, "call_status": "busy", "sip_status": 486}, {}],
              "llm": {"tool_calls": [{"name": "get_weather", "args": {"city": "Paris"}}]},
+             "agent": {"turns": [{"says": "Is it sunny?", "reply": "Yes."}]},
+             "transfer": {"result": "returned", "reason": "no-answer"},
+             "audio": {"tone": 440, "seconds": 5, "duration": 7, "dtmf": ["2.5:5"]},
              "response_delay": 1.0, "idle_hangup": 5}
 
         A turn is ``{"say": TEXT}`` (with an optional ``"confidence"``), ``{"digits":
         KEYS}``, ``"silence"`` or ``"hangup"``; ``"idle_hangup": "never"`` waits for ever.
-        ``dial`` and ``llm`` take the fields of :class:`DialOutcome` and :class:`LlmScript`
-        (``tool_calls`` those of :class:`ScriptedToolCall`), one object or a list. Unknown keys are
-        refused, so a typo does not silently script nothing.
+        ``dial``, ``llm``, ``agent`` and ``transfer`` take the fields of
+        :class:`DialOutcome`, :class:`LlmScript`, :class:`AgentScript` (``turns`` those of
+        :class:`AgentTurn`) and :class:`ScriptedTransfer` (``tool_calls`` those of
+        :class:`ScriptedToolCall`), one object or a list. ``audio`` is the caller's side of a
+        ``listen``: a ``tone`` (Hz) or ``"silence": true`` for ``seconds``, the verb lasting
+        ``duration`` (``seconds`` + 2 by default), ``dtmf`` as ``"SECONDS:DIGIT"`` strings.
+        Unknown keys are refused, so a typo does not silently script nothing.
         """
-        table = _table(data, "the script")
-        _only(table, "the script", {"turns", "response_delay", "idle_hangup", "dial", "llm"})
+        script = table(data, "the script")
+        only(
+            script,
+            "the script",
+            {
+                "turns",
+                "response_delay",
+                "idle_hangup",
+                "dial",
+                "llm",
+                "agent",
+                "transfer",
+                "conference_seconds",
+                "audio",
+            },
+        )
         kwargs: dict[str, Any] = {}
-        turns = table.get("turns", [])
+        turns = script.get("turns", [])
         if not isinstance(turns, list):
             raise ValueError("turns: expected a list")
         kwargs["turns"] = [_turn(t, f"turns[{i}]") for i, t in enumerate(turns)]
-        if "response_delay" in table:
-            kwargs["response_delay"] = _number(table["response_delay"], "response_delay")
-        if "idle_hangup" in table:
-            idle = table["idle_hangup"]
+        for key in ("response_delay", "conference_seconds"):
+            if key in script:
+                kwargs[key] = _number(script[key], key)
+        if "idle_hangup" in script:
+            idle = script["idle_hangup"]
             never = idle is None or idle == "never"
             kwargs["idle_hangup"] = None if never else _number(idle, "idle_hangup")
-        if "dial" in table:
-            kwargs["dial"] = _one_or_many(table["dial"], "dial", _dial)
-        if "llm" in table:
-            kwargs["llm"] = _one_or_many(table["llm"], "llm", _llm)
+        parsers = {
+            "dial": parse_dial,
+            "llm": parse_llm,
+            "agent": parse_agent,
+            "transfer": parse_transfer,
+        }
+        for key, parse in parsers.items():
+            if key in script:
+                kwargs[key] = _one_or_many(script[key], key, parse)
+        if "audio" in script:
+            kwargs["audio"] = _audio(script["audio"], "audio")
         return cls(**kwargs)
-
-
-def _table(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{where}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _only(table: Mapping[str, Any], where: str, allowed: set[str]) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
 
 
 def _number(value: Any, where: str) -> float:
@@ -197,16 +224,16 @@ def _turn(value: Any, where: str) -> CallerTurn:
         return HangUp()
     if isinstance(value, str):
         raise ValueError(f"{where}: {value!r} is not a turn ('silence', 'hangup' or an object)")
-    table = _table(value, where)
-    _only(table, where, {"say", "digits", "confidence"})
-    if ("say" in table) == ("digits" in table):
+    data = table(value, where)
+    only(data, where, {"say", "digits", "confidence"})
+    if ("say" in data) == ("digits" in data):
         raise ValueError(f"{where}: a turn has one of 'say' and 'digits'")
-    if "digits" in table:
-        return Turn("digits", _text(table["digits"], f"{where}.digits"))
-    text = _text(table["say"], f"{where}.say")
+    if "digits" in data:
+        return Turn("digits", _text(data["digits"], f"{where}.digits"))
+    text = _text(data["say"], f"{where}.say")
     if not text:
         return Silence()  # nothing said: the gather times out, as for a silent caller
-    confidence = _number(table.get("confidence", 0.92), f"{where}.confidence")
+    confidence = _number(data.get("confidence", 0.92), f"{where}.confidence")
     return Turn("speech", text, confidence)
 
 
@@ -218,33 +245,33 @@ def _one_or_many(value: Any, where: str, parse: Any) -> Any:
     return parse(value, where)
 
 
-def _fields(cls: type, table: Mapping[str, Any], where: str) -> dict[str, Any]:
-    names = {field.name for field in attrs.fields(cls)}
-    _only(table, where, names)
-    return dict(table)
+def _audio(value: Any, where: str) -> AudioScript:
+    data = table(value, where)
+    only(data, where, {"tone", "silence", "seconds", "duration", "dtmf"})
+    seconds = _number(data.get("seconds", 5.0), f"{where}.seconds")
+    silent = data.get("silence", False)
+    if not isinstance(silent, bool):
+        raise ValueError(f"{where}.silence: expected true or false, got {silent!r}")
+    hz = _number(data.get("tone", 440.0), f"{where}.tone")
+    source = Quiet(seconds) if silent else Tone(hz, seconds=seconds)
+    duration = _number(data.get("duration", seconds + 2.0), f"{where}.duration")
+    presses = data.get("dtmf", [])
+    if not isinstance(presses, list):
+        raise ValueError(f"{where}.dtmf: expected a list of 'SECONDS:DIGIT'")
+    return AudioScript(
+        source=source,
+        duration=duration,
+        dtmf=[parse_dtmf(p, f"{where}.dtmf[{i}]") for i, p in enumerate(presses)],
+    )
 
 
-def _dial(value: Any, where: str) -> DialOutcome:
-    table = _fields(DialOutcome, _table(value, where), where)
+def parse_dtmf(value: Any, where: str = "dtmf") -> tuple[float, str]:
+    """``"2.5:5"`` (the caller presses 5 after 2.5 s of audio) as ``(2.5, "5")``."""
+    at, _, digit = str(value).partition(":")
     try:
-        return DialOutcome(**table)
-    except TypeError as exc:
-        raise ValueError(f"{where}: {exc}") from exc
-
-
-def _llm(value: Any, where: str) -> LlmScript:
-    table = _fields(LlmScript, _table(value, where), where)
-    calls = table.get("tool_calls", [])
-    if not isinstance(calls, list):
-        raise ValueError(f"{where}.tool_calls: expected a list")
-    tool_calls = []
-    for i, call in enumerate(calls):
-        at = f"{where}.tool_calls[{i}]"
-        item = _fields(ScriptedToolCall, _table(call, at), at)
-        item.setdefault("tool_call_id", f"call_{i + 1}")
-        tool_calls.append(ScriptedToolCall(**item))
-    table["tool_calls"] = tuple(tool_calls)
-    try:
-        return LlmScript(**table)
-    except TypeError as exc:
-        raise ValueError(f"{where}: {exc}") from exc
+        seconds = float(at)
+    except ValueError:
+        raise ValueError(f"{where}: expected SECONDS:DIGIT, got {value!r}") from None
+    if len(digit) != 1 or digit not in "0123456789*#ABCD":
+        raise ValueError(f"{where}: {digit!r} is not a DTMF digit (in {value!r})")
+    return seconds, digit

@@ -5,7 +5,10 @@ line), and exits 0 only when the call completed with no fault on the app's side 
 the app's apology for a crash, so it can gate a deployment or a CI job. The reason of a
 failure is one line on stderr. What the caller does comes from ``--say``/``--digits``/
 ``--silence``/``--hangup`` (in the order given) or from a ``--script`` file, the same JSON or
-TOML a test reads with :meth:`~jbtrio.testing.Caller.from_file`.
+TOML a test reads with :meth:`~jbtrio.testing.Caller.from_file`; what the caller sounds like
+on a ``listen``/``stream`` audio socket from ``--audio-seconds``/``--audio-tone``/
+``--audio-dtmf`` (each such socket is summed up on stderr at the end). ``--jambonz`` picks
+the jambonz played (11 by default; 0.9 refuses the verbs it does not have).
 """
 
 from __future__ import annotations
@@ -19,7 +22,11 @@ import attrs
 import orjson
 import trio
 
-from ._caller import Caller, CallerTurn, HangUp, Silence, Turn
+from jbtrio.verbs import JAMBONZ_VERSIONS
+
+from ._audio import FakeAudioLeg
+from ._audio_spec import AudioScript, Quiet, Tone
+from ._caller import Caller, CallerTurn, HangUp, Silence, Turn, parse_dtmf
 from ._config import JambonzConfig
 from ._connect import Connector
 from ._fake_jambonz import FakeJambonz
@@ -36,6 +43,13 @@ def _speech(text: str) -> CallerTurn:
 
 def _digits(keys: str) -> CallerTurn:
     return Turn("digits", keys)
+
+
+def _dtmf(value: str) -> tuple[float, str]:
+    try:
+        return parse_dtmf(value, "--audio-dtmf")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _verbs(text: str) -> list[Any]:
@@ -115,6 +129,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "a call ending with these verbs fails",
     )
     parser.add_argument("--json", action="store_true", help="print frames as JSON lines")
+    parser.add_argument(
+        "--jambonz",
+        choices=JAMBONZ_VERSIONS,
+        default=JambonzConfig().jambonz,
+        help="the jambonz to play: its verbs and commands (default %(default)s)",
+    )
+    audio = parser.add_argument_group(
+        "the caller's audio on listen/stream sockets (instead of the script's)"
+    )
+    audio.add_argument(
+        "--audio-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="the caller streams this much audio (5); the verb lasts 2 s more",
+    )
+    audio.add_argument(
+        "--audio-tone", type=float, metavar="HZ", help="a tone of HZ (440); 0 sends silence"
+    )
+    audio.add_argument(
+        "--audio-dtmf",
+        type=_dtmf,
+        action="append",
+        metavar="SECONDS:DIGIT",
+        help="the caller presses DIGIT SECONDS into the audio (repeatable)",
+    )
 
 
 def _printer(as_json: bool) -> tuple[Callable[[TranscriptFrame], None], Callable[[], None]]:
@@ -144,7 +183,27 @@ def _caller(args: argparse.Namespace) -> Caller:
     changes: dict[str, Any] = {"turns": [*caller.turns, *extra]}
     if args.idle_hangup is not None:
         changes["idle_hangup"] = args.idle_hangup
+    if any(x is not None for x in (args.audio_seconds, args.audio_tone, args.audio_dtmf)):
+        seconds = 5.0 if args.audio_seconds is None else args.audio_seconds
+        hz = 440.0 if args.audio_tone is None else args.audio_tone
+        source = Tone(hz, seconds=seconds) if hz > 0 else Quiet(seconds)
+        changes["audio"] = AudioScript(
+            source=source, duration=seconds + 2.0, dtmf=list(args.audio_dtmf or ())
+        )
     return attrs.evolve(caller, **changes)
+
+
+def _audio_summary(leg: FakeAudioLeg) -> str:
+    """One line about an audio socket of the call."""
+    outcome = leg.outcome
+    how = "never ran" if outcome is None else f"{outcome.reason} after {outcome.seconds:.1f} s"
+    rate = leg.spec.output_rate or leg.spec.sample_rate
+    heard = len(leg.heard) / (2 * rate)
+    marks = ", ".join(f"{r.name} {r.event}" for _, r in leg.marks) or "none"
+    return (
+        f"audio {leg.spec.url}: {how}; sent {leg.frames_sent} frames, heard {heard:.2f} s "
+        f"back, {len(leg.clips)} clip(s), marks: {marks}"
+    )
 
 
 async def run_async(args: argparse.Namespace, *, connector: Connector | None = None) -> int:
@@ -158,7 +217,7 @@ async def run_async(args: argparse.Namespace, *, connector: Connector | None = N
         sys.stderr.write(f"jbtrio call: bad --script: {exc}\n")
         return 2
     faults = Faults.drop_after(args.drop_after) if args.drop_after else Faults()
-    fake = FakeJambonz(JambonzConfig(max_duration=args.max_duration))
+    fake = FakeJambonz(JambonzConfig(max_duration=args.max_duration, jambonz=args.jambonz))
     options: dict[str, Any] = {}
     if args.error_verbs is not None:
         options["error_verbs"] = args.error_verbs
@@ -175,6 +234,8 @@ async def run_async(args: argparse.Namespace, *, connector: Connector | None = N
     call.on_frame(show)
     outcome = await call.run()
     done()
+    for leg in call.audio_legs:
+        sys.stderr.write(_audio_summary(leg) + "\n")
     sys.stderr.write(f"call {outcome.summary()}\n")
     return 0 if outcome.ok else 1
 

@@ -1,8 +1,8 @@
 """Tunables of the fake jambonz, each defaulting to what feature-server 0.9.8 really does.
 
 Every number here mirrors a constant or environment default of the real server
-(PEER-BEHAVIOUR.md §1, §4, §5), so a test that passes against the fake with the defaults
-exercises the same timing an app meets in production; a test that wants a harsher peer
+(docs/jambonz.md: Connection, Acks, Reconnects), so a test that passes against the fake with the
+defaults exercises the same timing an app meets in production; a test that wants a harsher peer
 changes one field instead of patching the fake.
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 import urllib.parse
 
 import attrs
+
+from jbtrio.verbs import DEFAULT_JAMBONZ, JAMBONZ_VERSIONS, JambonzVersion
 
 __all__ = ["HookUrl", "JambonzConfig", "parse_hook_url"]
 
@@ -38,6 +40,14 @@ class JambonzConfig:
     ``session:new``.
     ``max_duration`` (seconds, ``None`` = unlimited) ends a call as a failure, a safety net for
     scripted runs that would otherwise wait for ever, as the real server would.
+
+    ``jambonz`` is the jambonz played: ``"0.9"`` (feature-server 0.9.8), ``"10"`` or ``"11"``
+    (the default, the current release line). It decides which verbs and commands the fake
+    accepts, by the same rules :func:`jbtrio.verbs.validate` applies for that target: a 0.9
+    fake refuses ``agent`` (the call fails as 0.9.8 fails it), ignores ``agent:update`` and
+    the other newer commands, while a 10/11 fake runs the ``agent``, ``transfer`` and
+    ``room`` verbs and obeys those commands. Everything else (envelope, acks, reconnects,
+    the TTS buffer) is 0.9.8's for every target: jambonz 10.x/11.x kept them.
     """
 
     subprotocol: str = "ws.jambonz.org"
@@ -56,6 +66,9 @@ class JambonzConfig:
     dial_answer_seconds: float = 2.0
     reproduce_rekey_stall: bool = True
     max_duration: float | None = None
+    jambonz: JambonzVersion = attrs.field(
+        default=DEFAULT_JAMBONZ, validator=attrs.validators.in_(JAMBONZ_VERSIONS)
+    )
     sip_error_status: int = 480
     account_sid: str = "9351f46a-678c-43f5-b8a6-d4eb58d131af"
     api_base_url: str | None = None

@@ -1,9 +1,9 @@
 """Opening one jambonz-style websocket: transport, upgrade headers, handshake checks.
 
 The outcome of an attempt is classified the way base-requestor's retry policy sees it
-(PEER-BEHAVIOUR.md §1): refused/reset/timed-out TCP is ``ct``, an HTTP status on the upgrade is
-``4xx``/``5xx``, a handshake that takes longer than the timeout is ``rt``, and a server that
-does not select the subprotocol is never retried.
+(docs/jambonz.md, Connection): refused/reset/timed-out TCP is ``ct``, an HTTP status on the upgrade
+is ``4xx``/``5xx``, a handshake that takes longer than the timeout is ``rt``, and a server that does
+not select the subprotocol is never retried.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ async def handshake(
             stream = await target.connector()
             ws = await wrap_client_stream(
                 nursery,
-                stream,  # type: ignore[arg-type]  # any trio Stream works (see TRIO-NOTES §2.1)
+                stream,  # type: ignore[arg-type]  # any trio Stream works
                 target.host,
                 target.resource,
                 subprotocols=[config.subprotocol],

@@ -3,7 +3,7 @@
 Deliberately independent of jbtrio's own codec: the fake is a clean-room peer, so a codec bug
 in the SDK cannot be masked by both sides sharing it. Frames out are plain dicts serialised with
 orjson; frames in are checked with the same truthiness rules as WsRequestor's ``_onMessage``
-(PEER-BEHAVIOUR.md §6), producing the same ``details`` strings an app would see.
+(docs/jambonz.md, Commands), producing the same ``details`` strings an app would see.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import orjson
 __all__ = [
     "ACK_TYPES",
     "HOOK_TYPES",
+    "V10_HOOK_TYPES",
     "AppAck",
     "AppCommand",
     "InvalidAppMessage",
@@ -49,6 +50,8 @@ ACK_TYPES = frozenset(
 HOOK_TYPES = frozenset(
     {"verb:hook", "dial:confirm", "session:redirect", "llm:event", "llm:tool-call"}
 )
+#: jambonz 10.x/11.x adds the ``agent`` verb's two hook messages.
+V10_HOOK_TYPES = HOOK_TYPES | {"agent:event", "agent:tool-call"}
 #: Keys whose key and whole value are passed verbatim by snakecase-keys (WSR:190).
 VERBATIM_KEYS = frozenset({"customerData", "sip", "env_vars", "args"})
 #: Commands that may come without ``data`` (WSR:25-29).
@@ -103,7 +106,7 @@ def build_frame(
     frame: dict[str, Any] = {"type": msg_type, "msgid": msgid}
     if call_sid is not None:
         frame["call_sid"] = call_sid
-    if msg_type in HOOK_TYPES and hook is not None:
+    if msg_type in V10_HOOK_TYPES and hook is not None:
         frame["hook"] = hook
     frame["data"] = snake_keys(data)
     return frame

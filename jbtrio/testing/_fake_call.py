@@ -21,6 +21,7 @@ from jbtrio import DEFAULT_ERROR_VERBS
 
 from ._acks import AckFailed
 from ._app_view import app_view
+from ._audio import FakeAudioLeg
 from ._caller import Caller, Silence, Turn
 from ._config import JambonzConfig, parse_hook_url
 from ._connect import Connector, make_target
@@ -72,6 +73,7 @@ class FakeCall:
         first_message: FirstMessage = "session:new",
         verbs: Sequence[dict[str, Any]] | None = None,
         error_verbs: Sequence[Any] | None = DEFAULT_ERROR_VERBS,
+        audio_connector: Connector | None = None,
     ) -> None:
         url = target if isinstance(target, str) else "ws://localhost/"
         if not isinstance(target, str):
@@ -99,6 +101,7 @@ class FakeCall:
         #: Every socket-owning requestor of the call; the first is also the notifier.
         self.requestors: list[Requestor] = []
         self.requestor = self._new_requestor(url, username, password)
+        self.url = parse_hook_url(url).url
         self.session = VerbExecutor(
             requestor=self.requestor,
             config=config,
@@ -107,8 +110,9 @@ class FakeCall:
             record=self.record,
             log=self.log,
             open_socket=self._open_socket,
+            call_url=self.url,
+            audio_connector=audio_connector,
         )
-        self.url = parse_hook_url(url).url
 
     # ----------------------------------------------------------------- observation
 
@@ -139,6 +143,12 @@ class FakeCall:
         """The verbs actually run, in order, as the app wrote them (jbtrio's receipt ids
         and ``config`` verbs left out; ``record.executed`` has every verb as run)."""
         return app_view(self.record.executed)
+
+    @property
+    def audio_legs(self) -> list[FakeAudioLeg]:
+        """The audio sockets of the call's ``listen``/``stream`` verbs, in order: what the
+        caller heard back (``heard``), marks, clips, what the app sent (``app_messages``)."""
+        return self.record.audio_legs
 
     @property
     def commands(self) -> list[AppCommand]:
@@ -346,7 +356,7 @@ class FakeCall:
             )
         if not verbs:
             return await self._fail_session("invalid verbs: no application provided")
-        problem = check_verbs(verbs)
+        problem = check_verbs(verbs, self.config.jambonz)
         if problem is not None:
             return await self._fail_session(f"invalid verbs: {problem}")
         normalized = normalize_verbs(verbs)
@@ -359,7 +369,7 @@ class FakeCall:
         result = await self.requestor.start_session(self._session_data, "session:adulting")
         if isinstance(result, AckFailed) and not result.timed_out:
             return await self._fail_session(result.reason)
-        problem = check_verbs(self._adulting_verbs)
+        problem = check_verbs(self._adulting_verbs, self.config.jambonz)
         if problem is not None:
             return await self._fail_session(f"invalid verbs: {problem}")
         return await self._run_session(normalize_verbs(self._adulting_verbs))

@@ -75,6 +75,7 @@ class CallOptions(TypedDict, total=False):
     first_message: FirstMessage
     verbs: Sequence[dict[str, Any]] | None
     error_verbs: Sequence[Any] | None
+    audio_connector: Connector | None
 
 
 class FakeJambonz:
@@ -106,6 +107,7 @@ class FakeJambonz:
         first_message: FirstMessage = "session:new",
         verbs: Sequence[dict[str, Any]] | None = None,
         error_verbs: Sequence[Any] | None = DEFAULT_ERROR_VERBS,
+        audio_connector: Connector | None = None,
     ) -> FakeCall:
         """Build a :class:`FakeCall` without running it (see :meth:`call` and :meth:`place_call`).
 
@@ -118,6 +120,9 @@ class FakeJambonz:
         the ``session:new`` data. ``first_message="session:adulting"`` plays a dialed leg
         promoted to its own session instead: the socket goes to ``<url>/adulting``, carries no
         top-level ``call_sid``, and runs ``verbs`` (the child application the parent supplied).
+        ``audio_connector`` opens the audio sockets of ``listen``/``stream`` verbs (default: as
+        jambonz does, to the verb's URL — with this call's connector when that is the app's
+        own host); ``caller`` scripts what they carry (``Caller(audio=...)``).
         """
         data = session_new_data(
             self.config,
@@ -142,6 +147,7 @@ class FakeJambonz:
             first_message=first_message,
             verbs=verbs,
             error_verbs=error_verbs,
+            audio_connector=audio_connector,
         )
 
     def call(self, target: str | Connector, **options: Unpack[CallOptions]) -> _CallContext:
@@ -194,10 +200,13 @@ async def run_app(
     raises :class:`AppFailed`, chained to that exception, with the call_sid in its message.
     Expect a failure with ``pytest.raises(AppFailed)``, or pass ``check=False`` and look at
     ``call.outcome.app_errors``. Deterministic and instant under pytest-trio's
-    ``autojump_clock``. ``config`` shapes the fake jambonz, ``server_config`` the jbtrio
-    server; ``options`` are those of :meth:`FakeJambonz.new_call` (``caller``, ``faults``,
-    ``from_``, ``env_vars``, ...).
+    ``autojump_clock``. ``config`` shapes the fake jambonz (by default it plays the jambonz
+    the app declares, ``App(jambonz=...)``, else the current one), ``server_config`` the
+    jbtrio server; ``options`` are those of :meth:`FakeJambonz.new_call` (``caller``,
+    ``faults``, ``from_``, ``env_vars``, ...).
     """
+    if config is None and app.jambonz is not None:
+        config = JambonzConfig(jambonz=app.jambonz)
     return await FakeJambonz(config).run_app(
         app, path, check=check, server_config=server_config, **options
     )

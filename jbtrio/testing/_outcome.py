@@ -8,11 +8,14 @@ why.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from ._envelope import AppCommand
+
+if TYPE_CHECKING:
+    from ._audio import FakeAudioLeg
 
 __all__ = ["AckRecord", "AppError", "CallOutcome", "CallRecord"]
 
@@ -83,13 +86,21 @@ class AckRecord:
 
 @attrs.define
 class CallRecord:
-    """Mutable per-call log of acks, commands, executed verbs, speech and faults."""
+    """Mutable per-call log of acks, commands, executed verbs, speech and faults.
+
+    ``tool_outputs`` are the app's ``llm:tool-output`` answers the running ``llm``/``agent``
+    took (``{"tool_call_id", "data"}``), ``agent_updates`` the ``data`` of each
+    ``agent:update`` a running ``agent`` took, ``audio_legs`` the audio sockets of its
+    ``listen``/``stream`` verbs, in order.
+    """
 
     acks: list[AckRecord] = attrs.field(factory=list)
     commands: list[AppCommand] = attrs.field(factory=list)
     executed: list[dict[str, Any]] = attrs.field(factory=list)
     spoken: list[str] = attrs.field(factory=list)
     tool_outputs: list[dict[str, Any]] = attrs.field(factory=list)
+    agent_updates: list[dict[str, Any]] = attrs.field(factory=list)
+    audio_legs: list[FakeAudioLeg] = attrs.field(factory=list)
     confirm_verbs: list[dict[str, Any]] = attrs.field(factory=list)
     faults: list[str] = attrs.field(factory=list)
     app_errors: list[AppError] = attrs.field(factory=list)

@@ -56,6 +56,20 @@ def _describe_verb(verb: dict[str, Any]) -> str:
         return f"dial {','.join(str(t) for t in targets)} → {_hook(verb.get('actionHook'))}"
     if name == "llm":
         return f"llm {verb.get('vendor')} → {_hook(verb.get('actionHook'))}"
+    if name == "agent":
+        llm = verb.get("llm")
+        vendor = llm.get("vendor") if isinstance(llm, dict) else None
+        return f"agent {vendor or ''} → {_hook(verb.get('actionHook'))}"
+    if name == "transfer":
+        targets = [
+            t.get("number") or t.get("name") or t.get("sipUri") or t.get("type")
+            for t in verb.get("target") or []
+            if isinstance(t, dict)
+        ]
+        mode = verb.get("mode", "")
+        return f"transfer {mode} {','.join(map(str, targets))} → {_hook(verb.get('actionHook'))}"
+    if name == "tag":
+        return f"tag {verb.get('data')}"
     if name == "play":
         return f"play {verb.get('url')}"
     if name == "pause":
@@ -81,6 +95,8 @@ def _hook_detail(payload: dict[str, Any]) -> str:
         return f"caller pressed {payload['digits']}"
     if payload.get("dial_call_status"):
         return f"dial {payload['dial_call_status']}"
+    if payload.get("transfer_result"):
+        return f"transfer {payload['transfer_result']} ({payload.get('transfer_reason')})"
     if payload.get("completion_reason"):
         return str(payload["completion_reason"])
     if payload.get("reason"):
@@ -107,6 +123,10 @@ def describe(frame: TranscriptFrame) -> str:
         return f"dial:confirm {data.get('hook')}  callee answered"
     if kind == "llm:tool-call":
         return f"llm:tool-call    {info.get('name')}({info.get('args')})"
+    if kind == "agent:tool-call":
+        return f"agent:tool-call  {info.get('name')}({info.get('arguments')})"
+    if kind == "agent:event":
+        return f"agent:event      {_agent_event(info)}"
     if kind == "jambonz:error":
         details = f": {info.get('details')}" if info.get("details") else ""
         return f"jambonz:error    {info.get('msg') or info.get('error')}{details}"
@@ -135,12 +155,39 @@ def _describe_command(data: dict[str, Any], payload: Any) -> str:
         return f"command {name}{leg}  {describe_verbs(verbs)}"
     if name == "llm:tool-output":
         return f"command llm:tool-output {data.get('tool_call_id')}"
+    if name == "agent:update" and isinstance(payload, dict):
+        detail = payload.get("user_input") or payload.get("instructions") or ""
+        return f"command agent:update {payload.get('type')} {_quote(detail)}".rstrip()
+    if name == "room:say" and isinstance(payload, dict):
+        return f"command room:say {_quote(payload.get('text'))}"
     if name == "tts:tokens" and isinstance(payload, dict):
         text = str(payload.get("tokens", ""))
         return f'command tts:tokens #{payload.get("id")} ({len(text)} chars) "{text[:40]}…"'
     if name == "call:status" and isinstance(payload, dict):
         return f"command call:status {payload.get('call_status')}"
     return f"command {name}"
+
+
+def _quote(text: Any, limit: int = 60) -> str:
+    if not text:
+        return ""
+    text = str(text)
+    return f'"{text[:limit]}…"' if len(text) > limit else f'"{text}"'
+
+
+def _agent_event(info: dict[str, Any]) -> str:
+    kind = info.get("type")
+    if kind == "user_transcript":
+        return f"caller said {_quote(info.get('transcript'))}"
+    if kind == "llm_response":
+        return f"agent answers {_quote(info.get('response'))}"
+    if kind == "turn_end":
+        latency = info.get("latency")
+        figures = latency.items() if isinstance(latency, dict) else ()
+        stages = ", ".join(f"{k.removesuffix('_latency')} {v}" for k, v in figures)
+        cut = ", interrupted" if info.get("interrupted") else ""
+        return f"turn_end ({stages} ms{cut})"
+    return str(kind)
 
 
 def _is_tts_traffic(frame: TranscriptFrame) -> bool:

@@ -8,7 +8,7 @@ the real server would let app bugs pass our tests and fail in production, so thi
 the server's rough edges on purpose (listed on :class:`TtsStreamBuffer`).
 
 The model is a pure state machine, clean-room from the behaviour documented in the protocol
-notes (REFERENCE §5, PEER-BEHAVIOUR §7). It does no I/O and reads no clock: every method takes
+notes (docs/jambonz.md, Streaming TTS). It does no I/O and reads no clock: every method takes
 the current time as a float ``now`` (seconds, any monotonic origin) and returns the list of
 :data:`TtsOutput` events it produced, in the order the real server would produce them. A Trio
 driver calls :meth:`TtsStreamBuffer.tick` when :meth:`TtsStreamBuffer.next_deadline` is reached.
