@@ -47,8 +47,14 @@ class Cluster:
 
 
 async def start_instance(
-    redis: RedisServer, secret: Path, nursery: trio.Nursery, workers: int = 1
+    redis: RedisServer,
+    secret: Path,
+    nursery: trio.Nursery,
+    started: list[trio.Process],
+    workers: int = 1,
 ) -> Instance:
+    """Start one instance; its process goes into ``started`` at once (killed at the end even
+    when its start fails)."""
     command = [
         sys.executable, "-m", "jbtrio", "--log-level", "DEBUG", "serve", "_workers_app:app",
         "--port", "0", "--grace", "2", "--redis", redis.url, "--cluster-secret-file", str(secret),
@@ -66,6 +72,7 @@ async def start_instance(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    started.append(process)
     assert process.stdout is not None and process.stderr is not None
     logs = Logs()
     nursery.start_soon(logs.pump, process.stderr)
@@ -86,22 +93,24 @@ async def cluster(tmp_path: Path, count: int = 3, workers: int = 1) -> AsyncIter
     secret = tmp_path / "secret"
     secret.write_bytes(os.urandom(32).hex().encode() + b"\n")
     instances: list[Instance] = []
+    started: list[trio.Process] = []
     async with start_redis(tmp_path) as redis:
         try:
             async with trio.open_nursery() as nursery:
-                with trio.fail_after(30):
+                with trio.fail_after(60):  # a loaded machine takes seconds per process
                     for _ in range(count):
-                        instances.append(await start_instance(redis, secret, nursery, workers))
+                        instance = await start_instance(redis, secret, nursery, started, workers)
+                        instances.append(instance)
                 proxy = RoundRobinProxy([instance.port for instance in instances])
                 await nursery.start(proxy.run)
                 yield Cluster(redis, instances, proxy)
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
-                for instance in instances:
-                    if instance.process.returncode is None:
-                        instance.process.kill()
-                        await instance.process.wait()
+                for process in started:
+                    if process.returncode is None:
+                        process.kill()
+                        await process.wait()
 
 
 def fast_jambonz() -> FakeJambonz:
