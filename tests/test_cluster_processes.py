@@ -97,7 +97,7 @@ async def cluster(tmp_path: Path, count: int = 3, workers: int = 1) -> AsyncIter
     async with start_redis(tmp_path) as redis:
         try:
             async with trio.open_nursery() as nursery:
-                with trio.fail_after(60):  # a loaded machine takes seconds per process
+                with trio.fail_after(120):  # a loaded machine takes seconds per process
                     for _ in range(count):
                         instance = await start_instance(redis, secret, nursery, started, workers)
                         instances.append(instance)
