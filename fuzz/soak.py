@@ -57,6 +57,13 @@ Definitions (also in the JSON, under ``definitions``):
 - ``peak_rss_mb``: peak resident set of the server process plus that of the fake's (each also
   given: ``server_peak_rss_mb``, ``fake_peak_rss_mb``; with ``--one-process``, of the one).
 
+Cluster mode (``--instances 3 --redis redis://127.0.0.1:6379/0``): that many server
+processes, each a cluster instance (``jbtrio serve --redis``) with its own port, behind a
+round-robin TCP proxy (``fuzz/rr_proxy.py``: no stickiness, so a reconnect lands on the
+next instance and is relayed to the call's owner). The JSON gains ``cluster``: relays made,
+owners found gone, reconnects started afresh, and the relay's cost (``relay_setup``: p50/p99
+from a relay's start to the owner's answer; ``relay_chunk``: p50/p99 per chunk relayed).
+
 Knobs to provoke timing trouble cheaply: ``--media-speed`` (speech faster than real pace),
 ``--fault-rate`` (scales the fault probabilities), ``--loop-lag S`` (blocks each event loop
 for up to S seconds about once a second, as a starved machine does), ``--handshake-timeout``
@@ -84,6 +91,7 @@ import orjson
 import trio
 
 from examples.ivr import app
+from fuzz.rr_proxy import RoundRobinProxy
 from jbtrio._core import CallCore, Ended, Frame
 from jbtrio._runtime import Server, ServerConfig
 from jbtrio.testing import (
@@ -146,6 +154,9 @@ class Stats:
     stalled_calls: int = 0
     server_errors: int = 0
     server_peak_rss_mb: float = 0.0
+    server_cpu_seconds: float = 0.0
+    cluster: list[dict[str, Any]] = attrs.field(factory=list)
+    """Each cluster instance's counters (``--redis``)."""
     examples: list[str] = attrs.field(factory=list)
 
     def example(self, line: str) -> None:
@@ -361,10 +372,15 @@ async def serve(args: argparse.Namespace, stats: Stats) -> None:
     done = trio.Event()
     async with trio.open_nursery() as outer:
         outer.start_soon(flusher, done)
+        node: Any = None
         async with trio.open_nursery() as nursery:
-            server: Server = await nursery.start(
-                Server(app, server_config(args.calls)).run, "127.0.0.1", 0
-            )
+            if args.redis:
+                node = await nursery.start(cluster_node(args).run, "127.0.0.1", 0)
+                server: Any = node
+            else:
+                server = await nursery.start(
+                    Server(app, server_config(args.calls)).run, "127.0.0.1", 0
+                )
             put({"port": server.port})
             if args.loop_lag:
                 nursery.start_soon(lag, args.loop_lag, random.Random(args.seed + 1))
@@ -372,25 +388,67 @@ async def serve(args: argparse.Namespace, stats: Stats) -> None:
                 pass  # the soak closes our stdin when its calls are over
             await server.shutdown(grace=5)
             nursery.cancel_scope.cancel()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         summary = {
             "server_errors": stats.server_errors,
             "examples": stats.examples,
             "peak_rss_mb": peak_rss_mb(),
+            "cpu_seconds": usage.ru_utime + usage.ru_stime,
         }
+        if node is not None:
+            summary["cluster"] = cluster_summary(node)
         put({"summary": summary})
         done.set()
+
+
+def cluster_node(args: argparse.Namespace) -> Any:
+    """A cluster instance (``--redis``) serving the IVR, its secret and id from the soak."""
+    from jbtrio._cluster import ClusterConfig, ClusterNode  # noqa: PLC0415 - the extra
+
+    cluster = ClusterConfig(
+        redis_url=args.redis,
+        secret=bytes.fromhex(args.cluster_secret),
+        instance_id=f"soak{args.instance}",
+    )
+    return ClusterNode(app, server_config(args.calls), cluster)
+
+
+def cluster_summary(node: Any) -> dict[str, Any]:
+    """A cluster instance's counters and samples, for the soak's figures."""
+    stats = node.registry.stats
+    return {
+        "relayed": stats.relayed,
+        "owner_gone": stats.owner_gone,
+        "owner_busy": stats.owner_busy,
+        "lookups_failed": stats.lookups_failed,
+        "reconnects_fresh": stats.reconnects_fresh,
+        "reconnects_while_redis_down": stats.reconnects_while_redis_down,
+        "leases_lost": stats.leases_lost,
+        "relayed_chunks": stats.relayed_chunks,
+        "relay_busy_seconds": stats.relay_busy_seconds,
+        "relay_setup_seconds": stats.relay_setup_seconds,
+        "relay_chunk_seconds": stats.relay_chunk_seconds,
+        "adopted": node.relay_listener.stats.adopted,
+        "redis_outages": node.store.health.outages,
+        "redis_calls_failed": node.store.health.calls_failed,
+    }
 
 
 async def server_process(
     args: argparse.Namespace,
     log: ServerLog,
     stats: Stats,
+    instance: int = 0,
+    *,
     task_status: trio.TaskStatus[tuple[trio.Process, int]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run :func:`serve` in a child process, feeding ``log`` from its stdout; starts with
     (process, port). Closing the process's stdin stops it."""
     command = [sys.executable, "-m", "fuzz.soak", "--serve", "--calls", str(args.calls)]
-    command += ["--loop-lag", str(args.loop_lag), "--seed", str(args.seed)]
+    command += ["--loop-lag", str(args.loop_lag), "--seed", str(args.seed + instance)]
+    if args.redis:
+        command += ["--redis", args.redis, "--cluster-secret", args.cluster_secret]
+        command += ["--instance", str(instance)]
     # trio's clock is time.perf_counter plus a random offset; the child reports monotonic time
     offset = trio.current_time() - time.monotonic()
     async with trio.open_nursery() as nursery:
@@ -421,7 +479,10 @@ async def server_process(
                     stats.server_errors += summary["server_errors"]
                     for example in summary["examples"]:
                         stats.example(example)
-                    stats.server_peak_rss_mb = summary["peak_rss_mb"]
+                    stats.server_peak_rss_mb += summary["peak_rss_mb"]
+                    stats.server_cpu_seconds += summary["cpu_seconds"]
+                    if "cluster" in summary:
+                        stats.cluster.append(summary["cluster"])
         log.close()
     if process.returncode:
         raise RuntimeError(f"the server process exited with {process.returncode}")
@@ -724,6 +785,7 @@ async def soak(args: argparse.Namespace, stats: Stats, log: ServerLog) -> None:
         )
     )
     rng = random.Random(args.seed)
+    proxying = trio.CancelScope()
     async with trio.open_nursery() as nursery:
         if args.one_process:
             instrument(partial(log_write, log), log.ended)
@@ -732,7 +794,18 @@ async def soak(args: argparse.Namespace, stats: Stats, log: ServerLog) -> None:
             )
             port = server.port
         else:
-            process, port = await nursery.start(server_process, args, log, stats)
+            processes = []
+            ports = []
+            for instance in range(args.instances):
+                process, port = await nursery.start(server_process, args, log, stats, instance)
+                processes.append(process)
+                ports.append(port)
+            if args.instances > 1:
+                # No stickiness: each connection to the next instance, as a plain L4 balancer.
+                proxy = RoundRobinProxy(ports)
+                await nursery.start(run_proxy, proxy, proxying)
+                assert proxy.port is not None
+                port = proxy.port
         url = f"ws://127.0.0.1:{port}/ivr"
         reference = await fake.place_call(
             url, caller=Caller(speech=[SPEECH], idle_hangup=IDLE_HANGUP)
@@ -755,9 +828,22 @@ async def soak(args: argparse.Namespace, stats: Stats, log: ServerLog) -> None:
                 await server.shutdown(grace=5)
                 log.close()
             else:
-                assert process.stdin is not None
-                await process.stdin.aclose()
+                for process in processes:
+                    assert process.stdin is not None
+                    await process.stdin.aclose()
         lagging.cancel()
+        proxying.cancel()
+
+
+async def run_proxy(
+    proxy: RoundRobinProxy,
+    scope: trio.CancelScope,
+    *,
+    task_status: trio.TaskStatus[RoundRobinProxy],
+) -> None:
+    """Run ``proxy`` until ``scope`` is cancelled."""
+    with scope:
+        await proxy.run(task_status=task_status)
 
 
 def log_write(log: ServerLog, call_sid: str, text: str) -> None:
@@ -769,6 +855,46 @@ async def lag_in(scope: trio.CancelScope, seconds: float, rng: random.Random) ->
     """:func:`lag` until ``scope`` is cancelled."""
     with scope:
         await lag(seconds, rng)
+
+
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50 and p99 of ``values`` in microseconds (``None`` without values)."""
+    if not values:
+        return {"p50_us": None, "p99_us": None}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6, 1)
+
+    return {"p50_us": at(0.50), "p99_us": at(0.99)}
+
+
+def cluster_figures(instances: list[dict[str, Any]]) -> dict[str, Any]:
+    """The cluster's figures over every instance: relays, what they cost, what was lost."""
+    totals = {
+        name: sum(i[name] for i in instances)
+        for name in (
+            "relayed", "owner_gone", "owner_busy", "lookups_failed", "reconnects_fresh",
+            "reconnects_while_redis_down", "leases_lost", "relayed_chunks", "adopted",
+            "redis_outages", "redis_calls_failed",
+        )
+    }  # fmt: skip
+    busy = sum(i["relay_busy_seconds"] for i in instances)
+    chunks = totals["relayed_chunks"]
+    return {
+        **totals,
+        "relay_setup": _percentiles([x for i in instances for x in i["relay_setup_seconds"]]),
+        "relay_chunk": _percentiles([x for i in instances for x in i["relay_chunk_seconds"]]),
+        "relay_busy_us_per_chunk": round(busy / chunks * 1e6, 1) if chunks else None,
+        "definitions": {
+            "relay_setup": "from a relay's start (connect to the owner's relay listener) to "
+            "the owner's answer: the added latency before a relayed socket's first byte",
+            "relay_chunk": "per chunk relayed (a read of up to 64 KiB, usually one frame): "
+            "from its read returning to its write done on the relaying instance; the extra "
+            "loopback hop and the wake-up of the relaying task are not in it",
+            "relay_busy_us_per_chunk": "the relays' busy time divided by the chunks relayed",
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -822,8 +948,27 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="run the server in the soak's own event loop (as before the split)",
     )
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="server processes (1); more need --redis: a cluster behind a round-robin proxy",
+    )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="serve in cluster mode with this Redis (redis://HOST:PORT/DB)",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cluster-secret", help=argparse.SUPPRESS)
+    parser.add_argument("--instance", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.instances < 1 or (args.instances > 1 and not args.redis):
+        parser.error("--instances N > 1 needs --redis URL")
+    if args.redis and args.one_process:
+        parser.error("--redis runs the servers in processes of their own: no --one-process")
+    if args.redis and not args.cluster_secret:
+        args.cluster_secret = os.urandom(32).hex()
 
     stats = Stats()
     quiet_logging(stats)
@@ -860,11 +1005,14 @@ def main(argv: list[str] | None = None) -> int:
         "loop_lag": args.loop_lag,
         "handshake_timeout": args.handshake_timeout,
         "idle_hangup": args.idle_hangup,
-        "processes": 1 if args.one_process else 2,
+        "processes": 1 if args.one_process else 1 + args.instances,
+        "instances": args.instances,
+        "server_cpu_seconds": round(stats.server_cpu_seconds, 2),
         "peak_rss_mb": fake_rss if args.one_process else round(fake_rss + server_rss, 1),
         "server_peak_rss_mb": server_rss,
         "fake_peak_rss_mb": fake_rss,
         "jambonz": "fake, with 0.9.8's re-key stall",
+        **({"cluster": cluster_figures(stats.cluster)} if stats.cluster else {}),
         "definitions": {
             "messages_lost": "calls' expected verbs not run exactly once and in order by "
             "the fake, unless explained by wire loss",

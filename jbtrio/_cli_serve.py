@@ -30,6 +30,13 @@ from typing import NoReturn
 import trio
 
 from ._app import App
+from ._cli_cluster import (
+    add_cluster_arguments,
+    cluster_config,
+    serve_cluster,
+    serve_cluster_workers,
+    worker_run_in,
+)
 from ._cli_logging import configure_logging
 from ._runtime import (
     DEFAULT_TRANSPORT,
@@ -107,6 +114,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the websocket backend (%(default)s)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # INDEX:FD, set by the acceptor
+    add_cluster_arguments(parser)
     parser.add_argument(
         "--jambonz",
         metavar="|".join(JAMBONZ_VERSIONS),
@@ -228,6 +236,12 @@ def _expose(
     nursery.start_soon(serve_metrics, name="jbtrio metrics")
 
 
+def _exposer(router: Router, args: argparse.Namespace) -> Callable[[Endpoints, trio.Nursery], None]:
+    """For a cluster instance: turn metrics on, and put them up once it listens."""
+    page = _metrics(router, args)
+    return lambda endpoints, nursery: _expose(nursery, endpoints, page, args)
+
+
 async def _serve(router: Router, args: argparse.Namespace) -> None:
     server = Server(router, _config(args))
     page = _metrics(router, args)
@@ -324,8 +338,14 @@ async def _serve_worker(router: Router, args: argparse.Namespace, index: int, fd
 
         nursery.start_soon(adopt, name=f"jbtrio worker {index} handovers")
 
+    cluster = cluster_config(args)
+    run_in = (
+        Server(router, _config(args)).run_in
+        if cluster is None
+        else worker_run_in(router, _config(args), cluster)
+    )
     await run_until_signalled(
-        Server(router, _config(args)).run_in,
+        run_in,
         stop,
         ready=ready,
         name="jbtrio server",
@@ -383,6 +403,7 @@ def run(args: argparse.Namespace) -> int:
         _usage(f"--workers must be at least 1, got {args.workers}")
     if args.max_connections < 1:
         _usage(f"--max-connections must be at least 1, got {args.max_connections}")
+    cluster = cluster_config(args)
     worker: tuple[int, int] | None = None
     if args.worker is not None:
         index, _, fd = args.worker.partition(":")
@@ -403,6 +424,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         if worker is not None:
             trio.run(_serve_worker, router, args, *worker)
+        elif cluster is not None and args.workers > 1:
+            command = _worker_command(args)
+            serve = partial(serve_cluster_workers, expose=_exposer(router, args))
+            trio.run(serve, router, args, _config(args), cluster, command)
+        elif cluster is not None:
+            serve = partial(serve_cluster, expose=_exposer(router, args))
+            trio.run(serve, router, args, _config(args), cluster)
         elif args.workers > 1:
             trio.run(_serve_workers, router, args)
         else:

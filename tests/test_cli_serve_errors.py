@@ -85,3 +85,26 @@ def test_a_port_in_use_is_one_line(project: Path, capsys: pytest.CaptureFixture[
         f"jbtrio serve: cannot listen on 127.0.0.1:{port}: Address already in use "
         "(another process listens there: stop it, or pick another --port)\n"
     )
+
+
+def test_cluster_options_say_what_is_missing(project: Path) -> None:
+    (project / "shop.py").write_text(APP)
+    assert serve("shop:app", "--advertise", "10.0.0.5:3001") == "--advertise needs --redis"
+    assert serve("shop:app", "--redis", "redis://127.0.0.1:6379/0") == (
+        "--redis needs --cluster-secret-file PATH (the instances' shared secret)"
+    )
+    short = project / "short"
+    short.write_text("tiny\n")
+    redis = ("--redis", "redis://127.0.0.1:6379/0", "--cluster-secret-file")
+    assert serve("shop:app", *redis, str(short)) == (
+        "jbtrio serve: secret must be at least 16 bytes, got 4"
+    )
+    secret = project / "secret"
+    secret.write_text("a long enough shared secret\n")
+    assert serve("shop:app", *redis, str(secret), "--host", "0.0.0.0") == (
+        "jbtrio serve: relay_host '0.0.0.0' listens on every interface: set advertise "
+        "(--advertise HOST:PORT) to the address other instances reach this one at"
+    )
+    assert serve("shop:app", "--redis", "http://x", "--cluster-secret-file", str(secret)) == (
+        "jbtrio serve: redis_url: expected redis://HOST:PORT/DB, got 'http://x'"
+    )

@@ -22,10 +22,18 @@ from ._observe import Observer as Observer
 from ._observe import add_observer as add_observer
 from ._observe import remove_observer as remove_observer
 from ._observe import tool_ran as tool_ran
+from ._registry import LOCAL as LOCAL
+from ._registry import Host as Host
+from ._registry import LocalCalls as LocalCalls
+from ._registry import Owner as Owner
+from ._registry import Refusal as Refusal
+from ._registry import Route as Route
 from ._server import Server, serve
 from ._session import AppHandler, CallSession, Incoming
 from ._signals import run_until_signalled as run_until_signalled
 from ._transport_api import SUBPROTOCOL, basic_auth_header
+from ._transport_api import Handshake as Handshake
+from ._transport_api import Upgrade as Upgrade
 from ._transports import DEFAULT_TRANSPORT as DEFAULT_TRANSPORT
 from ._transports import TRANSPORTS as TRANSPORTS
 from ._tts_driver import FlushWaiter as FlushWaiter
@@ -35,6 +43,7 @@ from ._tts_driver import TtsPush as TtsPush
 from ._tuning import tune_gc
 from ._workers import Acceptor as Acceptor
 from ._workers import WorkerPool as WorkerPool
+from ._workers import WorkerRouting as WorkerRouting
 from ._workers import adopt_handovers as adopt_handovers
 
 __all__ = [
