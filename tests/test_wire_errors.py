@@ -122,6 +122,12 @@ def test_non_string_msgid(value: str, kind: str) -> None:
     assert reason_of(text) == f"$.msgid: expected string, got {kind}"
 
 
+def test_empty_msgid_is_refused() -> None:
+    """An empty msgid names no message (an ack could not answer it): jambonz never sends one."""
+    text = '{"type":"verb:hook","msgid":"","hook":"/h","data":{}}'
+    assert reason_of(text).startswith("$.msgid: empty")
+
+
 def test_missing_data() -> None:
     assert reason_of('{"type":"call:status","msgid":"m"}').startswith("$.data: missing")
 

@@ -199,7 +199,9 @@ def _envelope(obj: Mapping[str, Any], spec: Mapping[str, tuple[str, Checker]]) -
         if "msgid" not in obj:
             raise ProtocolError("$.msgid: missing (every jambonz message has a msgid)")
         raise type_error("$.msgid", "string", msgid)
-    if len(msgid) > MAX_ID_CHARS:
+    if not 0 < len(msgid) <= MAX_ID_CHARS:
+        if not msgid:  # names no message: it could not be acked (found by the fuzz suite)
+            raise ProtocolError("$.msgid: empty (jambonz's msgids are 22-character short uuids)")
         check_id(msgid, "$.msgid")
     kwargs: dict[str, Any] = {"msgid": msgid}
     extra: dict[str, Any] = {}
