@@ -39,14 +39,16 @@ def test_serve_logs_at_info_by_default_and_the_environment_sets_it() -> None:
 def test_every_serve_option_has_its_variable_by_construction() -> None:
     _, subparsers = _build_parser()
     serve = subparsers["serve"]
-    serve.add_argument("--redis", help="added later by someone else")  # e.g. issue 22's
+    serve.add_argument("--some-future-option", help="added later by someone else")
     names = {env_name(action) for action in env_options(serve)}
     assert {"JBTRIO_PORT", "JBTRIO_PASSWORD", "JBTRIO_PASSWORD_FILE", "JBTRIO_APP"} <= names
-    assert "JBTRIO_REDIS" in names
+    assert {"JBTRIO_REDIS", "JBTRIO_ADVERTISE", "JBTRIO_CLUSTER_SECRET_FILE"} <= names  # issue 22
+    assert "JBTRIO_SOME_FUTURE_OPTION" in names
     assert "JBTRIO_WORKER" not in names  # hidden: set by the acceptor only
-    apply_environment(serve, {"JBTRIO_REDIS": "redis://r:6379", "JBTRIO_APP": "m:app"})
+    env = {"JBTRIO_SOME_FUTURE_OPTION": "x", "JBTRIO_REDIS": "redis://r:6379"}
+    apply_environment(serve, {**env, "JBTRIO_APP": "m:app"})
     args = serve.parse_args([])
-    assert (args.redis, args.app) == ("redis://r:6379", "m:app")
+    assert (args.some_future_option, args.redis, args.app) == ("x", "redis://r:6379", "m:app")
 
 
 def test_environment_is_the_default_and_the_command_line_wins() -> None:

@@ -255,6 +255,10 @@ class Logs:
     def count(self, text: str) -> int:
         return sum(text in line for line in self.lines)
 
+    async def changed(self) -> None:
+        """Return once more lines have come."""
+        await self._changed.wait()
+
 
 class Served:
     def __init__(self, process: trio.Process, url: str, logs: Logs) -> None:
