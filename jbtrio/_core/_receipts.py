@@ -182,7 +182,8 @@ class Receipts:
                     wire["id"] = f"{ID_PREFIX}{self._ids}"
                 out.append(wire)
                 continue
-            (plain,) = (verb,) if type(verb) is dict else (verb_dicts((verb,)) or ())
+            # a dict (a flow's CheckedWire too) as it is; other mappings as a dict
+            (plain,) = (verb,) if isinstance(verb, dict) else (verb_dicts((verb,)) or ())
             out.append(plain if _verb_id(plain) is not None else self._with_id(plain))
         return tuple(out)
 
