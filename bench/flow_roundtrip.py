@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 import trio
+import trio.testing
 
 import jbtrio
 from jbtrio import ServerConfig
@@ -232,7 +233,7 @@ def measure(calls: int, count: int, rounds: int) -> dict[str, Any]:
                 bench.end()
                 await trio.lowlevel.checkpoint()
 
-    trio.run(main)
+    trio.run(main, clock=trio.testing.MockClock())  # deadlines never fire: no auto-acks
     return {
         "calls": calls,
         "round_trips_per_round": calls * count,
@@ -240,6 +241,32 @@ def measure(calls: int, count: int, rounds: int) -> dict[str, Any]:
         "us_per_round_trip_all": [round(x, 2) for x in per_rt],
         "us_per_setup": round(statistics.median(per_setup), 2),
     }
+
+
+def _short(filename: str) -> str:
+    if "/site-packages/" in filename:
+        return filename.rsplit("/site-packages/", maxsplit=1)[-1]
+    if "/jbtrio/" in filename:
+        return "jbtrio/" + filename.rsplit("/jbtrio/", maxsplit=1)[-1]
+    if "/lib/python3" in filename:
+        return "stdlib/" + filename.rsplit("/", maxsplit=1)[-1]
+    return filename
+
+
+def _by_package(stats: list[Any], calls: int) -> dict[str, float]:
+    """KiB per call by where it was allocated: jbtrio's layers, trio, the rest."""
+    out: dict[str, float] = {}
+    for stat in stats:
+        name = _short(stat.traceback[0].filename)
+        parts = name.split("/")
+        if parts[0] == "jbtrio":
+            key = "jbtrio app API" if len(parts) == 2 else "/".join(parts[:2])
+        elif name.startswith("<attrs generated methods trio."):
+            key = "trio"
+        else:
+            key = parts[0] if len(parts) > 1 else "other"
+        out[key] = out.get(key, 0.0) + stat.size_diff / calls / 1024
+    return {k: round(v, 2) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
 
 
 def memory(calls: int) -> dict[str, Any]:
@@ -255,25 +282,32 @@ def memory(calls: int) -> dict[str, Any]:
             del warm
             await trio.lowlevel.checkpoint()
             gc.collect()
-            tracemalloc.start(25)
+            tracemalloc.start(1)
             before = tracemalloc.take_snapshot()
             bench = Bench(calls)
             await bench.start(nursery)
             await bench.round()  # every call parked again, on its second gather
             gc.collect()
             after = tracemalloc.take_snapshot()
-            total = sum(s.size_diff for s in after.compare_to(before, "filename"))
+            # the bench's own (its frame templates) is not the call's
+            by_file = [
+                s
+                for s in after.compare_to(before, "filename")
+                if not s.traceback[0].filename.endswith("flow_roundtrip.py")
+            ]
+            total = sum(s.size_diff for s in by_file)
             result["kib_per_call"] = round(total / calls / 1024, 2)
-            top = after.compare_to(before, "lineno")[:25]
+            result["kib_per_call_by_package"] = _by_package(by_file, calls)
+            top = after.compare_to(before, "lineno")[:30]
             result["top"] = [
                 f"{s.size_diff / calls:8.0f} B/call {s.count_diff / calls:6.2f} blk/call  "
-                f"{s.traceback[0].filename.split('site-packages/')[-1]}:{s.traceback[0].lineno}"
+                f"{_short(s.traceback[0].filename)}:{s.traceback[0].lineno}"
                 for s in top
             ]
             tracemalloc.stop()
             bench.end()
 
-    trio.run(main)
+    trio.run(main, clock=trio.testing.MockClock())  # deadlines never fire: no auto-acks
     return result
 
 

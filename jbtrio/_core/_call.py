@@ -18,7 +18,6 @@ in :mod:`._session_start` (the part of :class:`CallCore` that does it).
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -98,7 +97,10 @@ class CallCore(SessionStart):
         )
         self._abort_reason: str | None = None
         self._open: dict[str, ReplyHandle] = {}
-        self._seen: deque[str] = deque()
+        # the last remembered_msgids msgids: a ring (a list grown as needed, then overwritten
+        # from _seen_next on), and a set to look them up
+        self._seen: list[str] = []
+        self._seen_next = 0
         self._seen_set: set[str] = set()
         self._receipts = Receipts(
             enabled=self.config.receipts,
@@ -290,10 +292,16 @@ class CallCore(SessionStart):
         return handle
 
     def _remember(self, msgid: str) -> None:
-        self._seen.append(msgid)
+        seen = self._seen
         self._seen_set.add(msgid)
-        if len(self._seen) > self.config.remembered_msgids:
-            self._seen_set.discard(self._seen.popleft())
+        limit = self.config.remembered_msgids
+        if len(seen) < limit:
+            seen.append(msgid)
+            return
+        index = self._seen_next % limit
+        self._seen_set.discard(seen[index])
+        seen[index] = msgid
+        self._seen_next = index + 1
 
     # ------------------------------------------------------------------ replies and commands
 
@@ -584,6 +592,7 @@ class CallCore(SessionStart):
         self._open.clear()
         unsent = tuple(self._outbox.clear())
         self._seen.clear()
+        self._seen_next = 0
         self._seen_set.clear()
         self._receipts.clear()
         self._probe = None

@@ -16,7 +16,7 @@ reads and writes is the core's, set up in ``CallCore.__init__``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._wire import Ack, CallInfo, Command, InboundMessage, SessionNew, SessionReconnect
 from ._config import CoreConfig
@@ -49,13 +49,14 @@ class SessionStart:
     _echo_id: str | None
     _echo_frame: Frame | None
 
-    if TYPE_CHECKING:
+    # CallCore's own, which it overrides (stubs, not an ``if TYPE_CHECKING`` block: mypyc
+    # compiles this class, and refuses statements in a class body)
 
-        def _push_ack(
-            self, ack: Ack, handle: ReplyHandle | None, *, urgent: bool = False
-        ) -> None: ...
+    def _push_ack(self, ack: Ack, handle: ReplyHandle | None, *, urgent: bool = False) -> None:
+        raise NotImplementedError
 
-        def _new_handle_for(self, message: InboundMessage, now: float) -> ReplyHandle: ...
+    def _new_handle_for(self, message: InboundMessage, now: float) -> ReplyHandle:
+        raise NotImplementedError
 
     def _on_reconnect(self, message: SessionReconnect, now: float) -> list[CoreEvent]:
         new = self._new_handle
