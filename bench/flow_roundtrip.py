@@ -15,7 +15,8 @@ On a busy machine count instructions instead, which the load does not change::
         python bench/flow_roundtrip.py --count 200 --rounds 1 --calls 10
     # and again with --count 1200; (Ir difference) / (10 * 1000) = instructions per round trip
 
-``--instructions`` does exactly that (two runs under callgrind) and prints the figure.
+``--instructions`` does exactly that (two runs under callgrind) and prints the figure;
+``--events`` serves the same app on the events API (``call.events()``, the project's bench app).
 """
 
 from __future__ import annotations
@@ -59,6 +60,24 @@ def flow_app() -> jbtrio.App:
         yield [Say(text=GREETING), GATHER]
         while True:
             yield [Say(text=ANSWER), GATHER]
+
+    return app
+
+
+#: ``--events``: serve the events-API app instead of the flow.
+_OPTIONS: dict[str, bool] = {"events": False}
+
+
+def events_app() -> jbtrio.App:
+    """The same app on the events API (``bench/jbtrio_server.py``'s, the project's bench)."""
+    app = jbtrio.App()
+
+    @app.route(PATH)
+    async def ivr(call: jbtrio.Call) -> None:
+        await call.start.reply([Say(text=GREETING), GATHER])
+        async for event in call.events():
+            if event.hook == HOOK and event.needs_reply:
+                await event.reply([Say(text=ANSWER), GATHER])
 
     return app
 
@@ -149,7 +168,7 @@ class Bench:
     """``calls`` flow calls served in one Trio run, driven round by round."""
 
     def __init__(self, calls: int) -> None:
-        self.app = flow_app()
+        self.app = events_app() if _OPTIONS["events"] else flow_app()
         handler = self.app.resolve(PATH)
         assert handler is not None
         self.handler = handler
@@ -328,6 +347,7 @@ def instructions(calls: int, low: int, high: int) -> float:
                 str(count),
                 "--rounds",
                 "1",
+                *(["--events"] if _OPTIONS["events"] else []),
             ],
             capture_output=True,
             text=True,
@@ -351,7 +371,11 @@ def main(argv: list[str] | None = None) -> int:
         "--instructions", action="store_true", help="instructions per round trip (callgrind)"
     )
     parser.add_argument("--no-gc-tuning", action="store_true")
+    parser.add_argument(
+        "--events", action="store_true", help="the same app on the events API (call.events())"
+    )
     args = parser.parse_args(argv)
+    _OPTIONS["events"] = args.events
     if not args.no_gc_tuning:
         jbtrio.tune_gc()
     report: dict[str, Any]

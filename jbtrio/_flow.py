@@ -226,8 +226,15 @@ def prepare(
 
 def wire_verbs(verbs: Any) -> list[dict[str, Any]]:
     """One verb or a list of them (builders or dicts) as wire dicts the caller may add hooks
-    to (a dict is copied one level deep)."""
-    return [_wire(v) for v in _as_tuple(verbs)]
+    to (a dict is copied one level deep; a builder, but an ``llm`` or ``agent`` one, becomes a
+    :class:`~jbtrio.verbs.CheckedWire`, not validated again when sent)."""
+    out: list[dict[str, Any]] = []
+    for verb in _as_tuple(verbs):
+        if isinstance(verb, Verb) and canonical_verb(verb.verb)[0] not in AI_VERBS:
+            out.append(verb.checked_dict())
+        else:
+            out.append(_wire(verb))
+    return out
 
 
 def _wire(verb: Any) -> dict[str, Any]:
