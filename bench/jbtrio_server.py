@@ -8,6 +8,7 @@ next gather (the same app as ``bench/node/server_*.js``). Bound to 127.0.0.1 onl
 
     .venv/bin/python bench/jbtrio_server.py PORT            # the hooks app
     .venv/bin/python bench/jbtrio_server.py PORT --tts      # the TTS app (needs jbtrio._tts)
+    .venv/bin/python bench/jbtrio_server.py PORT --flow     # the hooks app as a flow
     .venv/bin/python bench/jbtrio_server.py PORT --bare-tw  # bare trio-websocket,
                                                             # canned acks
     .venv/bin/python bench/jbtrio_server.py PORT --bare-transport  # jbtrio's transport
@@ -81,6 +82,19 @@ def hooks_app(gather_per_hook: bool = False) -> jbtrio.App:
         async for event in call.events():
             if event.hook == HOOK and event.needs_reply:
                 await event.reply([Say(text=ANSWER), gather() if gather_per_hook else GATHER])
+
+    return app
+
+
+def flow_app() -> jbtrio.App:
+    """The hooks app written as a flow (``@app.flow``), as issue 23's harness serves it."""
+    app = jbtrio.App()
+
+    @app.flow(SERVICE_PATH)
+    async def ivr(call: jbtrio.Call) -> jbtrio.Steps:
+        yield [Say(text=GREETING), GATHER]
+        while True:
+            yield [Say(text=ANSWER), GATHER]
 
     return app
 
@@ -292,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("port", type=int)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--tts", action="store_true", help="the TTS app")
+    mode.add_argument("--flow", action="store_true", help="the hooks app as a flow")
     mode.add_argument("--bare-tw", action="store_true", help="bare trio-websocket ceiling")
     mode.add_argument(
         "--bare-transport", action="store_true", help="jbtrio's transport alone, canned acks"
@@ -350,9 +365,10 @@ def main(argv: list[str] | None = None) -> int:
             return 3
         trio.run(serve_app, tts_app(), args.port, False, args.transport)
         return 0
+    app = flow_app() if args.flow else hooks_app(args.gather_per_hook)
     trio.run(
         serve_app,
-        hooks_app(args.gather_per_hook),
+        app,
         args.port,
         args.introspect or args.tracemalloc,
         args.transport,

@@ -29,7 +29,8 @@ class EventStream(trio.abc.ReceiveChannel[_T], Generic[_T]):
     """
 
     def __init__(self, max_size: int) -> None:
-        self._items: deque[_T] = deque()
+        # made on the first item queued: most calls (every flow) never queue one
+        self._items: deque[_T] | None = None
         self._max_size = max_size
         self._sending_closed = False
         self._receiving_closed = False
@@ -52,6 +53,10 @@ class EventStream(trio.abc.ReceiveChannel[_T], Generic[_T]):
         if receiver is not None:
             self._receiver = None
             trio.lowlevel.reschedule(receiver, outcome.Value(item))
+        elif self._items is None:
+            if self._max_size < 1:
+                raise trio.WouldBlock
+            self._items = deque((item,))
         elif len(self._items) < self._max_size:
             self._items.append(item)
         else:
@@ -107,7 +112,7 @@ class EventStream(trio.abc.ReceiveChannel[_T], Generic[_T]):
     def close(self) -> None:
         """Stop receiving: queued and later items are discarded."""
         self._receiving_closed = True
-        self._items.clear()
+        self._items = None
         receiver = self._receiver
         if receiver is not None:
             self._receiver = None
@@ -122,4 +127,4 @@ class EventStream(trio.abc.ReceiveChannel[_T], Generic[_T]):
 
     def __len__(self) -> int:
         """The number of items queued."""
-        return len(self._items)
+        return len(self._items) if self._items is not None else 0

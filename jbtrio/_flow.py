@@ -83,6 +83,8 @@ def _identity(hook: VerbHook) -> VerbHook:
 
 
 def _as_tuple(verbs: Any) -> tuple[Any, ...]:
+    if type(verbs) is list or type(verbs) is tuple:
+        return tuple(verbs)
     if isinstance(verbs, Mapping) or hasattr(verbs, "to_dict"):
         return (verbs,)
     if isinstance(verbs, Iterable) and not isinstance(verbs, str | bytes):
@@ -138,13 +140,22 @@ class Prepared:
     ``finished_id`` is the id of the verb whose ``verb:status`` ``finished`` resumes the flow;
     ``hook_ids`` the ids of the verbs whose hooks do (jambonz names that id when it reports
     one of those hooks failed, so a failure is told to the step it concerns, not to another
-    step waiting on a verb of the same name).
+    step waiting on a verb of the same name). ``names`` are the canonical names of the verbs,
+    and ``ai`` says whether one of them is an ``llm`` (or alias) or ``agent`` verb, which the
+    call gives its own hooks before they go out.
     """
 
     verbs: list[dict[str, Any]]
     hooks: Mapping[str, Parser]
     finished_id: str | None = None
     hook_ids: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
+    ai: bool = False
+
+
+#: Canonical names of the verbs the call completes before they are sent (its tool and event
+#: hooks): they are not sent as :class:`~jbtrio.verbs.CheckedWire`, so they are checked whole.
+AI_VERBS: frozenset[str] = frozenset({"llm", "agent"})
 
 
 def prepare(
@@ -158,29 +169,50 @@ def prepare(
 
     ``new_hook(verb)`` makes a hook path unique in the call; ``new_id()`` a verb id;
     ``notify_events_on`` says whether ``config.notifyEvents`` was already sent on the call.
+
+    Each verb is walked once, here: a builder becomes a :class:`~jbtrio.verbs.CheckedWire`
+    (what it was checked valid for travels with it, so it is not validated again when sent;
+    ids and hook paths are all this adds), a dict a copy one level deep.
     """
-    if not isinstance(step, Step):
-        step = Step(step)
-    verbs = [_wire(v) for v in step.verbs]
+    if type(step) is Step:
+        items, wait_finished = step.verbs, step.wait_finished
+    else:
+        items, wait_finished = _as_tuple(step), False
+    verbs: list[dict[str, Any]] = []
+    names: set[str] = set()
     hooks: dict[str, Parser] = {}
     hook_ids: set[str] = set()
-    for verb in verbs:
-        name = verb_name(verb)
-        prop = REPORTING_HOOKS.get(name or "")
-        if prop is None or name is None:
+    ai = False
+    for item in items:
+        if isinstance(item, Verb):
+            name: str | None = canonical_verb(item.verb)[0]
+            verb: dict[str, Any] = item.to_dict() if name in AI_VERBS else item.checked_dict()
+            body = verb
+        else:
+            verb = _wire(item)
+            name = verb_name(verb)
+            body = verb_body(verb)
+        verbs.append(verb)
+        if name is None:
             continue
-        body = verb_body(verb)
+        names.add(name)
+        if name in AI_VERBS:
+            ai = True
+        prop = REPORTING_HOOKS.get(name)
+        if prop is None:
+            continue
         url = hook_url(body.get(prop))
         if url is None:
             url = new_hook(name.replace(":", "-"))
             body[prop] = url
         hooks[url] = _PARSERS.get(name, _identity)
-        if "id" not in body:
-            body["id"] = new_id()
-        if isinstance(body["id"], str):
-            hook_ids.add(body["id"])
+        verb_id = body.get("id")
+        if verb_id is None and "id" not in body:
+            verb_id = body["id"] = new_id()
+        if isinstance(verb_id, str):
+            hook_ids.add(verb_id)
     finished_id = None
-    if step.wait_finished and verbs:
+    if wait_finished and verbs:
         for verb in verbs:
             body = verb_body(verb)
             if "id" not in body:
@@ -188,13 +220,21 @@ def prepare(
         finished_id = str(verb_body(verbs[-1])["id"])
         if not notify_events_on:
             verbs.insert(0, {"verb": "config", "notifyEvents": True})
-    return Prepared(verbs, hooks, finished_id, frozenset(hook_ids))
+            names.add("config")
+    return Prepared(verbs, hooks, finished_id, frozenset(hook_ids), frozenset(names), ai)
 
 
 def wire_verbs(verbs: Any) -> list[dict[str, Any]]:
     """One verb or a list of them (builders or dicts) as wire dicts the caller may add hooks
-    to (a dict is copied one level deep)."""
-    return [_wire(v) for v in _as_tuple(verbs)]
+    to (a dict is copied one level deep; a builder, but an ``llm`` or ``agent`` one, becomes a
+    :class:`~jbtrio.verbs.CheckedWire`, not validated again when sent)."""
+    out: list[dict[str, Any]] = []
+    for verb in _as_tuple(verbs):
+        if isinstance(verb, Verb) and canonical_verb(verb.verb)[0] not in AI_VERBS:
+            out.append(verb.checked_dict())
+        else:
+            out.append(_wire(verb))
+    return out
 
 
 def _wire(verb: Any) -> dict[str, Any]:

@@ -176,12 +176,9 @@ class FlowRunner:
             new_id=self._new_id,
             notify_events_on=self._notify_events_on,
         )
-        self._prepare_llm(prepared.verbs)
-        waiter = (
-            _HookWaiter(frozenset(filter(None, map(verb_name, prepared.verbs))), prepared.hook_ids)
-            if prepared.hooks
-            else None
-        )
+        if prepared.ai:
+            self._prepare_llm(prepared.verbs)
+        waiter = _HookWaiter(prepared.names, prepared.hook_ids) if prepared.hooks else None
         finished = trio.Event() if prepared.finished_id is not None else None
         for hook in prepared.hooks:
             self._hook_waiters[hook] = waiter  # type: ignore[assignment]

@@ -12,19 +12,12 @@ write. It owns
   re-sent when jambonz's own evidence says it was not read, never on a guess;
 - what a reconnect needs: the ``session:new`` data and whether its ack ever reached jambonz.
 
-How jambonz behaves across a drop (``docs/jambonz.md``, "Reconnects"): every request still
-awaiting an ack is abandoned, except an unacked ``session:new``, which is re-keyed to the
-``session:reconnect`` that follows, whose ack must then carry the initial verbs.
-``session:reconnect``'s own ack is otherwise ignored, so repeating the initial verbs in it is
-harmless — which is how the core covers the case it cannot observe (an ack written just
-before the drop, maybe never read). After such a re-keyed reconnect jambonz 0.9.8 holds every
-later message back for good (the "re-key stall"); the core answers it and then asks the
-runtime for one more, normal, reconnect (:class:`ForceReconnect`), which releases them.
+How jambonz behaves across a drop, and how the core starts and restarts a session, is
+in :mod:`._session_start` (the part of :class:`CallCore` that does it).
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -64,12 +57,12 @@ from ._events import (
     Received,
     Refused,
     Resent,
-    Resumed,
     Unconfirmed,
 )
 from ._outbox import Frame, Outbox
 from ._receipts import Receipts, Verdict, replaces_stack
 from ._reply import ReplyHandle, ReplyState
+from ._session_start import SessionStart
 from ._stall import StallWatch
 
 __all__ = ["CallCore"]
@@ -77,7 +70,7 @@ __all__ = ["CallCore"]
 Verbs = Iterable[Mapping[str, Any] | Any]
 
 
-class CallCore:
+class CallCore(SessionStart):
     """Protocol state of one call, across any number of sockets.
 
     Typical driving loop (the runtime's job)::
@@ -104,7 +97,10 @@ class CallCore:
         )
         self._abort_reason: str | None = None
         self._open: dict[str, ReplyHandle] = {}
-        self._seen: deque[str] = deque()
+        # the last remembered_msgids msgids: a ring (a list grown as needed, then overwritten
+        # from _seen_next on), and a set to look them up
+        self._seen: list[str] = []
+        self._seen_next = 0
         self._seen_set: set[str] = set()
         self._receipts = Receipts(
             enabled=self.config.receipts,
@@ -264,88 +260,6 @@ class CallCore:
             self._await_new_ack = True
         return [Received(message, handle)]
 
-    def _on_reconnect(self, message: SessionReconnect, now: float) -> list[CoreEvent]:
-        new = self._new_handle
-        self._reconnect_msgid = message.msgid
-        self._reconnect_count += 1
-        if self.session_data is None:
-            # A call this core never saw (another process served it before): the app answers
-            # the reconnect like a session:new; its verbs are ignored unless jambonz re-keyed,
-            # and then jambonz may hold its messages back (the re-key stall).
-            self.session_data = message.data
-            handle = self._new_handle_for(message, now)
-            self._new_handle = handle
-            self._await_new_ack = True
-            self._stall.reconnected("possible")
-            return [Resumed(message, session_new_pending=True), Received(message, handle)]
-        if new is not None and new.state is ReplyState.OPEN:
-            # Dropped before the app replied to session:new: its reply now acks the reconnect,
-            # under session:new's original deadline (jambonz moved its timer too). jambonz
-            # had no ack at all: it will hold every later message back.
-            new.ack_msgid = message.msgid
-            self._await_new_ack = True
-            self._stall.reconnected("certain")
-            return [Resumed(message, session_new_pending=True)]
-        if new is not None and not self._new_ack_sent:
-            # Replied, but the ack never left: re-key it and send it first.
-            self._stall.reconnected("certain")
-            for frame in self._outbox:
-                if frame.handle is new:
-                    ack = Ack(msgid=message.msgid, verbs=new.verbs)
-                    self._outbox.replace(frame, None)
-                    self._outbox.push(self._outbox.make(ack, new, seq=frame.seq), urgent=True)
-                    break
-            new.ack_msgid = message.msgid
-            self._await_new_ack = True
-            return [Resumed(message, session_new_pending=True)]
-        if new is not None and not self._new_ack_confirmed:
-            # The ack was written but nothing proves jambonz read it: repeat its verbs (ignored
-            # by jambonz if it did read it, required if it did not) and gate commands again.
-            # Either way they run once, so the first ack is no longer in doubt.
-            if self._new_ack_frame is not None:
-                self._receipts.forget(self._new_ack_frame)
-            self._push_ack(Ack(msgid=message.msgid, verbs=new.verbs), new, urgent=True)
-            self._await_new_ack = True
-            self._stall.reconnected("possible")
-        else:
-            self._stall.reconnected(None)
-            self._push_ack(Ack(msgid=message.msgid), None, urgent=True)
-        return [Resumed(message, session_new_pending=False)]
-
-    def _started_by_reconnect(self) -> bool:
-        first = self._new_handle
-        return first is not None and isinstance(first.message, SessionReconnect)
-
-    def _on_late_session_new(self, message: SessionNew, now: float) -> list[CoreEvent]:
-        """jambonz lost its first socket before writing ``session:new``: it reconnected, sent
-        ``session:reconnect`` (which this core, never having seen the call, gave the app as
-        the start of the session) and then the queued ``session:new``. The app answers once;
-        the core gives ``session:new`` the same verbs, since that ack is the one that counts."""
-        first = self._new_handle
-        assert first is not None
-        twin = ReplyHandle(
-            message=message,
-            received_at=now,
-            deadline=now + self.config.ack_timeout,
-            reply_by=now + self.config.reply_window,
-            ack_msgid=message.msgid,
-        )
-        if first.state is ReplyState.OPEN:
-            self._twin = twin
-        else:
-            self._answer_twin(twin, first.verbs)
-        return []
-
-    def _answer_twin(self, twin: ReplyHandle, verbs: tuple[Mapping[str, Any], ...] | None) -> None:
-        ack = Ack(msgid=twin.ack_msgid, verbs=verbs or self.config.fallback_verbs)
-        self._outbox.push(self._outbox.make(ack, twin), urgent=True)
-        twin.state = ReplyState.REPLIED
-        twin.verbs = ack.verbs
-        self._twin = None
-        self._new_handle = twin
-        self._new_ack_sent = False
-        self._await_new_ack = True
-
     def _apply(self, verdict: Verdict) -> list[CoreEvent]:
         """Act on a decided doubt: re-send what jambonz never read, first in the queue;
         report what nothing can tell."""
@@ -378,10 +292,16 @@ class CallCore:
         return handle
 
     def _remember(self, msgid: str) -> None:
-        self._seen.append(msgid)
+        seen = self._seen
         self._seen_set.add(msgid)
-        if len(self._seen) > self.config.remembered_msgids:
-            self._seen_set.discard(self._seen.popleft())
+        limit = self.config.remembered_msgids
+        if len(seen) < limit:
+            seen.append(msgid)
+            return
+        index = self._seen_next % limit
+        self._seen_set.discard(seen[index])
+        seen[index] = msgid
+        self._seen_next = index + 1
 
     # ------------------------------------------------------------------ replies and commands
 
@@ -642,15 +562,6 @@ class CallCore:
         handle.verbs = ack.verbs
         return True
 
-    def _extensible(self, handle: ReplyHandle) -> bool:
-        if handle.type == "verb:hook":
-            return True
-        return (
-            handle is self._new_handle
-            and self._twin is None
-            and isinstance(handle.message, SessionNew)
-        )
-
     def sent(self, frame: Frame, now: float) -> None:
         """The socket accepted ``frame`` (call after the send returned)."""
         self._in_flight = None
@@ -667,22 +578,6 @@ class CallCore:
         if frame.is_ack and frame.message.msgid == self._reconnect_msgid:
             self._after_reconnect_ack(now)
 
-    def _after_reconnect_ack(self, now: float) -> None:
-        """The ack of the latest ``session:reconnect`` is out: probe what is in doubt, and
-        watch for the re-key stall (module doc)."""
-        self._reconnect_msgid = None
-        probe = self._receipts.probe()
-        if probe is not None:
-            self._probe = self._outbox.make(probe)
-            self._outbox.push(self._probe, urgent=True)
-        if self._stall.acked(now):
-            self._echo_id = f"jbe{self._stall.forced + 1}-{self._reconnect_count}"
-            echo = Command(command="tts:tokens", data={"id": self._echo_id})
-            # Past the command gate: if jambonz drops it (its session starting in the same
-            # read), it was re-keyed, and no echo is exactly the right answer.
-            self._echo_frame = self._outbox.make(echo)
-            self._outbox.push(self._echo_frame, urgent=True)
-
     # ------------------------------------------------------------------ end
 
     def end(self, now: float) -> list[CoreEvent]:
@@ -697,6 +592,7 @@ class CallCore:
         self._open.clear()
         unsent = tuple(self._outbox.clear())
         self._seen.clear()
+        self._seen_next = 0
         self._seen_set.clear()
         self._receipts.clear()
         self._probe = None

@@ -40,7 +40,6 @@ This module is pure data: the call core feeds it what was written and read.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -145,7 +144,8 @@ class Receipts:
         self._events_on = False
         # frames on the live socket without a receipt, oldest first, and where each id is
         # (a receipt names an id; everything up to its frame was read)
-        self._written: deque[_Pending] = deque()
+        # a list (bounded by max_tracked): an empty deque alone holds 600 bytes per call
+        self._written: list[_Pending] = []
         self._where: dict[str, int] = {}
         self._seq = 0
         self._doubt: list[_Pending] = []
@@ -182,7 +182,8 @@ class Receipts:
                     wire["id"] = f"{ID_PREFIX}{self._ids}"
                 out.append(wire)
                 continue
-            (plain,) = (verb,) if type(verb) is dict else (verb_dicts((verb,)) or ())
+            # a dict (a flow's CheckedWire too) as it is; other mappings as a dict
+            (plain,) = (verb,) if isinstance(verb, dict) else (verb_dicts((verb,)) or ())
             out.append(plain if _verb_id(plain) is not None else self._with_id(plain))
         return tuple(out)
 
@@ -283,7 +284,7 @@ class Receipts:
             self._where[verb_id] = self._seq
 
     def _drop_oldest(self) -> None:
-        oldest = self._written.popleft()
+        oldest = self._written.pop(0)
         for verb_id in oldest.ids:
             if self._where.get(verb_id) == oldest.seq:
                 del self._where[verb_id]

@@ -69,9 +69,10 @@ class SupportsToDict(Protocol):
 def verb_dicts(verbs: Any) -> tuple[dict[str, Any], ...] | None:
     """Normalize verbs to a tuple of wire dicts.
 
-    Accepts ``None``, one verb, or an iterable of verbs, where a verb is a dict (kept as is) or
-    any object with ``to_dict()`` (the :mod:`jbtrio.verbs` builders; duck-typed so the wire
-    model does not depend on the verb layer).
+    Accepts ``None``, one verb, or an iterable of verbs, where a verb is a dict (kept as is, a
+    subclass too: a flow's :class:`~jbtrio.verbs.CheckedWire`) or any object with
+    ``to_dict()`` (the :mod:`jbtrio.verbs` builders; duck-typed so the wire model does not
+    depend on the verb layer).
     """
     if verbs is None:
         return None
@@ -82,7 +83,7 @@ def verb_dicts(verbs: Any) -> tuple[dict[str, Any], ...] | None:
             raise TypeError(f"verbs must be an iterable of verbs, got {type(verbs).__name__}")
     out: list[dict[str, Any]] = []
     for index, verb in enumerate(verbs):
-        if type(verb) is dict:
+        if isinstance(verb, dict):
             out.append(verb)
         elif hasattr(verb, "_jbtrio_wire_"):
             # jbtrio's builders: to_dict() gives a fresh dict, no copy needed (checked first,

@@ -24,6 +24,7 @@ any other::
     validate(verbs, jambonz="0.9")   # checked now against 0.9's rules
 """
 
+from ._base import CheckedWire as CheckedWire
 from ._base import Component as Component
 from ._base import Hook as Hook
 from ._base import Verb as Verb

@@ -22,7 +22,7 @@ from ._validate import (
     target_bit,
 )
 
-__all__ = ["Component", "Hook", "Verb", "WireObject"]
+__all__ = ["CheckedWire", "Component", "Hook", "Verb", "WireObject"]
 
 
 @attrs.frozen(kw_only=True)
@@ -156,6 +156,24 @@ class WireObject:
         return self._fields_dict()
 
 
+class CheckedWire(dict[str, Any]):
+    """A builder's wire dict that still carries what the builder was checked valid for.
+
+    A flow turns builders into dicts to give them ids and hooks (strings, valid on any verb
+    that has the property); the dict keeps the builder's known-valid mask, so the call core
+    does not validate again, at every ``yield``, what was checked when the builder was made
+    (:func:`~jbtrio.verbs.known_valid`). A check for another target still runs once.
+    """
+
+    __slots__ = ("_jbtrio_ok",)
+
+    _jbtrio_ok: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain copy (what validation for a target not checked yet reads)."""
+        return dict(self)
+
+
 class Verb(WireObject):
     """A verb builder: ``to_dict()`` gives ``{"verb": name, ...}`` ready for a verb list.
 
@@ -186,6 +204,14 @@ class Verb(WireObject):
         """Return ``{"verb": ..., **properties}``; properties left as ``None`` are omitted."""
         cached: dict[str, Any] | None = getattr(self, "_jbtrio_fields", None)
         return {"verb": self.verb, **(self._compute_fields() if cached is None else cached)}
+
+    def checked_dict(self) -> CheckedWire:
+        """:meth:`to_dict` as a :class:`CheckedWire`, carrying this builder's known-valid mask
+        (for code that only adds ids and hook paths to it before it is sent)."""
+        cached: dict[str, Any] | None = getattr(self, "_jbtrio_fields", None)
+        wire = CheckedWire(verb=self.verb, **(self._compute_fields() if cached is None else cached))
+        wire._jbtrio_ok = self._jbtrio_ok
+        return wire
 
     def _jbtrio_wire_(self) -> dict[str, Any]:
         """Nested form (``gather.say``, ``dial.dub``): no ``verb`` key, which jambonz rejects.
