@@ -495,7 +495,7 @@ async function runIdle(args) {
 }
 
 /*
- * jambonz's TTS buffer, simplified (REFERENCE §5.2): tokens are refused with "full" when the
+ * jambonz's TTS buffer, simplified (docs/jambonz.md, Streaming TTS): tokens are refused with "full" when the
  * buffer would exceed 1000 chars; text up to the last sentence boundary goes to the vendor at
  * once (a fast vendor), and when a paused stream drops to <= 200 chars, stream_resumed.
  */

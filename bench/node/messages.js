@@ -2,7 +2,7 @@
 /*
  * What the simulated jambonz sends, and what the servers under test answer with.
  *
- * The inbound frames are the REFERENCE.md examples (session:new with SIP headers, defaults and
+ * The inbound frames are jambonz's documented example payloads (session:new with SIP headers, defaults and
  * env vars; a gather verb:hook with a speech result; call:status completed), with a fresh
  * 22-character msgid per message and a fresh call_sid per call, exactly as the fake jambonz in
  * jbtrio/testing builds them (envelope {type, msgid, call_sid, hook?, b3?, data}, snake_case data).

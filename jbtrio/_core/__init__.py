@@ -57,5 +57,14 @@ __all__ = [
 from ._tts_pump import DEFAULT_MAX_CHARS as DEFAULT_MAX_CHARS
 from ._tts_pump import DEFAULT_RESULT_TIMEOUT as DEFAULT_RESULT_TIMEOUT
 from ._tts_pump import DEFAULT_RESUME_TIMEOUT as DEFAULT_RESUME_TIMEOUT
+from ._tts_pump import Cleared as Cleared
+from ._tts_pump import Delivered as Delivered
+from ._tts_pump import Dropped as Dropped
+from ._tts_pump import Failed as Failed
+from ._tts_pump import FlushDone as FlushDone
+from ._tts_pump import PumpOutput as PumpOutput
+from ._tts_pump import SendClear as SendClear
+from ._tts_pump import SendFlush as SendFlush
+from ._tts_pump import SendTokens as SendTokens
 from ._tts_pump import TtsPump as TtsPump
 from ._tts_pump import TtsResult as TtsResult

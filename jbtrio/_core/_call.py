@@ -121,9 +121,9 @@ class CallCore(SessionStart):
         self._new_ack_confirmed = False
         self._new_ack_frame: Frame | None = None
         # The command gate. jambonz creates the session that listens for commands only when the
-        # session:new ack resolves, so a command read in the same tick is lost (REFERENCE §7.2):
-        # until the ack is out nothing else goes, then commands wait for the first message of
-        # the running session or ``session_start_grace`` seconds, whichever comes first.
+        # session:new ack resolves, so a command read in the same tick is lost (docs/jambonz.md,
+        # Ordering): until the ack is out nothing else goes, then commands wait for the first
+        # message of the running session or ``session_start_grace`` seconds, whichever comes first.
         self._await_new_ack = False
         self._grace_until: float | None = None
         # The msgid of the last session:reconnect (its ack starts the probe and the stall
@@ -527,7 +527,7 @@ class CallCore(SessionStart):
 
         Returns False, changing nothing, unless the ack answers a ``verb:hook`` or the
         ``session:new`` that started the call (the ack jambonz runs: after a re-key,
-        PEER-BEHAVIOUR §5.4, its verbs are the ones repeated; the ack of a
+        docs/jambonz.md, Reconnects, its verbs are the ones repeated; the ack of a
         ``session:reconnect`` can be superseded by the re-keyed ``session:new``), is that
         handle's own ack (not the core's repeat of the ``session:new`` verbs in a reconnect's
         ack, which jambonz ignores when it had read the first one), replaced

@@ -76,7 +76,8 @@ class ServerConfig:
       cannot lock jambonz (whose upgrade takes one round trip) out: under a flood of R new
       connections a second, each has ``max_handshakes / R`` seconds to finish its upgrade.
     - ``first_message_timeout``: an accepted socket that sends no session message within this
-      many seconds is closed (jambonz can leave orphan reconnects behind, PEER-BEHAVIOUR §5.3).
+      many seconds is closed (jambonz can leave orphan reconnects behind, docs/jambonz.md,
+      Reconnects).
     - ``ping_interval``/``pong_timeout``: keepalive pings from our side (jambonz sends none by
       default); a peer that misses a pong is treated as dropped. ``None`` disables pings.
     - ``send_stall_timeout``: a send that has not completed after this long aborts the socket

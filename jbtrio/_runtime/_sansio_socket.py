@@ -2,7 +2,7 @@
 
 The protocol engine (framing, masking, close handshake, size limits) is websockets'
 ``ServerProtocol``, which does no I/O; this module owns the stream and the tasks. Why not a
-ready-made Trio websocket server (TRIO-NOTES §2.3): one exception escaping a handler kills the
+ready-made Trio websocket server (README, Hardening): one exception escaping a handler kills the
 whole trio-websocket server, its inbound queue is a separate reader task (two task switches
 per message), a cancelled send silently corrupts the stream, and it has no keepalive (the
 trio-websocket backend, :mod:`._tws_socket`, wraps those traps). Here:

@@ -337,7 +337,7 @@ class CallSession:
         if code == 1009:
             self.stats.oversized += 1
         if code == 1000 and not socket.closed_by_us:
-            # jambonz closes with 1000 when the call is over (PEER-BEHAVIOUR §5.5).
+            # jambonz closes with 1000 when the call is over (docs/jambonz.md, Connection).
             self.end("jambonz closed the socket (1000)")
             return
         now = trio.current_time()

@@ -54,7 +54,8 @@ __all__ = [
     "credentials_match",
 ]
 
-#: The subprotocol jambonz offers and requires back on a call's socket (REFERENCE §1.2).
+#: The subprotocol jambonz offers and requires back on a call's socket (docs/jambonz.md,
+#: Connection).
 SUBPROTOCOL = "ws.jambonz.org"
 
 #: The subprotocol of jambonz's audio sockets (``listen``/``stream``; docs/jambonz.md).

@@ -22,7 +22,7 @@ from typing import Any, TypeAlias
 import attrs
 import trio
 
-from .._core._tts_pump import (
+from .._core import (
     DEFAULT_MAX_CHARS,
     DEFAULT_RESULT_TIMEOUT,
     DEFAULT_RESUME_TIMEOUT,

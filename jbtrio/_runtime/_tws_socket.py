@@ -1,5 +1,5 @@
 """The trio-websocket backend's socket: a :class:`~._transport_api.WebSocket` on a
-trio-websocket connection, with its traps (TRIO-NOTES §2.3) wrapped.
+trio-websocket connection, with its traps (README, Hardening: the two websocket backends) wrapped.
 
 - trio-websocket reads in a task of its own and hands messages over a 1-deep queue: while
   nobody reads, it stops reading (no pongs, no close). jbtrio's readers never wait on the
