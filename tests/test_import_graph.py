@@ -133,7 +133,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "jbtrio._commands_v10",
     ),
     ("jbtrio._core",),
-    ("jbtrio._runtime", "jbtrio.audio", "jbtrio.rest"),
+    ("jbtrio._runtime", "jbtrio._cluster", "jbtrio.audio", "jbtrio.rest"),
     ("jbtrio",),  # the app API: everything of the top package not named above
     ("jbtrio.testing",),
     ("jbtrio._demo",),  # `jbtrio demo` runs the example apps against the fake jambonz
