@@ -1,4 +1,5 @@
-"""The soak's accounting (``fuzz/soak.py``): what counts as lost, and what is explained."""
+"""The soak's accounting (``fuzz/_soak_report.py``, imported as ever from ``fuzz.soak``): what
+counts as lost, and what is explained."""
 
 from __future__ import annotations
 
