@@ -454,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         "instances": args.instances,
         "server_cpu_seconds": round(stats.server_cpu_seconds, 2),
         "peak_rss_mb": fake_rss if args.one_process else round(fake_rss + server_rss, 1),
-        "server_peak_rss_mb": server_rss,
+        "server_peak_rss_mb": round(server_rss, 1),
         "fake_peak_rss_mb": fake_rss,
         "jambonz": "fake, with 0.9.8's re-key stall",
         **({"cluster": cluster_figures(stats.cluster)} if stats.cluster else {}),
