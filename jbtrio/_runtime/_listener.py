@@ -147,6 +147,7 @@ class Listener:
         """The plain requests answered on the listening port (``/healthz``, ``/readyz``,
         ``/metrics``, ``OPTIONS``; :mod:`._endpoints`): the same for a server and the
         ``--workers`` acceptor. ``endpoints.draining`` is set while it drains."""
+        registry.bind(self)  # last: the listener is whole
 
     @property
     def handshakes(self) -> int:

@@ -87,6 +87,7 @@ from ._ratelimit import LogBudget
 from ._transport_api import AUDIO_SUBPROTOCOL, FramePeek, Peeked, PeekEnd, Upgrade, WebSocket
 
 if TYPE_CHECKING:
+    from ._listener import Listener
     from ._session import CallSession
 
 __all__ = [
@@ -210,6 +211,12 @@ class Refusal:
 class CallRegistry(Protocol):
     """Where each call lives, and the calls that live here (see the module)."""
 
+    def bind(self, listener: Listener) -> None:
+        """``listener`` (a :class:`~._server.Server` or an :class:`~._workers.Acceptor`)
+        is the one this registry serves: called once, by its constructor. A registry that
+        adopts sockets arriving by other ways (a cluster's relay) serves them through it."""
+        ...
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Set up what the registry needs while the server runs (a store, a relay
         listener, tasks of its own), then ``task_status.started()``; cancelled when the
@@ -283,6 +290,9 @@ class LocalCalls:
         self._anonymous = 0
         self._changed = trio.Event()
         self._budget = budget if budget is not None else LogBudget()
+
+    def bind(self, listener: Listener) -> None:
+        pass  # every socket comes through the listener itself
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()  # nothing to set up: every call lives in this dict
