@@ -480,12 +480,11 @@ _STORE_COUNTERS = (
     ("takeovers", "lease_takeovers", "Leases taken from an owner that could not be reached"),
     ("reclaimed", "leases_reclaimed", "Leases found missing at renewal and set again"),
     ("releases_skipped", "lease_releases_skipped", "Releases not sent: those leases expire"),
-    ("outages", "redis_outages", "Times Redis became unreachable"),
 )
 _RELAY_COUNTERS = (
     ("adopted", "relay_adopted", "Sockets adopted from other instances' relays"),
-    ("not_here", "relay_not_here", "Relay requests answered NOT_HERE"),
-    ("busy", "relay_busy", "Relay requests answered BUSY (at max_connections)"),
+    ("not_here", "relay_answered_not_here", "Relay requests answered NOT_HERE"),
+    ("busy", "relay_answered_busy", "Relay requests answered BUSY (at max_connections)"),
     ("rejected", "relay_rejected", "Relay connections reset for a header failing a check"),
     ("timed_out", "relay_timed_out", "Relay connections without a whole header in time"),
 )
@@ -503,6 +502,11 @@ def cluster_readings(
         for field, name, documentation in _STORE_COUNTERS:
             yield Reading(f"cluster_{name}", documentation, float(getattr(store_stats, field)))
         yield Reading("cluster_leases_held", "Leases held now", float(store_stats.held), gauge=True)
+        yield Reading(
+            "cluster_redis_outages",
+            "Times Redis became unreachable (each logged once)",
+            float(store.health.outages),
+        )
         yield Reading(
             "cluster_redis_up",
             "0 while Redis is unreachable (its last call failed), else 1",

@@ -116,8 +116,6 @@ class StoreStats:
     """Releases not sent (Redis down, or too many waiting): those leases expire."""
     held: int = 0
     """Leases held now (a gauge)."""
-    outages: int = 0
-    """Times Redis became unreachable (each logged once)."""
 
 
 class LeaseStore:
@@ -397,7 +395,6 @@ class LeaseStore:
             return
         now = trio.current_time()
         if transition.health is Health.DOWN:
-            self.stats.outages += 1
             log.error(
                 "Redis unreachable at %s (%s): calls here go on, but reconnects that land on "
                 "other instances are lost until it is back",
