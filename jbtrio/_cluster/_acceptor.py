@@ -21,13 +21,13 @@ import trio
 
 from .._runtime import (
     Acceptor,
-    Listener,
     Owner,
     Reading,
     Route,
     Router,
     Server,
     ServerConfig,
+    Serving,
     Upgrade,
     WorkerPool,
     WorkerRouting,
@@ -72,14 +72,14 @@ class ClusterWorkerRouting(WorkerRouting):
         self.relay_listener = relay_listener_for(
             cluster, key, decide=self._decide, adopt=self._adopt
         )
-        self._listener: Listener | None = None
+        self._listener: Serving | None = None
 
     @property
     def address(self) -> str:
         """Where other instances reach this one's relay listener (what its leases say)."""
         return relay_address(self.cluster, self.relay_listener)
 
-    def bind(self, listener: Listener) -> None:
+    def bind(self, listener: Serving) -> None:
         self._listener = listener
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -38,13 +38,13 @@ from .._runtime import (
     CallSession,
     Handshake,
     Host,
-    Listener,
     LocalCalls,
     Owner,
     Reading,
     Refusal,
     Route,
     ServerConfig,
+    Serving,
     Upgrade,
     add_readings,
     remove_readings,
@@ -338,14 +338,14 @@ class ClusterCalls(LeasedCalls):
         self.relay_listener = relay_listener_for(
             cluster, key, decide=self._decide, adopt=self._adopt
         )
-        self._listener: Listener | None = None
+        self._listener: Serving | None = None
 
     @property
     def address(self) -> str:
         """Where other instances reach this one's relay listener (what its leases say)."""
         return relay_address(self.cluster, self.relay_listener)
 
-    def bind(self, listener: Listener) -> None:
+    def bind(self, listener: Serving) -> None:
         self._listener = listener
 
     async def _start(self, nursery: trio.Nursery) -> None:
@@ -381,18 +381,9 @@ class ClusterCalls(LeasedCalls):
             return False
         relayed = await self.router.relay(upgrade, route, owner, received)
         if relayed is None:
-            await self._serve_here(self._listener, upgrade, bytes(received))
+            await self._listener.serve_here(upgrade, bytes(received))
             return True
         return relayed
-
-    @staticmethod
-    async def _serve_here(listener: Listener, upgrade: Upgrade, received: bytes) -> None:
-        """Serve a routed connection in this process (as the listener does for a call
-        that lives here)."""
-        async with listener.transport.adopt_socket(
-            upgrade.stream, upgrade.handshake, upgrade.subprotocol, received, listener.options
-        ) as socket:
-            await listener.serve_socket(socket)
 
     # ------------------------------------------------------------------ relayed to us
 

@@ -14,7 +14,6 @@ from ._endpoints import MetricsText as MetricsText
 from ._endpoints import enable_metrics as enable_metrics
 from ._endpoints import forget_process as forget_process
 from ._endpoints import serve_plain as serve_plain
-from ._listener import Listener as Listener
 from ._listener import Router
 from ._logging import CallLogger as CallLogger
 from ._observe import CallStats as CallStats
@@ -34,6 +33,7 @@ from ._registry import LocalCalls as LocalCalls
 from ._registry import Owner as Owner
 from ._registry import Refusal as Refusal
 from ._registry import Route as Route
+from ._registry import Serving as Serving
 from ._server import Server, serve
 from ._session import AppHandler, CallSession, Incoming
 from ._signals import run_until_signalled as run_until_signalled

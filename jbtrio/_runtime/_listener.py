@@ -221,6 +221,14 @@ class Listener:
         )
         await self._fortress(opening, self._serve_adopted)
 
+    async def serve_here(self, upgrade: Upgrade, received: bytes) -> None:
+        """Serve a routed connection here (its call lives here, or its owner is gone):
+        ``received`` holds the bytes read after its upgrade."""
+        async with self.transport.adopt_socket(
+            upgrade.stream, upgrade.handshake, upgrade.subprotocol, received, self.options
+        ) as socket:
+            await self.serve_socket(socket)
+
     def check(self, handshake: Handshake) -> str:
         """The upgrade check (:func:`check_upgrade`) against this listener's state (503
         while it drains)."""
@@ -320,14 +328,7 @@ class Listener:
             return
         owner = await self.registry.owner(route.key)
         if isinstance(owner, Local):
-            async with self.transport.adopt_socket(
-                upgrade.stream,
-                upgrade.handshake,
-                upgrade.subprotocol,
-                bytes(finder.received),
-                self.options,
-            ) as socket:
-                await self.serve_socket(socket)
+            await self.serve_here(upgrade, bytes(finder.received))
             return
         if not await self.registry.hand_over(upgrade, route, owner, finder.received):
             log.error(

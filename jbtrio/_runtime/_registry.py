@@ -84,10 +84,17 @@ from .._wire import MAX_ID_CHARS, CallInfo, InboundMessage, SessionRedirect, dec
 from ._config import ServerConfig
 from ._logging import CallLogger, call_logger
 from ._ratelimit import LogBudget
-from ._transport_api import AUDIO_SUBPROTOCOL, FramePeek, Peeked, PeekEnd, Upgrade, WebSocket
+from ._transport_api import (
+    AUDIO_SUBPROTOCOL,
+    FramePeek,
+    Handshake,
+    Peeked,
+    PeekEnd,
+    Upgrade,
+    WebSocket,
+)
 
 if TYPE_CHECKING:
-    from ._listener import Listener
     from ._session import CallSession
 
 __all__ = [
@@ -100,6 +107,7 @@ __all__ = [
     "Refusal",
     "Route",
     "RouteFinder",
+    "Serving",
 ]
 
 
@@ -208,10 +216,31 @@ class Refusal:
     why: str
 
 
+class Serving(Protocol):
+    """What a registry may use of the listener it serves (:meth:`CallRegistry.bind`): a
+    :class:`~._server.Server` or an :class:`~._workers.Acceptor`."""
+
+    @property
+    def connections(self) -> int:
+        """Upgraded connections now (bounded by ``max_connections``)."""
+        ...
+
+    async def adopt(
+        self, stream: trio.abc.Stream, handshake: Handshake, subprotocol: str, received: bytes
+    ) -> None:
+        """Serve a connection upgraded elsewhere (e.g. relayed by another host)."""
+        ...
+
+    async def serve_here(self, upgrade: Upgrade, received: bytes) -> None:
+        """Serve a routed connection here, as if its call lived here (``received``: the
+        bytes read after its upgrade)."""
+        ...
+
+
 class CallRegistry(Protocol):
     """Where each call lives, and the calls that live here (see the module)."""
 
-    def bind(self, listener: Listener) -> None:
+    def bind(self, listener: Serving) -> None:
         """``listener`` (a :class:`~._server.Server` or an :class:`~._workers.Acceptor`)
         is the one this registry serves: called once, by its constructor. A registry that
         adopts sockets arriving by other ways (a cluster's relay) serves them through it."""
@@ -291,7 +320,7 @@ class LocalCalls:
         self._changed = trio.Event()
         self._budget = budget if budget is not None else LogBudget()
 
-    def bind(self, listener: Listener) -> None:
+    def bind(self, listener: Serving) -> None:
         pass  # every socket comes through the listener itself
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
