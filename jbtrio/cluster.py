@@ -12,8 +12,8 @@ that does. ``jbtrio serve APP --redis URL`` does the same from the command line.
     )
 
 The registry starts its relay listener and lease store with the server and stops them with
-it; ``registry.stats`` are its counters (also on ``/metrics`` as ``jbtrio_cluster_*`` when
-metrics are on).
+it; ``registry.stats``, ``registry.store.stats`` and ``registry.relay_listener.stats`` are
+its counters (``jbtrio serve --redis`` shows them on ``/metrics`` as ``jbtrio_cluster_*``).
 """
 
 from __future__ import annotations
