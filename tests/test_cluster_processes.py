@@ -174,6 +174,20 @@ async def answers_health_and_metrics(c: Cluster) -> None:
         assert status == 200 and metric(page, 'jbtrio_calls_total{path="/workers"}') > 0, page[:400]
 
 
+async def shows_cluster_metrics(c: Cluster, relayed: int) -> None:
+    """Each instance's ``/metrics`` has the cluster's counters (its acceptor's with
+    ``--workers``), without labels; together they count the relays the logs said."""
+    total = 0.0
+    for instance in c.instances:
+        status, page = await http(instance.port, "GET", "/metrics")
+        assert status == 200
+        assert metric(page, "jbtrio_cluster_redis_up") == 1, page[:400]
+        assert metric(page, "jbtrio_cluster_owner_gone_total") == 0
+        assert b"jbtrio_cluster_relay_adopted_total " in page
+        total += metric(page, "jbtrio_cluster_relayed_total")
+    assert total >= relayed
+
+
 async def test_instances_with_workers_each_socket_reaches_its_worker(tmp_path: Path) -> None:
     async with cluster(tmp_path, count=2, workers=2) as c:
         with trio.fail_after(90):
@@ -189,6 +203,7 @@ async def test_instances_with_workers_each_socket_reaches_its_worker(tmp_path: P
         assert await c.wait_count("relayed to instance", reconnects // 4) >= reconnects // 4
         assert c.count("for a call this process does not know") == 0
         await answers_health_and_metrics(c)
+        await shows_cluster_metrics(c, reconnects // 4)
 
 
 async def test_three_processes_every_socket_of_a_call_reaches_its_process(
@@ -223,6 +238,7 @@ async def test_three_processes_every_socket_of_a_call_reaches_its_process(
         assert await c.wait_count("relayed to instance", reconnects // 3) >= reconnects // 3
         assert c.count("for a call this process does not know") == 0
         await answers_health_and_metrics(c)
+        await shows_cluster_metrics(c, reconnects // 3)
 
 
 async def test_an_instance_killed_mid_call_its_calls_are_lost_the_others_go_on(

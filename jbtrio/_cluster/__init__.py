@@ -6,9 +6,11 @@ Nothing imports this package unless cluster mode is on: it needs coredis. Parts:
 :mod:`._config` (every bound), :mod:`._lease` (the lease logic, sans-IO), :mod:`._store`
 (the leases in Redis), :mod:`._relay_wire` (the relay's header and answer, sans-IO),
 :mod:`._splice` (bytes both ways between two streams), :mod:`._relay` (the relaying side and
-the relay listener), :mod:`._registry` (the runtime's call registry for a cluster) and
-:mod:`._node` (a server with its store and relay listener: one instance), :mod:`._acceptor`
-(an instance serving from ``--workers N`` processes).
+the relay listener), :mod:`._registry` (the runtime's call registry for a cluster, which
+runs the store and the relay listener with its server, and its ``jbtrio_cluster_*``
+readings), :mod:`._node` (names an instance's parts for the CLI and tests),
+:mod:`._acceptor` (an instance serving from ``--workers N`` processes). The public way in
+is :mod:`jbtrio.cluster`.
 """
 
 from __future__ import annotations

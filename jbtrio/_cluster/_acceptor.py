@@ -15,24 +15,36 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import trio
 
 from .._runtime import (
     Acceptor,
-    Handshake,
     Owner,
+    Reading,
     Route,
     Router,
     Server,
     ServerConfig,
+    Serving,
     Upgrade,
     WorkerPool,
     WorkerRouting,
+    add_readings,
+    remove_readings,
 )
 from ._config import ClusterConfig
-from ._registry import ClusterRouter, ClusterStats, LeasedCalls, Peer
+from ._registry import (
+    ClusterRouter,
+    ClusterStats,
+    LeasedCalls,
+    Peer,
+    cluster_readings,
+    handshake_of,
+    relay_address,
+    relay_listener_for,
+)
 from ._relay import RelayListener
 from ._relay_wire import RelayRequest, Status, derive_key
 from ._store import LeaseStore
@@ -47,11 +59,52 @@ WorkerCommandFor = Callable[[str], Callable[[int, int], Sequence[str]]]
 
 
 class ClusterWorkerRouting(WorkerRouting):
-    """The acceptor's registry (see the module)."""
+    """The acceptor's registry (see the module). :meth:`run` starts the relay listener and
+    the lease store (claims only) before the workers start."""
 
-    def __init__(self, config: ServerConfig, pool: WorkerPool, router: ClusterRouter) -> None:
+    def __init__(self, config: ServerConfig, pool: WorkerPool, cluster: ClusterConfig) -> None:
         super().__init__(config, pool)
-        self.router = router
+        self.cluster = cluster
+        self.stats = ClusterStats()
+        key = derive_key(cluster.secret)
+        self.store = LeaseStore(cluster, cluster.advertise or "", track_claims=False)
+        self.router = ClusterRouter(cluster, self.store, key, self.stats)
+        self.relay_listener = relay_listener_for(
+            cluster, key, decide=self._decide, adopt=self._adopt
+        )
+        self._listener: Serving | None = None
+
+    @property
+    def address(self) -> str:
+        """Where other instances reach this one's relay listener (what its leases say)."""
+        return relay_address(self.cluster, self.relay_listener)
+
+    def bind(self, listener: Serving) -> None:
+        self._listener = listener
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        readings = self.readings
+        add_readings(readings)
+        try:
+            async with trio.open_nursery() as nursery:
+                cluster = self.cluster
+                await nursery.start(self.relay_listener.run, cluster.relay_host, cluster.relay_port)
+                self.store.advertise(self.address)
+                await nursery.start(self.store.run)
+                log.info(
+                    "cluster instance %s: relay listener at %s, %d workers, Redis %s",
+                    cluster.instance_id,
+                    self.address,
+                    self.pool.count,
+                    self.store.redacted_url,
+                )
+                task_status.started()
+        finally:
+            remove_readings(readings)
+
+    def readings(self) -> Iterator[Reading]:
+        """The acceptor's ``jbtrio_cluster_*`` values (its workers' leases are theirs)."""
+        return cluster_readings(self.stats, self.store, self.relay_listener.stats)
 
     async def owner(self, key: str | None) -> Owner:
         if key is not None:
@@ -70,12 +123,33 @@ class ClusterWorkerRouting(WorkerRouting):
             owner = await super().owner(route.key)  # the owner is gone: our worker's now
         return await super().hand_over(upgrade, route, owner, received)
 
+    def _decide(self, request: RelayRequest) -> Status:
+        """A relayed socket is taken unless the acceptor is at ``max_connections``: the
+        lease named this instance, so its call is in one of the workers (or ended there,
+        and the worker starts it afresh as it would any unknown reconnect)."""
+        listener = self._listener
+        if listener is None or listener.connections >= self.config.max_connections:
+            return Status.BUSY
+        return Status.ADOPTED
+
+    async def _adopt(self, stream: trio.abc.Stream, request: RelayRequest) -> None:
+        sock = getattr(stream, "socket", None)
+        if sock is None:
+            log.error("[%s] relay: not a socket, cannot hand it to a worker", request.call_sid)
+            return
+        index = zlib.crc32(request.call_sid.encode()) % self.pool.count
+        if not await self.pool.hand_over(
+            index, sock.fileno(), handshake_of(request), request.subprotocol, request.received
+        ):
+            log.error("[%s] relay: worker %d did not take the socket", request.call_sid, index)
+
 
 class ClusterAcceptor:
-    """A cluster instance's ``--workers`` acceptor: the relay listener, the lease store
-    (claims only) and an :class:`~jbtrio._runtime.Acceptor` whose registry is
-    :class:`ClusterWorkerRouting`. ``command_for(address)`` makes the workers' command
-    (they must know the relay address their leases name)."""
+    """A cluster instance's ``--workers`` acceptor: an :class:`~jbtrio._runtime.Acceptor`
+    whose registry is :class:`ClusterWorkerRouting` (which runs the relay listener and the
+    lease store). ``command_for(address)`` makes the workers' command (they must know the
+    relay address their leases name: it is asked when they start, after the relay is bound).
+    """
 
     def __init__(
         self,
@@ -89,39 +163,27 @@ class ClusterAcceptor:
         self.config = config
         self.cluster = cluster
         self.workers = workers
-        self.stats = ClusterStats()
-        self._command_for = command_for
-        self._key = derive_key(cluster.secret)
-        self.relay_listener = RelayListener(
-            key=self._key,
-            instance=cluster.instance_id,
-            decide=self._decide,
-            adopt=self._adopt,
-            handshake_timeout=cluster.relay_handshake_timeout,
-            max_pending=cluster.relay_max_pending,
-            max_header=cluster.relay_max_header_bytes,
-            max_received=cluster.relay_max_received_bytes,
-            max_skew=cluster.max_clock_skew,
-            user_timeout=cluster.relay_user_timeout,
-        )
-        self._acceptor: Acceptor | None = None
+
+        def command(index: int, fd: int) -> Sequence[str]:
+            return command_for(self.routing.address)(index, fd)
+
+        pool = WorkerPool(workers, command, wait_for_worker=config.handshake_timeout)
+        self.routing = ClusterWorkerRouting(config, pool, cluster)
+        self.acceptor = Acceptor(router, config, pool, registry=self.routing)
+        self.stats = self.routing.stats
 
     @property
-    def acceptor(self) -> Acceptor:
-        assert self._acceptor is not None, "ClusterAcceptor.run() has not started"
-        return self._acceptor
+    def relay_listener(self) -> RelayListener:
+        return self.routing.relay_listener
 
     @property
     def port(self) -> int | None:
-        return self._acceptor.port if self._acceptor is not None else None
+        return self.acceptor.port
 
     @property
     def address(self) -> str:
         """Where other instances reach this one's relay listener (what its leases say)."""
-        if self.cluster.advertise is not None:
-            return self.cluster.advertise
-        host, port = self.cluster.relay_host, self.relay_listener.port
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return self.routing.address
 
     async def run(
         self,
@@ -133,100 +195,32 @@ class ClusterAcceptor:
         """Start the relay listener, the store, the workers and listen, until
         :meth:`shutdown` and the workers' exit."""
         async with trio.open_nursery() as nursery:
-            await nursery.start(
-                self.relay_listener.run, self.cluster.relay_host, self.cluster.relay_port
-            )
-            store = LeaseStore(self.cluster, self.address, track_claims=False)
-            await nursery.start(store.run)
-            pool = WorkerPool(
-                self.workers,
-                self._command_for(self.address),
-                wait_for_worker=self.config.handshake_timeout,
-            )
-            acceptor = Acceptor(self.router, self.config, pool)
-            acceptor.registry = ClusterWorkerRouting(
-                self.config, pool, ClusterRouter(self.cluster, store, self._key, self.stats)
-            )
-            self._acceptor = acceptor
-
-            async def accepting(task_status: trio.TaskStatus[Acceptor]) -> None:
-                await acceptor.run(host, port, task_status=task_status)
-                nursery.cancel_scope.cancel()  # the workers are gone: so are we
-
-            await nursery.start(accepting, name="jbtrio acceptor")
-            log.info(
-                "cluster instance %s: relay listener at %s, %d workers, Redis %s",
-                self.cluster.instance_id,
-                self.address,
-                self.workers,
-                store.redacted_url,
-            )
+            await nursery.start(self.acceptor.run, host, port, name="jbtrio acceptor")
             task_status.started(self)
 
     def shutdown(self) -> None:
         """Stop accepting; the workers let their calls finish and exit."""
         self.acceptor.shutdown()
 
-    def _decide(self, request: RelayRequest) -> Status:
-        """A relayed socket is taken unless the acceptor is at ``max_connections``: the
-        lease named this instance, so its call is in one of the workers (or ended there,
-        and the worker starts it afresh as it would any unknown reconnect)."""
-        acceptor = self._acceptor
-        if acceptor is None or acceptor.connections >= self.config.max_connections:
-            return Status.BUSY
-        return Status.ADOPTED
-
-    async def _adopt(self, stream: trio.abc.Stream, request: RelayRequest) -> None:
-        sock = getattr(stream, "socket", None)
-        if sock is None:
-            log.error("[%s] relay: not a socket, cannot hand it to a worker", request.call_sid)
-            return
-        handshake = Handshake(
-            path=request.path,
-            headers=request.headers,
-            subprotocols=request.subprotocols,
-            remote=request.remote,
-        )
-        index = zlib.crc32(request.call_sid.encode()) % self.workers
-        if not await self.acceptor.pool.hand_over(
-            index, sock.fileno(), handshake, request.subprotocol, request.received
-        ):
-            log.error("[%s] relay: worker %d did not take the socket", request.call_sid, index)
-
 
 class LeasedServer:
     """A ``--workers`` worker of a cluster instance: a :class:`~jbtrio._runtime.Server`
-    whose calls hold their leases (:class:`~._registry.LeasedCalls`), and the store that
-    renews and releases them. :meth:`run_in` starts with the server."""
+    whose calls hold their leases (:class:`~._registry.LeasedCalls`, which runs the store
+    that renews and releases them with the server)."""
 
     def __init__(self, router: Router, config: ServerConfig, cluster: ClusterConfig) -> None:
         if cluster.advertise is None:
             raise ValueError("a worker needs the instance's relay address (advertise)")
-        self.registry: LeasedCalls | None = None
-        self._router = router
-        self._config = config
+        self.registry = LeasedCalls(config, LeaseStore(cluster, cluster.advertise))
+        self.server = Server(router, config, registry=self.registry)
         self._cluster = cluster
 
-    async def run_in(self, *, task_status: trio.TaskStatus[Server]) -> None:
-        async with trio.open_nursery() as nursery:
-            assert self._cluster.advertise is not None
-            store = LeaseStore(self._cluster, self._cluster.advertise, on_lost=self._lost)
-            await nursery.start(store.run)
-            self.registry = LeasedCalls(self._config, store)
-            server = Server(self._router, self._config, registry=self.registry)
-
-            async def serving(task_status: trio.TaskStatus[Server]) -> None:
-                await server.run_in(task_status=task_status)
-                nursery.cancel_scope.cancel()  # stopped: release the leases and go
-
-            await nursery.start(serving, name="jbtrio server")
-            log.info(
-                "serving calls of cluster instance %s (leases name %s)",
-                self._cluster.instance_id,
-                self._cluster.advertise,
-            )
-            task_status.started(server)
-
-    def _lost(self, call_sid: str) -> None:
-        if self.registry is not None:
-            self.registry.lease_lost(call_sid)
+    async def run_in(
+        self, *, task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        log.info(
+            "serving calls of cluster instance %s (leases name %s)",
+            self._cluster.instance_id,
+            self._cluster.advertise,
+        )
+        await self.server.run_in(task_status=task_status)

@@ -28,28 +28,43 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import attrs
+import trio
 
 from .._runtime import (
     LOCAL,
     CallSession,
+    Handshake,
     Host,
     LocalCalls,
     Owner,
+    Reading,
     Refusal,
     Route,
     ServerConfig,
+    Serving,
     Upgrade,
+    add_readings,
+    remove_readings,
 )
 from .._wire import InboundMessage, SessionReconnect
 from ._config import ClusterConfig
 from ._lease import Health, Lease
-from ._relay import Outcome, relay
-from ._store import LeaseStore, StoreUnavailable
+from ._relay import Outcome, RelayListener, RelayStats, relay
+from ._relay_wire import RelayRequest, Status, derive_key
+from ._store import LeaseStore, StoreStats, StoreUnavailable
 
-__all__ = ["ClusterCalls", "ClusterRouter", "ClusterStats", "LeasedCalls", "Peer"]
+__all__ = [
+    "ClusterCalls",
+    "ClusterRouter",
+    "ClusterStats",
+    "LeasedCalls",
+    "Peer",
+    "cluster_readings",
+    "relay_listener_for",
+]
 
 log = logging.getLogger("jbtrio.cluster")
 
@@ -110,8 +125,6 @@ class ClusterStats:
 #: Samples kept (between this many and twice as many) in the lists of
 #: :class:`ClusterStats`.
 SAMPLES = 10_000
-
-ServeHere = Callable[[Upgrade, bytes], Awaitable[None]]
 
 
 class ClusterRouter:
@@ -228,15 +241,35 @@ class LeasedCalls(LocalCalls):
     """The calls living in this process (as :class:`~jbtrio._runtime.LocalCalls`), each
     holding its Redis lease while it lives here: the registry of a ``--workers`` worker of
     a cluster instance (its acceptor routes and relays), and the base of
-    :class:`ClusterCalls`."""
+    :class:`ClusterCalls`. :meth:`run` runs the store (renewals, releases), and puts the
+    counters on the metrics page."""
 
     def __init__(
         self, config: ServerConfig, store: LeaseStore, stats: ClusterStats | None = None
     ) -> None:
         super().__init__(config)
         self.store = store
+        store.on_lost = self.lease_lost
         self.stats = stats if stats is not None else ClusterStats()
         self._per_sid: Counter[str] = Counter()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Start what the registry needs (:meth:`_start`) in the server's nursery; on
+        cancellation (the server stops) the store releases the leases still held."""
+        add_readings(self.readings)
+        try:
+            async with trio.open_nursery() as nursery:
+                await self._start(nursery)
+                task_status.started()
+        finally:
+            remove_readings(self.readings)
+
+    async def _start(self, nursery: trio.Nursery) -> None:
+        await nursery.start(self.store.run)
+
+    def readings(self) -> Iterator[Reading]:
+        """The ``jbtrio_cluster_*`` values of this registry (:func:`cluster_readings`)."""
+        return cluster_readings(self.stats, self.store, None)
 
     # ------------------------------------------------------------------ calls living here
 
@@ -289,19 +322,50 @@ class ClusterCalls(LeasedCalls):
     with their leases (:class:`LeasedCalls`), and every other socket relayed to the
     instance holding its call (:class:`ClusterRouter`).
 
-    ``serve_here(upgrade, received)`` serves a routed connection in this process (what the
-    listener does with a :data:`~jbtrio._runtime.LOCAL` owner); it is set by whoever builds
-    the server (:class:`~._node.ClusterNode`), once the server exists.
+    A cluster instance is ``Server(app, config, registry=ClusterCalls(config, cluster))``
+    (or ``jbtrio.serve(app, registry=...)``): the server runs :meth:`run`, which starts the
+    relay listener (sockets other instances relay here are served by the server) and the
+    lease store before the server listens, and stops them with it.
     """
 
     routes = True
 
-    def __init__(
-        self, config: ServerConfig, cluster: ClusterConfig, store: LeaseStore, key: bytes
-    ) -> None:
-        super().__init__(config, store)
-        self.router = ClusterRouter(cluster, store, key, self.stats)
-        self.serve_here: ServeHere | None = None
+    def __init__(self, config: ServerConfig, cluster: ClusterConfig) -> None:
+        super().__init__(config, LeaseStore(cluster, cluster.advertise or ""))
+        self.cluster = cluster
+        key = derive_key(cluster.secret)
+        self.router = ClusterRouter(cluster, self.store, key, self.stats)
+        self.relay_listener = relay_listener_for(
+            cluster, key, decide=self._decide, adopt=self._adopt
+        )
+        self._listener: Serving | None = None
+
+    @property
+    def address(self) -> str:
+        """Where other instances reach this one's relay listener (what its leases say)."""
+        return relay_address(self.cluster, self.relay_listener)
+
+    def bind(self, listener: Serving) -> None:
+        self._listener = listener
+
+    async def _start(self, nursery: trio.Nursery) -> None:
+        if self._listener is None:
+            raise RuntimeError("ClusterCalls runs as a server's registry: Server(..., registry=)")
+        cluster = self.cluster
+        await nursery.start(self.relay_listener.run, cluster.relay_host, cluster.relay_port)
+        self.store.advertise(self.address)
+        await nursery.start(self.store.run)
+        log.info(
+            "cluster instance %s: relay listener at %s, Redis %s",
+            cluster.instance_id,
+            self.address,
+            self.store.redacted_url,
+        )
+
+    def readings(self) -> Iterator[Reading]:
+        return cluster_readings(self.stats, self.store, self.relay_listener.stats)
+
+    # ------------------------------------------------------------------ routing
 
     async def owner(self, key: str | None) -> Owner:
         if key is None or self.find(key) is not None:
@@ -313,10 +377,139 @@ class ClusterCalls(LeasedCalls):
     async def hand_over(
         self, upgrade: Upgrade, route: Route, owner: Owner, received: bytes | bytearray
     ) -> bool:
-        if not isinstance(owner, Peer) or self.serve_here is None:
+        if not isinstance(owner, Peer) or self._listener is None:
             return False
         relayed = await self.router.relay(upgrade, route, owner, received)
         if relayed is None:
-            await self.serve_here(upgrade, bytes(received))
+            await self._listener.serve_here(upgrade, bytes(received))
             return True
         return relayed
+
+    # ------------------------------------------------------------------ relayed to us
+
+    def _decide(self, request: RelayRequest) -> Status:
+        """Whether a relayed socket is adopted here: its call must live here (or its lease
+        be held here), and the connections be under ``max_connections``."""
+        listener = self._listener
+        if listener is None:
+            return Status.BUSY
+        sid = request.call_sid
+        if self.find(sid) is None and sid not in self.store.book:
+            return Status.NOT_HERE
+        if listener.connections >= self.config.max_connections:
+            return Status.BUSY
+        return Status.ADOPTED
+
+    async def _adopt(self, stream: trio.abc.Stream, request: RelayRequest) -> None:
+        assert self._listener is not None  # _decide said ADOPTED
+        await self._listener.adopt(
+            stream, handshake_of(request), request.subprotocol, request.received
+        )
+
+
+# ---------------------------------------------------------------------- shared parts
+
+
+def relay_listener_for(
+    cluster: ClusterConfig,
+    key: bytes,
+    *,
+    decide: Callable[[RelayRequest], Status],
+    adopt: Callable[[trio.abc.Stream, RelayRequest], Awaitable[None]],
+) -> RelayListener:
+    """This instance's relay listener, bounded as ``cluster`` says."""
+    return RelayListener(
+        key=key,
+        instance=cluster.instance_id,
+        decide=decide,
+        adopt=adopt,
+        handshake_timeout=cluster.relay_handshake_timeout,
+        max_pending=cluster.relay_max_pending,
+        max_header=cluster.relay_max_header_bytes,
+        max_received=cluster.relay_max_received_bytes,
+        max_skew=cluster.max_clock_skew,
+        user_timeout=cluster.relay_user_timeout,
+    )
+
+
+def relay_address(cluster: ClusterConfig, listener: RelayListener) -> str:
+    """What this instance's leases name: ``advertise``, else the relay's host and port."""
+    if cluster.advertise is not None:
+        return cluster.advertise
+    host = cluster.relay_host
+    return f"[{host}]:{listener.port}" if ":" in host else f"{host}:{listener.port}"
+
+
+def handshake_of(request: RelayRequest) -> Handshake:
+    """The upgrade request of a relayed socket, as its first instance read it."""
+    return Handshake(
+        path=request.path,
+        headers=request.headers,
+        subprotocols=request.subprotocols,
+        remote=request.remote,
+    )
+
+
+_CLUSTER_COUNTERS = (
+    ("routed_here", "routed_here", "Sockets whose call lives on this instance (or was claimed)"),
+    ("relayed", "relayed", "Sockets relayed to the instance owning their call"),
+    ("owner_gone", "owner_gone", "Sockets whose owner was gone: its lease taken over here"),
+    ("owner_busy", "owner_busy", "Sockets whose owner answered BUSY: closed with 1013"),
+    ("lookups_failed", "lookups_failed", "Owner lookups Redis did not answer: served here"),
+    ("reconnects_fresh", "reconnects_fresh", "session:reconnect for an unknown call: fresh"),
+    (
+        "reconnects_while_redis_down",
+        "reconnects_redis_down",
+        "Fresh reconnects while Redis was unreachable (their call may live elsewhere)",
+    ),
+    ("leases_lost", "leases_lost", "Calls ended here: another instance holds their lease"),
+    ("relayed_chunks", "relayed_chunks", "Chunks of bytes carried by this instance's relays"),
+    ("relay_busy_seconds", "relay_busy_seconds", "Time the relays spent carrying chunks"),
+)
+_STORE_COUNTERS = (
+    ("claims", "lease_claims", "Leases taken for calls no instance held"),
+    ("takeovers", "lease_takeovers", "Leases taken from an owner that could not be reached"),
+    ("reclaimed", "leases_reclaimed", "Leases found missing at renewal and set again"),
+    ("releases_skipped", "lease_releases_skipped", "Releases not sent: those leases expire"),
+)
+_RELAY_COUNTERS = (
+    ("adopted", "relay_adopted", "Sockets adopted from other instances' relays"),
+    ("not_here", "relay_answered_not_here", "Relay requests answered NOT_HERE"),
+    ("busy", "relay_answered_busy", "Relay requests answered BUSY (at max_connections)"),
+    ("rejected", "relay_rejected", "Relay connections reset for a header failing a check"),
+    ("timed_out", "relay_timed_out", "Relay connections without a whole header in time"),
+)
+
+
+def cluster_readings(
+    stats: ClusterStats, store: LeaseStore | None, relay_stats: RelayStats | None
+) -> Iterator[Reading]:
+    """The ``jbtrio_cluster_*`` values: counters (no labels), and gauges for the leases
+    held, the relay's pending headers and whether Redis answers."""
+    for field, name, documentation in _CLUSTER_COUNTERS:
+        yield Reading(f"cluster_{name}", documentation, float(getattr(stats, field)))
+    if store is not None:
+        store_stats: StoreStats = store.stats
+        for field, name, documentation in _STORE_COUNTERS:
+            yield Reading(f"cluster_{name}", documentation, float(getattr(store_stats, field)))
+        yield Reading("cluster_leases_held", "Leases held now", float(store_stats.held), gauge=True)
+        yield Reading(
+            "cluster_redis_outages",
+            "Times Redis became unreachable (each logged once)",
+            float(store.health.outages),
+        )
+        yield Reading(
+            "cluster_redis_up",
+            "0 while Redis is unreachable (its last call failed), else 1",
+            0.0 if store.health.health is Health.DOWN else 1.0,
+            gauge=True,
+        )
+    if relay_stats is not None:
+        for field, name, documentation in _RELAY_COUNTERS:
+            yield Reading(f"cluster_{name}", documentation, float(getattr(relay_stats, field)))
+        yield Reading(
+            "cluster_relay_pending",
+            "Relay connections in their header now",
+            float(relay_stats.pending),
+            gauge=True,
+        )

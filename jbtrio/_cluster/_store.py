@@ -147,13 +147,20 @@ class LeaseStore:
         self.book = LeaseBook()
         self._value = self.lease.encode()
         self._ttl_ms = max(1, round(config.lease_ttl * 1000))
-        self._on_lost = on_lost
+        self.on_lost = on_lost
+        """Told the call_sid of a lease another instance holds now."""
         self._track_claims = track_claims
         self._client: coredis.Redis[bytes] | None = None
         self._scripts: dict[str, coredis.commands.Script[bytes]] = {}
         self._releases_send, self._releases = trio.open_memory_channel[str](MAX_PENDING_RELEASES)
         self._renewed = trio.Event()
         self._back = trio.Event()  # Redis is reachable again: renew now, not at the next round
+
+    def advertise(self, address: str) -> None:
+        """Name ``address`` in this instance's leases from now on (set before :meth:`run`,
+        once the relay listener is bound and its port known)."""
+        self.lease = Lease(self.config.instance_id, address)
+        self._value = self.lease.encode()
 
     @property
     def redacted_url(self) -> str:
@@ -317,7 +324,7 @@ class LeaseStore:
         for sid in lost:
             self.book.drop(sid)
             self.stats.lost += 1
-            self._on_lost(sid)
+            self.on_lost(sid)
         self.stats.held = len(self.book)
 
     async def _release_loop(self) -> None:

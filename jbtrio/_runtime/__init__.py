@@ -19,15 +19,21 @@ from ._logging import CallLogger as CallLogger
 from ._observe import CallStats as CallStats
 from ._observe import ObservedCall as ObservedCall
 from ._observe import Observer as Observer
+from ._observe import Reading as Reading
+from ._observe import Readings as Readings
 from ._observe import add_observer as add_observer
+from ._observe import add_readings as add_readings
 from ._observe import remove_observer as remove_observer
+from ._observe import remove_readings as remove_readings
 from ._observe import tool_ran as tool_ran
 from ._registry import LOCAL as LOCAL
+from ._registry import CallRegistry as CallRegistry
 from ._registry import Host as Host
 from ._registry import LocalCalls as LocalCalls
 from ._registry import Owner as Owner
 from ._registry import Refusal as Refusal
 from ._registry import Route as Route
+from ._registry import Serving as Serving
 from ._server import Server, serve
 from ._session import AppHandler, CallSession, Incoming
 from ._signals import run_until_signalled as run_until_signalled

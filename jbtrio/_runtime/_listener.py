@@ -147,6 +147,7 @@ class Listener:
         """The plain requests answered on the listening port (``/healthz``, ``/readyz``,
         ``/metrics``, ``OPTIONS``; :mod:`._endpoints`): the same for a server and the
         ``--workers`` acceptor. ``endpoints.draining`` is set while it drains."""
+        registry.bind(self)  # last: the listener is whole
 
     @property
     def handshakes(self) -> int:
@@ -219,6 +220,14 @@ class Listener:
             stream, handshake, subprotocol, received, self.options
         )
         await self._fortress(opening, self._serve_adopted)
+
+    async def serve_here(self, upgrade: Upgrade, received: bytes) -> None:
+        """Serve a routed connection here (its call lives here, or its owner is gone):
+        ``received`` holds the bytes read after its upgrade."""
+        async with self.transport.adopt_socket(
+            upgrade.stream, upgrade.handshake, upgrade.subprotocol, received, self.options
+        ) as socket:
+            await self.serve_socket(socket)
 
     def check(self, handshake: Handshake) -> str:
         """The upgrade check (:func:`check_upgrade`) against this listener's state (503
@@ -319,14 +328,7 @@ class Listener:
             return
         owner = await self.registry.owner(route.key)
         if isinstance(owner, Local):
-            async with self.transport.adopt_socket(
-                upgrade.stream,
-                upgrade.handshake,
-                upgrade.subprotocol,
-                bytes(finder.received),
-                self.options,
-            ) as socket:
-                await self.serve_socket(socket)
+            await self.serve_here(upgrade, bytes(finder.received))
             return
         if not await self.registry.hand_over(upgrade, route, owner, finder.received):
             log.error(

@@ -6,6 +6,11 @@ counts (frames and bytes in/out, drops) are the call's own integers (:class:`Cal
 added to the counters when the call ends and, for calls in progress, when the page is made
 (:meth:`Metrics.exposition`), so the hot paths pay no metric call.
 
+Components that count for themselves (a cluster instance's relays and leases:
+``jbtrio_cluster_*``) put :class:`~._observe.Reading` s on the page
+(:func:`~._observe.add_readings`); they are read when the page is made, by this process's
+``/metrics`` (with ``--workers``, the acceptor's own values are added to the workers').
+
 Labels are bounded: ``path`` is the app's mount the call came in on (a route declared with
 ``App.flow``/``App.route``, ``other`` when the router cannot say), never the raw request
 path; ``status`` is an HTTP status.
@@ -20,7 +25,7 @@ A worker's calls in progress count their frames when they end.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import trio
 from prometheus_client import (
@@ -32,10 +37,12 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from .._core import ReplyHandle
 from . import _observe
-from ._observe import CallStats, ObservedCall
+from ._observe import CallStats, ObservedCall, Reading
 
 __all__ = ["Metrics", "multiprocess_exposition"]
 
@@ -124,6 +131,7 @@ class Metrics:
             ["status"],
             registry=reg,
         )
+        reg.register(ReadingsCollector())
         for route in routes:  # the app's mounts show (at 0) before their first call
             self.calls_total.labels(route)
             self.calls_active.labels(route)
@@ -224,6 +232,25 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
+class ReadingsCollector(Collector):
+    """The :class:`~._observe.Reading` s of this process, read as the page is made (one
+    family per name, the sources' values added up)."""
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, tuple[Reading, float]] = {}
+        for reading in _observe.readings():
+            seen = merged.get(reading.name)
+            total = reading.value + (seen[1] if seen is not None else 0.0)
+            merged[reading.name] = (reading, total)
+        for name, (reading, total) in sorted(merged.items()):
+            family: Metric
+            if reading.gauge:
+                family = GaugeMetricFamily(f"jbtrio_{name}", reading.documentation, value=total)
+            else:
+                family = CounterMetricFamily(f"jbtrio_{name}", reading.documentation, value=total)
+            yield family
+
+
 def _counter(registry: CollectorRegistry, name: str, documentation: str) -> Counter:
     return Counter(f"jbtrio_{name}", documentation, ["path"], registry=registry)
 
@@ -233,4 +260,5 @@ def multiprocess_exposition() -> tuple[bytes, str]:
     ``/metrics`` with ``--workers``)."""
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(ReadingsCollector())  # the acceptor's own (a cluster's relays)
     return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -10,6 +10,7 @@ nothing else. Observers (the metrics module, tests) are installed per process wi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import attrs
@@ -23,11 +24,16 @@ __all__ = [
     "CallStats",
     "ObservedCall",
     "Observer",
+    "Reading",
+    "Readings",
     "add_observer",
+    "add_readings",
     "call_ended",
     "call_started",
     "observers",
+    "readings",
     "remove_observer",
+    "remove_readings",
     "replied",
     "tool_ran",
     "upgrade_refused",
@@ -121,7 +127,23 @@ class Observer(Protocol):
         """An upgrade was refused with HTTP ``status``."""
 
 
+@attrs.frozen
+class Reading:
+    """One value a component of this process counts itself (no metric call on its paths),
+    read when the metrics page is made: ``name`` without the ``jbtrio_`` prefix, a
+    counter (monotonic) or a gauge. Readings of one name from several sources add up."""
+
+    name: str
+    documentation: str
+    value: float
+    gauge: bool = False
+
+
+Readings = Callable[[], Iterable[Reading]]
+"""A source of :class:`Reading` s (e.g. a cluster instance's counters)."""
+
 _observers: list[Observer] = []
+_readings: list[Readings] = []
 _log = logging.getLogger("jbtrio.observe")
 
 
@@ -139,6 +161,28 @@ def add_observer(observer: Observer) -> None:
 def remove_observer(observer: Observer) -> None:
     """Stop telling ``observer``."""
     _observers[:] = [o for o in _observers if o is not observer]
+
+
+def add_readings(source: Readings) -> None:
+    """Put ``source``'s values on the metrics page from now on."""
+    if source not in _readings:
+        _readings.append(source)
+
+
+def remove_readings(source: Readings) -> None:
+    """Take ``source``'s values off the page."""
+    _readings[:] = [r for r in _readings if r != source]
+
+
+def readings() -> list[Reading]:
+    """Every source's values now (a failing source is logged and skipped)."""
+    values: list[Reading] = []
+    for source in tuple(_readings):
+        try:
+            values.extend(source())
+        except Exception:  # a source's bug must not break the page
+            _log.exception("readings source %r failed", source)
+    return values
 
 
 def call_started(session: ObservedCall) -> None:

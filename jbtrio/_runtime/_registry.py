@@ -17,56 +17,32 @@ Implementations:
   ``--workers`` worker);
 - :class:`~._workers.WorkerRouting` — the ``--workers`` acceptor: ``crc32(call_sid) % N``
   owns a call, and a socket goes there with ``SCM_RIGHTS`` (:mod:`._handover`);
-- a cluster of hosts (Redis-coordinated, issue 22): see below.
+- :class:`jbtrio.cluster.ClusterCalls` — a cluster of hosts coordinated through Redis
+  (``jbtrio/_cluster``), and its ``--workers`` variant of :class:`~._workers.WorkerRouting`.
 
 How the listener uses it (:class:`~._listener.Listener`, the base of
-:class:`~._server.Server` and :class:`~._workers.Acceptor`): a server runs
-:meth:`~CallRegistry.run` in its nursery before it listens. With :attr:`~CallRegistry.routes`
+:class:`~._server.Server` and :class:`~._workers.Acceptor`): the listener's constructor
+calls :meth:`~CallRegistry.bind` with itself (a :class:`Serving`), and the listener runs
+:meth:`~CallRegistry.run` in its nursery before it listens (the acceptor: before its
+workers start). With :attr:`~CallRegistry.routes`
 false every socket is served here at once. With it true, each upgraded connection is read up
 to its first session message without consuming it (:class:`RouteFinder` over the backend's
 :class:`~._transport_api.FramePeek`; an audio socket by its metadata's ``callSid``), then
 ``await registry.owner(route.key)``: :data:`LOCAL` — the connection is adopted and served
-here; anything else — ``await registry.hand_over(upgrade, route, owner, received)``, and
-the connection is closed with 1013 if that returns False. Once served here, the
-:class:`~._server.Server` calls :meth:`~CallRegistry.find`, :meth:`~CallRegistry.admit`,
-:meth:`~CallRegistry.add`, :meth:`~CallRegistry.check_reconnect`; the session calls
-:meth:`~CallRegistry.forget` when it ends; shutdown waits on :attr:`~CallRegistry.calls` and
+here (:meth:`Serving.serve_here`); anything else — ``await registry.hand_over(upgrade,
+route, owner, received)``, and the connection is closed with 1013 if that returns False.
+Once served here, the :class:`~._server.Server` calls :meth:`~CallRegistry.find`,
+:meth:`~CallRegistry.admit`, :meth:`~CallRegistry.add`,
+:meth:`~CallRegistry.check_reconnect`; the session calls :meth:`~CallRegistry.forget` when
+it ends; shutdown waits on :attr:`~CallRegistry.calls` and
 :meth:`~CallRegistry.wait_changed`.
 
-**Where a Redis-cluster registry plugs in** (nothing else needs an edit):
-
-1. a module of its own (e.g. ``_runtime/_cluster.py``) with ``class ClusterCalls(LocalCalls)``
-   and ``routes = True``: it keeps every local check and bound of :class:`LocalCalls`
-   (admission, identity digest, probe, orphans) by inheriting them;
-2. :meth:`~CallRegistry.run`: connect to Redis, start the relay listener (3.) and a task
-   refreshing this host's claims (a TTL, so that a dead host's calls become claimable), then
-   ``task_status.started()``; it runs in the server's nursery, so it stops with the server;
-3. the relay listener: a TCP listener (on the address this host publishes) whose
-   connections start with ``len(body)`` (8 bytes, big-endian) and
-   ``body = encode_state(handshake, subprotocol, received)`` (:mod:`._handover`), then carry
-   the websocket's bytes as they come; it reads the head, ``decode_state(body)``, and gives the
-   stream to ``server.adopt_soon(stream, handshake, subprotocol, received)`` — as a worker
-   adopts a socket handed over by the acceptor (the adopted socket is then served as any
-   other, through this same registry, whose :meth:`owner` says :data:`LOCAL`);
-4. :meth:`owner`: ``None`` (a socket that names no call) → :data:`LOCAL`; a call claimed by
-   this host → :data:`LOCAL`; by another live host → ``Host(relay_address)``; by nobody
-   (a new call, or its host died) → claim it atomically for this host (``SET NX`` with the
-   TTL) and return :data:`LOCAL` — a reconnect of a call whose host died then resumes here
-   (the server's "unknown call" path, as after a ``--workers`` worker died);
-5. :meth:`hand_over` for a ``Host``: connect to its relay, send the head, then pump bytes
-   both ways between ``upgrade.stream`` and the relay connection until either side ends
-   (it may last as long as the call's socket: the listener awaits it inside that
-   connection's handler); return False if the relay cannot be reached in time (the
-   listener closes the socket with 1013: jambonz reconnects, maybe to another host);
-6. :meth:`add` / :meth:`forget` stay synchronous (the session's end path must not wait on
-   the network): call ``super()`` and queue the claim's refresh or release for the task of
-   (2.) on a bounded channel;
-7. construct the server with it: ``Server(app, config, registry=ClusterCalls(...))`` (the
-   CLI option that does so, e.g. ``jbtrio serve --cluster redis://...``, is the cluster's).
-
-With ``--workers`` on each host, the acceptor's registry is the one that routes: a cluster
-variant of :class:`~._workers.WorkerRouting` answers ``Host`` for other hosts' calls and
-``Process(crc32 % N)`` for its own, and the workers keep :class:`LocalCalls`.
+A registry that needs more than the listener (the cluster's: a Redis lease store, a relay
+listener, a renewal task) starts it in :meth:`~CallRegistry.run`, which runs in the
+server's nursery and so stops with the server; what reaches it by its own ways (a socket
+another host relays here) it gives to the listener it was bound to
+(:meth:`Serving.adopt`). So ``Server(app, config, registry=...)`` (or ``jbtrio.serve(app,
+registry=...)``) runs any of them, and nothing above the runtime knows which.
 """
 
 from __future__ import annotations
@@ -84,7 +60,15 @@ from .._wire import MAX_ID_CHARS, CallInfo, InboundMessage, SessionRedirect, dec
 from ._config import ServerConfig
 from ._logging import CallLogger, call_logger
 from ._ratelimit import LogBudget
-from ._transport_api import AUDIO_SUBPROTOCOL, FramePeek, Peeked, PeekEnd, Upgrade, WebSocket
+from ._transport_api import (
+    AUDIO_SUBPROTOCOL,
+    FramePeek,
+    Handshake,
+    Peeked,
+    PeekEnd,
+    Upgrade,
+    WebSocket,
+)
 
 if TYPE_CHECKING:
     from ._session import CallSession
@@ -99,6 +83,7 @@ __all__ = [
     "Refusal",
     "Route",
     "RouteFinder",
+    "Serving",
 ]
 
 
@@ -207,8 +192,35 @@ class Refusal:
     why: str
 
 
+class Serving(Protocol):
+    """What a registry may use of the listener it serves (:meth:`CallRegistry.bind`): a
+    :class:`~._server.Server` or an :class:`~._workers.Acceptor`."""
+
+    @property
+    def connections(self) -> int:
+        """Upgraded connections now (bounded by ``max_connections``)."""
+        ...
+
+    async def adopt(
+        self, stream: trio.abc.Stream, handshake: Handshake, subprotocol: str, received: bytes
+    ) -> None:
+        """Serve a connection upgraded elsewhere (e.g. relayed by another host)."""
+        ...
+
+    async def serve_here(self, upgrade: Upgrade, received: bytes) -> None:
+        """Serve a routed connection here, as if its call lived here (``received``: the
+        bytes read after its upgrade)."""
+        ...
+
+
 class CallRegistry(Protocol):
     """Where each call lives, and the calls that live here (see the module)."""
+
+    def bind(self, listener: Serving) -> None:
+        """``listener`` (a :class:`~._server.Server` or an :class:`~._workers.Acceptor`)
+        is the one this registry serves: called once, by its constructor. A registry that
+        adopts sockets arriving by other ways (a cluster's relay) serves them through it."""
+        ...
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Set up what the registry needs while the server runs (a store, a relay
@@ -283,6 +295,9 @@ class LocalCalls:
         self._anonymous = 0
         self._changed = trio.Event()
         self._budget = budget if budget is not None else LogBudget()
+
+    def bind(self, listener: Serving) -> None:
+        pass  # every socket comes through the listener itself
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()  # nothing to set up: every call lives in this dict

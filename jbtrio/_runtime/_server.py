@@ -338,14 +338,18 @@ async def serve(
     port: int = 3000,
     *,
     config: ServerConfig | None = None,
+    registry: CallRegistry | None = None,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``router`` (a :class:`jbtrio.App`) on TCP until cancelled or shut down.
 
     Use it inside a Trio program with ``server = await nursery.start(jbtrio.serve, app)``;
     ``server.port`` is the bound port and ``await server.shutdown()`` stops it gracefully.
+    ``registry`` says where calls live (one process by default); a cluster instance is
+    ``registry=jbtrio.cluster.ClusterCalls(config, cluster_config)``: it starts its relay
+    listener and lease store with the server and stops them with it.
     """
-    await Server(router, config).run(host, port, task_status=task_status)
+    await Server(router, config, registry=registry).run(host, port, task_status=task_status)
 
 
 async def _keep_alive(socket: WebSocket) -> None:

@@ -273,10 +273,22 @@ class WorkerRouting(LocalCalls):
 
 
 class Acceptor(Listener):
-    """The parent process: listens, upgrades, routes each socket to its call's worker."""
+    """The parent process: listens, upgrades, routes each socket to its call's worker.
 
-    def __init__(self, router: Router, config: ServerConfig, pool: WorkerPool) -> None:
-        super().__init__(router, config, WorkerRouting(config, pool))
+    ``registry`` routes the sockets (:class:`WorkerRouting` over ``pool`` by default; a
+    cluster instance's routes other instances' calls to them). It runs before the workers
+    start, so that what it sets up (a cluster's relay address) is there for their command.
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        config: ServerConfig,
+        pool: WorkerPool,
+        *,
+        registry: WorkerRouting | None = None,
+    ) -> None:
+        super().__init__(router, config, registry or WorkerRouting(config, pool))
         self.pool = pool
         self._handlers_scope = trio.CancelScope()
         self._registry_scope = trio.CancelScope()
@@ -290,8 +302,8 @@ class Acceptor(Listener):
     ) -> None:
         """Start the workers and listen on ``host:port`` until :meth:`shutdown`."""
         async with trio.open_nursery() as nursery:
-            await nursery.start(self._run_pool)
             await nursery.start(self._run_registry, name="jbtrio call registry")
+            await nursery.start(self._run_pool)
             listeners = await self.listen(host, port)
             nursery.start_soon(self._accept, listeners, name="jbtrio acceptor")
             log.info(
