@@ -6,7 +6,6 @@ session's module (no import circle), and mypy checks that ``CallSession`` is one
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
@@ -48,7 +47,7 @@ class SessionParts(Protocol):
     _timer_scope: trio.CancelScope
     _armed: float
     _consumer: Consumer | None
-    _backlog: deque[Incoming]
+    _backlog: list[Incoming]
     _first_handle: ReplyHandle | None
     _force_close: str | None
 
