@@ -247,15 +247,20 @@ class Socket:
                 continue  # no more HTTP once the socket is open
             opcode = frame.opcode
             if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                data_in = bytes(frame.data)
+                # The engine's parser keeps the last frame it read until the next one: not
+                # its payload, for an idle call (the session:new, ~1.5 KiB; issue 23).
+                frame.data = b""
                 if frame.fin:
-                    self._deliver(opcode, bytes(frame.data))
+                    self._deliver(opcode, data_in)
                 else:
                     self._fragment_opcode = opcode
-                    self._fragments = [bytes(frame.data)]
+                    self._fragments = [data_in]
                     self._fragment_count = 1
             elif opcode is Opcode.CONT:
                 if frame.data:
                     self._fragments.append(bytes(frame.data))
+                    frame.data = b""
                 self._fragment_count += 1
                 if self._fragment_count >= self._max_fragments and not frame.fin:
                     self._too_many_fragments()
@@ -566,8 +571,13 @@ async def open_socket(
             options.close_timeout,
             max_fragments=options.max_fragments,
         )
-        async with _closing(socket):
+        # The close inline, not a context manager of its own: one generator fewer held per
+        # connection for its whole life (issue 23).
+        try:
             yield socket
+        finally:
+            with trio.CancelScope(shield=True):
+                await socket.close(socket.close_code or 1000)
 
 
 @asynccontextmanager
@@ -591,17 +601,11 @@ async def adopt_socket(
             received=received,
             max_fragments=options.max_fragments,
         )
-        async with _closing(socket):
+        try:
             yield socket
+        finally:
+            with trio.CancelScope(shield=True):
+                await socket.close(socket.close_code or 1000)
     finally:
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(stream)
-
-
-@asynccontextmanager
-async def _closing(socket: Socket) -> AsyncIterator[None]:
-    try:
-        yield
-    finally:
-        with trio.CancelScope(shield=True):
-            await socket.close(socket.close_code or 1000)
