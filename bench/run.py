@@ -12,6 +12,7 @@ same run. It prints a table, then one JSON line (the last line) whose headline i
 ``@jambonz/sdk``.
 
 Servers: ``jbtrio`` (bench/jbtrio_server.py, set up as ``jbtrio serve`` sets an app up),
+``jbtrio_flow`` (the same app on the flow API: ``jbtrio_server.py --flow``),
 ``jambonz_sdk`` (@jambonz/sdk 0.10.1), ``node_client_ws`` (@jambonz/node-client-ws 0.2.13),
 ``ws_bare`` (bare Node ``ws``, canned acks: the machine's ceiling), and, not SDKs:
 ``jbtrio_transport`` (jbtrio's transport alone, canned acks: the ceiling of jbtrio),
@@ -61,6 +62,7 @@ NODE_PACKAGES = {"@jambonz/sdk": "0.10.1", "@jambonz/node-client-ws": "0.2.13", 
 
 SERVERS = (
     "jbtrio",
+    "jbtrio_flow",
     "jambonz_sdk",
     "node_client_ws",
     "ws_bare",
@@ -73,11 +75,14 @@ SERVERS = (
     "jbtrio_no_metrics",
     "jbtrio_before",
 )
-#: Not SDKs, and not in the TTS case: the ceilings, jbtrio embedded in a program that leaves
-#: CPython's garbage collector at its defaults, jbtrio building a Gather per answer, and jbtrio
+#: Not SDKs, and not in the TTS case: the same app on the flow API (``jbtrio_flow``,
+#: ``jbtrio_server.py --flow``, as users write it: issue 23's targets are on it), the
+#: ceilings, jbtrio embedded in a program that leaves CPython's garbage collector at its
+#: defaults, jbtrio building a Gather per answer, and jbtrio
 #: served by 2 worker processes behind an acceptor (``jbtrio serve --workers 2``), and jbtrio
 #: on its other websocket backend (``ServerConfig(transport="trio-websocket")``).
 EXTRAS = (
+    "jbtrio_flow",
     "jbtrio_transport",
     "tw_bare",
     "jbtrio_embedded",
@@ -99,6 +104,15 @@ TARGETS = {
     "setups_vs_jambonz_sdk": 50.0,
     "p99_100_vs_node_client_ws_max": 2.0,
     "kib_per_idle_call_max": 50.0,
+}
+
+#: The targets of issue 23, on the flow-API app (``jbtrio_flow``) against node-client-ws.
+TARGETS_FLOW = {
+    "rt_100_flow_vs_node_client_ws": 0.6,
+    "p99_100_flow_vs_node_client_ws_max": 1.5,
+    "setups_flow_vs_node_client_ws": 0.7,
+    "kib_per_idle_call_flow_max": 32.0,
+    "rt_100_2proc_vs_node_client_ws": 1.0,
 }
 
 
@@ -196,6 +210,7 @@ def server_command(name: str, tts: bool) -> tuple[list[str], dict[str, str]]:
     script = str(BENCH / "jbtrio_server.py")
     commands = {
         "jbtrio": [PYTHON, script, "0", *(["--tts"] if tts else [])],
+        "jbtrio_flow": [PYTHON, script, "0", "--flow"],
         "tw_bare": [PYTHON, script, "0", "--bare-tw"],
         "jbtrio_transport": [PYTHON, script, "0", "--bare-transport"],
         "jbtrio_embedded": [PYTHON, script, "0", "--no-gc-tuning"],
@@ -622,6 +637,25 @@ def headline(
             "p99_100_2proc_vs_node_client_ws": _paired(
                 results, "jbtrio_2proc", "hooks_100", "p99_ms", "node_client_ws"
             ),
+            # the flow-API app (issue 23's targets), paired per round with node-client-ws
+            "rt_100_flow_vs_node_client_ws": _paired(
+                results, "jbtrio_flow", "hooks_100", "rt_per_s", "node_client_ws"
+            ),
+            "rt_100_flow_vs_node_client_ws_per_round": _round_ratios(
+                results, "jbtrio_flow", "hooks_100", "rt_per_s", "node_client_ws"
+            ),
+            "rt_1000_flow_vs_node_client_ws": _paired(
+                results, "jbtrio_flow", "hooks_1000", "rt_per_s", "node_client_ws"
+            ),
+            "p99_100_flow_vs_node_client_ws": _paired(
+                results, "jbtrio_flow", "hooks_100", "p99_ms", "node_client_ws"
+            ),
+            "setups_flow_vs_node_client_ws": _paired(
+                results, "jbtrio_flow", "setup", "setups_per_s", "node_client_ws"
+            ),
+            "rt_100_flow_vs_jbtrio": _paired(
+                results, "jbtrio_flow", "hooks_100", "rt_per_s", "jbtrio"
+            ),
         },
         "targets": TARGETS,
         "servers": summary,
@@ -638,6 +672,24 @@ def headline(
             TARGETS["p99_100_vs_node_client_ws_max"], r["p99_100_vs_node_client_ws"]
         ),
         "kib_per_idle_call": _ge(TARGETS["kib_per_idle_call_max"], kib),
+    }
+    flow_kib = summary.get("jbtrio_flow", {}).get("kib_per_idle_call")
+    out["targets_flow"] = TARGETS_FLOW
+    out["targets_flow_met"] = {
+        "rt_100_flow_vs_node_client_ws": _ge(
+            r["rt_100_flow_vs_node_client_ws"], TARGETS_FLOW["rt_100_flow_vs_node_client_ws"]
+        ),
+        "p99_100_flow_vs_node_client_ws": _ge(
+            TARGETS_FLOW["p99_100_flow_vs_node_client_ws_max"],
+            r["p99_100_flow_vs_node_client_ws"],
+        ),
+        "setups_flow_vs_node_client_ws": _ge(
+            r["setups_flow_vs_node_client_ws"], TARGETS_FLOW["setups_flow_vs_node_client_ws"]
+        ),
+        "kib_per_idle_call_flow": _ge(TARGETS_FLOW["kib_per_idle_call_flow_max"], flow_kib),
+        "rt_100_2proc_vs_node_client_ws": _ge(
+            r["rt_100_2proc_vs_node_client_ws"], TARGETS_FLOW["rt_100_2proc_vs_node_client_ws"]
+        ),
     }
     out["ratio_vs_jambonz_sdk"] = r["rt_100_vs_jambonz_sdk"]
     return out

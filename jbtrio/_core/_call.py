@@ -562,21 +562,29 @@ class CallCore(SessionStart):
         handle.verbs = ack.verbs
         return True
 
-    def sent(self, frame: Frame, now: float) -> None:
-        """The socket accepted ``frame`` (call after the send returned)."""
+    def sent(self, frame: Frame, now: float) -> bool:
+        """The socket accepted ``frame`` (call after the send returned).
+
+        True when it may have started a deadline (the command gate's grace, the re-key
+        stall watch): only then need a runtime ask :meth:`next_deadline` again, not after
+        every ack of a hook (issue 23)."""
         self._in_flight = None
         if not self._outbox.sent(frame):
-            return
+            return False
         if frame is not self._probe:
             self._receipts.written(frame)
+        started = False
         if frame.handle is not None and frame.handle is self._new_handle:
             self._new_ack_frame = frame
             self._new_ack_sent = True
             self._await_new_ack = False
             if not self._new_ack_confirmed:
                 self._grace_until = now + self.config.session_start_grace
+                started = True
         if frame.is_ack and frame.message.msgid == self._reconnect_msgid:
             self._after_reconnect_ack(now)
+            started = True
+        return started
 
     # ------------------------------------------------------------------ end
 

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager, suppress
 import attrs
 import trio
 from websockets.http11 import Request
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
@@ -257,7 +257,22 @@ async def upgrade(
     await send_pending(protocol, stream)
     if response.status_code != 101:
         return HandshakeRejected(response.status_code, "not a valid websocket upgrade request")
+    if not received:
+        _drop_request(protocol)
     return Upgraded(stream, handshake, protocol, received)
+
+
+def _drop_request(protocol: ServerProtocol) -> None:
+    """Restart the engine's frame parser without the upgrade request.
+
+    websockets' server parser parses the request, then frames in the same generator, whose
+    frame keeps the request (its headers: ~2.5 KiB) for the socket's whole life (issue 23).
+    The base class's parser is that frame loop alone. Only when no byte came after the
+    request: the old parser then waits on an empty buffer, so nothing is lost.
+    """
+    if protocol.state is State.OPEN:
+        protocol.parser = Protocol.parse(protocol)
+        next(protocol.parser)
 
 
 async def answer_plain(

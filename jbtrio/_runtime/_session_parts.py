@@ -6,7 +6,6 @@ session's module (no import circle), and mypy checks that ``CallSession`` is one
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
@@ -48,7 +47,7 @@ class SessionParts(Protocol):
     _timer_scope: trio.CancelScope
     _armed: float
     _consumer: Consumer | None
-    _backlog: deque[Incoming]
+    _backlog: list[Incoming]
     _first_handle: ReplyHandle | None
     _force_close: str | None
 
@@ -78,7 +77,7 @@ class SessionParts(Protocol):
 
     def abort(self, reason: str) -> None: ...
 
-    def send_queued(self) -> None: ...
+    def send_queued(self, now: float | None = None) -> None: ...
 
     def reply(
         self,
@@ -98,6 +97,6 @@ class SessionParts(Protocol):
 
     def _start_send(self) -> None: ...
 
-    def _sent(self, frame: Frame) -> None: ...
+    def _sent(self, frame: Frame, now: float | None = None) -> None: ...
 
     async def _finish_partial(self, frame: Frame, socket: WebSocket) -> None: ...

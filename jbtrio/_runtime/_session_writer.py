@@ -58,13 +58,14 @@ def reply(
         self.abort(self.core.abort_reason)
         return
     if now:
-        self.send_queued()
+        self.send_queued(at)
     else:
         self._frames_ready.set()
 
 
-def send_queued(self: SessionParts) -> None:
+def send_queued(self: SessionParts, now: float | None = None) -> None:
     """Write the queued frames from the calling task if the writer is idle, else wake it.
+    ``now``: the caller's ``trio.current_time()``, if it has one (saves asking again).
 
     A reply written here costs no task switch (the writer's would be the third of a round
     trip, after the reader's and the app's). It is the writer's own work done in its
@@ -79,7 +80,7 @@ def send_queued(self: SessionParts) -> None:
     while (frame := core.next_frame()) is not None:
         written = socket.send_nowait(frame.data)
         if written is Written.ALL:
-            self._sent(frame)
+            self._sent(frame, now)
             continue
         if written is Written.PART:
             core.sending(frame)
@@ -106,8 +107,9 @@ async def send(self: SessionParts, command: Command) -> None:
     if self.ended:
         raise CallEndedError(f"call {self.call_sid} has ended; {command.command} not sent")
     await trio.lowlevel.checkpoint()
-    self.core.command(command, trio.current_time())
-    self.send_queued()
+    now = trio.current_time()
+    self.core.command(command, now)
+    self.send_queued(now)
 
 
 def start_send(self: SessionParts) -> None:
@@ -116,15 +118,15 @@ def start_send(self: SessionParts) -> None:
     self._arm(now + self.config.send_stall_timeout)
 
 
-def sent(self: SessionParts, frame: Frame) -> None:
+def sent(self: SessionParts, frame: Frame, now: float | None = None) -> None:
     core = self.core
-    core.sent(frame, trio.current_time())
+    started = core.sent(frame, trio.current_time() if now is None else now)
     stats = self.stats
     stats.frames_out += 1
     stats.bytes_out += len(frame.data)
     self._queue_drained.notify()
-    if frame.is_ack:
-        # an ack may start the command gate's grace, a probe or the re-key stall watch
+    if started:
+        # the first ack starts the command gate's grace, a reconnect's the re-key watch
         self._arm(core.next_deadline())
 
 

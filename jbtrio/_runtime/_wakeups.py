@@ -46,12 +46,12 @@ class Wakeup:
             return
         assert self._waiter is None, "Wakeup has one waiter"
         self._waiter = trio.lowlevel.current_task()
+        # a bound method, not a closure: held while parked (most of an idle call's life)
+        await trio.lowlevel.wait_task_rescheduled(self._abort)
 
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            self._waiter = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+    def _abort(self, _: Any) -> trio.lowlevel.Abort:
+        self._waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
 
 class Broadcast:
@@ -61,13 +61,19 @@ class Broadcast:
     __slots__ = ("_lot",)
 
     def __init__(self) -> None:
-        self._lot = trio.lowlevel.ParkingLot()
+        # Made on the first wait: most calls never wait on a full queue, and a parking lot
+        # is ~400 B (issue 23).
+        self._lot: trio.lowlevel.ParkingLot | None = None
 
     def notify(self) -> None:
         """Wake the current waiters."""
-        if self._lot:
-            self._lot.unpark_all()
+        lot = self._lot
+        if lot:
+            lot.unpark_all()
 
     async def wait(self) -> None:
         """Wait for the next :meth:`notify`."""
-        await self._lot.park()
+        lot = self._lot
+        if lot is None:
+            lot = self._lot = trio.lowlevel.ParkingLot()
+        await lot.park()
