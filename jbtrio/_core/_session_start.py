@@ -49,8 +49,8 @@ class SessionStart:
     _echo_id: str | None
     _echo_frame: Frame | None
 
-    # CallCore's own, which it overrides (stubs, not an ``if TYPE_CHECKING`` block: mypyc
-    # compiles this class, and refuses statements in a class body)
+    # CallCore's own, which it overrides (stubs, not an ``if TYPE_CHECKING`` block, so that
+    # mypyc can compile this class: it refuses such blocks in a class body; README, Performance)
 
     def _push_ack(self, ack: Ack, handle: ReplyHandle | None, *, urgent: bool = False) -> None:
         raise NotImplementedError
