@@ -42,7 +42,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from run import NODE, NODE_DIR, PYTHON, _stop, _wait_listening, ensure_node_modules, log
+from _servers import NODE, NODE_DIR, PYTHON, _stop, _wait_listening, ensure_node_modules, log
 
 BENCH = Path(__file__).resolve().parent
 SERVERS = (

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
 
-from run import ensure_node_modules, loadgen, log, running_server
+from _servers import ensure_node_modules, loadgen, log, running_server
 
 
 def hooks(servers: int, calls: int, duration: float) -> dict[str, Any]:

@@ -1,0 +1,250 @@
+"""The servers under test and their processes, and the load generator that drives them.
+
+Apart from ``run.py`` so the other bench scripts (``audio.py``, ``processes.py``) can start the
+same servers and load without the side-by-side table, and so ``run.py`` stays one concept: the
+plan of cases and rounds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+BENCH = Path(__file__).resolve().parent
+NODE_DIR = BENCH / "node"
+PYTHON = sys.executable
+NODE = shutil.which("node") or "node"
+NPM = shutil.which("npm") or "npm"
+
+#: Node packages the harness pins (package.json + package-lock.json).
+NODE_PACKAGES = {"@jambonz/sdk": "0.10.1", "@jambonz/node-client-ws": "0.2.13", "ws": "8.18.3"}
+
+SERVERS = (
+    "jbtrio",
+    "jbtrio_flow",
+    "jambonz_sdk",
+    "node_client_ws",
+    "ws_bare",
+    "jbtrio_transport",
+    "tw_bare",
+    "jbtrio_embedded",
+    "jbtrio_gather_per_hook",
+    "jbtrio_2proc",
+    "jbtrio_trio_websocket",
+    "jbtrio_no_metrics",
+    "jbtrio_before",
+)
+#: Not SDKs, and not in the TTS case: the same app on the flow API (``jbtrio_flow``,
+#: ``jbtrio_server.py --flow``, as users write it: issue 23's targets are on it), the
+#: ceilings, jbtrio embedded in a program that leaves CPython's garbage collector at its
+#: defaults, jbtrio building a Gather per answer, and jbtrio
+#: served by 2 worker processes behind an acceptor (``jbtrio serve --workers 2``), and jbtrio
+#: on its other websocket backend (``ServerConfig(transport="trio-websocket")``).
+EXTRAS = (
+    "jbtrio_flow",
+    "jbtrio_transport",
+    "tw_bare",
+    "jbtrio_embedded",
+    "jbtrio_gather_per_hook",
+    "jbtrio_2proc",
+    "jbtrio_trio_websocket",
+    "jbtrio_no_metrics",
+    "jbtrio_before",
+)
+#: ``jbtrio_before`` (only with ``--before DIR``) is the ``jbtrio`` bench server of another
+#: checkout (``git archive COMMIT | tar -x -C DIR``), for before/after ratios in one run: see
+#: :func:`server_command`'s ``before``.
+
+
+# ------------------------------------------------------------------ setup
+
+
+def ensure_node_modules() -> None:
+    """Install the pinned Node packages into bench/node/node_modules when missing."""
+    for name, version in NODE_PACKAGES.items():
+        manifest = NODE_DIR / "node_modules" / name / "package.json"
+        try:
+            installed = json.loads(manifest.read_text())["version"]
+        except (OSError, ValueError, KeyError):
+            installed = None
+        if installed != version:
+            log(f"installing Node packages in {NODE_DIR} (npm ci)")
+            subprocess.run(
+                [NPM, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=NODE_DIR,
+                check=True,
+                timeout=600,
+            )
+            return
+
+
+def jbtrio_tts_missing() -> str | None:
+    """None when ``jbtrio._tts`` imports, else the reason the jbtrio TTS case is skipped."""
+    probe = subprocess.run(
+        [PYTHON, "-c", "import jbtrio._tts"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if probe.returncode == 0:
+        return None
+    last = (probe.stderr.strip().splitlines() or ["import failed"])[-1]
+    return f"jbtrio._tts is not importable yet ({last})"
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ servers
+
+
+#: ``jbtrio_2proc``: the real CLI, from cwd=bench/ (the acceptor and its 2 workers set the GC
+#: up as ``jbtrio serve`` does); ``--grace 1`` so a stop never waits long for calls to finish.
+JBTRIO_2PROC = ["-m", "jbtrio", "serve", "jbtrio_server:APP", "--host", "127.0.0.1"]
+JBTRIO_2PROC += ["--port", "0", "--workers", "2", "--grace", "1"]
+
+
+def server_command(
+    name: str, tts: bool, before: Path | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of server ``name``; ``before`` is the checkout whose
+    ``jbtrio`` bench server ``jbtrio_before`` runs (``run.py --before DIR``; without it, this
+    checkout's)."""
+    env = dict(os.environ)
+    if tts:
+        env["BENCH_TTS"] = "1"
+    script = str(BENCH / "jbtrio_server.py")
+    commands = {
+        "jbtrio": [PYTHON, script, "0", *(["--tts"] if tts else [])],
+        "jbtrio_flow": [PYTHON, script, "0", "--flow"],
+        "tw_bare": [PYTHON, script, "0", "--bare-tw"],
+        "jbtrio_transport": [PYTHON, script, "0", "--bare-transport"],
+        "jbtrio_embedded": [PYTHON, script, "0", "--no-gc-tuning"],
+        "jbtrio_gather_per_hook": [PYTHON, script, "0", "--gather-per-hook"],
+        "jbtrio_2proc": [PYTHON, *JBTRIO_2PROC],
+        "jbtrio_trio_websocket": [PYTHON, script, "0", "--transport", "trio-websocket"],
+        "jbtrio_no_metrics": [PYTHON, script, "0", "--no-metrics"],
+        "jbtrio_before": [
+            PYTHON,
+            str((before or BENCH.parent) / "bench" / "jbtrio_server.py"),
+            "0",
+        ],
+        "jambonz_sdk": [NODE, str(NODE_DIR / "server_sdk.js"), "0"],
+        "node_client_ws": [NODE, str(NODE_DIR / "server_ncw.js"), "0"],
+        "ws_bare": [NODE, str(NODE_DIR / "server_ws.js"), "0"],
+    }
+    if name == "jbtrio_before" and before is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(before), env.get("PYTHONPATH")]))
+    return commands[name], env
+
+
+@attrs.define
+class Running:
+    name: str
+    process: subprocess.Popen[str]
+    port: int
+
+
+@contextmanager
+def running_server(
+    name: str, *, tts: bool = False, startup: float = 30.0, before: Path | None = None
+) -> Iterator[Running]:
+    """Start one server on 127.0.0.1 (port chosen by the OS); stop it on exit."""
+    command, env = server_command(name, tts, before)
+    process = subprocess.Popen(
+        command,
+        cwd=BENCH,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        port = _wait_listening(process, startup)
+        yield Running(name, process, port)
+    finally:
+        _stop(process)
+
+
+#: ``jbtrio serve``'s ready line: ``jbtrio serving MODULE:APP on ws://HOST:PORT ...``.
+SERVING = re.compile(r"^jbtrio serving \S+ on ws://\S+?:(\d+)(?:\s|$)")
+
+
+def _wait_listening(process: subprocess.Popen[str], startup: float) -> int:
+    """The port from the server's ready line: ``listening PORT`` (the bench servers) or
+    ``jbtrio serving ... on ws://HOST:PORT ...`` (``jbtrio serve``)."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + startup
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"server exited with {process.wait(5)} before listening")
+        if line.startswith("listening "):
+            return int(line.split()[1])
+        serving = SERVING.match(line)
+        if serving:
+            return int(serving.group(1))
+    raise RuntimeError("server did not start listening in time")
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, then SIGKILL after 5 s; then kill whatever is left of its process group (a
+    multi-process server's workers, which share the group of the session it leads)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            _kill_group(process.pid)
+            process.wait(5)
+    _kill_group(process.pid)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        return  # nothing left
+    log(f"  killed processes left in the server's process group {pgid}")
+
+
+# ------------------------------------------------------------------ load
+
+
+def loadgen(server: Running, case: str, **options: float | int) -> dict[str, Any]:
+    """Run one bounded load case against ``server``; the load generator's JSON result."""
+    args = [
+        NODE,
+        str(NODE_DIR / "loadgen.js"),
+        "--url",
+        f"ws://127.0.0.1:{server.port}/bench",
+        "--case",
+        case,
+        "--server-pid",
+        str(server.process.pid),
+    ]
+    for key, value in options.items():
+        args += ["--" + key.replace("_", "-"), str(value)]
+    bound = sum(
+        float(v) for k, v in options.items() if k in ("warmup", "duration", "setup_timeout")
+    )
+    result = subprocess.run(args, check=False, capture_output=True, text=True, timeout=bound + 120)
+    if result.returncode != 0:
+        raise RuntimeError(f"loadgen failed: {result.stderr.strip()[-2000:]}")
+    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return data
