@@ -21,13 +21,15 @@ says what the schema lists, so a type checker catches a comparison with a misspe
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _generated_file import ruff_format, write_or_check
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLBACKS = ROOT / "jbtrio" / "verbs" / "data" / "jambonz-schema" / "callbacks"
@@ -362,33 +364,11 @@ def generate() -> str:
             table.append(f'    "{verb}": {cls},\n')
     table.append("}\n")
     parts.append("".join(table))
-    return ruff_format("".join(parts))
-
-
-def ruff_format(text: str) -> str:
-    """Format ``text`` as the project's ruff would (pyproject.toml settings)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(OUTPUT), "-"],
-        input=text,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return result.stdout
+    return ruff_format("".join(parts), OUTPUT)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="only compare, do not write")
-    args = parser.parse_args()
-    text = generate()
-    if args.check:
-        if not OUTPUT.exists() or OUTPUT.read_text("utf-8") != text:
-            sys.exit(f"{OUTPUT.relative_to(ROOT)} is out of date: run tools/gen_results.py")
-        return
-    OUTPUT.write_text(text, "utf-8")
-    print(f"wrote {OUTPUT.relative_to(ROOT)} ({text.count(chr(10))} lines)")
+    write_or_check(generate, OUTPUT, "gen_results.py", __doc__.split("\n")[0])
 
 
 if __name__ == "__main__":

@@ -18,11 +18,9 @@ require. ``pipeline`` (0.9's spec, not executable) gets no class.
 
 from __future__ import annotations
 
-import argparse
 import json
 import keyword
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from urllib.parse import urljoin
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _generated_file import ruff_format, write_or_check
 from verb_tables import (
     ALIAS_DOCS,
     DOCS,
@@ -553,33 +552,16 @@ def generate(specs: dict[str, Any], schemas: dict[str, Any] | None = None) -> st
         )
         + "}\n"
     )
-    return ruff_format("".join(parts))
-
-
-def ruff_format(text: str) -> str:
-    """Format ``text`` as the project's ruff would (pyproject.toml settings)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(OUTPUT), "-"],
-        input=text,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return result.stdout
+    return ruff_format("".join(parts), OUTPUT)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="only compare, do not write")
-    args = parser.parse_args()
-    text = generate(json.loads(SPEC_PATH.read_text("utf-8")))
-    if args.check:
-        if OUTPUT.read_text("utf-8") != text:
-            sys.exit(f"{OUTPUT.relative_to(ROOT)} is out of date: run tools/gen_verbs.py")
-        return
-    OUTPUT.write_text(text, "utf-8")
-    print(f"wrote {OUTPUT.relative_to(ROOT)} ({text.count(chr(10))} lines)")
+    write_or_check(
+        lambda: generate(json.loads(SPEC_PATH.read_text("utf-8"))),
+        OUTPUT,
+        "gen_verbs.py",
+        __doc__.split("\n")[0],
+    )
 
 
 if __name__ == "__main__":
