@@ -26,6 +26,7 @@ with a typo'd verb name). The value a ``yield`` returns is typed where it is rec
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, TypeAlias
 
 import attrs
@@ -133,7 +134,6 @@ def hook_url(value: Any) -> str | None:
     return None
 
 
-@attrs.frozen
 class Prepared:
     """A step ready to send: wire verbs, the hooks that resume the flow, and their parsers.
 
@@ -143,19 +143,60 @@ class Prepared:
     step waiting on a verb of the same name). ``names`` are the canonical names of the verbs,
     and ``ai`` says whether one of them is an ``llm`` (or alias) or ``agent`` verb, which the
     call gives its own hooks before they go out.
+
+    A plain slotted class, not attrs: one is made per ``yield`` and read once (issue 23).
     """
 
-    verbs: list[dict[str, Any]]
-    hooks: Mapping[str, Parser]
-    finished_id: str | None = None
-    hook_ids: frozenset[str] = frozenset()
-    names: frozenset[str] = frozenset()
-    ai: bool = False
+    __slots__ = ("ai", "finished_id", "hook_ids", "hooks", "names", "verbs")
+
+    def __init__(
+        self,
+        verbs: list[dict[str, Any]],
+        hooks: Mapping[str, Parser],
+        *,
+        finished_id: str | None = None,
+        hook_ids: AbstractSet[str] = frozenset(),
+        names: AbstractSet[str] = frozenset(),
+        ai: bool = False,
+    ) -> None:
+        self.verbs = verbs
+        self.hooks = hooks
+        self.finished_id = finished_id
+        self.hook_ids = hook_ids
+        self.names = names
+        self.ai = ai
+
+    def __repr__(self) -> str:
+        return (
+            f"Prepared(verbs={self.verbs!r}, hooks={self.hooks!r}, "
+            f"finished_id={self.finished_id!r}, hook_ids={self.hook_ids!r}, "
+            f"names={self.names!r}, ai={self.ai!r})"
+        )
 
 
 #: Canonical names of the verbs the call completes before they are sent (its tool and event
 #: hooks): they are not sent as :class:`~jbtrio.verbs.CheckedWire`, so they are checked whole.
 AI_VERBS: frozenset[str] = frozenset({"llm", "agent"})
+
+#: What ``prepare`` needs to know of a verb, by the name it is written with: its canonical
+#: name, whether it is an AI verb, the hook property that resumes the flow and that hook's
+#: parser. Looked up once per name, then one dict lookup per verb per ``yield`` (issue 23).
+_Plan = tuple[str, bool, str | None, Parser]
+_PLANS: dict[str, _Plan] = {}
+#: The plan cache is keyed by verb names written by the app (a builder's class name, or a
+#: dict's ``verb``): bounded, so that an app building names at run time cannot grow it.
+_MAX_PLANS = 1024
+
+
+def _plan(written: str) -> _Plan:
+    plan = _PLANS.get(written)
+    if plan is None:
+        name = canonical_verb(written)[0]
+        prop = REPORTING_HOOKS.get(name)
+        plan = (name, name in AI_VERBS, prop, _PARSERS.get(name, _identity))
+        if len(_PLANS) < _MAX_PLANS:
+            _PLANS[written] = plan
+    return plan
 
 
 def prepare(
@@ -185,27 +226,28 @@ def prepare(
     ai = False
     for item in items:
         if isinstance(item, Verb):
-            name: str | None = canonical_verb(item.verb)[0]
-            verb: dict[str, Any] = item.to_dict() if name in AI_VERBS else item.checked_dict()
+            name, is_ai, prop, parser = _plan(item.verb)
+            verb: dict[str, Any] = item.to_dict() if is_ai else item.checked_dict()
             body = verb
         else:
             verb = _wire(item)
-            name = verb_name(verb)
+            written = written_name(verb)
             body = verb_body(verb)
+            if written is None:
+                verbs.append(verb)
+                continue
+            name, is_ai, prop, parser = _plan(written)
         verbs.append(verb)
-        if name is None:
-            continue
         names.add(name)
-        if name in AI_VERBS:
+        if is_ai:
             ai = True
-        prop = REPORTING_HOOKS.get(name)
         if prop is None:
             continue
         url = hook_url(body.get(prop))
         if url is None:
             url = new_hook(name.replace(":", "-"))
             body[prop] = url
-        hooks[url] = _PARSERS.get(name, _identity)
+        hooks[url] = parser
         verb_id = body.get("id")
         if verb_id is None and "id" not in body:
             verb_id = body["id"] = new_id()
@@ -221,7 +263,7 @@ def prepare(
         if not notify_events_on:
             verbs.insert(0, {"verb": "config", "notifyEvents": True})
             names.add("config")
-    return Prepared(verbs, hooks, finished_id, frozenset(hook_ids), frozenset(names), ai)
+    return Prepared(verbs, hooks, finished_id=finished_id, hook_ids=hook_ids, names=names, ai=ai)
 
 
 def wire_verbs(verbs: Any) -> list[dict[str, Any]]:

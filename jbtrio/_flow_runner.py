@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any, Literal, TypeVar
 
 import trio
@@ -30,7 +31,7 @@ from ._errors import (
     VerbError,
 )
 from ._flow import Steps, hook_url, prepare, verb_name
-from ._runtime import CallSession
+from ._runtime import CallSession, Wakeup
 from ._wire import Ack, JambonzError, VerbHook
 from .verbs import verb_body
 
@@ -55,27 +56,36 @@ _C = TypeVar("_C")
 
 class _HookWaiter:
     """Resolved by the first of a step's hooks to fire, or failed when jambonz reports that
-    it could not deliver the hook of one of the step's ``verbs``."""
+    it could not deliver the hook of one of the step's ``verbs``.
 
-    def __init__(self, verbs: frozenset[str], ids: frozenset[str] = frozenset()) -> None:
+    One waiter (the flow's task) on a :class:`~jbtrio._runtime.Wakeup`, not a
+    ``trio.Event``: one is made and woken per hook round trip (issue 23).
+    """
+
+    __slots__ = ("_done", "_woken", "error", "hook", "ids", "verbs")
+
+    def __init__(self, verbs: AbstractSet[str], ids: AbstractSet[str] = frozenset()) -> None:
         self.verbs = verbs
         self.ids = ids
         self.hook: tuple[VerbHook, ReplyHandle | None] | None = None
         self.error: HookFailed | None = None
-        self._done = trio.Event()
+        self._done = False
+        self._woken = Wakeup()
 
     def deliver(self, message: VerbHook, handle: ReplyHandle | None) -> None:
-        if not self._done.is_set():
+        if not self._done:
+            self._done = True
             self.hook = (message, handle)
-            self._done.set()
+            self._woken.set()
 
     def fail(self, error: HookFailed) -> None:
-        if not self._done.is_set():
+        if not self._done:
+            self._done = True
             self.error = error
-            self._done.set()
+            self._woken.set()
 
     async def wait(self) -> tuple[VerbHook, ReplyHandle | None]:
-        await self._done.wait()
+        await self._woken.wait()
         if self.error is not None:
             raise self.error
         assert self.hook is not None

@@ -47,6 +47,7 @@ from ._tts_driver import TtsFlush as TtsFlush
 from ._tts_driver import TtsPumpDriver as TtsPumpDriver
 from ._tts_driver import TtsPush as TtsPush
 from ._tuning import tune_gc
+from ._wakeups import Wakeup as Wakeup
 from ._workers import Acceptor as Acceptor
 from ._workers import WorkerPool as WorkerPool
 from ._workers import WorkerRouting as WorkerRouting
