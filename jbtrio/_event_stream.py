@@ -28,6 +28,9 @@ class EventStream(trio.abc.ReceiveChannel[_T], Generic[_T]):
     second task receives while one is already waiting.
     """
 
+    # Slots: one per call, and most calls never queue an event (issue 23: memory per call).
+    __slots__ = ("_items", "_max_size", "_receiver", "_receiving_closed", "_sending_closed")
+
     def __init__(self, max_size: int) -> None:
         # made on the first item queued: most calls (every flow) never queue one
         self._items: deque[_T] | None = None

@@ -14,6 +14,7 @@ It knows nothing of :class:`~jbtrio.Call` or the app: the call hands in what a c
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any, Literal, TypeVar
@@ -330,16 +331,19 @@ class FlowRunner:
         self._error_verbs = tuple
         self._failed = _no_listener
 
-    def stop(self, reason: str) -> None:
+    def stop(self, reason: str, *, level: int = logging.INFO) -> None:
         """Close every flow running (their ``finally`` blocks run)."""
         for driver in list(self._drivers):
-            self._session.log.info("closing the flow: %s", reason)
+            self._session.log.log(level, "closing the flow: %s", reason)
             driver.scope.cancel()
 
     def call_completed(self) -> None:
-        """jambonz reported the call completed: close the flows, and any started later."""
+        """jambonz reported the call completed: close the flows, and any started later.
+
+        Logged at DEBUG: it is how every call ends, and the call's end line says so already.
+        """
         self._completed = True
-        self.stop("jambonz reported the call completed")
+        self.stop("jambonz reported the call completed", level=logging.DEBUG)
 
     # ------------------------------------------------------------------ what steps wait for
 

@@ -113,7 +113,8 @@ class InboundRouter(Generic[_E]):
         self._shared = shared
         self._special = special
         self._subscriptions: list[Subscription[_E]] = []
-        self._events = EventStream[_E](session.config.inbox_size)
+        # Not EventStream[_E](...): a subscripted call costs time and sets __orig_class__.
+        self._events: EventStream[_E] = EventStream(session.config.inbox_size)
         self._events_wanted = False
         self.latest_api_url: str | None = None
         """The newest ``api_base_url`` jambonz sent (in ``session:new`` or a hook)."""
