@@ -25,8 +25,7 @@ with a typo'd verb name). The value a ``yield`` returns is typed where it is rec
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import AsyncGenerator, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import attrs
@@ -155,8 +154,8 @@ class Prepared:
         hooks: Mapping[str, Parser],
         *,
         finished_id: str | None = None,
-        hook_ids: AbstractSet[str] = frozenset(),
-        names: AbstractSet[str] = frozenset(),
+        hook_ids: Collection[str] = (),
+        names: Collection[str] = (),
         ai: bool = False,
     ) -> None:
         self.verbs = verbs
@@ -183,8 +182,8 @@ AI_VERBS: frozenset[str] = frozenset({"llm", "agent"})
 #: parser. Looked up once per name, then one dict lookup per verb per ``yield`` (issue 23).
 _Plan = tuple[str, bool, str | None, Parser]
 _PLANS: dict[str, _Plan] = {}
-#: The plan cache is keyed by verb names written by the app (a builder's class name, or a
-#: dict's ``verb``): bounded, so that an app building names at run time cannot grow it.
+#: The plan cache is keyed by the verb names the app writes (a builder's ``verb``, a dict's
+#: ``verb`` or single key): bounded, so that names made at run time cannot grow it.
 _MAX_PLANS = 1024
 
 
@@ -220,9 +219,10 @@ def prepare(
     else:
         items, wait_finished = _as_tuple(step), False
     verbs: list[dict[str, Any]] = []
-    names: set[str] = set()
+    # Lists, then tuples: a flow step parked on a hook holds them, and a set is 216 B.
+    names: list[str] = []
     hooks: dict[str, Parser] = {}
-    hook_ids: set[str] = set()
+    hook_ids: list[str] = []
     ai = False
     for item in items:
         if isinstance(item, Verb):
@@ -238,7 +238,7 @@ def prepare(
                 continue
             name, is_ai, prop, parser = _plan(written)
         verbs.append(verb)
-        names.add(name)
+        names.append(name)
         if is_ai:
             ai = True
         if prop is None:
@@ -252,7 +252,7 @@ def prepare(
         if verb_id is None and "id" not in body:
             verb_id = body["id"] = new_id()
         if isinstance(verb_id, str):
-            hook_ids.add(verb_id)
+            hook_ids.append(verb_id)
     finished_id = None
     if wait_finished and verbs:
         for verb in verbs:
@@ -262,8 +262,10 @@ def prepare(
         finished_id = str(verb_body(verbs[-1])["id"])
         if not notify_events_on:
             verbs.insert(0, {"verb": "config", "notifyEvents": True})
-            names.add("config")
-    return Prepared(verbs, hooks, finished_id=finished_id, hook_ids=hook_ids, names=names, ai=ai)
+            names.append("config")
+    return Prepared(
+        verbs, hooks, finished_id=finished_id, hook_ids=tuple(hook_ids), names=tuple(names), ai=ai
+    )
 
 
 def wire_verbs(verbs: Any) -> list[dict[str, Any]]:

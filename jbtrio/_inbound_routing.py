@@ -94,6 +94,21 @@ class InboundRouter(Generic[_E]):
     ``special(event)`` takes what the app routes itself, True when it did.
     """
 
+    # Slots: one per call (issue 23: memory per call).
+    __slots__ = (
+        "_events",
+        "_events_wanted",
+        "_flows",
+        "_make_event",
+        "_nursery",
+        "_session",
+        "_shared",
+        "_special",
+        "_subscriptions",
+        "_tools",
+        "latest_api_url",
+    )
+
     def __init__(
         self,
         session: CallSession,

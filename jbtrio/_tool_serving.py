@@ -43,6 +43,16 @@ class ToolServer:
     ``shared`` the app's tools, read at each tool call (so a tool registered later serves).
     """
 
+    # Slots: one per call (issue 23: memory per call).
+    __slots__ = (
+        "_nursery",
+        "_owner",
+        "_session",
+        "_shared",
+        "_tools",
+        "_vendor",
+    )
+
     def __init__(
         self,
         owner: object,
