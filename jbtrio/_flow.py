@@ -274,7 +274,7 @@ def wire_verbs(verbs: Any) -> list[dict[str, Any]]:
     :class:`~jbtrio.verbs.CheckedWire`, not validated again when sent)."""
     out: list[dict[str, Any]] = []
     for verb in _as_tuple(verbs):
-        if isinstance(verb, Verb) and canonical_verb(verb.verb)[0] not in AI_VERBS:
+        if isinstance(verb, Verb) and not _plan(verb.verb)[1]:
             out.append(verb.checked_dict())
         else:
             out.append(_wire(verb))
