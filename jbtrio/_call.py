@@ -147,8 +147,9 @@ class Event:
         if self.handle is None:
             raise ReplyError(f"{self.type} needs no reply", state="not_ack_required")
         if verbs is not None:
-            verbs = wire_verbs(verbs)
-            self.call._prepare_llm(verbs)  # AI verbs get the hooks the call serves
+            verbs, ai = wire_verbs(verbs)
+            if ai:
+                self.call._prepare_llm(verbs)  # AI verbs get the hooks the call serves
         self.call.session.reply(self.handle, verbs)
 
 

@@ -268,17 +268,27 @@ def prepare(
     )
 
 
-def wire_verbs(verbs: Any) -> list[dict[str, Any]]:
+def wire_verbs(verbs: Any) -> tuple[list[dict[str, Any]], bool]:
     """One verb or a list of them (builders or dicts) as wire dicts the caller may add hooks
     to (a dict is copied one level deep; a builder, but an ``llm`` or ``agent`` one, becomes a
-    :class:`~jbtrio.verbs.CheckedWire`, not validated again when sent)."""
+    :class:`~jbtrio.verbs.CheckedWire`, not validated again when sent), and whether one of
+    them is an ``llm`` (or alias) or ``agent`` verb, which the call completes before sending."""
     out: list[dict[str, Any]] = []
+    ai = False
     for verb in _as_tuple(verbs):
-        if isinstance(verb, Verb) and not _plan(verb.verb)[1]:
-            out.append(verb.checked_dict())
-        else:
-            out.append(_wire(verb))
-    return out
+        if isinstance(verb, Verb):
+            if _plan(verb.verb)[1]:
+                ai = True
+                out.append(verb.to_dict())
+            else:
+                out.append(verb.checked_dict())
+            continue
+        wire = _wire(verb)
+        out.append(wire)
+        written = written_name(wire)
+        if written is not None and _plan(written)[1]:
+            ai = True
+    return out, ai
 
 
 def _wire(verb: Any) -> dict[str, Any]:
