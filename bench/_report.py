@@ -221,6 +221,12 @@ def headline(
             "rt_100_vs_before": paired_ratio(results, "hooks_100", "rt_per_s", "jbtrio_before"),
             "rt_1000_vs_before": paired_ratio(results, "hooks_1000", "rt_per_s", "jbtrio_before"),
             "setups_vs_before": paired_ratio(results, "setup", "setups_per_s", "jbtrio_before"),
+            "rt_100_flow_vs_before": _paired(
+                results, "jbtrio_flow", "hooks_100", "rt_per_s", "jbtrio_flow_before"
+            ),
+            "setups_flow_vs_before": _paired(
+                results, "jbtrio_flow", "setup", "setups_per_s", "jbtrio_flow_before"
+            ),
             "p99_100_vs_node_client_ws": ratio(jb.get("p99_ms_100"), ncw.get("p99_ms_100")),
             # jbtrio_2proc: the jbtrio app under `jbtrio serve --workers 2`, paired per round.
             "rt_100_2proc_vs_jambonz_sdk": _paired(

@@ -45,6 +45,7 @@ SERVERS = (
     "jbtrio_trio_websocket",
     "jbtrio_no_metrics",
     "jbtrio_before",
+    "jbtrio_flow_before",
 )
 #: Not SDKs, and not in the TTS case: the same app on the flow API (``jbtrio_flow``,
 #: ``jbtrio_server.py --flow``, as users write it: issue 23's targets are on it), the
@@ -62,10 +63,12 @@ EXTRAS = (
     "jbtrio_trio_websocket",
     "jbtrio_no_metrics",
     "jbtrio_before",
+    "jbtrio_flow_before",
 )
 #: ``jbtrio_before`` (only with ``--before DIR``) is the ``jbtrio`` bench server of another
-#: checkout (``git archive COMMIT | tar -x -C DIR``), for before/after ratios in one run: see
-#: :func:`server_command`'s ``before``.
+#: checkout (``git archive COMMIT | tar -x -C DIR``), ``jbtrio_flow_before`` its
+#: ``jbtrio_flow`` one, for before/after ratios in one run: see :func:`server_command`'s
+#: ``before``.
 
 
 # ------------------------------------------------------------------ setup
@@ -143,11 +146,17 @@ def server_command(
             str((before or BENCH.parent) / "bench" / "jbtrio_server.py"),
             "0",
         ],
+        "jbtrio_flow_before": [
+            PYTHON,
+            str((before or BENCH.parent) / "bench" / "jbtrio_server.py"),
+            "0",
+            "--flow",
+        ],
         "jambonz_sdk": [NODE, str(NODE_DIR / "server_sdk.js"), "0"],
         "node_client_ws": [NODE, str(NODE_DIR / "server_ncw.js"), "0"],
         "ws_bare": [NODE, str(NODE_DIR / "server_ws.js"), "0"],
     }
-    if name == "jbtrio_before" and before is not None:
+    if name in ("jbtrio_before", "jbtrio_flow_before") and before is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(before), env.get("PYTHONPATH")]))
     return commands[name], env
 

@@ -252,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--before",
         type=Path,
-        help="a checkout of an earlier commit: adds the jbtrio_before row (its jbtrio server)",
+        help="a checkout of an earlier commit: adds the jbtrio_before and jbtrio_flow_before rows "
+        "(its jbtrio server, events and flow API)",
     )
     args = parser.parse_args(argv)
     before = args.before.resolve() if args.before else None
@@ -264,7 +265,11 @@ def main(argv: list[str] | None = None) -> int:
         mode = attrs.evolve(mode, hooks_per_call=args.hooks_per_call)
     if args.hook_calls:
         mode = attrs.evolve(mode, hook_calls=tuple(int(n) for n in args.hook_calls.split(",")))
-    servers = [s for s in args.servers.split(",") if s and (s != "jbtrio_before" or args.before)]
+    servers = [
+        s
+        for s in args.servers.split(",")
+        if s and (s not in ("jbtrio_before", "jbtrio_flow_before") or args.before)
+    ]
     unknown = set(servers) - set(SERVERS)
     if unknown:
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
