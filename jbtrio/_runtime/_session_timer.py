@@ -1,8 +1,13 @@
-"""A call's **timer** task: one task for every deadline of the call — the ack tracker (it
-lets the core ack for a slow app), the send-stall watchdog, the socket's keepalive pings and
-the reconnect supervisor (after a drop, the call waits, bounded, for ``session:reconnect``
-on a new socket). Deadlines are set on its cancel scope, so arming one costs no task switch.
-A part of :class:`~._session.CallSession`."""
+"""A call's deadlines — the ack tracker (it lets the core ack for a slow app), the send-stall
+watchdog, the socket's keepalive pings and the reconnect supervisor (after a drop, the call
+waits, bounded, for ``session:reconnect`` on a new socket) — served without a task of their
+own while the writer is idle: its wait is bounded by the next deadline
+(:func:`wait_serving_deadlines`). While the writer is in a socket operation that may wait
+(a send the kernel did not take at once, a flush, a close), a **timer** task serves them
+instead, until the operation is over (:func:`cover`). An idle call so holds no task, no
+coroutine and no cancel scope for its deadlines (~3 KiB, issue 23). Deadlines are set on
+the cancel scope of whoever serves them, so arming one costs no task switch. A part of
+:class:`~._session.CallSession`."""
 
 from __future__ import annotations
 
@@ -11,57 +16,96 @@ import math
 import trio
 
 from ._session_parts import SessionParts
+from ._wakeups import Wakeup
 
-__all__ = ["arm", "timer"]
+__all__ = ["arm", "cover", "serve_deadlines", "timer", "uncover", "wait_serving_deadlines"]
 
 
 def arm(self: SessionParts, deadline: float | None) -> None:
-    """Make the timer wake at ``deadline`` at the latest (no task switch).
+    """Make the call wake at ``deadline`` at the latest (no task switch).
 
-    The timer may wake earlier than needed (a deadline armed for an ack that was sent
-    since): it then finds nothing due and re-arms for what is next."""
+    It may wake earlier than needed (a deadline armed for an ack that was sent since): it
+    then finds nothing due and re-arms for what is next."""
     if deadline is not None and deadline < self._armed:
         self._armed = deadline
         self._timer_scope.deadline = deadline
 
 
-async def timer(self: SessionParts) -> None:
-    """Every deadline of the call: acks on the app's behalf, stalled sends, reconnects."""
+async def serve_deadlines(self: SessionParts) -> bool:
+    """Run what is due now, and arm the next wake; False once the call is over."""
     stall = self.config.send_stall_timeout
-    while True:
-        now = trio.current_time()
+    now = trio.current_time()
+    deadline = self.core.next_deadline()
+    if deadline is not None and deadline <= now:
+        self._handle_core_events(self.core.tick(now))
+        self._frames_ready.set()
         deadline = self.core.next_deadline()
-        if deadline is not None and deadline <= now:
-            self._handle_core_events(self.core.tick(now))
-            self._frames_ready.set()
-            deadline = self.core.next_deadline()
-        since = self._sending_since
-        if since is not None and now - since >= stall and self._socket is not None:
-            self.log.error("send stalled for %.1f s: aborting the socket", now - since)
-            await self._socket.abort("send stalled")
-            since = None
-        socket = self._socket
-        if socket is not None and now >= socket.keepalive_at:
-            if socket.keepalive(now):
-                self._frames_ready.set()  # the writer sends the ping
-            else:
-                self.log.warning(
-                    "no pong within %g s: treating jambonz as gone", socket.pong_timeout
-                )
-                await socket.abort(f"no pong within {socket.pong_timeout:g} s")
-        if self._socket is None and now >= self._reconnect_by:
-            self.end(
-                f"jambonz did not reconnect within {self.config.reconnect_timeout:g} s "
-                "after the socket dropped"
-            )
-            return
-        wake = min(
-            math.inf if deadline is None else deadline,
-            math.inf if since is None else since + stall,
-            self._reconnect_by,
-            math.inf if self._socket is None else self._socket.keepalive_at,
+    since = self._sending_since
+    if since is not None and now - since >= stall and self._socket is not None:
+        self.log.error("send stalled for %.1f s: aborting the socket", now - since)
+        await self._socket.abort("send stalled")
+        since = None
+    socket = self._socket
+    if socket is not None and now >= socket.keepalive_at:
+        if socket.keepalive(now):
+            self._frames_ready.set()  # the writer sends the ping
+        else:
+            self.log.warning("no pong within %g s: treating jambonz as gone", socket.pong_timeout)
+            await socket.abort(f"no pong within {socket.pong_timeout:g} s")
+    if self._socket is None and now >= self._reconnect_by:
+        self.end(
+            f"jambonz did not reconnect within {self.config.reconnect_timeout:g} s "
+            "after the socket dropped"
         )
-        self._armed = wake
-        self._timer_scope = trio.CancelScope(deadline=wake)
-        with self._timer_scope:
-            await trio.sleep_forever()
+        return False
+    self._armed = min(
+        math.inf if deadline is None else deadline,
+        math.inf if since is None else since + stall,
+        self._reconnect_by,
+        math.inf if self._socket is None else self._socket.keepalive_at,
+    )
+    return True
+
+
+async def wait_serving_deadlines(self: SessionParts, wakeup: Wakeup) -> None:
+    """The writer's idle wait: until ``wakeup`` is set, serving every deadline due meanwhile
+    (unless the timer task is still up: it serves them, and wakes the writer as it goes)."""
+    while not self._timer_up:
+        scope = self._timer_scope = trio.CancelScope(deadline=self._armed)
+        with scope:
+            await wakeup.wait()
+            return
+        if not await serve_deadlines(self):
+            return
+    await wakeup.wait()
+
+
+def cover(self: SessionParts) -> None:
+    """The writer starts a socket operation that may wait: the timer task serves the
+    call's deadlines until :func:`uncover` (started if it is not up)."""
+    self._busy = True
+    if not self._timer_up and self._nursery is not None:
+        self._timer_up = True
+        self._nursery.start_soon(self._timer, name=f"call {self.call_sid} timer")
+
+
+def uncover(self: SessionParts) -> None:
+    """The writer's socket operation is over: the timer task hands the deadlines back."""
+    self._busy = False
+    if self._timer_up:
+        self._timer_scope.cancel()  # wakes it if it sleeps; else it sees _busy cleared
+
+
+async def timer(self: SessionParts) -> None:
+    """Every deadline of the call while the writer is busy with a socket operation."""
+    try:
+        while self._busy:
+            scope = self._timer_scope = trio.CancelScope(deadline=self._armed)
+            with scope:
+                await trio.sleep_forever()
+            if not self._busy or not await serve_deadlines(self):
+                return
+    finally:
+        self._timer_up = False
+        # the writer may wait without a deadline meanwhile: it takes the deadlines back
+        self._frames_ready.set()

@@ -131,27 +131,52 @@ def sent(self: SessionParts, frame: Frame, now: float | None = None) -> None:
 
 
 async def writer(self: SessionParts) -> None:
+    """Send the call's frames in order; while idle, serve its deadlines (see
+    :mod:`._session_timer`: around a socket operation that may wait, the timer task does)."""
     core = self.core
     while True:
         if self._partial is not None:
-            await self._finish_partial(*self._partial)
+            self._cover()
+            try:
+                await self._finish_partial(*self._partial)
+            finally:
+                self._uncover()
             continue
         frame = core.next_frame()
         socket = self._socket
         if frame is None or socket is None:
             if socket is not None and socket.has_pending:
-                with suppress(SocketClosed):  # the reader sees the close too
-                    await socket.flush()
+                self._cover()
+                try:
+                    with suppress(SocketClosed):  # the reader sees the close too
+                        await socket.flush()
+                finally:
+                    self._uncover()
                 continue
             if socket is not None and self._force_close is not None:
                 # Not 1000 (jambonz would never reconnect): a drop it recovers from.
                 self._force_close = None
-                await socket.close(1011, "jbtrio: reconnect to release held messages")
+                self._cover()
+                try:
+                    await socket.close(1011, "jbtrio: reconnect to release held messages")
+                finally:
+                    self._uncover()
                 continue
-            await self._frames_ready.wait()
+            await self._wait_serving_deadlines(self._frames_ready)
+            continue
+        # What the kernel takes at once needs no timer task (see send_queued).
+        written = socket.send_nowait(frame.data)
+        if written is Written.ALL:
+            self._sent(frame)
+            continue
+        if written is Written.PART:
+            core.sending(frame)
+            self._partial = (frame, socket)
+            self._start_send()
             continue
         self._start_send()
         core.sending(frame)
+        self._cover()
         try:
             await socket.send(frame.data)
         except SocketClosed:
@@ -160,6 +185,7 @@ async def writer(self: SessionParts) -> None:
                 await self._socket_changed.wait()
             continue
         finally:
+            self._uncover()
             self._sending_since = None
             core.sending(None)
         self._sent(frame)
