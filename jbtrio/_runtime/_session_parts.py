@@ -46,6 +46,7 @@ class SessionParts(Protocol):
     _reconnect_by: float
     _timer_scope: trio.CancelScope
     _armed: float
+    _now: Callable[[], float]
     _busy: bool
     _timer_up: bool
     _nursery: trio.Nursery | None

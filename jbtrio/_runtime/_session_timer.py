@@ -34,7 +34,7 @@ def arm(self: SessionParts, deadline: float | None) -> None:
 async def serve_deadlines(self: SessionParts) -> bool:
     """Run what is due now, and arm the next wake; False once the call is over."""
     stall = self.config.send_stall_timeout
-    now = trio.current_time()
+    now = self._now()
     deadline = self.core.next_deadline()
     if deadline is not None and deadline <= now:
         self._handle_core_events(self.core.tick(now))
