@@ -206,7 +206,7 @@ class CallSession:
     _arm = _session_timer.arm
     _cover = _session_timer.cover
     _uncover = _session_timer.uncover
-    _wait_serving_deadlines = _session_timer.wait_serving_deadlines
+    _serve_deadlines = _session_timer.serve_deadlines
     _timer = _session_timer.timer
 
     # ------------------------------------------------------------------ lifecycle

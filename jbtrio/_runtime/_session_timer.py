@@ -1,8 +1,8 @@
 """A call's deadlines — the ack tracker (it lets the core ack for a slow app), the send-stall
 watchdog, the socket's keepalive pings and the reconnect supervisor (after a drop, the call
 waits, bounded, for ``session:reconnect`` on a new socket) — served without a task of their
-own while the writer is idle: its wait is bounded by the next deadline
-(:func:`wait_serving_deadlines`). While the writer is in a socket operation that may wait
+own while the writer is idle: its wait is bounded by the next deadline, and it calls
+:func:`serve_deadlines` when that one comes. While the writer is in a socket operation that may wait
 (a send the kernel did not take at once, a flush, a close), a **timer** task serves them
 instead, until the operation is over (:func:`cover`). An idle call so holds no task, no
 coroutine and no cancel scope for its deadlines (~3 KiB, issue 23). Deadlines are set on
@@ -16,9 +16,8 @@ import math
 import trio
 
 from ._session_parts import SessionParts
-from ._wakeups import Wakeup
 
-__all__ = ["arm", "cover", "serve_deadlines", "timer", "uncover", "wait_serving_deadlines"]
+__all__ = ["arm", "cover", "serve_deadlines", "timer", "uncover"]
 
 
 def arm(self: SessionParts, deadline: float | None) -> None:
@@ -65,19 +64,6 @@ async def serve_deadlines(self: SessionParts) -> bool:
         math.inf if self._socket is None else self._socket.keepalive_at,
     )
     return True
-
-
-async def wait_serving_deadlines(self: SessionParts, wakeup: Wakeup) -> None:
-    """The writer's idle wait: until ``wakeup`` is set, serving every deadline due meanwhile
-    (unless the timer task is still up: it serves them, and wakes the writer as it goes)."""
-    while not self._timer_up:
-        scope = self._timer_scope = trio.CancelScope(deadline=self._armed)
-        with scope:
-            await wakeup.wait()
-            return
-        if not await serve_deadlines(self):
-            return
-    await wakeup.wait()
 
 
 def cover(self: SessionParts) -> None:

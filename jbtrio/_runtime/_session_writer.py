@@ -163,7 +163,17 @@ async def writer(self: SessionParts) -> None:
                 finally:
                     self._uncover()
                 continue
-            await self._wait_serving_deadlines(self._frames_ready)
+            # Idle: wait for frames, serving the call's deadlines meanwhile (unless the timer
+            # task is still up: it serves them, and wakes the writer as it goes). Inline,
+            # not a helper: a parked call holds one coroutine frame less (issue 23).
+            if self._timer_up:
+                await self._frames_ready.wait()
+                continue
+            scope = self._timer_scope = trio.CancelScope(deadline=self._armed)
+            with scope:
+                await self._frames_ready.wait()
+            if scope.cancelled_caught and not await self._serve_deadlines():
+                return  # the call is over
             continue
         # What the kernel takes at once needs no timer task (see send_queued).
         written = socket.send_nowait(frame.data)
