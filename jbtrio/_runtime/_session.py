@@ -14,7 +14,8 @@ it outlives that socket. Its nursery runs the named tasks of the design:
   (after a drop, the call waits, bounded, for ``session:reconnect`` on a new socket). The
   idle writer serves them (its wait ends at the next one); a task of their own runs only
   while the writer is in a socket operation that may wait (a send the kernel did not take
-  at once). Deadlines are set on a cancel scope, so arming one costs no task switch;
+  at once), and after a send for a second at most. Deadlines are set on a cancel scope, so
+  arming one costs no task switch;
 - **TTS stream pump** — owns ``tts:*`` commands, fed through a bounded channel; started the
   first time the app streams text;
 - **app** — the application's handler for the call.

@@ -2,9 +2,10 @@
 watchdog, the socket's keepalive pings and the reconnect supervisor (after a drop, the call
 waits, bounded, for ``session:reconnect`` on a new socket) — served without a task of their
 own while the writer is idle: its wait is bounded by the next deadline, and it calls
-:func:`serve_deadlines` when that one comes. While the writer is in a socket operation that may wait
-(a send the kernel did not take at once, a flush, a close), a **timer** task serves them
-instead, until the operation is over (:func:`cover`). An idle call so holds no task, no
+:func:`serve_deadlines` when that one comes. While the writer is in a socket operation that
+may wait (a send the kernel did not take at once, a flush, a close), a **timer** task serves
+them instead, until the operation is over or, after a send, until its next wake, a second
+later at the latest (:func:`cover`, :func:`uncover`). An idle call so holds no task, no
 coroutine and no cancel scope for its deadlines (~3 KiB, issue 23). Deadlines are set on
 the cancel scope of whoever serves them, so arming one costs no task switch. A part of
 :class:`~._session.CallSession`."""
@@ -17,7 +18,12 @@ import trio
 
 from ._session_parts import SessionParts
 
-__all__ = ["arm", "cover", "serve_deadlines", "timer", "uncover"]
+__all__ = ["LINGER", "arm", "cover", "serve_deadlines", "timer", "uncover"]
+
+#: Seconds the timer task stays up after a send (see :func:`uncover`): a stream of frames on
+#: a socket without a ``send_nowait`` path starts a task per LINGER, not per frame, and an
+#: idle call holds no timer task for longer.
+LINGER = 1.0
 
 
 def arm(self: SessionParts, deadline: float | None) -> None:
@@ -68,28 +74,34 @@ async def serve_deadlines(self: SessionParts) -> bool:
 
 def cover(self: SessionParts) -> None:
     """The writer starts a socket operation that may wait: the timer task serves the
-    call's deadlines until :func:`uncover` (started if it is not up)."""
+    call's deadlines until it is over (started if it is not up)."""
     self._busy = True
     if not self._timer_up and self._nursery is not None:
         self._timer_up = True
         self._nursery.start_soon(self._timer, name=f"call {self.call_sid} timer")
 
 
-def uncover(self: SessionParts) -> None:
-    """The writer's socket operation is over: the timer task hands the deadlines back."""
+def uncover(self: SessionParts, *, linger: bool = False) -> None:
+    """The writer's socket operation is over: the timer task hands the deadlines back to
+    it, at once or, with ``linger`` (a frame sent: more may follow, as on a socket without
+    a ``send_nowait`` path), at its next wake (a deadline, or :data:`LINGER` at the
+    latest), so that a stream of frames does not start a task per frame."""
     self._busy = False
-    if self._timer_up:
+    if not linger and self._timer_up:
         self._timer_scope.cancel()  # wakes it if it sleeps; else it sees _busy cleared
 
 
 async def timer(self: SessionParts) -> None:
-    """Every deadline of the call while the writer is busy with a socket operation."""
+    """Every deadline of the call while the writer is busy with a socket operation (and
+    until the first one after, see :func:`uncover`)."""
     try:
-        while self._busy:
-            scope = self._timer_scope = trio.CancelScope(deadline=self._armed)
+        while True:
+            # at most LINGER after the writer's last operation, it hands the deadlines back
+            wake = min(self._armed, self._now() + LINGER)
+            scope = self._timer_scope = trio.CancelScope(deadline=wake)
             with scope:
                 await trio.sleep_forever()
-            if not self._busy or not await serve_deadlines(self):
+            if not await serve_deadlines(self) or not self._busy:
                 return
     finally:
         self._timer_up = False

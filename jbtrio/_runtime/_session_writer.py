@@ -141,7 +141,7 @@ async def writer(self: SessionParts) -> None:
             try:
                 await self._finish_partial(*self._partial)
             finally:
-                self._uncover()
+                self._uncover(linger=True)
             continue
         frame = core.next_frame()
         socket = self._socket
@@ -196,7 +196,7 @@ async def writer(self: SessionParts) -> None:
                 await self._socket_changed.wait()
             continue
         finally:
-            self._uncover()
+            self._uncover(linger=True)
             self._sending_since = None
             core.sending(None)
         self._sent(frame)
