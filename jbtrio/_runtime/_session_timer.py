@@ -97,7 +97,8 @@ async def timer(self: SessionParts) -> None:
     try:
         while True:
             # at most LINGER after the writer's last operation, it hands the deadlines back
-            wake = min(self._armed, self._now() + LINGER)
+            # (an early wake, as _armed allows: it re-arms for what is due next)
+            wake = self._armed = min(self._armed, self._now() + LINGER)
             scope = self._timer_scope = trio.CancelScope(deadline=wake)
             with scope:
                 await trio.sleep_forever()
