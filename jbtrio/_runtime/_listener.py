@@ -18,7 +18,7 @@ alone, read up to its first session message without consuming it, and served her
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -172,13 +172,17 @@ class Listener:
 
     # ------------------------------------------------------------------ connections
 
-    async def handle_stream(self, stream: trio.abc.Stream) -> None:
-        """Serve one connection on ``stream``. Never raises (except cancellation)."""
+    def handle_stream(self, stream: trio.abc.Stream) -> Coroutine[Any, Any, None]:
+        """Serve one connection on ``stream`` (await the result). Never raises (except
+        cancellation).
+
+        Not a coroutine function itself but one that returns the coroutine serving the
+        connection: a frame of its own would be held for the connection's whole life
+        (~280 B per call, issue 23)."""
         refused = self._peers.refuses(stream)
         if refused is not None:
             self._log.warning("connection from %s refused: not in allowed_peers", refused)
-            await trio.aclose_forcefully(stream)
-            return
+            return trio.aclose_forcefully(stream)  # noqa: ASYNC105 - the caller awaits it
         scope, evicted = self._gate.enter()
         if evicted:
             self._log.warning(
@@ -206,9 +210,10 @@ class Listener:
                     answer=self.endpoints.answer,
                 )
                 serve = self.serve_socket
-            await self._fortress(opening, serve, handshake_scope=scope)
-        finally:
+        except BaseException:
             self._gate.leave(scope)
+            raise
+        return self._fortress(opening, serve, handshake_scope=scope)
 
     async def adopt(
         self, stream: trio.abc.Stream, handshake: Handshake, subprotocol: str, received: bytes
@@ -253,7 +258,9 @@ class Listener:
         *,
         handshake_scope: trio.CancelScope | None = None,
     ) -> None:
-        """One connection, start to end; nothing that happens on it escapes from here."""
+        """One connection, start to end; nothing that happens on it escapes from here.
+        ``handshake_scope`` (the upgrade's, from the gate) leaves the gate once the upgrade
+        is over, and at the latest when the connection is."""
         try:
             async with opening as outcome:
                 if handshake_scope is not None:
@@ -276,6 +283,9 @@ class Listener:
                         self.connections -= 1
         except* Exception as group:
             log.error("connection handler failed", exc_info=group)
+        finally:
+            if handshake_scope is not None:
+                self._gate.leave(handshake_scope)
 
     async def _serve_adopted(self, socket: WebSocket) -> None:
         # Counted already: more than max_connections means this one is over the bound.

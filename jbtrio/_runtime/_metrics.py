@@ -137,7 +137,9 @@ class Metrics:
             self.calls_active.labels(route)
         self._latency_of: dict[str, Histogram] = {}  # the labelled children, by mount
         # calls in progress: their label and what of their counters is already added
-        self._live: weakref.WeakKeyDictionary[ObservedCall, tuple[str, CallStats]] = (
+        # label and the counts flushed so far (None: nothing yet; most calls end before
+        # the page is made, and a CallStats per call is ~180 B, issue 23)
+        self._live: weakref.WeakKeyDictionary[ObservedCall, tuple[str, CallStats | None]] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -160,7 +162,7 @@ class Metrics:
 
     def call_started(self, session: ObservedCall) -> None:
         label = self._label(session.path)
-        self._live[session] = (label, CallStats())
+        self._live[session] = (label, None)
         self.calls_total.labels(label).inc()
         self.calls_active.labels(label).inc()
 
@@ -173,7 +175,7 @@ class Metrics:
         stats = session.stats
         if stats.started_at is not None:
             self.call_duration.labels(label).observe(trio.current_time() - stats.started_at)
-        self._flush(label, stats, flushed)
+        self._flush(label, stats, CallStats() if flushed is None else flushed)
 
     def tool_ran(
         self, session: ObservedCall, name: str, started_at: float, error: BaseException | None
@@ -227,7 +229,11 @@ class Metrics:
     def exposition(self) -> tuple[bytes, str]:
         """The page (Prometheus text format) and its content type; calls in progress add
         their counts first."""
-        for session, (label, flushed) in list(self._live.items()):
+        for session, (label, flushed_so_far) in list(self._live.items()):
+            flushed = flushed_so_far
+            if flushed is None:
+                flushed = CallStats()
+                self._live[session] = (label, flushed)
             self._flush(label, session.stats, flushed)
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 

@@ -10,7 +10,7 @@ nothing else. Observers (the metrics module, tests) are installed per process wi
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 import attrs
@@ -30,6 +30,7 @@ __all__ = [
     "add_readings",
     "call_ended",
     "call_started",
+    "installed",
     "observers",
     "readings",
     "remove_observer",
@@ -143,6 +144,9 @@ Readings = Callable[[], Iterable[Reading]]
 """A source of :class:`Reading` s (e.g. a cluster instance's counters)."""
 
 _observers: list[Observer] = []
+#: The observers installed (the same list, changed in place): a hot path checks it is
+#: empty before it calls a notification (issue 23).
+installed: Sequence[Observer] = _observers
 _readings: list[Readings] = []
 _log = logging.getLogger("jbtrio.observe")
 

@@ -161,11 +161,32 @@ class Server(Listener):
         )
 
     async def serve_socket(self, socket: WebSocket) -> None:
-        """Serve an accepted socket: an audio stream, or a call's socket."""
+        """Serve an accepted socket: an audio stream, or a call's socket.
+
+        A call's socket is served in this frame, the reader included (decode and hand off,
+        never waiting on the app): a coroutine per step would be held for the call's whole
+        life (~250 B each, issue 23)."""
         if socket.subprotocol == AUDIO_SUBPROTOCOL:
             await self._serve_audio(socket)
-        else:
-            await self._serve_call_socket(socket)
+            return
+        handler = self.router.resolve(socket.path)
+        assert handler is not None  # _check refused unknown paths
+        session = await self._bind(socket, handler)
+        if session is None:
+            return
+        try:
+            with session.reader_scope():  # cancelled when the call ends: then we close 1000
+                try:
+                    while True:
+                        session.feed(await socket.receive())
+                except SocketClosed as closed:
+                    session.detach(socket, closed.code)
+        finally:
+            if not session.ended and socket.close_code is None:
+                # Cancelled while the call goes on (server stopping): 1001 makes jambonz
+                # reconnect, ideally to another instance; 1000 would abandon the call.
+                with trio.CancelScope(shield=True):
+                    await socket.close(1001, "going away")
 
     async def _serve_audio(self, socket: WebSocket) -> None:
         routes = self.router.audio_routes
@@ -176,30 +197,6 @@ class Server(Listener):
             nursery.start_soon(_keep_alive, socket, name=f"audio keepalive {socket.remote}")
             await routes.serve(AudioSocketAdapter(socket), socket.path, remote=socket.remote)
             nursery.cancel_scope.cancel()
-
-    async def _serve_call_socket(self, socket: WebSocket) -> None:
-        handler = self.router.resolve(socket.path)
-        assert handler is not None  # _check refused unknown paths
-        session = await self._bind(socket, handler)
-        if session is None:
-            return
-        try:
-            with session.reader_scope():  # cancelled when the call ends: then we close 1000
-                await self._read(socket, session)
-        finally:
-            if not session.ended and socket.close_code is None:
-                # Cancelled while the call goes on (server stopping): 1001 makes jambonz
-                # reconnect, ideally to another instance; 1000 would abandon the call.
-                with trio.CancelScope(shield=True):
-                    await socket.close(1001, "going away")
-
-    async def _read(self, socket: WebSocket, session: CallSession) -> None:
-        """The reader: decode and hand off, never waiting on the app."""
-        try:
-            while True:
-                session.feed(await socket.receive())
-        except SocketClosed as closed:
-            session.detach(socket, closed.code)
 
     async def _bind(self, socket: WebSocket, handler: AppHandler) -> CallSession | None:
         """Read up to the first session message and bind the socket to its call."""

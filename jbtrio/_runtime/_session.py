@@ -9,10 +9,13 @@ it outlives that socket. Its nursery runs the named tasks of the design:
   task that queues a frame writes it itself if the kernel takes it at once
   (:meth:`CallSession.send_queued`): the writer's own step, minus a task switch; anything
   that would wait is left to the writer, so writes never overlap;
-- **timer** — one task for every deadline of the call: the ack tracker (it lets the core ack
-  for a slow app), the send-stall watchdog, the socket's keepalive pings and the reconnect
-  supervisor (after a drop, the call waits, bounded, for ``session:reconnect`` on a new
-  socket). Deadlines are set on its cancel scope, so arming one costs no task switch;
+- **timer** — every deadline of the call: the ack tracker (it lets the core ack for a slow
+  app), the send-stall watchdog, the socket's keepalive pings and the reconnect supervisor
+  (after a drop, the call waits, bounded, for ``session:reconnect`` on a new socket). The
+  idle writer serves them (its wait ends at the next one); a task of their own runs only
+  while the writer is in a socket operation that may wait (a send the kernel did not take
+  at once), and after a send for a second at most. Deadlines are set on a cancel scope, so
+  arming one costs no task switch;
 - **TTS stream pump** — owns ``tts:*`` commands, fed through a bounded channel; started the
   first time the app streams text;
 - **app** — the application's handler for the call.
@@ -64,6 +67,10 @@ __all__ = ["AppHandler", "Broadcast", "CallSession", "Consumer", "Incoming", "Wa
 
 AppHandler = Callable[["CallSession"], Awaitable[None]]
 
+#: What a text frame from jambonz may decode to (a tuple: isinstance with one is cheaper
+#: than with a union, issue 23).
+_FOR_THE_CORE = (InboundMessage, UnknownMessage)
+
 
 class CallSession:
     """The runtime state of one call. Created and driven by the server."""
@@ -74,12 +81,15 @@ class CallSession:
         "__weakref__",  # the metrics and OpenTelemetry observers key live calls weakly
         "_armed",
         "_backlog",
+        "_busy",
         "_consumer",
         "_ended",
+        "_ended_event",
         "_first_handle",
         "_force_close",
         "_frames_ready",
         "_handler",
+        "_now",
         "_nursery",
         "_on_close",
         "_on_end",
@@ -92,6 +102,7 @@ class CallSession:
         "_socket",
         "_socket_changed",
         "_timer_scope",
+        "_timer_up",
         "_tts",
         "_tts_send",
         "_tts_started",
@@ -140,7 +151,10 @@ class CallSession:
         # senders may wait for queue space
         self._socket_changed = Wakeup()
         self._queue_drained = Broadcast()
-        self._ended = trio.Event()
+        self._ended = False
+        # Made by the first wait_ended() (most calls have none): a trio.Event is ~270 B
+        # per call (issue 23).
+        self._ended_event: trio.Event | None = None
         self._sending_since: float | None = None
         # A frame written in part from another task (send_nowait): the writer finishes it.
         self._partial: tuple[Frame, WebSocket] | None = None
@@ -150,6 +164,13 @@ class CallSession:
         # message's routing, and most arm requests (a hook's reply_by, a send's stall limit)
         # are later than what is already armed, so they change nothing.
         self._armed = math.inf
+        # trio.current_time() until run() binds the run's clock: the same time, without
+        # the three calls of Trio's wrapper on every message (issue 23).
+        self._now: Callable[[], float] = trio.current_time
+        # The writer is in a socket operation that may wait; the timer task is up (it
+        # serves the deadlines meanwhile, see _session_timer).
+        self._busy = False
+        self._timer_up = False
         self._reader_scope: trio.CancelScope | None = None
         self._consumer: Consumer | None = None
         self._on_close: Callable[[], None] | None = None
@@ -172,6 +193,7 @@ class CallSession:
     # The parts kept in modules of their own, as methods (functions of the session: no call
     # in between on the per-message path).
     _handle_core_events = _session_events.handle_core_events
+    _received = _session_events.received
     _deliver = _session_events.deliver
     _consume = _session_events.consume
     reply = _session_writer.reply
@@ -183,6 +205,9 @@ class CallSession:
     _writer = _session_writer.writer
     _finish_partial = _session_writer.finish_partial
     _arm = _session_timer.arm
+    _cover = _session_timer.cover
+    _uncover = _session_timer.uncover
+    _serve_deadlines = _session_timer.serve_deadlines
     _timer = _session_timer.timer
 
     # ------------------------------------------------------------------ lifecycle
@@ -190,7 +215,7 @@ class CallSession:
     @property
     def ended(self) -> bool:
         """Whether the call is over."""
-        return self._ended.is_set()
+        return self._ended
 
     @property
     def socket(self) -> WebSocket | None:
@@ -212,23 +237,31 @@ class CallSession:
 
     async def wait_ended(self) -> None:
         """Wait until the call is over."""
-        await self._ended.wait()
+        if self._ended:
+            await trio.lowlevel.checkpoint()
+            return
+        event = self._ended_event
+        if event is None:
+            event = self._ended_event = trio.Event()
+        await event.wait()
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the call's nursery until the call ends. Never raises (the server's fortress)."""
-        prefix = f"call {self.call_sid}"
         try:
             # end() cancels the nursery's own scope (no scope of the session's: each live
             # one costs a call ~600 B, issue 23).
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                if self._ended.is_set():
+                self._now = trio.lowlevel.current_clock().current_time
+                if self._ended:
                     nursery.cancel_scope.cancel()
-                nursery.start_soon(self._timer, name=f"{prefix} timer")
                 task_status.started()
-                # The writer runs in this task, the nursery's own: one task fewer per call
-                # (~2.5 KiB each, issue 23); a failure in it fails the nursery as a child's
-                # would.
+                # The status holds the nursery start() made for us (~1 KiB): not for the
+                # call's whole life (issue 23).
+                del task_status
+                # The writer runs in this task, the nursery's own, and serves the call's
+                # deadlines while idle: two tasks fewer per call (~2.5-3 KiB each, issue
+                # 23); a failure in it fails the nursery as a child's would.
                 await self._writer()
         except* Exception as group:
             self.stats.errors += 1
@@ -315,7 +348,7 @@ class CallSession:
 
     def end(self, reason: str) -> None:
         """End the call now: cancel its tasks (``finally`` blocks run) and free its state."""
-        if self._ended.is_set():
+        if self._ended:
             return
         self._finish(reason)
         if self._nursery is not None:
@@ -325,7 +358,7 @@ class CallSession:
         """End the call at once because it cannot go on (its peer does not read what it
         must, or the core failed): one log line, the socket torn down (no close handshake
         with a peer that does not read), the call's state freed."""
-        if self._ended.is_set():
+        if self._ended:
             return
         self.stats.errors += 1
         self.log.error("ending the call: %s", reason)
@@ -335,7 +368,7 @@ class CallSession:
         self.end(reason)
 
     def _finish(self, reason: str) -> None:
-        if self._ended.is_set():
+        if self._ended:
             return
         self.end_reason = reason
         for event in self.core.end(trio.current_time()):
@@ -350,7 +383,9 @@ class CallSession:
             self._reader_scope.cancel()
         if self._on_close is not None:
             self._on_close()
-        self._ended.set()
+        self._ended = True
+        if self._ended_event is not None:
+            self._ended_event.set()
         self._on_end(self)
         _observe.call_ended(self)
         self.log.flush()  # the count of rate-limited lines not logged yet
@@ -414,7 +449,7 @@ class CallSession:
             stats.dropped += 1
             self.log.warning("malformed frame skipped: %s", exc)
             return
-        if not isinstance(message, InboundMessage | UnknownMessage):
+        if not isinstance(message, _FOR_THE_CORE):
             stats.dropped += 1
             self.log.warning("unexpected %s frame from jambonz skipped", message.TYPE)
             return
@@ -424,7 +459,7 @@ class CallSession:
         """Hand an already-decoded message to the core and the app."""
         core = self.core
         try:
-            events = core.receive(message, trio.current_time())
+            events = core.receive(message, self._now())
         except Exception as exc:  # a bug: never out of the reader, never for other calls
             self.log.error("protocol core failed on %s: %r", message, exc, exc_info=exc)
             self.abort(f"protocol core failed: {exc!r}")
@@ -432,13 +467,16 @@ class CallSession:
         if core.abort_reason is not None:
             self.abort(core.abort_reason)
             return
-        if len(events) == 1 and isinstance(events[0], Received):
-            reply = events[0].reply
-            if reply is not None:
+        if len(events) == 1 and type(event := events[0]) is Received:
+            # The usual message, one for the app: no loop over the core's events, and the
+            # deadline armed inline (issue 23).
+            reply = event.reply
+            if reply is not None and reply.reply_by < self._armed:
                 self._arm(reply.reply_by)
+            self._received(event)
         else:
             self._arm(core.next_deadline())
-        self._handle_core_events(events)
+            self._handle_core_events(events)
         if core.next_frame() is not None:
             self._frames_ready.set()
 
@@ -476,5 +514,5 @@ class CallSession:
             self.log.error("could not queue the hangup: %s", exc)
         self._frames_ready.set()
         with trio.move_on_after(self.config.crash_hangup_timeout):
-            await self._ended.wait()
+            await self.wait_ended()
         self.end("app crashed")

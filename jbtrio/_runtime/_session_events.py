@@ -25,18 +25,35 @@ from .._core import (
 from .._wire import InboundMessage, TtsStreamingEvent, TtsTokensResult
 from ._session_parts import Consumer, SessionParts
 
-__all__ = ["consume", "deliver", "handle_core_events"]
+__all__ = ["consume", "deliver", "handle_core_events", "received"]
+
+
+#: What the TTS pump is fed before the app sees it (a tuple: cheaper than a union).
+_FOR_THE_PUMP = (TtsTokensResult, TtsStreamingEvent)
+
+
+def received(self: SessionParts, event: Received) -> None:
+    """A message for the app (the core's usual event: see :meth:`CallSession.feed_message`)."""
+    if self._first_handle is None and event.reply is not None:
+        self._first_handle = event.reply
+    if isinstance(event.message, _FOR_THE_PUMP):
+        # The pump needs these first; the app still sees them.
+        self.tts_driver.feed(event.message, trio.current_time())
+    consumer = self._consumer
+    if consumer is not None:
+        # _consume inline: one call fewer per message (issue 23)
+        try:
+            consumer(event)
+        except Exception:
+            _routing_failed(self, event)
+    else:
+        self._deliver(event)
 
 
 def handle_core_events(self: SessionParts, events: Iterable[CoreEvent]) -> None:
     for event in events:
         if isinstance(event, Received):
-            if self._first_handle is None and event.reply is not None:
-                self._first_handle = event.reply
-            if isinstance(event.message, TtsTokensResult | TtsStreamingEvent):
-                # The pump needs these first; the app still sees them.
-                self.tts_driver.feed(event.message, trio.current_time())
-            self._deliver(event)
+            received(self, event)
         elif isinstance(event, AutoAcked):
             self.stats.auto_acks += 1
             self.log.warning(
@@ -125,10 +142,14 @@ def consume(self: SessionParts, consumer: Consumer, event: Received) -> None:
     try:
         consumer(event)
     except Exception:
-        # The app's routing failed for this message: log it, keep the call (its ack, if
-        # any, is still sent by the deadline policy).
-        self.log.exception(
-            "routing %s %s to the app failed",
-            event.message,
-            event.message.msgid,
-        )
+        _routing_failed(self, event)
+
+
+def _routing_failed(self: SessionParts, event: Received) -> None:
+    # The app's routing failed for this message: log it, keep the call (its ack, if any,
+    # is still sent by the deadline policy). Called in the except block: the log has it.
+    self.log.exception(
+        "routing %s %s to the app failed",
+        event.message,
+        event.message.msgid,
+    )

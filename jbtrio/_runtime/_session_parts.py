@@ -46,6 +46,10 @@ class SessionParts(Protocol):
     _reconnect_by: float
     _timer_scope: trio.CancelScope
     _armed: float
+    _now: Callable[[], float]
+    _busy: bool
+    _timer_up: bool
+    _nursery: trio.Nursery | None
     _consumer: Consumer | None
     _backlog: list[Incoming]
     _first_handle: ReplyHandle | None
@@ -94,6 +98,14 @@ class SessionParts(Protocol):
     def _consume(self, consumer: Consumer, event: Received) -> None: ...
 
     def _arm(self, deadline: float | None) -> None: ...
+
+    def _cover(self) -> None: ...
+
+    def _uncover(self, *, linger: bool = False) -> None: ...
+
+    async def _serve_deadlines(self) -> bool: ...
+
+    async def _timer(self) -> None: ...
 
     def _start_send(self) -> None: ...
 

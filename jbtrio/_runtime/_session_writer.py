@@ -47,13 +47,14 @@ def reply(
     caller's next checkpoint: until then the ack stays queued, so a flow step resumed at
     once may still join it (:meth:`extend_reply`).
     """
-    at = trio.current_time()
+    at = self._now()
     try:
         self.core.reply(handle, verbs, at)
     except ReplyError:
         self.stats.late_replies += 1
         raise
-    _observe.replied(self, handle, at - handle.received_at)
+    if _observe.installed:  # no call per reply when no observer is installed (issue 23)
+        _observe.replied(self, handle, at - handle.received_at)
     if self.core.abort_reason is not None:
         self.abort(self.core.abort_reason)
         return
@@ -95,7 +96,7 @@ def extend_reply(
 ) -> bool:
     """Append ``verbs`` to ``handle``'s ack if it is still queued (see
     :meth:`CallCore.extend_reply`); False when they must go as a ``redirect``."""
-    return self.core.extend_reply(handle, verbs, trio.current_time())
+    return self.core.extend_reply(handle, verbs, self._now())
 
 
 async def send(self: SessionParts, command: Command) -> None:
@@ -107,20 +108,20 @@ async def send(self: SessionParts, command: Command) -> None:
     if self.ended:
         raise CallEndedError(f"call {self.call_sid} has ended; {command.command} not sent")
     await trio.lowlevel.checkpoint()
-    now = trio.current_time()
+    now = self._now()
     self.core.command(command, now)
     self.send_queued(now)
 
 
 def start_send(self: SessionParts) -> None:
-    now = trio.current_time()
+    now = self._now()
     self._sending_since = now
     self._arm(now + self.config.send_stall_timeout)
 
 
 def sent(self: SessionParts, frame: Frame, now: float | None = None) -> None:
     core = self.core
-    started = core.sent(frame, trio.current_time() if now is None else now)
+    started = core.sent(frame, self._now() if now is None else now)
     stats = self.stats
     stats.frames_out += 1
     stats.bytes_out += len(frame.data)
@@ -131,27 +132,62 @@ def sent(self: SessionParts, frame: Frame, now: float | None = None) -> None:
 
 
 async def writer(self: SessionParts) -> None:
+    """Send the call's frames in order; while idle, serve its deadlines (see
+    :mod:`._session_timer`: around a socket operation that may wait, the timer task does)."""
     core = self.core
     while True:
         if self._partial is not None:
-            await self._finish_partial(*self._partial)
+            self._cover()
+            try:
+                await self._finish_partial(*self._partial)
+            finally:
+                self._uncover(linger=True)
             continue
         frame = core.next_frame()
         socket = self._socket
         if frame is None or socket is None:
             if socket is not None and socket.has_pending:
-                with suppress(SocketClosed):  # the reader sees the close too
-                    await socket.flush()
+                self._cover()
+                try:
+                    with suppress(SocketClosed):  # the reader sees the close too
+                        await socket.flush()
+                finally:
+                    self._uncover()
                 continue
             if socket is not None and self._force_close is not None:
                 # Not 1000 (jambonz would never reconnect): a drop it recovers from.
                 self._force_close = None
-                await socket.close(1011, "jbtrio: reconnect to release held messages")
+                self._cover()
+                try:
+                    await socket.close(1011, "jbtrio: reconnect to release held messages")
+                finally:
+                    self._uncover()
                 continue
-            await self._frames_ready.wait()
+            # Idle: wait for frames, serving the call's deadlines meanwhile (unless the timer
+            # task is still up: it serves them, and wakes the writer as it goes). Inline,
+            # not a helper: a parked call holds one coroutine frame less (issue 23).
+            if self._timer_up:
+                await self._frames_ready.wait()
+                continue
+            scope = self._timer_scope = trio.CancelScope(deadline=self._armed)
+            with scope:
+                await self._frames_ready.wait()
+            if scope.cancelled_caught and not await self._serve_deadlines():
+                return  # the call is over
+            continue
+        # What the kernel takes at once needs no timer task (see send_queued).
+        written = socket.send_nowait(frame.data)
+        if written is Written.ALL:
+            self._sent(frame)
+            continue
+        if written is Written.PART:
+            core.sending(frame)
+            self._partial = (frame, socket)
+            self._start_send()
             continue
         self._start_send()
         core.sending(frame)
+        self._cover()
         try:
             await socket.send(frame.data)
         except SocketClosed:
@@ -160,6 +196,7 @@ async def writer(self: SessionParts) -> None:
                 await self._socket_changed.wait()
             continue
         finally:
+            self._uncover(linger=True)
             self._sending_since = None
             core.sending(None)
         self._sent(frame)
