@@ -208,7 +208,10 @@ class CallCore(SessionStart):
             if msgid in self._seen_set:
                 return [Duplicate(message)]
             self._remember(msgid)
-            if message.should_ack and self._owed() >= self.config.max_queued_frames:
+            if (
+                message.should_ack
+                and len(self._outbox) + len(self._open) >= self.config.max_queued_frames
+            ):  # self._owed(), inline (issue 23)
                 # Each such message will queue an ack: past the bound, jambonz is not reading.
                 self._abort_reason = (
                     f"outbound queue over its bound: {self._owed()} frames queued or owed "
@@ -290,14 +293,16 @@ class CallCore(SessionStart):
         )
 
     def _new_handle_for(self, message: InboundMessage, now: float) -> ReplyHandle:
+        config = self.config
+        msgid = message.msgid
         handle = ReplyHandle(
-            message=message,
-            received_at=now,
-            deadline=now + self.config.ack_timeout,
-            reply_by=now + self.config.reply_window,
-            ack_msgid=message.msgid,
+            message,
+            now,
+            now + config.ack_timeout,
+            now + (config.ack_timeout - config.ack_margin),  # config.reply_window (issue 23)
+            msgid,
         )
-        self._open[message.msgid] = handle
+        self._open[msgid] = handle
         return handle
 
     def _remember(self, msgid: str) -> None:

@@ -171,14 +171,23 @@ class Outbox:
 
     def sent(self, frame: Frame) -> bool:
         """Drop ``frame`` after the socket accepted it; False if it is no longer queued."""
-        if self._take(frame) is None:
+        position = self._positions.pop(id(frame), None)
+        if position is None:
             return False
+        frames = self._frames
+        index = position - self._base
+        assert frames[index] is frame
+        if index == 0:
+            # the head, as a rule: dropped at once, not left as a hole (issue 23)
+            del frames[0]
+            self._base += 1
+            if frames and frames[0] is None:
+                self.head()  # drop the holes in front
+        else:
+            frames[index] = None
         if not isinstance(frame.message, Ack):  # self._count(frame, -1), inline (issue 23)
             self.commands_queued -= 1
         self.bytes_queued -= len(frame.data)
-        frames = self._frames
-        if frames and frames[0] is None:
-            self.head()  # drop the holes in front
         return True
 
     def replace(self, old: Frame, new: Frame | None) -> None:
