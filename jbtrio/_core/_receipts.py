@@ -86,16 +86,6 @@ def verb_body(verb: Mapping[str, Any]) -> Mapping[str, Any]:
 _NONE: Final[frozenset[str]] = frozenset()
 
 
-def _ids_of(verbs: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The string ids of ``verbs`` (either verb form)."""
-    out = []
-    for verb in verbs:
-        value = verb.get("id") if "verb" in verb else _verb_id(verb)
-        if type(value) is str:
-            out.append(value)
-    return out
-
-
 def _verb_id(verb: Mapping[str, Any]) -> str | None:
     value = verb_body(verb).get("id")
     return value if isinstance(value, str) else None
@@ -282,13 +272,20 @@ class Receipts:
             # Bounded: the oldest unconfirmed frame is forgotten (it can no longer be
             # re-sent, only reported); a healthy call confirms frames long before this.
             self._drop_oldest()
-        ids = frozenset(_ids_of(verbs)) if self.enabled else _NONE
-        self._seq += 1
-        self._written.append(
-            _Pending(self._seq, frame, verbs, ids, replaces, hook_verb_id, answers_hook)
-        )
-        for verb_id in ids:
-            self._where[verb_id] = self._seq
+        seq = self._seq = self._seq + 1
+        if self.enabled:
+            # _ids_of(verbs), inline, indexing each id as it goes (issue 23)
+            where = self._where
+            found = []
+            for verb in verbs:
+                value = verb.get("id") if "verb" in verb else _verb_id(verb)
+                if type(value) is str:
+                    found.append(value)
+                    where[value] = seq
+            ids = frozenset(found)
+        else:
+            ids = _NONE
+        self._written.append(_Pending(seq, frame, verbs, ids, replaces, hook_verb_id, answers_hook))
 
     def _drop_oldest(self) -> None:
         oldest = self._written.pop(0)
