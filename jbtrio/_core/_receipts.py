@@ -391,7 +391,15 @@ class Receipts:
                 self._probe_id = None
                 return Verdict((), None, f"receipt for verb {verb_id}")
         seq = self._where.get(verb_id)
-        while seq is not None and self._written and self._written[0].seq <= seq:
+        if seq is None:
+            return None
+        written = self._written
+        if written[-1].seq <= seq:
+            # All of them were read (as a rule: the receipt is the latest frame's); _where
+            # indexes only frames in _written, so it empties too (issue 23).
+            self._forget_written()
+            return None
+        while written[0].seq <= seq:
             self._drop_oldest()
         return None
 
