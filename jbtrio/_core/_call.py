@@ -19,7 +19,7 @@ in :mod:`._session_start` (the part of :class:`CallCore` that does it).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -68,6 +68,12 @@ from ._stall import StallWatch
 __all__ = ["CallCore"]
 
 Verbs = Iterable[Mapping[str, Any] | Any]
+
+# isinstance() against prebuilt tuples: ``A | B`` in a hot path builds a union each time
+# (issue 23).
+_SESSION_OPENERS: Final = (SessionNew, SessionReconnect)
+_SESSION_DATA: Final = (SessionNew, SessionAdulting)
+_SEQUENCES: Final = (list, tuple)
 
 
 class CallCore(SessionStart):
@@ -192,21 +198,27 @@ class CallCore(SessionStart):
 
     def receive(self, message: InboundMessage | UnknownMessage, now: float) -> list[CoreEvent]:
         """Take one decoded message from jambonz; returns what the app must be told."""
-        if self._ended or self.abort_reason is not None:
+        if self._ended or (
+            (self._abort_reason is not None or self._outbox.overflow is not None)
+            and self.abort_reason is not None
+        ):
             return []
         msgid = message.msgid
         if msgid is not None:
             if msgid in self._seen_set:
                 return [Duplicate(message)]
             self._remember(msgid)
-            if message.should_ack and self._owed() >= self.config.max_queued_frames:
+            if (
+                message.should_ack
+                and len(self._outbox) + len(self._open) >= self.config.max_queued_frames
+            ):  # self._owed(), inline (issue 23)
                 # Each such message will queue an ack: past the bound, jambonz is not reading.
                 self._abort_reason = (
                     f"outbound queue over its bound: {self._owed()} frames queued or owed "
                     f"(max_queued_frames={self.config.max_queued_frames})"
                 )
                 return []
-        if not isinstance(message, SessionNew | SessionReconnect):
+        if not isinstance(message, _SESSION_OPENERS):
             if self._new_ack_sent and not self._new_ack_confirmed:
                 # jambonz sends nothing else before the session:new ack resolved: it arrived.
                 self._new_ack_confirmed = True
@@ -251,7 +263,7 @@ class CallCore(SessionStart):
                 # of the call back behind its ack).
                 return [Refused(message, "a second session:new on a running call")]
         handle = self._new_handle_for(message, now)
-        if isinstance(message, SessionNew | SessionAdulting) and self.session_data is None:
+        if self.session_data is None and isinstance(message, _SESSION_DATA):
             self.session_data = message.data
         if isinstance(message, SessionNew):
             self._new_handle = handle
@@ -281,14 +293,16 @@ class CallCore(SessionStart):
         )
 
     def _new_handle_for(self, message: InboundMessage, now: float) -> ReplyHandle:
+        config = self.config
+        msgid = message.msgid
         handle = ReplyHandle(
-            message=message,
-            received_at=now,
-            deadline=now + self.config.ack_timeout,
-            reply_by=now + self.config.reply_window,
-            ack_msgid=message.msgid,
+            message,
+            now,
+            now + config.ack_timeout,
+            now + (config.ack_timeout - config.ack_margin),  # config.reply_window (issue 23)
+            msgid,
         )
-        self._open[message.msgid] = handle
+        self._open[msgid] = handle
         return handle
 
     def _remember(self, msgid: str) -> None:
@@ -313,10 +327,11 @@ class CallCore(SessionStart):
         :class:`VerbError` for verbs jambonz would reject; MessageTooLargeError for an ack over
         the frame limit. Nothing is queued when it raises.
         """
-        self._run_deadline(handle, now)
+        if now >= handle.reply_by:
+            self._run_deadline(handle, now)
         if handle.state is not ReplyState.OPEN:
             raise ReplyError(handle.why_closed, state=handle.state.value)
-        if verbs is not None and not isinstance(verbs, list | tuple):
+        if verbs is not None and not isinstance(verbs, _SEQUENCES):
             verbs = list(verbs)
         if handle is self._new_handle and not verbs:
             raise VerbError(
@@ -330,7 +345,7 @@ class CallCore(SessionStart):
         self._push_ack(ack, handle)
         handle.state = ReplyState.REPLIED
         handle.verbs = ack.verbs
-        del self._open[handle.msgid]
+        del self._open[handle.message.msgid]
         if self._twin is not None and handle is self._new_handle:
             self._answer_twin(self._twin, ack.verbs)
 
@@ -574,14 +589,19 @@ class CallCore(SessionStart):
         if frame is not self._probe:
             self._receipts.written(frame)
         started = False
-        if frame.handle is not None and frame.handle is self._new_handle:
+        handle = frame.handle
+        if handle is not None and handle is self._new_handle:
             self._new_ack_frame = frame
             self._new_ack_sent = True
             self._await_new_ack = False
             if not self._new_ack_confirmed:
                 self._grace_until = now + self.config.session_start_grace
                 started = True
-        if frame.is_ack and frame.message.msgid == self._reconnect_msgid:
+        if (
+            self._reconnect_msgid is not None
+            and frame.is_ack
+            and frame.message.msgid == self._reconnect_msgid
+        ):
             self._after_reconnect_ack(now)
             started = True
         return started

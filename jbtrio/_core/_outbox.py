@@ -113,20 +113,24 @@ class Outbox:
         if self.overflow is not None:
             return False
         size = len(frame.data)
-        if self._max_frames is not None and len(self._positions) >= self._max_frames:
-            self.overflow = f"{len(self._positions)} frames queued (max_queued_frames)"
+        positions = self._positions
+        if self._max_frames is not None and len(positions) >= self._max_frames:
+            self.overflow = f"{len(positions)} frames queued (max_queued_frames)"
             return False
         if self._max_bytes is not None and self.bytes_queued + size > self._max_bytes:
             self.overflow = f"{self.bytes_queued} bytes queued and {size} more (max_queued_bytes)"
             return False
+        frames = self._frames
         if urgent:
-            self._frames.insert(0, frame)
+            frames.insert(0, frame)
             self._base -= 1
-            self._positions[id(frame)] = self._base
+            positions[id(frame)] = self._base
         else:
-            self._positions[id(frame)] = self._base + len(self._frames)
-            self._frames.append(frame)
-        self._count(frame, 1)
+            positions[id(frame)] = self._base + len(frames)
+            frames.append(frame)
+        if not isinstance(frame.message, Ack):  # self._count(frame, 1), inline (issue 23)
+            self.commands_queued += 1
+        self.bytes_queued += size
         return True
 
     def push_before(self, frame: Frame, first: Callable[[Frame], bool]) -> bool:
@@ -167,10 +171,23 @@ class Outbox:
 
     def sent(self, frame: Frame) -> bool:
         """Drop ``frame`` after the socket accepted it; False if it is no longer queued."""
-        if self._take(frame) is None:
+        position = self._positions.pop(id(frame), None)
+        if position is None:
             return False
-        self._count(frame, -1)
-        self.head()  # drop the holes in front
+        frames = self._frames
+        index = position - self._base
+        assert frames[index] is frame
+        if index == 0:
+            # the head, as a rule: dropped at once, not left as a hole (issue 23)
+            del frames[0]
+            self._base += 1
+            if frames and frames[0] is None:
+                self.head()  # drop the holes in front
+        else:
+            frames[index] = None
+        if not isinstance(frame.message, Ack):  # self._count(frame, -1), inline (issue 23)
+            self.commands_queued -= 1
+        self.bytes_queued -= len(frame.data)
         return True
 
     def replace(self, old: Frame, new: Frame | None) -> None:

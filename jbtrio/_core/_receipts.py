@@ -86,16 +86,6 @@ def verb_body(verb: Mapping[str, Any]) -> Mapping[str, Any]:
 _NONE: Final[frozenset[str]] = frozenset()
 
 
-def _ids_of(verbs: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The string ids of ``verbs`` (either verb form)."""
-    out = []
-    for verb in verbs:
-        value = verb.get("id") if "verb" in verb else _verb_id(verb)
-        if type(value) is str:
-            out.append(value)
-    return out
-
-
 def _verb_id(verb: Mapping[str, Any]) -> str | None:
     value = verb_body(verb).get("id")
     return value if isinstance(value, str) else None
@@ -175,6 +165,12 @@ class Receipts:
             if not any(_turns_events_on(verb) for verb in verbs):
                 out.append({"verb": "config", "notifyEvents": True, "id": self._new_id()})
         for verb in verbs:
+            if isinstance(verb, dict):
+                # a dict (a flow's CheckedWire too) as it is, or a copy with an id; first, as
+                # the flow's verbs are dicts, and hasattr() misses cost an exception (issue 23)
+                verb_id = verb.get("id") if "verb" in verb else _verb_id(verb)
+                out.append(verb if isinstance(verb_id, str) else self._with_id(verb))
+                continue
             if hasattr(verb, "_jbtrio_wire_") and callable(getattr(verb, "to_dict", None)):
                 wire: dict[str, Any] = verb.to_dict()
                 if "id" not in wire:
@@ -182,8 +178,8 @@ class Receipts:
                     wire["id"] = f"{ID_PREFIX}{self._ids}"
                 out.append(wire)
                 continue
-            # a dict (a flow's CheckedWire too) as it is; other mappings as a dict
-            (plain,) = (verb,) if isinstance(verb, dict) else (verb_dicts((verb,)) or ())
+            # other mappings as a dict
+            (plain,) = verb_dicts((verb,)) or ()
             out.append(plain if _verb_id(plain) is not None else self._with_id(plain))
         return tuple(out)
 
@@ -210,7 +206,8 @@ class Receipts:
 
     def _with_id(self, verb: dict[str, Any]) -> dict[str, Any]:
         if "verb" in verb or len(verb) != 1:
-            return {**verb, "id": self._new_id()}
+            self._ids += 1
+            return {**verb, "id": f"{ID_PREFIX}{self._ids}"}
         ((name, body),) = verb.items()
         if not isinstance(body, Mapping):
             return verb  # not a verb jambonz would run; validation reports it
@@ -252,16 +249,16 @@ class Receipts:
                 # runs it only if it never read the first one (which it then never runs), so
                 # it neither replaces what jambonz runs now nor may ever be re-sent.
                 return
-            replaces = True
+            replaces = True  # what replaces_stack(frame) says of such an ack
         elif (
             message.command == "redirect"
             and message.call_sid is None
             and isinstance(message.data, list)
         ):
             verbs = tuple(message.data)
+            replaces = not message.queue_command  # replaces_stack(frame), known a redirect
         else:
             return
-        replaces = replaces_stack(frame)
         if replaces:
             if self._written:
                 self._forget_written()
@@ -275,13 +272,20 @@ class Receipts:
             # Bounded: the oldest unconfirmed frame is forgotten (it can no longer be
             # re-sent, only reported); a healthy call confirms frames long before this.
             self._drop_oldest()
-        ids = frozenset(_ids_of(verbs)) if self.enabled else _NONE
-        self._seq += 1
-        self._written.append(
-            _Pending(self._seq, frame, verbs, ids, replaces, hook_verb_id, answers_hook)
-        )
-        for verb_id in ids:
-            self._where[verb_id] = self._seq
+        seq = self._seq = self._seq + 1
+        if self.enabled:
+            # _ids_of(verbs), inline, indexing each id as it goes (issue 23)
+            where = self._where
+            found = []
+            for verb in verbs:
+                value = verb.get("id") if "verb" in verb else _verb_id(verb)
+                if type(value) is str:
+                    found.append(value)
+                    where[value] = seq
+            ids = frozenset(found)
+        else:
+            ids = _NONE
+        self._written.append(_Pending(seq, frame, verbs, ids, replaces, hook_verb_id, answers_hook))
 
     def _drop_oldest(self) -> None:
         oldest = self._written.pop(0)
@@ -378,7 +382,7 @@ class Receipts:
     def _confirm(self, verb_id: str) -> Verdict | None:
         """A receipt: the frame carrying ``verb_id`` was read, and every frame written
         before it on the same socket (jambonz reads in order)."""
-        for index, pending in enumerate(self._doubt):
+        for index, pending in enumerate(self._doubt) if self._doubt else ():
             if verb_id in pending.ids:
                 del self._doubt[: index + 1]
                 if self._doubt:
@@ -387,7 +391,15 @@ class Receipts:
                 self._probe_id = None
                 return Verdict((), None, f"receipt for verb {verb_id}")
         seq = self._where.get(verb_id)
-        while seq is not None and self._written and self._written[0].seq <= seq:
+        if seq is None:
+            return None
+        written = self._written
+        if written[-1].seq <= seq:
+            # All of them were read (as a rule: the receipt is the latest frame's); _where
+            # indexes only frames in _written, so it empties too (issue 23).
+            self._forget_written()
+            return None
+        while written[0].seq <= seq:
             self._drop_oldest()
         return None
 
