@@ -87,7 +87,7 @@ def _check_builder(verb: Any, known: int, bit: int, check: Callable[[object], No
 def known_valid(verbs: Iterable[object], jambonz: JambonzVersion = DEFAULT_JAMBONZ) -> bool:
     """Whether every element of ``verbs`` is a builder already known valid for ``jambonz``
     (checked when built, frozen since), so that validating the list would only cost time."""
-    bit = target_bit(jambonz)
+    bit = _BITS.get(jambonz) or target_bit(jambonz)  # one lookup: this runs per reply
     for verb in verbs:
         known = getattr(verb, _KNOWN_MASK, None)
         if known is None or not known & bit:
