@@ -54,6 +54,7 @@ from ._fields import (
     Checker,
     WireField,
     check_id,
+    check_str,
     compile_to_wire,
     slot_setters,
     spec_of,
@@ -213,12 +214,18 @@ def _envelope(obj: Mapping[str, Any], spec: Mapping[str, tuple[str, Checker]]) -
         entry = spec.get(key)
         if entry is None or value is None:
             extra[key] = value
-        else:
-            try:
-                kwargs[entry[0]] = entry[1](value, "")  # path built only on failure
-            except ProtocolError:
-                entry[1](value, f"$.{key}")
-                raise
+            continue
+        attr, check = entry
+        if type(value) is str and (
+            check is check_str or (check is check_id and len(value) <= MAX_ID_CHARS)
+        ):
+            kwargs[attr] = value  # call_sid and hook: no call needed (issue 23, hot path)
+            continue
+        try:
+            kwargs[attr] = check(value, "")  # path built only on failure
+        except ProtocolError:
+            check(value, f"$.{key}")
+            raise
     kwargs["extra"] = extra
     return kwargs
 
