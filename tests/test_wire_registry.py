@@ -25,6 +25,7 @@ from jbtrio._wire import (
     Command,
     InboundMessage,
     UnknownMessage,
+    VerbHook,
     decode,
     encode,
     inbound,
@@ -219,3 +220,57 @@ def test_agent_messages_are_notifications_for_the_core() -> None:
 def test_agent_messages_round_trip(message: InboundMessage) -> None:
     text = encode(message, max_bytes=None)
     assert decode(text) == message
+
+
+def test_slot_setters_refuse_a_class_whose_init_does_more_than_set() -> None:
+    """The decoders that build instances through their slots (issue 23) rely on this."""
+    from jbtrio._wire._fields import slot_setters
+
+    @attrs.frozen
+    class Plain:
+        a: int | None = None
+
+    @attrs.frozen
+    class Converted:
+        a: int = attrs.field(converter=int)
+
+    @attrs.frozen
+    class Validated:
+        a: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+    @attrs.frozen
+    class PostInit:
+        a: int | None = None
+
+        def __attrs_post_init__(self) -> None:
+            pass
+
+    assert [name for name, _ in slot_setters(Plain)] == ["a"]
+    for cls in (Converted, Validated, PostInit):
+        with pytest.raises(TypeError):
+            slot_setters(cls)
+    assert [name for name, _ in slot_setters(Validated, validated=frozenset({"a"}))] == ["a"]
+
+
+def test_a_verb_hook_decodes_to_the_instance_its_constructor_makes() -> None:
+    """With and without unknown envelope keys (the second takes the constructor's path)."""
+    for envelope in ({}, {"future_key": 1}):
+        frame = {
+            "type": "verb:hook",
+            "msgid": "m1",
+            "call_sid": "c1",
+            "hook": "/h",
+            "data": {"call_sid": "c1", "speech": {"alternatives": [{"transcript": "a"}]}},
+            **envelope,
+        }
+        message = decode(orjson.dumps(frame))
+        assert isinstance(message, VerbHook)
+        built = VerbHook(
+            msgid="m1",
+            call_sid="c1",
+            hook="/h",
+            data=message.data,
+            extra=dict(envelope),
+        )
+        assert message == built
+        assert repr(message) == repr(built)

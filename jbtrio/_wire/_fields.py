@@ -197,6 +197,28 @@ def extra_validator(
     return validate
 
 
+def slot_setters(
+    cls: type[Any], *, validated: frozenset[str] = frozenset()
+) -> tuple[tuple[str, Callable[[Any, Any], None]], ...]:
+    """(field name, its slot's ``__set__``) for every field of a frozen slotted attrs class.
+
+    Why (issue 23): a hot decoder builds the instance with ``object.__new__`` and these, at
+    half the instructions of the generated ``__init__`` (which a frozen class must call
+    through ``object.__setattr__``). That is the same instance only when ``__init__`` does
+    nothing but set the fields, so a class with a converter, a post-init hook or a validator
+    (but on the fields in ``validated``, which the caller must run or know to be a no-op) is
+    refused here, at import time.
+    """
+    for attribute in attrs.fields(cls):
+        if attribute.converter is not None or (
+            attribute.validator is not None and attribute.name not in validated
+        ):
+            raise TypeError(f"{cls.__name__}.{attribute.name}: __init__ does more than set it")
+    if hasattr(cls, "__attrs_post_init__") or "__slots__" not in cls.__dict__:
+        raise TypeError(f"{cls.__name__}: not a slotted class without post-init")
+    return tuple((a.name, getattr(cls, a.name).__set__) for a in attrs.fields(cls))
+
+
 # --------------------------------------------------------------------------- declaring fields
 
 _WIRE: Final = "jbtrio.wire"

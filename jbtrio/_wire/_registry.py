@@ -54,7 +54,9 @@ from ._fields import (
     Checker,
     WireField,
     check_id,
+    check_str,
     compile_to_wire,
+    slot_setters,
     spec_of,
     split_known,
     type_error,
@@ -190,6 +192,7 @@ def inbound(wire_type: str, *, ack: bool, starts_session: bool = False) -> Calla
 # --------------------------------------------------------------------------- envelope
 
 _SKIP: Final = frozenset({"type", "msgid", "data"})
+_new: Final = object.__new__
 
 
 def _envelope(obj: Mapping[str, Any], spec: Mapping[str, tuple[str, Checker]]) -> dict[str, Any]:
@@ -211,12 +214,18 @@ def _envelope(obj: Mapping[str, Any], spec: Mapping[str, tuple[str, Checker]]) -
         entry = spec.get(key)
         if entry is None or value is None:
             extra[key] = value
-        else:
-            try:
-                kwargs[entry[0]] = entry[1](value, "")  # path built only on failure
-            except ProtocolError:
-                entry[1](value, f"$.{key}")
-                raise
+            continue
+        attr, check = entry
+        if type(value) is str and (
+            check is check_str or (check is check_id and len(value) <= MAX_ID_CHARS)
+        ):
+            kwargs[attr] = value  # call_sid and hook: no call needed (issue 23, hot path)
+            continue
+        try:
+            kwargs[attr] = check(value, "")  # path built only on failure
+        except ProtocolError:
+            check(value, f"$.{key}")
+            raise
     kwargs["extra"] = extra
     return kwargs
 
@@ -235,10 +244,28 @@ def _decoder(
 ) -> Structure:
     """The structure hook of a message class: envelope, then ``data`` as its payload says."""
     if payload is CallInfo:
+        # verb:hook and the other call-info messages: built without the generated __init__
+        # when the envelope's extra is empty (its validator's only work is on a non-empty one),
+        # half the instructions (issue 23); the fields not in the envelope are None.
+        setters = slot_setters(cls, validated=frozenset({"extra"}))
+        for attribute in attrs.fields(cls):
+            if (
+                attribute.name not in _SKIP
+                and attribute.name != "extra"
+                and attribute.default is not None
+            ):
+                raise TypeError(f"{cls.__name__}.{attribute.name}: its default is not None")
 
         def from_wire(obj: Any, _: Any = None) -> Any:
             kwargs = _envelope(obj, envelope)
-            return cls(data=structure_call_info(_data(obj)), **kwargs)
+            kwargs["data"] = structure_call_info(_data(obj))
+            if kwargs["extra"]:
+                return cls(**kwargs)
+            message = _new(cls)
+            get = kwargs.get
+            for name, set_field in setters:
+                set_field(message, get(name))
+            return message
 
     elif payload is None:
 

@@ -10,6 +10,7 @@ from typing import Any, Final, Protocol
 
 import attrs
 
+from .._errors import ProtocolError
 from ._callinfo import CallInfo
 from ._fields import (
     Checker,
@@ -17,6 +18,7 @@ from ._fields import (
     check_number,
     check_object,
     check_str,
+    slot_setters,
     split_known,
     type_error,
 )
@@ -41,7 +43,14 @@ def typed_fields(
     for key, (attr, check) in spec.items():
         value = extra.get(key)
         if value is not None:
-            out[attr] = check(value, f"{_DATA}.{key}")
+            if check is check_str and type(value) is str:
+                out[attr] = value  # most fields: no call needed (issue 23, hot path)
+                continue
+            try:
+                out[attr] = check(value, "")  # no path string unless it fails (issue 23)
+            except ProtocolError:
+                check(value, f"{_DATA}.{key}")  # the same error, with the exact path
+                raise
     return out
 
 
@@ -76,26 +85,76 @@ class SpeechResult:
     @classmethod
     def from_json(cls, obj: Any, path: str = f"{_DATA}.speech") -> SpeechResult:
         """Parse a decoded ``speech`` object; ProtocolError names the offending path."""
+        # One pass, and no path string unless a check fails: a flow's gather hook is parsed on
+        # every round trip (issue 23). The checks and their order are those of the fields.
         speech = check_object(obj, path)
-        extra = dict(speech)
-        is_final = extra.pop("is_final", None)
-        if is_final is not None:
+        is_final = speech.get("is_final")
+        if is_final is not None and type(is_final) is not bool:
             check_bool(is_final, f"{path}.is_final")
-        language_code = extra.pop("language_code", None)
-        if language_code is not None:
+        language_code = speech.get("language_code")
+        if language_code is not None and type(language_code) is not str:
             check_str(language_code, f"{path}.language_code")
-        raw_alts = extra.pop("alternatives", None)
+        raw_alts = speech.get("alternatives")
         alternatives: list[SpeechAlternative] = []
         if raw_alts is not None:
             if not isinstance(raw_alts, list):
                 raise type_error(f"{path}.alternatives", "array", raw_alts)
             for index, alt in enumerate(raw_alts):
+                if type(alt) is dict and len(alt) == 2:  # the common {transcript, confidence}
+                    transcript = alt.get("transcript")
+                    confidence = alt.get("confidence")
+                    if type(transcript) is str and (
+                        type(confidence) is float or type(confidence) is int
+                    ):
+                        alternatives.append(_alternative(transcript, confidence))
+                        continue
                 alt_path = f"{path}.alternatives[{index}]"
                 kwargs, alt_extra = split_known(check_object(alt, alt_path), _ALT_SPEC, alt_path)
                 alternatives.append(SpeechAlternative(extra=alt_extra, **kwargs))
-        return cls(
-            is_final=is_final,
-            alternatives=tuple(alternatives),
-            language_code=language_code,
-            extra=extra,
-        )
+        # Every other key, verbatim and in order (the three above leave even when null).
+        extra = {} if speech.keys() <= _SPEECH_KEYS else _other_keys(speech)
+        if cls is not SpeechResult:  # a subclass may have its own __init__
+            return cls(
+                is_final=is_final,
+                alternatives=tuple(alternatives),
+                language_code=language_code,
+                extra=extra,
+            )
+        result = _new(SpeechResult)
+        _set_is_final(result, is_final)
+        _set_alternatives(result, tuple(alternatives))
+        _set_language_code(result, language_code)
+        _set_extra(result, extra)
+        return result
+
+
+_SPEECH_KEYS: Final = frozenset({"is_final", "language_code", "alternatives"})
+
+
+def _other_keys(speech: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in speech.items() if key not in _SPEECH_KEYS}
+
+
+# The instances are built without the generated __init__ (all it does is set the fields):
+# half the instructions, on every gather hook a flow reads (issue 23).
+_new: Final = object.__new__
+_ALT_SETTERS: Final = dict(slot_setters(SpeechAlternative))
+_set_transcript: Final = _ALT_SETTERS["transcript"]
+_set_confidence: Final = _ALT_SETTERS["confidence"]
+_set_alt_extra: Final = _ALT_SETTERS["extra"]
+_SPEECH_SETTERS: Final = dict(slot_setters(SpeechResult))
+_set_is_final: Final = _SPEECH_SETTERS["is_final"]
+_set_alternatives: Final = _SPEECH_SETTERS["alternatives"]
+_set_language_code: Final = _SPEECH_SETTERS["language_code"]
+_set_extra: Final = _SPEECH_SETTERS["extra"]
+if len(_ALT_SETTERS) != 3 or len(_SPEECH_SETTERS) != 4:
+    raise TypeError("SpeechAlternative/SpeechResult gained a field: set it above")
+
+
+def _alternative(transcript: str, confidence: float) -> SpeechAlternative:
+    """``SpeechAlternative(transcript=transcript, confidence=confidence)``, see above."""
+    alternative = _new(SpeechAlternative)
+    _set_transcript(alternative, transcript)
+    _set_confidence(alternative, confidence)
+    _set_alt_extra(alternative, {})
+    return alternative
