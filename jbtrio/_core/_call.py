@@ -339,7 +339,7 @@ class CallCore(SessionStart):
                 "(jambonz rejects the call otherwise)"
             )
         stamped = self._receipts.stamp(verbs) if verbs and self._receipts.stamps(handle) else verbs
-        ack = Ack(msgid=handle.ack_msgid, verbs=stamped)
+        ack = Ack.of_dicts(handle.ack_msgid, stamped)
         if self._validate and ack.verbs and not known_valid(verbs or (), self.config.jambonz):
             validate(list(ack.verbs), jambonz=self.config.jambonz)
         self._push_ack(ack, handle)
