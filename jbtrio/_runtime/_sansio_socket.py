@@ -64,6 +64,13 @@ __all__ = [
     "text_frame",
 ]
 
+try:
+    from websockets.speedups import apply_mask  # C, as the engine's own parser uses
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
+
+_BINARY = 0x2
+
 #: Messages :meth:`Socket.receive` may return from its queue before it yields once: a flood of
 #: tiny frames parsed from one slice must not keep every other call waiting.
 YIELD_EVERY = 64
@@ -84,11 +91,14 @@ class Socket:
         "_broken",
         "_close_timeout",
         "_closed",
+        "_engine_only",
         "_failed",
+        "_fragment_bytes",
         "_fragment_count",
         "_fragment_opcode",
         "_fragments",
         "_max_fragments",
+        "_max_size",
         "_messages",
         "_next_ping",
         "_ping_every",
@@ -100,6 +110,7 @@ class Socket:
         "_queued",
         "_reading",
         "_received",
+        "_rest",
         "_since_yield",
         "_stream",
         "_taken",
@@ -123,6 +134,7 @@ class Socket:
         *,
         received: bytes = b"",
         max_fragments: int = MAX_FRAGMENTS,
+        engine_only: bool = False,
     ) -> None:
         self._protocol = protocol
         self._received = received  # read by another process before the socket came here
@@ -140,8 +152,14 @@ class Socket:
         self._messages: list[str | bytes] = []
         self._taken = 0
         self._fragments: list[bytes] = []
-        self._fragment_opcode: Opcode | None = None
+        self._fragment_opcode: int | None = None
         self._fragment_count = 0
+        self._fragment_bytes = 0  # the size of the message in progress so far
+        # The frames are parsed here (:meth:`_parse`) unless the engine already holds part of
+        # the stream (``engine_only``): then it parses all of it, as it does after a failure.
+        self._engine_only = engine_only or protocol.max_fragment_size is not None
+        self._max_size = protocol.max_message_size or 2**63  # None: no bound
+        self._rest: bytearray | None = None  # the start of a frame, until the rest comes
         self._reading = False
         self._failed = False
         self._queued = 0  # text frames handed to the protocol
@@ -238,49 +256,159 @@ class Socket:
 
     async def _feed(self, data: bytes | bytearray) -> None:
         protocol = self._protocol
-        if data:
+        if not data:
+            protocol.receive_eof()  # a partial frame of ours is lost as the engine's would be
+            self._take_events()
+        elif self._engine_only or protocol.eof_sent:  # eof_sent: failed, or closed by the peer
+            self._engine_only = True
             protocol.receive_data(data)
+            self._take_events()
         else:
-            protocol.receive_eof()
-        for frame in protocol.events_received():
+            self._parse(data)
+        if protocol.writes:  # the protocol answered a ping or a close, or failed the socket
+            await self._flush()
+        if protocol.state is State.CLOSED or (not data):
+            self._note_closed()
+
+    def _parse(self, data: bytes | bytearray) -> None:
+        """Parse ``data`` (after what is left of the last read): well-formed data frames
+        here, everything else in the engine.
+
+        websockets parses a frame through a chain of generators, which costs more than the
+        rest of a round trip's transport work (issue 23). Every check of its parser is kept:
+        a data frame is taken here only if it is masked, has no reserved bit, has an opcode
+        the message in progress allows and fits ``max_message_bytes``; a control frame goes
+        to the engine whole (so its parser is always at a frame boundary, with the size of
+        the message in progress: its own checks see the stream as if it parsed all of it);
+        any other frame fails the connection, so the engine gets it and the rest of the
+        stream, and keeps it from then on (:attr:`_engine_only`).
+        """
+        protocol = self._protocol
+        rest = self._rest
+        if rest is not None:
+            rest += data  # a large frame's slices add up without copying it all every time
+            buf: bytes | bytearray = rest
+        else:
+            buf = data
+        at, end = 0, len(buf)
+        while True:
+            if self._engine_only:  # the engine failed or closed the connection
+                if at < end:
+                    protocol.receive_data(buf[at:])  # it discards the rest
+                    self._take_events()
+                self._rest = None
+                return
+            if end - at < 2:
+                break
+            first, second = buf[at], buf[at + 1]
+            size = second & 0x7F
+            head = 6  # two bytes and the mask
+            if size >= 126:
+                if size == 126:
+                    if end - at < 4:
+                        break
+                    size = (buf[at + 2] << 8) | buf[at + 3]
+                    head = 8
+                else:
+                    if end - at < 10:
+                        break
+                    size = int.from_bytes(buf[at + 2 : at + 10], "big")
+                    head = 14
+            opcode = first & 0x0F
+            fin = first & 0x80
+            fragments = self._fragment_opcode is not None
+            if (
+                first & 0x70
+                or not second & 0x80
+                or (opcode == 0) is not fragments
+                or opcode > 2
+                or size > self._max_size - self._fragment_bytes
+            ):
+                if not (
+                    opcode & 0x08 and size <= 125 and fin and not first & 0x70 and second & 0x80
+                ):
+                    # A frame that fails the connection: the engine says why (once it has
+                    # all of it) and parses the rest of the stream.
+                    self._engine_only = True
+                    self._to_engine(buf[at:])
+                    at = end
+                    continue
+                # A well-formed control frame (ping, pong, close): the engine's, whole.
+                stop = at + head + size
+                if stop > end:
+                    break
+                self._to_engine(buf[at:stop])
+                at = stop
+                continue
+            stop = at + head + size
+            if stop > end:
+                break
+            payload = apply_mask(buf[at + head : stop], buf[at + head - 4 : at + head])
+            at = stop
+            self._data_frame(opcode, bool(fin), payload)
+        if at == end:
+            self._rest = None
+        elif rest is not None:  # it is ``buf``
+            del rest[:at]  # what the next read completes
+        else:
+            self._rest = bytearray(buf[at:])
+
+    def _to_engine(self, data: bytes | bytearray) -> None:
+        """Feed ``data`` (from a frame boundary on) to the engine, telling it the size of the
+        message in progress, as if its parser had read the message's frames itself."""
+        protocol = self._protocol
+        protocol.current_size = self._fragment_bytes if self._fragment_opcode is not None else None
+        protocol.receive_data(data)
+        self._take_events()
+        if protocol.close_rcvd is not None or protocol.eof_sent:
+            self._engine_only = True  # the engine discards the rest of the stream
+
+    def _take_events(self) -> None:
+        """Act on the frames the engine parsed: pongs (keepalive, probes), and data frames
+        when it parses those too (:attr:`_engine_only`)."""
+        for frame in self._protocol.events_received():
             if not isinstance(frame, Frame):
                 continue  # no more HTTP once the socket is open
             opcode = frame.opcode
-            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
-                data_in = bytes(frame.data)
-                # The engine's parser keeps the last frame it read until the next one: not
-                # its payload, for an idle call (the session:new, ~1.5 KiB; issue 23).
-                frame.data = b""
-                if frame.fin:
-                    self._deliver(opcode, data_in)
-                else:
-                    self._fragment_opcode = opcode
-                    self._fragments = [data_in]
-                    self._fragment_count = 1
-            elif opcode is Opcode.CONT:
-                if frame.data:
-                    self._fragments.append(bytes(frame.data))
-                    frame.data = b""
-                self._fragment_count += 1
-                if self._fragment_count >= self._max_fragments and not frame.fin:
-                    self._too_many_fragments()
-                    break
-                if frame.fin and self._fragment_opcode is not None:
-                    self._deliver(self._fragment_opcode, b"".join(self._fragments))
-                    self._fragments = []
-                    self._fragment_opcode = None
-                    self._fragment_count = 0
-            elif opcode is Opcode.PONG:
+            if opcode is Opcode.PONG:
                 payload = bytes(frame.data)
                 if self._ping_payload is not None and payload == self._ping_payload:
                     self._ping_payload = None
                     self._pong_deadline = math.inf
                 if self._probes is not None and payload in self._probes:
                     self._probes.pop(payload).set()
-        if protocol.writes:  # the protocol answered a ping or a close, or failed the socket
-            await self._flush()
-        if protocol.state is State.CLOSED or (not data):
-            self._note_closed()
+            elif opcode is Opcode.TEXT or opcode is Opcode.BINARY or opcode is Opcode.CONT:
+                data = bytes(frame.data)
+                # The engine's parser keeps the last frame it read until the next one: not
+                # its payload, for an idle call (the session:new, ~1.5 KiB; issue 23).
+                frame.data = b""
+                if not self._data_frame(opcode.value, frame.fin, data):
+                    break
+
+    def _data_frame(self, opcode: int, fin: bool, data: bytes) -> bool:
+        """A data frame, its order checked; False when it failed the connection."""
+        if opcode:  # text or binary
+            if fin:
+                self._deliver(opcode, data)
+            else:
+                self._fragment_opcode = opcode
+                self._fragments = [data]
+                self._fragment_bytes = len(data)
+                self._fragment_count = 1
+            return True
+        if data:
+            self._fragments.append(data)
+            self._fragment_bytes += len(data)
+        self._fragment_count += 1
+        if self._fragment_count >= self._max_fragments and not fin:
+            self._too_many_fragments()
+            return False
+        if fin and self._fragment_opcode is not None:
+            self._deliver(self._fragment_opcode, b"".join(self._fragments))
+            self._fragments = []
+            self._fragment_opcode = None
+            self._fragment_bytes = self._fragment_count = 0
+        return True
 
     def _too_many_fragments(self) -> None:
         """A message split into more than ``max_fragments`` frames: fail the connection with
@@ -288,13 +416,15 @@ class Socket:
         self._failed = True
         self._fragments = []
         self._fragment_opcode = None
+        self._fragment_bytes = 0
         self._unparsed = memoryview(b"")
         self._protocol.fail(1009, f"message in more than {self._max_fragments} fragments")
+        self._engine_only = True
 
-    def _deliver(self, opcode: Opcode, data: bytes) -> None:
+    def _deliver(self, opcode: int, data: bytes) -> None:
         if self._failed:
             return  # nothing after a frame that failed the connection is processed
-        if opcode is Opcode.BINARY:
+        if opcode == _BINARY:
             self._messages.append(data)
             return
         try:
@@ -302,6 +432,7 @@ class Socket:
         except UnicodeDecodeError:
             self._failed = True
             self._protocol.fail(1007, "invalid UTF-8 in a text frame")
+            self._engine_only = True
 
     # ------------------------------------------------------------------ keepalive
 
@@ -480,6 +611,7 @@ class Socket:
 
     def _break(self, reason: str) -> None:
         self._broken = True
+        self._engine_only = True  # the engine discards what comes after the failure
         if self.close_code is None:
             self._note(ABNORMAL_CLOSURE, reason)
         self._set_closed()
