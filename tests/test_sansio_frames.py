@@ -130,8 +130,8 @@ async def run(stream: bytes, pieces: list[int], *, engine_only: bool) -> tuple[o
     start = 0
     for stop in [*pieces, len(stream), None]:
         data = b"" if stop is None else stream[start:stop]  # None: the end of the stream
-        if socket.close_code is None and (data or stop is None):
-            await socket._feed(data)
+        if socket.close_code is None and (data or stop is None) and socket._feed(data):
+            await socket._settle(data)
         start = stop or 0
     with trio.move_on_after(1):
         while True:

@@ -32,6 +32,7 @@ import math
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from typing import NoReturn
 
 import trio
 from websockets.frames import Frame, Opcode
@@ -109,7 +110,6 @@ class Socket:
         "_protocol",
         "_queued",
         "_reading",
-        "_received",
         "_rest",
         "_since_yield",
         "_stream",
@@ -137,8 +137,9 @@ class Socket:
         engine_only: bool = False,
     ) -> None:
         self._protocol = protocol
-        self._received = received  # read by another process before the socket came here
-        self._unparsed = memoryview(b"")  # the rest of a read, fed to the protocol in slices
+        # The rest of a read, fed to the protocol in slices; first, what another process read
+        # before the socket came here.
+        self._unparsed = memoryview(received)
         self._since_yield = 0  # messages returned from the queue since the last checkpoint
         self._max_fragments = max_fragments
         self._close_timeout = close_timeout
@@ -217,11 +218,17 @@ class Socket:
                     await trio.lowlevel.checkpoint()  # between two slices of one read
                     data: bytes | bytearray = self._take_slice()
                 else:
-                    data = await self._read()  # a checkpoint (the stream's)
+                    # The stream's read inline, not through a helper: a coroutine fewer per
+                    # message (issue 23). It is a checkpoint.
+                    try:
+                        data = await self._stream.receive_some(READ_SIZE)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        data = b""
                     if len(data) > FEED_SLICE:
                         self._unparsed = memoryview(data)
                         data = self._take_slice()
-                await self._feed(data)
+                if self._feed(data):
+                    await self._settle(data)
         finally:
             self._reading = False
         self._since_yield = 0
@@ -246,15 +253,15 @@ class Socket:
         return data
 
     async def _read(self) -> bytes | bytearray:
-        if self._received:
-            data, self._received = self._received, b""
-            return data
         try:
             return await self._stream.receive_some(READ_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return b""
 
-    async def _feed(self, data: bytes | bytearray) -> None:
+    def _feed(self, data: bytes | bytearray) -> bool:
+        """Parse ``data`` (``b""``: the end of the stream); True when :meth:`_settle` must
+        run: something to write (a pong, a close) or the connection is over. Not a coroutine,
+        so that a message that needs neither costs none (issue 23)."""
         protocol = self._protocol
         if not data:
             protocol.receive_eof()  # a partial frame of ours is lost as the engine's would be
@@ -265,9 +272,12 @@ class Socket:
             self._take_events()
         else:
             self._parse(data)
-        if protocol.writes:  # the protocol answered a ping or a close, or failed the socket
+        return bool(protocol.writes) or protocol.state is State.CLOSED or not data
+
+    async def _settle(self, data: bytes | bytearray) -> None:
+        if self._protocol.writes:  # it answered a ping or a close, or failed the socket
             await self._flush()
-        if protocol.state is State.CLOSED or (not data):
+        if self._protocol.state is State.CLOSED or (not data):
             self._note_closed()
 
     def _parse(self, data: bytes | bytearray) -> None:
@@ -517,13 +527,29 @@ class Socket:
     async def _send_frame(self, frame: bytes) -> None:
         if self._protocol.state is not State.OPEN or self._broken:
             raise SocketClosed(self.close_code or ABNORMAL_CLOSURE, self.close_reason)
-        # The frame bytes go straight into the protocol's write queue (so they keep their
-        # order with its control frames): no extension is ever negotiated, and a server's
-        # frames are unmasked, so a frame is a fixed header and the payload.
-        self._protocol.writes.append(frame)
+        # No extension is ever negotiated, and a server's frames are unmasked, so a frame is a
+        # fixed header and the payload.
         self._queued += 1
         mine = self._queued
-        await self._flush()
+        writes = self._protocol.writes
+        if self._writing or writes:
+            # The frame bytes go into the protocol's write queue, to keep their order with
+            # its control frames (and another task's flush may take them along).
+            writes.append(frame)
+            await self._flush()
+        else:
+            # Nothing waits and nobody writes: the frame goes out alone, without the queue's
+            # list and join (issue 23).
+            self._writing = True
+            try:
+                await self._stream.send_all(frame)
+            except BaseException as exc:
+                self._write_failed(exc)
+            finally:
+                self._writing = False
+                if self._write_waiters:
+                    self._write_waiters.unpark()
+            self._written = mine
         if self._written < mine:
             # Another task's flush took our frame with its own and that write failed.
             raise SocketClosed(self.close_code or ABNORMAL_CLOSURE, self.close_reason)
@@ -589,17 +615,12 @@ class Socket:
         try:
             if self._broken:
                 return  # nothing more goes out on a broken socket
-            data = b"".join(chunks)
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             if data:
                 try:
                     await self._stream.send_all(data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                    self._break(str(exc) or type(exc).__name__)
-                    raise SocketClosed(ABNORMAL_CLOSURE, self.close_reason) from None
-                except BaseException:
-                    # Cancelled half-way: the peer may hold part of a frame. Never write again.
-                    self._break("write interrupted")
-                    raise
+                except BaseException as exc:
+                    self._write_failed(exc)
             self._written = upto
             if eof:
                 # The protocol is done with the connection (close handshake or failure).
@@ -607,7 +628,18 @@ class Socket:
                 self._note_closed()
         finally:
             self._writing = False
-            self._write_waiters.unpark()
+            if self._write_waiters:
+                self._write_waiters.unpark()
+
+    def _write_failed(self, exc: BaseException) -> NoReturn:
+        """A write raised ``exc``: the socket is broken for good (re-raises ``exc``, or
+        :class:`SocketClosed` when the stream broke or was closed)."""
+        if isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
+            self._break(str(exc) or type(exc).__name__)
+            raise SocketClosed(ABNORMAL_CLOSURE, self.close_reason) from None
+        # Cancelled half-way: the peer may hold part of a frame. Never write again.
+        self._break("write interrupted")
+        raise exc
 
     def _break(self, reason: str) -> None:
         self._broken = True
@@ -634,7 +666,9 @@ class Socket:
             if self._reading:
                 await self._closed.wait()  # the reader sees the peer's close frame
             while not self._closed.is_set() and not self._broken:
-                await self._feed(self._take_slice() if self._unparsed else await self._read())
+                data = self._take_slice() if self._unparsed else await self._read()
+                if self._feed(data):
+                    await self._settle(data)
         await trio.aclose_forcefully(self._stream)
         self._set_closed()
 
