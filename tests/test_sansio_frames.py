@@ -135,10 +135,10 @@ async def run(stream: bytes, pieces: list[int], *, engine_only: bool) -> tuple[o
         start = stop or 0
     with trio.move_on_after(1):
         while True:
-            data = await theirs.receive_some()
-            if not data:
+            chunk = await theirs.receive_some()
+            if not chunk:
                 break
-            written += data
+            written += chunk
     return (list(socket._messages), socket.close_code, socket.close_reason, bytes(written))
 
 

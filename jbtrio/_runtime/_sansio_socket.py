@@ -92,6 +92,7 @@ class Socket:
         "_broken",
         "_close_timeout",
         "_closed",
+        "_closed_event",
         "_engine_only",
         "_failed",
         "_fragment_bytes",
@@ -166,9 +167,12 @@ class Socket:
         self._queued = 0  # text frames handed to the protocol
         self._written = 0  # ... and known to be written to the stream
         self._writing = False
-        self._write_waiters = trio.lowlevel.ParkingLot()
+        # Made when a write first has to wait, as the close's event when a close first waits
+        # for the reader: an idle call holds neither (~250 B each; issue 23).
+        self._write_waiters: trio.lowlevel.ParkingLot | None = None
         self._broken = False
-        self._closed = trio.Event()
+        self._closed = False
+        self._closed_event: trio.Event | None = None
         self._ping_every = keepalive.interval
         self._pong_timeout = keepalive.timeout
         now = trio.current_time()
@@ -468,7 +472,9 @@ class Socket:
         return True
 
     def _set_closed(self) -> None:
-        self._closed.set()
+        self._closed = True
+        if self._closed_event is not None:
+            self._closed_event.set()
         if self._probes:
             for waiting in self._probes.values():
                 waiting.set()  # a closed socket answers no ping: wake the probes now
@@ -479,7 +485,7 @@ class Socket:
         (or gets) closed. Bound it with a cancel scope (no pong in time: the peer is not alive). The
         pong is read by the socket's reader, which must be running; a write cut short by the
         cancellation breaks the socket (a peer that does not read is not alive either)."""
-        if self._protocol.state is not State.OPEN or self._broken or self._closed.is_set():
+        if self._protocol.state is not State.OPEN or self._broken or self._closed:
             return False
         payload = os.urandom(8)
         answered = trio.Event()
@@ -490,7 +496,7 @@ class Socket:
             self._protocol.send_ping(payload)
             await self._flush()
             await answered.wait()  # the pong, or the socket closing
-            return not self._closed.is_set() and not self._broken
+            return not self._closed and not self._broken
         finally:
             self._probes.pop(payload, None)
 
@@ -547,7 +553,7 @@ class Socket:
                 self._write_failed(exc)
             finally:
                 self._writing = False
-                if self._write_waiters:
+                if self._write_waiters:  # None, or a lot with nobody in it: nobody waits
                     self._write_waiters.unpark()
             self._written = mine
         if self._written < mine:
@@ -605,6 +611,8 @@ class Socket:
     async def _flush(self) -> None:
         """Write whatever the protocol has queued, whole frames only, one writer at a time."""
         while self._writing:
+            if self._write_waiters is None:
+                self._write_waiters = trio.lowlevel.ParkingLot()
             await self._write_waiters.park()
         upto = self._queued
         chunks = self._protocol.data_to_send()
@@ -624,7 +632,7 @@ class Socket:
             self._written = upto
             if eof:
                 # The protocol is done with the connection (close handshake or failure).
-                await trio.aclose_forcefully(self._stream)
+                await _release(self._stream)
                 self._note_closed()
         finally:
             self._writing = False
@@ -663,13 +671,15 @@ class Socket:
             if self._protocol.state is State.OPEN and not self._broken:
                 self._protocol.send_close(code, reason or "")
                 await self._flush()  # cancelled half-way, it breaks the socket: fine here
-            if self._reading:
-                await self._closed.wait()  # the reader sees the peer's close frame
-            while not self._closed.is_set() and not self._broken:
+            if self._reading and not self._closed:
+                if self._closed_event is None:
+                    self._closed_event = trio.Event()
+                await self._closed_event.wait()  # the reader sees the peer's close frame
+            while not self._closed and not self._broken:
                 data = self._take_slice() if self._unparsed else await self._read()
                 if self._feed(data):
                     await self._settle(data)
-        await trio.aclose_forcefully(self._stream)
+        await _release(self._stream)
         self._set_closed()
 
     async def abort(self, reason: str) -> None:
@@ -679,11 +689,22 @@ class Socket:
             self.closed_by_us = True
         self._broken = True
         self._set_closed()
-        await trio.aclose_forcefully(self._stream)
+        await _release(self._stream)
 
     def _note(self, code: int, reason: str | None) -> None:
         self.close_code = code
         self.close_reason = reason
+
+
+async def _release(stream: trio.abc.Stream) -> None:
+    """Close ``stream`` at once. A raw socket closes without ``aclose_forcefully``'s cancel
+    scope and the ``Cancelled`` it raises and catches: a call's set-up and end closed it that
+    way three times (issue 23)."""
+    if type(stream) is RawSocketStream:
+        stream.close_now()
+    else:
+        with trio.CancelScope(shield=True):
+            await trio.aclose_forcefully(stream)
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -773,5 +794,4 @@ async def adopt_socket(
             with trio.CancelScope(shield=True):
                 await socket.close(socket.close_code or 1000)
     finally:
-        with trio.CancelScope(shield=True):
-            await trio.aclose_forcefully(stream)
+        await _release(stream)
