@@ -699,9 +699,12 @@ class Socket:
 async def _release(stream: trio.abc.Stream) -> None:
     """Close ``stream`` at once. A raw socket closes without ``aclose_forcefully``'s cancel
     scope and the ``Cancelled`` it raises and catches: a call's set-up and end closed it that
-    way three times (issue 23)."""
+    way three times (issue 23). The schedule points stay: other tasks (the app's) run here
+    as they did."""
     if type(stream) is RawSocketStream:
         stream.close_now()
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        await trio.lowlevel.cancel_shielded_checkpoint()
     else:
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(stream)

@@ -224,9 +224,11 @@ async def open_upgrade(
                 await trio.aclose_forcefully(stream)
         if stream is not original:
             # Its socket was detached by take_over: closing it releases nothing, and needs
-            # no cancel scope nor checkpoint (issue 23).
+            # no cancel scope (issue 23); the schedule points of aclose_forcefully stay.
             assert isinstance(original, trio.SocketStream)
             original.socket.close()
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            await trio.lowlevel.cancel_shielded_checkpoint()
 
 
 async def upgrade(
