@@ -671,10 +671,13 @@ class Socket:
             if self._protocol.state is State.OPEN and not self._broken:
                 self._protocol.send_close(code, reason or "")
                 await self._flush()  # cancelled half-way, it breaks the socket: fine here
-            if self._reading and not self._closed:
-                if self._closed_event is None:
-                    self._closed_event = trio.Event()
-                await self._closed_event.wait()  # the reader sees the peer's close frame
+            if self._reading:
+                if self._closed:
+                    await trio.lowlevel.checkpoint()  # as waiting for a set event would
+                else:
+                    if self._closed_event is None:
+                        self._closed_event = trio.Event()
+                    await self._closed_event.wait()  # the reader sees the peer's close frame
             while not self._closed and not self._broken:
                 data = self._take_slice() if self._unparsed else await self._read()
                 if self._feed(data):
