@@ -72,6 +72,8 @@ class RawSocketStream(trio.abc.Stream):
             # The last read filled the buffer: read again at once, but still yield first, or
             # a peer that keeps the buffer full would keep this task from ever yielding.
             await trio.lowlevel.checkpoint()
+        elif self._poller is not None and not self._poller.failed and not self._hung_up:
+            await self._readable.wait()  # _wait_readable's usual case, a coroutine fewer
         else:
             await self._wait_readable()
         while True:
@@ -92,7 +94,7 @@ class RawSocketStream(trio.abc.Stream):
             raise trio.ClosedResourceError("the stream is closed")
         await trio.lowlevel.checkpoint_if_cancelled()
         sock = self.socket
-        view = memoryview(data)
+        view = data  # a memoryview only once the kernel took part of it (issue 23)
         while view:
             try:
                 sent = sock.send(view)
@@ -103,7 +105,9 @@ class RawSocketStream(trio.abc.Stream):
                 if self._closed:
                     raise trio.ClosedResourceError("the stream was closed") from None
                 raise trio.BrokenResourceError(str(exc)) from exc
-            view = view[sent:]
+            if sent == len(view):
+                return
+            view = memoryview(view)[sent:]
 
     @property
     def closed(self) -> bool:

@@ -32,6 +32,7 @@ import math
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from typing import NoReturn
 
 import trio
 from websockets.frames import Frame, Opcode
@@ -64,6 +65,13 @@ __all__ = [
     "text_frame",
 ]
 
+try:
+    from websockets.speedups import apply_mask  # C, as the engine's own parser uses
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
+
+_BINARY = 0x2
+
 #: Messages :meth:`Socket.receive` may return from its queue before it yields once: a flood of
 #: tiny frames parsed from one slice must not keep every other call waiting.
 YIELD_EVERY = 64
@@ -84,11 +92,15 @@ class Socket:
         "_broken",
         "_close_timeout",
         "_closed",
+        "_closed_event",
+        "_engine_only",
         "_failed",
+        "_fragment_bytes",
         "_fragment_count",
         "_fragment_opcode",
         "_fragments",
         "_max_fragments",
+        "_max_size",
         "_messages",
         "_next_ping",
         "_ping_every",
@@ -99,7 +111,7 @@ class Socket:
         "_protocol",
         "_queued",
         "_reading",
-        "_received",
+        "_rest",
         "_since_yield",
         "_stream",
         "_taken",
@@ -123,10 +135,12 @@ class Socket:
         *,
         received: bytes = b"",
         max_fragments: int = MAX_FRAGMENTS,
+        engine_only: bool = False,
     ) -> None:
         self._protocol = protocol
-        self._received = received  # read by another process before the socket came here
-        self._unparsed = memoryview(b"")  # the rest of a read, fed to the protocol in slices
+        # The rest of a read, fed to the protocol in slices; first, what another process read
+        # before the socket came here.
+        self._unparsed = memoryview(received)
         self._since_yield = 0  # messages returned from the queue since the last checkpoint
         self._max_fragments = max_fragments
         self._close_timeout = close_timeout
@@ -140,16 +154,25 @@ class Socket:
         self._messages: list[str | bytes] = []
         self._taken = 0
         self._fragments: list[bytes] = []
-        self._fragment_opcode: Opcode | None = None
+        self._fragment_opcode: int | None = None
         self._fragment_count = 0
+        self._fragment_bytes = 0  # the size of the message in progress so far
+        # The frames are parsed here (:meth:`_parse`) unless the engine already holds part of
+        # the stream (``engine_only``): then it parses all of it, as it does after a failure.
+        self._engine_only = engine_only or protocol.max_fragment_size is not None
+        self._max_size = protocol.max_message_size or 2**63  # None: no bound
+        self._rest: bytearray | None = None  # the start of a frame, until the rest comes
         self._reading = False
         self._failed = False
         self._queued = 0  # text frames handed to the protocol
         self._written = 0  # ... and known to be written to the stream
         self._writing = False
-        self._write_waiters = trio.lowlevel.ParkingLot()
+        # Made when a write first has to wait, as the close's event when a close first waits
+        # for the reader: an idle call holds neither (~250 B each; issue 23).
+        self._write_waiters: trio.lowlevel.ParkingLot | None = None
         self._broken = False
-        self._closed = trio.Event()
+        self._closed = False
+        self._closed_event: trio.Event | None = None
         self._ping_every = keepalive.interval
         self._pong_timeout = keepalive.timeout
         now = trio.current_time()
@@ -199,11 +222,17 @@ class Socket:
                     await trio.lowlevel.checkpoint()  # between two slices of one read
                     data: bytes | bytearray = self._take_slice()
                 else:
-                    data = await self._read()  # a checkpoint (the stream's)
+                    # The stream's read inline, not through a helper: a coroutine fewer per
+                    # message (issue 23). It is a checkpoint.
+                    try:
+                        data = await self._stream.receive_some(READ_SIZE)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        data = b""
                     if len(data) > FEED_SLICE:
                         self._unparsed = memoryview(data)
                         data = self._take_slice()
-                await self._feed(data)
+                if self._feed(data):
+                    await self._settle(data)
         finally:
             self._reading = False
         self._since_yield = 0
@@ -228,59 +257,172 @@ class Socket:
         return data
 
     async def _read(self) -> bytes | bytearray:
-        if self._received:
-            data, self._received = self._received, b""
-            return data
         try:
             return await self._stream.receive_some(READ_SIZE)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return b""
 
-    async def _feed(self, data: bytes | bytearray) -> None:
+    def _feed(self, data: bytes | bytearray) -> bool:
+        """Parse ``data`` (``b""``: the end of the stream); True when :meth:`_settle` must
+        run: something to write (a pong, a close) or the connection is over. Not a coroutine,
+        so that a message that needs neither costs none (issue 23)."""
         protocol = self._protocol
-        if data:
+        if not data:
+            protocol.receive_eof()  # a partial frame of ours is lost as the engine's would be
+            self._take_events()
+        elif self._engine_only or protocol.eof_sent:  # eof_sent: failed, or closed by the peer
+            self._engine_only = True
             protocol.receive_data(data)
+            self._take_events()
         else:
-            protocol.receive_eof()
-        for frame in protocol.events_received():
+            self._parse(data)
+        return bool(protocol.writes) or protocol.state is State.CLOSED or not data
+
+    async def _settle(self, data: bytes | bytearray) -> None:
+        if self._protocol.writes:  # it answered a ping or a close, or failed the socket
+            await self._flush()
+        if self._protocol.state is State.CLOSED or (not data):
+            self._note_closed()
+
+    def _parse(self, data: bytes | bytearray) -> None:
+        """Parse ``data`` (after what is left of the last read): well-formed data frames
+        here, everything else in the engine.
+
+        websockets parses a frame through a chain of generators, which costs more than the
+        rest of a round trip's transport work (issue 23). Every check of its parser is kept:
+        a data frame is taken here only if it is masked, has no reserved bit, has an opcode
+        the message in progress allows and fits ``max_message_bytes``; a control frame goes
+        to the engine whole (so its parser is always at a frame boundary, with the size of
+        the message in progress: its own checks see the stream as if it parsed all of it);
+        any other frame fails the connection, so the engine gets it and the rest of the
+        stream, and keeps it from then on (:attr:`_engine_only`).
+        """
+        protocol = self._protocol
+        rest = self._rest
+        if rest is not None:
+            rest += data  # a large frame's slices add up without copying it all every time
+            buf: bytes | bytearray = rest
+        else:
+            buf = data
+        at, end = 0, len(buf)
+        while True:
+            if self._engine_only:  # the engine failed or closed the connection
+                if at < end:
+                    protocol.receive_data(buf[at:])  # it discards the rest
+                    self._take_events()
+                self._rest = None
+                return
+            if end - at < 2:
+                break
+            first, second = buf[at], buf[at + 1]
+            size = second & 0x7F
+            head = 6  # two bytes and the mask
+            if size >= 126:
+                if size == 126:
+                    if end - at < 4:
+                        break
+                    size = (buf[at + 2] << 8) | buf[at + 3]
+                    head = 8
+                else:
+                    if end - at < 10:
+                        break
+                    size = int.from_bytes(buf[at + 2 : at + 10], "big")
+                    head = 14
+            opcode = first & 0x0F
+            fin = first & 0x80
+            fragments = self._fragment_opcode is not None
+            if (
+                first & 0x70
+                or not second & 0x80
+                or (opcode == 0) is not fragments
+                or opcode > 2
+                or size > self._max_size - self._fragment_bytes
+            ):
+                if not (
+                    opcode & 0x08 and size <= 125 and fin and not first & 0x70 and second & 0x80
+                ):
+                    # A frame that fails the connection: the engine says why (once it has
+                    # all of it) and parses the rest of the stream.
+                    self._engine_only = True
+                    self._to_engine(buf[at:])
+                    at = end
+                    continue
+                # A well-formed control frame (ping, pong, close): the engine's, whole.
+                stop = at + head + size
+                if stop > end:
+                    break
+                self._to_engine(buf[at:stop])
+                at = stop
+                continue
+            stop = at + head + size
+            if stop > end:
+                break
+            payload = apply_mask(buf[at + head : stop], buf[at + head - 4 : at + head])
+            at = stop
+            self._data_frame(opcode, bool(fin), payload)
+        if at == end:
+            self._rest = None
+        elif rest is not None:  # it is ``buf``
+            del rest[:at]  # what the next read completes
+        else:
+            self._rest = bytearray(buf[at:])
+
+    def _to_engine(self, data: bytes | bytearray) -> None:
+        """Feed ``data`` (from a frame boundary on) to the engine, telling it the size of the
+        message in progress, as if its parser had read the message's frames itself."""
+        protocol = self._protocol
+        protocol.current_size = self._fragment_bytes if self._fragment_opcode is not None else None
+        protocol.receive_data(data)
+        self._take_events()
+        if protocol.close_rcvd is not None or protocol.eof_sent:
+            self._engine_only = True  # the engine discards the rest of the stream
+
+    def _take_events(self) -> None:
+        """Act on the frames the engine parsed: pongs (keepalive, probes), and data frames
+        when it parses those too (:attr:`_engine_only`)."""
+        for frame in self._protocol.events_received():
             if not isinstance(frame, Frame):
                 continue  # no more HTTP once the socket is open
             opcode = frame.opcode
-            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
-                data_in = bytes(frame.data)
-                # The engine's parser keeps the last frame it read until the next one: not
-                # its payload, for an idle call (the session:new, ~1.5 KiB; issue 23).
-                frame.data = b""
-                if frame.fin:
-                    self._deliver(opcode, data_in)
-                else:
-                    self._fragment_opcode = opcode
-                    self._fragments = [data_in]
-                    self._fragment_count = 1
-            elif opcode is Opcode.CONT:
-                if frame.data:
-                    self._fragments.append(bytes(frame.data))
-                    frame.data = b""
-                self._fragment_count += 1
-                if self._fragment_count >= self._max_fragments and not frame.fin:
-                    self._too_many_fragments()
-                    break
-                if frame.fin and self._fragment_opcode is not None:
-                    self._deliver(self._fragment_opcode, b"".join(self._fragments))
-                    self._fragments = []
-                    self._fragment_opcode = None
-                    self._fragment_count = 0
-            elif opcode is Opcode.PONG:
+            if opcode is Opcode.PONG:
                 payload = bytes(frame.data)
                 if self._ping_payload is not None and payload == self._ping_payload:
                     self._ping_payload = None
                     self._pong_deadline = math.inf
                 if self._probes is not None and payload in self._probes:
                     self._probes.pop(payload).set()
-        if protocol.writes:  # the protocol answered a ping or a close, or failed the socket
-            await self._flush()
-        if protocol.state is State.CLOSED or (not data):
-            self._note_closed()
+            elif opcode is Opcode.TEXT or opcode is Opcode.BINARY or opcode is Opcode.CONT:
+                data = bytes(frame.data)
+                # The engine's parser keeps the last frame it read until the next one: not
+                # its payload, for an idle call (the session:new, ~1.5 KiB; issue 23).
+                frame.data = b""
+                if not self._data_frame(opcode.value, frame.fin, data):
+                    break
+
+    def _data_frame(self, opcode: int, fin: bool, data: bytes) -> bool:
+        """A data frame, its order checked; False when it failed the connection."""
+        if opcode:  # text or binary
+            if fin:
+                self._deliver(opcode, data)
+            else:
+                self._fragment_opcode = opcode
+                self._fragments = [data]
+                self._fragment_bytes = len(data)
+                self._fragment_count = 1
+            return True
+        if data:
+            self._fragments.append(data)
+            self._fragment_bytes += len(data)
+        self._fragment_count += 1
+        if self._fragment_count >= self._max_fragments and not fin:
+            self._too_many_fragments()
+            return False
+        if fin and self._fragment_opcode is not None:
+            self._deliver(self._fragment_opcode, b"".join(self._fragments))
+            self._fragments = []
+            self._fragment_opcode = None
+            self._fragment_bytes = self._fragment_count = 0
+        return True
 
     def _too_many_fragments(self) -> None:
         """A message split into more than ``max_fragments`` frames: fail the connection with
@@ -288,13 +430,15 @@ class Socket:
         self._failed = True
         self._fragments = []
         self._fragment_opcode = None
+        self._fragment_bytes = 0
         self._unparsed = memoryview(b"")
         self._protocol.fail(1009, f"message in more than {self._max_fragments} fragments")
+        self._engine_only = True
 
-    def _deliver(self, opcode: Opcode, data: bytes) -> None:
+    def _deliver(self, opcode: int, data: bytes) -> None:
         if self._failed:
             return  # nothing after a frame that failed the connection is processed
-        if opcode is Opcode.BINARY:
+        if opcode == _BINARY:
             self._messages.append(data)
             return
         try:
@@ -302,6 +446,7 @@ class Socket:
         except UnicodeDecodeError:
             self._failed = True
             self._protocol.fail(1007, "invalid UTF-8 in a text frame")
+            self._engine_only = True
 
     # ------------------------------------------------------------------ keepalive
 
@@ -327,7 +472,9 @@ class Socket:
         return True
 
     def _set_closed(self) -> None:
-        self._closed.set()
+        self._closed = True
+        if self._closed_event is not None:
+            self._closed_event.set()
         if self._probes:
             for waiting in self._probes.values():
                 waiting.set()  # a closed socket answers no ping: wake the probes now
@@ -338,7 +485,7 @@ class Socket:
         (or gets) closed. Bound it with a cancel scope (no pong in time: the peer is not alive). The
         pong is read by the socket's reader, which must be running; a write cut short by the
         cancellation breaks the socket (a peer that does not read is not alive either)."""
-        if self._protocol.state is not State.OPEN or self._broken or self._closed.is_set():
+        if self._protocol.state is not State.OPEN or self._broken or self._closed:
             return False
         payload = os.urandom(8)
         answered = trio.Event()
@@ -349,7 +496,7 @@ class Socket:
             self._protocol.send_ping(payload)
             await self._flush()
             await answered.wait()  # the pong, or the socket closing
-            return not self._closed.is_set() and not self._broken
+            return not self._closed and not self._broken
         finally:
             self._probes.pop(payload, None)
 
@@ -386,13 +533,29 @@ class Socket:
     async def _send_frame(self, frame: bytes) -> None:
         if self._protocol.state is not State.OPEN or self._broken:
             raise SocketClosed(self.close_code or ABNORMAL_CLOSURE, self.close_reason)
-        # The frame bytes go straight into the protocol's write queue (so they keep their
-        # order with its control frames): no extension is ever negotiated, and a server's
-        # frames are unmasked, so a frame is a fixed header and the payload.
-        self._protocol.writes.append(frame)
+        # No extension is ever negotiated, and a server's frames are unmasked, so a frame is a
+        # fixed header and the payload.
         self._queued += 1
         mine = self._queued
-        await self._flush()
+        writes = self._protocol.writes
+        if self._writing or writes:
+            # The frame bytes go into the protocol's write queue, to keep their order with
+            # its control frames (and another task's flush may take them along).
+            writes.append(frame)
+            await self._flush()
+        else:
+            # Nothing waits and nobody writes: the frame goes out alone, without the queue's
+            # list and join (issue 23).
+            self._writing = True
+            try:
+                await self._stream.send_all(frame)
+            except BaseException as exc:
+                self._write_failed(exc)
+            finally:
+                self._writing = False
+                if self._write_waiters:  # None, or a lot with nobody in it: nobody waits
+                    self._write_waiters.unpark()
+            self._written = mine
         if self._written < mine:
             # Another task's flush took our frame with its own and that write failed.
             raise SocketClosed(self.close_code or ABNORMAL_CLOSURE, self.close_reason)
@@ -448,6 +611,8 @@ class Socket:
     async def _flush(self) -> None:
         """Write whatever the protocol has queued, whole frames only, one writer at a time."""
         while self._writing:
+            if self._write_waiters is None:
+                self._write_waiters = trio.lowlevel.ParkingLot()
             await self._write_waiters.park()
         upto = self._queued
         chunks = self._protocol.data_to_send()
@@ -458,28 +623,35 @@ class Socket:
         try:
             if self._broken:
                 return  # nothing more goes out on a broken socket
-            data = b"".join(chunks)
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             if data:
                 try:
                     await self._stream.send_all(data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                    self._break(str(exc) or type(exc).__name__)
-                    raise SocketClosed(ABNORMAL_CLOSURE, self.close_reason) from None
-                except BaseException:
-                    # Cancelled half-way: the peer may hold part of a frame. Never write again.
-                    self._break("write interrupted")
-                    raise
+                except BaseException as exc:
+                    self._write_failed(exc)
             self._written = upto
             if eof:
                 # The protocol is done with the connection (close handshake or failure).
-                await trio.aclose_forcefully(self._stream)
+                await _release(self._stream)
                 self._note_closed()
         finally:
             self._writing = False
-            self._write_waiters.unpark()
+            if self._write_waiters:
+                self._write_waiters.unpark()
+
+    def _write_failed(self, exc: BaseException) -> NoReturn:
+        """A write raised ``exc``: the socket is broken for good (re-raises ``exc``, or
+        :class:`SocketClosed` when the stream broke or was closed)."""
+        if isinstance(exc, trio.BrokenResourceError | trio.ClosedResourceError):
+            self._break(str(exc) or type(exc).__name__)
+            raise SocketClosed(ABNORMAL_CLOSURE, self.close_reason) from None
+        # Cancelled half-way: the peer may hold part of a frame. Never write again.
+        self._break("write interrupted")
+        raise exc
 
     def _break(self, reason: str) -> None:
         self._broken = True
+        self._engine_only = True  # the engine discards what comes after the failure
         if self.close_code is None:
             self._note(ABNORMAL_CLOSURE, reason)
         self._set_closed()
@@ -500,10 +672,17 @@ class Socket:
                 self._protocol.send_close(code, reason or "")
                 await self._flush()  # cancelled half-way, it breaks the socket: fine here
             if self._reading:
-                await self._closed.wait()  # the reader sees the peer's close frame
-            while not self._closed.is_set() and not self._broken:
-                await self._feed(self._take_slice() if self._unparsed else await self._read())
-        await trio.aclose_forcefully(self._stream)
+                if self._closed:
+                    await trio.lowlevel.checkpoint()  # as waiting for a set event would
+                else:
+                    if self._closed_event is None:
+                        self._closed_event = trio.Event()
+                    await self._closed_event.wait()  # the reader sees the peer's close frame
+            while not self._closed and not self._broken:
+                data = self._take_slice() if self._unparsed else await self._read()
+                if self._feed(data):
+                    await self._settle(data)
+        await _release(self._stream)
         self._set_closed()
 
     async def abort(self, reason: str) -> None:
@@ -513,11 +692,25 @@ class Socket:
             self.closed_by_us = True
         self._broken = True
         self._set_closed()
-        await trio.aclose_forcefully(self._stream)
+        await _release(self._stream)
 
     def _note(self, code: int, reason: str | None) -> None:
         self.close_code = code
         self.close_reason = reason
+
+
+async def _release(stream: trio.abc.Stream) -> None:
+    """Close ``stream`` at once. A raw socket closes without ``aclose_forcefully``'s cancel
+    scope and the ``Cancelled`` it raises and catches: a call's set-up and end closed it that
+    way three times (issue 23). The schedule points stay: other tasks (the app's) run here
+    as they did."""
+    if type(stream) is RawSocketStream:
+        stream.close_now()
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        await trio.lowlevel.cancel_shielded_checkpoint()
+    else:
+        with trio.CancelScope(shield=True):
+            await trio.aclose_forcefully(stream)
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -607,5 +800,4 @@ async def adopt_socket(
             with trio.CancelScope(shield=True):
                 await socket.close(socket.close_code or 1000)
     finally:
-        with trio.CancelScope(shield=True):
-            await trio.aclose_forcefully(stream)
+        await _release(stream)

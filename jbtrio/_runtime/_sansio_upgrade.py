@@ -223,8 +223,12 @@ async def open_upgrade(
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(stream)
         if stream is not original:
-            with trio.CancelScope(shield=True):
-                await trio.aclose_forcefully(original)  # its socket was detached: no-op
+            # Its socket was detached by take_over: closing it releases nothing, and needs
+            # no cancel scope (issue 23); the schedule points of aclose_forcefully stay.
+            assert isinstance(original, trio.SocketStream)
+            original.socket.close()
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            await trio.lowlevel.cancel_shielded_checkpoint()
 
 
 async def upgrade(
