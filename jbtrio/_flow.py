@@ -136,6 +136,9 @@ def hook_url(value: Any) -> str | None:
 class Prepared:
     """A step ready to send: wire verbs, the hooks that resume the flow, and their parsers.
 
+    ``hooks`` are ``(path, parser)`` pairs, the last verb's first when two verbs share a path
+    (a tuple, not a dict: a parked step holds it, and a step has one or two).
+
     ``finished_id`` is the id of the verb whose ``verb:status`` ``finished`` resumes the flow;
     ``hook_ids`` the ids of the verbs whose hooks do (jambonz names that id when it reports
     one of those hooks failed, so a failure is told to the step it concerns, not to another
@@ -151,7 +154,7 @@ class Prepared:
     def __init__(
         self,
         verbs: list[dict[str, Any]],
-        hooks: Mapping[str, Parser],
+        hooks: tuple[tuple[str, Parser], ...],
         *,
         finished_id: str | None = None,
         hook_ids: Collection[str] = (),
@@ -221,7 +224,7 @@ def prepare(
     verbs: list[dict[str, Any]] = []
     # Lists, then tuples: a flow step parked on a hook holds them, and a set is 216 B.
     names: list[str] = []
-    hooks: dict[str, Parser] = {}
+    hooks: list[tuple[str, Parser]] = []
     hook_ids: list[str] = []
     ai = False
     for item in items:
@@ -247,7 +250,7 @@ def prepare(
         if url is None:
             url = new_hook(name.replace(":", "-"))
             body[prop] = url
-        hooks[url] = parser
+        hooks.insert(0, (url, parser))  # the last verb wins a shared path, as a dict's last key
         verb_id = body.get("id")
         if verb_id is None and "id" not in body:
             verb_id = body["id"] = new_id()
@@ -264,7 +267,12 @@ def prepare(
             verbs.insert(0, {"verb": "config", "notifyEvents": True})
             names.append("config")
     return Prepared(
-        verbs, hooks, finished_id=finished_id, hook_ids=tuple(hook_ids), names=tuple(names), ai=ai
+        verbs,
+        tuple(hooks),
+        finished_id=finished_id,
+        hook_ids=tuple(hook_ids),
+        names=tuple(names),
+        ai=ai,
     )
 
 

@@ -206,7 +206,7 @@ class FlowRunner:
         waiter = _HookWaiter(prepared.names, prepared.hook_ids) if hooks else None
         del prepared
         finished = trio.Event() if finished_id is not None else None
-        for hook in hooks:
+        for hook, _ in hooks:
             self._hook_waiters[hook] = waiter  # type: ignore[assignment]
         if finished is not None:
             self._finish_waiters[finished_id] = finished  # type: ignore[index]
@@ -227,12 +227,12 @@ class FlowRunner:
                 driver.pending = handle
                 driver.after_hook = True
                 assert message.hook is not None
-                return hooks[message.hook](message)
+                return next(parse for hook, parse in hooks if hook == message.hook)(message)
             if finished is not None:
                 await finished.wait()
             return None
         finally:
-            for hook in hooks:
+            for hook, _ in hooks:
                 if self._hook_waiters.get(hook) is waiter:
                     del self._hook_waiters[hook]
             if finished_id is not None:

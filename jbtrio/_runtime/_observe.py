@@ -194,7 +194,8 @@ def call_started(session: ObservedCall) -> None:
     observers."""
     data = getattr(session.first_message, "data", None)
     socket = session.socket
-    session.log.info(
+    session.log.once(
+        logging.INFO,
         "call started: %s %s from %s to %s (peer %s)%s",
         session.path,
         getattr(data, "direction", None) or "-",
@@ -216,7 +217,8 @@ def call_ended(session: ObservedCall) -> None:
     stats = session.stats
     started = stats.started_at
     duration = trio.current_time() - started if started is not None else 0.0
-    session.log.info(
+    session.log.once(
+        logging.INFO,
         "call ended after %.1f s: %s (reconnects %d, acks on the app's behalf %d, errors %d)",
         duration,
         session.end_reason,

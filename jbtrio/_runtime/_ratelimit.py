@@ -109,6 +109,13 @@ class RateLimitedLogger(logging.LoggerAdapter[logging.Logger]):
         kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1  # the caller, not this frame
         super().log(level, msg, *args, **kwargs)
 
+    def once(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        """Log a record that happens once per socket or call (its start and end lines): no
+        budget entry, since it cannot flood, and one would be held for the call's whole life
+        (~240 B per call, issue 23)."""
+        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1  # the caller, not this frame
+        super().log(level, msg, *args, **kwargs)
+
     def flush(self) -> None:
         """Log the count of every template's records suppressed and not yet reported."""
         if self.budget is None:
