@@ -227,7 +227,11 @@ class FlowRunner:
                 driver.pending = handle
                 driver.after_hook = True
                 assert message.hook is not None
-                return next(parse for hook, parse in hooks if hook == message.hook)(message)
+                for hook, parse in hooks:  # a loop, not next(genexpr): one or two pairs
+                    if hook == message.hook:
+                        return parse(message)
+                # The waiter is registered under these paths only, so this cannot happen.
+                raise RuntimeError(f"no parser for hook {message.hook!r}")
             if finished is not None:
                 await finished.wait()
             return None

@@ -34,6 +34,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import NoReturn
 
+import attrs
 import trio
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
@@ -180,6 +181,10 @@ class Socket:
         self._ping_payload: bytes | None = None
         self._pong_deadline = math.inf
         self._probes: dict[bytes, trio.Event] | None = None  # pings of probe(), by payload
+
+    def forget_headers(self) -> None:
+        """Drop the upgrade request's headers, once the socket is bound to its call."""
+        self.handshake = attrs.evolve(self.handshake, headers=())
 
     @property
     def path(self) -> str:

@@ -217,6 +217,7 @@ class Server(Listener):
             return None
         if session is None:
             return None
+        socket.forget_headers()
         session.stats.frames_in += 1 + len(early)  # the session message and those before it
         for early_message in early:
             session.feed_message(early_message)

@@ -23,6 +23,7 @@ import math
 import os
 from contextlib import suppress
 
+import attrs
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
@@ -209,6 +210,10 @@ class TwsSocket:
         self._ping_payload: bytes | None = None  # the keepalive ping in flight
         self._ping_due: bytes | None = None  # ... made by keepalive(), not sent yet
         self._probes: set[trio.Event] = set()
+
+    def forget_headers(self) -> None:
+        """Drop the upgrade request's headers, once the socket is bound to its call."""
+        self.handshake = attrs.evolve(self.handshake, headers=())
 
     @property
     def path(self) -> str:
