@@ -769,6 +769,7 @@ async def open_socket(
             options.close_timeout,
             max_fragments=options.max_fragments,
         )
+        del upgraded  # the socket holds what it needs (not the request's headers for life)
         # The close inline, not a context manager of its own: one generator fewer held per
         # connection for its whole life (issue 23).
         try:

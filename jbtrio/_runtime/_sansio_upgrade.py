@@ -215,7 +215,11 @@ async def open_upgrade(
             outcome = await upgrade(protocol, stream, check, answer)
         if scope.cancelled_caught and trio.current_time() < scope.deadline:
             outcome = HandshakeFailed("handshake cut short to make room (max_handshakes)")
-        yield outcome
+        # Not held here for the connection's life (the request's headers, issue 23): the
+        # caller keeps what it needs of it.
+        box = [outcome]
+        del outcome
+        yield box.pop()
     finally:
         if isinstance(stream, RawSocketStream):
             stream.close_now()
