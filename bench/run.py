@@ -21,7 +21,10 @@ default garbage collector settings), ``jbtrio_gather_per_hook`` (jbtrio building
 answer's gather anew for every hook instead of reusing one, as the Node apps reuse theirs) and
 ``jbtrio_2proc`` (the ``jbtrio`` app under ``jbtrio serve --workers 2``: an acceptor process
 handing each socket to one of 2 worker processes) and ``jbtrio_trio_websocket`` (the ``jbtrio``
-app on the trio-websocket backend, ``ServerConfig(transport="trio-websocket")``).
+app on the trio-websocket backend, ``ServerConfig(transport="trio-websocket")``), and, with
+``--before DIR`` (a checkout of an earlier commit), ``jbtrio_before`` and
+``jbtrio_flow_before``: that checkout's ``jbtrio`` and ``jbtrio_flow`` servers, for
+before/after ratios in one run.
 
 Cases: hook round trips/s at 1, 100 and 1,000 concurrent calls (with ack latency p50/p99 and the
 server's CPU seconds per 10,000 messages at 100 calls); call set-ups/s; RSS per idle call at
