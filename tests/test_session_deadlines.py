@@ -7,65 +7,14 @@ does not answer, and when the timer task is up."""
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
-import orjson
 import pytest
 import trio
 import trio.testing
+from _memory_session import SID, Socket, frame
 
 import jbtrio
 from jbtrio import ServerConfig
 from jbtrio._runtime import CallSession
-from jbtrio._runtime._transport_api import Written
-
-SID = "5e55a1d0-0000-4000-8000-000000000001"
-
-
-class Socket:
-    """What a session needs of a socket; ``nowait`` says whether frames go out at once."""
-
-    keepalive_at = math.inf
-    has_pending = False
-    closed_by_us = False
-    close_reason = None
-    pong_timeout = math.inf
-    remote = "memory"
-    subprotocol = "ws.jambonz.org"
-
-    def __init__(self, *, nowait: bool) -> None:
-        self.nowait = nowait
-        self.sent: list[dict[str, Any]] = []
-
-    def send_nowait(self, payload: bytes, *, binary: bool = False) -> Written:
-        if not self.nowait:
-            return Written.NONE
-        self.sent.append(orjson.loads(payload))
-        return Written.ALL
-
-    async def send(self, payload: bytes) -> None:
-        await trio.lowlevel.checkpoint()
-        self.sent.append(orjson.loads(payload))
-
-    async def flush(self) -> None:
-        await trio.lowlevel.checkpoint()
-
-    def keepalive(self, now: float) -> bool:
-        return True
-
-    async def abort(self, reason: str) -> None:
-        await trio.lowlevel.checkpoint()
-
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        await trio.lowlevel.checkpoint()
-
-
-def _frame(kind: str, msgid: str, **extra: Any) -> str:
-    data = {"call_sid": SID, "direction": "inbound", "from": "+1", "to": "+2"}
-    return orjson.dumps(
-        {"type": kind, "msgid": msgid, "call_sid": SID, "data": data, **extra}
-    ).decode()
 
 
 def _timer_tasks() -> int:
@@ -98,7 +47,7 @@ async def test_the_ack_tracker_acks_for_an_app_that_does_not_answer(
         session = CallSession(
             call_sid=SID,
             path="/t",
-            first_message=jbtrio.decode(_frame("session:new", "n0")),  # type: ignore[arg-type]
+            first_message=jbtrio.decode(frame("session:new", "n0")),  # type: ignore[arg-type]
             resumed=False,
             handler=_answer_the_start,
             config=config,
@@ -106,7 +55,7 @@ async def test_the_ack_tracker_acks_for_an_app_that_does_not_answer(
         )
         await nursery.start(session.run)
         session.attach(socket)  # type: ignore[arg-type]
-        session.feed(_frame("session:new", "n0"))
+        session.feed(frame("session:new", "n0"))
         session.start_app()
         await trio.sleep(0.1)
         assert [f["msgid"] for f in socket.sent] == ["n0"]
@@ -114,7 +63,7 @@ async def test_the_ack_tracker_acks_for_an_app_that_does_not_answer(
         # until the next deadline
         assert _timer_tasks() == (0 if nowait else 1)
 
-        session.feed(_frame("verb:hook", "h1", hook="/gather"))
+        session.feed(frame("verb:hook", "h1", hook="/gather"))
         started = trio.current_time()
         window = config.core.reply_window
         await trio.sleep(window - 0.5)

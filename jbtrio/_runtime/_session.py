@@ -46,7 +46,7 @@ from .._core import (
     ReplyHandle,
     Unconfirmed,
 )
-from .._errors import ProtocolError
+from .._errors import ProtocolError, ReplyError
 from .._wire import (
     Command,
     InboundMessage,
@@ -492,9 +492,19 @@ class CallSession:
         try:
             await self._handler(self)
         except* Exception as group:
-            self.stats.errors += 1
-            self.log.error("app handler crashed; hanging up the call", exc_info=group)
-            await self._hang_up_after_crash()
+            late, other = group.split(ReplyError)
+            if other is None and self.ended:
+                # The app lost a race it cannot see: jambonz ended the call (it closed the
+                # socket) between the message and the app's reply, which then raises
+                # before the app's task is cancelled. Not a crash, and nothing to hang up.
+                self.log.info(
+                    "app handler stopped: the call ended before its reply (%s)",
+                    _first_leaf(late),
+                )
+            else:
+                self.stats.errors += 1
+                self.log.error("app handler crashed; hanging up the call", exc_info=group)
+                await self._hang_up_after_crash()
 
     async def _hang_up_after_crash(self) -> None:
         now = trio.current_time()
@@ -516,3 +526,10 @@ class CallSession:
         with trio.move_on_after(self.config.crash_hangup_timeout):
             await self.wait_ended()
         self.end("app crashed")
+
+
+def _first_leaf(group: BaseException | None) -> BaseException | None:
+    """The first exception of ``group`` that is not a group itself."""
+    while isinstance(group, BaseExceptionGroup) and group.exceptions:
+        group = group.exceptions[0]
+    return group
