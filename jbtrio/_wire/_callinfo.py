@@ -18,7 +18,8 @@ from typing import Any, Final
 
 import attrs
 
-from ._fields import check_id, check_object, spec_of, split_known, validate_extra, wire
+from .._errors import ProtocolError
+from ._fields import check_id, check_object, check_str, spec_of, validate_extra, wire
 
 __all__ = ["CallInfo", "structure_call_info", "unstructure_call_info"]
 
@@ -95,6 +96,10 @@ for _attr, _ in _CALL_INFO_FIELDS:
     setattr(CallInfo, _attr, None)
 del _attr, _
 _new_call_info = object.__new__
+#: wire key -> attribute of the fields whose only check is "a string" (the hot path below).
+_STR_ATTR_OF: Final = {
+    key: attr for key, (attr, check) in _CALL_INFO_SPEC.items() if check is check_str
+}.get
 _set_dict = object.__setattr__
 
 
@@ -102,10 +107,32 @@ def structure_call_info(obj: Any, path: str = "$.data") -> CallInfo:
     """Build a :class:`CallInfo` from a decoded JSON object; ProtocolError names the bad path.
 
     The same checks and the same instance as ``CallInfo(extra=extra, **kwargs)`` (the
-    lossless rule holds by construction, as :func:`split_known` sorts the keys), made without
-    the constructor: see above.
+    lossless rule holds by construction: the keys are sorted as :func:`~._fields.split_known`
+    sorts them), made without the constructor: see above.
     """
-    fields, extra = split_known(check_object(obj, path), _CALL_INFO_SPEC, path)
+    if type(obj) is not dict:
+        obj = check_object(obj, path)  # a dict subclass passes, anything else raises
+    # split_known's loop with one lookup for the usual value, a string of a plain string
+    # field (issue 23: a dozen of them per verb:hook); every other key takes its path.
+    fields: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    str_attr = _STR_ATTR_OF
+    for key, value in obj.items():
+        if type(value) is str:
+            attr = str_attr(key)
+            if attr is not None:
+                fields[attr] = value
+                continue
+        entry = _CALL_INFO_SPEC.get(key)
+        if entry is None or value is None:
+            extra[key] = value
+            continue
+        attr, check = entry
+        try:
+            fields[attr] = check(value, "")  # no path string unless it fails
+        except ProtocolError:
+            check(value, f"{path}.{key}")  # the same error, with the exact path
+            raise
     fields["extra"] = extra
     info = _new_call_info(CallInfo)
     _set_dict(info, "__dict__", fields)

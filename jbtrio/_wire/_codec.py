@@ -90,6 +90,10 @@ MAX_DEPTH: Final = 254
 
 def _may_be_too_deep(text: str | bytes | bytearray | memoryview) -> bool:
     """Cheap necessary condition for a nesting deeper than MAX_DEPTH: enough brackets."""
+    # Nesting deeper than MAX_DEPTH takes more than MAX_DEPTH opening and as many closing
+    # brackets: a shorter frame (a usual verb:hook) skips both scans (issue 23).
+    if (type(text) is str or type(text) is bytes) and len(text) <= 2 * MAX_DEPTH:
+        return False
     if isinstance(text, str):
         return text.count("[") + text.count("{") > MAX_DEPTH
     data = bytes(text)
