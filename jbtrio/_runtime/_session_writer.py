@@ -121,7 +121,8 @@ def start_send(self: SessionParts) -> None:
 
 def sent(self: SessionParts, frame: Frame, now: float | None = None) -> None:
     core = self.core
-    started = core.sent(frame, self._now() if now is None else now)
+    # the clock is read only if the core needs it (issue 23)
+    started = core.sent(frame, self._now if now is None else now)
     stats = self.stats
     stats.frames_out += 1
     stats.bytes_out += len(frame.data)
