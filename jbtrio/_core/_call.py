@@ -272,7 +272,16 @@ class CallCore(SessionStart):
                 # rather than made the start of a new session (it would hold every frame
                 # of the call back behind its ack).
                 return [Refused(message, "a second session:new on a running call")]
-        handle = self._new_handle_for(message, now)
+        # self._new_handle_for(message, now), inline: one call fewer per hook (issue 23)
+        config = self.config
+        handle = ReplyHandle(
+            message,
+            now,
+            now + config.ack_timeout,
+            now + (config.ack_timeout - config.ack_margin),  # config.reply_window (issue 23)
+            message.msgid,
+        )
+        self._open[message.msgid] = handle
         if self.session_data is None and isinstance(message, _SESSION_DATA):
             self.session_data = message.data
         if isinstance(message, SessionNew):
