@@ -284,7 +284,9 @@ async def test_redis_down_calls_go_on_and_reconnects_elsewhere_are_counted(
         assert len(undisturbed) == 6
         assert all(p.ok and p.said == EXPECTED for p in undisturbed)
         assert all(len(set(p.instances)) == 1 for p in undisturbed)
-        # Those landing on b or c (one may come back to a, in turn) start afresh there.
-        assert 1 <= c.stat("reconnects_while_redis_down") <= 3
+        # Those landing on b or c (one may come back to a, in turn) start afresh there: each
+        # session:reconnect counted once (a call of a's may send more than one).
+        sent = sum(p.reconnects for p in outcomes)
+        assert 1 <= c.stat("reconnects_while_redis_down") <= sent
         assert c.stat("relayed") == 0
         assert c.stat_store("health_down") >= 1
