@@ -31,22 +31,8 @@ NPM = shutil.which("npm") or "npm"
 #: Node packages the harness pins (package.json + package-lock.json).
 NODE_PACKAGES = {"@jambonz/sdk": "0.10.1", "@jambonz/node-client-ws": "0.2.13", "ws": "8.18.3"}
 
-SERVERS = (
-    "jbtrio",
-    "jbtrio_flow",
-    "jambonz_sdk",
-    "node_client_ws",
-    "ws_bare",
-    "jbtrio_transport",
-    "tw_bare",
-    "jbtrio_embedded",
-    "jbtrio_gather_per_hook",
-    "jbtrio_2proc",
-    "jbtrio_trio_websocket",
-    "jbtrio_no_metrics",
-    "jbtrio_before",
-    "jbtrio_flow_before",
-)
+#: The SDKs (and jbtrio's ``jbtrio`` app) and bare Node ``ws``: the servers of every case.
+MAIN = ("jbtrio", "jambonz_sdk", "node_client_ws", "ws_bare")
 #: Not SDKs, and not in the TTS case: the same app on the flow API (``jbtrio_flow``,
 #: ``jbtrio_server.py --flow``, as users write it: issue 23's targets are on it), the
 #: ceilings, jbtrio embedded in a program that leaves CPython's garbage collector at its
@@ -65,6 +51,10 @@ EXTRAS = (
     "jbtrio_before",
     "jbtrio_flow_before",
 )
+#: The servers of another checkout (``--before DIR``).
+BEFORE = ("jbtrio_before", "jbtrio_flow_before")
+#: Every server, in the order a round runs them (the flow app right after ``jbtrio``).
+SERVERS = (MAIN[0], EXTRAS[0], *MAIN[1:], *EXTRAS[1:])
 #: ``jbtrio_before`` (only with ``--before DIR``) is the ``jbtrio`` bench server of another
 #: checkout (``git archive COMMIT | tar -x -C DIR``), ``jbtrio_flow_before`` its
 #: ``jbtrio_flow`` one, for before/after ratios in one run: see :func:`server_command`'s
@@ -156,7 +146,7 @@ def server_command(
         "node_client_ws": [NODE, str(NODE_DIR / "server_ncw.js"), "0"],
         "ws_bare": [NODE, str(NODE_DIR / "server_ws.js"), "0"],
     }
-    if name in ("jbtrio_before", "jbtrio_flow_before") and before is not None:
+    if name in BEFORE and before is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(before), env.get("PYTHONPATH")]))
     return commands[name], env
 

@@ -24,11 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import math
-import os
-import re
 import statistics
-import subprocess
-import sys
 import time
 import tracemalloc
 from typing import Any
@@ -36,6 +32,9 @@ from typing import Any
 import orjson
 import trio
 import trio.testing
+
+# Run as a script (its sibling comes from bench/ itself, sys.path[0]).
+from _callgrind import per_unit
 
 import jbtrio
 from jbtrio import ServerConfig
@@ -335,32 +334,11 @@ def memory(calls: int) -> dict[str, Any]:
 def instructions(calls: int, low: int, high: int) -> float:
     """Instructions per round trip: two runs under callgrind, the difference divided."""
 
-    def run(count: int) -> int:
-        out = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--callgrind-out-file=/dev/null",
-                sys.executable,
-                __file__,
-                "--calls",
-                str(calls),
-                "--count",
-                str(count),
-                "--rounds",
-                "1",
-                *(["--events"] if _OPTIONS["events"] else []),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-        )
-        match = re.search(r"Collected : (\d+)", out.stderr)
-        assert match is not None, out.stderr[-2000:]
-        return int(match.group(1))
+    def args(count: int) -> list[str]:
+        events = ["--events"] if _OPTIONS["events"] else []
+        return ["--calls", str(calls), "--count", str(count), "--rounds", "1", *events]
 
-    return (run(high) - run(low)) / ((high - low) * calls)
+    return per_unit(__file__, args(low), args(high), (high - low) * calls)
 
 
 def main(argv: list[str] | None = None) -> int:

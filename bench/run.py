@@ -58,6 +58,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent)]
 
 from _report import Results, headline, summarise, table  # noqa: E402
 from _servers import (  # noqa: E402
+    BEFORE,
     EXTRAS,
     SERVERS,
     ensure_node_modules,
@@ -268,11 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         mode = attrs.evolve(mode, hooks_per_call=args.hooks_per_call)
     if args.hook_calls:
         mode = attrs.evolve(mode, hook_calls=tuple(int(n) for n in args.hook_calls.split(",")))
-    servers = [
-        s
-        for s in args.servers.split(",")
-        if s and (s not in ("jbtrio_before", "jbtrio_flow_before") or args.before)
-    ]
+    servers = [s for s in args.servers.split(",") if s and (s not in BEFORE or args.before)]
     unknown = set(servers) - set(SERVERS)
     if unknown:
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")

@@ -21,15 +21,14 @@ call, or ``--setups`` 20 and 120 with ``--setup``) and prints the instructions p
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import socket
 import statistics
-import subprocess
-import sys
 import time
 
 import trio
+
+# Run as a script (its sibling comes from bench/ itself, sys.path[0]).
+from _callgrind import per_unit
 
 from jbtrio._runtime._transport_api import (
     HandshakeFailed,
@@ -199,32 +198,12 @@ def instructions(args: argparse.Namespace) -> float:
     """Instructions per round trip (set-up): two runs under callgrind, the difference divided."""
     low, high = (20, 120) if args.setup else (20, 220)
 
-    def run(count: int) -> int:
-        flags = ["--setup", "--setups", str(count)] if args.setup else ["--count", str(count)]
-        out = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--callgrind-out-file=/dev/null",
-                sys.executable,
-                __file__,
-                "--calls",
-                str(args.calls),
-                "--rounds",
-                "1",
-                *flags,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-        )
-        match = re.search(r"Collected : (\d+)", out.stderr)
-        assert match is not None, out.stderr[-2000:]
-        return int(match.group(1))
+    def flags(count: int) -> list[str]:
+        work = ["--setup", "--setups", str(count)] if args.setup else ["--count", str(count)]
+        return ["--calls", str(args.calls), "--rounds", "1", *work]
 
     per = 1 if args.setup else args.calls
-    return (run(high) - run(low)) / ((high - low) * per)
+    return per_unit(__file__, flags(low), flags(high), (high - low) * per)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ import trio
 
 from ._call import Call, Event, EventHandler, Flow
 from ._env_vars import EnvVar, declare_env_vars
+from ._errors import innermost
 from ._flow_runner import DEFAULT_ERROR_VERBS
 from ._inbound_routing import Subscription
 from ._runtime import AppHandler, CallSession
@@ -67,13 +68,6 @@ def _check_handler(handler: object) -> None:
         raise TypeError(f"{handler!r} is not callable: a handler is `async def handler(call)`")
     if inspect.isasyncgenfunction(handler):
         raise TypeError(f"{_name(handler)} yields: it is a flow, register it with @app.flow(path)")
-
-
-def _leaf(exc: BaseException) -> BaseException:
-    """The one exception inside nested single-member groups (what a test should show)."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
 
 
 def _normalise(path: str) -> str:
@@ -387,7 +381,7 @@ class App:
                     where = "an event handler"
                     if chosen is not None and chosen.kind == "handler":
                         where = f"handler {_name(chosen.target)}"
-                    self._hooks.failed(call, where, _leaf(group))
+                    self._hooks.failed(call, where, innermost(group))
                 raise
 
         return run

@@ -20,9 +20,18 @@ __all__ = [
     "TtsError",
     "TtsInterrupted",
     "VerbError",
+    "innermost",
 ]
 
 _RAW_PREVIEW = 200
+
+
+def innermost(exc: BaseException) -> BaseException:
+    """The one exception inside nested single-member groups (what a log line or a test
+    should show); a group of several stays the group."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 class JbtrioError(Exception):

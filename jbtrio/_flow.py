@@ -168,13 +168,6 @@ class Prepared:
         self.names = names
         self.ai = ai
 
-    def __repr__(self) -> str:
-        return (
-            f"Prepared(verbs={self.verbs!r}, hooks={self.hooks!r}, "
-            f"finished_id={self.finished_id!r}, hook_ids={self.hook_ids!r}, "
-            f"names={self.names!r}, ai={self.ai!r})"
-        )
-
 
 #: Canonical names of the verbs the call completes before they are sent (its tool and event
 #: hooks): they are not sent as :class:`~jbtrio.verbs.CheckedWire`, so they are checked whole.

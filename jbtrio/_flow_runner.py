@@ -62,25 +62,22 @@ class _HookWaiter:
     no allocation), not a ``trio.Event``: one waiter is made per hook round trip (issue 23).
     """
 
-    __slots__ = ("_done", "error", "hook", "ids", "verbs", "woken")
+    __slots__ = ("error", "hook", "ids", "verbs", "woken")
 
     def __init__(self, verbs: Collection[str], ids: Collection[str] = ()) -> None:
         self.verbs = verbs
         self.ids = ids
         self.hook: tuple[VerbHook, ReplyHandle | None] | None = None
         self.error: HookFailed | None = None
-        self._done = False
         self.woken = Wakeup()
 
     def deliver(self, message: VerbHook, handle: ReplyHandle | None) -> None:
-        if not self._done:
-            self._done = True
+        if self.hook is None and self.error is None:  # the first of hook and failure wins
             self.hook = (message, handle)
             self.woken.set()
 
     def fail(self, error: HookFailed) -> None:
-        if not self._done:
-            self._done = True
+        if self.hook is None and self.error is None:
             self.error = error
             self.woken.set()
 

@@ -182,6 +182,16 @@ async def answers_health_and_metrics(c: Cluster) -> None:
 _RELAYS_ARE_TIMING = "no reconnect was relayed: the test did not exercise the cluster"
 
 
+async def relays_happened_and_were_counted(c: Cluster) -> None:
+    """Some reconnect was relayed, none reached a process that did not know its call, and
+    the health page and the metrics (every relay logged) say so."""
+    relayed = await c.wait_count("relayed to instance", 1)
+    assert relayed >= 1, _RELAYS_ARE_TIMING
+    assert c.count("for a call this process does not know") == 0
+    await answers_health_and_metrics(c)
+    await shows_cluster_metrics(c, relayed)
+
+
 async def shows_cluster_metrics(c: Cluster, relayed: int) -> None:
     """Each instance's ``/metrics`` has the cluster's counters (its acceptor's with
     ``--workers``), without labels; together they count the relays the logs said."""
@@ -208,11 +218,7 @@ async def test_instances_with_workers_each_socket_reaches_its_worker(tmp_path: P
         assert not worker_pids & {instance.process.pid for instance in c.instances}
         reconnects = sum(p.reconnects for p in placed)
         assert reconnects >= 10
-        relayed = await c.wait_count("relayed to instance", 1)
-        assert relayed >= 1, _RELAYS_ARE_TIMING
-        assert c.count("for a call this process does not know") == 0
-        await answers_health_and_metrics(c)
-        await shows_cluster_metrics(c, relayed)
+        await relays_happened_and_were_counted(c)
 
 
 async def test_three_processes_every_socket_of_a_call_reaches_its_process(
@@ -244,11 +250,7 @@ async def test_three_processes_every_socket_of_a_call_reaches_its_process(
         assert {p.pids[0] for p in placed} == pids
         reconnects = sum(p.reconnects for p in placed)
         assert reconnects >= 10
-        relayed = await c.wait_count("relayed to instance", 1)
-        assert relayed >= 1, _RELAYS_ARE_TIMING
-        assert c.count("for a call this process does not know") == 0
-        await answers_health_and_metrics(c)
-        await shows_cluster_metrics(c, relayed)
+        await relays_happened_and_were_counted(c)
 
 
 async def test_an_instance_killed_mid_call_its_calls_are_lost_the_others_go_on(

@@ -46,7 +46,7 @@ from .._core import (
     ReplyHandle,
     Unconfirmed,
 )
-from .._errors import ProtocolError, ReplyError
+from .._errors import ProtocolError, ReplyError, innermost
 from .._wire import (
     Command,
     InboundMessage,
@@ -493,13 +493,13 @@ class CallSession:
             await self._handler(self)
         except* Exception as group:
             late, other = group.split(ReplyError)
-            if other is None and self.ended:
+            if late is not None and other is None and self.ended:
                 # The app lost a race it cannot see: jambonz ended the call (it closed the
                 # socket) between the message and the app's reply, which then raises
                 # before the app's task is cancelled. Not a crash, and nothing to hang up.
                 self.log.info(
                     "app handler stopped: the call ended before its reply (%s)",
-                    _first_leaf(late),
+                    innermost(late),
                 )
             else:
                 self.stats.errors += 1
@@ -526,10 +526,3 @@ class CallSession:
         with trio.move_on_after(self.config.crash_hangup_timeout):
             await self.wait_ended()
         self.end("app crashed")
-
-
-def _first_leaf(group: BaseException | None) -> BaseException | None:
-    """The first exception of ``group`` that is not a group itself."""
-    while isinstance(group, BaseExceptionGroup) and group.exceptions:
-        group = group.exceptions[0]
-    return group

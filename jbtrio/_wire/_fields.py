@@ -198,7 +198,10 @@ def extra_validator(
 
 
 def slot_setters(
-    cls: type[Any], *, validated: frozenset[str] = frozenset()
+    cls: type[Any],
+    *,
+    validated: frozenset[str] = frozenset(),
+    converted: frozenset[str] = frozenset(),
 ) -> tuple[tuple[str, Callable[[Any, Any], None]], ...]:
     """(field name, its slot's ``__set__``) for every field of a frozen slotted attrs class.
 
@@ -206,11 +209,11 @@ def slot_setters(
     half the instructions of the generated ``__init__`` (which a frozen class must call
     through ``object.__setattr__``). That is the same instance only when ``__init__`` does
     nothing but set the fields, so a class with a converter, a post-init hook or a validator
-    (but on the fields in ``validated``, which the caller must run or know to be a no-op) is
-    refused here, at import time.
+    (but on the fields in ``validated`` and ``converted``, whose validators and converters the
+    caller must run or know to be no-ops) is refused here, at import time.
     """
     for attribute in attrs.fields(cls):
-        if attribute.converter is not None or (
+        if (attribute.converter is not None and attribute.name not in converted) or (
             attribute.validator is not None and attribute.name not in validated
         ):
             raise TypeError(f"{cls.__name__}.{attribute.name}: __init__ does more than set it")

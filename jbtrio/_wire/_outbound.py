@@ -14,7 +14,7 @@ asynchronous ``jambonz:error``, far from the code that built it.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Final, Protocol
 
 import attrs
@@ -24,6 +24,7 @@ from ._fields import (
     extra_validator,
     json_type,
     reserved,
+    slot_setters,
     spec_of,
     type_error,
     validate_extra,
@@ -160,13 +161,14 @@ class Ack:
         return False
 
 
-# Ack's slots, set directly by Ack.of_dicts (a frozen class's __init__ sets them the same way,
-# through object.__setattr__). Its fields are exactly these three.
-if [a.name for a in attrs.fields(Ack)] != ["msgid", "verbs", "extra"]:
+# Ack's slots, set directly by Ack.of_dicts, which checks what msgid's validator and verbs'
+# converter would (extra is a new empty dict: nothing to check).
+_ACK_SETTERS: Final = dict(
+    slot_setters(Ack, validated=frozenset({"msgid", "extra"}), converted=frozenset({"verbs"}))
+)
+if set(_ACK_SETTERS) != {"msgid", "verbs", "extra"}:
     raise TypeError("Ack.of_dicts sets msgid, verbs and extra: Ack's fields changed")
-_SET_MSGID: Callable[[Ack, str], None] = vars(Ack)["msgid"].__set__
-_SET_VERBS: Callable[[Ack, tuple[dict[str, Any], ...] | None], None] = vars(Ack)["verbs"].__set__
-_SET_EXTRA: Callable[[Ack, dict[str, Any]], None] = vars(Ack)["extra"].__set__
+_SET_MSGID, _SET_VERBS, _SET_EXTRA = (_ACK_SETTERS[name] for name in ("msgid", "verbs", "extra"))
 
 
 def _check_command(inst: Command, attribute: Any, value: Any) -> None:
