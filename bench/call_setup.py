@@ -158,10 +158,12 @@ async def setups(events: bool, count: int, rounds: int) -> tuple[list[float], li
             functools.partial(jbtrio.serve, config=jbtrio.ServerConfig()), app, "127.0.0.1", 0
         )
         server.endpoints.metrics = page
+        port = server.port
+        assert port is not None
         for _ in range(rounds):
             start, cpu = time.perf_counter(), time.process_time()
             for _ in range(count):
-                await one_setup(server.port)
+                await one_setup(port)
             results.append((time.perf_counter() - start) * 1e6 / count)
             cpus.append((time.process_time() - cpu) * 1e6 / count)
         nursery.cancel_scope.cancel()
