@@ -382,6 +382,7 @@ class CallSession:
         if self._ended:
             return
         self._finish(reason)
+        self._frames_ready.set()  # the idle writer returns (see _session_writer.writer)
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 

@@ -177,6 +177,10 @@ async def writer(self: SessionParts) -> None:
             # task switch and a scope each time (issue 23).
             if self._frames_ready.take():
                 continue
+            if self.ended:
+                # end() woke it: it returns rather than raise the nursery's Cancelled, which
+                # Trio wraps, records and strips again at every call's end (issue 23).
+                return
             # Idle: wait for frames, serving the call's deadlines meanwhile (unless the timer
             # task is still up: it serves them, and wakes the writer as it goes). Inline,
             # not a helper: a parked call holds one coroutine frame less (issue 23).
