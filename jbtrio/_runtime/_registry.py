@@ -293,7 +293,8 @@ class LocalCalls:
         self._sessions: dict[str, int] = {}  # sessions per call_sid (redirects included)
         self._probing: set[str] = set()  # calls whose socket is being probed for a reconnect
         self._anonymous = 0
-        self._changed = trio.Event()
+        # Made by the first wait_changed() (shutdown's): not two trio.Events per call.
+        self._changed: trio.Event | None = None
         self._budget = budget if budget is not None else LogBudget()
 
     def bind(self, listener: Serving) -> None:
@@ -381,11 +382,16 @@ class LocalCalls:
         return None
 
     async def wait_changed(self) -> None:
-        await self._changed.wait()
+        changed = self._changed
+        if changed is None:
+            changed = self._changed = trio.Event()
+        await changed.wait()
 
     def _set_changed(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
+        changed = self._changed
+        if changed is not None:
+            self._changed = None
+            changed.set()
 
     def _refusal(self, sid: str, remote: str, why: str) -> Refusal:
         """Refused with 1008, logged with both peers' addresses."""

@@ -15,6 +15,7 @@ closed with the registry's code (1008, 1013) and logged with both peers' address
 from __future__ import annotations
 
 import logging
+import math
 from contextlib import suppress
 
 import trio
@@ -171,22 +172,44 @@ class Server(Listener):
             return
         handler = self.router.resolve(socket.path)
         assert handler is not None  # _check refused unknown paths
-        session = await self._bind(socket, handler)
-        if session is None:
-            return
+        # One scope for the connection (issue 23): the first message's deadline while the
+        # socket is bound to its call, then the reader's, cancelled when the call ends
+        # (then we close 1000).
+        scope = trio.CancelScope(deadline=trio.current_time() + self.config.first_message_timeout)
+        session: CallSession | None = None
+        read = False
         try:
-            with session.reader_scope():  # cancelled when the call ends: then we close 1000
-                try:
-                    while True:
-                        session.feed(await socket.receive())
-                except SocketClosed as closed:
-                    session.detach(socket, closed.code)
+            while True:
+                with scope:
+                    if session is None:
+                        session = await self._bind(socket, handler)
+                    if session is not None and not scope.cancel_called:
+                        read = True
+                        scope.deadline = math.inf
+                        session.reading(scope)
+                        try:
+                            while True:
+                                session.feed(await socket.receive())
+                        except SocketClosed as closed:
+                            session.detach(socket, closed.code)
+                if read or session is None:
+                    break
+                # Bound in the very turn its deadline passed (the scope is cancelled, not
+                # caught yet): the reader gets a scope of its own.
+                scope = trio.CancelScope()
         finally:
-            if not session.ended and socket.close_code is None:
+            if session is not None and not session.ended and socket.close_code is None:
                 # Cancelled while the call goes on (server stopping): 1001 makes jambonz
                 # reconnect, ideally to another instance; 1000 would abandon the call.
                 with trio.CancelScope(shield=True):
                     await socket.close(1001, "going away")
+        if session is None and scope.cancelled_caught:
+            log.warning(
+                "no session message within %g s on %s; closing",
+                self.config.first_message_timeout,
+                socket.path,
+            )
+            await socket.close(1000, "no session")
 
     async def _serve_audio(self, socket: WebSocket) -> None:
         routes = self.router.audio_routes
@@ -199,22 +222,10 @@ class Server(Listener):
             nursery.cancel_scope.cancel()
 
     async def _bind(self, socket: WebSocket, handler: AppHandler) -> CallSession | None:
-        """Read up to the first session message and bind the socket to its call."""
+        """Read up to the first session message and bind the socket to its call (within
+        the first message's deadline, on the caller's scope)."""
         early: list[InboundMessage | UnknownMessage] = []
-        bad_input = call_logger("jbtrio.server", None, budget=LogBudget())
-        try:
-            with trio.move_on_after(self.config.first_message_timeout) as scope:
-                session = await self._first_session(socket, handler, early, bad_input)
-        finally:
-            bad_input.flush()
-        if scope.cancelled_caught:
-            log.warning(
-                "no session message within %g s on %s; closing",
-                self.config.first_message_timeout,
-                socket.path,
-            )
-            await socket.close(1000, "no session")
-            return None
+        session = await self._first_session(socket, handler, early)
         if session is None:
             return None
         socket.forget_headers()
@@ -228,42 +239,51 @@ class Server(Listener):
         socket: WebSocket,
         handler: AppHandler,
         early: list[InboundMessage | UnknownMessage],
-        bad_input: CallLogger,
     ) -> CallSession | None:
         """Read frames until the first session message, and start or rebind its call;
         notifications before it are kept in ``early`` (bounded)."""
-        while True:
-            try:
-                text = await socket.receive()
-            except SocketClosed:
-                return None
-            if not isinstance(text, str):
-                bad_input.warning(
-                    "binary frame skipped before the session started from %s: jambonz "
-                    "sends text frames only",
-                    socket.handshake.remote,
-                )
-                continue
-            try:
-                message = decode(text)
-            except ProtocolError as exc:
-                bad_input.warning(
-                    "malformed frame before the session started from %s: %s",
-                    socket.handshake.remote,
-                    exc,
-                )
-                continue
-            if isinstance(message, SessionReconnect):
-                return await self._reconnect(socket, handler, message)
-            if isinstance(message, InboundMessage) and message.STARTS_SESSION:
-                return await self._new_session(socket, handler, message, resumed=False)
-            if isinstance(message, InboundMessage | UnknownMessage):
-                if len(early) < _MAX_EARLY_MESSAGES:
-                    early.append(message)
-                else:
+        # Bad frames before the session are logged rate-limited, by a logger made for the
+        # first one (jambonz sends none: a logger and a budget fewer per call, issue 23).
+        bad_input: CallLogger | None = None
+        try:
+            while True:
+                try:
+                    text = await socket.receive()
+                except SocketClosed:
+                    return None
+                if not isinstance(text, str):
+                    bad_input = bad_input or _bad_input_log()
                     bad_input.warning(
-                        "dropping early %s %s: no session yet", message, message.msgid
+                        "binary frame skipped before the session started from %s: jambonz "
+                        "sends text frames only",
+                        socket.handshake.remote,
                     )
+                    continue
+                try:
+                    message = decode(text)
+                except ProtocolError as exc:
+                    bad_input = bad_input or _bad_input_log()
+                    bad_input.warning(
+                        "malformed frame before the session started from %s: %s",
+                        socket.handshake.remote,
+                        exc,
+                    )
+                    continue
+                if isinstance(message, SessionReconnect):
+                    return await self._reconnect(socket, handler, message)
+                if isinstance(message, InboundMessage) and message.STARTS_SESSION:
+                    return await self._new_session(socket, handler, message, resumed=False)
+                if isinstance(message, InboundMessage | UnknownMessage):
+                    if len(early) < _MAX_EARLY_MESSAGES:
+                        early.append(message)
+                    else:
+                        bad_input = bad_input or _bad_input_log()
+                        bad_input.warning(
+                            "dropping early %s %s: no session yet", message, message.msgid
+                        )
+        finally:
+            if bad_input is not None:
+                bad_input.flush()
 
     async def _new_session(
         self,
@@ -290,10 +310,13 @@ class Server(Listener):
         )
         self.registry.add(session)
         assert self._nursery is not None, "Server.run()/run_in() is not running"
-        await self._nursery.start(session.run, name=f"call {sid}")
         session.attach(socket)
         session.feed_message(message)
         session.start_app()
+        # Started, not Nursery.start'ed: the session needs nothing of its task before it
+        # runs (what it starts meanwhile waits for its nursery), and start() costs a
+        # nursery and a task switch per call (issue 23).
+        self._nursery.start_soon(session.run, name=f"call {sid}")
         return session
 
     async def _reconnect(
@@ -348,6 +371,12 @@ async def serve(
     listener and lease store with the server and stops them with it.
     """
     await Server(router, config, registry=registry).run(host, port, task_status=task_status)
+
+
+def _bad_input_log() -> CallLogger:
+    """The log of a socket's bad frames before its session message (no call_sid yet), with
+    a budget of its own."""
+    return call_logger("jbtrio.server", None, budget=LogBudget())
 
 
 async def _keep_alive(socket: WebSocket) -> None:

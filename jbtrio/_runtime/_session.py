@@ -67,6 +67,9 @@ __all__ = ["AppHandler", "Broadcast", "CallSession", "Consumer", "Incoming", "Wa
 
 AppHandler = Callable[["CallSession"], Awaitable[None]]
 
+#: A task to start in the call's nursery: its function, arguments and name.
+_Spawn = tuple[Callable[..., Awaitable[object]], tuple[object, ...], str]
+
 #: What a text frame from jambonz may decode to (a tuple: isinstance with one is cheaper
 #: than with a union, issue 23).
 _FOR_THE_CORE = (InboundMessage, UnknownMessage)
@@ -83,6 +86,7 @@ class CallSession:
         "_backlog",
         "_busy",
         "_consumer",
+        "_early",
         "_ended",
         "_ended_event",
         "_first_handle",
@@ -159,7 +163,10 @@ class CallSession:
         # A frame written in part from another task (send_nowait): the writer finishes it.
         self._partial: tuple[Frame, WebSocket] | None = None
         self._reconnect_by = math.inf
-        self._timer_scope = trio.CancelScope()
+        # The scope of whoever waits for the call's deadlines now (the idle writer, the
+        # timer task), None while nobody does: then arming a deadline only records it in
+        # _armed, for the next wait (setting a Trio deadline costs ~7 µs, issue 23).
+        self._timer_scope: trio.CancelScope | None = None
         # The timer scope's deadline, mirrored: re-setting a Trio deadline costs more than a
         # message's routing, and most arm requests (a hook's reply_by, a send's stall limit)
         # are later than what is already armed, so they change nothing.
@@ -183,6 +190,9 @@ class CallSession:
         self._tts_send: trio.MemorySendChannel[TtsRequest] | None = None
         self._tts_started = False
         self._nursery: trio.Nursery | None = None
+        # Tasks asked for before run() opened the nursery (the app's, an abort's): run()
+        # starts them (see _spawn).
+        self._early: list[_Spawn] | None = None
         self._first_handle: ReplyHandle | None = None
         # Set by a ForceReconnect: the writer closes the socket with 1011 once idle.
         self._force_close: str | None = None
@@ -246,7 +256,12 @@ class CallSession:
         await event.wait()
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run the call's nursery until the call ends. Never raises (the server's fortress)."""
+        """Run the call's nursery until the call ends. Never raises (the server's fortress).
+
+        The server starts it with ``start_soon`` once the first socket is attached, the
+        first message fed and the app asked for (:meth:`start_app`): what needs the
+        nursery before it is open waits here for it (:meth:`_spawn`). ``Nursery.start``
+        works too (then attach and start the app after it)."""
         try:
             # end() cancels the nursery's own scope (no scope of the session's: each live
             # one costs a call ~600 B, issue 23).
@@ -255,6 +270,10 @@ class CallSession:
                 self._now = trio.lowlevel.current_clock().current_time
                 if self._ended:
                     nursery.cancel_scope.cancel()
+                early, self._early = self._early, None
+                if early is not None:
+                    for function, args, name in early:
+                        nursery.start_soon(function, *args, name=name)
                 task_status.started()
                 # The status holds the nursery start() made for us (~1 KiB): not for the
                 # call's whole life (issue 23).
@@ -283,6 +302,8 @@ class CallSession:
         self.on_unconfirmed = None
         self._socket = None
         self._nursery = None
+        self._reader_scope = None
+        self._timer_scope = None
         self._tts = None
         self._tts_send = None
         self._partial = None
@@ -307,9 +328,9 @@ class CallSession:
         channel."""
         self.tts_driver  # noqa: B018 - made on first use
         assert self._tts_send is not None
-        if not self._tts_started and self._nursery is not None and not self.ended:
+        if not self._tts_started and not self.ended:
             self._tts_started = True
-            self._nursery.start_soon(self._tts_pump, name=f"call {self.call_sid} tts-pump")
+            self._spawn(self._tts_pump, name=f"call {self.call_sid} tts-pump")
         return self._tts_send
 
     def consume(
@@ -330,27 +351,38 @@ class CallSession:
         if self.ended:
             on_close()
 
-    def reader_scope(self) -> trio.CancelScope:
-        """A cancel scope for the reader of the call's current socket: cancelled when the
-        call ends, so the connection closes then (with 1000)."""
-        scope = trio.CancelScope()
+    def reading(self, scope: trio.CancelScope) -> None:
+        """The reader of the call's current socket runs in ``scope``: cancelled when the
+        call ends (at once if it has), so the connection closes then (with 1000)."""
         if self.ended:
             scope.cancel()
         self._reader_scope = scope
-        return scope
 
     def start_app(self) -> None:
-        """Start the app's handler, once the first message has been fed to the core."""
-        assert self._nursery is not None, "start_app() before run() started"
+        """Start the app's handler, once the first message has been fed to the core (before
+        :meth:`run` is fine: it starts the app when it opens the call's nursery)."""
         self.stats.started_at = trio.current_time()
         _observe.call_started(self)
-        self._nursery.start_soon(self._run_app, name=f"call {self.call_sid} app")
+        self._spawn(self._run_app, name=f"call {self.call_sid} app")
+
+    def _spawn(self, function: Callable[..., Awaitable[object]], *args: object, name: str) -> None:
+        """Start a task in the call's nursery, or when :meth:`run` opens it (the server
+        starts the session without ``Nursery.start``: no nursery and no task switch of its
+        own per call, issue 23)."""
+        nursery = self._nursery
+        if nursery is not None:
+            nursery.start_soon(function, *args, name=name)
+        elif self._early is None:
+            self._early = [(function, args, name)]
+        else:
+            self._early.append((function, args, name))
 
     def end(self, reason: str) -> None:
         """End the call now: cancel its tasks (``finally`` blocks run) and free its state."""
         if self._ended:
             return
         self._finish(reason)
+        self._frames_ready.set()  # the idle writer returns (see _session_writer.writer)
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
@@ -363,8 +395,8 @@ class CallSession:
         self.stats.errors += 1
         self.log.error("ending the call: %s", reason)
         socket = self._socket
-        if socket is not None and self._nursery is not None:
-            self._nursery.start_soon(socket.abort, reason, name=f"call {self.call_sid} abort")
+        if socket is not None:
+            self._spawn(socket.abort, reason, name=f"call {self.call_sid} abort")
         self.end(reason)
 
     def _finish(self, reason: str) -> None:
@@ -411,10 +443,13 @@ class CallSession:
         self._frames_ready.set()
 
     def detach(self, socket: WebSocket, code: int) -> None:
-        """``socket`` closed with ``code``; if it was the call's socket, the call waits."""
+        """``socket`` closed with ``code`` (its reader tells, done reading); if it was the
+        call's socket, the call waits."""
         if socket is not self._socket:
             return
         self._socket = None
+        # Its reader is done: no scope of it to cancel when the call ends (issue 23).
+        self._reader_scope = None
         if code == 1009:
             self.stats.oversized += 1
         if code == 1000 and not socket.closed_by_us:

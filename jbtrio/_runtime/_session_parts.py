@@ -44,7 +44,7 @@ class SessionParts(Protocol):
     _sending_since: float | None
     _partial: tuple[Frame, WebSocket] | None
     _reconnect_by: float
-    _timer_scope: trio.CancelScope
+    _timer_scope: trio.CancelScope | None
     _armed: float
     _now: Callable[[], float]
     _busy: bool

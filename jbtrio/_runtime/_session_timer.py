@@ -33,7 +33,9 @@ def arm(self: SessionParts, deadline: float | None) -> None:
     then finds nothing due and re-arms for what is next."""
     if deadline is not None and deadline < self._armed:
         self._armed = deadline
-        self._timer_scope.deadline = deadline
+        scope = self._timer_scope
+        if scope is not None:  # else the next wait starts with it
+            scope.deadline = deadline
 
 
 async def serve_deadlines(self: SessionParts) -> bool:
@@ -87,8 +89,8 @@ def uncover(self: SessionParts, *, linger: bool = False) -> None:
     a ``send_nowait`` path), at its next wake (a deadline, or :data:`LINGER` at the
     latest), so that a stream of frames does not start a task per frame."""
     self._busy = False
-    if not linger and self._timer_up:
-        self._timer_scope.cancel()  # wakes it if it sleeps; else it sees _busy cleared
+    if not linger and self._timer_up and (scope := self._timer_scope) is not None:
+        scope.cancel()  # wakes it if it sleeps; else it sees _busy cleared
 
 
 async def timer(self: SessionParts) -> None:
@@ -102,6 +104,7 @@ async def timer(self: SessionParts) -> None:
             scope = self._timer_scope = trio.CancelScope(deadline=wake)
             with scope:
                 await trio.sleep_forever()
+            self._timer_scope = None
             if not await serve_deadlines(self) or not self._busy:
                 return
     finally:

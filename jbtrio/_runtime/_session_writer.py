@@ -172,6 +172,15 @@ async def writer(self: SessionParts) -> None:
                 finally:
                     self._uncover()
                 continue
+            # Woken while it worked (the socket attached, a reply queued): look again now.
+            # A wait would return at once, after a checkpoint: the call's set-up cost a
+            # task switch and a scope each time (issue 23).
+            if self._frames_ready.take():
+                continue
+            if self.ended:
+                # end() woke it: it returns rather than raise the nursery's Cancelled, which
+                # Trio wraps, records and strips again at every call's end (issue 23).
+                return
             # Idle: wait for frames, serving the call's deadlines meanwhile (unless the timer
             # task is still up: it serves them, and wakes the writer as it goes). Inline,
             # not a helper: a parked call holds one coroutine frame less (issue 23).
@@ -181,6 +190,7 @@ async def writer(self: SessionParts) -> None:
             scope = self._timer_scope = trio.CancelScope(deadline=self._armed)
             with scope:
                 await self._frames_ready.wait()
+            self._timer_scope = None  # arming sets no deadline on a scope left (issue 23)
             if scope.cancelled_caught and not await self._serve_deadlines():
                 return  # the call is over
             continue

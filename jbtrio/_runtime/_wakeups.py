@@ -38,6 +38,14 @@ class Wakeup:
         else:
             self._set = True
 
+    def take(self) -> bool:
+        """Whether :meth:`set` was called since the last wait (or take), clearing it: for a
+        waiter that can look again without the checkpoint of a :meth:`wait` that would
+        return at once."""
+        was_set = self._set
+        self._set = False
+        return was_set
+
     async def wait(self) -> None:
         """Wait until :meth:`set` was called since the last wait."""
         if self._set:
