@@ -187,6 +187,64 @@ async def test_hang_up_closes_the_generator(autojump_clock: trio.testing.MockClo
         await closed.wait()
 
 
+async def test_a_closed_flow_may_await_in_finally_for_five_seconds(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A hang-up closes the flow: its ``finally`` blocks run shielded from the call's end,
+    and are cut after 5 s (one that would wait longer is cancelled there)."""
+    app = jbtrio.App()
+    marks: dict[str, float] = {}
+
+    @app.flow("/quick")
+    async def quick(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        try:
+            yield Gather(input=["speech"], timeout=60)
+        finally:
+            marks["quick closing"] = trio.current_time()
+            await trio.sleep(1)  # the call is over, its scopes cancelled: shielded
+            marks["quick closed"] = trio.current_time()
+
+    @app.flow("/stuck")
+    async def stuck(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        try:
+            yield Gather(input=["speech"], timeout=60)
+        finally:
+            marks["stuck closing"] = trio.current_time()
+            try:
+                await trio.sleep_forever()
+            finally:
+                marks["stuck cut"] = trio.current_time()
+
+    async with serving(app) as server:
+        for path in ("/quick", "/stuck"):
+            async with FakeJambonz().call(
+                f"ws://jbtrio.test{path}",
+                connector=server.open_memory_stream,
+                caller=Caller(idle_hangup=None),
+            ) as call:
+                await call.wait_for_type("ack", "in")
+                await call.hangup()
+        await trio.sleep(10)
+    assert marks["quick closed"] - marks["quick closing"] == 1
+    assert marks["stuck cut"] - marks["stuck closing"] == 5
+
+
+async def test_a_finished_flow_is_not_closed_again(autojump_clock: trio.testing.MockClock) -> None:
+    app = jbtrio.App()
+    finished: list[str] = []
+
+    @app.flow("/f")
+    async def flow(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        try:
+            yield Hangup()
+        finally:
+            finished.append("finally")
+
+    call = await place(app, "/f")
+    assert call.outcome.ok, call.outcome.summary()
+    assert finished == ["finally"]
+
+
 async def test_until_finished_waits_for_verb_status(autojump_clock: trio.testing.MockClock) -> None:
     app = jbtrio.App()
     marks: list[float] = []
