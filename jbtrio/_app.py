@@ -398,7 +398,10 @@ class App:
                         handler: CallHandler = chosen.target  # type: ignore[assignment]
                         await handler(call)
                     # Handlers registered with call.on() and the app's run until the call ends.
-                    await session.wait_ended()
+                    # Not awaited once it has: its checkpoint would only raise the call's
+                    # cancellation through the nurseries (issue 23: a closed flow returns).
+                    if not session.ended:
+                        await session.wait_ended()
             except* Exception as group:  # the runtime logs it and hangs up; listeners hear it
                 if call is not None:
                     where = "an event handler"

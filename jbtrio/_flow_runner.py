@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import AsyncGenerator, Callable, Collection, Iterable, Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import trio
 
@@ -53,6 +53,12 @@ _STEP_ERRORS = (ProtocolError, VerbError, MessageTooLargeError, TypeError, HookF
 
 _C = TypeVar("_C")
 
+#: A parked flow's waiter failed with this by :meth:`FlowRunner.stop`: never raised, its
+#: step returns :data:`_CLOSED` instead.
+_CLOSING: Final = HookFailed("flow", "the flow is being closed")
+#: What a closed step returns to :meth:`FlowRunner._drive`, which then ends the flow.
+_CLOSED: Final[Any] = object()
+
 
 class _HookWaiter:
     """Resolved by the first of a step's hooks to fire, or failed when jambonz reports that
@@ -81,6 +87,10 @@ class _HookWaiter:
             self.error = error
             self.woken.set()
 
+    def close(self) -> None:
+        """The flow parked on it is closed (see :meth:`FlowRunner.stop`)."""
+        self.fail(_CLOSING)
+
 
 class _Driver:
     """Who is answering what: the reply a flow's next ``yield`` answers, and its scope.
@@ -90,7 +100,7 @@ class _Driver:
     hooks.
     """
 
-    __slots__ = ("after_hook", "answered", "pending", "scope")
+    __slots__ = ("after_hook", "answered", "parked", "pending", "scope")
 
     #: The scope of the flow it runs, made by :meth:`FlowRunner.run` (a scope is entered
     #: once: each flow run needs its own, so none is made here, issue 23).
@@ -101,6 +111,8 @@ class _Driver:
         self.answered: ReplyHandle | None = None
         """The hook this driver answered last (its ack may still be queued, and the verbs
         of the next steps can then travel in it)."""
+        self.parked: _HookWaiter | None = None
+        """What its flow's task waits for, while parked on a step's hooks."""
         # Whether the code last resumed on a hook: its next verbs replace what jambonz is
         # running (as an ack would). After a yield that resumed at once they are appended,
         # so ``yield Say(...)`` then ``yield Gather(...)`` plays the say, then gathers.
@@ -185,10 +197,13 @@ class FlowRunner:
 
     # ------------------------------------------------------------------ steps
 
-    async def step(self, step: Any, driver: _Driver | None = None) -> Any:
+    async def step(
+        self, step: Any, driver: _Driver | None = None, *, closable: bool = False
+    ) -> Any:
         """Hand one flow step to jambonz and wait as the flow would (see :mod:`jbtrio._flow`).
 
-        Returns the typed payload of the hook that fired, or ``None``.
+        Returns the typed payload of the hook that fired, or ``None``; ``_CLOSED`` when
+        ``closable`` (the driver's own flow task steps) and :meth:`stop` closed the flow.
         """
         driver = driver or self._main
         prepared = prepare(
@@ -218,8 +233,13 @@ class FlowRunner:
             if waiter is not None:
                 # The waiter's wake-up awaited here, not through a method: one coroutine
                 # fewer per round trip, and none held while parked (issue 23).
+                if closable:
+                    driver.parked = waiter
                 await waiter.woken.wait()
+                driver.parked = None
                 if waiter.error is not None:
+                    if waiter.error is _CLOSING:
+                        return _CLOSED
                     driver.after_hook = True  # jambonz idles with an empty stack
                     raise waiter.error
                 assert waiter.hook is not None
@@ -337,12 +357,14 @@ class FlowRunner:
                     step = await agen.athrow(outcome[1])
             except StopAsyncIteration:
                 break
-            stepping = self.step(step, driver)
+            stepping = self.step(step, driver, closable=True)
             del step  # not held while the step waits (issue 23)
             try:
                 outcome = ("send", await stepping)
             except _STEP_ERRORS as exc:
                 outcome = ("throw", exc)
+            if outcome[1] is _CLOSED:
+                return  # stop() closed the flow (run() closes the generator)
         handle, driver.pending = driver.pending, None
         if handle is not None and handle.is_open:
             self._session.reply(handle, None)  # let jambonz carry on with its stack
@@ -361,9 +383,18 @@ class FlowRunner:
         self._failed = _no_listener
 
     def stop(self, reason: str, *, level: int = logging.INFO) -> None:
-        """Close every flow running (their ``finally`` blocks run)."""
+        """Close every flow running (their ``finally`` blocks run).
+
+        A flow parked on a step's hooks (how every call ends) is woken to end, rather than
+        cancelled: a cancellation costs an exception through every frame up to the call's
+        nurseries (issue 23). Its scope is cancelled all the same, for whatever it runs
+        before that (a hook that resumed it first).
+        """
         for driver in list(self._drivers):
             self._session.log.log(level, "closing the flow: %s", reason)
+            parked = driver.parked
+            if parked is not None:
+                parked.close()
             driver.scope.cancel()
 
     def call_completed(self) -> None:
