@@ -87,9 +87,14 @@ class _HookWaiter:
             self.error = error
             self.woken.set()
 
-    def close(self) -> None:
-        """The flow parked on it is closed (see :meth:`FlowRunner.stop`)."""
-        self.fail(_CLOSING)
+    def close(self) -> bool:
+        """The flow parked on it is closed (see :meth:`FlowRunner.stop`); False when a hook
+        or a failure woke it first."""
+        if self.hook is None and self.error is None:
+            self.error = _CLOSING
+            self.woken.set()
+            return True
+        return False
 
 
 class _Driver:
@@ -236,7 +241,6 @@ class FlowRunner:
                 if closable:
                     driver.parked = waiter
                 await waiter.woken.wait()
-                driver.parked = None
                 if waiter.error is not None:
                     if waiter.error is _CLOSING:
                         return _CLOSED
@@ -256,6 +260,8 @@ class FlowRunner:
                 await finished.wait()
             return None
         finally:
+            if closable:
+                driver.parked = None  # however the wait ended (a cancellation too)
             for hook, _ in hooks:
                 if self._hook_waiters.get(hook) is waiter:
                     del self._hook_waiters[hook]
@@ -387,15 +393,14 @@ class FlowRunner:
 
         A flow parked on a step's hooks (how every call ends) is woken to end, rather than
         cancelled: a cancellation costs an exception through every frame up to the call's
-        nurseries (issue 23). Its scope is cancelled all the same, for whatever it runs
-        before that (a hook that resumed it first).
+        nurseries (issue 23); it leaves its scope with no checkpoint between. One that a
+        hook resumed first (or that runs its own code) is cancelled.
         """
         for driver in list(self._drivers):
             self._session.log.log(level, "closing the flow: %s", reason)
             parked = driver.parked
-            if parked is not None:
-                parked.close()
-            driver.scope.cancel()
+            if parked is None or not parked.close():
+                driver.scope.cancel()
 
     def call_completed(self) -> None:
         """jambonz reported the call completed: close the flows, and any started later.

@@ -229,6 +229,44 @@ async def test_a_closed_flow_may_await_in_finally_for_five_seconds(
     assert marks["stuck cut"] - marks["stuck closing"] == 5
 
 
+async def test_a_flow_left_parked_leaves_nothing_behind(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A flow left while parked on its hooks (its handler's timeout) leaves nothing behind:
+    a ``session:redirect`` during the next flow's own code still cancels that one at once
+    (issue 23's wake-up is for a flow parked on a step only)."""
+    app = jbtrio.App()
+    marks: dict[str, float] = {}
+
+    async def first(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        yield Gather(input=["speech"], timeout=60)
+
+    async def second(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        try:
+            await call.redirect_to_hook("/b")
+            await trio.sleep_forever()
+            yield Say(text="never")
+        finally:
+            marks["second closed"] = trio.current_time()
+
+    @app.route("/h")
+    async def handler(call: jbtrio.Call) -> None:
+        with trio.move_on_after(1):
+            await call.run_flow(first)
+        await call.run_flow(second)
+
+    @app.flow("/b")
+    async def taking_over(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        marks["b started"] = trio.current_time()
+        yield [Say(text="in b"), Hangup()]
+
+    call = await place(app, "/h")
+    assert call.outcome.ok, call.outcome.summary()
+    assert said(call) == ["in b"]
+    # closed by the redirect, not by the call's end (after the say)
+    assert marks["second closed"] == marks["b started"]
+
+
 async def test_a_finished_flow_is_not_closed_again(autojump_clock: trio.testing.MockClock) -> None:
     app = jbtrio.App()
     finished: list[str] = []
