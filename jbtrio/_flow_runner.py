@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import AsyncGenerator, Callable, Collection, Iterable, Mapping
+from types import AsyncGeneratorType
 from typing import Any, Final, Literal, TypeVar
 
 import trio
@@ -320,7 +321,7 @@ class FlowRunner:
         driver = self._main if first is None else _Driver(first)
         driver.scope = trio.CancelScope()
         self._drivers.append(driver)
-        agen: AsyncGenerator[Any, Any] | None = None
+        agen: AsyncGeneratorType[Any, Any] | None = None
         try:
             made: object = flow(call)
             if not inspect.isasyncgen(made):
@@ -396,8 +397,10 @@ class FlowRunner:
         nurseries (issue 23); it leaves its scope with no checkpoint between. One that a
         hook resumed first (or that runs its own code) is cancelled.
         """
+        log = self._session.log
         for driver in list(self._drivers):
-            self._session.log.log(level, "closing the flow: %s", reason)
+            if log.isEnabledFor(level):  # DEBUG at every call's end: checked once here
+                log.log(level, "closing the flow: %s", reason)
             parked = driver.parked
             if parked is None or not parked.close():
                 driver.scope.cancel()
