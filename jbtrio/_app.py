@@ -42,6 +42,11 @@ FailureListener = Callable[[Call, str, BaseException], None]
 _F = TypeVar("_F", bound=Flow)
 _H = TypeVar("_H", bound=CallHandler)
 
+#: How many request paths :meth:`App.resolve` and :meth:`App.mount_of` remember their answer
+#: for (both are asked on every call set-up, issue 23); past it the memory starts afresh, so
+#: a peer trying endless paths makes it no larger.
+_PATHS_REMEMBERED = 256
+
 
 def _name(target: object) -> str:
     return getattr(target, "__qualname__", None) or repr(target)
@@ -185,6 +190,10 @@ class App:
         self._tools: dict[str, Tool] = {}
         self._failure_listeners: list[FailureListener] = []
         self._hooks = _Hooks(self)
+        # What resolve() and mount_of() answered per request path, forgotten whenever
+        # something is mounted (see _PATHS_REMEMBERED).
+        self._resolved: dict[str, AppHandler | None] = {}
+        self._mounts_of: dict[str, str | None] = {}
 
     @property
     def jambonz(self) -> JambonzVersion | None:
@@ -332,17 +341,29 @@ class App:
 
         return remove
 
-    @staticmethod
-    def _add(table: dict[str, _Route], path: str, route: _Route) -> None:
+    def _add(self, table: dict[str, _Route], path: str, route: _Route) -> None:
         path = _normalise(path)
         if path in table:
             raise ValueError(f"something is already mounted at {path}")
         table[path] = route
+        self._resolved.clear()
+        self._mounts_of.clear()
 
     # ------------------------------------------------------------------ routing
 
     def resolve(self, path: str) -> AppHandler | None:
         """The runtime handler for a request ``path`` (longest matching prefix), or None."""
+        try:
+            return self._resolved[path]
+        except KeyError:
+            pass
+        handler = self._resolve(path)
+        if len(self._resolved) >= _PATHS_REMEMBERED:
+            self._resolved.clear()
+        self._resolved[path] = handler
+        return handler
+
+    def _resolve(self, path: str) -> AppHandler | None:
         route = self._match(path)
         adulting_route = self._match_in(self._adulting, _strip_adulting(path))
         if route is None and adulting_route is None:
@@ -355,13 +376,15 @@ class App:
             if isinstance(session.first_message, SessionAdulting) and adulting_route is not None:
                 chosen = adulting_route
             call: Call | None = None
+            env_vars = self.env_vars_for(session.path)
             try:
                 async with trio.open_nursery() as nursery:
-                    call = Call(
-                        session, nursery, self._hooks, env_vars=self.env_vars_for(session.path)
-                    )
-                    for problem in call.env.problems():
-                        call.log.error("%s", problem)
+                    call = Call(session, nursery, self._hooks, env_vars=env_vars)
+                    # Only declared variables can have problems: no call.env made for
+                    # nothing (issue 23).
+                    if env_vars:
+                        for problem in call.env.problems():
+                            call.log.error("%s", problem)
                     if chosen is None:
                         # Only an adulting flow is mounted here, and this is not an adulting leg.
                         call.log.error(
@@ -375,7 +398,10 @@ class App:
                         handler: CallHandler = chosen.target  # type: ignore[assignment]
                         await handler(call)
                     # Handlers registered with call.on() and the app's run until the call ends.
-                    await session.wait_ended()
+                    # Not awaited once it has: its checkpoint would only raise the call's
+                    # cancellation through the nurseries (issue 23: a closed flow returns).
+                    if not session.ended:
+                        await session.wait_ended()
             except* Exception as group:  # the runtime logs it and hangs up; listeners hear it
                 if call is not None:
                     where = "an event handler"
@@ -389,6 +415,17 @@ class App:
     def mount_of(self, path: str) -> str | None:
         """The mount serving request ``path`` (``/ivr`` for ``/ivr/adulting``), or
         ``None``: a bounded name for a path (metrics label it by this)."""
+        try:
+            return self._mounts_of[path]
+        except KeyError:
+            pass
+        mount = self._mount_of(path)
+        if len(self._mounts_of) >= _PATHS_REMEMBERED:
+            self._mounts_of.clear()
+        self._mounts_of[path] = mount
+        return mount
+
+    def _mount_of(self, path: str) -> str | None:
         path = path.rstrip("/") or "/"
         for table, probe in ((self._routes, path), (self._adulting, _strip_adulting(path))):
             mounts = [m for m in table if m in ("/", probe) or probe.startswith(m + "/")]

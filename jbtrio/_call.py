@@ -379,7 +379,8 @@ class Call(CallCommands):
         """The call is over and its tasks are done: ``start`` points back at this call, a
         cycle that would keep the call (and its session) until a full collection; its
         event now refers to the call weakly."""
-        self.start = attrs.evolve(self.start, call=weakref.proxy(self))
+        start = self.start  # made anew, not attrs.evolve()d: that reads its fields (issue 23)
+        self.start = Event(start.message, weakref.proxy(self), start.handle)
         self._inbound.release()
         self._flows.release()
         self._tools.release()

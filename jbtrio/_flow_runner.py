@@ -16,7 +16,8 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import AsyncGenerator, Callable, Collection, Iterable, Mapping
-from typing import Any, Literal, TypeVar
+from types import AsyncGeneratorType
+from typing import Any, Final, Literal, TypeVar
 
 import trio
 
@@ -53,6 +54,12 @@ _STEP_ERRORS = (ProtocolError, VerbError, MessageTooLargeError, TypeError, HookF
 
 _C = TypeVar("_C")
 
+#: A parked flow's waiter failed with this by :meth:`FlowRunner.stop`: never raised, its
+#: step returns :data:`_CLOSED` instead.
+_CLOSING: Final = HookFailed("flow", "the flow is being closed")
+#: What a closed step returns to :meth:`FlowRunner._drive`, which then ends the flow.
+_CLOSED: Final[Any] = object()
+
 
 class _HookWaiter:
     """Resolved by the first of a step's hooks to fire, or failed when jambonz reports that
@@ -81,6 +88,15 @@ class _HookWaiter:
             self.error = error
             self.woken.set()
 
+    def close(self) -> bool:
+        """The flow parked on it is closed (see :meth:`FlowRunner.stop`); False when a hook
+        or a failure woke it first."""
+        if self.hook is None and self.error is None:
+            self.error = _CLOSING
+            self.woken.set()
+            return True
+        return False
+
 
 class _Driver:
     """Who is answering what: the reply a flow's next ``yield`` answers, and its scope.
@@ -90,14 +106,19 @@ class _Driver:
     hooks.
     """
 
-    __slots__ = ("after_hook", "answered", "pending", "scope")
+    __slots__ = ("after_hook", "answered", "parked", "pending", "scope")
+
+    #: The scope of the flow it runs, made by :meth:`FlowRunner.run` (a scope is entered
+    #: once: each flow run needs its own, so none is made here, issue 23).
+    scope: trio.CancelScope
 
     def __init__(self, pending: ReplyHandle | None) -> None:
         self.pending = pending
         self.answered: ReplyHandle | None = None
         """The hook this driver answered last (its ack may still be queued, and the verbs
         of the next steps can then travel in it)."""
-        self.scope = trio.CancelScope()
+        self.parked: _HookWaiter | None = None
+        """What its flow's task waits for, while parked on a step's hooks."""
         # Whether the code last resumed on a hook: its next verbs replace what jambonz is
         # running (as an ack would). After a yield that resumed at once they are appended,
         # so ``yield Say(...)`` then ``yield Gather(...)`` plays the say, then gathers.
@@ -182,10 +203,13 @@ class FlowRunner:
 
     # ------------------------------------------------------------------ steps
 
-    async def step(self, step: Any, driver: _Driver | None = None) -> Any:
+    async def step(
+        self, step: Any, driver: _Driver | None = None, *, closable: bool = False
+    ) -> Any:
         """Hand one flow step to jambonz and wait as the flow would (see :mod:`jbtrio._flow`).
 
-        Returns the typed payload of the hook that fired, or ``None``.
+        Returns the typed payload of the hook that fired, or ``None``; ``_CLOSED`` when
+        ``closable`` (the driver's own flow task steps) and :meth:`stop` closed the flow.
         """
         driver = driver or self._main
         prepared = prepare(
@@ -215,8 +239,12 @@ class FlowRunner:
             if waiter is not None:
                 # The waiter's wake-up awaited here, not through a method: one coroutine
                 # fewer per round trip, and none held while parked (issue 23).
+                if closable:
+                    driver.parked = waiter
                 await waiter.woken.wait()
                 if waiter.error is not None:
+                    if waiter.error is _CLOSING:
+                        return _CLOSED
                     driver.after_hook = True  # jambonz idles with an empty stack
                     raise waiter.error
                 assert waiter.hook is not None
@@ -233,6 +261,8 @@ class FlowRunner:
                 await finished.wait()
             return None
         finally:
+            if closable:
+                driver.parked = None  # however the wait ended (a cancellation too)
             for hook, _ in hooks:
                 if self._hook_waiters.get(hook) is waiter:
                     del self._hook_waiters[hook]
@@ -291,7 +321,7 @@ class FlowRunner:
         driver = self._main if first is None else _Driver(first)
         driver.scope = trio.CancelScope()
         self._drivers.append(driver)
-        agen: AsyncGenerator[Any, Any] | None = None
+        agen: AsyncGeneratorType[Any, Any] | None = None
         try:
             made: object = flow(call)
             if not inspect.isasyncgen(made):
@@ -315,8 +345,13 @@ class FlowRunner:
         finally:
             if driver in self._drivers:
                 self._drivers.remove(driver)
-            if agen is not None:
-                with trio.CancelScope(shield=True), trio.move_on_after(_FLOW_CLOSE_TIMEOUT):
+            # A finished generator has nothing to close. Else its ``finally`` blocks run
+            # shielded from the call's end, bounded by their own deadline: one scope does
+            # both (issue 23: a scope costs more than a message's routing).
+            if agen is not None and agen.ag_frame is not None:
+                with trio.CancelScope(
+                    shield=True, deadline=trio.current_time() + _FLOW_CLOSE_TIMEOUT
+                ):
                     await agen.aclose()
 
     async def _drive(self, agen: AsyncGenerator[Any, Any], driver: _Driver) -> None:
@@ -329,12 +364,14 @@ class FlowRunner:
                     step = await agen.athrow(outcome[1])
             except StopAsyncIteration:
                 break
-            stepping = self.step(step, driver)
+            stepping = self.step(step, driver, closable=True)
             del step  # not held while the step waits (issue 23)
             try:
                 outcome = ("send", await stepping)
             except _STEP_ERRORS as exc:
                 outcome = ("throw", exc)
+            if outcome[1] is _CLOSED:
+                return  # stop() closed the flow (run() closes the generator)
         handle, driver.pending = driver.pending, None
         if handle is not None and handle.is_open:
             self._session.reply(handle, None)  # let jambonz carry on with its stack
@@ -353,10 +390,20 @@ class FlowRunner:
         self._failed = _no_listener
 
     def stop(self, reason: str, *, level: int = logging.INFO) -> None:
-        """Close every flow running (their ``finally`` blocks run)."""
+        """Close every flow running (their ``finally`` blocks run).
+
+        A flow parked on a step's hooks (how every call ends) is woken to end, rather than
+        cancelled: a cancellation costs an exception through every frame up to the call's
+        nurseries (issue 23); it leaves its scope with no checkpoint between. One that a
+        hook resumed first (or that runs its own code) is cancelled.
+        """
+        log = self._session.log
         for driver in list(self._drivers):
-            self._session.log.log(level, "closing the flow: %s", reason)
-            driver.scope.cancel()
+            if log.isEnabledFor(level):  # DEBUG at every call's end: checked once here
+                log.log(level, "closing the flow: %s", reason)
+            parked = driver.parked
+            if parked is None or not parked.close():
+                driver.scope.cancel()
 
     def call_completed(self) -> None:
         """jambonz reported the call completed: close the flows, and any started later.

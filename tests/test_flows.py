@@ -187,6 +187,102 @@ async def test_hang_up_closes_the_generator(autojump_clock: trio.testing.MockClo
         await closed.wait()
 
 
+async def test_a_closed_flow_may_await_in_finally_for_five_seconds(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A hang-up closes the flow: its ``finally`` blocks run shielded from the call's end,
+    and are cut after 5 s (one that would wait longer is cancelled there)."""
+    app = jbtrio.App()
+    marks: dict[str, float] = {}
+
+    @app.flow("/quick")
+    async def quick(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        try:
+            yield Gather(input=["speech"], timeout=60)
+        finally:
+            marks["quick closing"] = trio.current_time()
+            await trio.sleep(1)  # the call is over, its scopes cancelled: shielded
+            marks["quick closed"] = trio.current_time()
+
+    @app.flow("/stuck")
+    async def stuck(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        try:
+            yield Gather(input=["speech"], timeout=60)
+        finally:
+            marks["stuck closing"] = trio.current_time()
+            try:
+                await trio.sleep_forever()
+            finally:
+                marks["stuck cut"] = trio.current_time()
+
+    async with serving(app) as server:
+        for path in ("/quick", "/stuck"):
+            async with FakeJambonz().call(
+                f"ws://jbtrio.test{path}",
+                connector=server.open_memory_stream,
+                caller=Caller(idle_hangup=None),
+            ) as call:
+                await call.wait_for_type("ack", "in")
+                await call.hangup()
+        await trio.sleep(10)
+    assert marks["quick closed"] - marks["quick closing"] == 1
+    assert marks["stuck cut"] - marks["stuck closing"] == 5
+
+
+async def test_a_flow_left_parked_leaves_nothing_behind(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A flow left while parked on its hooks (its handler's timeout) leaves nothing behind:
+    a ``session:redirect`` during the next flow's own code still cancels that one at once
+    (issue 23's wake-up is for a flow parked on a step only)."""
+    app = jbtrio.App()
+    marks: dict[str, float] = {}
+
+    async def first(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        yield Gather(input=["speech"], timeout=60)
+
+    async def second(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        try:
+            await call.redirect_to_hook("/b")
+            await trio.sleep_forever()
+            yield Say(text="never")
+        finally:
+            marks["second closed"] = trio.current_time()
+
+    @app.route("/h")
+    async def handler(call: jbtrio.Call) -> None:
+        with trio.move_on_after(1):
+            await call.run_flow(first)
+        await call.run_flow(second)
+
+    @app.flow("/b")
+    async def taking_over(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        marks["b started"] = trio.current_time()
+        yield [Say(text="in b"), Hangup()]
+
+    call = await place(app, "/h")
+    assert call.outcome.ok, call.outcome.summary()
+    assert said(call) == ["in b"]
+    # closed by the redirect, not by the call's end (after the say)
+    assert marks["second closed"] == marks["b started"]
+
+
+async def test_a_finished_flow_is_not_closed_again(autojump_clock: trio.testing.MockClock) -> None:
+    app = jbtrio.App()
+    finished: list[str] = []
+
+    @app.flow("/f")
+    async def flow(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        try:
+            yield Hangup()
+        finally:
+            finished.append("finally")
+
+    call = await place(app, "/f")
+    assert call.outcome.ok, call.outcome.summary()
+    assert finished == ["finally"]
+
+
 async def test_until_finished_waits_for_verb_status(autojump_clock: trio.testing.MockClock) -> None:
     app = jbtrio.App()
     marks: list[float] = []

@@ -20,7 +20,7 @@ from trio_websocket import (
 import jbtrio
 from jbtrio._runtime import Server, ServerConfig
 from jbtrio.testing import Caller, FakeJambonz, JambonzConfig, app_view
-from jbtrio.verbs import GoogleS2s, Hangup, Redirect, Say
+from jbtrio.verbs import Gather, GoogleS2s, Hangup, Redirect, Say
 
 SID = "0ddba11-0000-4000-8000-000000000001"
 
@@ -247,6 +247,45 @@ async def test_session_redirect_hands_the_call_to_another_flow(
     said = [v["text"] for v in call.executed_verbs if v.get("verb") == "say"]
     assert said[-1] == "in b"
     assert closed == ["a"]
+
+
+async def test_session_redirect_closes_a_flow_parked_on_its_hooks(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The flow is woken to end (issue 23: not cancelled), with the same outcome: its
+    ``finally`` runs, it sends nothing more, the new flow answers the redirect."""
+    app = jbtrio.App()
+    events: list[str] = []
+
+    @app.flow("/a")
+    async def first(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        async def redirect(event: jbtrio.Event) -> None:
+            if "redirecting" not in events:
+                events.append("redirecting")
+                await call.redirect_to_hook("/b")
+
+        call.on("call:status", redirect)
+        try:
+            yield Gather(input=["speech"], timeout=60, say=Say(text="in a"))
+            events.append("resumed")  # never: no hook reaches a closed flow
+        finally:
+            events.append("a closed")
+        yield Say(text="never said")
+
+    @app.flow("/b")
+    async def second(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        events.append("b")
+        yield [Say(text="in b"), Hangup()]
+
+    async with serving(app) as server:
+        call = await FakeJambonz().place_call(
+            "ws://jbtrio.test/a", connector=server.open_memory_stream, caller=Caller()
+        )
+    assert call.outcome.ok, call.outcome.summary()
+    said = [v["text"] for v in call.executed_verbs if v.get("verb") == "say"]
+    assert said == ["in b"]  # "in a" is the gather's own
+    # (the closing flow and the new one are two tasks: either may run first)
+    assert events[0] == "redirecting" and sorted(events[1:]) == ["a closed", "b"], events
 
 
 async def test_google_multi_function_tool_calls(autojump_clock: trio.testing.MockClock) -> None:

@@ -203,6 +203,34 @@ async def test_routing_by_prefix_reaches_adulting_legs() -> None:
     assert app.resolve("/ivrx") is None
 
 
+def test_routing_answers_follow_what_is_mounted_later() -> None:
+    """resolve() and mount_of() remember their answers per path (issue 23), never past a
+    new mount, and never for more than a bounded number of paths."""
+    app = ivr_app()
+    assert app.resolve("/sales") is None and app.mount_of("/sales/eu") is None
+    assert app.mount_of("/ivr/adulting") == "/ivr"
+    ivr = app.resolve("/ivr")
+    assert ivr is not None and app.resolve("/ivr") is ivr
+
+    @app.flow("/sales")
+    async def sales(call: Call) -> Any:
+        yield Say(text="sales")
+
+    assert app.resolve("/sales") is not None
+    assert app.mount_of("/sales/eu") == "/sales"
+
+    @app.adulting("/sales")
+    async def sales_leg(call: Call) -> Any:
+        yield Say(text="leg")
+
+    assert app.mount_of("/sales/adulting") == "/sales"
+    for n in range(1000):
+        assert app.resolve(f"/nowhere/{n}") is None
+        assert app.mount_of(f"/nowhere/{n}") is None
+    assert len(app._resolved) <= 256 and len(app._mounts_of) <= 256
+    assert app.resolve("/ivr/adulting") is not None and app.mount_of("/ivr") == "/ivr"
+
+
 async def test_a_drop_is_survived_and_the_call_resumes(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
