@@ -34,7 +34,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import NoReturn
 
-import attrs
 import trio
 from websockets.protocol import State
 from websockets.server import ServerProtocol
@@ -162,7 +161,9 @@ class Socket(FrameParsing):
 
     def forget_headers(self) -> None:
         """Drop the upgrade request's headers, once the socket is bound to its call."""
-        self.handshake = attrs.evolve(self.handshake, headers=())
+        # Made directly, not with attrs.evolve (which reads the class's fields first; issue 23).
+        kept = self.handshake
+        self.handshake = Handshake(kept.path, (), kept.subprotocols, kept.remote)
 
     @property
     def path(self) -> str:
