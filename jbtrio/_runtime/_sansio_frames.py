@@ -2,10 +2,11 @@
 :class:`~._sansio_socket.Socket`).
 
 websockets parses a frame through a chain of generators, which cost more than the rest of a
-round trip's transport work (issue 23): the socket parses well-formed data frames itself and
-hands websockets' engine each control frame whole, and whatever fails the connection (with
-the rest of the stream), so every check, close code and reason stays the engine's. Kept in a
-module of its own, as the socket's reading, keepalive, writing and closing are its own.
+round trip's transport work (issue 23): the socket parses well-formed data frames itself
+(and the peer's valid close of an open socket, as the engine would), and hands websockets'
+engine every other control frame whole, and whatever fails the connection (with the rest of
+the stream), so every check, close code and reason stays the engine's. Kept in a module of
+its own, as the socket's reading, keepalive, writing and closing are its own.
 """
 
 from __future__ import annotations

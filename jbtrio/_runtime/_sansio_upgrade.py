@@ -1,5 +1,6 @@
 """The sans-IO backend's HTTP upgrade (:func:`open_upgrade`): reading the request off the
-stream into websockets' protocol engine, the check, and how it can end (:class:`Upgraded`,
+stream (jambonz's usual one read and answered here, :mod:`._upgrade_head`; any other into
+websockets' protocol engine), the check, and how it can end (:class:`Upgraded`,
 :class:`HandshakeRejected` with the status sent, :class:`HandshakeFailed`).
 
 :mod:`._sansio_socket` makes the upgraded connection a :class:`~._sansio_socket.Socket`; a
