@@ -240,7 +240,9 @@ async def open_upgrade(
     original, stream = stream, take_over(stream)
     scope = trio.CancelScope() if handshake_scope is None else handshake_scope
     if scope.deadline == math.inf:
-        scope.deadline = trio.current_time() + handshake_timeout
+        # Relative: made absolute as the scope is entered, just below. Setting the deadline
+        # of a scope enters a generator context manager of trio's; this does not (issue 23).
+        scope.relative_deadline = handshake_timeout
     try:
         outcome: Upgraded | HandshakeRejected | HandshakeFailed | Answered = HandshakeFailed(
             f"handshake not completed within {handshake_timeout:g} s"
