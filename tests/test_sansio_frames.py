@@ -107,18 +107,38 @@ STREAMS: dict[str, bytes] = {
     "an empty close": frame(CLOSE) + text(b"never"),
     "a close inside a fragmented message": text(b"a", fin=False) + CLOSE_1000,
     "data after a close": text(b"ok") + CLOSE_1000 + text(b"never") + frame(PING, b"p"),
+    "a close with no reason": frame(CLOSE, struct.pack("!H", 1000)),
+    "a close with a UTF-8 reason": frame(CLOSE, struct.pack("!H", 1001) + "fin é ✓".encode()),
+    "a close with the longest reason": frame(CLOSE, struct.pack("!H", 4000) + b"r" * 123),
+    "a close too long": frame(CLOSE, struct.pack("!H", 1000) + b"r" * 124),
+    "a close with a reason cut in a character": frame(
+        CLOSE, struct.pack("!H", 1000) + "é".encode()[:1]
+    ),
+    **{
+        f"a close with code {code}": frame(CLOSE, struct.pack("!H", code) + b"x")
+        for code in (0, 1004, 1005, 1006, 1011, 1012, 1014, 1015, 1016, 2999, 3000, 4999, 5000)
+    },
+    "a close with the fin bit clear": frame(CLOSE, struct.pack("!H", 1000), fin=False),
+    "a close with a reserved bit": frame(CLOSE, struct.pack("!H", 1000), rsv=2),
+    "an unmasked close": frame(CLOSE, struct.pack("!H", 1000), masked=False),
+    "a close after a fragmented message": text(b"a", fin=False) + cont(b"b") + CLOSE_1000,
+    "a close after a ping": frame(PING, b"p") + CLOSE_1000 + frame(PING, b"q"),
+    "two closes": CLOSE_1000 + CLOSE_1000,
+    "a close after a message and a frame after": text(b"x" * 200) + CLOSE_1000 + text(b"y" * 300),
     "a truncated frame": text(b"ok") + text(b"cut short")[:-3],
     "a truncated header": text(b"ok") + text(b"x" * 300)[:3],
     "large frames": text(b"L" * 999) + frame(0x2, b"B" * 999) + text(b"s"),
 }
 
 
-async def run(stream: bytes, pieces: list[int], *, engine_only: bool) -> tuple[object, ...]:
+async def run(
+    stream: bytes, pieces: list[int], *, engine_only: bool, max_message: int = MAX_MESSAGE
+) -> tuple[object, ...]:
     """Feed ``stream`` cut at ``pieces`` to a socket, then the end of the stream: the
     messages, the close and every byte written back."""
     ours, theirs = trio.testing.memory_stream_pair()
     socket = Socket(
-        engine(MAX_MESSAGE, subprotocol=SUBPROTOCOL),
+        engine(max_message, subprotocol=SUBPROTOCOL),
         ours,
         Handshake(path="/", headers=(), subprotocols=(SUBPROTOCOL,), remote="test"),
         Keepalive(None, 10.0),
@@ -139,7 +159,21 @@ async def run(stream: bytes, pieces: list[int], *, engine_only: bool) -> tuple[o
             if not chunk:
                 break
             written += chunk
-    return (list(socket._messages), socket.close_code, socket.close_reason, bytes(written))
+    protocol = socket._protocol
+    return (
+        list(socket._messages),
+        socket.close_code,
+        socket.close_reason,
+        bytes(written),
+        # The engine's own view of the close, as the socket's later calls read it.
+        protocol.state,
+        protocol.close_rcvd,
+        protocol.close_sent,
+        protocol.close_rcvd_then_sent,
+        protocol.eof_sent,
+        protocol.events_received() and None,
+        type(protocol.parser_exc),
+    )
 
 
 def cuts(stream: bytes) -> list[list[int]]:
@@ -158,3 +192,15 @@ async def test_the_socket_parses_as_the_engine_does(
     for pieces in cuts(stream):
         expected = await run(stream, pieces, engine_only=True)
         assert await run(stream, pieces, engine_only=False) == expected, pieces
+
+
+@pytest.mark.parametrize("reason", [b"", b"abcdef", b"abcdefg", b"r" * 40])
+async def test_a_close_over_a_small_message_bound_is_parsed_as_the_engine_does(
+    reason: bytes, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A close frame counts against ``max_message_bytes`` in the engine: the bound of 8
+    leaves a reason of 6 bytes."""
+    stream = frame(CLOSE, struct.pack("!H", 1000) + reason)
+    for pieces in cuts(stream):
+        expected = await run(stream, pieces, engine_only=True, max_message=8)
+        assert await run(stream, pieces, engine_only=False, max_message=8) == expected

@@ -124,6 +124,63 @@ async def test_a_close_of_ours_keeps_its_code(
         assert socket.closed_by_us
 
 
+def accept_jambonz(_: Handshake) -> str:
+    return SUBPROTOCOL
+
+
+async def test_leaving_an_open_socket_from_a_cancelled_scope_still_closes_it(
+    transport: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The close on exit is shielded: the close frame goes out and the peer's is awaited
+    (within the close timeout) even when the caller was cancelled."""
+    client_end, server_end = trio.testing.memory_stream_pair()
+    peer = Peer(client_end)
+    frames = []
+
+    async def answer() -> None:
+        frame = await peer.next_frame()
+        frames.append(frame.opcode)
+        await peer.flush()  # the client's echo
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(peer.handshake)
+        with trio.CancelScope() as scope:
+            async with transport_named(transport).open_socket(
+                server_end, options(), accept_jambonz
+            ) as ws:
+                await peer.open.wait()
+                nursery.start_soon(answer)
+                scope.cancel()
+                await trio.sleep(1)  # cancelled here
+        assert scope.cancelled_caught
+        assert trio.current_time() <= 1.0  # within the close timeout
+        assert frames == [Opcode.CLOSE]
+        assert (ws.close_code, ws.closed_by_us) == (1000, True)  # type: ignore[union-attr]
+
+
+async def test_leaving_a_socket_the_peer_closed_from_a_cancelled_scope_releases_it(
+    transport: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    client_end, server_end = trio.testing.memory_stream_pair()
+    peer = Peer(client_end)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(peer.handshake)
+        with trio.CancelScope() as scope:
+            async with transport_named(transport).open_socket(
+                server_end, options(), accept_jambonz
+            ) as ws:
+                await peer.open.wait()
+                peer.protocol.send_close(1000, "bye")
+                await peer.flush()
+                with pytest.raises(SocketClosed):
+                    await ws.receive()  # type: ignore[union-attr]
+                scope.cancel()
+        assert (ws.close_code, ws.close_reason, ws.closed_by_us) == (1000, "bye", False)  # type: ignore[union-attr]
+        frame = await peer.next_frame()
+        assert frame.opcode is Opcode.CLOSE  # the echo
+        assert await peer.next_frame_or_end() is None  # and the stream released
+
+
 async def test_invalid_utf8_in_a_text_frame_closes_with_1007(
     transport: str, autojump_clock: trio.testing.MockClock
 ) -> None:

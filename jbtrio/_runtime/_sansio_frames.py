@@ -2,10 +2,11 @@
 :class:`~._sansio_socket.Socket`).
 
 websockets parses a frame through a chain of generators, which cost more than the rest of a
-round trip's transport work (issue 23): the socket parses well-formed data frames itself and
-hands websockets' engine each control frame whole, and whatever fails the connection (with
-the rest of the stream), so every check, close code and reason stays the engine's. Kept in a
-module of its own, as the socket's reading, keepalive, writing and closing are its own.
+round trip's transport work (issue 23): the socket parses well-formed data frames itself
+(and the peer's valid close of an open socket, as the engine would), and hands websockets'
+engine every other control frame whole, and whatever fails the connection (with the rest of
+the stream), so every check, close code and reason stays the engine's. Kept in a module of
+its own, as the socket's reading, keepalive, writing and closing are its own.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 import math
 
 import trio
-from websockets.frames import Frame, Opcode
+from websockets.exceptions import ProtocolError
+from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
@@ -25,6 +27,7 @@ except ImportError:  # pragma: no cover - websockets built without its C extensi
 __all__ = ["FrameParsing"]
 
 _BINARY = 0x2
+_CLOSE = 0x8
 
 
 class FrameParsing:
@@ -144,11 +147,22 @@ class FrameParsing:
                     self._to_engine(buf[at:])
                     at = end
                     continue
-                # A well-formed control frame (ping, pong, close): the engine's, whole.
+                # A well-formed control frame (ping, pong, close): the engine's, whole,
+                # but for the peer's close of an open socket, taken here if the engine would
+                # take it as is (issue 23).
                 stop = at + head + size
                 if stop > end:
                     break
-                self._to_engine(buf[at:stop])
+                if not (
+                    opcode == _CLOSE
+                    and self._fragment_opcode is None
+                    and size <= self._max_size
+                    and protocol.state is State.OPEN
+                    and self._close_received(
+                        apply_mask(buf[at + head : stop], buf[at + head - 4 : at + head])
+                    )
+                ):
+                    self._to_engine(buf[at:stop])
                 at = stop
                 continue
             stop = at + head + size
@@ -163,6 +177,30 @@ class FrameParsing:
             del rest[:at]  # what the next read completes
         else:
             self._rest = bytearray(buf[at:])
+
+    def _close_received(self, payload: bytes) -> bool:
+        """The peer's close frame (``payload`` unmasked) on an open socket, no message in
+        progress: done as the engine does it (echoed, the engine CLOSING with the end of the
+        stream to send, the rest of the stream discarded), if its code and reason are valid;
+        else False: the engine fails the connection as it says. Its generators parse a
+        frame at ~1.5% of a call set-up (issue 23)."""
+        try:
+            close = Close.parse(payload)  # the engine's own checks: code, UTF-8 reason
+        except (ProtocolError, UnicodeDecodeError):
+            return False
+        protocol = self._protocol
+        protocol.current_size = None
+        protocol.close_rcvd = close
+        # RFC 6455 §5.5.1: the payload echoed (an empty one stays empty), unmasked.
+        protocol.writes.append(bytes((0x88, len(payload))) + payload)
+        protocol.close_sent = close
+        protocol.close_rcvd_then_sent = True
+        protocol.state = State.CLOSING
+        protocol.send_eof()  # a server closes the TCP connection at once
+        protocol.parser = protocol.discard()  # what comes after is dropped
+        next(protocol.parser)
+        self._engine_only = True
+        return True
 
     def _to_engine(self, data: bytes | bytearray) -> None:
         """Feed ``data`` (from a frame boundary on) to the engine, telling it the size of the

@@ -34,7 +34,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import NoReturn
 
-import attrs
 import trio
 from websockets.protocol import State
 from websockets.server import ServerProtocol
@@ -162,7 +161,9 @@ class Socket(FrameParsing):
 
     def forget_headers(self) -> None:
         """Drop the upgrade request's headers, once the socket is bound to its call."""
-        self.handshake = attrs.evolve(self.handshake, headers=())
+        # Made directly, not with attrs.evolve (which reads the class's fields first; issue 23).
+        kept = self.handshake
+        self.handshake = Handshake(kept.path, (), kept.subprotocols, kept.remote)
 
     @property
     def path(self) -> str:
@@ -470,6 +471,12 @@ class Socket(FrameParsing):
         if self.close_code is None:
             self._note(code, reason)
             self.closed_by_us = True
+        if self.settled:
+            # Nothing left to send or wait for (the usual end of a call: the peer closed
+            # first): the stream released without entering a timeout scope (issue 23).
+            await _release(self._stream)
+            self._set_closed()
+            return
         with trio.move_on_after(self._close_timeout), suppress(SocketClosed):
             if self._protocol.state is State.OPEN and not self._broken:
                 self._protocol.send_close(code, reason or "")
@@ -487,6 +494,17 @@ class Socket(FrameParsing):
                     await self._settle(data)
         await _release(self._stream)
         self._set_closed()
+
+    @property
+    def settled(self) -> bool:
+        """Whether the close handshake is over (or cannot happen: the socket broke) and no
+        reader waits: :meth:`close` then only releases the stream, at schedule points that
+        cannot be cancelled, and needs neither its timeout nor a shield."""
+        return (
+            self._closed
+            and not self._reading
+            and (self._broken or self._protocol.state is not State.OPEN)
+        )
 
     async def abort(self, reason: str) -> None:
         """Tear the connection down at once, without a close handshake."""
@@ -573,8 +591,17 @@ async def open_socket(
         try:
             yield socket
         finally:
-            with trio.CancelScope(shield=True):
-                await socket.close(socket.close_code or 1000)
+            await _close_on_exit(socket)
+
+
+async def _close_on_exit(socket: Socket) -> None:
+    """Close ``socket`` shielded from the caller's cancellation, but enter no shield when
+    the close has nothing left to wait for (:attr:`Socket.settled`, issue 23)."""
+    if socket.settled:
+        await socket.close(socket.close_code or 1000)
+    else:
+        with trio.CancelScope(shield=True):
+            await socket.close(socket.close_code or 1000)
 
 
 @asynccontextmanager
@@ -601,7 +628,6 @@ async def adopt_socket(
         try:
             yield socket
         finally:
-            with trio.CancelScope(shield=True):
-                await socket.close(socket.close_code or 1000)
+            await _close_on_exit(socket)
     finally:
         await _release(stream)

@@ -1,5 +1,6 @@
 """The sans-IO backend's HTTP upgrade (:func:`open_upgrade`): reading the request off the
-stream into websockets' protocol engine, the check, and how it can end (:class:`Upgraded`,
+stream (jambonz's usual one read and answered here, :mod:`._upgrade_head`; any other into
+websockets' protocol engine), the check, and how it can end (:class:`Upgraded`,
 :class:`HandshakeRejected` with the status sent, :class:`HandshakeFailed`).
 
 :mod:`._sansio_socket` makes the upgraded connection a :class:`~._sansio_socket.Socket`; a
@@ -38,6 +39,7 @@ from ._transport_api import (
     HandshakeFailed,
     HandshakeRejected,
 )
+from ._upgrade_head import FastHead, may_be_head, parse_head, switching
 
 __all__ = ["ENGINE_LOG", "Upgraded", "engine", "open_upgrade"]
 
@@ -97,12 +99,40 @@ async def send_pending(protocol: ServerProtocol, stream: trio.abc.Stream) -> Non
             await stream.send_all(data)
 
 
+async def read_head(stream: trio.abc.Stream) -> tuple[FastHead | None, bytes, bool]:
+    """Read the upgrade request if it has the usual shape (:mod:`._upgrade_head`): the head,
+    or ``None`` with every byte read so far and whether the stream ended, for
+    :func:`read_request` to go on with. Waits for more only while the engine would."""
+    received = b""
+    while True:
+        try:
+            data = bytes(await stream.receive_some(READ_SIZE))  # not a copy: bytes already
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        if not data:
+            return None, received, True
+        received = received + data if received else data
+        end = received.find(b"\r\n\r\n")
+        if end >= 0:
+            # Bytes after the blank line (frames before the 101): the engine's case.
+            head = parse_head(received[:end]) if end + 4 == len(received) else None
+            return head, received, False
+        if not may_be_head(received):
+            return None, received, False
+
+
 async def read_request(
-    protocol: ServerProtocol, stream: trio.abc.Stream, *, plain: bool = False
+    protocol: ServerProtocol,
+    stream: trio.abc.Stream,
+    *,
+    plain: bool = False,
+    first: bytes = b"",
+    ended: bool = False,
 ) -> tuple[Request, bytes] | PlainRequest | PlainResponse | HandshakeRejected | HandshakeFailed:
     """Feed the stream to the protocol until the upgrade request is parsed; a request that
     is not valid HTTP gets a 400 (the rejection is returned), a stream that ends first is a
-    :class:`HandshakeFailed`.
+    :class:`HandshakeFailed`. ``first`` is what was read from the stream already (then its
+    end, when ``ended``), fed before anything more is read.
 
     Also returns the bytes read after the request's blank line: a client waits for the 101
     before sending frames, so they are nearly always none, but a process handing the socket
@@ -113,11 +143,16 @@ async def read_request(
     """
     received = bytearray()
     sniffer = RequestSniffer() if plain else None
+    pending: bytes | None = first if first or ended else None
+    data: bytes | bytearray
     while True:
-        try:
-            data = await stream.receive_some(READ_SIZE)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            data = b""
+        if pending is not None:
+            data, pending = pending, b"" if ended and pending else None
+        else:
+            try:
+                data = await stream.receive_some(READ_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
         if data:
             received += data
             if sniffer is not None:
@@ -203,16 +238,17 @@ async def open_upgrade(
     With ``answer``, plain HTTP requests are answered by it (:class:`Answered`).
     """
     original, stream = stream, take_over(stream)
-    protocol = engine(max_message_bytes)
     scope = trio.CancelScope() if handshake_scope is None else handshake_scope
     if scope.deadline == math.inf:
-        scope.deadline = trio.current_time() + handshake_timeout
+        # Relative: made absolute as the scope is entered, just below. Setting the deadline
+        # of a scope enters a generator context manager of trio's; this does not (issue 23).
+        scope.relative_deadline = handshake_timeout
     try:
         outcome: Upgraded | HandshakeRejected | HandshakeFailed | Answered = HandshakeFailed(
             f"handshake not completed within {handshake_timeout:g} s"
         )
         with scope:
-            outcome = await upgrade(protocol, stream, check, answer)
+            outcome = await upgrade(max_message_bytes, stream, check, answer)
         if scope.cancelled_caught and trio.current_time() < scope.deadline:
             outcome = HandshakeFailed("handshake cut short to make room (max_handshakes)")
         # Not held here for the connection's life (the request's headers, issue 23): the
@@ -236,12 +272,33 @@ async def open_upgrade(
 
 
 async def upgrade(
-    protocol: ServerProtocol,
+    max_message_bytes: int,
     stream: trio.abc.Stream,
     check: Check,
     answer: PlainAnswer | None = None,
 ) -> Upgraded | HandshakeRejected | HandshakeFailed | Answered:
-    read = await read_request(protocol, stream, plain=answer is not None)
+    head, first, ended = await read_head(stream)
+    if head is not None:
+        # The usual request (issue 23): decided and answered without the engine's HTTP.
+        handshake = Handshake(
+            path=_strip_query(head.target),
+            headers=head.headers,
+            subprotocols=head.offered,
+            remote=remote_address(stream),
+        )
+        try:
+            subprotocol = check(handshake)
+        except HandshakeRejected as rejected:
+            return await respond(_replayed(max_message_bytes, first), stream, handshake, rejected)
+        if subprotocol not in head.offered:  # the engine refuses it: its answer, its words
+            return await respond(
+                _replayed(max_message_bytes, first), stream, handshake, subprotocol
+            )
+        with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.send_all(switching(head.key, subprotocol))
+        return Upgraded(stream, handshake, engine(max_message_bytes, subprotocol=subprotocol), b"")
+    protocol = engine(max_message_bytes)
+    read = await read_request(protocol, stream, plain=answer is not None, first=first, ended=ended)
     if isinstance(read, PlainRequest | PlainResponse):
         assert answer is not None
         return await answer_plain(stream, read, answer)
@@ -250,16 +307,41 @@ async def upgrade(
     request, received = read
     handshake = handshake_of(request, stream)
     try:
-        subprotocol = check(handshake)
+        decision: str | HandshakeRejected = check(handshake)
     except HandshakeRejected as rejected:
-        response = protocol.reject(rejected.status, rejected.reason)
-        if rejected.status == 401:
+        decision = rejected
+    return await respond((protocol, request), stream, handshake, decision, received)
+
+
+def _replayed(max_message_bytes: int, head: bytes) -> tuple[ServerProtocol, Request]:
+    """A new engine that read ``head`` (a whole request, nothing after it), and the request
+    it read: for an answer the engine must give."""
+    protocol = engine(max_message_bytes)
+    protocol.receive_data(head)
+    (request,) = protocol.events_received()
+    assert isinstance(request, Request)
+    return protocol, request
+
+
+async def respond(
+    engine_request: tuple[ServerProtocol, Request],
+    stream: trio.abc.Stream,
+    handshake: Handshake,
+    decision: str | HandshakeRejected,
+    received: bytes = b"",
+) -> Upgraded | HandshakeRejected:
+    """Answer ``request`` through the engine that read it, as the check decided: the
+    subprotocol to accept (the engine may still refuse the request), or the rejection."""
+    protocol, request = engine_request
+    if isinstance(decision, HandshakeRejected):
+        response = protocol.reject(decision.status, decision.reason)
+        if decision.status == 401:
             response.headers["WWW-Authenticate"] = 'Basic realm="jbtrio"'
         protocol.send_response(response)
         await send_pending(protocol, stream)
-        return rejected
+        return decision
     # The check chose among those offered: the engine answers with that one.
-    protocol.available_subprotocols = [Subprotocol(subprotocol)]
+    protocol.available_subprotocols = [Subprotocol(decision)]
     response = protocol.accept(request)
     protocol.send_response(response)
     await send_pending(protocol, stream)
