@@ -36,7 +36,15 @@ class CallLogger(RateLimitedLogger):
         return f"[{sid}] {msg}", kwargs
 
 
+#: The loggers of :func:`call_logger`, by name (a few, named in the code): the same objects
+#: ``logging.getLogger`` returns, without taking its lock for each (two per call, issue 23).
+_LOGGERS: dict[str, logging.Logger] = {}
+
+
 def call_logger(name: str, call_sid: str | None, *, budget: LogBudget | None = None) -> CallLogger:
     """A logger for one call (``call_sid`` may be unknown yet: logged as ``-``); records of
     one template beyond ``budget`` are counted instead of logged."""
-    return CallLogger(logging.getLogger(name), {"call_sid": short_sid(call_sid)}, budget=budget)
+    logger = _LOGGERS.get(name)
+    if logger is None:
+        logger = _LOGGERS[name] = logging.getLogger(name)
+    return CallLogger(logger, {"call_sid": short_sid(call_sid)}, budget=budget)

@@ -24,6 +24,7 @@ A worker's calls in progress count their frames when they end.
 
 from __future__ import annotations
 
+import operator
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 
@@ -132,14 +133,33 @@ class Metrics:
             registry=reg,
         )
         reg.register(ReadingsCollector())
+        # What each of a call's counts (_FIELDS) is added to, with the labels after path.
+        self._families: tuple[tuple[Counter, tuple[str, ...]], ...] = (
+            (self.reconnects, ()),
+            (self.auto_acks, ()),
+            (self.late_replies, ()),
+            (self.errors, ()),
+            (self.dropped, ()),
+            (self.oversized, ()),
+            (self.resent, ()),
+            (self.unconfirmed, ()),
+            (self.stall_recoveries, ()),
+            (self.tts_requests, ()),
+            (self.tts_messages, ()),
+            (self.frames, ("in",)),
+            (self.frames, ("out",)),
+            (self.bytes, ("in",)),
+            (self.bytes, ("out",)),
+        )
+        # The labelled children, by mount (bounded: the app's mounts and "other").
+        self._mounts: dict[str, _Mount] = {}
         for route in routes:  # the app's mounts show (at 0) before their first call
-            self.calls_total.labels(route)
-            self.calls_active.labels(route)
-        self._latency_of: dict[str, Histogram] = {}  # the labelled children, by mount
-        # calls in progress: their label and what of their counters is already added
-        # label and the counts flushed so far (None: nothing yet; most calls end before
-        # the page is made, and a CallStats per call is ~180 B, issue 23)
-        self._live: weakref.WeakKeyDictionary[ObservedCall, tuple[str, CallStats | None]] = (
+            self._mount(route)
+        self._latency_of: dict[str, Histogram] = {}
+        # calls in progress: their mount and the counts flushed so far (None: nothing yet;
+        # most calls end before the page is made, and a CallStats per call is ~180 B,
+        # issue 23)
+        self._live: weakref.WeakKeyDictionary[ObservedCall, tuple[_Mount, CallStats | None]] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -160,22 +180,31 @@ class Metrics:
         route = self._route_of(path) if self._route_of is not None else None
         return route if route is not None else "other"
 
+    def _mount(self, label: str) -> _Mount:
+        mount = self._mounts.get(label)
+        if mount is None:
+            mount = self._mounts[label] = _Mount(self, label)
+        return mount
+
     def call_started(self, session: ObservedCall) -> None:
-        label = self._label(session.path)
-        self._live[session] = (label, None)
-        self.calls_total.labels(label).inc()
-        self.calls_active.labels(label).inc()
+        mount = self._mount(self._label(session.path))
+        self._live[session] = (mount, None)
+        mount.started.inc()
+        mount.active.inc()
 
     def call_ended(self, session: ObservedCall) -> None:
         live = self._live.pop(session, None)
         if live is None:
             return  # ended before its app started
-        label, flushed = live
-        self.calls_active.labels(label).dec()
+        mount, flushed = live
+        mount.active.dec()
         stats = session.stats
         if stats.started_at is not None:
-            self.call_duration.labels(label).observe(trio.current_time() - stats.started_at)
-        self._flush(label, stats, CallStats() if flushed is None else flushed)
+            duration = mount.duration
+            if duration is None:
+                duration = mount.duration = self.call_duration.labels(mount.label)
+            duration.observe(trio.current_time() - stats.started_at)
+        self._flush(mount, stats, flushed)
 
     def tool_ran(
         self, session: ObservedCall, name: str, started_at: float, error: BaseException | None
@@ -184,7 +213,7 @@ class Metrics:
 
     def replied(self, session: ObservedCall, handle: ReplyHandle, latency: float) -> None:
         live = self._live.get(session)
-        label = live[0] if live is not None else "other"
+        label = live[0].label if live is not None else "other"
         child = self._latency_of.get(label)
         if child is None:  # once per mount: labels() takes a lock and builds a key
             child = self._latency_of[label] = self.hook_latency.labels(label)
@@ -195,47 +224,88 @@ class Metrics:
 
     # ------------------------------------------------------------------ the page
 
-    def _flush(self, label: str, stats: CallStats, flushed: CallStats) -> None:
-        """Add what ``stats`` counted since ``flushed`` to the counters; ``flushed`` catches
-        up."""
-        for field, counter in (
-            ("reconnects", self.reconnects),
-            ("auto_acks", self.auto_acks),
-            ("late_replies", self.late_replies),
-            ("errors", self.errors),
-            ("dropped", self.dropped),
-            ("oversized", self.oversized),
-            ("resent", self.resent),
-            ("unconfirmed", self.unconfirmed),
-            ("stall_recoveries", self.stall_recoveries),
-            ("tts_requests", self.tts_requests),
-            ("tts_messages", self.tts_messages),
-        ):
-            delta = getattr(stats, field) - getattr(flushed, field)
-            if delta:
-                counter.labels(label).inc(delta)
-                setattr(flushed, field, getattr(stats, field))
-        for field, family, direction in (
-            ("frames_in", self.frames, "in"),
-            ("frames_out", self.frames, "out"),
-            ("bytes_in", self.bytes, "in"),
-            ("bytes_out", self.bytes, "out"),
-        ):
-            delta = getattr(stats, field) - getattr(flushed, field)
-            if delta:
-                family.labels(label, direction).inc(delta)
-                setattr(flushed, field, getattr(stats, field))
+    def _flush(self, mount: _Mount, stats: CallStats, flushed: CallStats | None) -> None:
+        """Add what ``stats`` counted since ``flushed`` (``None``: nothing yet) to the
+        counters; ``flushed`` catches up."""
+        zero = flushed is None
+        self._add(mount, 0, _counts(stats), _ZERO_COUNTS if zero else _counts(flushed), flushed)
+        self._add(
+            mount,
+            len(_COUNTED),
+            _traffic(stats),
+            _ZERO_TRAFFIC if zero else _traffic(flushed),
+            flushed,
+        )
+
+    def _add(
+        self,
+        mount: _Mount,
+        first: int,
+        now: tuple[int, ...],
+        before: tuple[int, ...],
+        flushed: CallStats | None,
+    ) -> None:
+        if now == before:  # one C call read the group; most calls count none of it (issue 23)
+            return
+        for i, (value, old) in enumerate(zip(now, before, strict=True), first):
+            if value != old:
+                child = mount.counters[i]
+                if child is None:
+                    family, labels = self._families[i]
+                    child = mount.counters[i] = family.labels(mount.label, *labels)
+                child.inc(value - old)
+                if flushed is not None:
+                    setattr(flushed, _FIELDS[i], value)
 
     def exposition(self) -> tuple[bytes, str]:
         """The page (Prometheus text format) and its content type; calls in progress add
         their counts first."""
-        for session, (label, flushed_so_far) in list(self._live.items()):
+        for session, (mount, flushed_so_far) in list(self._live.items()):
             flushed = flushed_so_far
             if flushed is None:
                 flushed = CallStats()
-                self._live[session] = (label, flushed)
-            self._flush(label, session.stats, flushed)
+                self._live[session] = (mount, flushed)
+            self._flush(mount, session.stats, flushed)
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+#: A call's counts added to the counters when it ends (``Metrics._families``), in two
+#: groups each read by one C call: those most calls leave at 0, and its traffic.
+_COUNTED = (
+    "reconnects",
+    "auto_acks",
+    "late_replies",
+    "errors",
+    "dropped",
+    "oversized",
+    "resent",
+    "unconfirmed",
+    "stall_recoveries",
+    "tts_requests",
+    "tts_messages",
+)
+_TRAFFIC = ("frames_in", "frames_out", "bytes_in", "bytes_out")
+_FIELDS = _COUNTED + _TRAFFIC
+_counts = operator.attrgetter(*_COUNTED)
+_traffic = operator.attrgetter(*_TRAFFIC)
+_ZERO_COUNTS = (0,) * len(_COUNTED)
+_ZERO_TRAFFIC = (0,) * len(_TRAFFIC)
+
+
+class _Mount:
+    """The labelled children of one mount, each looked up once, not per call:
+    ``labels()`` takes a lock and builds a key (issue 23). A child shows on the page once
+    made, so each is made where the first call needs it, as before (the call counts at
+    once; the others on their first non-zero value)."""
+
+    __slots__ = ("active", "counters", "duration", "label", "started")
+
+    def __init__(self, metrics: Metrics, label: str) -> None:
+        self.label = label
+        self.started = metrics.calls_total.labels(label)
+        self.active = metrics.calls_active.labels(label)
+        self.duration: Histogram | None = None
+        self.counters: list[Counter | None] = [None] * len(_FIELDS)
 
 
 class ReadingsCollector(Collector):
