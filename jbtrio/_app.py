@@ -376,7 +376,8 @@ class App:
             if isinstance(session.first_message, SessionAdulting) and adulting_route is not None:
                 chosen = adulting_route
             call: Call | None = None
-            env_vars = self.env_vars_for(session.path)
+            # The route matched for this path above, not matched again per call (issue 23).
+            env_vars = self._env_vars_of(route)
             try:
                 async with trio.open_nursery() as nursery:
                     call = Call(session, nursery, self._hooks, env_vars=env_vars)
@@ -435,7 +436,9 @@ class App:
 
     def env_vars_for(self, path: str) -> dict[str, EnvVar]:
         """The variables a call on ``path`` has: the app's, and its route's."""
-        route = self._match(path)
+        return self._env_vars_of(self._match(path))
+
+    def _env_vars_of(self, route: _Route | None) -> dict[str, EnvVar]:
         return {**self.env_vars, **(route.env_vars if route is not None else {})}
 
     def env_schema(self, path: str) -> dict[str, Any] | None:

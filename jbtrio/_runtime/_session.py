@@ -361,7 +361,9 @@ class CallSession:
     def start_app(self) -> None:
         """Start the app's handler, once the first message has been fed to the core (before
         :meth:`run` is fine: it starts the app when it opens the call's nursery)."""
-        self.stats.started_at = trio.current_time()
+        # self._now: trio.current_time itself before run(), the clock's method after (the
+        # same time without the wrapper's calls, issue 23)
+        self.stats.started_at = self._now()
         _observe.call_started(self)
         self._spawn(self._run_app, name=f"call {self.call_sid} app")
 
@@ -403,7 +405,7 @@ class CallSession:
         if self._ended:
             return
         self.end_reason = reason
-        for event in self.core.end(trio.current_time()):
+        for event in self.core.end(self._now()):
             if isinstance(event, Ended) and event.unsent:
                 self.log.warning("%d frame(s) could not be sent before the end", len(event.unsent))
         if self._tts is not None:
