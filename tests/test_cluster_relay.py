@@ -20,12 +20,16 @@ from jbtrio._cluster._relay_wire import encode_request
 KEY = derive_key(b"0123456789abcdef-test-secret")
 
 
-#: Every stream a test opened, closed after it (a test that fails half-way leaks none).
+#: Every stream a test opened, closed after it by the ``opened`` fixture (a test that fails
+#: half-way leaks none).
 _OPENED: list[trio.abc.AsyncResource] = []
 
 
-@pytest.fixture(autouse=True)
-async def close_streams() -> AsyncIterator[None]:
+@pytest.fixture
+async def opened() -> AsyncIterator[None]:
+    """Closes what :func:`tcp_pair` and :func:`raw_peer` opened. Each test using them asks
+    for it by name: pytest-trio runs an async fixture only for a test that names it (not
+    ``autouse``, not ``usefixtures``)."""
     yield
     while _OPENED:
         await trio.aclose_forcefully(_OPENED.pop())
@@ -53,7 +57,7 @@ async def read_until_eof(stream: trio.abc.ReceiveStream) -> bytes:
 # ------------------------------------------------------------------ splice
 
 
-async def test_splice_carries_both_ways_and_passes_half_closes_on() -> None:
+async def test_splice_carries_both_ways_and_passes_half_closes_on(opened: None) -> None:
     with trio.fail_after(20):
         left, left_inner = await tcp_pair()
         right_inner, right = await tcp_pair()
@@ -88,7 +92,7 @@ async def test_splice_carries_both_ways_and_passes_half_closes_on() -> None:
         assert spliced.chunks_out > 0 and spliced.chunks_back > 0
 
 
-async def test_a_reset_on_one_side_aborts_the_other() -> None:
+async def test_a_reset_on_one_side_aborts_the_other(opened: None) -> None:
     with trio.fail_after(10):
         left, left_inner = await tcp_pair()
         right_inner, right = await tcp_pair()
@@ -110,7 +114,7 @@ async def test_a_reset_on_one_side_aborts_the_other() -> None:
         assert result[0].aborted is not None
 
 
-async def test_a_half_closed_connection_is_cut_after_the_linger() -> None:
+async def test_a_half_closed_connection_is_cut_after_the_linger(opened: None) -> None:
     with trio.fail_after(10):
         left, left_inner = await tcp_pair()
         right_inner, right = await tcp_pair()
@@ -126,7 +130,7 @@ async def test_a_half_closed_connection_is_cut_after_the_linger() -> None:
                 await trio.sleep(0.01)
 
 
-async def test_a_side_that_never_reads_holds_back_only_its_own_direction() -> None:
+async def test_a_side_that_never_reads_holds_back_only_its_own_direction(opened: None) -> None:
     with trio.fail_after(20):
         left, left_inner = await tcp_pair()
         right_inner, right = await tcp_pair()
@@ -221,7 +225,7 @@ async def relay_to(port: int, jambonz: trio.abc.Stream, **overrides: object) -> 
     return await relay(jambonz, **args)  # type: ignore[arg-type]
 
 
-async def test_an_adopted_relay_carries_the_socket_both_ways() -> None:
+async def test_an_adopted_relay_carries_the_socket_both_ways(opened: None) -> None:
     with trio.fail_after(10):
         async with listening() as listener:
             assert listener.port is not None
@@ -254,7 +258,7 @@ async def test_an_adopted_relay_carries_the_socket_both_ways() -> None:
     ("status", "expected"), [(Status.NOT_HERE, Outcome.NOT_HERE), (Status.BUSY, Outcome.BUSY)]
 )
 async def test_a_refusing_owner_leaves_the_socket_untouched(
-    status: Status, expected: Outcome
+    status: Status, expected: Outcome, opened: None
 ) -> None:
     with trio.fail_after(10):
         async with listening(decide=lambda r: status) as listener:
@@ -268,7 +272,7 @@ async def test_a_refusing_owner_leaves_the_socket_untouched(
         )
 
 
-async def test_an_owner_that_is_gone_or_mute_is_unreachable_within_the_bounds() -> None:
+async def test_an_owner_that_is_gone_or_mute_is_unreachable_within_the_bounds(opened: None) -> None:
     with trio.fail_after(10):
         _, jambonz_inner = await tcp_pair()
         with socket.socket() as s:  # a port nobody listens on
@@ -296,7 +300,7 @@ async def test_an_owner_that_is_gone_or_mute_is_unreachable_within_the_bounds() 
             nursery.cancel_scope.cancel()
 
 
-async def test_an_owner_with_another_secret_resets_and_is_unreachable() -> None:
+async def test_an_owner_with_another_secret_resets_and_is_unreachable(opened: None) -> None:
     with trio.fail_after(10):
         async with listening() as listener:
             _, jambonz_inner = await tcp_pair()
@@ -321,7 +325,9 @@ async def assert_reset_without_answer(stream: trio.SocketStream) -> None:
     assert got == b""
 
 
-async def test_hostile_relay_peers_get_nothing(caplog: pytest.LogCaptureFixture) -> None:
+async def test_hostile_relay_peers_get_nothing(
+    caplog: pytest.LogCaptureFixture, opened: None
+) -> None:
     caplog.set_level(logging.INFO, logger="jbtrio.cluster")
     adopted: list[RelayRequest] = []
 
@@ -378,7 +384,7 @@ async def test_hostile_relay_peers_get_nothing(caplog: pytest.LogCaptureFixture)
     assert len(refused) == 4
 
 
-async def test_a_flood_of_silent_connections_cuts_the_oldest_not_the_newest() -> None:
+async def test_a_flood_of_silent_connections_cuts_the_oldest_not_the_newest(opened: None) -> None:
     adopted: list[RelayRequest] = []
 
     async def adopt(stream: trio.abc.Stream, request: RelayRequest) -> None:
