@@ -116,6 +116,11 @@ def crash_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str, Shape 
     ]
 
 
+def crashed(group: Shape) -> tuple[int, str, Shape]:
+    """The runtime's line for an app handler that failed with ``group``."""
+    return (logging.ERROR, "app handler crashed; hanging up the call", group)
+
+
 async def expect_hangup(ws: WebSocketConnection) -> None:
     """The runtime hangs the crashed call up: jambonz reports it completed and closes."""
     message = await receive(ws)
@@ -164,9 +169,7 @@ async def test_a_child_crash_cancels_the_body_and_the_other_children(
     assert exc == ("ValueError", "child 2 failed")
     assert sorted(trace_then) == ["body cancelled", "child 1 cancelled"]
     group = ("ExceptionGroup", GROUP, [("ValueError", "child 2 failed")])
-    assert crash_lines(caplog) == [
-        (logging.ERROR, "app handler crashed; hanging up the call", group)
-    ]
+    assert crash_lines(caplog) == [crashed(group)]
 
 
 async def test_a_body_crash_cancels_the_children(
@@ -187,9 +190,7 @@ async def test_a_body_crash_cancels_the_children(
         await expect_hangup(ws)
     assert record.failures == [(WHERE, ("KeyError", "'body failed'"), ["child cancelled"])]
     group = ("ExceptionGroup", GROUP, [("KeyError", "'body failed'")])
-    assert crash_lines(caplog) == [
-        (logging.ERROR, "app handler crashed; hanging up the call", group)
-    ]
+    assert crash_lines(caplog) == [crashed(group)]
 
 
 async def test_a_body_crash_without_children_is_no_group_of_children(
@@ -208,9 +209,7 @@ async def test_a_body_crash_without_children_is_no_group_of_children(
         await expect_hangup(ws)
     assert record.failures == [(WHERE, ("KeyError", "'body failed'"), [])]
     group = ("ExceptionGroup", GROUP, [("KeyError", "'body failed'")])
-    assert crash_lines(caplog) == [
-        (logging.ERROR, "app handler crashed; hanging up the call", group)
-    ]
+    assert crash_lines(caplog) == [crashed(group)]
 
 
 async def test_a_child_and_the_body_both_crashing_reach_the_app_in_one_group(
@@ -233,9 +232,7 @@ async def test_a_child_and_the_body_both_crashing_reach_the_app_in_one_group(
     members = [("ValueError", "child failed"), ("RuntimeError", "body failed while cancelled")]
     assert record.failures == [(WHERE, ("ExceptionGroup", GROUP, members), ["body cancelled"])]
     group = ("ExceptionGroup", GROUP, members)
-    assert crash_lines(caplog) == [
-        (logging.ERROR, "app handler crashed; hanging up the call", group)
-    ]
+    assert crash_lines(caplog) == [crashed(group)]
 
 
 async def test_a_child_crashing_in_its_cancellation_after_the_body_crashed(
@@ -259,13 +256,7 @@ async def test_a_child_crashing_in_its_cancellation_after_the_body_crashed(
         await expect_hangup(ws)
     members = [("KeyError", "'body failed'"), ("ValueError", "child failed while cancelled")]
     assert record.failures == [(WHERE, ("ExceptionGroup", GROUP, members), ["child cancelled"])]
-    assert crash_lines(caplog) == [
-        (
-            logging.ERROR,
-            "app handler crashed; hanging up the call",
-            ("ExceptionGroup", GROUP, members),
-        )
-    ]
+    assert crash_lines(caplog) == [crashed(("ExceptionGroup", GROUP, members))]
 
 
 async def test_a_child_asked_for_after_the_app_finished_is_refused(
@@ -355,6 +346,4 @@ async def test_a_flow_call_with_a_crashing_app_handler_hangs_up(
         ("an event handler", ("ValueError", "handler failed"), ["flow cancelled", "flow closed"])
     ]
     group = ("ExceptionGroup", GROUP, [("ValueError", "handler failed")])
-    assert crash_lines(caplog) == [
-        (logging.ERROR, "app handler crashed; hanging up the call", group)
-    ]
+    assert crash_lines(caplog) == [crashed(group)]
