@@ -6,7 +6,8 @@ round trip's transport work (issue 23): the socket parses well-formed data frame
 (and the peer's valid close of an open socket, as the engine would), and hands websockets'
 engine every other control frame whole, and whatever fails the connection (with the rest of
 the stream), so every check, close code and reason stays the engine's. Kept in a module of
-its own, as the socket's reading, keepalive, writing and closing are its own.
+its own, as the socket's reading, keepalive, writing and closing are its own; with the
+server's own frames (:func:`text_frame`, :func:`binary_frame`), made without the engine too.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ try:
 except ImportError:  # pragma: no cover - websockets built without its C extension
     from websockets.utils import apply_mask
 
-__all__ = ["FrameParsing"]
+__all__ = ["FrameParsing", "binary_frame", "text_frame"]
 
 _BINARY = 0x2
 _CLOSE = 0x8
@@ -290,3 +291,23 @@ class FrameParsing:
             self._failed = True
             self._engine().fail(1007, "invalid UTF-8 in a text frame")
             self._engine_only = True
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked text frame (RFC 6455 §5.2) carrying ``payload``."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65536:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
+
+
+def binary_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked binary frame carrying ``payload``."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x82, size)) + payload
+    if size < 65536:
+        return b"\x82\x7e" + size.to_bytes(2, "big") + payload
+    return b"\x82\x7f" + size.to_bytes(8, "big") + payload

@@ -40,7 +40,7 @@ from websockets.protocol import State
 from ._plain_http import Answered, PlainAnswer
 from ._rawstream import READ_SIZE, RawSocketStream
 from ._sansio_engine import Engine, OpenEngine
-from ._sansio_frames import FrameParsing
+from ._sansio_frames import FrameParsing, binary_frame, text_frame
 from ._sansio_upgrade import Upgraded, open_upgrade
 from ._transport_api import (
     ABNORMAL_CLOSURE,
@@ -532,26 +532,6 @@ async def _release(stream: trio.abc.Stream) -> None:
     else:
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(stream)
-
-
-def text_frame(payload: bytes) -> bytes:
-    """One unfragmented, unmasked text frame (RFC 6455 §5.2) carrying ``payload``."""
-    size = len(payload)
-    if size < 126:
-        return bytes((0x81, size)) + payload
-    if size < 65536:
-        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
-    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
-
-
-def binary_frame(payload: bytes) -> bytes:
-    """One unfragmented, unmasked binary frame carrying ``payload``."""
-    size = len(payload)
-    if size < 126:
-        return bytes((0x82, size)) + payload
-    if size < 65536:
-        return b"\x82\x7e" + size.to_bytes(2, "big") + payload
-    return b"\x82\x7f" + size.to_bytes(8, "big") + payload
 
 
 @asynccontextmanager
