@@ -12,7 +12,7 @@ import pytest
 from jbtrio import __version__
 from jbtrio._cli import _build_parser, main, parse_command_line
 from jbtrio._cli_env import apply_environment, env_name, env_options
-from jbtrio._cli_logging import JsonFormatter
+from jbtrio._cli_logging import JsonFormatter, TextFormatter
 from jbtrio._cli_serve import _password
 
 
@@ -98,6 +98,35 @@ def test_password_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         _password(args)
     assert exited.value.code == 2
     assert "cannot read --password-file" in capsys.readouterr().err
+
+
+def test_text_lines_are_the_stdlib_formatters() -> None:
+    """TextFormatter makes asctime's date once a second (issue 23): every line is still the
+    one logging.Formatter makes, within a second, across seconds and back in time."""
+    fmt = "%(asctime)s %(levelname)s [worker 1] %(name)s: %(message)s"
+    ours, stdlib = TextFormatter(fmt), logging.Formatter(fmt)
+    times = [1_700_000_000.0, 1_700_000_000.999, 1_700_000_001.0005, 1_700_000_001.5]
+    times += [1_699_999_999.25, 1_700_003_600.0, 86_399.999, 86_400.0]
+    for created in times:
+        record = logging.LogRecord(
+            "jbtrio.call", logging.INFO, __file__, 1, "[%s] hi", ("CA",), None
+        )
+        record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+        assert ours.format(record) == stdlib.format(record)
+    assert not TextFormatter("%(message)s").usesTime()
+
+
+def test_json_stamps_are_made_per_record_second() -> None:
+    formatter = JsonFormatter()
+    for created, expected in [
+        (1_700_000_000.25, "2023-11-14T22:13:20.250Z"),
+        (1_700_000_000.5, "2023-11-14T22:13:20.500Z"),
+        (1_700_000_001.0, "2023-11-14T22:13:21.000Z"),
+        (0.0, "1970-01-01T00:00:00.000Z"),
+    ]:
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+        record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+        assert orjson.loads(formatter.format(record))["ts"] == expected
 
 
 def test_json_lines_carry_call_sid_path_and_event() -> None:

@@ -2,7 +2,8 @@
 
 :class:`~jbtrio._runtime._sansio_socket.Socket` parses data frames itself and hands the
 engine only control frames and whatever fails the connection (issue 23); with
-``engine_only=True`` the engine parses the whole stream, as the socket always did before.
+``engine_only=True`` the engine parses the whole stream, as the socket always did before; with
+``lazy=True`` the socket starts without the engine and makes it when it needs it.
 Each stream below (good frames, and every kind of bad one) is fed both ways, whole, a byte at
 a time and in seeded random pieces: the messages delivered, the close code and reason and
 every byte written back must be the same.
@@ -17,6 +18,7 @@ import pytest
 import trio
 import trio.testing
 
+from jbtrio._runtime._sansio_engine import OpenEngine
 from jbtrio._runtime._sansio_socket import Socket
 from jbtrio._runtime._sansio_upgrade import engine
 from jbtrio._runtime._transport_api import SUBPROTOCOL, Handshake, Keepalive
@@ -132,13 +134,20 @@ STREAMS: dict[str, bytes] = {
 
 
 async def run(
-    stream: bytes, pieces: list[int], *, engine_only: bool, max_message: int = MAX_MESSAGE
+    stream: bytes,
+    pieces: list[int],
+    *,
+    engine_only: bool,
+    max_message: int = MAX_MESSAGE,
+    lazy: bool = False,
 ) -> tuple[object, ...]:
     """Feed ``stream`` cut at ``pieces`` to a socket, then the end of the stream: the
     messages, the close and every byte written back."""
     ours, theirs = trio.testing.memory_stream_pair()
     socket = Socket(
-        engine(max_message, subprotocol=SUBPROTOCOL),
+        OpenEngine(max_message, SUBPROTOCOL)
+        if lazy
+        else engine(max_message, subprotocol=SUBPROTOCOL),
         ours,
         Handshake(path="/", headers=(), subprotocols=(SUBPROTOCOL,), remote="test"),
         Keepalive(None, 10.0),
@@ -159,7 +168,7 @@ async def run(
             if not chunk:
                 break
             written += chunk
-    protocol = socket._protocol
+    protocol = socket._engine()  # made now if nothing needed it
     return (
         list(socket._messages),
         socket.close_code,
@@ -192,6 +201,7 @@ async def test_the_socket_parses_as_the_engine_does(
     for pieces in cuts(stream):
         expected = await run(stream, pieces, engine_only=True)
         assert await run(stream, pieces, engine_only=False) == expected, pieces
+        assert await run(stream, pieces, engine_only=False, lazy=True) == expected, pieces
 
 
 @pytest.mark.parametrize("reason", [b"", b"abcdef", b"abcdefg", b"r" * 40])
@@ -204,3 +214,4 @@ async def test_a_close_over_a_small_message_bound_is_parsed_as_the_engine_does(
     for pieces in cuts(stream):
         expected = await run(stream, pieces, engine_only=True, max_message=8)
         assert await run(stream, pieces, engine_only=False, max_message=8) == expected
+        assert await run(stream, pieces, engine_only=False, max_message=8, lazy=True) == expected

@@ -29,6 +29,8 @@ ACCEPT_BATCH = 16
 #: accept() errors that say the system is out of something: wait a little and go on.
 _CAPACITY_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS})
 _IGNORED_ERRNOS = frozenset({errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR})
+#: Linux's bound on unsent bytes a writer may queue (trio.SocketStream sets it; not everywhere).
+_NOTSENT_LOWAT: int | None = getattr(socket, "TCP_NOTSENT_LOWAT", None)
 
 
 async def accept_loop(
@@ -64,7 +66,7 @@ async def _accept_from(
         await trio.lowlevel.wait_readable(sock)
         for _ in range(ACCEPT_BATCH):
             try:
-                conn, _ = sock.accept()
+                conn, peer = sock.accept()
             except BlockingIOError:
                 break
             except OSError as exc:
@@ -77,11 +79,14 @@ async def _accept_from(
                 raise
             with suppress(OSError):  # as trio.SocketStream sets them
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                if hasattr(socket, "TCP_NOTSENT_LOWAT"):
-                    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, 2**14)
+                if _NOTSENT_LOWAT is not None:
+                    conn.setsockopt(socket.IPPROTO_TCP, _NOTSENT_LOWAT, 2**14)
             # The handler's coroutine is the task itself, with no wrapper of ours around it:
-            # a frame fewer to create and to pass through at every step (issue 23).
-            nursery.start_soon(handler, RawSocketStream(conn), name="jbtrio connection")
+            # a frame fewer to create and to pass through at every step (issue 23). The
+            # peer's address is the accept's, as getpeername() would say it.
+            remote = f"{peer[0]}:{peer[1]}" if type(peer) is tuple and len(peer) >= 2 else None
+            stream = RawSocketStream(conn, remote=remote)
+            nursery.start_soon(handler, stream, name="jbtrio connection")
 
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -30,9 +30,13 @@ class RawSocketStream(trio.abc.Stream):
     (:class:`Socket` guarantees it).
     """
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, *, remote: str | None = None) -> None:
         sock.setblocking(False)
         self.socket = sock
+        # The peer's ``host:port`` when the accept gave it (else :func:`remote_address` asks
+        # the socket): the same string the handshake keeps, not one more system call per
+        # connection (issue 23).
+        self.remote = remote
         # A new connection's first bytes (jambonz's upgrade request) have usually arrived by
         # the time it is accepted: the first read tries before it waits.
         self._maybe_more = True
@@ -145,6 +149,8 @@ def take_over(stream: trio.abc.Stream) -> trio.abc.Stream:
 
 def remote_address(stream: trio.abc.Stream) -> str:
     """The peer's address of a TCP stream (``host:port``), for logs."""
+    if type(stream) is RawSocketStream and stream.remote is not None:
+        return stream.remote
     if isinstance(stream, trio.SocketStream | RawSocketStream):
         with suppress(OSError):
             peer = stream.socket.getpeername()

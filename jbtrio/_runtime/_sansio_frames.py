@@ -6,7 +6,8 @@ round trip's transport work (issue 23): the socket parses well-formed data frame
 (and the peer's valid close of an open socket, as the engine would), and hands websockets'
 engine every other control frame whole, and whatever fails the connection (with the rest of
 the stream), so every check, close code and reason stays the engine's. Kept in a module of
-its own, as the socket's reading, keepalive, writing and closing are its own.
+its own, as the socket's reading, keepalive, writing and closing are its own; with the
+server's own frames (:func:`text_frame`, :func:`binary_frame`), made without the engine too.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from ._sansio_engine import Engine, made
+
 try:
     from websockets.speedups import apply_mask  # C, as the engine's own parser uses
 except ImportError:  # pragma: no cover - websockets built without its C extension
     from websockets.utils import apply_mask
 
-__all__ = ["FrameParsing"]
+__all__ = ["FrameParsing", "binary_frame", "text_frame"]
 
 _BINARY = 0x2
 _CLOSE = 0x8
@@ -52,7 +55,7 @@ class FrameParsing:
         "_unparsed",
     )
 
-    _protocol: ServerProtocol
+    _protocol: Engine  # websockets' engine once it is needed (:meth:`_engine`)
     _rest: bytearray | None
     _engine_only: bool
     _max_size: int
@@ -72,17 +75,23 @@ class FrameParsing:
         """Parse ``data`` (``b""``: the end of the stream); True when :meth:`_settle` must
         run: something to write (a pong, a close) or the connection is over. Not a coroutine,
         so that a message that needs neither costs none (issue 23)."""
-        protocol = self._protocol
         if not data:
-            protocol.receive_eof()  # a partial frame of ours is lost as the engine's would be
+            # A partial frame of ours is lost as the engine's would be.
+            self._engine().receive_eof()
             self._take_events()
-        elif self._engine_only or protocol.eof_sent:  # eof_sent: failed, or closed by the peer
+        elif self._engine_only or self._protocol.eof_sent:  # failed, or closed by the peer
             self._engine_only = True
-            protocol.receive_data(data)
+            self._engine().receive_data(data)
             self._take_events()
         else:
             self._parse(data)
+        protocol = self._protocol
         return bool(protocol.writes) or protocol.state is State.CLOSED or not data
+
+    def _engine(self) -> ServerProtocol:
+        """websockets' engine, made now if nothing needed it yet (:mod:`._sansio_engine`)."""
+        protocol = self._protocol = made(self._protocol)
+        return protocol
 
     def _parse(self, data: bytes | bytearray) -> None:
         """Parse ``data`` (after what is left of the last read): well-formed data frames
@@ -97,7 +106,6 @@ class FrameParsing:
         any other frame fails the connection, so the engine gets it and the rest of the
         stream, and keeps it from then on (:attr:`_engine_only`).
         """
-        protocol = self._protocol
         rest = self._rest
         if rest is not None:
             rest += data  # a large frame's slices add up without copying it all every time
@@ -108,7 +116,7 @@ class FrameParsing:
         while True:
             if self._engine_only:  # the engine failed or closed the connection
                 if at < end:
-                    protocol.receive_data(buf[at:])  # it discards the rest
+                    self._engine().receive_data(buf[at:])  # it discards the rest
                     self._take_events()
                 self._rest = None
                 return
@@ -157,7 +165,7 @@ class FrameParsing:
                     opcode == _CLOSE
                     and self._fragment_opcode is None
                     and size <= self._max_size
-                    and protocol.state is State.OPEN
+                    and self._protocol.state is State.OPEN
                     and self._close_received(
                         apply_mask(buf[at + head : stop], buf[at + head - 4 : at + head])
                     )
@@ -189,7 +197,6 @@ class FrameParsing:
         except (ProtocolError, UnicodeDecodeError):
             return False
         protocol = self._protocol
-        protocol.current_size = None
         protocol.close_rcvd = close
         # RFC 6455 §5.5.1: the payload echoed (an empty one stays empty), unmasked.
         protocol.writes.append(bytes((0x88, len(payload))) + payload)
@@ -197,15 +204,17 @@ class FrameParsing:
         protocol.close_rcvd_then_sent = True
         protocol.state = State.CLOSING
         protocol.send_eof()  # a server closes the TCP connection at once
-        protocol.parser = protocol.discard()  # what comes after is dropped
-        next(protocol.parser)
+        if isinstance(protocol, ServerProtocol):  # else made so (:func:`~._sansio_engine.made`)
+            protocol.current_size = None
+            protocol.parser = protocol.discard()  # what comes after is dropped
+            next(protocol.parser)
         self._engine_only = True
         return True
 
     def _to_engine(self, data: bytes | bytearray) -> None:
         """Feed ``data`` (from a frame boundary on) to the engine, telling it the size of the
         message in progress, as if its parser had read the message's frames itself."""
-        protocol = self._protocol
+        protocol = self._engine()
         protocol.current_size = self._fragment_bytes if self._fragment_opcode is not None else None
         protocol.receive_data(data)
         self._take_events()
@@ -215,7 +224,7 @@ class FrameParsing:
     def _take_events(self) -> None:
         """Act on the frames the engine parsed: pongs (keepalive, probes), and data frames
         when it parses those too (:attr:`_engine_only`)."""
-        for frame in self._protocol.events_received():
+        for frame in self._engine().events_received():
             if not isinstance(frame, Frame):
                 continue  # no more HTTP once the socket is open
             opcode = frame.opcode
@@ -267,7 +276,7 @@ class FrameParsing:
         self._fragment_opcode = None
         self._fragment_bytes = 0
         self._unparsed = memoryview(b"")
-        self._protocol.fail(1009, f"message in more than {self._max_fragments} fragments")
+        self._engine().fail(1009, f"message in more than {self._max_fragments} fragments")
         self._engine_only = True
 
     def _deliver(self, opcode: int, data: bytes) -> None:
@@ -280,5 +289,25 @@ class FrameParsing:
             self._messages.append(data.decode("utf-8"))
         except UnicodeDecodeError:
             self._failed = True
-            self._protocol.fail(1007, "invalid UTF-8 in a text frame")
+            self._engine().fail(1007, "invalid UTF-8 in a text frame")
             self._engine_only = True
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked text frame (RFC 6455 §5.2) carrying ``payload``."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65536:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
+
+
+def binary_frame(payload: bytes) -> bytes:
+    """One unfragmented, unmasked binary frame carrying ``payload``."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x82, size)) + payload
+    if size < 65536:
+        return b"\x82\x7e" + size.to_bytes(2, "big") + payload
+    return b"\x82\x7f" + size.to_bytes(8, "big") + payload

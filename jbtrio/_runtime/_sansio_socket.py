@@ -36,12 +36,12 @@ from typing import NoReturn
 
 import trio
 from websockets.protocol import State
-from websockets.server import ServerProtocol
 
 from ._plain_http import Answered, PlainAnswer
 from ._rawstream import READ_SIZE, RawSocketStream
-from ._sansio_frames import FrameParsing
-from ._sansio_upgrade import Upgraded, engine, open_upgrade
+from ._sansio_engine import Engine, OpenEngine
+from ._sansio_frames import FrameParsing, binary_frame, text_frame
+from ._sansio_upgrade import Upgraded, open_upgrade
 from ._transport_api import (
     ABNORMAL_CLOSURE,
     FEED_SLICE,
@@ -105,7 +105,7 @@ class Socket(FrameParsing):
 
     def __init__(
         self,
-        protocol: ServerProtocol,
+        protocol: Engine,
         stream: trio.abc.Stream,
         handshake: Handshake,
         keepalive: Keepalive,
@@ -269,7 +269,7 @@ class Socket(FrameParsing):
             return False
         if now >= self._next_ping:
             self._ping_payload = os.urandom(4)
-            self._protocol.send_ping(self._ping_payload)
+            self._engine().send_ping(self._ping_payload)
             self._pong_deadline = now + self._pong_timeout
             assert self._ping_every is not None
             self._next_ping = now + self._ping_every
@@ -297,7 +297,7 @@ class Socket(FrameParsing):
             self._probes = {}
         self._probes[payload] = answered
         try:
-            self._protocol.send_ping(payload)
+            self._engine().send_ping(payload)
             await self._flush()
             await answered.wait()  # the pong, or the socket closing
             return not self._closed and not self._broken
@@ -460,7 +460,7 @@ class Socket(FrameParsing):
             self._note(ABNORMAL_CLOSURE, reason)
         self._set_closed()
         with suppress(Exception):
-            self._protocol.fail(ABNORMAL_CLOSURE)
+            self._engine().fail(ABNORMAL_CLOSURE)
 
     # ------------------------------------------------------------------ closing
 
@@ -479,7 +479,7 @@ class Socket(FrameParsing):
             return
         with trio.move_on_after(self._close_timeout), suppress(SocketClosed):
             if self._protocol.state is State.OPEN and not self._broken:
-                self._protocol.send_close(code, reason or "")
+                self._engine().send_close(code, reason or "")
                 await self._flush()  # cancelled half-way, it breaks the socket: fine here
             if self._reading:
                 if self._closed:
@@ -532,26 +532,6 @@ async def _release(stream: trio.abc.Stream) -> None:
     else:
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(stream)
-
-
-def text_frame(payload: bytes) -> bytes:
-    """One unfragmented, unmasked text frame (RFC 6455 §5.2) carrying ``payload``."""
-    size = len(payload)
-    if size < 126:
-        return bytes((0x81, size)) + payload
-    if size < 65536:
-        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
-    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
-
-
-def binary_frame(payload: bytes) -> bytes:
-    """One unfragmented, unmasked binary frame carrying ``payload``."""
-    size = len(payload)
-    if size < 126:
-        return bytes((0x82, size)) + payload
-    if size < 65536:
-        return b"\x82\x7e" + size.to_bytes(2, "big") + payload
-    return b"\x82\x7f" + size.to_bytes(8, "big") + payload
 
 
 @asynccontextmanager
@@ -617,7 +597,7 @@ async def adopt_socket(
     came from the stream. Closed on exit, as :func:`open_socket` does."""
     try:
         socket = Socket(
-            engine(options.max_message_bytes, subprotocol=subprotocol),
+            OpenEngine(options.max_message_bytes, subprotocol),  # the engine made if needed
             stream,
             handshake,
             options.keepalive,

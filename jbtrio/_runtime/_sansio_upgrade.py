@@ -10,7 +10,6 @@ the connection on.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -31,9 +30,8 @@ from ._plain_http import (
     RequestSniffer,
 )
 from ._rawstream import READ_SIZE, RawSocketStream, remote_address, take_over
+from ._sansio_engine import ENGINE_LOG, Engine, OpenEngine, engine, made
 from ._transport_api import (
-    AUDIO_SUBPROTOCOL,
-    SUBPROTOCOL,
     Check,
     Handshake,
     HandshakeFailed,
@@ -42,31 +40,6 @@ from ._transport_api import (
 from ._upgrade_head import FastHead, may_be_head, parse_head, switching
 
 __all__ = ["ENGINE_LOG", "Upgraded", "engine", "open_upgrade"]
-
-# websockets logs every connection at INFO with no call_sid; our own records say what matters.
-ENGINE_LOG = logging.getLogger("jbtrio.websocket")
-ENGINE_LOG.addHandler(logging.NullHandler())
-ENGINE_LOG.propagate = False
-
-#: The subprotocols a server may accept; the check picks one per request.
-_OFFERED = [Subprotocol(SUBPROTOCOL), Subprotocol(AUDIO_SUBPROTOCOL)]
-
-
-def engine(max_message_bytes: int, *, subprotocol: str | None = None) -> ServerProtocol:
-    """websockets' server protocol engine, bounded by ``max_message_bytes``: before the
-    upgrade (``subprotocol=None``), or already OPEN with ``subprotocol`` accepted."""
-    if subprotocol is None:
-        return ServerProtocol(
-            subprotocols=list(_OFFERED), max_size=max_message_bytes, logger=ENGINE_LOG
-        )
-    protocol = ServerProtocol(
-        subprotocols=[Subprotocol(subprotocol)],
-        state=State.OPEN,
-        max_size=max_message_bytes,
-        logger=ENGINE_LOG,
-    )
-    protocol.subprotocol = Subprotocol(subprotocol)
-    return protocol
 
 
 def _strip_query(target: str) -> str:
@@ -194,12 +167,13 @@ async def read_request(
 @attrs.frozen
 class Upgraded:
     """A connection whose upgrade was accepted (the 101 is sent): the stream, what the
-    request said, the protocol (now OPEN) and the bytes read after the request. The
-    sans-IO backend's :class:`~._transport_api.Upgrade`."""
+    request said, the protocol (now OPEN; an :class:`~._sansio_engine.OpenEngine` after the
+    usual request) and the bytes read after the request. The sans-IO backend's
+    :class:`~._transport_api.Upgrade`."""
 
     stream: trio.abc.Stream
     handshake: Handshake
-    protocol: ServerProtocol
+    protocol: Engine
     received: bytes
 
     @property
@@ -209,8 +183,9 @@ class Upgraded:
 
     async def close(self, code: int, reason: str) -> None:
         """Send a close frame from here and let go of the connection."""
-        self.protocol.send_close(code, reason)
-        data = b"".join(self.protocol.data_to_send())
+        protocol = made(self.protocol)
+        protocol.send_close(code, reason)
+        data = b"".join(protocol.data_to_send())
         # A close frame and the 101 fit any socket buffer: this send cannot stall, and if it
         # is cancelled the connection is dropped anyway.
         with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
@@ -296,7 +271,8 @@ async def upgrade(
             )
         with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             await stream.send_all(switching(head.key, subprotocol))
-        return Upgraded(stream, handshake, engine(max_message_bytes, subprotocol=subprotocol), b"")
+        # No engine made for it (issue 23): the socket makes one if it ever needs it.
+        return Upgraded(stream, handshake, OpenEngine(max_message_bytes, subprotocol), b"")
     protocol = engine(max_message_bytes)
     read = await read_request(protocol, stream, plain=answer is not None, first=first, ended=ended)
     if isinstance(read, PlainRequest | PlainResponse):
