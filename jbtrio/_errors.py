@@ -8,6 +8,8 @@ that only knows the standard library still catches them.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 __all__ = [
     "CallEndedError",
     "DeliveryUnknown",
@@ -20,10 +22,21 @@ __all__ = [
     "TtsError",
     "TtsInterrupted",
     "VerbError",
+    "from_none",
     "innermost",
 ]
 
 _RAW_PREVIEW = 200
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def from_none(error: _E) -> _E:
+    """``raise from_none(error)`` is ``raise error from None``, also in a module compiled with
+    mypyc, which ignores ``from`` (mypy 2.4.1): setting ``__cause__``, even to ``None``, is
+    what suppresses the context (the exception being handled) in a traceback."""
+    error.__cause__ = None
+    return error
 
 
 def innermost(exc: BaseException) -> BaseException:

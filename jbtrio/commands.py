@@ -59,6 +59,7 @@ from ._commands_v10 import (
     room_say,
     stt_reconfigure,
 )
+from ._errors import from_none
 from ._wire import Command, SupportsToDict, verb_dicts
 
 __all__ = [
@@ -154,7 +155,7 @@ def _verb_list(name: str, verbs: Verbs) -> list[dict[str, Any]]:
     try:
         result = verb_dicts(verbs)
     except TypeError as exc:
-        raise ValueError(f"{name}: {exc}") from None
+        raise from_none(ValueError(f"{name}: {exc}"))  # noqa: B904
     return list(result or ())
 
 

@@ -349,8 +349,9 @@ class Receipts:
                 return self._probe_ran_first(verb_id), False
             return self._confirm(verb_id), False
         if isinstance(message, VerbHook):
-            verb_id = message.data.extra.get("verb_id")
-            return (self._confirm(verb_id) if isinstance(verb_id, str) else None), False
+            # Not verb_id (a str above): under mypyc, a peer's non-string would fail its check.
+            hook_id = message.data.extra.get("verb_id")
+            return (self._confirm(hook_id) if isinstance(hook_id, str) else None), False
         if isinstance(message, JambonzError) and message.data.msg == HOOK_FAILED:
             # The gather ran (a receipt for its frame); the ack of its hook, if it is in
             # doubt, did not reach jambonz.

@@ -21,7 +21,7 @@ from typing import Any, Final, TypeAlias
 import orjson
 from cattrs.preconf.orjson import make_converter
 
-from .._errors import MessageTooLargeError, ProtocolError
+from .._errors import MessageTooLargeError, ProtocolError, from_none
 from ._callinfo import CallInfo, structure_call_info, unstructure_call_info
 from ._fields import MAX_ID_CHARS, json_type
 from ._inbound import InboundMessage, UnknownMessage, unknown_from_wire, unknown_to_wire
@@ -130,13 +130,13 @@ def decode(text: str | bytes) -> Message:
         obj = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         if not isinstance(text, str | bytes | bytearray | memoryview):
-            raise ProtocolError(
-                f"expected str or bytes, got {type(text).__name__}: {text!r:.200}"
-            ) from None
+            raise from_none(  # noqa: B904
+                ProtocolError(f"expected str or bytes, got {type(text).__name__}: {text!r:.200}")
+            )
         reason = str(exc)
         if "UTF-8" in reason:
-            raise ProtocolError(f"invalid UTF-8: {reason}", text) from None
-        raise ProtocolError(f"invalid JSON: {reason}", text) from None
+            raise from_none(ProtocolError(f"invalid UTF-8: {reason}", text))  # noqa: B904
+        raise from_none(ProtocolError(f"invalid JSON: {reason}", text))  # noqa: B904
     if _may_be_too_deep(text) and _depth(obj) > MAX_DEPTH:
         raise ProtocolError(
             f"nested deeper than {MAX_DEPTH} levels (such a frame could not be re-encoded)", text
@@ -144,7 +144,7 @@ def decode(text: str | bytes) -> Message:
     try:
         return _structure_message(obj)
     except ProtocolError as exc:
-        raise ProtocolError(exc.reason, text) from None
+        raise from_none(ProtocolError(exc.reason, text))  # noqa: B904
 
 
 def _default(value: Any) -> Any:

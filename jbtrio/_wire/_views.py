@@ -151,8 +151,9 @@ if len(_ALT_SETTERS) != 3 or len(_SPEECH_SETTERS) != 4:
     raise TypeError("SpeechAlternative/SpeechResult gained a field: set it above")
 
 
-def _alternative(transcript: str, confidence: float) -> SpeechAlternative:
+def _alternative(transcript: str, confidence: int | float) -> SpeechAlternative:
     """``SpeechAlternative(transcript=transcript, confidence=confidence)``, see above."""
+    # int | float, not float: compiled (mypyc), a float parameter would turn a peer's 1 into 1.0.
     alternative = _new(SpeechAlternative)
     _set_transcript(alternative, transcript)
     _set_confidence(alternative, confidence)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from typing import Any, Final, Literal
 
-from .._errors import VerbError
+from .._errors import VerbError, from_none
 from . import _schema, _spec09
 from ._spec09 import COMPONENT_NAMES, EXECUTABLE_VERBS, MAX_DEPTH, load_specs
 
@@ -118,7 +118,7 @@ def validate(payload: object, *, jambonz: JambonzVersion = DEFAULT_JAMBONZ) -> N
                         continue
                 check(element)
             except VerbError as exc:
-                raise VerbError(exc.reason, index=index, path=exc.path) from None
+                raise from_none(VerbError(exc.reason, index=index, path=exc.path))  # noqa: B904
     elif isinstance(payload, Mapping) or hasattr(payload, _WIRE_HOOK):
         known = getattr(payload, _KNOWN_MASK, None)
         if known is None:
@@ -202,7 +202,7 @@ def _check_built_verb(name: str, fields: Mapping[str, Any]) -> int:
             try:
                 _spec09.validate_verb(name, fields)
             except VerbError:
-                raise current from None
+                raise from_none(current)  # noqa: B904
             return _BITS["0.9"]
         newer_than_10 = _schema.needs_newer(name, 10) is not None
         return _BITS["11"] if newer_than_10 else _BITS["10"] | _BITS["11"]
@@ -230,7 +230,7 @@ def check_built_component(spec09: str | None, location: str | None, fields: obje
             try:
                 _spec09.validate_component(spec09, fields)
             except VerbError:
-                raise current from None
+                raise from_none(current)  # noqa: B904
         return
     assert spec09 is not None
     _spec09.validate_component(spec09, fields)
