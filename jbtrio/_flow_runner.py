@@ -31,7 +31,7 @@ from ._errors import (
     ReplyError,
     VerbError,
 )
-from ._flow import Steps, hook_url, prepare, verb_name
+from ._flow import Prepared, Steps, hook_url, prepare, verb_name
 from ._runtime import CallSession, Wakeup
 from ._wire import Ack, JambonzError, VerbHook
 from .verbs import verb_body
@@ -212,6 +212,7 @@ class FlowRunner:
         ``closable`` (the driver's own flow task steps) and :meth:`stop` closed the flow.
         """
         driver = driver or self._main
+        prepared: Prepared | None
         prepared = prepare(
             step,
             new_hook=self._new_hook,
@@ -219,13 +220,15 @@ class FlowRunner:
             notify_events_on=self._notify_events_on,
         )
         # Neither what the flow yielded nor its wire verbs is held while the flow waits for
-        # a hook: they are sent by then (issue 23: memory per parked call).
-        del step
+        # a hook: they are sent by then (issue 23: memory per parked call). Dropped by
+        # assigning None, not ``del``: mypyc cannot delete a compiled coroutine's locals.
+        step = None
+        verbs: list[dict[str, Any]] | None
         verbs, hooks, finished_id = prepared.verbs, prepared.hooks, prepared.finished_id
         if prepared.ai:
             self._prepare_llm(verbs)
         waiter = _HookWaiter(prepared.names, prepared.hook_ids) if hooks else None
-        del prepared
+        prepared = None
         finished = trio.Event() if finished_id is not None else None
         for hook, _ in hooks:
             self._hook_waiters[hook] = waiter  # type: ignore[assignment]
@@ -233,7 +236,7 @@ class FlowRunner:
             self._finish_waiters[finished_id] = finished  # type: ignore[index]
         try:
             await self._hand_over(verbs, driver, final=waiter is not None or finished is not None)
-            del verbs
+            verbs = None
             if finished_id is not None:
                 self._notify_events_on = True
             if waiter is not None:
@@ -365,9 +368,12 @@ class FlowRunner:
             except StopAsyncIteration:
                 break
             stepping = self.step(step, driver, closable=True)
-            del step  # not held while the step waits (issue 23)
+            step = None  # not held while the step waits (issue 23); None: mypyc cannot del
             try:
-                outcome = ("send", await stepping)
+                # Awaited before the tuple is built: mypyc cannot keep a tuple's first item
+                # across an ``await`` (an internal error).
+                answer = await stepping
+                outcome = ("send", answer)
             except _STEP_ERRORS as exc:
                 outcome = ("throw", exc)
             if outcome[1] is _CLOSED:

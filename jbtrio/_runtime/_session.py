@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any
+from functools import partial
+from types import FunctionType, MethodType
+from typing import Any, TypeVar
 
 import trio
 
@@ -73,6 +75,20 @@ _Spawn = tuple[Callable[..., Awaitable[object]], tuple[object, ...], str]
 #: What a text frame from jambonz may decode to (a tuple: isinstance with one is cheaper
 #: than with a union, issue 23).
 _FOR_THE_CORE = (InboundMessage, UnknownMessage)
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _method(function: _F) -> _F:
+    """A part's function (its first argument is the session) as a method of the session.
+
+    Interpreted, it is the function itself. Compiled by mypyc (the optional compiled build),
+    it is a builtin, which does not bind as a method: it is bound with C-level pieces only, so
+    that a call through it runs no Python code of its own."""
+    if isinstance(function, FunctionType):
+        return function
+    return property(partial(MethodType, function))  # type: ignore[return-value]
 
 
 class CallSession:
@@ -202,23 +218,23 @@ class CallSession:
 
     # The parts kept in modules of their own, as methods (functions of the session: no call
     # in between on the per-message path).
-    _handle_core_events = _session_events.handle_core_events
-    _received = _session_events.received
-    _deliver = _session_events.deliver
-    _consume = _session_events.consume
-    reply = _session_writer.reply
-    send_queued = _session_writer.send_queued
-    extend_reply = _session_writer.extend_reply
-    send = _session_writer.send
-    _start_send = _session_writer.start_send
-    _sent = _session_writer.sent
-    _writer = _session_writer.writer
-    _finish_partial = _session_writer.finish_partial
-    _arm = _session_timer.arm
-    _cover = _session_timer.cover
-    _uncover = _session_timer.uncover
-    _serve_deadlines = _session_timer.serve_deadlines
-    _timer = _session_timer.timer
+    _handle_core_events = _method(_session_events.handle_core_events)
+    _received = _method(_session_events.received)
+    _deliver = _method(_session_events.deliver)
+    _consume = _method(_session_events.consume)
+    reply = _method(_session_writer.reply)
+    send_queued = _method(_session_writer.send_queued)
+    extend_reply = _method(_session_writer.extend_reply)
+    send = _method(_session_writer.send)
+    _start_send = _method(_session_writer.start_send)
+    _sent = _method(_session_writer.sent)
+    _writer = _method(_session_writer.writer)
+    _finish_partial = _method(_session_writer.finish_partial)
+    _arm = _method(_session_timer.arm)
+    _cover = _method(_session_timer.cover)
+    _uncover = _method(_session_timer.uncover)
+    _serve_deadlines = _method(_session_timer.serve_deadlines)
+    _timer = _method(_session_timer.timer)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -207,18 +207,22 @@ async def writer(self: SessionParts) -> None:
         self._start_send()
         core.sending(frame)
         self._cover()
+        # A flag, not ``continue`` in the ``except``: mypyc cannot compile a ``continue``
+        # inside ``try``/``finally``.
+        sent = False
         try:
             await socket.send(frame.data)
+            sent = True
         except SocketClosed:
             # The reader sees the close too and detaches; the frame stays queued.
             while self._socket is socket:
                 await self._socket_changed.wait()
-            continue
         finally:
             self._uncover(linger=True)
             self._sending_since = None
             core.sending(None)
-        self._sent(frame)
+        if sent:
+            self._sent(frame)
 
 
 async def finish_partial(self: SessionParts, frame: Frame, socket: WebSocket) -> None:
