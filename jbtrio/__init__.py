@@ -128,5 +128,5 @@ __version__ = "0.1.0.dev0"
 # every compiled module loads the one shared library of the build's mypyc group on import
 COMPILED: bool = f"{__name__}._compiled__mypyc" in _modules
 """True when this process runs jbtrio's mypyc-compiled build (the optional platform wheel,
-``pip wheel . -C compile=1``; README, Installation), False for the pure-Python package.
+``pip wheel . -C compile=1``; README, The compiled build), False for the pure-Python package.
 Read once at import, a dict lookup: the package imports its compiled hot path above."""

@@ -1,7 +1,8 @@
-"""The optional compiled build (README, Installation): ``jbtrio.COMPILED`` says which build
-runs, the build backend compiles only when asked, and the compiled leg of scripts/test really
-imports the installed, compiled package (not this tree's ``.py`` files, which pytest's
-``pythonpath`` would otherwise put first): ``JBTRIO_EXPECT_COMPILED=1`` makes that a failure.
+"""The optional mypyc-compiled build (README: "The compiled build"): ``jbtrio.COMPILED``
+says which build runs, the build backend compiles only when asked, and the compiled leg of
+scripts/test really imports the installed, compiled package (not this tree's ``.py`` files,
+which pytest's ``pythonpath`` would otherwise put first): ``JBTRIO_EXPECT_COMPILED=1`` makes
+that a failure.
 """
 
 from __future__ import annotations
