@@ -25,6 +25,9 @@ import attrs
 BENCH = Path(__file__).resolve().parent
 NODE_DIR = BENCH / "node"
 PYTHON = sys.executable
+#: The compiled build's interpreter (``bash scripts/build-compiled`` makes .venv-compiled):
+#: the ``jbtrio_flow_compiled`` server runs the flow bench server with it.
+COMPILED_PYTHON = BENCH.parent / ".venv-compiled" / "bin" / "python"
 NODE = shutil.which("node") or "node"
 NPM = shutil.which("npm") or "npm"
 
@@ -38,9 +41,11 @@ MAIN = ("jbtrio", "jambonz_sdk", "node_client_ws", "ws_bare")
 #: ceilings, jbtrio embedded in a program that leaves CPython's garbage collector at its
 #: defaults, jbtrio building a Gather per answer, and jbtrio
 #: served by 2 worker processes behind an acceptor (``jbtrio serve --workers 2``), and jbtrio
-#: on its other websocket backend (``ServerConfig(transport="trio-websocket")``).
+#: on its other websocket backend (``ServerConfig(transport="trio-websocket")``); and the flow
+#: app on the mypyc-compiled build (``jbtrio_flow_compiled``: needs .venv-compiled).
 EXTRAS = (
     "jbtrio_flow",
+    "jbtrio_flow_compiled",
     "jbtrio_transport",
     "tw_bare",
     "jbtrio_embedded",
@@ -53,8 +58,10 @@ EXTRAS = (
 )
 #: The servers of another checkout (``--before DIR``).
 BEFORE = ("jbtrio_before", "jbtrio_flow_before")
-#: Every server, in the order a round runs them (the flow app right after ``jbtrio``).
-SERVERS = (MAIN[0], EXTRAS[0], *MAIN[1:], *EXTRAS[1:])
+#: The servers of the compiled build (``COMPILED_PYTHON``).
+COMPILED = ("jbtrio_flow_compiled",)
+#: Every server, in the order a round runs them (the flow apps right after ``jbtrio``).
+SERVERS = (MAIN[0], *EXTRAS[:2], *MAIN[1:], *EXTRAS[2:])
 #: ``jbtrio_before`` (only with ``--before DIR``) is the ``jbtrio`` bench server of another
 #: checkout (``git archive COMMIT | tar -x -C DIR``), ``jbtrio_flow_before`` its
 #: ``jbtrio_flow`` one, for before/after ratios in one run: see :func:`server_command`'s
@@ -124,6 +131,7 @@ def server_command(
     commands = {
         "jbtrio": [PYTHON, script, "0", *(["--tts"] if tts else [])],
         "jbtrio_flow": [PYTHON, script, "0", "--flow"],
+        "jbtrio_flow_compiled": [str(COMPILED_PYTHON), script, "0", "--flow", "--expect-compiled"],
         "tw_bare": [PYTHON, script, "0", "--bare-tw"],
         "jbtrio_transport": [PYTHON, script, "0", "--bare-transport"],
         "jbtrio_embedded": [PYTHON, script, "0", "--no-gc-tuning"],

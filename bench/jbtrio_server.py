@@ -343,7 +343,16 @@ def main(argv: list[str] | None = None) -> int:
         help="leave CPython's garbage collector at its defaults, as a program embedding "
         "jbtrio.serve does unless it calls jbtrio.tune_gc() (jbtrio serve calls it)",
     )
+    parser.add_argument(
+        "--expect-compiled",
+        action="store_true",
+        help="refuse to start unless jbtrio is the mypyc-compiled build (jbtrio.COMPILED; "
+        "the jbtrio_flow_compiled server runs this script with .venv-compiled's Python)",
+    )
     args = parser.parse_args(argv)
+    if args.expect_compiled and not jbtrio.COMPILED:
+        print(f"not the compiled build: {jbtrio.__file__}", file=sys.stderr)
+        return 2
     if not args.no_gc_tuning and not (args.bare_tw or args.bare_transport):
         jbtrio.tune_gc()  # what `jbtrio serve` does before serving
     if args.tracemalloc:

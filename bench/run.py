@@ -24,7 +24,9 @@ handing each socket to one of 2 worker processes) and ``jbtrio_trio_websocket`` 
 app on the trio-websocket backend, ``ServerConfig(transport="trio-websocket")``), and, with
 ``--before DIR`` (a checkout of an earlier commit), ``jbtrio_before`` and
 ``jbtrio_flow_before``: that checkout's ``jbtrio`` and ``jbtrio_flow`` servers, for
-before/after ratios in one run.
+before/after ratios in one run; ``jbtrio_flow_compiled``: the ``jbtrio_flow`` server run by
+.venv-compiled's Python, the mypyc-compiled build (``bash scripts/build-compiled`` first;
+without it the default server list leaves it out).
 
 Cases: hook round trips/s at 1, 100 and 1,000 concurrent calls (with ack latency p50/p99 and the
 server's CPU seconds per 10,000 messages at 100 calls); call set-ups/s; RSS per idle call at
@@ -59,6 +61,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parent)]
 from _report import Results, headline, summarise, table  # noqa: E402
 from _servers import (  # noqa: E402
     BEFORE,
+    COMPILED,
+    COMPILED_PYTHON,
     EXTRAS,
     SERVERS,
     ensure_node_modules,
@@ -273,6 +277,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(servers) - set(SERVERS)
     if unknown:
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
+    if not COMPILED_PYTHON.exists() and set(servers) & set(COMPILED):
+        if args.servers != parser.get_default("servers"):
+            parser.error(
+                f"{', '.join(COMPILED)}: no {COMPILED_PYTHON} (bash scripts/build-compiled)"
+            )
+        log(f"skipping {', '.join(COMPILED)}: no compiled build (bash scripts/build-compiled)")
+        servers = [s for s in servers if s not in COMPILED]
     wanted = set(args.cases.split(","))
 
     started = time.monotonic()

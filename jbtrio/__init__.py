@@ -5,6 +5,8 @@ classes, :mod:`jbtrio.verbs`, :mod:`jbtrio.commands`) -> the sans-IO call core -
 runtime (:func:`serve`) -> the app API (:class:`App`, :class:`Call`) -> :mod:`jbtrio.testing`.
 """
 
+from sys import modules as _modules
+
 from . import commands as commands
 from . import verbs as verbs
 from ._app import App as App
@@ -122,3 +124,9 @@ from ._wire import decode as decode
 from ._wire import encode as encode
 
 __version__ = "0.1.0.dev0"
+
+# every compiled module loads the one shared library of the build's mypyc group on import
+COMPILED: bool = f"{__name__}._compiled__mypyc" in _modules
+"""True when this process runs jbtrio's mypyc-compiled build (the optional platform wheel,
+``pip wheel . -C compile=1``; README, The compiled build), False for the pure-Python package.
+Read once at import, a dict lookup: the package imports its compiled hot path above."""

@@ -29,6 +29,7 @@ from typing import NoReturn
 
 import trio
 
+from . import COMPILED
 from ._app import App
 from ._cli_cluster import (
     add_cluster_arguments,
@@ -242,12 +243,16 @@ def _exposer(router: Router, args: argparse.Namespace) -> Callable[[Endpoints, t
     return lambda endpoints, nursery: _expose(nursery, endpoints, page, args)
 
 
+#: The ready line says when the mypyc-compiled build runs (``jbtrio.COMPILED``).
+_BUILD = " (compiled build)" if COMPILED else ""
+
+
 async def _serve(router: Router, args: argparse.Namespace) -> None:
     server = Server(router, _config(args))
     page = _metrics(router, args)
 
     def ready(server: Server, nursery: trio.Nursery) -> None:
-        print(f"jbtrio serving {args.app} on ws://{args.host}:{server.port}", flush=True)
+        print(f"jbtrio serving {args.app} on ws://{args.host}:{server.port}{_BUILD}", flush=True)
         _expose(nursery, server.endpoints, page, args)
 
     def stop(server: Server, nursery: trio.Nursery) -> None:
@@ -269,7 +274,7 @@ async def _serve_workers(router: Router, args: argparse.Namespace) -> None:
     def ready(acceptor: Acceptor, nursery: trio.Nursery) -> None:
         print(
             f"jbtrio serving {args.app} on ws://{args.host}:{acceptor.port} "
-            f"with {args.workers} worker processes",
+            f"with {args.workers} worker processes{_BUILD}",
             flush=True,
         )
         _expose(nursery, acceptor.endpoints, page, args)
