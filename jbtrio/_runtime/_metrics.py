@@ -20,13 +20,25 @@ With ``jbtrio serve --workers N`` the processes share one page through
 (removed at exit), the workers inherit it in ``PROMETHEUS_MULTIPROC_DIR`` and write their
 values there, and the acceptor's ``/metrics`` adds them up (:func:`multiprocess_exposition`).
 A worker's calls in progress count their frames when they end.
+
+Where the values live: in one process they are plain numbers (:class:`_PlainFamilies`,
+put on the page by a collector through prometheus_client's public metric families), so a
+reply's latency costs a ``bisect`` and two adds, not ``Histogram.observe``'s Python loop
+over the buckets and two locked adds (3.5-5% of a server's CPU, issue 23); the page is the
+same. Only prometheus_client's own metrics write ``PROMETHEUS_MULTIPROC_DIR``'s files, so
+with ``--workers`` the same code feeds those (:class:`_PrometheusFamilies`): no staleness
+in either mode beyond the frame counts' above.
 """
 
 from __future__ import annotations
 
 import operator
+import os
+import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Generic, Protocol, TypeVar
 
 import trio
 from prometheus_client import (
@@ -38,8 +50,15 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+from prometheus_client.utils import INF, floatToGoString
 
 from .._core import ReplyHandle
 from . import _observe
@@ -64,77 +83,69 @@ class Metrics:
         *,
         route_of: Callable[[str], str | None] | None = None,
         routes: Iterable[str] = (),
+        multiprocess: bool | None = None,
     ) -> None:
+        """``multiprocess``: feed prometheus_client's own metrics, whose values reach
+        ``PROMETHEUS_MULTIPROC_DIR``'s files (``--workers``); by default, when that variable
+        is set (as :func:`~._endpoints.enable_metrics` decides); else plain numbers."""
         self.registry = CollectorRegistry(auto_describe=True) if registry is None else registry
         self._route_of = route_of
-        reg = self.registry
-        self.calls_total = Counter(
-            "jbtrio_calls", "Calls started, by the app's mount", ["path"], registry=reg
+        if multiprocess is None:
+            multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        plain = None if multiprocess else _PlainFamilies()
+        make: _Families = _PrometheusFamilies(self.registry) if plain is None else plain
+        self.calls_total = make.counter("jbtrio_calls", "Calls started, by the app's mount")
+        self.calls_active = make.gauge(
+            "jbtrio_calls_active", "Calls in progress, by the app's mount"
         )
-        self.calls_active = Gauge(
-            "jbtrio_calls_active",
-            "Calls in progress, by the app's mount",
-            ["path"],
-            registry=reg,
-            multiprocess_mode="livesum",
+        self.call_duration = make.histogram(
+            "jbtrio_call_duration_seconds", "How long calls lasted", DURATION_BUCKETS
         )
-        self.call_duration = Histogram(
-            "jbtrio_call_duration_seconds",
-            "How long calls lasted",
-            ["path"],
-            buckets=DURATION_BUCKETS,
-            registry=reg,
-        )
-        self.hook_latency = Histogram(
+        self.hook_latency = make.histogram(
             "jbtrio_hook_ack_latency_seconds",
             "From a hook's arrival to the app's reply (acks the core sent for the app excluded)",
-            ["path"],
-            buckets=LATENCY_BUCKETS,
-            registry=reg,
+            LATENCY_BUCKETS,
         )
-        self.reconnects = _counter(reg, "reconnects", "Calls resumed on a new socket")
+        self.reconnects = _counter(make, "reconnects", "Calls resumed on a new socket")
         self.auto_acks = _counter(
-            reg, "auto_acks", "Acks sent on the app's behalf at the reply deadline"
+            make, "auto_acks", "Acks sent on the app's behalf at the reply deadline"
         )
         self.late_replies = _counter(
-            reg, "late_replies", "App replies refused: already answered, too late or abandoned"
+            make, "late_replies", "App replies refused: already answered, too late or abandoned"
         )
-        self.errors = _counter(reg, "call_errors", "App crashes, core failures, aborted calls")
+        self.errors = _counter(make, "call_errors", "App crashes, core failures, aborted calls")
         self.dropped = _counter(
-            reg, "dropped_frames", "Inbound frames skipped or messages dropped (inbox full)"
+            make, "dropped_frames", "Inbound frames skipped or messages dropped (inbox full)"
         )
         self.oversized = _counter(
-            reg, "oversized_frames", "Sockets closed with 1009 for a frame over the limit"
+            make, "oversized_frames", "Sockets closed with 1009 for a frame over the limit"
         )
-        self.resent = _counter(reg, "receipts_resent", "Frames lost in a drop and re-sent")
+        self.resent = _counter(make, "receipts_resent", "Frames lost in a drop and re-sent")
         self.unconfirmed = _counter(
-            reg, "receipts_unconfirmed", "Frames of a drop whose fate stayed unknown"
+            make, "receipts_unconfirmed", "Frames of a drop whose fate stayed unknown"
         )
         self.stall_recoveries = _counter(
-            reg, "stall_recoveries", "Sockets closed with 1011 to release held messages"
+            make, "stall_recoveries", "Sockets closed with 1011 to release held messages"
         )
-        self.frames = Counter(
-            "jbtrio_frames", "Websocket frames", ["path", "direction"], registry=reg
-        )
-        self.bytes = Counter(
-            "jbtrio_bytes", "Websocket payload bytes", ["path", "direction"], registry=reg
-        )
+        self.frames = make.counter("jbtrio_frames", "Websocket frames", ("path", "direction"))
+        self.bytes = make.counter("jbtrio_bytes", "Websocket payload bytes", ("path", "direction"))
         self.tts_requests = _counter(
-            reg, "tts_requests", "Text chunks, flushes and clears the app streamed"
+            make, "tts_requests", "Text chunks, flushes and clears the app streamed"
         )
         self.tts_messages = _counter(
-            reg, "tts_messages", "tts:tokens messages sent (requests / messages: coalescing)"
+            make, "tts_messages", "tts:tokens messages sent (requests / messages: coalescing)"
         )
-        self.upgrades_refused = Counter(
+        self.upgrades_refused = make.counter(
             "jbtrio_upgrades_refused",
             "Websocket upgrades refused, by HTTP status (400 subprotocol, 401 credentials, "
             "404 no app, 503 full or draining)",
-            ["status"],
-            registry=reg,
+            ("status",),
         )
-        reg.register(ReadingsCollector())
+        if plain is not None:  # its families are all made: their names can be registered
+            self.registry.register(plain)
+        self.registry.register(ReadingsCollector())
         # What each of a call's counts (_FIELDS) is added to, with the labels after path.
-        self._families: tuple[tuple[Counter, tuple[str, ...]], ...] = (
+        self._families: tuple[tuple[_Labelled[_Count], tuple[str, ...]], ...] = (
             (self.reconnects, ()),
             (self.auto_acks, ()),
             (self.late_replies, ()),
@@ -155,7 +166,7 @@ class Metrics:
         self._mounts: dict[str, _Mount] = {}
         for route in routes:  # the app's mounts show (at 0) before their first call
             self._mount(route)
-        self._latency_of: dict[str, Histogram] = {}
+        self._latency_of: dict[str, _Observe] = {}
         # calls in progress: their mount and the counts flushed so far (None: nothing yet;
         # most calls end before the page is made, and a CallStats per call is ~180 B,
         # issue 23)
@@ -304,8 +315,245 @@ class _Mount:
         self.label = label
         self.started = metrics.calls_total.labels(label)
         self.active = metrics.calls_active.labels(label)
-        self.duration: Histogram | None = None
-        self.counters: list[Counter | None] = [None] * len(_FIELDS)
+        self.duration: _Observe | None = None
+        self.counters: list[_Count | None] = [None] * len(_FIELDS)
+
+
+# ---------------------------------------------------------------------- where values live
+
+_T = TypeVar("_T")
+_F = TypeVar("_F", bound="_PlainFamily[Any]")
+_C_co = TypeVar("_C_co", covariant=True)
+
+
+class _Labelled(Protocol[_C_co]):
+    """A metric family: its child of some label values (made on first use)."""
+
+    def labels(self, *labelvalues: str) -> _C_co: ...
+
+
+class _Count(Protocol):
+    def inc(self, amount: float = ...) -> None: ...
+
+
+class _Level(_Count, Protocol):
+    def dec(self, amount: float = ...) -> None: ...
+
+
+class _Observe(Protocol):
+    def observe(self, amount: float) -> None: ...
+
+
+class _Families(Protocol):
+    """Makes :class:`Metrics`' families (``labelnames``: ``path`` unless told)."""
+
+    def counter(
+        self, name: str, documentation: str, labelnames: Sequence[str] = ...
+    ) -> _Labelled[_Count]: ...
+
+    def gauge(self, name: str, documentation: str) -> _Labelled[_Level]: ...
+
+    def histogram(
+        self, name: str, documentation: str, buckets: Sequence[float]
+    ) -> _Labelled[_Observe]: ...
+
+
+class _PrometheusFamilies:
+    """prometheus_client's own metrics in ``registry``: the only ones whose values reach
+    ``PROMETHEUS_MULTIPROC_DIR``'s files (``--workers``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def counter(
+        self, name: str, documentation: str, labelnames: Sequence[str] = ("path",)
+    ) -> Counter:
+        return Counter(name, documentation, labelnames, registry=self.registry)
+
+    def gauge(self, name: str, documentation: str) -> Gauge:
+        return Gauge(
+            name, documentation, ("path",), registry=self.registry, multiprocess_mode="livesum"
+        )
+
+    def histogram(self, name: str, documentation: str, buckets: Sequence[float]) -> Histogram:
+        return Histogram(name, documentation, ("path",), registry=self.registry, buckets=buckets)
+
+
+class _PlainFamilies(Collector):
+    """Families counted in plain numbers (one process: no lock, no file), put on the page by
+    this collector as prometheus_client's own metrics would be: the same samples, values,
+    labels and order, ``_created`` included (while prometheus_client shows it)."""
+
+    def __init__(self) -> None:
+        self._families: list[_PlainFamily[Any]] = []
+
+    def _add(self, family: _F) -> _F:
+        self._families.append(family)
+        return family
+
+    def counter(
+        self, name: str, documentation: str, labelnames: Sequence[str] = ("path",)
+    ) -> _PlainCounter:
+        return self._add(_PlainCounter(name, documentation, labelnames))
+
+    def gauge(self, name: str, documentation: str) -> _PlainGauge:
+        return self._add(_PlainGauge(name, documentation, ("path",)))
+
+    def histogram(self, name: str, documentation: str, buckets: Sequence[float]) -> _PlainHistogram:
+        return self._add(_PlainHistogram(name, documentation, ("path",), buckets))
+
+    def collect(self) -> Iterator[Metric]:
+        created = _created_shown()
+        for family in self._families:
+            yield family.metric(created)
+
+    def describe(self) -> Iterator[Metric]:
+        """The families without samples: their names, registered once."""
+        for family in self._families:
+            yield family.metric(False, ())
+
+
+class _PlainFamily(Generic[_T]):
+    """A family's children by label values, in the order made (the page's order)."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Sequence[str]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.labelnames = tuple(labelnames)
+        self.children: dict[tuple[str, ...], _T] = {}
+
+    def labels(self, *labelvalues: str) -> _T:
+        if len(labelvalues) != len(self.labelnames):
+            raise ValueError(f"{self.name}: labels {self.labelnames}, got {labelvalues!r}")
+        key = tuple(str(value) for value in labelvalues)
+        child = self.children.get(key)
+        if child is None:
+            child = self.children[key] = self._child()
+        return child
+
+    def _child(self) -> _T:
+        raise NotImplementedError
+
+    def metric(
+        self, created: bool, children: Iterable[tuple[tuple[str, ...], _T]] | None = None
+    ) -> Metric:
+        """The family on the page (``children``: all, unless told)."""
+        raise NotImplementedError
+
+
+class _Value:
+    """A counter's child: a float, as prometheus_client's."""
+
+    __slots__ = ("created", "value")
+
+    def __init__(self) -> None:
+        self.value = 0.0
+        self.created = time.time()
+
+    def inc(self, amount: float = 1) -> None:
+        if amount < 0:
+            raise ValueError("Counters can only be incremented by non-negative amounts.")
+        self.value += amount
+
+
+class _Gauged(_Value):
+    """A gauge's child."""
+
+    __slots__ = ()
+
+    def inc(self, amount: float = 1) -> None:
+        self.value += amount
+
+    def dec(self, amount: float = 1) -> None:
+        self.value -= amount
+
+
+class _Buckets:
+    """A histogram's child: the count of each bucket (not cumulative; the last is +Inf's)
+    and the sum."""
+
+    __slots__ = ("bounds", "counts", "created", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+        self.created = time.time()
+
+    def observe(self, amount: float) -> None:
+        # the first bucket whose bound is >= amount, found in C (prometheus_client loops in
+        # Python, issue 23); NaN is in none, as there
+        if amount == amount:  # noqa: PLR0124 - False for NaN only
+            self.counts[bisect_left(self.bounds, amount)] += 1
+        self.sum += amount
+
+
+class _PlainCounter(_PlainFamily[_Value]):
+    def _child(self) -> _Value:
+        return _Value()
+
+    def metric(
+        self, created: bool, children: Iterable[tuple[tuple[str, ...], _Value]] | None = None
+    ) -> Metric:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for key, child in tuple(self.children.items()) if children is None else children:
+            family.add_metric(key, child.value, child.created if created else None)
+        return family
+
+
+class _PlainGauge(_PlainFamily[_Gauged]):
+    def _child(self) -> _Gauged:
+        return _Gauged()
+
+    def metric(
+        self, created: bool, children: Iterable[tuple[tuple[str, ...], _Gauged]] | None = None
+    ) -> Metric:
+        family = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for key, child in tuple(self.children.items()) if children is None else children:
+            family.add_metric(key, child.value)
+        return family
+
+
+class _PlainHistogram(_PlainFamily[_Buckets]):
+    def __init__(
+        self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float]
+    ) -> None:
+        super().__init__(name, documentation, labelnames)
+        bounds = [float(bound) for bound in buckets]
+        if bounds != sorted(bounds):
+            raise ValueError("Buckets not in sorted order")
+        self.bounds = tuple(bound for bound in bounds if bound != INF)
+        self.les: tuple[str, ...] = tuple(
+            floatToGoString(bound)  # type: ignore[no-untyped-call]
+            for bound in (*self.bounds, INF)
+        )
+
+    def _child(self) -> _Buckets:
+        return _Buckets(self.bounds)
+
+    def metric(
+        self, created: bool, children: Iterable[tuple[tuple[str, ...], _Buckets]] | None = None
+    ) -> Metric:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for key, child in tuple(self.children.items()) if children is None else children:
+            total = 0.0
+            cumulative = []
+            for le, count in zip(self.les, child.counts, strict=True):
+                total += count
+                cumulative.append((le, total))
+            family.add_metric(key, cumulative, child.sum)
+            if created:  # as Histogram's own (HistogramMetricFamily has no created=)
+                labels = dict(zip(self.labelnames, key, strict=True))
+                family.samples.append(Sample(f"{self.name}_created", labels, child.created))
+        return family
+
+
+def _created_shown() -> bool:
+    """Whether prometheus_client shows ``_created`` samples now (``disable_created_metrics``,
+    ``PROMETHEUS_DISABLE_CREATED_SERIES``), asked of a counter of its own in no registry
+    (one process only: in multiprocess mode it would write to the shared files)."""
+    probe = Counter("jbtrio_probe", "", registry=None)
+    return any(s.name.endswith("_created") for metric in probe.collect() for s in metric.samples)
 
 
 class ReadingsCollector(Collector):
@@ -327,8 +575,8 @@ class ReadingsCollector(Collector):
             yield family
 
 
-def _counter(registry: CollectorRegistry, name: str, documentation: str) -> Counter:
-    return Counter(f"jbtrio_{name}", documentation, ["path"], registry=registry)
+def _counter(make: _Families, name: str, documentation: str) -> _Labelled[_Count]:
+    return make.counter(f"jbtrio_{name}", documentation)
 
 
 def multiprocess_exposition() -> tuple[bytes, str]:
