@@ -330,3 +330,38 @@ def test_a_second_session_new_on_a_running_call_is_refused() -> None:
     assert isinstance(refused, Refused)
     core.command(Command(command="redirect", data=[HANGUP]), 1.1)
     assert len(drain(core, 1.1)) == 1, "the call's frames are not held behind a phantom start"
+
+
+def test_a_receipt_for_an_older_frame_confirms_it_and_those_before_it_only() -> None:
+    # Appending redirects do not replace one another: several wait for receipts at once, and
+    # a receipt names one of them (the index of their ids is made when a receipt needs it,
+    # then extended with the frames written since).
+    core = started()
+
+    def write(text: str) -> tuple[Any, str]:
+        core.command(
+            Command(command="redirect", data=[{"verb": "say", "text": text}], queue_command=True),
+            1.0,
+        )
+        frame = core.next_frame()
+        assert frame is not None
+        core.sent(frame, 1.0)
+        return frame, orjson.loads(frame.text)["data"][0]["id"]
+
+    _, first = write("one")
+    write("two")
+    assert core.receive(status("v1", first), 1.1) != []  # the first read: indexed, dropped
+    _, third = write("three")
+    fourth, _ = write("four")
+    unknown = core.receive(status("v2", "jb-unknown"), 1.2)
+    assert [e for e in unknown if not isinstance(e, Received)] == []
+    core.receive(status("v3", third), 1.3)  # read up to the third, written after the index
+    core.detach(1.4)
+    core.attach()
+    core.receive(reconnect("rc1"), 2.0)
+    out = drain(core, 2.0)
+    probe_id = out[1]["data"][0]["id"]
+    [given_up] = [
+        e for e in core.receive(status("v4", probe_id), 2.1) if isinstance(e, Unconfirmed)
+    ]
+    assert given_up.frames == (fourth,)

@@ -54,10 +54,10 @@ from ._events import (
     Ended,
     ForceReconnect,
     FrameRewritten,
-    Received,
     Refused,
     Resent,
     Unconfirmed,
+    received,
 )
 from ._outbox import Frame, Outbox
 from ._receipts import Receipts, Verdict, replaces_stack
@@ -256,12 +256,12 @@ class CallCore(SessionStart):
             if message.should_ack and msgid:
                 # An unknown type with a msgid gets an empty ack, harmlessly.
                 self._push_ack(Ack(msgid=msgid), None)
-            events.append(Received(message, None))
+            events.append(received(message, None))
             return events
         if only_evidence:
             return events
         if not message.REQUIRES_ACK:
-            events.append(Received(message, None))
+            events.append(received(message, None))
             return events
 
         if isinstance(message, SessionNew):
@@ -289,7 +289,7 @@ class CallCore(SessionStart):
             self._new_ack_sent = False
             self._new_ack_confirmed = False
             self._await_new_ack = True
-        return [Received(message, handle)]
+        return [received(message, handle)]
 
     def _apply(self, verdict: Verdict) -> list[CoreEvent]:
         """Act on a decided doubt: re-send what jambonz never read, first in the queue;

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 import attrs
 
 from .._wire import InboundMessage, SessionReconnect, UnknownMessage
@@ -31,6 +33,23 @@ class Received:
 
     message: InboundMessage | UnknownMessage
     reply: ReplyHandle | None
+
+
+_new: Final = object.__new__
+_SET_RECEIVED_MESSAGE, _SET_RECEIVED_REPLY = (
+    getattr(Received, field.name).__set__ for field in attrs.fields(Received)
+)
+if [field.name for field in attrs.fields(Received)] != ["message", "reply"]:
+    raise TypeError("received() sets message and reply: Received's fields changed")
+
+
+def received(message: InboundMessage | UnknownMessage, reply: ReplyHandle | None) -> Received:
+    """``Received(message, reply)``, without the frozen class's generated ``__init__``
+    (fields set through ``object.__setattr__``): one per message (issue 23)."""
+    event = _new(Received)
+    _SET_RECEIVED_MESSAGE(event, message)
+    _SET_RECEIVED_REPLY(event, reply)
+    return event
 
 
 @attrs.frozen

@@ -9,6 +9,7 @@ goes out, once, on the next socket.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Final
 
 import attrs
 
@@ -43,6 +44,15 @@ class Frame:
     def is_ack(self) -> bool:
         """Whether this frame is an ``ack``."""
         return isinstance(self.message, Ack)
+
+
+_new: Final = object.__new__
+# The slots' own setters (Frame's __init__ does nothing but set its four fields).
+_SET_SEQ, _SET_MESSAGE, _SET_DATA, _SET_HANDLE = (
+    getattr(Frame, field.name).__set__ for field in attrs.fields(Frame)
+)
+if [field.name for field in attrs.fields(Frame)] != ["seq", "message", "data", "handle"]:
+    raise TypeError("Outbox.make sets seq, message, data and handle: Frame's fields changed")
 
 
 class Outbox:
@@ -105,7 +115,14 @@ class Outbox:
         if seq is None:
             seq = self._next_seq
             self._next_seq += 1
-        return Frame(seq, message, data, handle)
+        # Frame(seq, message, data, handle) without the frozen class's generated __init__,
+        # which sets each field through object.__setattr__: one frame per reply (issue 23).
+        frame = _new(Frame)
+        _SET_SEQ(frame, seq)
+        _SET_MESSAGE(frame, message)
+        _SET_DATA(frame, data)
+        _SET_HANDLE(frame, handle)
+        return frame
 
     def push(self, frame: Frame, *, urgent: bool = False) -> bool:
         """Queue ``frame`` at the tail, or at the head when ``urgent``; False (and

@@ -93,16 +93,45 @@ def _verb_id(verb: Mapping[str, Any]) -> str | None:
 
 @attrs.define(eq=False, slots=True)
 class _Pending:
-    """A frame with verbs, written to a socket, whose receipt has not come yet."""
+    """A frame with verbs, written to a socket, whose receipt has not come yet.
+
+    Only what writing it costs nothing to know is kept (issue 23): the next ack of a hook
+    usually makes it moot before anything asks about it. Its verbs, ids and role are read
+    from the frame when a receipt or a drop needs them (:func:`_verbs_of`,
+    :meth:`Receipts._ids_of`, :func:`_replaces`, :func:`_answers`); ``ids`` is cached.
+    """
 
     seq: int
     frame: Frame
-    verbs: tuple[dict[str, Any], ...]
-    ids: frozenset[str]
-    replaces: bool
-    answers: str | None
-    """For the ack of a ``verb:hook``: the id of the verb whose hook it answers."""
-    answers_hook: bool
+    ids: frozenset[str] | None = None
+
+
+def _verbs_of(pending: _Pending) -> tuple[dict[str, Any], ...]:
+    """The verbs of a tracked frame: an ack's, or a ``redirect``'s (its list is the core's
+    own, made when it was stamped or rewritten: nothing changes it after it is queued)."""
+    message = pending.frame.message
+    if isinstance(message, Ack):
+        return message.verbs or ()
+    return tuple(message.data)
+
+
+def _replaces(pending: _Pending) -> bool:
+    """What :func:`replaces_stack` says of a tracked frame (every tracked ack replaces)."""
+    message = pending.frame.message
+    return isinstance(message, Ack) or not message.queue_command
+
+
+def _answers(pending: _Pending) -> tuple[bool, str | None]:
+    """Whether a tracked frame is the ack of a ``verb:hook``, and the id of the verb whose
+    hook it answers (``None`` when that hook named none)."""
+    handle = pending.frame.handle
+    if handle is None or not isinstance(pending.frame.message, Ack):
+        return False, None
+    hook = handle.message
+    if type(hook) is not VerbHook:
+        return False, None
+    verb_id = hook.data.extra.get("verb_id")
+    return True, (verb_id if isinstance(verb_id, str) else None)
 
 
 @attrs.frozen
@@ -138,6 +167,9 @@ class Receipts:
         self._written: list[_Pending] = []
         self._where: dict[str, int] = {}
         self._seq = 0
+        # _where indexes the frames of _written up to this seq; those after it are indexed
+        # when a receipt needs it (see _index)
+        self._indexed = 0
         self._doubt: list[_Pending] = []
         self._doubt_until: float | None = None
         self._probe_id: str | None = None
@@ -230,19 +262,13 @@ class Receipts:
         """``frame`` reached a socket. A frame that replaces jambonz's stack makes older
         frames (and any doubt) moot: their fate no longer changes what jambonz runs."""
         message = frame.message
-        handle = frame.handle
-        answers_hook = False
-        hook_verb_id: str | None = None
         if isinstance(message, Ack):
-            verbs = message.verbs
-            if not verbs or handle is None:
+            handle = frame.handle
+            if not message.verbs or handle is None:
                 return
             hook = handle.message
-            if type(hook) is VerbHook:
-                answers_hook = True
-                verb_id = hook.data.extra.get("verb_id")
-                hook_verb_id = verb_id if isinstance(verb_id, str) else None
-            elif not isinstance(hook, _STACK_ACKS):
+            answers_hook = type(hook) is VerbHook
+            if not answers_hook and not isinstance(hook, _STACK_ACKS):
                 return
             if message.msgid != handle.ack_msgid:
                 # The core's repeat of the session:new verbs in a reconnect's ack: jambonz
@@ -255,7 +281,7 @@ class Receipts:
             and message.call_sid is None
             and isinstance(message.data, list)
         ):
-            verbs = tuple(message.data)
+            answers_hook = False
             replaces = not message.queue_command  # replaces_stack(frame), known a redirect
         else:
             return
@@ -272,39 +298,62 @@ class Receipts:
             # Bounded: the oldest unconfirmed frame is forgotten (it can no longer be
             # re-sent, only reported); a healthy call confirms frames long before this.
             self._drop_oldest()
+        # Neither its ids nor the index yet: the next ack of a hook replaces it as a rule,
+        # so they are made only when a receipt needs them (issue 23; see _confirm).
         seq = self._seq = self._seq + 1
-        if self.enabled:
-            # _ids_of(verbs), inline, indexing each id as it goes (issue 23)
-            where = self._where
-            found = []
-            for verb in verbs:
-                value = verb.get("id") if "verb" in verb else _verb_id(verb)
-                if type(value) is str:
-                    found.append(value)
-                    where[value] = seq
-            ids = frozenset(found)
-        else:
-            ids = _NONE
-        self._written.append(_Pending(seq, frame, verbs, ids, replaces, hook_verb_id, answers_hook))
+        self._written.append(_Pending(seq, frame))
+
+    def _ids_of(self, pending: _Pending) -> frozenset[str]:
+        """The verb ids a tracked frame carries (none without receipts), made once."""
+        ids = pending.ids
+        if ids is None:
+            if self.enabled:
+                found = []
+                for verb in _verbs_of(pending):
+                    value = verb.get("id") if "verb" in verb else _verb_id(verb)
+                    if type(value) is str:
+                        found.append(value)
+                ids = frozenset(found)
+            else:
+                ids = _NONE
+            pending.ids = ids
+        return ids
+
+    def _index(self) -> None:
+        """Put the frames written since the last call in :attr:`_where` (in order: an id
+        written twice names its latest frame). Each frame is indexed once."""
+        written = self._written
+        start = len(written)
+        indexed = self._indexed
+        while start and written[start - 1].seq > indexed:
+            start -= 1
+        where = self._where
+        for index in range(start, len(written)):
+            pending = written[index]
+            for verb_id in self._ids_of(pending):
+                where[verb_id] = pending.seq
+        self._indexed = self._seq
+
+    def _unindex(self, pending: _Pending) -> None:
+        if pending.seq <= self._indexed:
+            for verb_id in self._ids_of(pending):
+                if self._where.get(verb_id) == pending.seq:
+                    del self._where[verb_id]
 
     def _drop_oldest(self) -> None:
-        oldest = self._written.pop(0)
-        for verb_id in oldest.ids:
-            if self._where.get(verb_id) == oldest.seq:
-                del self._where[verb_id]
+        self._unindex(self._written.pop(0))
 
     def _forget_written(self) -> None:
         self._written.clear()
-        self._where.clear()
+        if self._where:
+            self._where.clear()
 
     def forget(self, frame: Frame) -> None:
         """Stop tracking ``frame`` (written or in doubt): its fate is settled otherwise (the
         ``session:new`` ack, whose verbs a reconnect's ack repeats)."""
         for pending in [p for p in self._written if p.frame is frame]:
             self._written.remove(pending)
-            for verb_id in pending.ids:
-                if self._where.get(verb_id) == pending.seq:
-                    del self._where[verb_id]
+            self._unindex(pending)
         self._doubt = [p for p in self._doubt if p.frame is not frame]
         if not self._doubt:
             self._doubt_until = None
@@ -375,8 +424,8 @@ class Receipts:
         Then they were lost, and are re-sent; otherwise nothing can tell, and they are
         reported (a re-send of verbs that ran would run them twice)."""
         evidence = f"probe {probe_id} ran before any verb in doubt"
-        start = max((i for i, p in enumerate(self._doubt) if p.replaces), default=0)
-        if any(_leaves_a_trace(verb) for verb in self._doubt[start].verbs):
+        start = max((i for i, p in enumerate(self._doubt) if _replaces(p)), default=0)
+        if any(_leaves_a_trace(verb) for verb in _verbs_of(self._doubt[start])):
             return self._lose(start, evidence + " (its verbs could not have ended unseen)")
         return Verdict((), None, evidence, self._give_up())
 
@@ -384,21 +433,24 @@ class Receipts:
         """A receipt: the frame carrying ``verb_id`` was read, and every frame written
         before it on the same socket (jambonz reads in order)."""
         for index, pending in enumerate(self._doubt) if self._doubt else ():
-            if verb_id in pending.ids:
+            if verb_id in self._ids_of(pending):
                 del self._doubt[: index + 1]
                 if self._doubt:
                     return None
                 self._doubt_until = None
                 self._probe_id = None
                 return Verdict((), None, f"receipt for verb {verb_id}")
+        written = self._written
+        if not written:
+            return None
+        if verb_id in self._ids_of(written[-1]):
+            # All of them were read (as a rule: the receipt is the latest frame's), with no
+            # index to look it up in (issue 23).
+            self._forget_written()
+            return None
+        self._index()
         seq = self._where.get(verb_id)
         if seq is None:
-            return None
-        written = self._written
-        if written[-1].seq <= seq:
-            # All of them were read (as a rule: the receipt is the latest frame's); _where
-            # indexes only frames in _written, so it empties too (issue 23).
-            self._forget_written()
             return None
         while written[0].seq <= seq:
             self._drop_oldest()
@@ -416,10 +468,11 @@ class Receipts:
         the verb's id when both sides have one, else (no ids) by the verb being a gather."""
         failed_id = error.data.id
         for index, pending in enumerate(self._doubt):
-            if not pending.answers_hook:
+            answers_hook, answers = _answers(pending)
+            if not answers_hook:
                 continue
-            if pending.answers is not None and failed_id is not None:
-                if pending.answers == failed_id:
+            if answers is not None and failed_id is not None:
+                if answers == failed_id:
                     return index
             elif error.data.verb == "gather":
                 return index
@@ -485,13 +538,13 @@ def _resend(lost: Iterable[_Pending]) -> Command | None:
     """One ``redirect`` carrying what the lost frames would have done: from the last one
     that replaced the stack (everything before it was moot), the verbs of each in order."""
     pending = list(lost)
-    start = max((i for i, p in enumerate(pending) if p.replaces), default=0)
+    start = max((i for i, p in enumerate(pending) if _replaces(p)), default=0)
     verbs: list[dict[str, Any]] = []
     for item in pending[start:]:
-        verbs.extend(item.verbs)
+        verbs.extend(_verbs_of(item))
     if not verbs:
         return None
-    return Command(command="redirect", data=verbs, queue_command=not pending[start].replaces)
+    return Command(command="redirect", data=verbs, queue_command=not _replaces(pending[start]))
 
 
 #: Verbs that cannot run to their end without jambonz telling the app after a drop, or
