@@ -42,7 +42,7 @@ from ._flow import (
     verb_name,
     wire_copy,
 )
-from ._runtime import CallSession, Wakeup
+from ._runtime import CallSession
 from ._wire import Ack, JambonzError, VerbHook
 from .verbs import Verb, verb_body
 from .verbs import verb_name as written_name
@@ -76,35 +76,51 @@ class _HookWaiter:
     """Resolved by the first of a step's hooks to fire, or failed when jambonz reports that
     it could not deliver the hook of one of the step's ``verbs``.
 
-    The step's task waits on :attr:`woken`, a :class:`~jbtrio._runtime.Wakeup` (one waiter,
-    no allocation), not a ``trio.Event``: one waiter is made per hook round trip (issue 23).
+    The step's task parks itself (:attr:`task`) with Trio's low-level parking, and is
+    rescheduled by the first of :meth:`deliver`, :meth:`fail` and :meth:`close`: one waiter
+    is made per hook round trip, so it is its own wake-up rather than holding a
+    :class:`~jbtrio._runtime.Wakeup` or a ``trio.Event``, and the step parks with no
+    coroutine of its own between (issue 23).
     """
 
-    __slots__ = ("error", "hook", "ids", "verbs", "woken")
+    __slots__ = ("error", "handle", "ids", "message", "task", "verbs")
 
     def __init__(self, verbs: Collection[str], ids: Collection[str] = ()) -> None:
         self.verbs = verbs
         self.ids = ids
-        self.hook: tuple[VerbHook, ReplyHandle | None] | None = None
+        self.message: VerbHook | None = None
+        self.handle: ReplyHandle | None = None
         self.error: HookFailed | None = None
-        self.woken = Wakeup()
+        self.task: trio.lowlevel.Task | None = None
+
+    def abort(self, _: Any) -> trio.lowlevel.Abort:
+        """The parked task was cancelled: nothing to wake any more."""
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _wake(self) -> None:
+        task = self.task
+        if task is not None:
+            self.task = None
+            trio.lowlevel.reschedule(task)
 
     def deliver(self, message: VerbHook, handle: ReplyHandle | None) -> None:
-        if self.hook is None and self.error is None:  # the first of hook and failure wins
-            self.hook = (message, handle)
-            self.woken.set()
+        if self.message is None and self.error is None:  # the first of hook and failure wins
+            self.message = message
+            self.handle = handle
+            self._wake()
 
     def fail(self, error: HookFailed) -> None:
-        if self.hook is None and self.error is None:
+        if self.message is None and self.error is None:
             self.error = error
-            self.woken.set()
+            self._wake()
 
     def close(self) -> bool:
         """The flow parked on it is closed (see :meth:`FlowRunner.stop`); False when a hook
         or a failure woke it first."""
-        if self.hook is None and self.error is None:
+        if self.message is None and self.error is None:
             self.error = _CLOSING
-            self.woken.set()
+            self._wake()
             return True
         return False
 
@@ -243,21 +259,23 @@ class FlowRunner:
             if finished_id is not None:
                 self._notify_events_on = True
             if waiter is not None:
-                # The waiter's wake-up awaited here, not through a method: one coroutine
-                # fewer per round trip, and none held while parked (issue 23).
                 if closable:
                     driver.parked = waiter
-                await waiter.woken.wait()
+                if waiter.message is None and waiter.error is None:
+                    waiter.task = trio.lowlevel.current_task()
+                    # a bound method, not a closure: held while parked (most of a call's life)
+                    await trio.lowlevel.wait_task_rescheduled(waiter.abort)
+                else:  # resolved already
+                    await trio.lowlevel.checkpoint()
                 if waiter.error is not None:
                     if waiter.error is _CLOSING:
                         return _CLOSED
                     driver.after_hook = True  # jambonz idles with an empty stack
                     raise waiter.error
-                assert waiter.hook is not None
-                message, handle = waiter.hook
-                driver.pending = handle
+                message = waiter.message
+                assert message is not None and message.hook is not None
+                driver.pending = waiter.handle
                 driver.after_hook = True
-                assert message.hook is not None
                 for hook, parse in hooks:  # a loop, not next(genexpr): one or two pairs
                     if hook == message.hook:
                         return parse(message)
