@@ -25,16 +25,30 @@ with a typo'd verb name). The value a ``yield`` returns is typed where it is rec
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import attrs
 
 from ._wire import RESULT_VIEWS, VerbHook
-from .verbs import Verb, canonical_verb, verb_body
+from .verbs import Verb, canonical_verb
 from .verbs import verb_name as written_name
 
-__all__ = ["FlowStep", "Prepared", "Step", "Steps", "prepare", "until_finished", "wire_verbs"]
+__all__ = [
+    "PLANS",
+    "FlowStep",
+    "Parser",
+    "Plan",
+    "Step",
+    "Steps",
+    "as_tuple",
+    "hook_url",
+    "plan",
+    "until_finished",
+    "verb_name",
+    "wire_copy",
+    "wire_verbs",
+]
 
 #: Verb (canonical name) -> the hook property that fires when it is done, for the verbs whose
 #: yield waits for that hook. ``transcribe`` has no action hook; its first transcript resumes.
@@ -82,7 +96,8 @@ def _identity(hook: VerbHook) -> VerbHook:
     return hook
 
 
-def _as_tuple(verbs: Any) -> tuple[Any, ...]:
+def as_tuple(verbs: Any) -> tuple[Any, ...]:
+    """What a flow yielded (one verb, or an iterable of them) as a tuple of verbs."""
     if type(verbs) is list or type(verbs) is tuple:
         return tuple(verbs)
     if isinstance(verbs, Mapping) or hasattr(verbs, "to_dict"):
@@ -100,7 +115,7 @@ class Step:
     "text": "Hi"}])`` is how a typed flow yields dicts; they are checked when sent).
     """
 
-    verbs: tuple[Any, ...] = attrs.field(converter=_as_tuple)
+    verbs: tuple[Any, ...] = attrs.field(converter=as_tuple)
     wait_finished: bool = False
 
 
@@ -133,140 +148,30 @@ def hook_url(value: Any) -> str | None:
     return None
 
 
-class Prepared:
-    """A step ready to send: wire verbs, the hooks that resume the flow, and their parsers.
-
-    ``hooks`` are ``(path, parser)`` pairs, the last verb's first when two verbs share a path
-    (a tuple, not a dict: a parked step holds it, and a step has one or two).
-
-    ``finished_id`` is the id of the verb whose ``verb:status`` ``finished`` resumes the flow;
-    ``hook_ids`` the ids of the verbs whose hooks do (jambonz names that id when it reports
-    one of those hooks failed, so a failure is told to the step it concerns, not to another
-    step waiting on a verb of the same name). ``names`` are the canonical names of the verbs,
-    and ``ai`` says whether one of them is an ``llm`` (or alias) or ``agent`` verb, which the
-    call gives its own hooks before they go out.
-
-    A plain slotted class, not attrs: one is made per ``yield`` and read once (issue 23).
-    """
-
-    __slots__ = ("ai", "finished_id", "hook_ids", "hooks", "names", "verbs")
-
-    def __init__(
-        self,
-        verbs: list[dict[str, Any]],
-        hooks: tuple[tuple[str, Parser], ...],
-        *,
-        finished_id: str | None = None,
-        hook_ids: Collection[str] = (),
-        names: Collection[str] = (),
-        ai: bool = False,
-    ) -> None:
-        self.verbs = verbs
-        self.hooks = hooks
-        self.finished_id = finished_id
-        self.hook_ids = hook_ids
-        self.names = names
-        self.ai = ai
-
-
 #: Canonical names of the verbs the call completes before they are sent (its tool and event
 #: hooks): they are not sent as :class:`~jbtrio.verbs.CheckedWire`, so they are checked whole.
 AI_VERBS: frozenset[str] = frozenset({"llm", "agent"})
 
-#: What ``prepare`` needs to know of a verb, by the name it is written with: its canonical
-#: name, whether it is an AI verb, the hook property that resumes the flow and that hook's
-#: parser. Looked up once per name, then one dict lookup per verb per ``yield`` (issue 23).
-_Plan = tuple[str, bool, str | None, Parser]
-_PLANS: dict[str, _Plan] = {}
+#: What a step needs to know of a verb, by the name it is written with: its canonical name,
+#: whether it is an AI verb, the hook property that resumes the flow and that hook's parser.
+#: Looked up once per name, then one dict lookup per verb per ``yield`` (issue 23).
+Plan = tuple[str, bool, str | None, Parser]
+PLANS: dict[str, Plan] = {}
 #: The plan cache is keyed by the verb names the app writes (a builder's ``verb``, a dict's
 #: ``verb`` or single key): bounded, so that names made at run time cannot grow it.
 _MAX_PLANS = 1024
 
 
-def _plan(written: str) -> _Plan:
-    plan = _PLANS.get(written)
-    if plan is None:
+def plan(written: str) -> Plan:
+    """The :data:`Plan` of a verb written ``written`` (see :data:`PLANS`)."""
+    found = PLANS.get(written)
+    if found is None:
         name = canonical_verb(written)[0]
         prop = REPORTING_HOOKS.get(name)
-        plan = (name, name in AI_VERBS, prop, _PARSERS.get(name, _identity))
-        if len(_PLANS) < _MAX_PLANS:
-            _PLANS[written] = plan
-    return plan
-
-
-def prepare(
-    step: Any,
-    *,
-    new_hook: Callable[[str], str],
-    new_id: Callable[[], str],
-    notify_events_on: bool,
-) -> Prepared:
-    """Turn what a flow yielded into wire verbs, assigning hooks and ids as needed.
-
-    ``new_hook(verb)`` makes a hook path unique in the call; ``new_id()`` a verb id;
-    ``notify_events_on`` says whether ``config.notifyEvents`` was already sent on the call.
-
-    Each verb is walked once, here: a builder becomes a :class:`~jbtrio.verbs.CheckedWire`
-    (what it was checked valid for travels with it, so it is not validated again when sent;
-    ids and hook paths are all this adds), a dict a copy one level deep.
-    """
-    if type(step) is Step:
-        items, wait_finished = step.verbs, step.wait_finished
-    else:
-        items, wait_finished = _as_tuple(step), False
-    verbs: list[dict[str, Any]] = []
-    # Lists, then tuples: a flow step parked on a hook holds them, and a set is 216 B.
-    names: list[str] = []
-    hooks: list[tuple[str, Parser]] = []
-    hook_ids: list[str] = []
-    ai = False
-    for item in items:
-        if isinstance(item, Verb):
-            name, is_ai, prop, parser = _plan(item.verb)
-            verb: dict[str, Any] = item.to_dict() if is_ai else item.checked_dict()
-            body = verb
-        else:
-            verb = _wire(item)
-            written = written_name(verb)
-            body = verb_body(verb)
-            if written is None:
-                verbs.append(verb)
-                continue
-            name, is_ai, prop, parser = _plan(written)
-        verbs.append(verb)
-        names.append(name)
-        if is_ai:
-            ai = True
-        if prop is None:
-            continue
-        url = hook_url(body.get(prop))
-        if url is None:
-            url = new_hook(name.replace(":", "-"))
-            body[prop] = url
-        hooks.insert(0, (url, parser))  # the last verb wins a shared path, as a dict's last key
-        verb_id = body.get("id")
-        if verb_id is None and "id" not in body:
-            verb_id = body["id"] = new_id()
-        if isinstance(verb_id, str):
-            hook_ids.append(verb_id)
-    finished_id = None
-    if wait_finished and verbs:
-        for verb in verbs:
-            body = verb_body(verb)
-            if "id" not in body:
-                body["id"] = new_id()
-        finished_id = str(verb_body(verbs[-1])["id"])
-        if not notify_events_on:
-            verbs.insert(0, {"verb": "config", "notifyEvents": True})
-            names.append("config")
-    return Prepared(
-        verbs,
-        tuple(hooks),
-        finished_id=finished_id,
-        hook_ids=tuple(hook_ids),
-        names=tuple(names),
-        ai=ai,
-    )
+        found = (name, name in AI_VERBS, prop, _PARSERS.get(name, _identity))
+        if len(PLANS) < _MAX_PLANS:
+            PLANS[written] = found
+    return found
 
 
 def wire_verbs(verbs: Any) -> tuple[list[dict[str, Any]], bool]:
@@ -276,23 +181,24 @@ def wire_verbs(verbs: Any) -> tuple[list[dict[str, Any]], bool]:
     them is an ``llm`` (or alias) or ``agent`` verb, which the call completes before sending."""
     out: list[dict[str, Any]] = []
     ai = False
-    for verb in _as_tuple(verbs):
+    for verb in as_tuple(verbs):
         if isinstance(verb, Verb):
-            if _plan(verb.verb)[1]:
+            if plan(verb.verb)[1]:
                 ai = True
                 out.append(verb.to_dict())
             else:
                 out.append(verb.checked_dict())
             continue
-        wire = _wire(verb)
+        wire = wire_copy(verb)
         out.append(wire)
         written = written_name(wire)
-        if written is not None and _plan(written)[1]:
+        if written is not None and plan(written)[1]:
             ai = True
     return out, ai
 
 
-def _wire(verb: Any) -> dict[str, Any]:
+def wire_copy(verb: Any) -> dict[str, Any]:
+    """A verb that is not a builder as a wire dict its hooks and ids may be added to."""
     to_dict = getattr(verb, "to_dict", None)
     if to_dict is not None:
         wire: dict[str, Any] = to_dict()

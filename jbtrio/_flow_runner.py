@@ -17,7 +17,7 @@ import inspect
 import logging
 from collections.abc import AsyncGenerator, Callable, Collection, Iterable, Mapping
 from types import AsyncGeneratorType
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, TypeVar
 
 import trio
 
@@ -31,10 +31,21 @@ from ._errors import (
     ReplyError,
     VerbError,
 )
-from ._flow import Prepared, Steps, hook_url, prepare, verb_name
-from ._runtime import CallSession, Wakeup
+from ._flow import (
+    PLANS,
+    Parser,
+    Step,
+    Steps,
+    as_tuple,
+    hook_url,
+    plan,
+    verb_name,
+    wire_copy,
+)
+from ._runtime import CallSession
 from ._wire import Ack, JambonzError, VerbHook
-from .verbs import verb_body
+from .verbs import Verb, verb_body
+from .verbs import verb_name as written_name
 
 __all__ = ["DEFAULT_ERROR_VERBS", "FlowRunner"]
 
@@ -65,35 +76,51 @@ class _HookWaiter:
     """Resolved by the first of a step's hooks to fire, or failed when jambonz reports that
     it could not deliver the hook of one of the step's ``verbs``.
 
-    The step's task waits on :attr:`woken`, a :class:`~jbtrio._runtime.Wakeup` (one waiter,
-    no allocation), not a ``trio.Event``: one waiter is made per hook round trip (issue 23).
+    The step's task parks itself (:attr:`task`) with Trio's low-level parking, and is
+    rescheduled by the first of :meth:`deliver`, :meth:`fail` and :meth:`close`: one waiter
+    is made per hook round trip, so it is its own wake-up rather than holding a
+    :class:`~jbtrio._runtime.Wakeup` or a ``trio.Event``, and the step parks with no
+    coroutine of its own between (issue 23).
     """
 
-    __slots__ = ("error", "hook", "ids", "verbs", "woken")
+    __slots__ = ("error", "handle", "ids", "message", "task", "verbs")
 
     def __init__(self, verbs: Collection[str], ids: Collection[str] = ()) -> None:
         self.verbs = verbs
         self.ids = ids
-        self.hook: tuple[VerbHook, ReplyHandle | None] | None = None
+        self.message: VerbHook | None = None
+        self.handle: ReplyHandle | None = None
         self.error: HookFailed | None = None
-        self.woken = Wakeup()
+        self.task: trio.lowlevel.Task | None = None
+
+    def abort(self, _: Any) -> trio.lowlevel.Abort:
+        """The parked task was cancelled: nothing to wake any more."""
+        self.task = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _wake(self) -> None:
+        task = self.task
+        if task is not None:
+            self.task = None
+            trio.lowlevel.reschedule(task)
 
     def deliver(self, message: VerbHook, handle: ReplyHandle | None) -> None:
-        if self.hook is None and self.error is None:  # the first of hook and failure wins
-            self.hook = (message, handle)
-            self.woken.set()
+        if self.message is None and self.error is None:  # the first of hook and failure wins
+            self.message = message
+            self.handle = handle
+            self._wake()
 
     def fail(self, error: HookFailed) -> None:
-        if self.hook is None and self.error is None:
+        if self.message is None and self.error is None:
             self.error = error
-            self.woken.set()
+            self._wake()
 
     def close(self) -> bool:
         """The flow parked on it is closed (see :meth:`FlowRunner.stop`); False when a hook
         or a failure woke it first."""
-        if self.hook is None and self.error is None:
+        if self.message is None and self.error is None:
             self.error = _CLOSING
-            self.woken.set()
+            self._wake()
             return True
         return False
 
@@ -212,23 +239,15 @@ class FlowRunner:
         ``closable`` (the driver's own flow task steps) and :meth:`stop` closed the flow.
         """
         driver = driver or self._main
-        prepared: Prepared | None
-        prepared = prepare(
-            step,
-            new_hook=self._new_hook,
-            new_id=self._new_id,
-            notify_events_on=self._notify_events_on,
-        )
+        verbs: list[dict[str, Any]] | None
+        verbs, hooks, finished_id, hook_ids, names, ai = self._prepare(step)
         # Neither what the flow yielded nor its wire verbs is held while the flow waits for
         # a hook: they are sent by then (issue 23: memory per parked call). Dropped by
         # assigning None, not ``del``: mypyc cannot delete a compiled coroutine's locals.
         step = None
-        verbs: list[dict[str, Any]] | None
-        verbs, hooks, finished_id = prepared.verbs, prepared.hooks, prepared.finished_id
-        if prepared.ai:
+        if ai:
             self._prepare_llm(verbs)
-        waiter = _HookWaiter(prepared.names, prepared.hook_ids) if hooks else None
-        prepared = None
+        waiter = _HookWaiter(names, hook_ids) if hooks else None
         finished = trio.Event() if finished_id is not None else None
         for hook, _ in hooks:
             self._hook_waiters[hook] = waiter  # type: ignore[assignment]
@@ -240,21 +259,23 @@ class FlowRunner:
             if finished_id is not None:
                 self._notify_events_on = True
             if waiter is not None:
-                # The waiter's wake-up awaited here, not through a method: one coroutine
-                # fewer per round trip, and none held while parked (issue 23).
                 if closable:
                     driver.parked = waiter
-                await waiter.woken.wait()
+                if waiter.message is None and waiter.error is None:
+                    waiter.task = trio.lowlevel.current_task()
+                    # a bound method, not a closure: held while parked (most of a call's life)
+                    await trio.lowlevel.wait_task_rescheduled(waiter.abort)
+                else:  # resolved already
+                    await trio.lowlevel.checkpoint()
                 if waiter.error is not None:
                     if waiter.error is _CLOSING:
                         return _CLOSED
                     driver.after_hook = True  # jambonz idles with an empty stack
                     raise waiter.error
-                assert waiter.hook is not None
-                message, handle = waiter.hook
-                driver.pending = handle
+                message = waiter.message
+                assert message is not None and message.hook is not None
+                driver.pending = waiter.handle
                 driver.after_hook = True
-                assert message.hook is not None
                 for hook, parse in hooks:  # a loop, not next(genexpr): one or two pairs
                     if hook == message.hook:
                         return parse(message)
@@ -271,6 +292,85 @@ class FlowRunner:
                     del self._hook_waiters[hook]
             if finished_id is not None:
                 self._finish_waiters.pop(finished_id, None)
+
+    def _prepare(
+        self, step: Any
+    ) -> tuple[
+        list[dict[str, Any]],
+        tuple[tuple[str, Parser], ...],
+        str | None,
+        tuple[str, ...],
+        tuple[str, ...],
+        bool,
+    ]:
+        """Turn what a flow yielded into wire verbs, assigning hooks and ids as needed.
+
+        Returns (the wire verbs, the hooks that resume the flow as ``(path, parser)`` pairs,
+        the last verb's first when two share a path, the id of the verb whose ``verb:status``
+        ``finished`` resumes it, the ids of the verbs whose hooks do, the canonical names of
+        the verbs, whether one is an ``llm`` (or alias) or ``agent`` verb). jambonz names the
+        id when it reports that a hook failed, so a failure is told to the step it concerns;
+        the call gives an AI verb its own hooks before it goes out.
+
+        Each verb is walked once, here: a builder becomes a :class:`~jbtrio.verbs.CheckedWire`
+        (what it was checked valid for travels with it, so it is not validated again when
+        sent; ids and hook paths are all this adds), a dict a copy one level deep. A method
+        returning a tuple, not a function making an object: it runs at every ``yield``, and
+        hook paths and ids come from the runner's counters (issue 23).
+        """
+        if type(step) is list:  # what a flow yields most
+            items: Any = step
+            wait_finished = False
+        elif type(step) is Step:
+            items, wait_finished = step.verbs, step.wait_finished
+        else:
+            items, wait_finished = as_tuple(step), False
+        verbs: list[dict[str, Any]] = []
+        # Lists, then tuples: a flow step parked on a hook holds them, and a set is 216 B.
+        names: list[str] = []
+        hooks: list[tuple[str, Parser]] = []
+        hook_ids: list[str] = []
+        ai = False
+        for item in items:
+            if isinstance(item, Verb):
+                name, is_ai, prop, parser = PLANS.get(item.verb) or plan(item.verb)
+                verb: dict[str, Any] = item.to_dict() if is_ai else item.checked_dict()
+                body = verb
+            else:
+                verb = wire_copy(item)
+                written = written_name(verb)
+                body = verb_body(verb)
+                if written is None:
+                    verbs.append(verb)
+                    continue
+                name, is_ai, prop, parser = PLANS.get(written) or plan(written)
+            verbs.append(verb)
+            names.append(name)
+            if is_ai:
+                ai = True
+            if prop is None:
+                continue
+            url = hook_url(body.get(prop))
+            if url is None:
+                self._hooks_made += 1
+                url = body[prop] = f"/jbtrio/{name.replace(':', '-')}/{self._hooks_made}"
+            hooks.insert(0, (url, parser))  # the last verb wins a shared path, as a dict's
+            verb_id = body.get("id")
+            if verb_id is None and "id" not in body:
+                verb_id = body["id"] = self._new_id()
+            if isinstance(verb_id, str):
+                hook_ids.append(verb_id)
+        finished_id = None
+        if wait_finished and verbs:
+            for verb in verbs:
+                body = verb_body(verb)
+                if "id" not in body:
+                    body["id"] = self._new_id()
+            finished_id = str(verb_body(verbs[-1])["id"])
+            if not self._notify_events_on:
+                verbs.insert(0, {"verb": "config", "notifyEvents": True})
+                names.append("config")
+        return verbs, tuple(hooks), finished_id, tuple(hook_ids), tuple(names), ai
 
     async def _hand_over(
         self, verbs: list[dict[str, Any]], driver: _Driver, *, final: bool = True
@@ -306,10 +406,6 @@ class FlowRunner:
                 driver.pending = handle
             driver.after_hook = replace
             raise
-
-    def _new_hook(self, verb: str) -> str:
-        self._hooks_made += 1
-        return f"/jbtrio/{verb}/{self._hooks_made}"
 
     def _new_id(self) -> str:
         self._ids_made += 1
@@ -358,25 +454,26 @@ class FlowRunner:
                     await agen.aclose()
 
     async def _drive(self, agen: AsyncGenerator[Any, Any], driver: _Driver) -> None:
-        outcome: tuple[Literal["send", "throw"], Any] = ("send", None)
+        # What the flow resumes with: ``error`` thrown in when set, else ``answer`` sent in
+        # (two locals, not an outcome tuple per step: issue 23).
+        answer: Any = None
+        error: Exception | None = None
         while True:
             try:
-                if outcome[0] == "send":
-                    step = await agen.asend(outcome[1])
+                if error is None:
+                    step = await agen.asend(answer)
                 else:
-                    step = await agen.athrow(outcome[1])
+                    step = await agen.athrow(error)
             except StopAsyncIteration:
                 break
             stepping = self.step(step, driver, closable=True)
             step = None  # not held while the step waits (issue 23); None: mypyc cannot del
             try:
-                # Awaited before the tuple is built: mypyc cannot keep a tuple's first item
-                # across an ``await`` (an internal error).
                 answer = await stepping
-                outcome = ("send", answer)
+                error = None
             except _STEP_ERRORS as exc:
-                outcome = ("throw", exc)
-            if outcome[1] is _CLOSED:
+                answer, error = None, exc
+            if answer is _CLOSED:
                 return  # stop() closed the flow (run() closes the generator)
         handle, driver.pending = driver.pending, None
         if handle is not None and handle.is_open:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import inspect
+import subprocess
 import sys
 import typing
 from pathlib import Path
@@ -36,6 +38,7 @@ from jbtrio.verbs import (
     Room,
     S2s,
     Say,
+    SipDecline,
     Stream,
     Synthesizer,
     Target,
@@ -186,6 +189,79 @@ def test_annotations_resolve(cls: type[Any]) -> None:
     # cattrs and friends evaluate the string annotations; no field may shadow a type name.
     hints = typing.get_type_hints(cls)
     assert set(hints) >= {f.name for f in attrs.fields(cls)}
+
+
+def _attrs_made(cls: type[Any], **kwargs: Any) -> Any:
+    """An instance made by attrs' own ``__init__`` (the one the fast one replaced)."""
+    obj = object.__new__(cls)
+    cls.__init__.__globals__["_jb_attrs_init"](obj, **kwargs)
+    return obj
+
+
+@pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda c: c.__name__)
+def test_fast_init_makes_what_attrs_init_makes(cls: type[Any]) -> None:
+    # every builder class has the generated __init__ (issue 23), made on first use and
+    # equivalent to attrs'
+    kwargs = _required_kwargs(cls)
+    fast = cls(**kwargs)
+    assert cls.__init__.__code__.co_filename == f"<jbtrio __init__ of {cls.__name__}>"
+    assert cls.__init__.__qualname__ == f"{cls.__qualname__}.__init__"
+    slow = _attrs_made(cls, **kwargs)
+    assert fast == slow and repr(fast) == repr(slow)
+    assert fast.to_dict() == slow.to_dict() and list(fast.to_dict()) == list(slow.to_dict())
+    assert fast._jbtrio_fields == slow._jbtrio_fields
+    if issubclass(cls, Verb):
+        assert fast._jbtrio_ok == slow._jbtrio_ok
+    assert attrs.asdict(fast, recurse=False) == attrs.asdict(slow, recurse=False)
+    attrs_init = cls.__init__.__globals__["_jb_attrs_init"]
+    assert inspect.signature(cls.__init__) == inspect.signature(attrs_init)
+
+
+def test_fast_init_is_made_on_first_use() -> None:
+    # a class not used yet still shows attrs' signature
+    code = (
+        "import inspect, jbtrio.verbs as v\n"
+        "before = inspect.signature(v.Hangup)\n"
+        "assert v.Hangup.__init__.__code__.co_filename.endswith('_base.py')\n"
+        "assert v.Hangup().to_dict() == {'verb': 'hangup'}\n"
+        "assert v.Hangup.__init__.__code__.co_filename == '<jbtrio __init__ of Hangup>'\n"
+        "assert inspect.signature(v.Hangup) == before, before\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_fast_init_leaves_none_unset_and_reads_it_as_none() -> None:
+    gather = Gather(input=["digits"], say=Say(text="Press 1"), action_hook=None)
+    assert gather.action_hook is None and gather.timeout is None
+    assert gather.to_dict() == {"verb": "gather", "input": ["digits"], "say": {"text": "Press 1"}}
+    assert attrs.evolve(gather, timeout=5).to_dict()["timeout"] == 5
+    with pytest.raises(AttributeError, match="no attribute 'timeot'"):
+        gather.timeot  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.raises(TypeError, match=r"Say.__init__\(\) got an unexpected keyword argument"):
+        Say(txt="x")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="missing 1 required keyword-only argument: 'status'"):
+        SipDecline()  # type: ignore[call-arg]
+    with pytest.raises(VerbError, match=r"say\.text"):
+        Say(text=5)  # type: ignore[arg-type]
+    record = RecordOptions(action="startCallRecording", type=None)  # "type" is an attribute
+    assert record.type is None and record.to_dict() == {"action": "startCallRecording"}
+
+
+def test_subclasses_are_made_by_attrs_init() -> None:
+    class Loud(Say):
+        def __attrs_post_init__(self) -> None:
+            super().__attrs_post_init__()
+            object.__setattr__(self, "_jbtrio_fields", {"text": str(self.text).upper()})
+
+    @attrs.frozen(kw_only=True)
+    class Tagged(Say):
+        tag: str = "t"
+
+    assert Loud(text="hi").to_dict() == {"verb": "say", "text": "HI"}
+    assert Loud(text="hi").loop is None  # set by attrs' __init__, not through __getattr__
+    assert Tagged(text="hi").to_dict() == {"verb": "say", "text": "hi", "tag": "t"}
+    with pytest.raises(VerbError):
+        Loud(text=5)  # type: ignore[arg-type]
 
 
 def test_builders_are_frozen_and_slotted() -> None:

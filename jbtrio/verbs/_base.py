@@ -8,8 +8,9 @@ at the line that made it rather than when jambonz drops the verb list mid-call.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Final, cast
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
 
 import attrs
 
@@ -121,9 +122,23 @@ class WireObject:
     Builders are frozen, so the wire dict computed for validation at construction is kept
     (``_jbtrio_fields``) and copied on each ``to_dict()``, rather than walking every field
     again each time a verb is sent.
+
+    The generated builders are made by :func:`install_init`'s ``__init__``, which leaves the
+    slot of an optional attribute given as ``None`` unset; reading it goes through
+    ``__getattr__``, which answers ``None`` for an attribute of the class.
     """
 
     __slots__ = ("_jbtrio_fields",)
+
+    if not TYPE_CHECKING:  # a type checker must still refuse unknown attributes
+
+        def __getattr__(self, name: str) -> Any:
+            # Only reached when the slot is unset: an optional attribute left None.
+            if name in _attribute_names(type(self)):
+                return None
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
+            )
 
     #: attribute name -> wire name, for the attributes whose names differ on the wire
     #: (``action_hook`` -> ``actionHook``, ``from_`` -> ``from``, ``passthrough`` -> ``_``).
@@ -241,3 +256,114 @@ class Component(WireObject):
 
     def __attrs_post_init__(self) -> None:
         check_built_component(self.spec_name, self.schema_location, self._remember_fields())
+
+
+# ----------------------------------------------------------------------------- fast __init__
+
+#: Attribute names of each builder class (what ``WireObject.__getattr__`` answers None for).
+_ATTRIBUTE_NAMES: Final[dict[type, frozenset[str]]] = {}
+
+
+def _attribute_names(cls: type) -> frozenset[str]:
+    names = _ATTRIBUTE_NAMES.get(cls)
+    if names is None:
+        found = attrs.fields(cast(Any, cls)) if attrs.has(cls) else ()
+        names = _ATTRIBUTE_NAMES[cls] = frozenset(f.name for f in found)
+    return names
+
+
+def install_inits(classes: Iterable[type[WireObject]]) -> None:
+    """Give each generated builder class the ``__init__`` :func:`_fast_init` makes, made
+    when the class is first used (compiling one for each of a hundred classes at import
+    would cost more than an app's whole use of the few it makes)."""
+    for cls in dict.fromkeys(classes):
+        cls.__init__ = _first_init(cls)  # type: ignore[method-assign]
+
+
+def _first_init(cls: type[WireObject]) -> Callable[..., None]:
+    attrs_init = cls.__init__
+
+    @functools.wraps(attrs_init)  # the signature shown is attrs' (``__wrapped__``)
+    def first_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        init = _fast_init(cls, attrs_init)
+        cls.__init__ = init  # type: ignore[method-assign]
+        init(self, *args, **kwargs)
+
+    return first_init
+
+
+def _fast_init(cls: type[WireObject], attrs_init: Callable[..., None]) -> Callable[..., None]:
+    """An ``__init__`` for a generated builder, equivalent to attrs' and its post-init.
+
+    Why (issue 23: the app makes a builder for every reply): attrs' frozen ``__init__`` sets
+    every attribute through ``object.__setattr__``, then the post-init reads them all back to
+    build the wire dict. This one sets only the attributes given (one left ``None`` reads as
+    ``None`` through ``WireObject.__getattr__``), with the slot's own setter, and builds the
+    wire dict from its arguments as it goes; then it checks it as the post-init does: the
+    same object, the same errors, a third of the instructions. An instance of a subclass is
+    made by attrs' ``__init__``, since the subclass may add attributes or a post-init.
+    """
+    fields = attrs.fields(cast(Any, cls))
+    post_init = getattr(cls, "__attrs_post_init__", None)
+    if post_init not in (Verb.__attrs_post_init__, Component.__attrs_post_init__):
+        raise TypeError(f"{cls.__name__}: a post-init of its own")
+    # The helpers' names start with ``_jb_``, which no attribute's does: a builder has
+    # attributes named ``type`` and ``id``.
+    namespace: dict[str, Any] = {
+        "_jb_cls": cls,
+        "_jb_attrs_init": attrs_init,
+        "_jb_type": type,
+        "_jb_plain": _PLAIN,
+        "_jb_to_wire": _to_wire,
+        "_jb_set_fields": vars(WireObject)["_jbtrio_fields"].__set__,
+    }
+    params: list[str] = []
+    body: list[str] = []
+    for field in fields:
+        name = field.name
+        if not name.isidentifier() or name.startswith("_jb_") or name == "self":
+            raise TypeError(f"{cls.__name__}: bad attribute name {name!r}")
+        required = field.default is attrs.NOTHING
+        if (
+            not (required or field.default is None)
+            or field.converter is not None
+            or field.validator is not None
+            or not field.kw_only
+            or not field.init
+        ):
+            raise TypeError(f"{cls.__name__}.{name}: __init__ does more than set it")
+        params.append(name if required else f"{name}=None")
+        namespace[f"_jb_set_{name}"] = getattr(cls, name).__set__
+        wire = cls.WIRE_NAMES.get(name, name)
+        store = (
+            f"_jb_d[{wire!r}] = {name} if _jb_type({name}) in _jb_plain else _jb_to_wire({name})"
+        )
+        set_it = f"_jb_set_{name}(self, {name})"
+        if required:
+            body += [f"    {set_it}", f"    if {name} is not None:", f"        {store}"]
+        else:
+            body += [f"    if {name} is not None:", f"        {set_it}", f"        {store}"]
+    body.append("    _jb_set_fields(self, _jb_d)")
+    if issubclass(cls, Verb):
+        namespace["_jb_check"] = check_built_verb
+        namespace["_jb_set_ok"] = vars(Verb)["_jbtrio_ok"].__set__
+        body.append(f"    _jb_set_ok(self, _jb_check({cls.verb!r}, _jb_d))")
+    else:
+        assert issubclass(cls, Component)
+        namespace["_jb_check"] = check_built_component
+        body.append(f"    _jb_check({cls.spec_name!r}, {cls.schema_location!r}, _jb_d)")
+    passed = ", ".join(f"{f.name}={f.name}" for f in fields)
+    lines = [
+        f"def __init__(self, *, {', '.join(params)}):" if params else "def __init__(self):",
+        "    if _jb_type(self) is not _jb_cls:",
+        f"        return _jb_attrs_init(self, {passed})",
+        "    _jb_d = {}",
+        *body,
+    ]
+    source = "\n".join(lines)
+    exec(compile(source, f"<jbtrio __init__ of {cls.__name__}>", "exec"), namespace)
+    init: Callable[..., None] = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.__annotations__ = dict(attrs_init.__annotations__)
+    return init
