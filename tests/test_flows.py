@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -407,3 +407,33 @@ async def test_the_next_step_after_a_hook_travels_in_its_ack(
     assert [[v["verb"] for v in verbs] for verbs in acks[:2]] == [["say", "gather"]] * 2
     assert acks[1][0]["text"] == "Sorry, I did not catch that."
     assert not [c for c in call.received("command") if (c.data or {}).get("command") == "redirect"]
+
+
+async def test_copied_and_unpickled_builders_can_be_yielded(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # attrs copies and pickles a builder's fields only: its known-valid mask is not carried,
+    # so a copy is known valid for no target and is checked once where it is sent.
+    import copy
+    import pickle
+
+    template = Gather(input=["speech"], action_hook="/menu", say=Say(text="Say something."))
+    app = jbtrio.App()
+
+    def unpickled(verb: Any) -> Any:
+        return pickle.loads(pickle.dumps(verb))
+
+    makers: tuple[Callable[[Any], Any], ...] = (copy.copy, copy.deepcopy, unpickled)
+
+    @app.flow("/copies")
+    async def flow(call: jbtrio.Call) -> jbtrio.Steps:
+        for made in makers:
+            say = made(Say(text=f"copy {made is copy.copy}"))
+            assert not say.checked_for("10")
+            yield [say, made(template)]
+        yield Hangup()
+
+    call = await place(app, "/copies", Caller(speech=["one", "two", "three"]))
+    assert call.outcome.ok, call.outcome.summary()
+    assert said(call)[:1] == ["copy True"]
+    assert [v["verb"] for v in call.executed_verbs].count("gather") == 3
