@@ -39,7 +39,7 @@ from ._transport_api import (
 )
 from ._upgrade_head import FastHead, may_be_head, parse_head, switching
 
-__all__ = ["ENGINE_LOG", "Upgraded", "engine", "open_upgrade"]
+__all__ = ["ENGINE_LOG", "Upgraded", "engine", "handshake", "open_upgrade", "release"]
 
 
 def _strip_query(target: str) -> str:
@@ -213,37 +213,65 @@ async def open_upgrade(
     With ``answer``, plain HTTP requests are answered by it (:class:`Answered`).
     """
     original, stream = stream, take_over(stream)
+    try:
+        # Not held here for the connection's life (the request's headers, issue 23): the
+        # caller keeps what it needs of it.
+        box = [
+            await handshake(
+                stream,
+                handshake_scope,
+                handshake_timeout=handshake_timeout,
+                max_message_bytes=max_message_bytes,
+                check=check,
+                answer=answer,
+            )
+        ]
+        yield box.pop()
+    finally:
+        await release(stream, original)
+
+
+async def handshake(
+    stream: trio.abc.Stream,
+    handshake_scope: trio.CancelScope | None,
+    *,
+    handshake_timeout: float,
+    max_message_bytes: int,
+    check: Check,
+    answer: PlainAnswer | None,
+) -> Upgraded | HandshakeRejected | HandshakeFailed | Answered:
+    """:func:`open_upgrade`'s handshake on ``stream`` (taken over already), within
+    ``handshake_scope`` (a scope of its own when ``None``), to be followed by
+    :func:`release` whatever happens."""
     scope = trio.CancelScope() if handshake_scope is None else handshake_scope
     if scope.deadline == math.inf:
         # Relative: made absolute as the scope is entered, just below. Setting the deadline
         # of a scope enters a generator context manager of trio's; this does not (issue 23).
         scope.relative_deadline = handshake_timeout
-    try:
-        outcome: Upgraded | HandshakeRejected | HandshakeFailed | Answered = HandshakeFailed(
-            f"handshake not completed within {handshake_timeout:g} s"
-        )
-        with scope:
-            outcome = await upgrade(max_message_bytes, stream, check, answer)
+    outcome: Upgraded | HandshakeRejected | HandshakeFailed | Answered | None = None
+    with scope:
+        outcome = await upgrade(max_message_bytes, stream, check, answer)
+    if outcome is None:  # cancelled: by the deadline, or by the gate (max_handshakes)
         if scope.cancelled_caught and trio.current_time() < scope.deadline:
-            outcome = HandshakeFailed("handshake cut short to make room (max_handshakes)")
-        # Not held here for the connection's life (the request's headers, issue 23): the
-        # caller keeps what it needs of it.
-        box = [outcome]
-        del outcome
-        yield box.pop()
-    finally:
-        if isinstance(stream, RawSocketStream):
-            stream.close_now()
-        else:
-            with trio.CancelScope(shield=True):
-                await trio.aclose_forcefully(stream)
-        if stream is not original:
-            # Its socket was detached by take_over: closing it releases nothing, and needs
-            # no cancel scope (issue 23); the schedule points of aclose_forcefully stay.
-            assert isinstance(original, trio.SocketStream)
-            original.socket.close()
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            return HandshakeFailed("handshake cut short to make room (max_handshakes)")
+        return HandshakeFailed(f"handshake not completed within {handshake_timeout:g} s")
+    return outcome
+
+
+async def release(stream: trio.abc.Stream, original: trio.abc.Stream) -> None:
+    """Let go of ``stream`` (``original``, as :func:`~._rawstream.take_over` made it)."""
+    if isinstance(stream, RawSocketStream):
+        stream.close_now()
+    else:
+        with trio.CancelScope(shield=True):
+            await trio.aclose_forcefully(stream)
+    if stream is not original:
+        # Its socket was detached by take_over: closing it releases nothing, and needs
+        # no cancel scope (issue 23); the schedule points of aclose_forcefully stay.
+        assert isinstance(original, trio.SocketStream)
+        original.socket.close()
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        await trio.lowlevel.cancel_shielded_checkpoint()
 
 
 async def upgrade(
