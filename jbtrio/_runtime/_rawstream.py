@@ -103,6 +103,23 @@ class RawSocketStream(trio.abc.Stream):
             self._maybe_more = len(data) == size
             return data
 
+    def receive_nowait(self, max_bytes: int = READ_SIZE) -> bytes | None:
+        """What has arrived, without waiting: ``None`` when nothing has (then
+        :meth:`receive_some` waits for readability first), ``b""`` at the end of the stream.
+        Not a checkpoint."""
+        if self._closed:
+            raise trio.ClosedResourceError("the stream is closed")
+        self._fresh = False
+        try:
+            data = self.socket.recv(max_bytes)
+        except BlockingIOError:
+            self._maybe_more = False
+            return None
+        except OSError as exc:
+            raise trio.BrokenResourceError(str(exc)) from exc
+        self._maybe_more = len(data) == max_bytes
+        return data
+
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         if self._closed:
             raise trio.ClosedResourceError("the stream is closed")

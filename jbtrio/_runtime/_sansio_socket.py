@@ -508,6 +508,13 @@ class Socket(FrameParsing):
             and (self._broken or self._protocol.state is not State.OPEN)
         )
 
+    @property
+    def released(self) -> bool:
+        """Whether the raw stream under the socket is closed already (a stream of another
+        kind cannot tell: ``False``)."""
+        stream = self._stream
+        return type(stream) is RawSocketStream and stream.closed
+
     async def abort(self, reason: str) -> None:
         """Tear the connection down at once, without a close handshake."""
         if self.close_code is None:
@@ -625,6 +632,10 @@ async def _close_on_exit(socket: Socket) -> None:
     """Close ``socket`` shielded from the caller's cancellation, but enter no shield when
     the close has nothing left to wait for (:attr:`Socket.settled`, issue 23)."""
     if socket.settled:
+        if socket.released:
+            # The usual end (the peer closed, its close answered and the stream released by
+            # the reader): a close again would only add two turns of the scheduler (issue 23).
+            return
         await socket.close(socket.close_code or 1000)
     else:
         with trio.CancelScope(shield=True):
