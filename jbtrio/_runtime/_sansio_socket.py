@@ -438,7 +438,13 @@ class Socket(FrameParsing):
             self._written = upto
             if eof:
                 # The protocol is done with the connection (close handshake or failure).
-                await _release(self._stream)
+                stream = self._stream
+                if type(stream) is RawSocketStream:
+                    # Without _release's schedule points: the reader's read before this was
+                    # one, and so is the end of close() after it (issue 23).
+                    stream.close_now()
+                else:
+                    await _release(stream)
                 self._note_closed()
         finally:
             self._writing = False
