@@ -23,11 +23,11 @@ class RawSocketStream(trio.abc.Stream):
     Trio's ``SocketStream`` tries each ``recv`` before waiting (in a request/response
     protocol the try nearly always fails: one wasted syscall per message) and yields after
     every send. Here a receive waits for readability first unless the last read filled the
-    buffer (then it only yields: every receive is a checkpoint), and a send that the kernel
-    takes whole returns at once. Readability comes from
-    the run's :class:`~jbtrio._runtime._poller.ReadPoller` (no system call per wait) where
-    there is one. The socket is used by one reader and one writer at a time
-    (:class:`Socket` guarantees it).
+    buffer (then it only yields: every receive is a checkpoint, but the first, which only
+    checks for cancellation), and a send that the kernel takes whole returns at once.
+    Readability comes from the run's :class:`~jbtrio._runtime._poller.ReadPoller` (no
+    system call per wait) where there is one. The socket is used by one reader and one
+    writer at a time (:class:`Socket` guarantees it).
     """
 
     def __init__(self, sock: socket.socket, *, remote: str | None = None) -> None:
@@ -40,6 +40,7 @@ class RawSocketStream(trio.abc.Stream):
         # A new connection's first bytes (jambonz's upgrade request) have usually arrived by
         # the time it is accepted: the first read tries before it waits.
         self._maybe_more = True
+        self._fresh = True  # no read yet (see receive_some)
         self._closed = False
         self._readable = Wakeup()
         self._poller: ReadPoller | None = None
@@ -73,9 +74,18 @@ class RawSocketStream(trio.abc.Stream):
         size = max_bytes or READ_SIZE
         sock = self.socket
         if self._maybe_more:
-            # The last read filled the buffer: read again at once, but still yield first, or
-            # a peer that keeps the buffer full would keep this task from ever yielding.
-            await trio.lowlevel.checkpoint()
+            if self._fresh:
+                # The connection's first read, by a task that has only just started: no
+                # one waited on it yet, so it only checks for cancellation (the upgrade's
+                # scope may be cut short already), a turn of the scheduler fewer per
+                # connection (issue 23).
+                self._fresh = False
+                await trio.lowlevel.checkpoint_if_cancelled()
+            else:
+                # The last read filled the buffer: read again at once, but still yield
+                # first, or a peer that keeps the buffer full would keep this task from
+                # ever yielding.
+                await trio.lowlevel.checkpoint()
         elif self._poller is not None and not self._poller.failed and not self._hung_up:
             await self._readable.wait()  # _wait_readable's usual case, a coroutine fewer
         else:
@@ -92,6 +102,23 @@ class RawSocketStream(trio.abc.Stream):
                 raise trio.BrokenResourceError(str(exc)) from exc
             self._maybe_more = len(data) == size
             return data
+
+    def receive_nowait(self, max_bytes: int = READ_SIZE) -> bytes | None:
+        """What has arrived, without waiting: ``None`` when nothing has (then
+        :meth:`receive_some` waits for readability first), ``b""`` at the end of the stream.
+        Not a checkpoint."""
+        if self._closed:
+            raise trio.ClosedResourceError("the stream is closed")
+        self._fresh = False
+        try:
+            data = self.socket.recv(max_bytes)
+        except BlockingIOError:
+            self._maybe_more = False
+            return None
+        except OSError as exc:
+            raise trio.BrokenResourceError(str(exc)) from exc
+        self._maybe_more = len(data) == max_bytes
+        return data
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         if self._closed:

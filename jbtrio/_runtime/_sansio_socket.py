@@ -32,16 +32,17 @@ import math
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from types import TracebackType
 from typing import NoReturn
 
 import trio
 from websockets.protocol import State
 
 from ._plain_http import Answered, PlainAnswer
-from ._rawstream import READ_SIZE, RawSocketStream
+from ._rawstream import READ_SIZE, RawSocketStream, take_over
 from ._sansio_engine import Engine, OpenEngine
 from ._sansio_frames import FrameParsing, binary_frame, text_frame
-from ._sansio_upgrade import Upgraded, open_upgrade
+from ._sansio_upgrade import Upgraded, handshake, release
 from ._transport_api import (
     ABNORMAL_CLOSURE,
     FEED_SLICE,
@@ -51,6 +52,7 @@ from ._transport_api import (
     HandshakeFailed,
     HandshakeRejected,
     Keepalive,
+    OpenedSocket,
     SocketClosed,
     SocketOptions,
     Written,
@@ -436,7 +438,13 @@ class Socket(FrameParsing):
             self._written = upto
             if eof:
                 # The protocol is done with the connection (close handshake or failure).
-                await _release(self._stream)
+                stream = self._stream
+                if type(stream) is RawSocketStream:
+                    # Without _release's schedule points: the reader's read before this was
+                    # one, and so is the end of close() after it (issue 23).
+                    stream.close_now()
+                else:
+                    await _release(stream)
                 self._note_closed()
         finally:
             self._writing = False
@@ -506,6 +514,13 @@ class Socket(FrameParsing):
             and (self._broken or self._protocol.state is not State.OPEN)
         )
 
+    @property
+    def released(self) -> bool:
+        """Whether the raw stream under the socket is closed already (a stream of another
+        kind cannot tell: ``False``)."""
+        stream = self._stream
+        return type(stream) is RawSocketStream and stream.closed
+
     async def abort(self, reason: str) -> None:
         """Tear the connection down at once, without a close handshake."""
         if self.close_code is None:
@@ -534,50 +549,99 @@ async def _release(stream: trio.abc.Stream) -> None:
             await trio.aclose_forcefully(stream)
 
 
-@asynccontextmanager
-async def open_socket(
+def open_socket(
     stream: trio.abc.Stream,
     options: SocketOptions,
     check: Check,
     *,
     handshake_scope: trio.CancelScope | None = None,
     answer: PlainAnswer | None = None,
-) -> AsyncIterator[Socket | HandshakeRejected | HandshakeFailed | Answered]:
+) -> OpenedSocket:
     """Run the server handshake on ``stream`` and yield the outcome (see
     :meth:`~._transport_api.Transport.open_socket`)."""
-    async with open_upgrade(
-        stream,
-        handshake_timeout=options.handshake_timeout,
-        max_message_bytes=options.max_message_bytes,
-        check=check,
-        handshake_scope=handshake_scope,
-        answer=answer,
-    ) as upgraded:
-        if not isinstance(upgraded, Upgraded):
-            yield upgraded
-            return
-        # Bytes after the request are already in the protocol's buffer: not passed again.
-        socket = Socket(
-            upgraded.protocol,
-            upgraded.stream,
-            upgraded.handshake,
-            options.keepalive,
-            options.close_timeout,
-            max_fragments=options.max_fragments,
-        )
-        del upgraded  # the socket holds what it needs (not the request's headers for life)
-        # The close inline, not a context manager of its own: one generator fewer held per
-        # connection for its whole life (issue 23).
+    return _Opening(stream, options, check, handshake_scope, answer)
+
+
+class _Opening:
+    """:func:`open_socket`'s context manager: the upgrade on entry (:func:`handshake`), on
+    exit the socket closed and the stream released (:func:`release`).
+
+    A class, not two nested ``@asynccontextmanager`` generators: ~34,000 instructions fewer
+    per call set-up (-1.3%), and less held for the connection's whole life (issue 23)."""
+
+    __slots__ = ("_answer", "_check", "_options", "_original", "_scope", "_socket", "_stream")
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        options: SocketOptions,
+        check: Check | None,
+        handshake_scope: trio.CancelScope | None,
+        answer: PlainAnswer | None,
+    ) -> None:
+        self._original = self._stream = stream
+        self._options = options
+        self._check = check
+        self._scope = handshake_scope
+        self._answer = answer
+        self._socket: Socket | None = None
+
+    async def __aenter__(self) -> Socket | HandshakeRejected | HandshakeFailed | Answered:
+        original = self._original
+        stream = self._stream = take_over(original)
+        options, check = self._options, self._check
+        assert check is not None, "entered twice"
         try:
-            yield socket
+            upgraded = await handshake(
+                stream,
+                self._scope,
+                handshake_timeout=options.handshake_timeout,
+                max_message_bytes=options.max_message_bytes,
+                check=check,
+                answer=self._answer,
+            )
+            # Not held for the connection's life (the listener's bound method, the gate's
+            # scope): only what the exit needs stays.
+            self._check = self._scope = self._answer = None
+            if not isinstance(upgraded, Upgraded):
+                return upgraded
+            # Bytes after the request are already in the protocol's buffer: not passed again.
+            # The socket holds what it needs of the upgrade (not the request's headers for
+            # life).
+            socket = self._socket = Socket(
+                upgraded.protocol,
+                upgraded.stream,
+                upgraded.handshake,
+                options.keepalive,
+                options.close_timeout,
+                max_fragments=options.max_fragments,
+            )
+        except BaseException:
+            await release(stream, original)
+            raise
+        return socket
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if self._socket is not None:
+                await _close_on_exit(self._socket)
         finally:
-            await _close_on_exit(socket)
+            await release(self._stream, self._original)
 
 
 async def _close_on_exit(socket: Socket) -> None:
     """Close ``socket`` shielded from the caller's cancellation, but enter no shield when
     the close has nothing left to wait for (:attr:`Socket.settled`, issue 23)."""
     if socket.settled:
+        if socket.released:
+            # The usual end (the peer closed, its close answered and the stream released by
+            # the reader): a close again would only add two turns of the scheduler (issue 23).
+            return
         await socket.close(socket.close_code or 1000)
     else:
         with trio.CancelScope(shield=True):

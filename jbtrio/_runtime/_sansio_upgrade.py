@@ -39,7 +39,7 @@ from ._transport_api import (
 )
 from ._upgrade_head import FastHead, may_be_head, parse_head, switching
 
-__all__ = ["ENGINE_LOG", "Upgraded", "engine", "open_upgrade"]
+__all__ = ["ENGINE_LOG", "Upgraded", "engine", "handshake", "open_upgrade", "release"]
 
 
 def _strip_query(target: str) -> str:
@@ -72,19 +72,27 @@ async def send_pending(protocol: ServerProtocol, stream: trio.abc.Stream) -> Non
             await stream.send_all(data)
 
 
-async def read_head(stream: trio.abc.Stream) -> tuple[FastHead | None, bytes, bool]:
+async def read_head(
+    stream: trio.abc.Stream, first: bytes = b"", ended: bool = False
+) -> tuple[FastHead | None, bytes, bool]:
     """Read the upgrade request if it has the usual shape (:mod:`._upgrade_head`): the head,
     or ``None`` with every byte read so far and whether the stream ended, for
-    :func:`read_request` to go on with. Waits for more only while the engine would."""
+    :func:`read_request` to go on with. Waits for more only while the engine would.
+    ``first`` is what was read already (then the stream's end, when ``ended``)."""
+    if ended:
+        return None, first, True
     received = b""
+    data = first
     while True:
-        try:
-            data = bytes(await stream.receive_some(READ_SIZE))  # not a copy: bytes already
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            data = b""
         if not data:
-            return None, received, True
+            try:
+                data = bytes(await stream.receive_some(READ_SIZE))  # not a copy: bytes already
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+            if not data:
+                return None, received, True
         received = received + data if received else data
+        data = b""
         end = received.find(b"\r\n\r\n")
         if end >= 0:
             # Bytes after the blank line (frames before the 101): the engine's case.
@@ -213,37 +221,137 @@ async def open_upgrade(
     With ``answer``, plain HTTP requests are answered by it (:class:`Answered`).
     """
     original, stream = stream, take_over(stream)
+    try:
+        # Not held here for the connection's life (the request's headers, issue 23): the
+        # caller keeps what it needs of it.
+        box = [
+            await handshake(
+                stream,
+                handshake_scope,
+                handshake_timeout=handshake_timeout,
+                max_message_bytes=max_message_bytes,
+                check=check,
+                answer=answer,
+            )
+        ]
+        yield box.pop()
+    finally:
+        await release(stream, original)
+
+
+async def handshake(
+    stream: trio.abc.Stream,
+    handshake_scope: trio.CancelScope | None,
+    *,
+    handshake_timeout: float,
+    max_message_bytes: int,
+    check: Check,
+    answer: PlainAnswer | None,
+) -> Upgraded | HandshakeRejected | HandshakeFailed | Answered:
+    """:func:`open_upgrade`'s handshake on ``stream`` (taken over already), within
+    ``handshake_scope`` (a scope of its own when ``None``), to be followed by
+    :func:`release` whatever happens."""
     scope = trio.CancelScope() if handshake_scope is None else handshake_scope
+    first, ended = b"", False
+    decided: _Decided | None = None
+    if type(stream) is RawSocketStream and not scope.cancel_called:
+        # jambonz's request has nearly always arrived when its connection is accepted, and
+        # its 101 fits any socket buffer: then the upgrade waits for nothing and needs no
+        # cancel scope, nor its deadline (issue 23). Anything else goes on in the scope.
+        await trio.lowlevel.checkpoint_if_cancelled()  # as the first read would
+        try:
+            data = stream.receive_nowait(READ_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        if data is not None:
+            first, ended = data, not data
+            at_once = _at_once(max_message_bytes, stream, check, first)
+            if isinstance(at_once, Upgraded):
+                return at_once
+            decided = at_once
     if scope.deadline == math.inf:
         # Relative: made absolute as the scope is entered, just below. Setting the deadline
         # of a scope enters a generator context manager of trio's; this does not (issue 23).
         scope.relative_deadline = handshake_timeout
-    try:
-        outcome: Upgraded | HandshakeRejected | HandshakeFailed | Answered = HandshakeFailed(
-            f"handshake not completed within {handshake_timeout:g} s"
-        )
-        with scope:
-            outcome = await upgrade(max_message_bytes, stream, check, answer)
-        if scope.cancelled_caught and trio.current_time() < scope.deadline:
-            outcome = HandshakeFailed("handshake cut short to make room (max_handshakes)")
-        # Not held here for the connection's life (the request's headers, issue 23): the
-        # caller keeps what it needs of it.
-        box = [outcome]
-        del outcome
-        yield box.pop()
-    finally:
-        if isinstance(stream, RawSocketStream):
-            stream.close_now()
+    outcome: Upgraded | HandshakeRejected | HandshakeFailed | Answered | None = None
+    with scope:
+        if decided is not None:
+            outcome = await _answer(max_message_bytes, stream, decided)
         else:
-            with trio.CancelScope(shield=True):
-                await trio.aclose_forcefully(stream)
-        if stream is not original:
-            # Its socket was detached by take_over: closing it releases nothing, and needs
-            # no cancel scope (issue 23); the schedule points of aclose_forcefully stay.
-            assert isinstance(original, trio.SocketStream)
-            original.socket.close()
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            outcome = await upgrade(
+                max_message_bytes, stream, check, answer, first=first, ended=ended
+            )
+    if outcome is None:  # cancelled: by the deadline, or by the gate (max_handshakes)
+        if scope.cancelled_caught and trio.current_time() < scope.deadline:
+            return HandshakeFailed("handshake cut short to make room (max_handshakes)")
+        return HandshakeFailed(f"handshake not completed within {handshake_timeout:g} s")
+    return outcome
+
+
+#: The usual request, read whole, and the check's decision on it: the bytes of the request,
+#: the handshake, the decision, and what is left to send of the 101 (none: the engine answers).
+_Decided = tuple[bytes, Handshake, str | HandshakeRejected, bytes]
+
+
+def _decide(received: bytes, head: FastHead, stream: trio.abc.Stream, check: Check) -> _Decided:
+    handshake = Handshake(
+        path=_strip_query(head.target),
+        headers=head.headers,
+        subprotocols=head.offered,
+        remote=remote_address(stream),
+    )
+    try:
+        decision: str | HandshakeRejected = check(handshake)
+    except HandshakeRejected as rejected:
+        decision = rejected
+    rest = b""
+    if isinstance(decision, str) and decision in head.offered:
+        rest = switching(head.key, decision)
+    return received, handshake, decision, rest
+
+
+def _at_once(
+    max_message_bytes: int, stream: RawSocketStream, check: Check, received: bytes
+) -> Upgraded | _Decided | None:
+    """The upgrade of the usual request, whole in ``received``, done without waiting: the
+    socket took the whole 101. Else what is left to answer in the scope (:func:`_answer`),
+    or ``None``: not the usual request, or not whole (read on from ``received``)."""
+    end = received.find(b"\r\n\r\n")
+    if end < 0 or end + 4 != len(received):
+        return None
+    head = parse_head(received[:end])
+    if head is None:
+        return None
+    decided = _decide(received, head, stream, check)
+    _, handshake, decision, rest = decided
+    if not rest:
+        return decided  # refused: the engine answers
+    try:
+        sent = stream.socket.send(rest)
+    except BlockingIOError:
+        return decided
+    except OSError:
+        sent = len(rest)  # broken: as send_all's error, ignored (the reader sees it)
+    if sent < len(rest):
+        return received, handshake, decision, rest[sent:]
+    assert isinstance(decision, str)
+    return Upgraded(stream, handshake, OpenEngine(max_message_bytes, decision), b"")
+
+
+async def release(stream: trio.abc.Stream, original: trio.abc.Stream) -> None:
+    """Let go of ``stream`` (``original``, as :func:`~._rawstream.take_over` made it)."""
+    if isinstance(stream, RawSocketStream):
+        stream.close_now()
+    else:
+        with trio.CancelScope(shield=True):
+            await trio.aclose_forcefully(stream)
+    if stream is not original:
+        # Its socket was detached by take_over: closing it releases nothing, and needs
+        # no cancel scope (issue 23); the schedule points of aclose_forcefully stay.
+        assert isinstance(original, trio.SocketStream)
+        original.socket.close()
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        await trio.lowlevel.cancel_shielded_checkpoint()
 
 
 async def upgrade(
@@ -251,28 +359,14 @@ async def upgrade(
     stream: trio.abc.Stream,
     check: Check,
     answer: PlainAnswer | None = None,
+    *,
+    first: bytes = b"",
+    ended: bool = False,
 ) -> Upgraded | HandshakeRejected | HandshakeFailed | Answered:
-    head, first, ended = await read_head(stream)
+    head, first, ended = await read_head(stream, first, ended)
     if head is not None:
         # The usual request (issue 23): decided and answered without the engine's HTTP.
-        handshake = Handshake(
-            path=_strip_query(head.target),
-            headers=head.headers,
-            subprotocols=head.offered,
-            remote=remote_address(stream),
-        )
-        try:
-            subprotocol = check(handshake)
-        except HandshakeRejected as rejected:
-            return await respond(_replayed(max_message_bytes, first), stream, handshake, rejected)
-        if subprotocol not in head.offered:  # the engine refuses it: its answer, its words
-            return await respond(
-                _replayed(max_message_bytes, first), stream, handshake, subprotocol
-            )
-        with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-            await stream.send_all(switching(head.key, subprotocol))
-        # No engine made for it (issue 23): the socket makes one if it ever needs it.
-        return Upgraded(stream, handshake, OpenEngine(max_message_bytes, subprotocol), b"")
+        return await _answer(max_message_bytes, stream, _decide(first, head, stream, check))
     protocol = engine(max_message_bytes)
     read = await read_request(protocol, stream, plain=answer is not None, first=first, ended=ended)
     if isinstance(read, PlainRequest | PlainResponse):
@@ -287,6 +381,21 @@ async def upgrade(
     except HandshakeRejected as rejected:
         decision = rejected
     return await respond((protocol, request), stream, handshake, decision, received)
+
+
+async def _answer(
+    max_message_bytes: int, stream: trio.abc.Stream, decided: _Decided
+) -> Upgraded | HandshakeRejected:
+    """Answer the usual request as decided: the rest of the 101, or the engine's answer
+    (a refusal, or a subprotocol the request did not offer: its answer, its words)."""
+    received, handshake, decision, rest = decided
+    if not rest:
+        return await respond(_replayed(max_message_bytes, received), stream, handshake, decision)
+    assert isinstance(decision, str)
+    with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        await stream.send_all(rest)
+    # No engine made for it (issue 23): the socket makes one if it ever needs it.
+    return Upgraded(stream, handshake, OpenEngine(max_message_bytes, decision), b"")
 
 
 def _replayed(max_message_bytes: int, head: bytes) -> tuple[ServerProtocol, Request]:
