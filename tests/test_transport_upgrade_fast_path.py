@@ -327,17 +327,12 @@ async def test_a_server_cuts_short_the_oldest_of_a_batch_before_its_upgrade(
 # ---------------------------------------------------------------------- left to the engine
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="frames read with the request are parsed by websockets' engine in read_request "
-    "and dropped with the request's other events: the message is lost, and a close frame "
-    "makes the socket's close on exit fail in websockets' send_close (AssertionError)",
-)
 async def test_frames_that_came_with_the_request_are_not_lost(
     autojump_clock: trio.testing.MockClock, arrived: Pairs
 ) -> None:
     """Not the fast path's (bytes after the request go to the engine), but found here: a
-    client that sends frames before the 101 (jambonz never does) loses them."""
+    client that sends frames before the 101 (jambonz never does) lost them, the engine that
+    read the request having parsed them and dropped their events with the request's."""
     server_end, client = arrived()
     await client.send_all(HI + CLOSE_1000)  # in the same read as the request
     got = await serve_one(server_end)

@@ -605,15 +605,23 @@ class _Opening:
             self._check = self._scope = self._answer = None
             if not isinstance(upgraded, Upgraded):
                 return upgraded
-            # Bytes after the request are already in the protocol's buffer: not passed again.
             # The socket holds what it needs of the upgrade (not the request's headers for
             # life).
+            protocol: Engine = upgraded.protocol
+            received = upgraded.received
+            if received:
+                # Frames sent with the request (jambonz waits for the 101; another client
+                # may not) were parsed by the engine that read it, and their events dropped
+                # with the request's: a fresh engine reads them again, as a socket handed
+                # over does (adopt_socket). Never a message lost.
+                protocol = OpenEngine(options.max_message_bytes, upgraded.subprotocol)
             socket = self._socket = Socket(
-                upgraded.protocol,
+                protocol,
                 upgraded.stream,
                 upgraded.handshake,
                 options.keepalive,
                 options.close_timeout,
+                received=received,
                 max_fragments=options.max_fragments,
             )
         except BaseException:
