@@ -26,6 +26,8 @@ import os
 import socket
 import statistics
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import trio
 
@@ -147,26 +149,47 @@ async def one_setup(port: int) -> None:
         sock.close()
 
 
-async def setups(events: bool, count: int, rounds: int) -> tuple[list[float], list[float]]:
-    """µs per call set-up of each round: wall-clock time, and the process's CPU time."""
+@asynccontextmanager
+async def bench_server(
+    events: bool, config: jbtrio.ServerConfig | None = None
+) -> AsyncIterator[int]:
+    """The bench app (the flow API, or with ``events`` the events API) served by
+    :func:`jbtrio.serve` with its metrics on, as ``jbtrio_server.py`` serves it; yields the
+    port on 127.0.0.1 (``bench/stack_roundtrip.py`` serves the same way)."""
     app = hooks_app() if events else flow_app()
     page = enable_metrics(app)
-    results: list[float] = []
-    cpus: list[float] = []
     async with trio.open_nursery() as nursery:
         server: jbtrio.Server = await nursery.start(
-            functools.partial(jbtrio.serve, config=jbtrio.ServerConfig()), app, "127.0.0.1", 0
+            functools.partial(jbtrio.serve, config=config or jbtrio.ServerConfig()),
+            app,
+            "127.0.0.1",
+            0,
         )
         server.endpoints.metrics = page
-        port = server.port
-        assert port is not None
+        assert server.port is not None
+        yield server.port
+        nursery.cancel_scope.cancel()
+
+
+def as_the_bench_server() -> None:
+    """What the bench server does before serving: ``jbtrio.tune_gc()`` (as ``jbtrio
+    serve``), and INFO logging (a start and an end line per call), here to a discarded
+    stream."""
+    jbtrio.tune_gc()
+    logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
+
+
+async def setups(events: bool, count: int, rounds: int) -> tuple[list[float], list[float]]:
+    """µs per call set-up of each round: wall-clock time, and the process's CPU time."""
+    results: list[float] = []
+    cpus: list[float] = []
+    async with bench_server(events) as port:
         for _ in range(rounds):
             start, cpu = time.perf_counter(), time.process_time()
             for _ in range(count):
                 await one_setup(port)
             results.append((time.perf_counter() - start) * 1e6 / count)
             cpus.append((time.process_time() - cpu) * 1e6 / count)
-        nursery.cancel_scope.cancel()
     return results, cpus
 
 
@@ -192,9 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.instructions:
         print(f"instructions per set-up: {instructions(args):,.0f}")
         return 0
-    jbtrio.tune_gc()  # as the bench server, like `jbtrio serve`
-    # As the bench server logs (INFO: a start and an end line per call), to a discarded stream.
-    logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
+    as_the_bench_server()
     figures, cpus = trio.run(setups, args.events, args.setups, args.rounds)
     print(
         f"us per set-up: {statistics.median(figures):.1f}, CPU {statistics.median(cpus):.1f} "

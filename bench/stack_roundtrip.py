@@ -22,10 +22,7 @@ trips per call, 20 calls) and prints the instructions per round trip.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
-import logging
-import os
 import socket
 import statistics
 import time
@@ -34,12 +31,10 @@ import trio
 
 # Run as a script (its siblings come from bench/ itself, sys.path[0]).
 from _callgrind import per_unit
-from call_setup import SESSION_NEW, FrameReader
-from jbtrio_server import flow_app, hooks_app
+from call_setup import SESSION_NEW, FrameReader, as_the_bench_server, bench_server
 from transport_roundtrip import HOOK, connect
 
 import jbtrio
-from jbtrio._runtime import enable_metrics
 
 _TEMPLATE_SID = str(SESSION_NEW["call_sid"])
 _TEMPLATE_MSGID = b"4fGh7Kq2Zx9W000000001a"
@@ -96,17 +91,9 @@ async def roundtrips(
     events: bool, calls: int, count: int, rounds: int
 ) -> tuple[list[float], list[float]]:
     """µs per hook round trip of each round: wall-clock time, and the process's CPU time."""
-    app = hooks_app() if events else flow_app()
-    page = enable_metrics(app)
     results: list[float] = []
     cpus: list[float] = []
-    async with trio.open_nursery() as nursery:
-        server: jbtrio.Server = await nursery.start(
-            functools.partial(jbtrio.serve, config=CONFIG), app, "127.0.0.1", 0
-        )
-        server.endpoints.metrics = page
-        port = server.port
-        assert port is not None
+    async with bench_server(events, CONFIG) as port:
         clients = [await open_call(port, i) for i in range(calls)]
         for _ in range(rounds):
             start, cpu = time.perf_counter(), time.process_time()
@@ -119,7 +106,6 @@ async def roundtrips(
             cpus.append((time.process_time() - cpu) * 1e6 / (count * calls))
         for client in clients:
             client.sock.close()
-        nursery.cancel_scope.cancel()
     return results, cpus
 
 
@@ -152,9 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.instructions:
         print(f"instructions per round trip: {instructions(args):,.0f}")
         return 0
-    jbtrio.tune_gc()  # as the bench server, like `jbtrio serve`
-    # As the bench server logs (INFO: a start and an end line per call), to a discarded stream.
-    logging.basicConfig(level=logging.INFO, stream=open(os.devnull, "w"))  # noqa: SIM115
+    as_the_bench_server()
     figures, cpus = trio.run(roundtrips, args.events, args.calls, args.count, args.rounds)
     print(
         f"us per round trip: {statistics.median(figures):.1f}, CPU {statistics.median(cpus):.1f} "
