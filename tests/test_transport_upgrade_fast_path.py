@@ -28,7 +28,8 @@ from _ws_peer import options
 from jbtrio._runtime import ServerConfig, _sansio_upgrade
 from jbtrio._runtime._admission import HandshakeGate
 from jbtrio._runtime._rawstream import RawSocketStream
-from jbtrio._runtime._sansio_socket import Socket, open_socket
+from jbtrio._runtime._sansio_open import open_socket
+from jbtrio._runtime._sansio_socket import Socket
 from jbtrio._runtime._transport_api import SUBPROTOCOL, Handshake, HandshakeFailed
 
 if TYPE_CHECKING:

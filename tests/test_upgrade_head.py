@@ -24,7 +24,8 @@ import trio.testing
 
 from jbtrio._runtime import _sansio_upgrade
 from jbtrio._runtime._plain_http import Answered, PlainRequest, PlainResponse
-from jbtrio._runtime._sansio_socket import Socket, open_socket
+from jbtrio._runtime._sansio_open import open_socket
+from jbtrio._runtime._sansio_socket import Socket
 from jbtrio._runtime._transport_api import (
     AUDIO_SUBPROTOCOL,
     SUBPROTOCOL,

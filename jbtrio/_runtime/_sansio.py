@@ -16,7 +16,7 @@ import trio
 
 from ._frame_reader import FrameReader
 from ._plain_http import PlainAnswer
-from ._sansio_socket import adopt_socket, open_socket
+from ._sansio_open import adopt_socket, open_socket
 from ._sansio_upgrade import open_upgrade
 from ._transport_api import (
     Check,
