@@ -160,7 +160,7 @@ async def run(
     for stop in [*pieces, len(stream), None]:
         data = b"" if stop is None else stream[start:stop]  # None: the end of the stream
         if socket.close_code is None and (data or stop is None) and socket._feed(data):
-            await socket._settle(data)
+            await socket._settle(not data)
         start = stop or 0
     with trio.move_on_after(1):
         while True:

@@ -7,6 +7,12 @@ once, edge-triggered, in an epoll set of our own, and one task turns that set's 
 wake-ups: two system calls per batch of ready sockets, and a busy server finds dozens of them
 ready per batch (40 on average with 100 calls in the benchmark).
 
+A socket's callback may also read and handle what arrived itself, from the poller's task,
+while the socket's reader stays parked (:meth:`~._sansio_socket.Socket.pump`: a task step
+fewer per message, issue 23); the poller then yields every :data:`HANDLED_PER_CHECKPOINT`
+such reads, so that however many sockets a batch reports, the other tasks run at a bounded
+interval.
+
 The waits are only for reading: writes rarely wait, and use Trio's ``wait_writable``. Where
 there is no epoll, or the set fails, :func:`read_poller` gives ``None`` and sockets wait with
 Trio's ``wait_readable`` as before.
@@ -22,7 +28,7 @@ from contextlib import suppress
 
 import trio
 
-__all__ = ["HANG_UP", "ReadPoller", "read_poller"]
+__all__ = ["HANDLED_PER_CHECKPOINT", "HANG_UP", "ReadPoller", "read_poller"]
 
 log = logging.getLogger("jbtrio.poller")
 
@@ -40,8 +46,14 @@ _FLAGS = (
     getattr(select, "EPOLLIN", 0) | getattr(select, "EPOLLRDHUP", 0) | getattr(select, "EPOLLET", 0)
 )
 
-#: What the poller calls with a socket's event flags (from the poller's task: must not block).
-OnEvent = Callable[[int], None]
+#: Reads a callback may handle itself (each at most one slice of bytes, see
+#: :meth:`~._sansio_socket.Socket.pump`) before the poller yields once.
+HANDLED_PER_CHECKPOINT = 32
+
+#: What the poller calls with a socket's event flags (from the poller's task: must not block
+#: nor raise); True when it read and handled bytes itself (then it counts towards
+#: :data:`HANDLED_PER_CHECKPOINT`), False when it only woke the socket's reader.
+OnEvent = Callable[[int], bool]
 
 
 class ReadPoller:
@@ -85,13 +97,18 @@ class ReadPoller:
         ``Cancelled``: on a failure it wakes every socket and leaves them to Trio."""
         epoll = self._epoll
         callbacks = self._callbacks
+        handled = 0
         try:
             while True:
                 await trio.lowlevel.wait_readable(epoll.fileno())
                 for fd, flags in epoll.poll(0, max(MIN_EVENTS, len(callbacks))):
                     on_event = callbacks.get(fd)
-                    if on_event is not None:
-                        on_event(flags)
+                    if on_event is not None and on_event(flags):
+                        handled += 1
+                        if handled == HANDLED_PER_CHECKPOINT:
+                            # Peer input read in this task: the others run now and then.
+                            handled = 0
+                            await trio.lowlevel.checkpoint()
         except Exception as exc:
             log.error("read poller failed (%r): sockets wait with Trio's own poller", exc)
             self.failed = True

@@ -4,6 +4,7 @@ its reads woken by the run's read poller (:mod:`._poller`)."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from contextlib import suppress
 
 import trio
@@ -47,11 +48,41 @@ class RawSocketStream(trio.abc.Stream):
         self._registered = False
         # The poller reported a hang-up: a read may not wait for an edge again (none comes).
         self._hung_up = False
+        self.inline: Callable[[], bool] | None = None
+        """Set while the reader waits in :meth:`readable`: the poller calls it instead of
+        waking the reader, to read and handle what came from its own task (True: it read
+        something; see :meth:`~._sansio_socket.Socket.pump`)."""
 
-    def _on_event(self, flags: int) -> None:
+    def _on_event(self, flags: int) -> bool:
         if flags & HANG_UP:
             self._hung_up = True
+        else:
+            inline = self.inline
+            # Only while the reader is parked in :meth:`readable` (a cancelled wait is not:
+            # Trio clears the waiter as it cancels) and the poller works.
+            if inline is not None and self._readable.waiting and not self._poller_failed():
+                return inline()
         self._readable.set()
+        return False
+
+    def _poller_failed(self) -> bool:
+        poller = self._poller
+        return poller is None or poller.failed
+
+    @property
+    def parks(self) -> bool:
+        """Whether a read would wait for the poller's wake-up (its usual case): then
+        :meth:`readable` may wait instead, with :attr:`inline` set."""
+        return not (self._maybe_more or self._hung_up or self._closed or self._poller_failed())
+
+    def wake(self) -> None:
+        """Wake the reader waiting in :meth:`readable` (:attr:`inline` left it work)."""
+        self._readable.set()
+
+    async def readable(self) -> None:
+        """Wait for the poller's wake-up (see :attr:`parks`); then :meth:`receive_nowait`
+        reads what came, unless :attr:`inline` read it already."""
+        await self._readable.wait()
 
     async def _wait_readable(self) -> None:
         if self._hung_up:

@@ -11,7 +11,9 @@ trio-websocket backend, :mod:`._tws_socket`, wraps those traps). Here:
   task in between; control frames are answered from there (pongs, the close handshake);
   whatever the peer sends, it yields to the scheduler at a bounded interval (a read is
   parsed in slices of :data:`FEED_SLICE` bytes, and at most :data:`YIELD_EVERY` queued
-  messages are returned in a row without a checkpoint);
+  messages are returned in a row without a checkpoint); with :meth:`Socket.pump`, the usual
+  message (a read of whole text frames, no larger than a slice) is read, parsed and handed
+  on by the read poller's callback while the reader stays parked;
   keepalive pings are queued by :meth:`Socket.keepalive` on the owner's timer and go out with
   the next write, so a socket costs no task of its own;
 - every write goes through one lock, a whole number of frames per ``send_all``; a write that
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from contextlib import suppress
 from typing import NoReturn
 
@@ -78,11 +81,16 @@ class Socket(FrameParsing):
         "_close_timeout",
         "_closed",
         "_closed_event",
+        "_consumer",
+        "_handed",
+        "_handed_error",
         "_next_ping",
         "_ping_every",
         "_pong_timeout",
+        "_pumped",
         "_queued",
         "_reading",
+        "_settle_due",
         "_since_yield",
         "_stream",
         "_taken",
@@ -150,6 +158,16 @@ class Socket(FrameParsing):
         self._ping_payload: bytes | None = None
         self._pong_deadline = math.inf
         self._probes: dict[bytes, trio.Event] | None = None  # pings of probe(), by payload
+        # While :meth:`pump` runs on a raw stream: the stream, whose poller callback reads for
+        # the parked reader (:meth:`_read_inline`), and where messages go.
+        self._pumped: RawSocketStream | None = None
+        self._consumer: Callable[[str | bytes], None] | None = None
+        # What the poller's callback left the reader to do when it wakes it: bytes to parse
+        # (the end of the stream, a read larger than a slice), a settle, an exception of
+        # ``deliver`` to raise.
+        self._handed: bytes | None = None
+        self._settle_due = False
+        self._handed_error: Exception | None = None
 
     def forget_headers(self) -> None:
         """Drop the upgrade request's headers, once the socket is bound to its call."""
@@ -194,9 +212,13 @@ class Socket(FrameParsing):
             while not messages:
                 if self.close_code is not None:
                     raise SocketClosed(self.close_code, self.close_reason)
+                pumped = self._pumped
+                data: bytes | bytearray | None
                 if self._unparsed:
                     await trio.lowlevel.checkpoint()  # between two slices of one read
-                    data: bytes | bytearray = self._take_slice()
+                    data = self._take_slice()
+                elif pumped is not None and pumped.parks:
+                    data = await self._wait_inline(pumped)
                 else:
                     # The stream's read inline, not through a helper: a coroutine fewer per
                     # message (issue 23). It is a checkpoint.
@@ -207,12 +229,105 @@ class Socket(FrameParsing):
                     if len(data) > FEED_SLICE:
                         self._unparsed = memoryview(data)
                         data = self._take_slice()
-                if self._feed(data):
-                    await self._settle(data)
+                if data is not None and self._feed(data):
+                    await self._settle(not data)
         finally:
             self._reading = False
         self._since_yield = 0
         return self._take()
+
+    async def pump(self, deliver: Callable[[str | bytes], None]) -> NoReturn:
+        """Hand every message to ``deliver``, in order, until the socket is done (then
+        raise :class:`SocketClosed`): ``while True: deliver(await self.receive())``, with
+        a task step fewer per message.
+
+        While the reader waits for bytes, the read poller's callback (:meth:`_read_inline`)
+        reads what came and, when it is whole text (or binary) frames in no more than a slice,
+        parses it and hands the messages to ``deliver`` itself, from the poller's task: the
+        reader's task is not woken for the usual message (a Trio task step is ~7% of a hook
+        round trip, issue 23). Anything else (a control frame to answer, the end of the
+        stream, a larger read, more than :data:`YIELD_EVERY` messages, an exception from
+        ``deliver``) wakes the reader, which goes on as if it had read the bytes itself.
+        ``deliver`` must not block; it is called from either task (from the poller's, with
+        the context variables of the task that first started the poller).
+        """
+        stream = self._stream
+        if type(stream) is RawSocketStream:
+            self._pumped = stream
+            self._consumer = deliver
+        try:
+            while True:
+                deliver(await self.receive())
+        finally:
+            self._pumped = None
+            self._consumer = None
+
+    async def _wait_inline(self, stream: RawSocketStream) -> bytes | None:
+        """Wait for the poller with :meth:`_read_inline` reading for the reader: the bytes the
+        reader must parse itself, or None when there are none (look again)."""
+        stream.inline = self._read_inline
+        try:
+            await stream.readable()
+        finally:
+            stream.inline = None
+        error = self._handed_error
+        if error is not None:
+            self._handed_error = None
+            raise error
+        if self._settle_due:
+            self._settle_due = False
+            await self._settle(False)
+            return None
+        data = self._handed
+        if data is not None:
+            self._handed = None
+        elif self._messages:
+            return None  # more than the callback hands on in a row: the reader returns them
+        else:
+            # Woken without a read of the callback's (a hang-up, the poller failing, the
+            # stream closed, a wake-up left from before): read as the stream would.
+            try:
+                data = stream.receive_nowait(READ_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+            if data is None:
+                return None
+        if len(data) > FEED_SLICE:
+            self._unparsed = memoryview(data)
+            data = self._take_slice()
+        return data
+
+    def _read_inline(self) -> bool:
+        """The read poller's callback while the reader waits in :meth:`_wait_inline` (from
+        the poller's task; never raises): read what came; hand the messages of a read of
+        whole frames to ``deliver`` from here, or leave the reader what else there is to do
+        and wake it. True when something was read."""
+        stream = self._pumped
+        deliver = self._consumer
+        if stream is None or deliver is None:  # the pump ended: the reader reads
+            return False
+        try:
+            data = stream.receive_nowait(READ_SIZE)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            data = b""
+        if data is None:
+            return False  # nothing to read after all (nothing to wake the reader for)
+        if not data or len(data) > FEED_SLICE:
+            self._handed = data  # the end of the stream, or a read to parse in slices
+        elif self._feed(data):
+            self._settle_due = True  # a pong or a close to write, or the connection over
+        elif len(self._messages) <= YIELD_EVERY:
+            messages = self._messages
+            try:
+                while messages:
+                    deliver(self._take())
+            except Exception as exc:  # the reader raises it, as from its own deliver
+                self._handed_error = exc
+            else:
+                return True
+        # else: more messages than the reader returns in a row: it returns them itself
+        stream.wake()
+        return True
 
     def _take(self) -> str | bytes:
         messages = self._messages
@@ -238,10 +353,12 @@ class Socket(FrameParsing):
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return b""
 
-    async def _settle(self, data: bytes | bytearray) -> None:
+    async def _settle(self, eof: bool) -> None:
+        """After a read: write what the engine answered, and note a close (``eof``: the
+        stream ended)."""
         if self._protocol.writes:  # it answered a ping or a close, or failed the socket
             await self._flush()
-        if self._protocol.state is State.CLOSED or (not data):
+        if self._protocol.state is State.CLOSED or eof:
             self._note_closed()
 
     # ------------------------------------------------------------------ keepalive
@@ -489,7 +606,7 @@ class Socket(FrameParsing):
             while not self._closed and not self._broken:
                 data = self._take_slice() if self._unparsed else await self._read()
                 if self._feed(data):
-                    await self._settle(data)
+                    await self._settle(not data)
         await release_stream(self._stream)
         self._set_closed()
 

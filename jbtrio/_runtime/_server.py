@@ -188,8 +188,9 @@ class Server(Listener):
                         scope.deadline = math.inf
                         session.reading(scope)
                         try:
-                            while True:
-                                session.feed(await socket.receive())
+                            # Messages may be handed to the session from the read poller's
+                            # task (Socket.pump): feed never blocks nor raises.
+                            await socket.pump(session.feed)
                         except SocketClosed as closed:
                             session.detach(socket, closed.code)
                 if read or session is None:

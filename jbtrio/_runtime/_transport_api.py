@@ -22,7 +22,7 @@ import enum
 import hmac
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 import attrs
 import trio
@@ -229,6 +229,13 @@ class WebSocket(Protocol):
     async def receive(self) -> str | bytes:
         """The next message (``str`` for text, ``bytes`` for binary); raises
         :class:`SocketClosed` once the socket is done."""
+        ...
+
+    async def pump(self, deliver: Callable[[str | bytes], None]) -> NoReturn:
+        """Hand every message to ``deliver``, in order, until the socket is done (then
+        raise :class:`SocketClosed`): what ``while True: deliver(await self.receive())``
+        does, which a backend may do with fewer task switches (``deliver`` may then be called
+        from another task than the caller's). ``deliver`` must not block."""
         ...
 
     async def send(self, text: str | bytes) -> None:

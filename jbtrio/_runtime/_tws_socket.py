@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from contextlib import suppress
+from typing import NoReturn
 
 import attrs
 import trio
@@ -237,6 +239,10 @@ class TwsSocket:
             return await self._ws.get_message()
         except ConnectionClosed as exc:
             raise self._gone(exc) from None
+
+    async def pump(self, deliver: Callable[[str | bytes], None]) -> NoReturn:
+        while True:
+            deliver(await self.receive())
 
     def _gone(self, exc: ConnectionClosed) -> SocketClosed:
         if self.close_code is None:
