@@ -380,6 +380,9 @@ class App:
             env_vars = self._env_vars_of(route)
             try:
                 async with trio.open_nursery() as nursery:
+                    # What the call's end cancels (CallSession.end): this nursery's scope,
+                    # which catches the flow's Cancelled itself (issue 23).
+                    session.app_scope = nursery.cancel_scope
                     call = Call(session, nursery, self._hooks, env_vars=env_vars)
                     # Only declared variables can have problems: no call.env made for
                     # nothing (issue 23).
@@ -410,6 +413,8 @@ class App:
                         where = f"handler {_name(chosen.target)}"
                     self._hooks.failed(call, where, innermost(group))
                 raise
+            finally:
+                session.app_scope = None
 
         return run
 
