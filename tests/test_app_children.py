@@ -347,3 +347,44 @@ async def test_a_flow_call_with_a_crashing_app_handler_hangs_up(
     ]
     group = ("ExceptionGroup", GROUP, [("ValueError", "handler failed")])
     assert crash_lines(caplog) == [crashed(group)]
+
+
+async def test_the_calls_end_stops_the_app_by_its_own_scope(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """jambonz closes (1000) while the app waits, its only task: the app's nursery scope is
+    cancelled, not the call's (issue 23: no walk of every scope of the call, no Cancelled
+    made for its waiting task); the app is cancelled all the same, and the call ends."""
+    record = Record()
+    seen: list[tuple[bool, bool, bool]] = []
+
+    async def on_status(event: jbtrio.Event) -> None:
+        record.child_up.set()
+        await record.waits("child")
+
+    async def body(call: jbtrio.Call) -> None:
+        session = call.session
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            nursery = session._nursery
+            assert nursery is not None and session.app_scope is not None
+            seen.append(
+                (
+                    session.app_scope.cancel_called,
+                    nursery.cancel_scope.cancel_called,
+                    session.ended,
+                )
+            )
+            raise
+
+    async with call_to(handler_app(record, body, on_status)) as ws:
+        await statuses(ws, 1)
+        await record.child_up.wait()
+        await trio.sleep(2)  # the timer task lingers a second after a send (LINGER)
+        await ws.aclose()  # 1000: jambonz ended the call
+        await trio.sleep(1)
+    assert seen == [(True, False, True)]
+    assert record.trace == ["child cancelled"]
+    assert record.failures == []
+    assert crash_lines(caplog) == []

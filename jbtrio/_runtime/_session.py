@@ -414,14 +414,16 @@ class CallSession:
         app = self.app_scope
         if (
             app is not None
+            and self._timer_scope is not None
             and self._socket is None
             and self._partial is None
             and len(nursery.child_tasks) == 1
         ):
-            # The app is the call's only task and the writer has no socket to touch: the
-            # app's own scope stops it, and the call's nursery closes when it is done. A
-            # Cancelled out of a task costs Trio an exception group, raised and split again
-            # at every level up to the scope cancelled (issue 23).
+            # The app is the call's only task, and the writer waits idle (its own scope, no
+            # timer task) with no socket to touch: woken, it returns. The app's own scope
+            # stops the app, and the call's nursery closes when it is done: cancelling that
+            # nursery costs Trio a walk of every scope of the call and a Cancelled made for
+            # its waiting task (issue 23).
             app.cancel()
         else:
             nursery.cancel_scope.cancel()
