@@ -217,7 +217,8 @@ class CallSession:
         # them); set by the app layer.
         self.on_unconfirmed: Callable[[Unconfirmed], None] | None = None
         # The scope all of the app's work runs in (its nursery's), while it runs: set by the
-        # app layer; see end().
+        # app layer, only when its handler is the call's own (nothing of a wrapper around it
+        # outside that scope); see end().
         self.app_scope: trio.CancelScope | None = None
 
     # The parts kept in modules of their own, as methods (functions of the session: no call
@@ -259,6 +260,11 @@ class CallSession:
         if self._socket is not None or self._reconnect_by == math.inf or self.ended:
             return None
         return self._reconnect_by - self.config.reconnect_timeout
+
+    @property
+    def handler(self) -> AppHandler:
+        """The app's handler the call runs."""
+        return self._handler
 
     @property
     def first_reply(self) -> ReplyHandle | None:
