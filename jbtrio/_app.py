@@ -380,6 +380,11 @@ class App:
             env_vars = self._env_vars_of(route)
             try:
                 async with trio.open_nursery() as nursery:
+                    # What the call's end may cancel rather than the call's nursery
+                    # (CallSession.end, issue 23): this nursery's scope, when nothing runs
+                    # outside it (no wrapper of a router's own around this handler).
+                    if session.handler is run:
+                        session.app_scope = nursery.cancel_scope
                     call = Call(session, nursery, self._hooks, env_vars=env_vars)
                     # Only declared variables can have problems: no call.env made for
                     # nothing (issue 23).
@@ -410,6 +415,8 @@ class App:
                         where = f"handler {_name(chosen.target)}"
                     self._hooks.failed(call, where, innermost(group))
                 raise
+            finally:
+                session.app_scope = None
 
         return run
 

@@ -347,3 +347,108 @@ async def test_a_flow_call_with_a_crashing_app_handler_hangs_up(
     ]
     group = ("ExceptionGroup", GROUP, [("ValueError", "handler failed")])
     assert crash_lines(caplog) == [crashed(group)]
+
+
+async def test_the_calls_end_stops_the_app_by_its_own_scope(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """jambonz closes (1000) while the app waits, its only task: the app's nursery scope is
+    cancelled, not the call's (issue 23: no walk of every scope of the call, no Cancelled
+    made for its waiting task); the app is cancelled all the same, and the call ends."""
+    record = Record()
+    seen: list[tuple[bool, bool, bool]] = []
+
+    async def on_status(event: jbtrio.Event) -> None:
+        record.child_up.set()
+        await record.waits("child")
+
+    async def body(call: jbtrio.Call) -> None:
+        session = call.session
+        try:
+            await trio.sleep_forever()
+        except trio.Cancelled:
+            nursery = session._nursery
+            assert nursery is not None and session.app_scope is not None
+            seen.append(
+                (
+                    session.app_scope.cancel_called,
+                    nursery.cancel_scope.cancel_called,
+                    session.ended,
+                )
+            )
+            raise
+
+    async with call_to(handler_app(record, body, on_status)) as ws:
+        await statuses(ws, 1)
+        await record.child_up.wait()
+        await trio.sleep(2)  # the timer task lingers a second after a send (LINGER)
+        await ws.aclose()  # 1000: jambonz ended the call
+        await trio.sleep(1)
+    assert seen == [(True, False, True)]
+    assert record.trace == ["child cancelled"]
+    assert record.failures == []
+    assert crash_lines(caplog) == []
+
+
+async def test_a_wrapped_app_handler_has_all_of_its_tasks_cancelled_at_the_end(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A router of the app's own may run an ``App``'s handler inside its own nursery, beside
+    tasks of its own: those are outside the app's scope, so the call's end cancels the call's
+    nursery for them, as it always did (the app's scope alone would leave them running and
+    the call's nursery waiting)."""
+    record = Record()
+
+    async def on_status(event: jbtrio.Event) -> None:
+        record.child_up.set()
+        await record.waits("child")
+
+    async def body(call: jbtrio.Call) -> None:
+        await trio.sleep_forever()
+
+    app = handler_app(record, body, on_status)
+    side_cancelled = trio.Event()
+
+    async def side_task() -> None:
+        try:
+            await record.waits("side task")
+        finally:
+            side_cancelled.set()
+
+    class Wrapping:
+        audio_routes = None
+
+        def resolve(self, path: str) -> jbtrio._runtime.AppHandler | None:
+            inner = app.resolve(path)
+            if inner is None:
+                return None
+            handler = inner
+
+            async def wrapped(session: jbtrio._runtime.CallSession) -> None:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(side_task)
+                    await handler(session)
+
+            return wrapped
+
+    async with trio.open_nursery() as nursery:
+        server: Server = await nursery.start(Server(Wrapping()).run_in)
+        async with trio.open_nursery() as client:
+            stream = await server.open_memory_stream()
+            ws = await wrap_client_stream(
+                client,
+                stream,  # type: ignore[arg-type]  # any trio Stream works
+                "localhost",
+                "/h",
+                subprotocols=["ws.jambonz.org"],
+            )
+            await statuses(ws, 1)
+            await record.child_up.wait()
+            await trio.sleep(2)  # the timer task lingers a second after a send (LINGER)
+            await ws.aclose()  # 1000: jambonz ended the call
+            with trio.fail_after(5):  # not left to the server's shutdown
+                await side_cancelled.wait()
+            await trio.sleep(1)
+            assert sorted(record.trace) == ["child cancelled", "side task cancelled"]
+        await server.shutdown(grace=0)
+    assert crash_lines(caplog) == []

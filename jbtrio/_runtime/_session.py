@@ -126,6 +126,7 @@ class CallSession:
         "_tts",
         "_tts_send",
         "_tts_started",
+        "app_scope",
         "call_sid",
         "config",
         "core",
@@ -215,6 +216,10 @@ class CallSession:
         # Told of verbs whose fate after a drop stayed unknown (the app's flows wait on
         # them); set by the app layer.
         self.on_unconfirmed: Callable[[Unconfirmed], None] | None = None
+        # The scope all of the app's work runs in (its nursery's), while it runs: set by the
+        # app layer, only when its handler is the call's own (nothing of a wrapper around it
+        # outside that scope); see end().
+        self.app_scope: trio.CancelScope | None = None
 
     # The parts kept in modules of their own, as methods (functions of the session: no call
     # in between on the per-message path).
@@ -255,6 +260,11 @@ class CallSession:
         if self._socket is not None or self._reconnect_by == math.inf or self.ended:
             return None
         return self._reconnect_by - self.config.reconnect_timeout
+
+    @property
+    def handler(self) -> AppHandler:
+        """The app's handler the call runs."""
+        return self._handler
 
     @property
     def first_reply(self) -> ReplyHandle | None:
@@ -316,6 +326,7 @@ class CallSession:
         self._on_close = None
         self._on_release = None
         self.on_unconfirmed = None
+        self.app_scope = None
         self._socket = None
         self._nursery = None
         self._reader_scope = None
@@ -389,6 +400,8 @@ class CallSession:
         own per call, issue 23)."""
         nursery = self._nursery
         if nursery is not None:
+            if self._ended:  # end() may have left the nursery uncancelled: not for a new task
+                nursery.cancel_scope.cancel()
             nursery.start_soon(function, *args, name=name)
         elif self._early is None:
             self._early = [(function, args, name)]
@@ -401,8 +414,25 @@ class CallSession:
             return
         self._finish(reason)
         self._frames_ready.set()  # the idle writer returns (see _session_writer.writer)
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
+        nursery = self._nursery
+        if nursery is None:
+            return
+        app = self.app_scope
+        if (
+            app is not None
+            and self._timer_scope is not None
+            and self._socket is None
+            and self._partial is None
+            and len(nursery.child_tasks) == 1
+        ):
+            # The app is the call's only task, and the writer waits idle (its own scope, no
+            # timer task) with no socket to touch: woken, it returns. The app's own scope
+            # stops the app, and the call's nursery closes when it is done: cancelling that
+            # nursery costs Trio a walk of every scope of the call and a Cancelled made for
+            # its waiting task (issue 23).
+            app.cancel()
+        else:
+            nursery.cancel_scope.cancel()
 
     def abort(self, reason: str) -> None:
         """End the call at once because it cannot go on (its peer does not read what it
