@@ -254,7 +254,9 @@ class FlowRunner:
         if finished is not None:
             self._finish_waiters[finished_id] = finished  # type: ignore[index]
         try:
-            await self._hand_over(verbs, driver, final=waiter is not None or finished is not None)
+            final = waiter is not None or finished is not None
+            if not self._answer(verbs, driver, final):
+                await self._hand_over(verbs, driver, final=final)
             verbs = None
             if finished_id is not None:
                 self._notify_events_on = True
@@ -350,14 +352,17 @@ class FlowRunner:
                 ai = True
             if prop is None:
                 continue
-            url = hook_url(body.get(prop))
+            url = body.get(prop)
+            if type(url) is not str:  # hook_url() is for the unusual forms (issue 23)
+                url = hook_url(url)
             if url is None:
                 self._hooks_made += 1
                 url = body[prop] = f"/jbtrio/{name.replace(':', '-')}/{self._hooks_made}"
             hooks.insert(0, (url, parser))  # the last verb wins a shared path, as a dict's
             verb_id = body.get("id")
             if verb_id is None and "id" not in body:
-                verb_id = body["id"] = self._new_id()
+                self._ids_made += 1  # self._new_id(), inline (issue 23)
+                verb_id = body["id"] = f"jbf{self._ids_made}"
             if isinstance(verb_id, str):
                 hook_ids.append(verb_id)
         finished_id = None
@@ -371,6 +376,29 @@ class FlowRunner:
                 verbs.insert(0, {"verb": "config", "notifyEvents": True})
                 names.append("config")
         return verbs, tuple(hooks), finished_id, tuple(hook_ids), tuple(names), ai
+
+    def _answer(self, verbs: list[dict[str, Any]], driver: _Driver, final: bool) -> bool:
+        """:meth:`_hand_over`'s usual case (the pending hook answered), without a coroutine
+        of its own (issue 23). False, the driver left as it was, when jambonz no longer waits
+        for that hook: then :meth:`_hand_over` sends the verbs."""
+        handle = driver.pending
+        if handle is None or not handle.is_open:
+            return False
+        replace = driver.after_hook
+        driver.pending = None
+        driver.after_hook = False
+        try:
+            self._session.reply(handle, verbs, now=final)
+        except ReplyError:
+            driver.after_hook = replace  # its window closed meanwhile: a command instead
+            return False
+        except _STEP_ERRORS:
+            if handle.is_open:  # refused, nothing went out: the next step answers it
+                driver.pending = handle
+            driver.after_hook = replace
+            raise
+        driver.answered = handle
+        return True
 
     async def _hand_over(
         self, verbs: list[dict[str, Any]], driver: _Driver, *, final: bool = True

@@ -319,6 +319,21 @@ class Receipts:
             pending.ids = ids
         return ids
 
+    def _carries(self, pending: _Pending, verb_id: str) -> bool:
+        """Whether a tracked frame carries ``verb_id`` (as :meth:`_ids_of` would say). Its
+        ids are not made for this: the frame a receipt names is, as a rule, the latest one,
+        forgotten at once (issue 23)."""
+        ids = pending.ids
+        if ids is not None:
+            return verb_id in ids
+        if not self.enabled:
+            return False
+        for verb in _verbs_of(pending):
+            value = verb.get("id") if "verb" in verb else _verb_id(verb)
+            if type(value) is str and value == verb_id:
+                return True
+        return False
+
     def _index(self) -> None:
         """Put the frames written since the last call in :attr:`_where` (in order: an id
         written twice names its latest frame). Each frame is indexed once."""
@@ -443,7 +458,7 @@ class Receipts:
         written = self._written
         if not written:
             return None
-        if verb_id in self._ids_of(written[-1]):
+        if self._carries(written[-1], verb_id):
             # All of them were read (as a rule: the receipt is the latest frame's), with no
             # index to look it up in (issue 23).
             self._forget_written()

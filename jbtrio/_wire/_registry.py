@@ -258,7 +258,8 @@ def _decoder(
 
         def from_wire(obj: Any, _: Any = None) -> Any:
             kwargs = _envelope(obj, envelope)
-            kwargs["data"] = structure_call_info(_data(obj))
+            data = obj.get("data")
+            kwargs["data"] = structure_call_info(data if type(data) is dict else _data(obj))
             if kwargs["extra"]:
                 return cls(**kwargs)
             message = _new(cls)

@@ -87,7 +87,7 @@ class SpeechResult:
         """Parse a decoded ``speech`` object; ProtocolError names the offending path."""
         # One pass, and no path string unless a check fails: a flow's gather hook is parsed on
         # every round trip (issue 23). The checks and their order are those of the fields.
-        speech = check_object(obj, path)
+        speech = obj if type(obj) is dict else check_object(obj, path)
         is_final = speech.get("is_final")
         if is_final is not None and type(is_final) is not bool:
             check_bool(is_final, f"{path}.is_final")
@@ -106,7 +106,13 @@ class SpeechResult:
                     if type(transcript) is str and (
                         type(confidence) is float or type(confidence) is int
                     ):
-                        alternatives.append(_alternative(transcript, confidence))
+                        # SpeechAlternative(transcript=..., confidence=...) without its
+                        # __init__ (issue 23); confidence stays an int if sent as one
+                        alternative = _new(SpeechAlternative)
+                        _set_transcript(alternative, transcript)
+                        _set_confidence(alternative, confidence)
+                        _set_alt_extra(alternative, {})
+                        alternatives.append(alternative)
                         continue
                 alt_path = f"{path}.alternatives[{index}]"
                 kwargs, alt_extra = split_known(check_object(alt, alt_path), _ALT_SPEC, alt_path)
@@ -149,13 +155,3 @@ _set_language_code: Final = _SPEECH_SETTERS["language_code"]
 _set_extra: Final = _SPEECH_SETTERS["extra"]
 if len(_ALT_SETTERS) != 3 or len(_SPEECH_SETTERS) != 4:
     raise TypeError("SpeechAlternative/SpeechResult gained a field: set it above")
-
-
-def _alternative(transcript: str, confidence: int | float) -> SpeechAlternative:
-    """``SpeechAlternative(transcript=transcript, confidence=confidence)``, see above."""
-    # int | float, not float: compiled (mypyc), a float parameter would turn a peer's 1 into 1.0.
-    alternative = _new(SpeechAlternative)
-    _set_transcript(alternative, transcript)
-    _set_confidence(alternative, confidence)
-    _set_alt_extra(alternative, {})
-    return alternative
