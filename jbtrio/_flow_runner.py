@@ -255,7 +255,7 @@ class FlowRunner:
             self._finish_waiters[finished_id] = finished  # type: ignore[index]
         try:
             final = waiter is not None or finished is not None
-            if not self._answer(verbs, driver, final):
+            if not self._answer(verbs, driver, final):  # the usual case, no coroutine
                 await self._hand_over(verbs, driver, final=final)
             verbs = None
             if finished_id is not None:
@@ -410,16 +410,12 @@ class FlowRunner:
         resumes at once) leaves the ack queued until the flow's next checkpoint, so that
         the next step may still join it; a final step's ack is written at once.
         """
-        handle, driver.pending = driver.pending, None
+        if self._answer(verbs, driver, final):
+            return
+        # jambonz no longer waits for the pending hook, if there was one: a command.
+        driver.pending = None
         replace, driver.after_hook = driver.after_hook, False
         try:
-            if handle is not None and handle.is_open:
-                try:
-                    self._session.reply(handle, verbs, now=final)
-                    driver.answered = handle
-                    return
-                except ReplyError:
-                    pass  # its window closed meanwhile: the verbs go as a command instead
             answered, driver.answered = driver.answered, None
             if not replace and answered is not None and self._session.extend_reply(answered, verbs):
                 driver.answered = answered  # still queued: later steps may join it too
@@ -427,11 +423,7 @@ class FlowRunner:
                 return
             await self._session.send(commands.redirect(verbs, queue=not replace))
         except _STEP_ERRORS:
-            # Refused (too large, invalid): nothing went out, so the flow's next step still
-            # answers what this one would have (rather than leaving the hook to the
-            # automatic ack and the caller to seconds of silence).
-            if handle is not None and handle.is_open:
-                driver.pending = handle
+            # Refused (too large, invalid): nothing went out; the next step sends it again.
             driver.after_hook = replace
             raise
 
