@@ -4,8 +4,9 @@ its reads woken by the run's read poller (:mod:`._poller`)."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import suppress
+from typing import Any
 
 import trio
 
@@ -94,10 +95,12 @@ class RawSocketStream(trio.abc.Stream):
         """Wake the reader waiting in :meth:`readable` (:attr:`inline` left it work)."""
         self._readable.set()
 
-    async def readable(self) -> None:
+    def readable(self) -> Coroutine[Any, Any, None]:
         """Wait for the poller's wake-up (see :attr:`parks`); then :meth:`receive_nowait`
-        reads what came, unless :attr:`inline` read it already."""
-        await self._readable.wait()
+        reads what came, unless :attr:`inline` read it already. The wake-up's own wait,
+        not a coroutine around it: an idle call is parked there, and each coroutine frame
+        it holds is ~200 B (issue 23)."""
+        return self._readable.wait()
 
     async def _wait_readable(self) -> None:
         if self._hung_up:

@@ -218,7 +218,14 @@ class Socket(FrameParsing):
                     await trio.lowlevel.checkpoint()  # between two slices of one read
                     data = self._take_slice()
                 elif pumped is not None and pumped.parks:
-                    data = await self._wait_inline(pumped)
+                    # Parked here, not in a helper coroutine: an idle call's frames are its
+                    # memory (issue 23). The poller's callback reads for us meanwhile.
+                    pumped.inline = self._read_inline
+                    try:
+                        await pumped.readable()
+                    finally:
+                        pumped.inline = None
+                    data = await self._after_inline(pumped)
                 else:
                     # The stream's read inline, not through a helper: a coroutine fewer per
                     # message (issue 23). It is a checkpoint.
@@ -262,14 +269,9 @@ class Socket(FrameParsing):
             self._pumped = None
             self._consumer = None
 
-    async def _wait_inline(self, stream: RawSocketStream) -> bytes | None:
-        """Wait for the poller with :meth:`_read_inline` reading for the reader: the bytes the
-        reader must parse itself, or None when there are none (look again)."""
-        stream.inline = self._read_inline
-        try:
-            await stream.readable()
-        finally:
-            stream.inline = None
+    async def _after_inline(self, stream: RawSocketStream) -> bytes | None:
+        """The reader woken while :meth:`_read_inline` read for it: the bytes it must parse
+        itself, or None when there are none (look again)."""
         error = self._handed_error
         if error is not None:
             self._handed_error = None
@@ -298,7 +300,7 @@ class Socket(FrameParsing):
         return data
 
     def _read_inline(self) -> bool:
-        """The read poller's callback while the reader waits in :meth:`_wait_inline` (from
+        """The read poller's callback while the reader waits in :meth:`receive` (from
         the poller's task; never raises): read what came; hand the messages of a read of
         whole frames to ``deliver`` from here, or leave the reader what else there is to do
         and wake it. True when something was read."""
