@@ -21,7 +21,7 @@ import trio.testing
 from trio_websocket import WebSocketConnection, wrap_client_stream
 
 import jbtrio
-from jbtrio._runtime import Server
+from jbtrio._runtime import Router, Server
 
 SID = "0ddba11-0000-4000-8000-0000000000c1"
 
@@ -42,7 +42,8 @@ def frame(type_: str, msgid: str, **data: Any) -> str:
 
 
 @asynccontextmanager
-async def call_to(app: jbtrio.App) -> AsyncIterator[WebSocketConnection]:
+async def call_to(app: Router) -> AsyncIterator[WebSocketConnection]:
+    """A call's socket to ``app`` (an ``App``, or any router) on a server of its own."""
     async with trio.open_nursery() as nursery:
         server: Server = await nursery.start(Server(app).run_in)
         async with trio.open_nursery() as client:
@@ -431,24 +432,13 @@ async def test_a_wrapped_app_handler_has_all_of_its_tasks_cancelled_at_the_end(
 
             return wrapped
 
-    async with trio.open_nursery() as nursery:
-        server: Server = await nursery.start(Server(Wrapping()).run_in)
-        async with trio.open_nursery() as client:
-            stream = await server.open_memory_stream()
-            ws = await wrap_client_stream(
-                client,
-                stream,  # type: ignore[arg-type]  # any trio Stream works
-                "localhost",
-                "/h",
-                subprotocols=["ws.jambonz.org"],
-            )
-            await statuses(ws, 1)
-            await record.child_up.wait()
-            await trio.sleep(2)  # the timer task lingers a second after a send (LINGER)
-            await ws.aclose()  # 1000: jambonz ended the call
-            with trio.fail_after(5):  # not left to the server's shutdown
-                await side_cancelled.wait()
-            await trio.sleep(1)
-            assert sorted(record.trace) == ["child cancelled", "side task cancelled"]
-        await server.shutdown(grace=0)
+    async with call_to(Wrapping()) as ws:
+        await statuses(ws, 1)
+        await record.child_up.wait()
+        await trio.sleep(2)  # the timer task lingers a second after a send (LINGER)
+        await ws.aclose()  # 1000: jambonz ended the call
+        with trio.fail_after(5):  # not left to the server's shutdown
+            await side_cancelled.wait()
+        await trio.sleep(1)
+        assert sorted(record.trace) == ["child cancelled", "side task cancelled"]
     assert crash_lines(caplog) == []

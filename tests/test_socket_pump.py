@@ -145,30 +145,22 @@ async def test_a_ping_among_messages_is_answered_by_the_reader_and_the_order_kep
         nursery.cancel_scope.cancel()
 
 
-async def test_a_read_larger_than_a_slice_is_parsed_by_the_reader_in_slices() -> None:
-    big = ["a" * 3000, "b" * 3000, "c"]
+@pytest.mark.parametrize(
+    "messages",
+    [
+        pytest.param(["a" * 3000, "b" * 3000, "c"], id="larger than a slice: parsed in slices"),
+        pytest.param([str(index) for index in range(YIELD_EVERY * 3)], id="more than in a row"),
+    ],
+)
+async def test_a_read_the_poller_does_not_hand_on_goes_to_the_reader(messages: list[str]) -> None:
     async with connected() as (ws, peer), trio.open_nursery() as nursery:
         delivered = Delivered()
         await pumping(nursery, ws, delivered)
-        data = frames(peer, *big)
-        assert len(data) > FEED_SLICE
+        data = frames(peer, *messages)
+        assert len(data) > FEED_SLICE or len(messages) > YIELD_EVERY
         write(peer, data)
         await trio.testing.wait_all_tasks_blocked()
-        assert delivered.messages == big
-        assert set(delivered.tasks) == {"pump"}
-        nursery.cancel_scope.cancel()
-
-
-async def test_more_messages_in_one_read_than_are_handed_on_in_a_row_go_to_the_reader() -> None:
-    many = [str(index) for index in range(YIELD_EVERY * 3)]
-    async with connected() as (ws, peer), trio.open_nursery() as nursery:
-        delivered = Delivered()
-        await pumping(nursery, ws, delivered)
-        data = frames(peer, *many)
-        assert len(data) <= FEED_SLICE
-        write(peer, data)
-        await trio.testing.wait_all_tasks_blocked()
-        assert delivered.messages == many
+        assert delivered.messages == messages
         assert set(delivered.tasks) == {"pump"}
         nursery.cancel_scope.cancel()
 
