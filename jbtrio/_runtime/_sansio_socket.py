@@ -7,13 +7,9 @@ whole trio-websocket server, its inbound queue is a separate reader task (two ta
 per message), a cancelled send silently corrupts the stream, and it has no keepalive (the
 trio-websocket backend, :mod:`._tws_socket`, wraps those traps). Here:
 
-- the **reader** is the caller of :meth:`Socket.receive` itself: bytes in, messages out, no
-  task in between; control frames are answered from there (pongs, the close handshake);
-  whatever the peer sends, it yields to the scheduler at a bounded interval (a read is
-  parsed in slices of :data:`FEED_SLICE` bytes, and at most :data:`YIELD_EVERY` queued
-  messages are returned in a row without a checkpoint); with :meth:`Socket.pump`, the usual
-  message (a read of whole text frames, no larger than a slice) is read, parsed and handed
-  on by the read poller's callback while the reader stays parked;
+- the **reader** is the caller of :meth:`Socket.receive` (or :meth:`Socket.pump`) itself,
+  with no task in between, and it yields at a bounded interval whatever the peer sends
+  (:mod:`._sansio_reading`; the frames are parsed in :mod:`._sansio_frames`);
   keepalive pings are queued by :meth:`Socket.keepalive` on the owner's timer and go out with
   the next write, so a socket costs no task of its own;
 - every write goes through one lock, a whole number of frames per ``send_all``; a write that
@@ -39,12 +35,12 @@ from typing import NoReturn
 import trio
 from websockets.protocol import State
 
-from ._rawstream import READ_SIZE, RawSocketStream
+from ._rawstream import RawSocketStream
 from ._sansio_engine import Engine
-from ._sansio_frames import FrameParsing, binary_frame, text_frame
+from ._sansio_frames import binary_frame, text_frame
+from ._sansio_reading import YIELD_EVERY, Reading
 from ._transport_api import (
     ABNORMAL_CLOSURE,
-    FEED_SLICE,
     MAX_FRAGMENTS,
     Handshake,
     Keepalive,
@@ -60,12 +56,8 @@ __all__ = [
     "text_frame",
 ]
 
-#: Messages :meth:`Socket.receive` may return from its queue before it yields once: a flood of
-#: tiny frames parsed from one slice must not keep every other call waiting.
-YIELD_EVERY = 64
 
-
-class Socket(FrameParsing):
+class Socket(Reading):
     """An accepted websocket (:class:`~._transport_api.WebSocket`) on websockets' engine.
 
     :meth:`receive` is called by one task only (the connection's reader). :meth:`send` is
@@ -81,19 +73,11 @@ class Socket(FrameParsing):
         "_close_timeout",
         "_closed",
         "_closed_event",
-        "_consumer",
-        "_handed",
-        "_handed_error",
         "_next_ping",
         "_ping_every",
         "_pong_timeout",
-        "_pumped",
         "_queued",
-        "_reading",
-        "_settle_due",
-        "_since_yield",
         "_stream",
-        "_taken",
         "_write_waiters",
         "_writing",
         "_written",
@@ -189,179 +173,6 @@ class Socket(FrameParsing):
     def subprotocol(self) -> str:
         """The subprotocol accepted in the upgrade."""
         return str(self._protocol.subprotocol)
-
-    # ------------------------------------------------------------------ reading
-
-    async def receive(self) -> str | bytes:
-        """The next message; raises :class:`SocketClosed` when the socket is done.
-
-        Text frames come back as ``str``, binary frames as ``bytes``.
-        """
-        messages = self._messages
-        if messages:
-            # Queued by an earlier slice: returned without reading, but never more than
-            # YIELD_EVERY in a row without a checkpoint, whatever the peer sends.
-            self._since_yield += 1
-            if self._since_yield >= YIELD_EVERY:
-                self._since_yield = 0
-                await trio.lowlevel.checkpoint()
-            if messages:
-                return self._take()
-        self._reading = True
-        try:
-            while not messages:
-                if self.close_code is not None:
-                    raise SocketClosed(self.close_code, self.close_reason)
-                pumped = self._pumped
-                data: bytes | bytearray | None
-                if self._unparsed:
-                    await trio.lowlevel.checkpoint()  # between two slices of one read
-                    data = self._take_slice()
-                elif pumped is not None and pumped.parks:
-                    # Parked here, not in a helper coroutine: an idle call's frames are its
-                    # memory (issue 23). The poller's callback reads for us meanwhile.
-                    pumped.inline = self._read_inline
-                    try:
-                        await pumped.readable()
-                    finally:
-                        pumped.inline = None
-                    data = await self._after_inline(pumped)
-                else:
-                    # The stream's read inline, not through a helper: a coroutine fewer per
-                    # message (issue 23). It is a checkpoint.
-                    try:
-                        data = await self._stream.receive_some(READ_SIZE)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        data = b""
-                    if len(data) > FEED_SLICE:
-                        self._unparsed = memoryview(data)
-                        data = self._take_slice()
-                if data is not None and self._feed(data):
-                    await self._settle(not data)
-        finally:
-            self._reading = False
-        self._since_yield = 0
-        return self._take()
-
-    async def pump(self, deliver: Callable[[str | bytes], None]) -> NoReturn:
-        """Hand every message to ``deliver``, in order, until the socket is done (then
-        raise :class:`SocketClosed`): ``while True: deliver(await self.receive())``, with
-        a task step fewer per message.
-
-        While the reader waits for bytes, the read poller's callback (:meth:`_read_inline`)
-        reads what came and, when it is whole text (or binary) frames in no more than a slice,
-        parses it and hands the messages to ``deliver`` itself, from the poller's task: the
-        reader's task is not woken for the usual message (a Trio task step is ~7% of a hook
-        round trip, issue 23). Anything else (a control frame to answer, the end of the
-        stream, a larger read, more than :data:`YIELD_EVERY` messages, an exception from
-        ``deliver``) wakes the reader, which goes on as if it had read the bytes itself.
-        ``deliver`` must not block; it is called from either task (from the poller's, with
-        the context variables of the task that first started the poller).
-        """
-        stream = self._stream
-        if type(stream) is RawSocketStream:
-            self._pumped = stream
-            self._consumer = deliver
-        try:
-            while True:
-                deliver(await self.receive())
-        finally:
-            self._pumped = None
-            self._consumer = None
-
-    async def _after_inline(self, stream: RawSocketStream) -> bytes | None:
-        """The reader woken while :meth:`_read_inline` read for it: the bytes it must parse
-        itself, or None when there are none (look again)."""
-        error = self._handed_error
-        if error is not None:
-            self._handed_error = None
-            raise error
-        if self._settle_due:
-            self._settle_due = False
-            await self._settle(False)
-            return None
-        data = self._handed
-        if data is not None:
-            self._handed = None
-        elif self._messages:
-            return None  # more than the callback hands on in a row: the reader returns them
-        else:
-            # Woken without a read of the callback's (a hang-up, the poller failing, the
-            # stream closed, a wake-up left from before): read as the stream would.
-            try:
-                data = stream.receive_nowait(READ_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                data = b""
-            if data is None:
-                return None
-        if len(data) > FEED_SLICE:
-            self._unparsed = memoryview(data)
-            data = self._take_slice()
-        return data
-
-    def _read_inline(self) -> bool:
-        """The read poller's callback while the reader waits in :meth:`receive` (from
-        the poller's task; never raises): read what came; hand the messages of a read of
-        whole frames to ``deliver`` from here, or leave the reader what else there is to do
-        and wake it. True when something was read."""
-        stream = self._pumped
-        deliver = self._consumer
-        if stream is None or deliver is None:  # the pump ended: the reader reads
-            return False
-        try:
-            data = stream.receive_nowait(READ_SIZE)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            data = b""
-        if data is None:
-            return False  # nothing to read after all (nothing to wake the reader for)
-        if not data or len(data) > FEED_SLICE:
-            self._handed = data  # the end of the stream, or a read to parse in slices
-        elif self._feed(data):
-            self._settle_due = True  # a pong or a close to write, or the connection over
-        elif len(self._messages) <= YIELD_EVERY:
-            messages = self._messages
-            try:
-                while messages:
-                    deliver(self._take())
-            except Exception as exc:  # the reader raises it, as from its own deliver
-                self._handed_error = exc
-            else:
-                return True
-        # else: more messages than the reader returns in a row: it returns them itself
-        stream.wake()
-        return True
-
-    def _take(self) -> str | bytes:
-        messages = self._messages
-        taken = self._taken
-        message = messages[taken]
-        taken += 1
-        if taken == len(messages):
-            messages.clear()
-            self._taken = 0
-        else:
-            messages[taken - 1] = b""  # not kept until the list is read out
-            self._taken = taken
-        return message
-
-    def _take_slice(self) -> bytes:
-        rest = self._unparsed
-        data, self._unparsed = bytes(rest[:FEED_SLICE]), rest[FEED_SLICE:]
-        return data
-
-    async def _read(self) -> bytes | bytearray:
-        try:
-            return await self._stream.receive_some(READ_SIZE)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return b""
-
-    async def _settle(self, eof: bool) -> None:
-        """After a read: write what the engine answered, and note a close (``eof``: the
-        stream ended)."""
-        if self._protocol.writes:  # it answered a ping or a close, or failed the socket
-            await self._flush()
-        if self._protocol.state is State.CLOSED or eof:
-            self._note_closed()
 
     # ------------------------------------------------------------------ keepalive
 
