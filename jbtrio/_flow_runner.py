@@ -352,17 +352,14 @@ class FlowRunner:
                 ai = True
             if prop is None:
                 continue
-            url = body.get(prop)
-            if type(url) is not str:  # hook_url() is for the unusual forms (issue 23)
-                url = hook_url(url)
+            url = hook_url(body.get(prop))
             if url is None:
                 self._hooks_made += 1
                 url = body[prop] = f"/jbtrio/{name.replace(':', '-')}/{self._hooks_made}"
             hooks.insert(0, (url, parser))  # the last verb wins a shared path, as a dict's
             verb_id = body.get("id")
             if verb_id is None and "id" not in body:
-                self._ids_made += 1  # self._new_id(), inline (issue 23)
-                verb_id = body["id"] = f"jbf{self._ids_made}"
+                verb_id = body["id"] = self._new_id()
             if isinstance(verb_id, str):
                 hook_ids.append(verb_id)
         finished_id = None

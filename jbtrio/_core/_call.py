@@ -60,7 +60,7 @@ from ._events import (
     received,
 )
 from ._outbox import Frame, Outbox
-from ._receipts import _STACK_ACKS, Receipts, Verdict, replaces_stack
+from ._receipts import Receipts, Verdict, replaces_stack
 from ._reply import ReplyHandle, ReplyState
 from ._session_start import SessionStart
 from ._stall import StallWatch
@@ -345,13 +345,7 @@ class CallCore(SessionStart):
                 "session:new must be answered with a non-empty verb list "
                 "(jambonz rejects the call otherwise)"
             )
-        receipts = self._receipts
-        # receipts.stamps(handle), inline (issue 23)
-        stamped = (
-            receipts.stamp(verbs)
-            if verbs and receipts.enabled and isinstance(handle.message, _STACK_ACKS)
-            else verbs
-        )
+        stamped = self._receipts.stamp(verbs) if verbs and self._receipts.stamps(handle) else verbs
         ack = Ack.of_dicts(handle.ack_msgid, stamped)
         if self._validate and ack.verbs and not known_valid(verbs or (), self.config.jambonz):
             validate(list(ack.verbs), jambonz=self.config.jambonz)

@@ -106,6 +106,16 @@ class _Pending:
     ids: frozenset[str] | None = None
 
 
+def _ids_in(pending: _Pending) -> list[str]:
+    """The string ids of a tracked frame's verbs, in order."""
+    found: list[str] = []
+    for verb in _verbs_of(pending):
+        value = verb.get("id") if "verb" in verb else _verb_id(verb)
+        if type(value) is str:
+            found.append(value)
+    return found
+
+
 def _verbs_of(pending: _Pending) -> tuple[dict[str, Any], ...]:
     """The verbs of a tracked frame: an ack's, or a ``redirect``'s (its list is the core's
     own, made when it was stamped or rewritten: nothing changes it after it is queued)."""
@@ -307,16 +317,7 @@ class Receipts:
         """The verb ids a tracked frame carries (none without receipts), made once."""
         ids = pending.ids
         if ids is None:
-            if self.enabled:
-                found = []
-                for verb in _verbs_of(pending):
-                    value = verb.get("id") if "verb" in verb else _verb_id(verb)
-                    if type(value) is str:
-                        found.append(value)
-                ids = frozenset(found)
-            else:
-                ids = _NONE
-            pending.ids = ids
+            ids = pending.ids = frozenset(_ids_in(pending)) if self.enabled else _NONE
         return ids
 
     def _carries(self, pending: _Pending, verb_id: str) -> bool:
@@ -326,13 +327,7 @@ class Receipts:
         ids = pending.ids
         if ids is not None:
             return verb_id in ids
-        if not self.enabled:
-            return False
-        for verb in _verbs_of(pending):
-            value = verb.get("id") if "verb" in verb else _verb_id(verb)
-            if type(value) is str and value == verb_id:
-                return True
-        return False
+        return self.enabled and verb_id in _ids_in(pending)
 
     def _index(self) -> None:
         """Put the frames written since the last call in :attr:`_where` (in order: an id

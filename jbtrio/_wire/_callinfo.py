@@ -19,15 +19,7 @@ from typing import Any, Final
 import attrs
 
 from .._errors import ProtocolError
-from ._fields import (
-    MAX_ID_CHARS,
-    check_id,
-    check_object,
-    check_str,
-    spec_of,
-    validate_extra,
-    wire,
-)
+from ._fields import check_id, check_object, check_str, spec_of, validate_extra, wire
 
 __all__ = ["CallInfo", "structure_call_info", "unstructure_call_info"]
 
@@ -130,9 +122,6 @@ def structure_call_info(obj: Any, path: str = "$.data") -> CallInfo:
             attr = str_attr(key)
             if attr is not None:
                 fields[attr] = value
-                continue
-            if key == "call_sid" and len(value) <= MAX_ID_CHARS:
-                fields["call_sid"] = value  # check_id's work, without a call (issue 23)
                 continue
         entry = _CALL_INFO_SPEC.get(key)
         if entry is None or value is None:

@@ -137,12 +137,7 @@ def decode(text: str | bytes) -> Message:
         if "UTF-8" in reason:
             raise from_none(ProtocolError(f"invalid UTF-8: {reason}", text))  # noqa: B904
         raise from_none(ProtocolError(f"invalid JSON: {reason}", text))  # noqa: B904
-    # _may_be_too_deep's first test, inline: a usual frame makes no call (issue 23)
-    if (
-        not ((type(text) is str or type(text) is bytes) and len(text) <= 2 * MAX_DEPTH)
-        and _may_be_too_deep(text)
-        and _depth(obj) > MAX_DEPTH
-    ):
+    if _may_be_too_deep(text) and _depth(obj) > MAX_DEPTH:
         raise ProtocolError(
             f"nested deeper than {MAX_DEPTH} levels (such a frame could not be re-encoded)", text
         )
