@@ -107,9 +107,7 @@ class Reading(FrameParsing):
                         data = await self._stream.receive_some(READ_SIZE)
                     except (trio.BrokenResourceError, trio.ClosedResourceError):
                         data = b""
-                    if len(data) > FEED_SLICE:
-                        self._unparsed = memoryview(data)
-                        data = self._take_slice()
+                    data = self._first_slice(data)
                 if data is not None and self._feed(data):
                     await self._settle(not data)
         finally:
@@ -143,7 +141,7 @@ class Reading(FrameParsing):
             self._pumped = None
             self._consumer = None
 
-    async def _after_inline(self, stream: RawSocketStream) -> bytes | None:
+    async def _after_inline(self, stream: RawSocketStream) -> bytes | bytearray | None:
         """The reader woken while :meth:`_read_inline` read for it: the bytes it must parse
         itself, or None when there are none (look again)."""
         error = self._handed_error
@@ -162,16 +160,10 @@ class Reading(FrameParsing):
         else:
             # Woken without a read of the callback's (a hang-up, the poller failing, the
             # stream closed, a wake-up left from before): read as the stream would.
-            try:
-                data = stream.receive_nowait(READ_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                data = b""
+            data = _read_now(stream)
             if data is None:
                 return None
-        if len(data) > FEED_SLICE:
-            self._unparsed = memoryview(data)
-            data = self._take_slice()
-        return data
+        return self._first_slice(data)
 
     def _read_inline(self) -> bool:
         """The read poller's callback while the reader waits in :meth:`receive` (from
@@ -182,10 +174,7 @@ class Reading(FrameParsing):
         deliver = self._consumer
         if stream is None or deliver is None:  # the pump ended: the reader reads
             return False
-        try:
-            data = stream.receive_nowait(READ_SIZE)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            data = b""
+        data = _read_now(stream)
         if data is None:
             return False  # nothing to read after all (nothing to wake the reader for)
         if not data or len(data) > FEED_SLICE:
@@ -218,6 +207,14 @@ class Reading(FrameParsing):
             self._taken = taken
         return message
 
+    def _first_slice(self, data: bytes | bytearray) -> bytes | bytearray:
+        """``data``, or its first slice when it is larger (the rest is parsed a slice at a
+        time, with a checkpoint between two)."""
+        if len(data) > FEED_SLICE:
+            self._unparsed = memoryview(data)
+            return self._take_slice()
+        return data
+
     def _take_slice(self) -> bytes:
         rest = self._unparsed
         data, self._unparsed = bytes(rest[:FEED_SLICE]), rest[FEED_SLICE:]
@@ -236,3 +233,12 @@ class Reading(FrameParsing):
             await self._flush()
         if self._protocol.state is State.CLOSED or eof:
             self._note_closed()
+
+
+def _read_now(stream: RawSocketStream) -> bytes | None:
+    """What has arrived on ``stream`` (None: nothing; ``b""``: the end, or the stream broke
+    or was closed, as a read of :meth:`Reading.receive` takes it)."""
+    try:
+        return stream.receive_nowait(READ_SIZE)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        return b""
