@@ -28,6 +28,15 @@ PYTHON = sys.executable
 #: The compiled build's interpreter (``bash scripts/build-compiled`` makes .venv-compiled):
 #: the ``jbtrio_flow_compiled`` server runs the flow bench server with it.
 COMPILED_PYTHON = BENCH.parent / ".venv-compiled" / "bin" / "python"
+#: An optimized CPython build's venv (``jbtrio_flow_optimized``): the ``jbtrio_flow`` server on
+#: an interpreter built with profile-guided and link-time optimization, as Debian's and Ubuntu's
+#: ``python3.11`` and the official Docker images are (pyenv's default build is neither).
+#: :func:`ensure_optimized_venv` makes it from :data:`OPTIMIZED_BASE` on first use.
+OPTIMIZED_VENV = BENCH.parent / ".venv-optimized"
+OPTIMIZED_PYTHON = OPTIMIZED_VENV / "bin" / "python"
+#: The interpreter ``.venv-optimized`` is made from: ``$JBTRIO_BENCH_OPTIMIZED_PYTHON``, else
+#: Debian's (``apt-get install python3.11-venv`` on Debian 12).
+OPTIMIZED_BASE = Path(os.environ.get("JBTRIO_BENCH_OPTIMIZED_PYTHON", "/usr/bin/python3.11"))
 NODE = shutil.which("node") or "node"
 NPM = shutil.which("npm") or "npm"
 
@@ -42,10 +51,12 @@ MAIN = ("jbtrio", "jambonz_sdk", "node_client_ws", "ws_bare")
 #: defaults, jbtrio building a Gather per answer, and jbtrio
 #: served by 2 worker processes behind an acceptor (``jbtrio serve --workers 2``), and jbtrio
 #: on its other websocket backend (``ServerConfig(transport="trio-websocket")``); and the flow
-#: app on the mypyc-compiled build (``jbtrio_flow_compiled``: needs .venv-compiled).
+#: app on the mypyc-compiled build (``jbtrio_flow_compiled``: needs .venv-compiled) and on an
+#: optimized CPython build (``jbtrio_flow_optimized``: see :data:`OPTIMIZED_VENV`).
 EXTRAS = (
     "jbtrio_flow",
     "jbtrio_flow_compiled",
+    "jbtrio_flow_optimized",
     "jbtrio_transport",
     "tw_bare",
     "jbtrio_embedded",
@@ -61,7 +72,7 @@ BEFORE = ("jbtrio_before", "jbtrio_flow_before")
 #: The servers of the compiled build (``COMPILED_PYTHON``).
 COMPILED = ("jbtrio_flow_compiled",)
 #: Every server, in the order a round runs them (the flow apps right after ``jbtrio``).
-SERVERS = (MAIN[0], *EXTRAS[:2], *MAIN[1:], *EXTRAS[2:])
+SERVERS = (MAIN[0], *EXTRAS[:3], *MAIN[1:], *EXTRAS[3:])
 #: ``jbtrio_before`` (only with ``--before DIR``) is the ``jbtrio`` bench server of another
 #: checkout (``git archive COMMIT | tar -x -C DIR``), ``jbtrio_flow_before`` its
 #: ``jbtrio_flow`` one, for before/after ratios in one run: see :func:`server_command`'s
@@ -88,6 +99,25 @@ def ensure_node_modules() -> None:
                 timeout=600,
             )
             return
+
+
+def ensure_optimized_venv() -> str | None:
+    """None when ``.venv-optimized`` can run the bench server (made now from
+    :data:`OPTIMIZED_BASE` with this checkout's jbtrio, editable, when missing), else why not."""
+    if OPTIMIZED_PYTHON.exists():
+        return None
+    if not OPTIMIZED_BASE.exists():
+        return f"no {OPTIMIZED_BASE} (set JBTRIO_BENCH_OPTIMIZED_PYTHON)"
+    log(f"making {OPTIMIZED_VENV} from {OPTIMIZED_BASE}")
+    made = subprocess.run([str(OPTIMIZED_BASE), "-m", "venv", str(OPTIMIZED_VENV)], check=False)
+    if made.returncode == 0:
+        pip = [str(OPTIMIZED_PYTHON), "-m", "pip", "install", "--quiet"]
+        pip += ["--disable-pip-version-check"]
+        made = subprocess.run([*pip, "-e", str(BENCH.parent)], check=False, timeout=600)
+    if made.returncode != 0:
+        shutil.rmtree(OPTIMIZED_VENV, ignore_errors=True)
+        return f"could not make {OPTIMIZED_VENV} from {OPTIMIZED_BASE}"
+    return None
 
 
 def jbtrio_tts_missing() -> str | None:
@@ -132,6 +162,7 @@ def server_command(
         "jbtrio": [PYTHON, script, "0", *(["--tts"] if tts else [])],
         "jbtrio_flow": [PYTHON, script, "0", "--flow"],
         "jbtrio_flow_compiled": [str(COMPILED_PYTHON), script, "0", "--flow", "--expect-compiled"],
+        "jbtrio_flow_optimized": [str(OPTIMIZED_PYTHON), script, "0", "--flow"],
         "tw_bare": [PYTHON, script, "0", "--bare-tw"],
         "jbtrio_transport": [PYTHON, script, "0", "--bare-transport"],
         "jbtrio_embedded": [PYTHON, script, "0", "--no-gc-tuning"],

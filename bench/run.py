@@ -26,7 +26,10 @@ app on the trio-websocket backend, ``ServerConfig(transport="trio-websocket")``)
 ``jbtrio_flow_before``: that checkout's ``jbtrio`` and ``jbtrio_flow`` servers, for
 before/after ratios in one run; ``jbtrio_flow_compiled``: the ``jbtrio_flow`` server run by
 .venv-compiled's Python, the mypyc-compiled build (``bash scripts/build-compiled`` first;
-without it the default server list leaves it out).
+without it the default server list leaves it out); ``jbtrio_flow_optimized``: the
+``jbtrio_flow`` server on an optimized CPython build (PGO and LTO, as Debian's ``python3.11``
+is; .venv-optimized, made on first use from ``$JBTRIO_BENCH_OPTIMIZED_PYTHON`` or
+``/usr/bin/python3.11``; left out when neither exists).
 
 Cases: hook round trips/s at 1, 100 and 1,000 concurrent calls (with ack latency p50/p99 and the
 server's CPU seconds per 10,000 messages at 100 calls); call set-ups/s; RSS per idle call at
@@ -66,6 +69,7 @@ from _servers import (  # noqa: E402
     EXTRAS,
     SERVERS,
     ensure_node_modules,
+    ensure_optimized_venv,
     jbtrio_tts_missing,
     loadgen,
     log,
@@ -284,6 +288,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         log(f"skipping {', '.join(COMPILED)}: no compiled build (bash scripts/build-compiled)")
         servers = [s for s in servers if s not in COMPILED]
+    if "jbtrio_flow_optimized" in servers:
+        why = ensure_optimized_venv()
+        if why is not None:
+            if args.servers != parser.get_default("servers"):
+                parser.error(f"jbtrio_flow_optimized: {why}")
+            log(f"skipping jbtrio_flow_optimized: {why}")
+            servers.remove("jbtrio_flow_optimized")
     wanted = set(args.cases.split(","))
 
     started = time.monotonic()
