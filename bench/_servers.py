@@ -37,6 +37,10 @@ OPTIMIZED_PYTHON = OPTIMIZED_VENV / "bin" / "python"
 #: The interpreter ``.venv-optimized`` is made from: ``$JBTRIO_BENCH_OPTIMIZED_PYTHON``, else
 #: Debian's (``apt-get install python3.11-venv`` on Debian 12).
 OPTIMIZED_BASE = Path(os.environ.get("JBTRIO_BENCH_OPTIMIZED_PYTHON", "/usr/bin/python3.11"))
+#: The compiled build on that interpreter (``jbtrio_flow_optimized_compiled``), made by
+#: ``JBTRIO_COMPILED_VENV=.venv-optimized-compiled JBTRIO_COMPILED_BASE=/usr/bin/python3.11
+#: bash scripts/build-compiled``.
+OPTIMIZED_COMPILED_PYTHON = BENCH.parent / ".venv-optimized-compiled" / "bin" / "python"
 NODE = shutil.which("node") or "node"
 NPM = shutil.which("npm") or "npm"
 
@@ -52,11 +56,13 @@ MAIN = ("jbtrio", "jambonz_sdk", "node_client_ws", "ws_bare")
 #: served by 2 worker processes behind an acceptor (``jbtrio serve --workers 2``), and jbtrio
 #: on its other websocket backend (``ServerConfig(transport="trio-websocket")``); and the flow
 #: app on the mypyc-compiled build (``jbtrio_flow_compiled``: needs .venv-compiled) and on an
-#: optimized CPython build (``jbtrio_flow_optimized``: see :data:`OPTIMIZED_VENV`).
+#: optimized CPython build (``jbtrio_flow_optimized``: see :data:`OPTIMIZED_VENV`), both
+#: (``jbtrio_flow_optimized_compiled``: :data:`OPTIMIZED_COMPILED_PYTHON`).
 EXTRAS = (
     "jbtrio_flow",
     "jbtrio_flow_compiled",
     "jbtrio_flow_optimized",
+    "jbtrio_flow_optimized_compiled",
     "jbtrio_transport",
     "tw_bare",
     "jbtrio_embedded",
@@ -69,10 +75,13 @@ EXTRAS = (
 )
 #: The servers of another checkout (``--before DIR``).
 BEFORE = ("jbtrio_before", "jbtrio_flow_before")
-#: The servers of the compiled build (``COMPILED_PYTHON``).
-COMPILED = ("jbtrio_flow_compiled",)
+#: The servers of a compiled build, and their interpreters.
+COMPILED = {
+    "jbtrio_flow_compiled": COMPILED_PYTHON,
+    "jbtrio_flow_optimized_compiled": OPTIMIZED_COMPILED_PYTHON,
+}
 #: Every server, in the order a round runs them (the flow apps right after ``jbtrio``).
-SERVERS = (MAIN[0], *EXTRAS[:3], *MAIN[1:], *EXTRAS[3:])
+SERVERS = (MAIN[0], *EXTRAS[:4], *MAIN[1:], *EXTRAS[4:])
 #: ``jbtrio_before`` (only with ``--before DIR``) is the ``jbtrio`` bench server of another
 #: checkout (``git archive COMMIT | tar -x -C DIR``), ``jbtrio_flow_before`` its
 #: ``jbtrio_flow`` one, for before/after ratios in one run: see :func:`server_command`'s
@@ -163,6 +172,13 @@ def server_command(
         "jbtrio_flow": [PYTHON, script, "0", "--flow"],
         "jbtrio_flow_compiled": [str(COMPILED_PYTHON), script, "0", "--flow", "--expect-compiled"],
         "jbtrio_flow_optimized": [str(OPTIMIZED_PYTHON), script, "0", "--flow"],
+        "jbtrio_flow_optimized_compiled": [
+            str(OPTIMIZED_COMPILED_PYTHON),
+            script,
+            "0",
+            "--flow",
+            "--expect-compiled",
+        ],
         "tw_bare": [PYTHON, script, "0", "--bare-tw"],
         "jbtrio_transport": [PYTHON, script, "0", "--bare-transport"],
         "jbtrio_embedded": [PYTHON, script, "0", "--no-gc-tuning"],

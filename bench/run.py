@@ -29,7 +29,9 @@ before/after ratios in one run; ``jbtrio_flow_compiled``: the ``jbtrio_flow`` se
 without it the default server list leaves it out); ``jbtrio_flow_optimized``: the
 ``jbtrio_flow`` server on an optimized CPython build (PGO and LTO, as Debian's ``python3.11``
 is; .venv-optimized, made on first use from ``$JBTRIO_BENCH_OPTIMIZED_PYTHON`` or
-``/usr/bin/python3.11``; left out when neither exists).
+``/usr/bin/python3.11``; left out when neither exists); ``jbtrio_flow_optimized_compiled``:
+both (``JBTRIO_COMPILED_VENV=.venv-optimized-compiled JBTRIO_COMPILED_BASE=/usr/bin/python3.11
+bash scripts/build-compiled`` first).
 
 Cases: hook round trips/s at 1, 100 and 1,000 concurrent calls (with ack latency p50/p99 and the
 server's CPU seconds per 10,000 messages at 100 calls); call set-ups/s; RSS per idle call at
@@ -65,7 +67,6 @@ from _report import Results, headline, summarise, table  # noqa: E402
 from _servers import (  # noqa: E402
     BEFORE,
     COMPILED,
-    COMPILED_PYTHON,
     EXTRAS,
     SERVERS,
     ensure_node_modules,
@@ -281,13 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(servers) - set(SERVERS)
     if unknown:
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
-    if not COMPILED_PYTHON.exists() and set(servers) & set(COMPILED):
-        if args.servers != parser.get_default("servers"):
-            parser.error(
-                f"{', '.join(COMPILED)}: no {COMPILED_PYTHON} (bash scripts/build-compiled)"
-            )
-        log(f"skipping {', '.join(COMPILED)}: no compiled build (bash scripts/build-compiled)")
-        servers = [s for s in servers if s not in COMPILED]
+    for name, python in COMPILED.items():
+        if name in servers and not python.exists():
+            why = f"no {python} (bash scripts/build-compiled: README, The compiled build)"
+            if args.servers != parser.get_default("servers"):
+                parser.error(f"{name}: {why}")
+            log(f"skipping {name}: {why}")
+            servers.remove(name)
     if "jbtrio_flow_optimized" in servers:
         why = ensure_optimized_venv()
         if why is not None:
