@@ -253,3 +253,51 @@ async def test_the_poller_yields_while_it_reads_for_many_sockets(sockets: int) -
     # One step to wake, one more per HANDLED_PER_CHECKPOINT reads (the events may come in
     # more than one batch: at least that many).
     assert steps.steps["jbtrio read poller"] >= 1 + sockets // _poller.HANDLED_PER_CHECKPOINT
+
+
+async def test_the_usual_read_is_handed_on_without_the_general_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whole text frames go from the read to ``deliver`` by one plain function
+    (``whole_text_frames``), neither through the socket's ``_feed`` nor its queue (issue 23);
+    anything else still takes the general path, in order."""
+    fed: list[bytes] = []
+    parsed: list[bytes] = []
+    feed, parse = Socket._feed, Socket._parse
+
+    def feed_spy(self: Socket, data: bytes | bytearray) -> bool:
+        fed.append(bytes(data))
+        return feed(self, data)
+
+    def parse_spy(self: Socket, data: bytes | bytearray) -> None:
+        parsed.append(bytes(data))
+        parse(self, data)
+
+    monkeypatch.setattr(Socket, "_feed", feed_spy)
+    monkeypatch.setattr(Socket, "_parse", parse_spy)
+    async with connected() as (ws, peer), trio.open_nursery() as nursery:
+        delivered = Delivered()
+        await pumping(nursery, ws, delivered)
+        write(peer, frames(peer, "one", "two"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert delivered.messages == ["one", "two"]
+        assert set(delivered.tasks) == {"jbtrio read poller"}
+        assert fed == parsed == []
+        write(peer, frames(peer, "three", Frame(Opcode.PING, b"p"), "four"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert delivered.messages == ["one", "two", "three", "four"]
+        assert len(parsed) == 1  # the general parser, which hands the ping to the engine
+        nursery.cancel_scope.cancel()
+
+
+async def test_messages_after_one_deliver_refused_stay_for_the_reader() -> None:
+    async with connected() as (ws, peer), trio.open_nursery() as nursery:
+        delivered = Delivered(fail_on="bad")
+        raised = await pumping(nursery, ws, delivered)
+        write(peer, frames(peer, "good", "bad", "unread", "last"))
+        await trio.testing.wait_all_tasks_blocked()
+        assert delivered.messages == ["good"]
+        assert len(raised) == 1
+        assert isinstance(raised[0], ValueError)
+        assert [await ws.receive(), await ws.receive()] == ["unread", "last"]
+        nursery.cancel_scope.cancel()

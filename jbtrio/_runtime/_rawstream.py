@@ -35,13 +35,13 @@ class RawSocketStream(trio.abc.Stream):
     # Slots (Trio's stream ABCs have none of their own): one stream per live call, and an
     # instance dict of its attributes is ~300 B more.
     __slots__ = (
-        "_closed",
         "_fresh",
         "_hung_up",
         "_maybe_more",
         "_poller",
         "_readable",
         "_registered",
+        "closed",
         "inline",
         "remote",
         "socket",
@@ -58,7 +58,9 @@ class RawSocketStream(trio.abc.Stream):
         # the time it is accepted: the first read tries before it waits.
         self._maybe_more = True
         self._fresh = True  # no read yet (see receive_some)
-        self._closed = False
+        self.closed = False
+        """Whether :meth:`aclose` (or :meth:`close_now`) was called; set by the stream only.
+        An attribute, not a property: it is read for every message sent (issue 23)."""
         self._readable = Wakeup()
         self._poller: ReadPoller | None = None
         self._registered = False
@@ -76,8 +78,10 @@ class RawSocketStream(trio.abc.Stream):
             inline = self.inline
             # Only while the reader is parked in :meth:`readable` (a cancelled wait is not:
             # Trio clears the waiter as it cancels) and the poller works.
-            if inline is not None and self._readable.waiting and not self._poller_failed():
-                return inline()
+            if inline is not None and self._readable.waiting:
+                poller = self._poller  # _poller_failed() inline: it runs per message (issue 23)
+                if poller is not None and not poller.failed:
+                    return inline()
         self._readable.set()
         return False
 
@@ -89,7 +93,7 @@ class RawSocketStream(trio.abc.Stream):
     def parks(self) -> bool:
         """Whether a read would wait for the poller's wake-up (its usual case): then
         :meth:`readable` may wait instead, with :attr:`inline` set."""
-        return not (self._maybe_more or self._hung_up or self._closed or self._poller_failed())
+        return not (self._maybe_more or self._hung_up or self.closed or self._poller_failed())
 
     def wake(self) -> None:
         """Wake the reader waiting in :meth:`readable` (:attr:`inline` left it work)."""
@@ -118,7 +122,7 @@ class RawSocketStream(trio.abc.Stream):
             await self._readable.wait()  # set by the poller on every arrival (edge-triggered)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if self._closed:
+        if self.closed:
             raise trio.ClosedResourceError("the stream is closed")
         size = max_bytes or READ_SIZE
         sock = self.socket
@@ -146,7 +150,7 @@ class RawSocketStream(trio.abc.Stream):
                 await self._wait_readable()
                 continue
             except OSError as exc:
-                if self._closed:
+                if self.closed:
                     raise trio.ClosedResourceError("the stream was closed") from None
                 raise trio.BrokenResourceError(str(exc)) from exc
             self._maybe_more = len(data) == size
@@ -156,7 +160,7 @@ class RawSocketStream(trio.abc.Stream):
         """What has arrived, without waiting: ``None`` when nothing has (then
         :meth:`receive_some` waits for readability first), ``b""`` at the end of the stream.
         Not a checkpoint."""
-        if self._closed:
+        if self.closed:
             raise trio.ClosedResourceError("the stream is closed")
         self._fresh = False
         try:
@@ -169,8 +173,25 @@ class RawSocketStream(trio.abc.Stream):
         self._maybe_more = len(data) == max_bytes
         return data
 
+    def read_now(self) -> bytes | None:
+        """:meth:`receive_nowait` of :data:`READ_SIZE` bytes, with a stream that broke or was
+        closed read as its end (``b""``), as a read of the socket's reader takes it: one call
+        per message fewer from the poller's callback (issue 23)."""
+        if self.closed:
+            return b""
+        self._fresh = False
+        try:
+            data = self.socket.recv(READ_SIZE)
+        except BlockingIOError:
+            self._maybe_more = False
+            return None
+        except OSError:
+            return b""
+        self._maybe_more = len(data) == READ_SIZE
+        return data
+
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        if self._closed:
+        if self.closed:
             raise trio.ClosedResourceError("the stream is closed")
         await trio.lowlevel.checkpoint_if_cancelled()
         sock = self.socket
@@ -182,17 +203,12 @@ class RawSocketStream(trio.abc.Stream):
                 await trio.lowlevel.wait_writable(sock)
                 continue
             except OSError as exc:
-                if self._closed:
+                if self.closed:
                     raise trio.ClosedResourceError("the stream was closed") from None
                 raise trio.BrokenResourceError(str(exc)) from exc
             if sent == len(view):
                 return
             view = memoryview(view)[sent:]
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`aclose` was called."""
-        return self._closed
 
     async def wait_send_all_might_not_block(self) -> None:
         await trio.lowlevel.wait_writable(self.socket)
@@ -205,8 +221,8 @@ class RawSocketStream(trio.abc.Stream):
         """Close the socket without a checkpoint (what ``aclose_forcefully`` would do, minus
         its cancel scope and the ``Cancelled`` it raises: a flood of connections closing at
         once costs less)."""
-        if not self._closed:
-            self._closed = True
+        if not self.closed:
+            self.closed = True
             if self._poller is not None:
                 self._poller.unregister(self.socket)
             self._readable.set()  # a reader parked on the poller finds the stream closed

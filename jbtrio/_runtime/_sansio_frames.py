@@ -6,8 +6,9 @@ round trip's transport work (issue 23): the socket parses well-formed data frame
 (and the peer's valid close of an open socket, as the engine would), and hands websockets'
 engine every other control frame whole, and whatever fails the connection (with the rest of
 the stream), so every check, close code and reason stays the engine's. Kept in a module of
-its own, as the socket's reading, keepalive, writing and closing are its own; with the
-server's own frames (:func:`text_frame`, :func:`binary_frame`), made without the engine too.
+its own, as the socket's reading, keepalive, writing and closing are its own; the usual
+read (whole text frames) and the server's own frames (:func:`text_frame`,
+:func:`binary_frame`) are plain functions of :mod:`._sansio_codec`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
+from ._sansio_codec import binary_frame, text_frame, whole_text_frames
 from ._sansio_engine import Engine, made
 
 try:
@@ -83,6 +85,15 @@ class FrameParsing:
             self._engine_only = True
             self._engine().receive_data(data)
             self._take_events()
+        elif (
+            self._rest is None
+            and self._fragment_opcode is None
+            and type(data) is bytes
+            and (whole := whole_text_frames(data, self._max_size)) is not None
+        ):
+            # The usual read, whole text frames: one plain function (compiled in the compiled
+            # build), not the general parser's methods per frame (issue 23).
+            self._messages += whole
         else:
             self._parse(data)
         protocol = self._protocol
@@ -291,23 +302,3 @@ class FrameParsing:
             self._failed = True
             self._engine().fail(1007, "invalid UTF-8 in a text frame")
             self._engine_only = True
-
-
-def text_frame(payload: bytes) -> bytes:
-    """One unfragmented, unmasked text frame (RFC 6455 §5.2) carrying ``payload``."""
-    size = len(payload)
-    if size < 126:
-        return bytes((0x81, size)) + payload
-    if size < 65536:
-        return b"\x81\x7e" + size.to_bytes(2, "big") + payload
-    return b"\x81\x7f" + size.to_bytes(8, "big") + payload
-
-
-def binary_frame(payload: bytes) -> bytes:
-    """One unfragmented, unmasked binary frame carrying ``payload``."""
-    size = len(payload)
-    if size < 126:
-        return bytes((0x82, size)) + payload
-    if size < 65536:
-        return b"\x82\x7e" + size.to_bytes(2, "big") + payload
-    return b"\x82\x7f" + size.to_bytes(8, "big") + payload
