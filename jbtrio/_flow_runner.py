@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncGenerator, Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from types import AsyncGeneratorType
 from typing import Any, Final, TypeVar
 
@@ -68,7 +68,7 @@ _C = TypeVar("_C")
 #: A parked flow's waiter failed with this by :meth:`FlowRunner.stop`: never raised, its
 #: step returns :data:`_CLOSED` instead.
 _CLOSING: Final = HookFailed("flow", "the flow is being closed")
-#: What a closed step returns to :meth:`FlowRunner._drive`, which then ends the flow.
+#: What a closed step returns to :meth:`FlowRunner.run`, which then ends the flow.
 _CLOSED: Final[Any] = object()
 
 
@@ -237,27 +237,19 @@ class FlowRunner:
 
         Returns the typed payload of the hook that fired, or ``None``; ``_CLOSED`` when
         ``closable`` (the driver's own flow task steps) and :meth:`stop` closed the flow.
+        (:meth:`run` does the same for a flow's steps, inline.)
         """
         driver = driver or self._main
-        verbs: list[dict[str, Any]] | None
-        verbs, hooks, finished_id, hook_ids, names, ai = self._prepare(step)
+        waiter, hooks, finished_id, finished, verbs = self._hand_in(step, driver)
         # Neither what the flow yielded nor its wire verbs is held while the flow waits for
         # a hook: they are sent by then (issue 23: memory per parked call). Dropped by
         # assigning None, not ``del``: mypyc cannot delete a compiled coroutine's locals.
         step = None
-        if ai:
-            self._prepare_llm(verbs)
-        waiter = _HookWaiter(names, hook_ids) if hooks else None
-        finished = trio.Event() if finished_id is not None else None
-        for hook, _ in hooks:
-            self._hook_waiters[hook] = waiter  # type: ignore[assignment]
-        if finished is not None:
-            self._finish_waiters[finished_id] = finished  # type: ignore[index]
         try:
-            final = waiter is not None or finished is not None
-            if not self._answer(verbs, driver, final):  # the usual case, no coroutine
+            if verbs is not None:
+                final = waiter is not None or finished is not None
                 await self._hand_over(verbs, driver, final=final)
-            verbs = None
+                verbs = None
             if finished_id is not None:
                 self._notify_events_on = True
             if waiter is not None:
@@ -269,31 +261,77 @@ class FlowRunner:
                     await trio.lowlevel.wait_task_rescheduled(waiter.abort)
                 else:  # resolved already
                     await trio.lowlevel.checkpoint()
-                if waiter.error is not None:
-                    if waiter.error is _CLOSING:
-                        return _CLOSED
-                    driver.after_hook = True  # jambonz idles with an empty stack
-                    raise waiter.error
-                message = waiter.message
-                assert message is not None and message.hook is not None
-                driver.pending = waiter.handle
-                driver.after_hook = True
-                for hook, parse in hooks:  # a loop, not next(genexpr): one or two pairs
-                    if hook == message.hook:
-                        return parse(message)
-                # The waiter is registered under these paths only, so this cannot happen.
-                raise RuntimeError(f"no parser for hook {message.hook!r}")
+                return self._woken(waiter, driver, hooks)
             if finished is not None:
                 await finished.wait()
             return None
         finally:
             if closable:
                 driver.parked = None  # however the wait ended (a cancellation too)
-            for hook, _ in hooks:
-                if self._hook_waiters.get(hook) is waiter:
-                    del self._hook_waiters[hook]
-            if finished_id is not None:
-                self._finish_waiters.pop(finished_id, None)
+            self._hand_back(waiter, hooks, finished_id)
+
+    def _hand_in(
+        self, step: Any, driver: _Driver
+    ) -> tuple[
+        _HookWaiter | None,
+        tuple[tuple[str, Parser], ...],
+        str | None,
+        trio.Event | None,
+        list[dict[str, Any]] | None,
+    ]:
+        """A step's start: its verbs prepared, what it waits for registered, and its verbs
+        answering the pending hook (the usual case). Returns (its hook waiter, its hooks, the
+        id of the verb whose ``finished`` resumes it and its event, and its verbs when they
+        are still to go, by :meth:`_hand_over`); whatever it returns is handed back by
+        :meth:`_hand_back` once the step is over."""
+        verbs, hooks, finished_id, hook_ids, names, ai = self._prepare(step)
+        if ai:
+            self._prepare_llm(verbs)
+        waiter = _HookWaiter(names, hook_ids) if hooks else None
+        finished = trio.Event() if finished_id is not None else None
+        for hook, _ in hooks:
+            self._hook_waiters[hook] = waiter  # type: ignore[assignment]
+        if finished is not None:
+            self._finish_waiters[finished_id] = finished  # type: ignore[index]
+        try:
+            if self._answer(verbs, driver, waiter is not None or finished is not None):
+                return waiter, hooks, finished_id, finished, None
+        except BaseException:
+            self._hand_back(waiter, hooks, finished_id)
+            raise
+        return waiter, hooks, finished_id, finished, verbs
+
+    def _woken(
+        self, waiter: _HookWaiter, driver: _Driver, hooks: tuple[tuple[str, Parser], ...]
+    ) -> Any:
+        """What a step parked on ``waiter`` returns (or raises) once woken."""
+        if waiter.error is not None:
+            if waiter.error is _CLOSING:
+                return _CLOSED
+            driver.after_hook = True  # jambonz idles with an empty stack
+            raise waiter.error
+        message = waiter.message
+        assert message is not None and message.hook is not None
+        driver.pending = waiter.handle
+        driver.after_hook = True
+        for hook, parse in hooks:  # a loop, not next(genexpr): one or two pairs
+            if hook == message.hook:
+                return parse(message)
+        # The waiter is registered under these paths only, so this cannot happen.
+        raise RuntimeError(f"no parser for hook {message.hook!r}")
+
+    def _hand_back(
+        self,
+        waiter: _HookWaiter | None,
+        hooks: tuple[tuple[str, Parser], ...],
+        finished_id: str | None,
+    ) -> None:
+        """A step is over (however it ended): what it waited for is no longer registered."""
+        for hook, _ in hooks:
+            if self._hook_waiters.get(hook) is waiter:
+                del self._hook_waiters[hook]
+        if finished_id is not None:
+            self._finish_waiters.pop(finished_id, None)
 
     def _prepare(
         self, step: Any
@@ -448,7 +486,57 @@ class FlowRunner:
             with driver.scope:
                 if self._completed:
                     driver.scope.cancel()
-                await self._drive(agen, driver)
+                # The flow is driven here, not in a coroutine of its own: one frame fewer
+                # resumed and suspended per hook round trip (issue 23). What it resumes
+                # with: ``error`` thrown in when set, else ``answer`` sent in.
+                answer: Any = None
+                error: Exception | None = None
+                closed = False
+                while True:
+                    try:
+                        if error is None:
+                            yielded = await agen.asend(answer)
+                        else:
+                            yielded = await agen.athrow(error)
+                    except StopAsyncIteration:
+                        break
+                    try:
+                        # self.step(yielded, driver, closable=True), inline: one coroutine
+                        # fewer made, resumed and suspended per hook round trip (issue 23)
+                        waiter, hooks, finished_id, finished, verbs = self._hand_in(yielded, driver)
+                        # not held while the step waits (issue 23); None: mypyc cannot del
+                        yielded = None
+                        try:
+                            if verbs is not None:
+                                final = waiter is not None or finished is not None
+                                await self._hand_over(verbs, driver, final=final)
+                                verbs = None
+                            if finished_id is not None:
+                                self._notify_events_on = True
+                            answer = None
+                            if waiter is not None:
+                                driver.parked = waiter
+                                if waiter.message is None and waiter.error is None:
+                                    waiter.task = trio.lowlevel.current_task()
+                                    await trio.lowlevel.wait_task_rescheduled(waiter.abort)
+                                else:  # resolved already
+                                    await trio.lowlevel.checkpoint()
+                                answer = self._woken(waiter, driver, hooks)
+                            elif finished is not None:
+                                await finished.wait()
+                        finally:
+                            driver.parked = None  # however the wait ended (a cancellation too)
+                            self._hand_back(waiter, hooks, finished_id)
+                        error = None
+                    except _STEP_ERRORS as refused:
+                        answer, error = None, refused
+                    if answer is _CLOSED:
+                        closed = True  # stop() closed the flow (closed below)
+                        break
+                if not closed:
+                    handle, driver.pending = driver.pending, None
+                    if handle is not None and handle.is_open:
+                        self._session.reply(handle, None)  # let jambonz carry on
         except Exception as exc:  # the author's code failed: this call only
             name = getattr(flow, "__name__", repr(flow))
             if isinstance(exc, ProtocolError):  # jambonz's data, not the author's code
@@ -469,32 +557,6 @@ class FlowRunner:
                     shield=True, deadline=trio.current_time() + _FLOW_CLOSE_TIMEOUT
                 ):
                     await agen.aclose()
-
-    async def _drive(self, agen: AsyncGenerator[Any, Any], driver: _Driver) -> None:
-        # What the flow resumes with: ``error`` thrown in when set, else ``answer`` sent in
-        # (two locals, not an outcome tuple per step: issue 23).
-        answer: Any = None
-        error: Exception | None = None
-        while True:
-            try:
-                if error is None:
-                    step = await agen.asend(answer)
-                else:
-                    step = await agen.athrow(error)
-            except StopAsyncIteration:
-                break
-            stepping = self.step(step, driver, closable=True)
-            step = None  # not held while the step waits (issue 23); None: mypyc cannot del
-            try:
-                answer = await stepping
-                error = None
-            except _STEP_ERRORS as exc:
-                answer, error = None, exc
-            if answer is _CLOSED:
-                return  # stop() closed the flow (run() closes the generator)
-        handle, driver.pending = driver.pending, None
-        if handle is not None and handle.is_open:
-            self._session.reply(handle, None)  # let jambonz carry on with its stack
 
     async def _apologise(self, driver: _Driver) -> None:
         try:
