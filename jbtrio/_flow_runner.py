@@ -37,6 +37,7 @@ from ._flow import (
     Step,
     Steps,
     as_tuple,
+    closes_quietly,
     hook_url,
     plan,
     verb_name,
@@ -551,12 +552,17 @@ class FlowRunner:
                 self._drivers.remove(driver)
             # A finished generator has nothing to close. Else its ``finally`` blocks run
             # shielded from the call's end, bounded by their own deadline: one scope does
-            # both (issue 23: a scope costs more than a message's routing).
+            # both (issue 23: a scope costs more than a message's routing). A flow with no
+            # ``try``, ``with`` or ``async for`` has no code to run when closed, so nothing
+            # that could wait: no scope (issue 23).
             if agen is not None and agen.ag_frame is not None:
-                with trio.CancelScope(
-                    shield=True, deadline=trio.current_time() + _FLOW_CLOSE_TIMEOUT
-                ):
+                if closes_quietly(agen.ag_code):
                     await agen.aclose()
+                else:
+                    with trio.CancelScope(
+                        shield=True, deadline=trio.current_time() + _FLOW_CLOSE_TIMEOUT
+                    ):
+                        await agen.aclose()
 
     async def _apologise(self, driver: _Driver) -> None:
         try:
