@@ -238,19 +238,27 @@ class FlowRunner:
 
         Returns the typed payload of the hook that fired, or ``None``; ``_CLOSED`` when
         ``closable`` (the driver's own flow task steps) and :meth:`stop` closed the flow.
-        (:meth:`run` does the same for a flow's steps, inline.)
         """
         driver = driver or self._main
-        waiter, hooks, finished_id, finished, verbs = self._hand_in(step, driver)
+        verbs: list[dict[str, Any]] | None
+        verbs, hooks, finished_id, hook_ids, names, ai = self._prepare(step)
         # Neither what the flow yielded nor its wire verbs is held while the flow waits for
         # a hook: they are sent by then (issue 23: memory per parked call). Dropped by
         # assigning None, not ``del``: mypyc cannot delete a compiled coroutine's locals.
         step = None
+        if ai:
+            self._prepare_llm(verbs)
+        waiter = _HookWaiter(names, hook_ids) if hooks else None
+        finished = trio.Event() if finished_id is not None else None
+        for hook, _ in hooks:
+            self._hook_waiters[hook] = waiter  # type: ignore[assignment]
+        if finished is not None:
+            self._finish_waiters[finished_id] = finished  # type: ignore[index]
         try:
-            if verbs is not None:
-                final = waiter is not None or finished is not None
+            final = waiter is not None or finished is not None
+            if not self._answer(verbs, driver, final):  # the usual case, no coroutine
                 await self._hand_over(verbs, driver, final=final)
-                verbs = None
+            verbs = None
             if finished_id is not None:
                 self._notify_events_on = True
             if waiter is not None:
@@ -262,77 +270,31 @@ class FlowRunner:
                     await trio.lowlevel.wait_task_rescheduled(waiter.abort)
                 else:  # resolved already
                     await trio.lowlevel.checkpoint()
-                return self._woken(waiter, driver, hooks)
+                if waiter.error is not None:
+                    if waiter.error is _CLOSING:
+                        return _CLOSED
+                    driver.after_hook = True  # jambonz idles with an empty stack
+                    raise waiter.error
+                message = waiter.message
+                assert message is not None and message.hook is not None
+                driver.pending = waiter.handle
+                driver.after_hook = True
+                for hook, parse in hooks:  # a loop, not next(genexpr): one or two pairs
+                    if hook == message.hook:
+                        return parse(message)
+                # The waiter is registered under these paths only, so this cannot happen.
+                raise RuntimeError(f"no parser for hook {message.hook!r}")
             if finished is not None:
                 await finished.wait()
             return None
         finally:
             if closable:
                 driver.parked = None  # however the wait ended (a cancellation too)
-            self._hand_back(waiter, hooks, finished_id)
-
-    def _hand_in(
-        self, step: Any, driver: _Driver
-    ) -> tuple[
-        _HookWaiter | None,
-        tuple[tuple[str, Parser], ...],
-        str | None,
-        trio.Event | None,
-        list[dict[str, Any]] | None,
-    ]:
-        """A step's start: its verbs prepared, what it waits for registered, and its verbs
-        answering the pending hook (the usual case). Returns (its hook waiter, its hooks, the
-        id of the verb whose ``finished`` resumes it and its event, and its verbs when they
-        are still to go, by :meth:`_hand_over`); whatever it returns is handed back by
-        :meth:`_hand_back` once the step is over."""
-        verbs, hooks, finished_id, hook_ids, names, ai = self._prepare(step)
-        if ai:
-            self._prepare_llm(verbs)
-        waiter = _HookWaiter(names, hook_ids) if hooks else None
-        finished = trio.Event() if finished_id is not None else None
-        for hook, _ in hooks:
-            self._hook_waiters[hook] = waiter  # type: ignore[assignment]
-        if finished is not None:
-            self._finish_waiters[finished_id] = finished  # type: ignore[index]
-        try:
-            if self._answer(verbs, driver, waiter is not None or finished is not None):
-                return waiter, hooks, finished_id, finished, None
-        except BaseException:
-            self._hand_back(waiter, hooks, finished_id)
-            raise
-        return waiter, hooks, finished_id, finished, verbs
-
-    def _woken(
-        self, waiter: _HookWaiter, driver: _Driver, hooks: tuple[tuple[str, Parser], ...]
-    ) -> Any:
-        """What a step parked on ``waiter`` returns (or raises) once woken."""
-        if waiter.error is not None:
-            if waiter.error is _CLOSING:
-                return _CLOSED
-            driver.after_hook = True  # jambonz idles with an empty stack
-            raise waiter.error
-        message = waiter.message
-        assert message is not None and message.hook is not None
-        driver.pending = waiter.handle
-        driver.after_hook = True
-        for hook, parse in hooks:  # a loop, not next(genexpr): one or two pairs
-            if hook == message.hook:
-                return parse(message)
-        # The waiter is registered under these paths only, so this cannot happen.
-        raise RuntimeError(f"no parser for hook {message.hook!r}")
-
-    def _hand_back(
-        self,
-        waiter: _HookWaiter | None,
-        hooks: tuple[tuple[str, Parser], ...],
-        finished_id: str | None,
-    ) -> None:
-        """A step is over (however it ended): what it waited for is no longer registered."""
-        for hook, _ in hooks:
-            if self._hook_waiters.get(hook) is waiter:
-                del self._hook_waiters[hook]
-        if finished_id is not None:
-            self._finish_waiters.pop(finished_id, None)
+            for hook, _ in hooks:
+                if self._hook_waiters.get(hook) is waiter:
+                    del self._hook_waiters[hook]
+            if finished_id is not None:
+                self._finish_waiters.pop(finished_id, None)
 
     def _prepare(
         self, step: Any
@@ -501,33 +463,11 @@ class FlowRunner:
                             yielded = await agen.athrow(error)
                     except StopAsyncIteration:
                         break
+                    stepping = self.step(yielded, driver, closable=True)
+                    # not held while the step waits (issue 23); None: mypyc cannot del
+                    yielded = None
                     try:
-                        # self.step(yielded, driver, closable=True), inline: one coroutine
-                        # fewer made, resumed and suspended per hook round trip (issue 23)
-                        waiter, hooks, finished_id, finished, verbs = self._hand_in(yielded, driver)
-                        # not held while the step waits (issue 23); None: mypyc cannot del
-                        yielded = None
-                        try:
-                            if verbs is not None:
-                                final = waiter is not None or finished is not None
-                                await self._hand_over(verbs, driver, final=final)
-                                verbs = None
-                            if finished_id is not None:
-                                self._notify_events_on = True
-                            answer = None
-                            if waiter is not None:
-                                driver.parked = waiter
-                                if waiter.message is None and waiter.error is None:
-                                    waiter.task = trio.lowlevel.current_task()
-                                    await trio.lowlevel.wait_task_rescheduled(waiter.abort)
-                                else:  # resolved already
-                                    await trio.lowlevel.checkpoint()
-                                answer = self._woken(waiter, driver, hooks)
-                            elif finished is not None:
-                                await finished.wait()
-                        finally:
-                            driver.parked = None  # however the wait ended (a cancellation too)
-                            self._hand_back(waiter, hooks, finished_id)
+                        answer = await stepping
                         error = None
                     except _STEP_ERRORS as refused:
                         answer, error = None, refused
