@@ -25,7 +25,9 @@ with a typo'd verb name). The value a ``yield`` returns is typed where it is rec
 
 from __future__ import annotations
 
+import dis
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from types import CodeType
 from typing import Any, TypeAlias
 
 import attrs
@@ -42,6 +44,7 @@ __all__ = [
     "Step",
     "Steps",
     "as_tuple",
+    "closes_quietly",
     "hook_url",
     "plan",
     "until_finished",
@@ -207,3 +210,52 @@ def wire_copy(verb: Any) -> dict[str, Any]:
         # Copy one level deep: hooks and ids are added to the verb's own properties.
         return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in verb.items()}
     raise TypeError(f"not a verb: {verb!r}")
+
+
+#: 3.12+ wraps every generator's body in a handler turning a StopIteration into a
+#: RuntimeError: ``CALL_INTRINSIC_1`` with ``INTRINSIC_STOPITERATION_ERROR`` (3), then a
+#: re-raise. Not code of the flow's (None before 3.12).
+_CALL_INTRINSIC_1 = dis.opmap.get("CALL_INTRINSIC_1")
+_STOPITERATION_ERROR = 3
+#: :func:`closes_quietly`'s answers on 3.12+, by flow code (bounded as :data:`PLANS` is).
+_QUIET: dict[CodeType, bool] = {}
+
+
+def closes_quietly(code: CodeType) -> bool:
+    """Whether closing a generator of ``code`` (suspended at a ``yield``) runs none of its
+    code, so cannot wait: it has no exception handler (no ``try``, ``with``, ``async with``
+    or ``async for``) but the one 3.12+ wraps every generator in. Such a flow is closed
+    with no cancel scope around it (a shielded scope with a deadline costs ~3% of a call's
+    set-up, issue 23). In doubt (a handler of any other kind), False."""
+    table = code.co_exceptiontable
+    if not table:
+        return True
+    quiet = _QUIET.get(code)
+    if quiet is None:
+        quiet = _only_stop_iteration_handlers(code, table)
+        if len(_QUIET) < _MAX_PLANS:
+            _QUIET[code] = quiet
+    return quiet
+
+
+def _only_stop_iteration_handlers(code: CodeType, table: bytes) -> bool:
+    # Each entry of the exception table is four varints (start, length, target, depth and
+    # lasti) of 6-bit chunks, bit 6 saying another chunk follows (CPython's
+    # InternalDocs/exception_handling.md); the target counts code units of 2 bytes.
+    if _CALL_INTRINSIC_1 is None:
+        return False
+    raw = code.co_code
+    fields: list[int] = []
+    value = 0
+    for byte in table:
+        value = (value << 6) | (byte & 63)
+        if byte & 64:
+            continue
+        fields.append(value)
+        value = 0
+        if len(fields) == 4:
+            at = fields[2] * 2
+            if raw[at] != _CALL_INTRINSIC_1 or raw[at + 1] != _STOPITERATION_ERROR:
+                return False
+            fields.clear()
+    return True

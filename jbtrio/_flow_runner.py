@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncGenerator, Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from types import AsyncGeneratorType
 from typing import Any, Final, TypeVar
 
@@ -37,6 +37,7 @@ from ._flow import (
     Step,
     Steps,
     as_tuple,
+    closes_quietly,
     hook_url,
     plan,
     verb_name,
@@ -68,7 +69,7 @@ _C = TypeVar("_C")
 #: A parked flow's waiter failed with this by :meth:`FlowRunner.stop`: never raised, its
 #: step returns :data:`_CLOSED` instead.
 _CLOSING: Final = HookFailed("flow", "the flow is being closed")
-#: What a closed step returns to :meth:`FlowRunner._drive`, which then ends the flow.
+#: What a closed step returns to :meth:`FlowRunner.run`, which then ends the flow.
 _CLOSED: Final[Any] = object()
 
 
@@ -448,7 +449,35 @@ class FlowRunner:
             with driver.scope:
                 if self._completed:
                     driver.scope.cancel()
-                await self._drive(agen, driver)
+                # The flow is driven here, not in a coroutine of its own: one frame fewer
+                # resumed and suspended per hook round trip (issue 23). What it resumes
+                # with: ``error`` thrown in when set, else ``answer`` sent in.
+                answer: Any = None
+                error: Exception | None = None
+                closed = False
+                while True:
+                    try:
+                        if error is None:
+                            yielded = await agen.asend(answer)
+                        else:
+                            yielded = await agen.athrow(error)
+                    except StopAsyncIteration:
+                        break
+                    stepping = self.step(yielded, driver, closable=True)
+                    # not held while the step waits (issue 23); None: mypyc cannot del
+                    yielded = None
+                    try:
+                        answer = await stepping
+                        error = None
+                    except _STEP_ERRORS as refused:
+                        answer, error = None, refused
+                    if answer is _CLOSED:
+                        closed = True  # stop() closed the flow (closed below)
+                        break
+                if not closed:
+                    handle, driver.pending = driver.pending, None
+                    if handle is not None and handle.is_open:
+                        self._session.reply(handle, None)  # let jambonz carry on
         except Exception as exc:  # the author's code failed: this call only
             name = getattr(flow, "__name__", repr(flow))
             if isinstance(exc, ProtocolError):  # jambonz's data, not the author's code
@@ -463,38 +492,17 @@ class FlowRunner:
                 self._drivers.remove(driver)
             # A finished generator has nothing to close. Else its ``finally`` blocks run
             # shielded from the call's end, bounded by their own deadline: one scope does
-            # both (issue 23: a scope costs more than a message's routing).
+            # both (issue 23: a scope costs more than a message's routing). A flow with no
+            # ``try``, ``with`` or ``async for`` has no code to run when closed, so nothing
+            # that could wait: no scope (issue 23).
             if agen is not None and agen.ag_frame is not None:
-                with trio.CancelScope(
-                    shield=True, deadline=trio.current_time() + _FLOW_CLOSE_TIMEOUT
-                ):
+                if closes_quietly(agen.ag_code):
                     await agen.aclose()
-
-    async def _drive(self, agen: AsyncGenerator[Any, Any], driver: _Driver) -> None:
-        # What the flow resumes with: ``error`` thrown in when set, else ``answer`` sent in
-        # (two locals, not an outcome tuple per step: issue 23).
-        answer: Any = None
-        error: Exception | None = None
-        while True:
-            try:
-                if error is None:
-                    step = await agen.asend(answer)
                 else:
-                    step = await agen.athrow(error)
-            except StopAsyncIteration:
-                break
-            stepping = self.step(step, driver, closable=True)
-            step = None  # not held while the step waits (issue 23); None: mypyc cannot del
-            try:
-                answer = await stepping
-                error = None
-            except _STEP_ERRORS as exc:
-                answer, error = None, exc
-            if answer is _CLOSED:
-                return  # stop() closed the flow (run() closes the generator)
-        handle, driver.pending = driver.pending, None
-        if handle is not None and handle.is_open:
-            self._session.reply(handle, None)  # let jambonz carry on with its stack
+                    with trio.CancelScope(
+                        shield=True, deadline=trio.current_time() + _FLOW_CLOSE_TIMEOUT
+                    ):
+                        await agen.aclose()
 
     async def _apologise(self, driver: _Driver) -> None:
         try:

@@ -6,11 +6,12 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
 import jbtrio
-from jbtrio._flow import until_finished
+from jbtrio._flow import closes_quietly, until_finished
 from jbtrio._runtime import Server, ServerConfig
 from jbtrio.testing import (
     At,
@@ -227,6 +228,106 @@ async def test_a_closed_flow_may_await_in_finally_for_five_seconds(
         await trio.sleep(10)
     assert marks["quick closed"] - marks["quick closing"] == 1
     assert marks["stuck cut"] - marks["stuck closing"] == 5
+
+
+async def _plain(x: Any) -> AsyncGenerator[Any, Any]:
+    yield 1
+    while True:
+        x = yield {"verb": "say", "text": f"{x}"}
+
+
+async def _with_finally() -> AsyncGenerator[Any, Any]:
+    try:
+        yield 1
+    finally:
+        pass
+
+
+async def _with_except() -> AsyncGenerator[Any, Any]:
+    try:
+        yield 1
+    except ValueError:
+        return
+
+
+async def _with_with() -> AsyncGenerator[Any, Any]:
+    with trio.CancelScope():
+        yield 1
+
+
+async def _with_async_with(x: Any) -> AsyncGenerator[Any, Any]:
+    async with x:
+        yield 1
+
+
+async def _with_async_for(x: Any) -> AsyncGenerator[Any, Any]:
+    async for item in x:
+        yield item
+
+
+def test_closes_quietly_only_a_flow_without_handlers() -> None:
+    """Closing a flow runs its code only through an exception handler of its own (a
+    ``try``, a ``with``, an ``async with`` or ``async for``): without one it needs no scope
+    (3.12+'s StopIteration handler around every generator is not the flow's code)."""
+    assert closes_quietly(_plain.__code__)
+    for flow in (_with_finally, _with_except, _with_with, _with_async_with, _with_async_for):
+        assert not closes_quietly(flow.__code__), flow.__name__
+
+
+class _ScopeSpy:
+    """``trio`` as the flow runner sees it, counting the shielded scopes it makes."""
+
+    def __init__(self) -> None:
+        self.shielded = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(trio, name)
+
+    def CancelScope(self, **kwargs: Any) -> trio.CancelScope:  # noqa: N802 - trio's name
+        if kwargs.get("shield"):
+            self.shielded += 1
+        return trio.CancelScope(**kwargs)
+
+
+@pytest.mark.pure_python
+async def test_a_flow_with_nothing_to_run_when_closed_is_closed_without_a_scope(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing a flow with no ``try``, ``with`` or ``async for`` runs none of its code: it
+    needs no shielded scope (issue 23); one with a ``finally`` still gets it."""
+    import jbtrio._flow_runner
+
+    spy = _ScopeSpy()
+    monkeypatch.setattr(jbtrio._flow_runner, "trio", spy)
+    app = jbtrio.App()
+    closed: list[str] = []
+
+    @app.flow("/plain")
+    async def plain(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        yield Gather(input=["speech"], timeout=60)
+        closed.append("plain ran on")  # never: the hang-up closes it at its yield
+
+    @app.flow("/guarded")
+    async def guarded(call: jbtrio.Call) -> AsyncGenerator[Any, Any]:
+        try:
+            yield Gather(input=["speech"], timeout=60)
+        finally:
+            closed.append("guarded")
+
+    shielded = []
+    async with serving(app) as server:
+        for path in ("/plain", "/guarded"):
+            async with FakeJambonz().call(
+                f"ws://jbtrio.test{path}",
+                connector=server.open_memory_stream,
+                caller=Caller(idle_hangup=None),
+            ) as call:
+                await call.wait_for_type("ack", "in")
+                await call.hangup()
+            await trio.sleep(1)
+            shielded.append(spy.shielded)
+    assert closed == ["guarded"]
+    assert shielded == [0, 1]
 
 
 async def test_a_flow_left_parked_leaves_nothing_behind(
