@@ -22,7 +22,7 @@ call asks of its app is the :class:`AppHooks` protocol, so this module never imp
 from __future__ import annotations
 
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar, overload
 
 import attrs
@@ -346,9 +346,7 @@ class Call(CallCommands):
 
     # ------------------------------------------------------------------ flows
 
-    def run_flow(
-        self, flow: Flow, *, first: ReplyHandle | None = None
-    ) -> Coroutine[Any, Any, None]:
+    async def run_flow(self, flow: Flow, *, first: ReplyHandle | None = None) -> None:
         """Drive ``flow`` (``async def flow(call) -> Steps``) on this call, to its end.
 
         Without ``first`` it is the call's main flow, whose first ``yield`` answers the
@@ -358,9 +356,7 @@ class Call(CallCommands):
         exception in it ends this call only, after the app's apology verbs, logged with the
         call_sid.
         """
-        # Not an async def: the runner's own coroutine, awaited by the caller (one frame
-        # fewer resumed per hook round trip, issue 23).
-        return self._flows.run(flow, self, first=first)
+        await self._flows.run(flow, self, first=first)
 
     def _start_special_flow(self, event: Event) -> bool:
         """Start the flow the app mounts for ``event``, if any, in the call's nursery."""
