@@ -457,3 +457,50 @@ def test_adulting_without_parent_info() -> None:
     message = decode('{"type":"session:adulting","msgid":"m","data":{"call_sid":"c"}}')
     assert isinstance(message, SessionAdulting)
     assert message.parent_call_info is None
+
+
+# ------------------------------------------------------- call info: the checks a fast path skips
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "path"),
+    [
+        ("call_sid", "x" * 129, "$.data.call_sid"),  # an id: a string, and not too long
+        ("sip_status", True, "$.data.sip_status"),  # a boolean is no integer
+        ("sip_status", "200", "$.data.sip_status"),
+        ("duration", "12", "$.data.duration"),
+        ("direction", 5, "$.data.direction"),
+        ("from", 5, "$.data.from"),
+    ],
+)
+def test_call_info_values_of_the_wrong_kind_name_their_path(
+    key: str, value: Any, path: str
+) -> None:
+    from jbtrio._wire import structure_call_info
+
+    with pytest.raises(ProtocolError, match=f"^{path.replace('$', '[$]')}: "):
+        structure_call_info({"call_status": "ringing", key: value})
+
+
+def test_call_info_values_of_the_right_kind_are_kept_as_sent() -> None:
+    from jbtrio._wire import CallInfo, structure_call_info
+
+    wire = {
+        "call_sid": "c" * 128,
+        "from": "+1555",
+        "sip_status": 200,
+        "duration": 1.5,
+        "has_recording": False,
+        "to": None,
+        "speech": {"is_final": True},
+    }
+    info = structure_call_info(wire)
+    assert info == CallInfo(
+        call_sid="c" * 128,
+        from_="+1555",
+        sip_status=200,
+        duration=1.5,
+        has_recording=False,
+        extra={"to": None, "speech": {"is_final": True}},
+    )
+    assert type(info.sip_status) is int

@@ -41,6 +41,7 @@ from .._wire import (
     SessionReconnect,
     TtsTokensResult,
     UnknownMessage,
+    VerbHook,
 )
 from ..commands import V10_COMMANDS
 from ..verbs import JambonzVersion, known_valid, validate
@@ -219,16 +220,20 @@ class CallCore(SessionStart):
                 seen[index] = msgid
                 self._seen_next = index + 1
             if (
-                message.should_ack
+                (self._open or self._outbox.bytes_queued)  # nothing owed: the usual case
                 and len(self._outbox) + len(self._open) >= self.config.max_queued_frames
-            ):  # self._owed(), inline (issue 23)
+                and message.should_ack
+            ):  # self._owed(), inline; should_ack (a property) only at the bound (issue 23)
                 # Each such message will queue an ack: past the bound, jambonz is not reading.
                 self._abort_reason = (
                     f"outbound queue over its bound: {self._owed()} frames queued or owed "
                     f"(max_queued_frames={self.config.max_queued_frames})"
                 )
                 return []
-        if not isinstance(message, _SESSION_OPENERS):
+        # A verb:hook, the usual message, skips the isinstance checks of the other types
+        # (issue 23); its own class only, not a subclass.
+        hook = message if type(message) is VerbHook else None
+        if hook is not None or not isinstance(message, _SESSION_OPENERS):
             if self._new_ack_sent and not self._new_ack_confirmed:
                 # jambonz sends nothing else before the session:new ack resolved: it arrived.
                 self._new_ack_confirmed = True
@@ -239,6 +244,20 @@ class CallCore(SessionStart):
             if self._stall.active:
                 self._stall.heard()
 
+        if hook is not None:
+            # What the lines below do for a verb:hook: its receipt, then its reply handle.
+            verdict = self._receipts.observe_hook(hook)
+            config = self.config
+            handle = ReplyHandle(
+                hook,
+                now,
+                now + config.ack_timeout,
+                now + (config.ack_timeout - config.ack_margin),  # config.reply_window
+                hook.msgid,
+            )
+            self._open[hook.msgid] = handle
+            event = received(hook, handle)
+            return [event] if verdict is None else [*self._apply(verdict), event]
         if isinstance(message, SessionReconnect):
             return self._on_reconnect(message, now)
         if (
@@ -345,8 +364,10 @@ class CallCore(SessionStart):
                 "session:new must be answered with a non-empty verb list "
                 "(jambonz rejects the call otherwise)"
             )
-        stamped = self._receipts.stamp(verbs) if verbs and self._receipts.stamps(handle) else verbs
-        ack = Ack.of_dicts(handle.ack_msgid, stamped)
+        if verbs and self._receipts.stamps(handle):
+            ack = Ack.of_wire(handle.ack_msgid, self._receipts.stamp(verbs))
+        else:
+            ack = Ack.of_dicts(handle.ack_msgid, verbs)
         if self._validate and ack.verbs and not known_valid(verbs or (), self.config.jambonz):
             validate(list(ack.verbs), jambonz=self.config.jambonz)
         self._push_ack(ack, handle)

@@ -91,7 +91,6 @@ def _verb_id(verb: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-@attrs.define(eq=False, slots=True)
 class _Pending:
     """A frame with verbs, written to a socket, whose receipt has not come yet.
 
@@ -99,11 +98,15 @@ class _Pending:
     usually makes it moot before anything asks about it. Its verbs, ids and role are read
     from the frame when a receipt or a drop needs them (:func:`_verbs_of`,
     :meth:`Receipts._ids_of`, :func:`_replaces`, :func:`_answers`); ``ids`` is cached.
+    A plain slotted class: a native one in the compiled build (one per reply, issue 23).
     """
 
-    seq: int
-    frame: Frame
-    ids: frozenset[str] | None = None
+    __slots__ = ("frame", "ids", "seq")
+
+    def __init__(self, seq: int, frame: Frame, ids: frozenset[str] | None = None) -> None:
+        self.seq = seq
+        self.frame = frame
+        self.ids = ids
 
 
 def _ids_in(pending: _Pending) -> list[str]:
@@ -210,8 +213,14 @@ class Receipts:
             if isinstance(verb, dict):
                 # a dict (a flow's CheckedWire too) as it is, or a copy with an id; first, as
                 # the flow's verbs are dicts, and hasattr() misses cost an exception (issue 23)
-                verb_id = verb.get("id") if "verb" in verb else _verb_id(verb)
-                out.append(verb if isinstance(verb_id, str) else self._with_id(verb))
+                if "verb" not in verb:
+                    verb_id = _verb_id(verb)
+                    out.append(verb if isinstance(verb_id, str) else self._with_id(verb))
+                elif isinstance(verb.get("id"), str):
+                    out.append(verb)
+                else:  # self._with_id(verb), inline: a flow's say per hook (issue 23)
+                    self._ids += 1
+                    out.append({**verb, "id": f"{ID_PREFIX}{self._ids}"})
                 continue
             if hasattr(verb, "_jbtrio_wire_") and callable(getattr(verb, "to_dict", None)):
                 wire: dict[str, Any] = verb.to_dict()
@@ -297,7 +306,9 @@ class Receipts:
             return
         if replaces:
             if self._written:
-                self._forget_written()
+                self._written.clear()  # self._forget_written(), inline (issue 23)
+                if self._where:
+                    self._where.clear()
             if self._doubt:
                 self._doubt.clear()
                 self._doubt_until = None
@@ -327,7 +338,15 @@ class Receipts:
         ids = pending.ids
         if ids is not None:
             return verb_id in ids
-        return self.enabled and verb_id in _ids_in(pending)
+        if not self.enabled:
+            return False
+        # _ids_in's walk, last verb first, no list of ids made: the id a hook names is, as a rule,
+        # its gather's, the frame's last verb (issue 23)
+        for verb in _verbs_of(pending)[::-1]:  # not reversed(): mypyc 2.4.1 fails on it
+            value = verb.get("id") if "verb" in verb else _verb_id(verb)
+            if type(value) is str and value == verb_id:
+                return True
+        return False
 
     def _index(self) -> None:
         """Put the frames written since the last call in :attr:`_where` (in order: an id
@@ -408,9 +427,7 @@ class Receipts:
                 return self._probe_ran_first(verb_id), False
             return self._confirm(verb_id), False
         if isinstance(message, VerbHook):
-            # Not verb_id (a str above): under mypyc, a peer's non-string would fail its check.
-            hook_id = message.data.extra.get("verb_id")
-            return (self._confirm(hook_id) if isinstance(hook_id, str) else None), False
+            return self.observe_hook(message), False
         if isinstance(message, JambonzError) and message.data.msg == HOOK_FAILED:
             # The gather ran (a receipt for its frame); the ack of its hook, if it is in
             # doubt, did not reach jambonz.
@@ -423,6 +440,13 @@ class Receipts:
                 ), True
             return read, False
         return None, False
+
+    def observe_hook(self, message: VerbHook) -> Verdict | None:
+        """:meth:`observe` of a ``verb:hook`` (never only evidence): the receipt its
+        ``verb_id`` is, if any (a call of its own: the call core's usual message)."""
+        # Not verb_id (a str above): under mypyc, a peer's non-string would fail its check.
+        hook_id = message.data.extra.get("verb_id")
+        return self._confirm(hook_id) if isinstance(hook_id, str) else None
 
     def _probe_ran_first(self, probe_id: str) -> Verdict:
         """The probe ran before any verb in doubt: jambonz runs none of them any more. It

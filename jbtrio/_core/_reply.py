@@ -10,8 +10,6 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-import attrs
-
 from .._wire import InboundMessage
 
 __all__ = ["ReplyHandle", "ReplyState"]
@@ -32,7 +30,6 @@ class ReplyState(enum.Enum):
     """The call ended before anyone replied."""
 
 
-@attrs.define(eq=False)
 class ReplyHandle:
     """The right (and duty) to answer one ack-required message, exactly once.
 
@@ -40,15 +37,40 @@ class ReplyHandle:
     (``deadline`` minus the configured margin). ``ack_msgid`` is the msgid the ack will carry:
     the message's own, except for a ``session:new`` whose socket dropped before it was acked,
     which jambonz re-keys to the ``session:reconnect`` that follows (docs/jambonz.md, Reconnects).
+
+    Mutable state of the core, compared by identity: a plain slotted class, not an attrs one,
+    so that the compiled build makes it a native class (one per hook, read all along its
+    reply; issue 23).
     """
 
-    message: InboundMessage
-    received_at: float
-    deadline: float
-    reply_by: float
-    ack_msgid: str
-    state: ReplyState = ReplyState.OPEN
-    verbs: tuple[dict[str, Any], ...] | None = None
+    __slots__ = (
+        "ack_msgid",
+        "deadline",
+        "message",
+        "received_at",
+        "reply_by",
+        "state",
+        "verbs",
+    )
+
+    def __init__(
+        self,
+        message: InboundMessage,
+        received_at: float,
+        deadline: float,
+        reply_by: float,
+        ack_msgid: str,
+        *,
+        state: ReplyState = ReplyState.OPEN,
+        verbs: tuple[dict[str, Any], ...] | None = None,
+    ) -> None:
+        self.message = message
+        self.received_at = received_at
+        self.deadline = deadline
+        self.reply_by = reply_by
+        self.ack_msgid = ack_msgid
+        self.state = state
+        self.verbs = verbs
 
     @property
     def msgid(self) -> str:

@@ -15,7 +15,8 @@ from ._agent import (
     AgentToolCall,
     AgentToolCallData,
 )
-from ._callinfo import CallInfo, structure_call_info
+from ._callinfo import CallInfo
+from ._callinfo_decode import structure_call_info
 from ._codec import (
     MAX_DEPTH,
     MAX_FRAME_BYTES,

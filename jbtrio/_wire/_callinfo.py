@@ -1,4 +1,4 @@
-"""The call-info payload jambonz puts in ``data`` of most messages, and its fast structure path.
+"""The call-info payload jambonz puts in ``data`` of most messages (``_callinfo_decode`` reads it).
 
 jambonz sends ``CallInfo.toJSON()`` (snake-cased) in ``verb:hook``, ``session:redirect``,
 ``call:status`` and ``dial:confirm``, and a near copy of it in ``session:new``,
@@ -18,10 +18,9 @@ from typing import Any, Final
 
 import attrs
 
-from .._errors import ProtocolError
-from ._fields import check_id, check_object, check_str, spec_of, validate_extra, wire
+from ._fields import check_id, spec_of, validate_extra, wire
 
-__all__ = ["CallInfo", "structure_call_info", "unstructure_call_info"]
+__all__ = ["CALL_INFO_FIELDS", "CALL_INFO_SPEC", "CallInfo", "unstructure_call_info"]
 
 
 @attrs.frozen(kw_only=True, repr=False, slots=False)
@@ -76,7 +75,7 @@ class CallInfo:
         # them all buries the few that matter in logs.
         parts = [
             f"{attr}={getattr(self, attr)!r}"
-            for attr, _ in _CALL_INFO_FIELDS
+            for attr, _ in CALL_INFO_FIELDS
             if getattr(self, attr) is not None
         ]
         if self.extra:
@@ -85,59 +84,17 @@ class CallInfo:
 
 
 # wire key -> (attribute, checker), and (attribute, wire key): the order is the encoding order.
-_CALL_INFO_SPEC: Final = spec_of(CallInfo).checks
-_CALL_INFO_FIELDS: Final = spec_of(CallInfo).pairs
+CALL_INFO_SPEC: Final = spec_of(CallInfo).checks
+CALL_INFO_FIELDS: Final = spec_of(CallInfo).pairs
 
 # Decoding a CallInfo is on the path of every verb:hook. jambonz sends about a dozen of its 31
 # typed fields, so a decoded instance keeps only those in its __dict__ and the class answers
 # None for the rest (attrs removes field defaults from a dict class; they are put back here).
-# That is a fifth of the cost of the generated __init__, which sets all 32 attributes.
-for _attr, _ in _CALL_INFO_FIELDS:
+# That is a fifth of the cost of the generated __init__, which sets all 32 attributes
+# (``_callinfo_decode.py`` builds them; this module is not compiled, its class cannot be).
+for _attr, _ in CALL_INFO_FIELDS:
     setattr(CallInfo, _attr, None)
 del _attr, _
-_new_call_info = object.__new__
-#: wire key -> attribute of the fields whose only check is "a string" (the hot path below).
-_STR_ATTR_OF: Final = {
-    key: attr for key, (attr, check) in _CALL_INFO_SPEC.items() if check is check_str
-}.get
-_set_dict = object.__setattr__
-
-
-def structure_call_info(obj: Any, path: str = "$.data") -> CallInfo:
-    """Build a :class:`CallInfo` from a decoded JSON object; ProtocolError names the bad path.
-
-    The same checks and the same instance as ``CallInfo(extra=extra, **kwargs)`` (the
-    lossless rule holds by construction: the keys are sorted as :func:`~._fields.split_known`
-    sorts them), made without the constructor: see above.
-    """
-    if type(obj) is not dict:
-        obj = check_object(obj, path)  # a dict subclass passes, anything else raises
-    # split_known's loop with one lookup for the usual value, a string of a plain string
-    # field (issue 23: a dozen of them per verb:hook); every other key takes its path.
-    fields: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    str_attr = _STR_ATTR_OF
-    for key, value in obj.items():
-        if type(value) is str:
-            attr = str_attr(key)
-            if attr is not None:
-                fields[attr] = value
-                continue
-        entry = _CALL_INFO_SPEC.get(key)
-        if entry is None or value is None:
-            extra[key] = value
-            continue
-        attr, check = entry
-        try:
-            fields[attr] = check(value, "")  # no path string unless it fails
-        except ProtocolError:
-            check(value, f"{path}.{key}")  # the same error, with the exact path
-            raise
-    fields["extra"] = extra
-    info = _new_call_info(CallInfo)
-    _set_dict(info, "__dict__", fields)
-    return info
-
 
 #: The wire object of a :class:`CallInfo` (typed fields first, then ``extra``).
 unstructure_call_info: Final[Callable[[CallInfo], dict[str, Any]]] = spec_of(CallInfo).unstructure

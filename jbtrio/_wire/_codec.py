@@ -22,7 +22,8 @@ import orjson
 from cattrs.preconf.orjson import make_converter
 
 from .._errors import MessageTooLargeError, ProtocolError, from_none
-from ._callinfo import CallInfo, structure_call_info, unstructure_call_info
+from ._callinfo import CallInfo, unstructure_call_info
+from ._callinfo_decode import structure_call_info
 from ._fields import MAX_ID_CHARS, json_type
 from ._inbound import InboundMessage, UnknownMessage, unknown_from_wire, unknown_to_wire
 from ._outbound import Ack, Command
@@ -137,11 +138,22 @@ def decode(text: str | bytes) -> Message:
         if "UTF-8" in reason:
             raise from_none(ProtocolError(f"invalid UTF-8: {reason}", text))  # noqa: B904
         raise from_none(ProtocolError(f"invalid JSON: {reason}", text))  # noqa: B904
-    if _may_be_too_deep(text) and _depth(obj) > MAX_DEPTH:
+    # A short text frame (a usual verb:hook) skips the call: _may_be_too_deep's first test.
+    if (
+        (type(text) is not str or len(text) > 2 * MAX_DEPTH)
+        and _may_be_too_deep(text)
+        and _depth(obj) > MAX_DEPTH
+    ):
         raise ProtocolError(
             f"nested deeper than {MAX_DEPTH} levels (such a frame could not be re-encoded)", text
         )
     try:
+        if type(obj) is dict:
+            # _structure_message's usual case, without its call (issue 23)
+            wire_type = obj.get("type")
+            structure = _decoder_of(wire_type) if type(wire_type) is str else None
+            if structure is not None:
+                return structure(obj, None)  # type: ignore[no-any-return]
         return _structure_message(obj)
     except ProtocolError as exc:
         raise from_none(ProtocolError(exc.reason, text))  # noqa: B904
@@ -170,8 +182,16 @@ def encode(message: Message, *, max_bytes: int | None = MAX_FRAME_BYTES) -> str:
 
 def encode_bytes(message: Message, *, max_bytes: int | None = MAX_FRAME_BYTES) -> bytes:
     """:func:`encode`, as the UTF-8 bytes a text frame carries (what the writer sends)."""
-    unstructure = _encoder_of(type(message)) or converter.get_unstructure_hook(type(message))
-    payload = orjson.dumps(unstructure(message), default=_default)
+    if type(message) is Ack and not message.extra:
+        # ack_to_wire's object, without its call and its list copy of the verbs (orjson
+        # writes a tuple as the same array): the ack of every reply (issue 23)
+        obj: dict[str, Any] = {"type": "ack", "msgid": message.msgid}
+        if message.verbs is not None:
+            obj["data"] = message.verbs
+        payload = orjson.dumps(obj, default=_default)
+    else:
+        unstructure = _encoder_of(type(message)) or converter.get_unstructure_hook(type(message))
+        payload = orjson.dumps(unstructure(message), default=_default)
     if max_bytes is not None and len(payload) > max_bytes:
         if isinstance(message, Command):
             kind = f"{message.command!r} command"

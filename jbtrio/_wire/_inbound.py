@@ -21,7 +21,8 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar
 import attrs
 
 from .._errors import ProtocolError
-from ._callinfo import CallInfo, structure_call_info
+from ._callinfo import CallInfo
+from ._callinfo_decode import structure_call_info
 from ._fields import MAX_ID_CHARS, check_id, reserved, validate_extra, wire
 from ._payloads import DialResult, GatherResult, LlmResult
 from ._registry import KNOWN_TYPES, inbound

@@ -150,6 +150,18 @@ class Ack:
         _SET_EXTRA(ack, {})
         return ack
 
+    @classmethod
+    def of_wire(cls, msgid: str, verbs: tuple[dict[str, Any], ...]) -> Ack:
+        """:meth:`of_dicts` of verbs known to be a tuple of wire dicts already (what the call
+        core's receipts make of a reply's verbs): no walk over them again (issue 23)."""
+        if type(msgid) is not str or not msgid or type(verbs) is not tuple:
+            return cls(msgid=msgid, verbs=verbs)
+        ack = object.__new__(cls)
+        _SET_MSGID(ack, msgid)
+        _SET_VERBS(ack, verbs)
+        _SET_EXTRA(ack, {})
+        return ack
+
     @property
     def sid(self) -> None:
         """Always ``None``: an ack names a message, not a call (uniform with inbound types)."""

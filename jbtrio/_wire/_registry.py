@@ -48,7 +48,8 @@ from typing import Any, Final, TypeVar
 import attrs
 
 from .._errors import ProtocolError
-from ._callinfo import CallInfo, structure_call_info, unstructure_call_info
+from ._callinfo import CallInfo, unstructure_call_info
+from ._callinfo_decode import structure_call_info
 from ._fields import (
     MAX_ID_CHARS,
     Checker,
