@@ -247,15 +247,7 @@ class CallCore(SessionStart):
         if hook is not None:
             # What the lines below do for a verb:hook: its receipt, then its reply handle.
             verdict = self._receipts.observe_hook(hook)
-            config = self.config
-            handle = ReplyHandle(
-                hook,
-                now,
-                now + config.ack_timeout,
-                now + (config.ack_timeout - config.ack_margin),  # config.reply_window
-                hook.msgid,
-            )
-            self._open[hook.msgid] = handle
+            handle = self._new_handle_for(hook, now)
             event = received(hook, handle)
             return [event] if verdict is None else [*self._apply(verdict), event]
         if isinstance(message, SessionReconnect):
@@ -291,16 +283,7 @@ class CallCore(SessionStart):
                 # rather than made the start of a new session (it would hold every frame
                 # of the call back behind its ack).
                 return [Refused(message, "a second session:new on a running call")]
-        # self._new_handle_for(message, now), inline: one call fewer per hook (issue 23)
-        config = self.config
-        handle = ReplyHandle(
-            message,
-            now,
-            now + config.ack_timeout,
-            now + (config.ack_timeout - config.ack_margin),  # config.reply_window (issue 23)
-            message.msgid,
-        )
-        self._open[message.msgid] = handle
+        handle = self._new_handle_for(message, now)  # (a verb:hook's is made above)
         if self.session_data is None and isinstance(message, _SESSION_DATA):
             self.session_data = message.data
         if isinstance(message, SessionNew):
@@ -337,7 +320,7 @@ class CallCore(SessionStart):
             message,
             now,
             now + config.ack_timeout,
-            now + (config.ack_timeout - config.ack_margin),  # config.reply_window (issue 23)
+            now + config.reply_window,
             msgid,
         )
         self._open[msgid] = handle
