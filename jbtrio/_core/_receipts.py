@@ -213,14 +213,8 @@ class Receipts:
             if isinstance(verb, dict):
                 # a dict (a flow's CheckedWire too) as it is, or a copy with an id; first, as
                 # the flow's verbs are dicts, and hasattr() misses cost an exception (issue 23)
-                if "verb" not in verb:
-                    verb_id = _verb_id(verb)
-                    out.append(verb if isinstance(verb_id, str) else self._with_id(verb))
-                elif isinstance(verb.get("id"), str):
-                    out.append(verb)
-                else:  # self._with_id(verb), inline: a flow's say per hook (issue 23)
-                    self._ids += 1
-                    out.append({**verb, "id": f"{ID_PREFIX}{self._ids}"})
+                verb_id = verb.get("id") if "verb" in verb else _verb_id(verb)
+                out.append(verb if isinstance(verb_id, str) else self._with_id(verb))
                 continue
             if hasattr(verb, "_jbtrio_wire_") and callable(getattr(verb, "to_dict", None)):
                 wire: dict[str, Any] = verb.to_dict()
@@ -306,9 +300,7 @@ class Receipts:
             return
         if replaces:
             if self._written:
-                self._written.clear()  # self._forget_written(), inline (issue 23)
-                if self._where:
-                    self._where.clear()
+                self._forget_written()
             if self._doubt:
                 self._doubt.clear()
                 self._doubt_until = None
