@@ -259,21 +259,15 @@ async def test_the_usual_read_is_handed_on_without_the_general_parser(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Whole text frames go from the read to ``deliver`` by one plain function
-    (``whole_text_frames``), neither through the socket's ``_feed`` nor its queue (issue 23);
-    anything else still takes the general path, in order."""
-    fed: list[bytes] = []
+    (``whole_text_frames``), not the socket's general parser (issue 23); anything else
+    still takes the general path, in order."""
     parsed: list[bytes] = []
-    feed, parse = Socket._feed, Socket._parse
-
-    def feed_spy(self: Socket, data: bytes | bytearray) -> bool:
-        fed.append(bytes(data))
-        return feed(self, data)
+    parse = Socket._parse
 
     def parse_spy(self: Socket, data: bytes | bytearray) -> None:
         parsed.append(bytes(data))
         parse(self, data)
 
-    monkeypatch.setattr(Socket, "_feed", feed_spy)
     monkeypatch.setattr(Socket, "_parse", parse_spy)
     async with connected() as (ws, peer), trio.open_nursery() as nursery:
         delivered = Delivered()
@@ -282,7 +276,7 @@ async def test_the_usual_read_is_handed_on_without_the_general_parser(
         await trio.testing.wait_all_tasks_blocked()
         assert delivered.messages == ["one", "two"]
         assert set(delivered.tasks) == {"jbtrio read poller"}
-        assert fed == parsed == []
+        assert parsed == []
         write(peer, frames(peer, "three", Frame(Opcode.PING, b"p"), "four"))
         await trio.testing.wait_all_tasks_blocked()
         assert delivered.messages == ["one", "two", "three", "four"]

@@ -78,10 +78,8 @@ class RawSocketStream(trio.abc.Stream):
             inline = self.inline
             # Only while the reader is parked in :meth:`readable` (a cancelled wait is not:
             # Trio clears the waiter as it cancels) and the poller works.
-            if inline is not None and self._readable.waiting:
-                poller = self._poller  # _poller_failed() inline: it runs per message (issue 23)
-                if poller is not None and not poller.failed:
-                    return inline()
+            if inline is not None and self._readable.waiting and not self._poller_failed():
+                return inline()
         self._readable.set()
         return False
 

@@ -22,7 +22,6 @@ import trio
 from websockets.protocol import State
 
 from ._rawstream import READ_SIZE, RawSocketStream
-from ._sansio_codec import whole_text_frames
 from ._sansio_frames import FrameParsing
 from ._transport_api import FEED_SLICE, SocketClosed
 
@@ -31,8 +30,6 @@ __all__ = ["YIELD_EVERY", "Reading"]
 #: Messages :meth:`Reading.receive` may return from its queue before it yields once: a flood
 #: of tiny frames parsed from one slice must not keep every other call waiting.
 YIELD_EVERY = 64
-
-_CLOSED = State.CLOSED
 
 
 class Reading(FrameParsing):
@@ -184,41 +181,8 @@ class Reading(FrameParsing):
             self._handed = data  # the end of the stream, or a read to parse in slices
             stream.wake()
             return True
-        protocol = self._protocol
-        if (
-            self._rest is None
-            and self._fragment_opcode is None
-            and not self._engine_only  # also set whenever ``_failed`` is
-            and not self._messages
-            and not protocol.writes
-            and not protocol.eof_sent
-            and protocol.state is not _CLOSED
-        ):
-            # The usual read, whole text frames, parsed by one plain function (compiled in
-            # the compiled build) instead of the general parser's four methods (issue 23).
-            whole = whole_text_frames(data, self._max_size)
-            if whole is None:
-                # What _feed does here (neither failed nor closed): not a second look.
-                self._parse(data)
-                settle = bool(protocol.writes) or protocol.state is _CLOSED
-            else:
-                if len(whole) <= YIELD_EVERY:
-                    taken = 0
-                    try:
-                        for message in whole:
-                            taken += 1
-                            deliver(message)
-                    except Exception as exc:  # the reader raises it, as from its own deliver
-                        self._messages.extend(whole[taken:])
-                        self._handed_error = exc
-                    else:
-                        return True
-                else:  # more messages than the reader returns in a row: it returns them
-                    self._messages.extend(whole)
-                stream.wake()
-                return True
-        else:
-            settle = self._feed(data)
+        # _feed parses the usual read, whole text frames, with one plain function (issue 23)
+        settle = self._feed(data)
         if settle:
             self._settle_due = True  # a pong or a close to write, or the connection over
         elif len(self._messages) <= YIELD_EVERY:
