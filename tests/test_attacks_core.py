@@ -136,7 +136,8 @@ def test_queued_bytes_are_bounded_and_commands_keep_half_for_acks() -> None:
 
 def test_rewriting_a_long_queue_after_a_drop_is_linear() -> None:
     """Dropping the socket under 281,919 queued acks took seconds (a deque search and
-    delete per frame). Now each frame is removed in O(1)."""
+    delete per frame). Now each frame is removed in O(1). The bound is on this process's
+    CPU time, not the wall clock: another process loading the machine does not move it."""
     import time
 
     config = CoreConfig(max_queued_commands=10, max_queued_frames=100_000)
@@ -145,9 +146,9 @@ def test_rewriting_a_long_queue_after_a_drop_is_linear() -> None:
     for n in range(50_000):
         core.receive(unknown(n), 0.0)
     assert len(core.queued) == 50_000
-    start = time.perf_counter()
+    start = time.process_time()
     events = core.detach(1.0)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert len(events) == 50_000 and not core.queued
     assert "unknown message type" in events[0].reason  # type: ignore[union-attr]
     assert elapsed < 2.0  # quadratic: minutes
