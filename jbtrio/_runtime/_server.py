@@ -30,7 +30,6 @@ from .._wire import (
 )
 from ._audio_socket import AudioSocketAdapter
 from ._config import ServerConfig
-from ._first_message import FirstMessageWatch
 from ._listener import Listener, Router
 from ._logging import CallLogger, call_logger
 from ._ratelimit import LogBudget
@@ -66,7 +65,6 @@ class Server(Listener):
         super().__init__(router, config, registry or LocalCalls(config))
         self._nursery: trio.Nursery | None = None
         self._stopped = trio.Event()
-        self._first_messages = FirstMessageWatch(self.config.first_message_timeout)
 
     @property
     def calls(self) -> dict[str, CallSession]:
@@ -87,7 +85,6 @@ class Server(Listener):
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             await nursery.start(self.registry.run, name="jbtrio call registry")
-            nursery.start_soon(self._first_messages.run, name="jbtrio first-message watch")
             listeners = await self.listen(host, port)
             nursery.start_soon(self.accept, listeners, nursery, name="jbtrio listener")
             log.info("jbtrio listening on %s:%s (%s)", host, self.port, self.transport.name)
@@ -102,7 +99,6 @@ class Server(Listener):
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             await nursery.start(self.registry.run, name="jbtrio call registry")
-            nursery.start_soon(self._first_messages.run, name="jbtrio first-message watch")
             task_status.started(self)
             await self._stopped.wait()
             nursery.cancel_scope.cancel()
@@ -176,18 +172,10 @@ class Server(Listener):
             return
         handler = self.router.resolve(socket.path)
         assert handler is not None  # _check refused unknown paths
-        # One scope for the connection (issue 23): cancelled by the first message's deadline
-        # while the socket is bound to its call, then the reader's, cancelled when the call
-        # ends (then we close 1000). The deadline is the server's watch's: a deadline of the
-        # scope's own would cost its registration with Trio's run loop and its removal.
-        watch = self._first_messages
-        watched = watch.running
-        if watched:
-            scope = first = trio.CancelScope()
-            watch.watch(first)
-        else:  # not run by Server.run/run_in: the scope keeps the deadline itself
-            deadline = trio.current_time() + self.config.first_message_timeout
-            scope = first = trio.CancelScope(deadline=deadline)
+        # One scope for the connection (issue 23): the first message's deadline while the
+        # socket is bound to its call, then the reader's, cancelled when the call ends
+        # (then we close 1000).
+        scope = trio.CancelScope(deadline=trio.current_time() + self.config.first_message_timeout)
         session: CallSession | None = None
         read = False
         try:
@@ -197,10 +185,7 @@ class Server(Listener):
                         session = await self._bind(socket, handler)
                     if session is not None and not scope.cancel_called:
                         read = True
-                        if watched:
-                            watch.done(first)
-                        else:
-                            scope.deadline = math.inf
+                        scope.deadline = math.inf
                         session.reading(scope)
                         try:
                             # Messages may be handed to the session from the read poller's
@@ -214,7 +199,6 @@ class Server(Listener):
                 # caught yet): the reader gets a scope of its own.
                 scope = trio.CancelScope()
         finally:
-            watch.done(first)
             if session is not None and not session.ended and socket.close_code is None:
                 # Cancelled while the call goes on (server stopping): 1001 makes jambonz
                 # reconnect, ideally to another instance; 1000 would abandon the call.
