@@ -123,9 +123,17 @@ async def test_a_write_to_a_hung_up_peer_breaks_the_socket() -> None:
 # ---------------------------------------------------------------------- the read poller
 
 
-async def test_readers_of_many_sockets_wake_for_their_own_data() -> None:
+@pytest.mark.parametrize("waited", [False, True])
+async def test_readers_of_many_sockets_wake_for_their_own_data(waited: bool) -> None:
+    """Each stream's first wait is Trio's own; its later waits the read poller's."""
     pairs = [socket_pair() for _ in range(20)]
     streams = [raw(server) for server, _ in pairs]
+    if waited:  # each has waited once: they wait on the poller now
+        for stream, (_, client) in zip(streams, pairs, strict=True):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(stream.receive_some, 100)
+                await trio.testing.wait_all_tasks_blocked()
+                await client.send_all(b"first")
     got: dict[int, bytes] = {}
     async with trio.open_nursery() as nursery:
 
@@ -135,12 +143,39 @@ async def test_readers_of_many_sockets_wake_for_their_own_data() -> None:
         for index in range(len(streams)):
             nursery.start_soon(read, index)
         await trio.testing.wait_all_tasks_blocked()
+        poller = read_poller() if waited else None
+        assert all(stream._poller is poller for stream in streams)
         for index in reversed(range(len(streams))):
             await pairs[index][1].send_all(b"message %d" % index)
     assert got == {index: b"message %d" % index for index in range(len(streams))}
     for stream, (_, client) in zip(streams, pairs, strict=True):
         await stream.aclose()
         await client.aclose()
+
+
+async def test_a_stream_s_first_wait_is_trio_s_own_and_its_next_the_poller_s() -> None:
+    """A connection's first wait (jambonz's session message after the upgrade) is woken by
+    Trio itself, not through a step of the poller's task (issue 23); a stream that waits
+    again is registered with the poller, once."""
+    server, client = socket_pair()
+    stream = raw(server)
+    got: list[bytes] = []
+    async with trio.open_nursery() as nursery:
+
+        async def read() -> None:
+            got.append(await stream.receive_some(100))
+            got.append(await stream.receive_some(100))
+
+        nursery.start_soon(read)
+        await trio.testing.wait_all_tasks_blocked()
+        assert stream._poller is None  # waiting the Trio way
+        await client.send_all(b"one")
+        await trio.testing.wait_all_tasks_blocked()
+        assert stream._poller is read_poller()  # the second wait
+        await client.send_all(b"two")
+    assert got == [b"one", b"two"]
+    await stream.aclose()
+    await client.aclose()
 
 
 async def test_data_that_came_before_the_first_wait_is_read() -> None:
@@ -153,9 +188,16 @@ async def test_data_that_came_before_the_first_wait_is_read() -> None:
     await stream.aclose()
 
 
-async def test_closing_a_stream_wakes_its_parked_reader() -> None:
+@pytest.mark.parametrize("waited", [False, True])
+async def test_closing_a_stream_wakes_its_parked_reader(waited: bool) -> None:
+    """Parked in Trio's wait (its first) or on the read poller (any later one)."""
     server, client = socket_pair()
     stream = raw(server)
+    if waited:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stream.receive_some, 100)
+            await trio.testing.wait_all_tasks_blocked()
+            await client.send_all(b"first")
     async with trio.open_nursery() as nursery:
 
         async def read() -> None:
@@ -164,6 +206,7 @@ async def test_closing_a_stream_wakes_its_parked_reader() -> None:
 
         nursery.start_soon(read)
         await trio.testing.wait_all_tasks_blocked()
+        assert (stream._poller is not None) == waited
         await stream.aclose()
     await client.aclose()
 
@@ -180,16 +223,20 @@ async def test_readers_fall_back_to_trio_when_the_poller_fails(
 
         async def read() -> None:
             got.append(await stream.receive_some(100))
+            got.append(await stream.receive_some(100))
 
         nursery.start_soon(read)
         await trio.testing.wait_all_tasks_blocked()
+        await client.send_all(b"first")  # the first wait is Trio's own; the next the poller's
+        await trio.testing.wait_all_tasks_blocked()
+        assert stream._poller is poller
         # The set goes away under the poller's wait: it fails, wakes every reader, and the
         # readers wait with Trio's own poller from then on.
         trio.lowlevel.notify_closing(poller._epoll.fileno())
         await trio.testing.wait_all_tasks_blocked()
         assert poller.failed
         await client.send_all(b"still read")
-    assert got == [b"still read"]
+    assert got == [b"first", b"still read"]
     assert "read poller failed" in caplog.text
     await stream.aclose()
     await client.aclose()

@@ -28,8 +28,9 @@ class RawSocketStream(trio.abc.Stream):
     buffer (then it only yields: every receive is a checkpoint, but the first, which only
     checks for cancellation), and a send that the kernel takes whole returns at once.
     Readability comes from the run's :class:`~jbtrio._runtime._poller.ReadPoller` (no
-    system call per wait) where there is one. The socket is used by one reader and one
-    writer at a time (:class:`Socket` guarantees it).
+    system call per wait) where there is one, but for the first wait, Trio's own (see
+    :meth:`_wait_readable`). The socket is used by one reader and one writer at a time
+    (:class:`Socket` guarantees it).
     """
 
     # Slots (Trio's stream ABCs have none of their own): one stream per live call, and an
@@ -41,6 +42,7 @@ class RawSocketStream(trio.abc.Stream):
         "_poller",
         "_readable",
         "_registered",
+        "_waited",
         "closed",
         "inline",
         "remote",
@@ -64,6 +66,7 @@ class RawSocketStream(trio.abc.Stream):
         self._readable = Wakeup()
         self._poller: ReadPoller | None = None
         self._registered = False
+        self._waited = False  # waited for readability once (see _wait_readable)
         # The poller reported a hang-up: a read may not wait for an edge again (none comes).
         self._hung_up = False
         self.inline: Callable[[], bool] | None = None
@@ -104,15 +107,28 @@ class RawSocketStream(trio.abc.Stream):
         it holds is ~200 B (issue 23)."""
         return self._readable.wait()
 
-    async def _wait_readable(self) -> None:
-        if self._hung_up:
-            await trio.lowlevel.checkpoint()
-            return
+    def use_poller(self) -> None:
+        """Wait for readability with the run's read poller from now on (where there is one):
+        a socket that is read more than once is registered with it, once."""
         if not self._registered:
             self._registered = True
             poller = read_poller()
             if poller is not None and poller.register(self.socket, self._on_event):
                 self._poller = poller
+
+    async def _wait_readable(self) -> None:
+        if self._hung_up:
+            await trio.lowlevel.checkpoint()
+            return
+        if not self._registered:
+            if not self._waited:
+                # The connection's first wait (for jambonz's session message, after the
+                # upgrade): Trio's own, which wakes this task itself, not through a step of
+                # the poller's task (issue 23). A socket that waits again is registered.
+                self._waited = True
+                await trio.lowlevel.wait_readable(self.socket)
+                return
+            self.use_poller()
         poller = self._poller
         if poller is None or poller.failed:
             await trio.lowlevel.wait_readable(self.socket)

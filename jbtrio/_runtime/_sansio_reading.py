@@ -132,6 +132,7 @@ class Reading(FrameParsing):
         """
         stream = self._stream
         if type(stream) is RawSocketStream:
+            stream.use_poller()  # its reads park, the callback reading for them (parks)
             self._pumped = stream
             self._consumer = deliver
         try:
