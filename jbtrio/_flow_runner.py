@@ -134,7 +134,7 @@ class _Driver:
     hooks.
     """
 
-    __slots__ = ("after_hook", "answered", "parked", "pending", "scope")
+    __slots__ = ("after_hook", "answered", "parked", "pending", "scope", "waiter")
 
     #: The scope of the flow it runs, made by :meth:`FlowRunner.run` (a scope is entered
     #: once: each flow run needs its own, so none is made here, issue 23).
@@ -147,6 +147,10 @@ class _Driver:
         of the next steps can then travel in it)."""
         self.parked: _HookWaiter | None = None
         """What its flow's task waits for, while parked on a step's hooks."""
+        # The waiter of its flow's own steps, which run one at a time: made by the first,
+        # then reused, not one made per hook round trip (issue 23). Nothing else holds it
+        # once a step is over (the step unregisters it); a parked call holds one either way.
+        self.waiter: _HookWaiter | None = None
         # Whether the code last resumed on a hook: its next verbs replace what jambonz is
         # running (as an ack would). After a yield that resumed at once they are appended,
         # so ``yield Say(...)`` then ``yield Gather(...)`` plays the say, then gathers.
@@ -248,7 +252,14 @@ class FlowRunner:
         step = None
         if ai:
             self._prepare_llm(verbs)
-        waiter = _HookWaiter(names, hook_ids) if hooks else None
+        waiter: _HookWaiter | None = None
+        if hooks:
+            if closable and (waiter := driver.waiter) is not None:
+                waiter.verbs, waiter.ids = names, hook_ids  # its own flow's (_Driver.waiter)
+            else:
+                waiter = _HookWaiter(names, hook_ids)
+                if closable:
+                    driver.waiter = waiter
         finished = trio.Event() if finished_id is not None else None
         for hook, _ in hooks:
             self._hook_waiters[hook] = waiter  # type: ignore[assignment]
@@ -290,6 +301,8 @@ class FlowRunner:
         finally:
             if closable:
                 driver.parked = None  # however the wait ended (a cancellation too)
+                if waiter is not None:  # ready for the next step; holds nothing of this one
+                    waiter.message = waiter.handle = waiter.error = None
             for hook, _ in hooks:
                 if self._hook_waiters.get(hook) is waiter:
                     del self._hook_waiters[hook]
