@@ -84,14 +84,15 @@ class _HookWaiter:
     coroutine of its own between (issue 23).
     """
 
-    __slots__ = ("error", "handle", "ids", "message", "task", "verbs")
+    __slots__ = ("handle", "ids", "outcome", "task", "verbs")
 
     def __init__(self, verbs: Collection[str], ids: Collection[str] = ()) -> None:
         self.verbs = verbs
         self.ids = ids
-        self.message: VerbHook | None = None
+        # The hook that fired, or the failure: one slot for either (a parked call holds
+        # one waiter, issue 23: memory per call).
+        self.outcome: VerbHook | HookFailed | None = None
         self.handle: ReplyHandle | None = None
-        self.error: HookFailed | None = None
         self.task: trio.lowlevel.Task | None = None
 
     def abort(self, _: Any) -> trio.lowlevel.Abort:
@@ -106,21 +107,21 @@ class _HookWaiter:
             trio.lowlevel.reschedule(task)
 
     def deliver(self, message: VerbHook, handle: ReplyHandle | None) -> None:
-        if self.message is None and self.error is None:  # the first of hook and failure wins
-            self.message = message
+        if self.outcome is None:  # the first of hook and failure wins
+            self.outcome = message
             self.handle = handle
             self._wake()
 
     def fail(self, error: HookFailed) -> None:
-        if self.message is None and self.error is None:
-            self.error = error
+        if self.outcome is None:
+            self.outcome = error
             self._wake()
 
     def close(self) -> bool:
         """The flow parked on it is closed (see :meth:`FlowRunner.stop`); False when a hook
         or a failure woke it first."""
-        if self.message is None and self.error is None:
-            self.error = _CLOSING
+        if self.outcome is None:
+            self.outcome = _CLOSING
             self._wake()
             return True
         return False
@@ -134,7 +135,7 @@ class _Driver:
     hooks.
     """
 
-    __slots__ = ("after_hook", "answered", "parked", "pending", "scope")
+    __slots__ = ("after_hook", "answered", "parked", "pending", "scope", "waiter")
 
     #: The scope of the flow it runs, made by :meth:`FlowRunner.run` (a scope is entered
     #: once: each flow run needs its own, so none is made here, issue 23).
@@ -147,6 +148,10 @@ class _Driver:
         of the next steps can then travel in it)."""
         self.parked: _HookWaiter | None = None
         """What its flow's task waits for, while parked on a step's hooks."""
+        # The waiter of its flow's own steps, which run one at a time: made by the first,
+        # then reused, not one made per hook round trip (issue 23). Nothing else holds it
+        # once a step is over (the step unregisters it); a parked call holds one either way.
+        self.waiter: _HookWaiter | None = None
         # Whether the code last resumed on a hook: its next verbs replace what jambonz is
         # running (as an ack would). After a yield that resumed at once they are appended,
         # so ``yield Say(...)`` then ``yield Gather(...)`` plays the say, then gathers.
@@ -248,7 +253,14 @@ class FlowRunner:
         step = None
         if ai:
             self._prepare_llm(verbs)
-        waiter = _HookWaiter(names, hook_ids) if hooks else None
+        waiter: _HookWaiter | None = None
+        if hooks:
+            if closable and (waiter := driver.waiter) is not None:
+                waiter.verbs, waiter.ids = names, hook_ids  # its own flow's (_Driver.waiter)
+            else:
+                waiter = _HookWaiter(names, hook_ids)
+                if closable:
+                    driver.waiter = waiter
         finished = trio.Event() if finished_id is not None else None
         for hook, _ in hooks:
             self._hook_waiters[hook] = waiter  # type: ignore[assignment]
@@ -264,18 +276,18 @@ class FlowRunner:
             if waiter is not None:
                 if closable:
                     driver.parked = waiter
-                if waiter.message is None and waiter.error is None:
+                if waiter.outcome is None:
                     waiter.task = trio.lowlevel.current_task()
                     # a bound method, not a closure: held while parked (most of a call's life)
                     await trio.lowlevel.wait_task_rescheduled(waiter.abort)
                 else:  # resolved already
                     await trio.lowlevel.checkpoint()
-                if waiter.error is not None:
-                    if waiter.error is _CLOSING:
+                message = waiter.outcome
+                if isinstance(message, HookFailed):
+                    if message is _CLOSING:
                         return _CLOSED
                     driver.after_hook = True  # jambonz idles with an empty stack
-                    raise waiter.error
-                message = waiter.message
+                    raise message
                 assert message is not None and message.hook is not None
                 driver.pending = waiter.handle
                 driver.after_hook = True
@@ -290,6 +302,8 @@ class FlowRunner:
         finally:
             if closable:
                 driver.parked = None  # however the wait ended (a cancellation too)
+                if waiter is not None:  # ready for the next step; holds nothing of this one
+                    waiter.outcome = waiter.handle = None
             for hook, _ in hooks:
                 if self._hook_waiters.get(hook) is waiter:
                     del self._hook_waiters[hook]
