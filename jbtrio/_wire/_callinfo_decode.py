@@ -12,6 +12,7 @@ from typing import Any, Final
 from .._errors import ProtocolError
 from ._callinfo import CALL_INFO_SPEC, CallInfo
 from ._fields import MAX_ID_CHARS, check_id, check_int, check_number, check_object, check_str
+from ._nesting import check_nesting
 
 __all__ = ["structure_call_info"]
 
@@ -34,9 +35,10 @@ _new_call_info: Final = object.__new__
 _set_dict: Final = object.__setattr__
 
 
-def structure_call_info(obj: Any, path: str = "$.data") -> CallInfo:
+def structure_call_info(obj: Any, path: str = "$.data", level: int = 0) -> CallInfo:
     """Build a :class:`~jbtrio.CallInfo` from a decoded JSON object; ProtocolError names the
-    bad path.
+    bad path. With a ``level`` (the nesting of ``obj``'s values in their frame: 2 for a
+    message's ``data``), a container among its values is held to MAX_DEPTH too.
 
     The same checks and the same instance as ``CallInfo(extra=extra, **kwargs)`` (the
     lossless rule holds by construction: the keys are sorted as :func:`~._fields.split_known`
@@ -56,6 +58,8 @@ def structure_call_info(obj: Any, path: str = "$.data") -> CallInfo:
         ) or (kind is int and key in _PLAIN_INT_KEYS):
             fields[key] = value
             continue
+        if level and (kind is dict or kind is list):
+            check_nesting(value, level)
         entry = CALL_INFO_SPEC.get(key)
         if entry is None or value is None:
             extra[key] = value

@@ -26,8 +26,9 @@ from ._callinfo import CallInfo, unstructure_call_info
 from ._callinfo_decode import structure_call_info
 from ._fields import MAX_ID_CHARS, json_type
 from ._inbound import InboundMessage, UnknownMessage, unknown_from_wire, unknown_to_wire
+from ._nesting import MAX_DEPTH, depth, may_be_too_deep, too_deep
 from ._outbound import Ack, Command
-from ._registry import DECODERS, ENCODERS, is_registered, registration_of
+from ._registry import DECODERS, ENCODERS, NESTING_CHECKED, is_registered, registration_of
 
 __all__ = [
     "MAX_DEPTH",
@@ -84,40 +85,6 @@ def _structure_message(obj: Any, _: Any = None) -> Message:
 converter.register_structure_hook_func(lambda t: t == Message, _structure_message)
 
 
-#: Deepest container nesting a frame may have: orjson reads 1024 levels but writes only 254,
-#: and a frame jbtrio accepts must be one it can send back (the fake jambonz, logging, tests).
-MAX_DEPTH: Final = 254
-
-
-def _may_be_too_deep(text: str | bytes | bytearray | memoryview) -> bool:
-    """Cheap necessary condition for a nesting deeper than MAX_DEPTH: enough brackets."""
-    # Nesting deeper than MAX_DEPTH takes more than MAX_DEPTH opening and as many closing
-    # brackets: a shorter frame (a usual verb:hook) skips both scans (issue 23).
-    if (type(text) is str or type(text) is bytes) and len(text) <= 2 * MAX_DEPTH:
-        return False
-    if isinstance(text, str):
-        return text.count("[") + text.count("{") > MAX_DEPTH
-    data = bytes(text)
-    return data.count(b"[") + data.count(b"{") > MAX_DEPTH
-
-
-def _depth(obj: Any) -> int:
-    """The container nesting depth of a decoded JSON value (iterative: no recursion limit)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(obj, 1)]
-    while stack:
-        value, level = stack.pop()
-        if isinstance(value, dict):
-            children: Any = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        deepest = max(deepest, level)
-        stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
 def decode(text: str | bytes) -> Message:
     """Parse one WebSocket text frame into a message object.
 
@@ -138,24 +105,29 @@ def decode(text: str | bytes) -> Message:
         if "UTF-8" in reason:
             raise from_none(ProtocolError(f"invalid UTF-8: {reason}", text))  # noqa: B904
         raise from_none(ProtocolError(f"invalid JSON: {reason}", text))  # noqa: B904
-    # A short text frame (a usual verb:hook) skips the call: _may_be_too_deep's first test.
+    wire_type = obj.get("type") if type(obj) is dict else None
+    # The call-info messages (verb:hook, session:new...) check their nesting as they walk
+    # their values (_registry.NESTING_CHECKED): a hook of ~760 characters is not scanned
+    # for brackets (issue 23). A short text frame skips the call: may_be_too_deep's first test.
+    scanned = type(wire_type) is not str or wire_type not in NESTING_CHECKED
     if (
-        (type(text) is not str or len(text) > 2 * MAX_DEPTH)
-        and _may_be_too_deep(text)
-        and _depth(obj) > MAX_DEPTH
+        scanned
+        and (type(text) is not str or len(text) > 2 * MAX_DEPTH)
+        and may_be_too_deep(text)
+        and depth(obj) > MAX_DEPTH
     ):
-        raise ProtocolError(
-            f"nested deeper than {MAX_DEPTH} levels (such a frame could not be re-encoded)", text
-        )
+        raise too_deep(text)
     try:
-        if type(obj) is dict:
+        if type(wire_type) is str:
             # _structure_message's usual case, without its call (issue 23)
-            wire_type = obj.get("type")
-            structure = _decoder_of(wire_type) if type(wire_type) is str else None
+            structure = _decoder_of(wire_type)
             if structure is not None:
                 return structure(obj, None)  # type: ignore[no-any-return]
         return _structure_message(obj)
     except ProtocolError as exc:
+        # Too deep and invalid: the nesting is named, as when the scan comes first.
+        if not scanned and may_be_too_deep(text) and depth(obj) > MAX_DEPTH:
+            raise from_none(too_deep(text))  # noqa: B904
         raise from_none(ProtocolError(exc.reason, text))  # noqa: B904
 
 

@@ -62,6 +62,7 @@ from ._fields import (
     split_known,
     type_error,
 )
+from ._nesting import check_nesting
 
 __all__ = [
     "DECODERS",
@@ -110,6 +111,9 @@ KNOWN_TYPES: Final = _BY_TYPE.keys()
 DECODERS: Final[dict[str, Structure]] = {}
 #: class -> unstructure hook, for :func:`~jbtrio.encode`'s one lookup per message.
 ENCODERS: Final[dict[type[Any], Unstructure]] = {}
+#: The wire types whose decoders hold a frame to MAX_DEPTH themselves (the call-info
+#: messages: see ``_decoder``), so that :func:`~jbtrio.decode` need not scan their text.
+NESTING_CHECKED: Final[set[str]] = set()
 
 
 def registration_of(cls: type[Any]) -> Registration:
@@ -130,6 +134,8 @@ def _add(registration: Registration) -> None:
     _BY_TYPE[registration.wire_type] = registration
     _BY_CLASS[registration.cls] = registration
     DECODERS[registration.wire_type] = registration.structure
+    if registration.inbound and registration.payload is CallInfo:
+        NESTING_CHECKED.add(registration.wire_type)
     ENCODERS[registration.cls] = registration.unstructure
 
 
@@ -196,8 +202,11 @@ _SKIP: Final = frozenset({"type", "msgid", "data"})
 _new: Final = object.__new__
 
 
-def _envelope(obj: Mapping[str, Any], spec: Mapping[str, tuple[str, Checker]]) -> dict[str, Any]:
-    """Keyword arguments for the envelope part of ``obj`` (msgid required, rest lossless)."""
+def _envelope(
+    obj: Mapping[str, Any], spec: Mapping[str, tuple[str, Checker]], nesting: bool = False
+) -> dict[str, Any]:
+    """Keyword arguments for the envelope part of ``obj`` (msgid required, rest lossless);
+    with ``nesting``, a container among them is held to MAX_DEPTH (:data:`NESTING_CHECKED`)."""
     msgid = obj.get("msgid")
     if type(msgid) is not str:
         if "msgid" not in obj:
@@ -213,11 +222,14 @@ def _envelope(obj: Mapping[str, Any], spec: Mapping[str, tuple[str, Checker]]) -
         if key in _SKIP:
             continue
         entry = spec.get(key)
+        kind = type(value)
+        if nesting and (kind is dict or kind is list):
+            check_nesting(value, 1)
         if entry is None or value is None:
             extra[key] = value
             continue
         attr, check = entry
-        if type(value) is str and (
+        if kind is str and (
             check is check_str or (check is check_id and len(value) <= MAX_ID_CHARS)
         ):
             kwargs[attr] = value  # call_sid and hook: no call needed (issue 23, hot path)
@@ -258,9 +270,13 @@ def _decoder(
                 raise TypeError(f"{cls.__name__}.{attribute.name}: its default is not None")
 
         def from_wire(obj: Any, _: Any = None) -> Any:
-            kwargs = _envelope(obj, envelope)
+            # Nesting checked here, on values walked anyway, not by decode's scan of the
+            # text (NESTING_CHECKED): the envelope's at level 1, the data's at 2.
+            kwargs = _envelope(obj, envelope, True)
             data = obj.get("data")
-            kwargs["data"] = structure_call_info(data if type(data) is dict else _data(obj))
+            kwargs["data"] = structure_call_info(
+                data if type(data) is dict else _data(obj), "$.data", 2
+            )
             if kwargs["extra"]:
                 return cls(**kwargs)
             message = _new(cls)
