@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 
 from jbtrio._errors import ProtocolError
-from jbtrio._wire import MAX_DEPTH, decode
+from jbtrio._wire import MAX_DEPTH, VerbHook, decode
 from jbtrio._wire._nesting import depth
 from jbtrio._wire._registry import NESTING_CHECKED
 
@@ -157,6 +157,7 @@ def test_a_usual_hook_s_text_is_not_scanned_for_brackets(monkeypatch: pytest.Mon
     text = orjson.dumps(frame).decode()
     assert len(text) > 2 * MAX_DEPTH
     monkeypatch.setattr(_codec, "may_be_too_deep", scan)
-    assert decode(text).data.extra["field0"] == "x" * 20
+    message = decode(text)
+    assert isinstance(message, VerbHook) and message.data.extra["field0"] == "x" * 20
     with pytest.raises(AssertionError, match="scanned"):  # any other type still is
         decode(text.replace('"type":"verb:hook"', '"type":"llm:event"', 1))
