@@ -26,7 +26,7 @@ from ._callinfo import CallInfo, unstructure_call_info
 from ._callinfo_decode import structure_call_info
 from ._fields import MAX_ID_CHARS, json_type
 from ._inbound import InboundMessage, UnknownMessage, unknown_from_wire, unknown_to_wire
-from ._nesting import MAX_DEPTH, depth, may_be_too_deep, too_deep
+from ._nesting import MAX_DEPTH, frame_too_deep, too_deep
 from ._outbound import Ack, Command
 from ._registry import DECODERS, ENCODERS, NESTING_CHECKED, is_registered, registration_of
 
@@ -108,14 +108,9 @@ def decode(text: str | bytes) -> Message:
     wire_type = obj.get("type") if type(obj) is dict else None
     # The call-info messages (verb:hook, session:new...) check their nesting as they walk
     # their values (_registry.NESTING_CHECKED): a hook of ~760 characters is not scanned
-    # for brackets (issue 23). A short text frame skips the call: may_be_too_deep's first test.
+    # for brackets (issue 23).
     scanned = type(wire_type) is not str or wire_type not in NESTING_CHECKED
-    if (
-        scanned
-        and (type(text) is not str or len(text) > 2 * MAX_DEPTH)
-        and may_be_too_deep(text)
-        and depth(obj) > MAX_DEPTH
-    ):
+    if scanned and frame_too_deep(text, obj):
         raise too_deep(text)
     try:
         if type(wire_type) is str:
@@ -126,7 +121,7 @@ def decode(text: str | bytes) -> Message:
         return _structure_message(obj)
     except ProtocolError as exc:
         # Too deep and invalid: the nesting is named, as when the scan comes first.
-        if not scanned and may_be_too_deep(text) and depth(obj) > MAX_DEPTH:
+        if not scanned and frame_too_deep(text, obj):
             raise from_none(too_deep(text))  # noqa: B904
         raise from_none(ProtocolError(exc.reason, text))  # noqa: B904
 

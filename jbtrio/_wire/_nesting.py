@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from .._errors import ProtocolError
 
-__all__ = ["MAX_DEPTH", "check_nesting", "depth", "may_be_too_deep", "too_deep"]
+__all__ = ["MAX_DEPTH", "check_nesting", "frame_too_deep", "too_deep"]
 
 #: Deepest container nesting a frame may have: orjson reads 1024 levels but writes only 254,
 #: and a frame jbtrio accepts must be one it can send back (the fake jambonz, logging, tests).
@@ -24,33 +24,11 @@ def too_deep(text: Any = None) -> ProtocolError:
     return ProtocolError(_TOO_DEEP, text)
 
 
-def may_be_too_deep(text: str | bytes | bytearray | memoryview) -> bool:
-    """Cheap necessary condition for a nesting deeper than MAX_DEPTH: enough brackets."""
-    # Nesting deeper than MAX_DEPTH takes more than MAX_DEPTH opening and as many closing
-    # brackets: a shorter frame (a usual verb:hook) skips both scans (issue 23).
-    if (type(text) is str or type(text) is bytes) and len(text) <= 2 * MAX_DEPTH:
+def frame_too_deep(text: str | bytes | bytearray | memoryview, obj: Any) -> bool:
+    """Whether a frame, its text and what it decoded to, nests deeper than MAX_DEPTH."""
+    if not _may_be_too_deep(text) or (type(obj) is not dict and type(obj) is not list):
         return False
-    if isinstance(text, str):
-        return text.count("[") + text.count("{") > MAX_DEPTH
-    data = bytes(text)
-    return data.count(b"[") + data.count(b"{") > MAX_DEPTH
-
-
-def depth(obj: Any) -> int:
-    """The container nesting depth of a decoded JSON value (iterative: no recursion limit)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(obj, 1)]
-    while stack:
-        value, level = stack.pop()
-        if isinstance(value, dict):
-            children: Any = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        deepest = max(deepest, level)
-        stack.extend((child, level + 1) for child in children)
-    return deepest
+    return not _within(obj, MAX_DEPTH)
 
 
 def check_nesting(value: Any, level: int) -> None:
@@ -60,12 +38,24 @@ def check_nesting(value: Any, level: int) -> None:
         raise too_deep()
 
 
+def _may_be_too_deep(text: str | bytes | bytearray | memoryview) -> bool:
+    """Cheap necessary condition for a nesting deeper than MAX_DEPTH: enough brackets."""
+    # Nesting deeper than MAX_DEPTH takes more than MAX_DEPTH opening and as many closing
+    # brackets: a shorter frame skips both scans (issue 23).
+    if (type(text) is str or type(text) is bytes) and len(text) <= 2 * MAX_DEPTH:
+        return False
+    if isinstance(text, str):
+        return text.count("[") + text.count("{") > MAX_DEPTH
+    data = bytes(text)
+    return data.count(b"[") + data.count(b"{") > MAX_DEPTH
+
+
 def _within(container: Any, levels: int) -> bool:
     """Whether ``container`` (a dict or a list) nests at most ``levels`` deep.
 
-    A walk that stops at the bound, not :func:`depth`'s exact count: a call info's few
-    containers (``speech``, ``sip``) are shallow, and this is paid on every hook (issue 23).
-    Its recursion is at most MAX_DEPTH deep.
+    A walk that stops at the bound, not an exact count: a call info's few containers
+    (``speech``, ``sip``) are shallow, and this is paid on every hook (issue 23). Its
+    recursion is at most ``levels`` (MAX_DEPTH at most) deep, whatever the input.
     """
     if levels <= 0:
         return False
