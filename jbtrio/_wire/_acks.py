@@ -4,6 +4,8 @@
 Their own module so that the compiled build compiles them (issue 23): ``Ack`` is an attrs
 class with a converter and validators and stays interpreted, and the call core makes one of
 these per reply (a class method calls its function as any callable: no interpreted call).
+Their arguments are typed ``Any`` here (``Ack`` declares their types): they check them
+themselves, and a compiled function would refuse a wrong type before that check.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def use_slot_setters(msgid: _Setter, verbs: _Setter, extra: _Setter) -> None:
     _set_msgid, _set_verbs, _set_extra = msgid, verbs, extra
 
 
-def of_dicts(cls: type[_A], msgid: str, verbs: list[Any] | tuple[Any, ...] | None) -> _A:
+def of_dicts(cls: type[_A], msgid: Any, verbs: Any) -> _A:
     """``Ack(msgid=msgid, verbs=verbs)``, made without the converter and validators when
     they would change nothing: a non-empty ``msgid`` and verbs that are all dicts already.
 
@@ -56,7 +58,7 @@ def of_dicts(cls: type[_A], msgid: str, verbs: list[Any] | tuple[Any, ...] | Non
     return ack
 
 
-def of_wire(cls: type[_A], msgid: str, verbs: tuple[dict[str, Any], ...]) -> _A:
+def of_wire(cls: type[_A], msgid: Any, verbs: Any) -> _A:
     """:meth:`of_dicts` of verbs known to be a tuple of wire dicts already (what the call
     core's receipts make of a reply's verbs): no walk over them again (issue 23)."""
     if type(msgid) is not str or not msgid or type(verbs) is not tuple:
