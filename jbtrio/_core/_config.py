@@ -148,4 +148,8 @@ class CoreConfig:
         # Read for every message that waits for an ack: the property's function is compiled
         # in the compiled build (a property calls it as any callable), not an interpreted
         # call per message (issue 23).
-        reply_window = property(_windows.reply_window, doc=_windows.reply_window.__doc__)
+        reply_window = property(
+            _windows.reply_window,
+            # its own text: a compiled function has no docstring
+            doc="Seconds the app has to reply before the core acks for it.",
+        )
