@@ -27,13 +27,22 @@ from __future__ import annotations
 
 import dis
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from functools import partial
 from types import CodeType
 from typing import Any, TypeAlias
 
 import attrs
 
-from ._wire import RESULT_VIEWS, VerbHook
-from .verbs import Verb, canonical_verb
+from ._wire import (
+    RESULT_VIEWS,
+    VerbHook,
+    dial_result,
+    gather_result,
+    hook_url,
+    llm_result,
+    result_as,
+)
+from .verbs import Verb, canonical_verb, checked_wire
 from .verbs import verb_name as written_name
 
 __all__ = [
@@ -78,20 +87,15 @@ REPORTING_HOOKS: Mapping[str, str] = {
 Parser = Callable[[VerbHook], Any]
 
 
-def _view(view: type[Any]) -> Parser:
-    def parse(hook: VerbHook) -> Any:
-        return hook.result(view)
-
-    return parse
-
-
 #: Verb (canonical name) -> how its hook is read: the hand-written views of gather, dial and
-#: llm, the generated ones of the others (:data:`~jbtrio._wire.RESULT_VIEWS`).
+#: llm, the generated ones of the others (:data:`~jbtrio._wire.RESULT_VIEWS`). What
+#: ``VerbHook.gather()`` and the others call, called directly: compiled in the compiled
+#: build, where VerbHook's methods are interpreted calls (issue 23).
 _PARSERS: Mapping[str, Parser] = {
-    "gather": VerbHook.gather,
-    "dial": VerbHook.dial,
-    "llm": VerbHook.llm,
-    **{verb: _view(view) for verb, view in RESULT_VIEWS.items()},
+    "gather": gather_result,
+    "dial": dial_result,
+    "llm": llm_result,
+    **{verb: partial(result_as, view) for verb, view in RESULT_VIEWS.items()},
 }
 
 
@@ -141,16 +145,6 @@ def verb_name(verb: Mapping[str, Any]) -> str | None:
     return canonical_verb(name)[0] if name is not None else None
 
 
-def hook_url(value: Any) -> str | None:
-    """The path of a hook property value (a string or a ``{url: ...}`` object)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping) and isinstance(value.get("url"), str):
-        url: str = value["url"]
-        return url
-    return None
-
-
 #: Canonical names of the verbs the call completes before they are sent (its tool and event
 #: hooks): they are not sent as :class:`~jbtrio.verbs.CheckedWire`, so they are checked whole.
 AI_VERBS: frozenset[str] = frozenset({"llm", "agent"})
@@ -190,7 +184,7 @@ def wire_verbs(verbs: Any) -> tuple[list[dict[str, Any]], bool]:
                 ai = True
                 out.append(verb.to_dict())
             else:
-                out.append(verb.checked_dict())
+                out.append(checked_wire(verb))
             continue
         wire = wire_copy(verb)
         out.append(wire)

@@ -45,7 +45,7 @@ from ._flow import (
 )
 from ._runtime import CallSession
 from ._wire import Ack, JambonzError, VerbHook
-from .verbs import Verb, verb_body
+from .verbs import Verb, checked_wire, verb_body
 from .verbs import verb_name as written_name
 
 __all__ = ["DEFAULT_ERROR_VERBS", "FlowRunner"]
@@ -351,7 +351,7 @@ class FlowRunner:
         for item in items:
             if isinstance(item, Verb):
                 name, is_ai, prop, parser = PLANS.get(item.verb) or plan(item.verb)
-                verb: dict[str, Any] = item.to_dict() if is_ai else item.checked_dict()
+                verb: dict[str, Any] = item.to_dict() if is_ai else checked_wire(item)
                 body = verb
             else:
                 verb = wire_copy(item)

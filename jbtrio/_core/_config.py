@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._errors import MessageTooLargeError
 from .._wire import MAX_FRAME_BYTES, MAX_ID_CHARS, Ack, encode_bytes
 from ..verbs import DEFAULT_JAMBONZ, JAMBONZ_VERSIONS, JambonzVersion
+from . import _windows
 
 __all__ = ["DEFAULT_FALLBACK_VERBS", "CoreConfig"]
 
@@ -137,7 +138,18 @@ class CoreConfig:
                 f"({self.ack_timeout}), or every message would be acked on arrival"
             )
 
-    @property
-    def reply_window(self) -> float:
-        """Seconds the app has to reply before the core acks for it."""
-        return self.ack_timeout - self.ack_margin
+    if TYPE_CHECKING:
+
+        @property
+        def reply_window(self) -> float:
+            """Seconds the app has to reply before the core acks for it."""
+
+    else:
+        # Read for every message that waits for an ack: the property's function is compiled
+        # in the compiled build (a property calls it as any callable), not an interpreted
+        # call per message (issue 23).
+        reply_window = property(
+            _windows.reply_window,
+            # its own text: a compiled function has no docstring
+            doc="Seconds the app has to reply before the core acks for it.",
+        )

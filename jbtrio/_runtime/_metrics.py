@@ -36,7 +36,6 @@ import operator
 import os
 import time
 import weakref
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -62,6 +61,7 @@ from prometheus_client.utils import INF, floatToGoString
 
 from .._core import ReplyHandle
 from . import _observe
+from ._buckets import Buckets
 from ._observe import CallStats, ObservedCall, Reading
 
 __all__ = ["Metrics", "multiprocess_exposition"]
@@ -468,26 +468,6 @@ class _Gauged(_Value):
         self.value -= amount
 
 
-class _Buckets:
-    """A histogram's child: the count of each bucket (not cumulative; the last is +Inf's)
-    and the sum."""
-
-    __slots__ = ("bounds", "counts", "created", "sum")
-
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.sum = 0.0
-        self.created = time.time()
-
-    def observe(self, amount: float) -> None:
-        # the first bucket whose bound is >= amount, found in C (prometheus_client loops in
-        # Python, issue 23); NaN is in none, as there
-        if amount == amount:  # noqa: PLR0124 - False for NaN only
-            self.counts[bisect_left(self.bounds, amount)] += 1
-        self.sum += amount
-
-
 class _PlainCounter(_PlainFamily[_Value]):
     def _child(self) -> _Value:
         return _Value()
@@ -514,7 +494,7 @@ class _PlainGauge(_PlainFamily[_Gauged]):
         return family
 
 
-class _PlainHistogram(_PlainFamily[_Buckets]):
+class _PlainHistogram(_PlainFamily[Buckets]):
     def __init__(
         self, name: str, documentation: str, labelnames: Sequence[str], buckets: Sequence[float]
     ) -> None:
@@ -528,11 +508,11 @@ class _PlainHistogram(_PlainFamily[_Buckets]):
             for bound in (*self.bounds, INF)
         )
 
-    def _child(self) -> _Buckets:
-        return _Buckets(self.bounds)
+    def _child(self) -> Buckets:
+        return Buckets(self.bounds)
 
     def metric(
-        self, created: bool, children: Iterable[tuple[tuple[str, ...], _Buckets]] | None = None
+        self, created: bool, children: Iterable[tuple[tuple[str, ...], Buckets]] | None = None
     ) -> Metric:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
         for key, child in tuple(self.children.items()) if children is None else children:

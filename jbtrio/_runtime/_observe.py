@@ -18,6 +18,7 @@ import trio
 
 from .._core import ReplyHandle
 from ._logging import CallLogger
+from ._observers import OBSERVERS, replied
 from ._transport_api import WebSocket
 
 __all__ = [
@@ -143,7 +144,9 @@ class Reading:
 Readings = Callable[[], Iterable[Reading]]
 """A source of :class:`Reading` s (e.g. a cluster instance's counters)."""
 
-_observers: list[Observer] = []
+# The list lives in _observers.py with replied(), the notification of every round trip, which
+# the compiled build compiles (issue 23).
+_observers: list[Observer] = OBSERVERS
 #: The observers installed (the same list, changed in place): a hot path checks it is
 #: empty before it calls a notification (issue 23).
 installed: Sequence[Observer] = _observers
@@ -232,14 +235,6 @@ def call_ended(session: ObservedCall) -> None:
             observer.call_ended(session)
         except Exception:  # an observer's bug must not touch the call
             _log.exception("observer %r failed in call_ended", observer)
-
-
-def replied(session: ObservedCall, handle: ReplyHandle, latency: float) -> None:
-    for observer in _observers:
-        try:
-            observer.replied(session, handle, latency)
-        except Exception:  # an observer's bug must not touch the call
-            _log.exception("observer %r failed in replied", observer)
 
 
 def tool_ran(

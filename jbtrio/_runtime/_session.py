@@ -44,18 +44,16 @@ from .._core import (
     CallCore,
     Ended,
     Frame,
-    Received,
     ReplyHandle,
     Unconfirmed,
 )
-from .._errors import ProtocolError, ReplyError, innermost
+from .._errors import ReplyError, innermost
 from .._wire import (
     Command,
     InboundMessage,
     UnknownMessage,
-    decode,
 )
-from . import _observe, _session_events, _session_timer, _session_writer
+from . import _observe, _session_events, _session_feed, _session_timer, _session_writer
 from ._config import ServerConfig
 from ._logging import call_logger
 from ._observe import CallStats
@@ -71,11 +69,6 @@ AppHandler = Callable[["CallSession"], Awaitable[None]]
 
 #: A task to start in the call's nursery: its function, arguments and name.
 _Spawn = tuple[Callable[..., Awaitable[object]], tuple[object, ...], str]
-
-#: What a text frame from jambonz may decode to (a tuple: isinstance with one is cheaper
-#: than with a union, issue 23).
-_FOR_THE_CORE = (InboundMessage, UnknownMessage)
-
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -223,6 +216,8 @@ class CallSession:
 
     # The parts kept in modules of their own, as methods (functions of the session: no call
     # in between on the per-message path).
+    feed = _method(_session_feed.feed)
+    feed_message = _method(_session_feed.feed_message)
     _handle_core_events = _method(_session_events.handle_core_events)
     _received = _method(_session_events.received)
     _deliver = _method(_session_events.deliver)
@@ -514,54 +509,6 @@ class CallSession:
         self._socket_changed.set()
         self._reconnect_by = now + self.config.reconnect_timeout
         self._arm(self._reconnect_by)
-
-    # ------------------------------------------------------------------ inbound
-
-    def feed(self, text: str | bytes) -> None:
-        """Decode one inbound frame and hand it to the core and the app; never blocks."""
-        stats = self.stats
-        stats.frames_in += 1
-        stats.bytes_in += len(text)
-        if not isinstance(text, str):
-            stats.dropped += 1
-            self.log.warning("binary frame skipped: jambonz sends text frames only")
-            return
-        try:
-            message = decode(text)
-        except ProtocolError as exc:
-            stats.dropped += 1
-            self.log.warning("malformed frame skipped: %s", exc)
-            return
-        if not isinstance(message, _FOR_THE_CORE):
-            stats.dropped += 1
-            self.log.warning("unexpected %s frame from jambonz skipped", message.TYPE)
-            return
-        self.feed_message(message)
-
-    def feed_message(self, message: InboundMessage | UnknownMessage) -> None:
-        """Hand an already-decoded message to the core and the app."""
-        core = self.core
-        try:
-            events = core.receive(message, self._now())
-        except Exception as exc:  # a bug: never out of the reader, never for other calls
-            self.log.error("protocol core failed on %s: %r", message, exc, exc_info=exc)
-            self.abort(f"protocol core failed: {exc!r}")
-            return
-        if core.abort_reason is not None:
-            self.abort(core.abort_reason)
-            return
-        if len(events) == 1 and type(event := events[0]) is Received:
-            # The usual message, one for the app: no loop over the core's events, and the
-            # deadline armed inline (issue 23).
-            reply = event.reply
-            if reply is not None and reply.reply_by < self._armed:
-                self._arm(reply.reply_by)
-            self._received(event)
-        else:
-            self._arm(core.next_deadline())
-            self._handle_core_events(events)
-        if core.next_frame() is not None:
-            self._frames_ready.set()
 
     # ------------------------------------------------------------------ tasks
 

@@ -28,6 +28,7 @@ from ._codec import (
     encode_bytes,
 )
 from ._fields import WireField, spec_of, validate_extra, wire, wire_fields
+from ._hooks import dial_result, gather_result, hook_url, llm_result, result_as
 from ._inbound import (
     CallStatus,
     DialConfirm,
@@ -188,11 +189,16 @@ __all__ = [
     "WireField",
     "converter",
     "decode",
+    "dial_result",
     "encode",
     "encode_bytes",
+    "gather_result",
+    "hook_url",
     "inbound",
     "js_falsy",
+    "llm_result",
     "registration_of",
+    "result_as",
     "spec_of",
     "structure_call_info",
     "validate_extra",

@@ -16,14 +16,14 @@ message types over time, and a newer server must not break an app.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Protocol, Self, TypeVar
+from typing import Any, ClassVar
 
 import attrs
 
-from .._errors import ProtocolError
 from ._callinfo import CallInfo
 from ._callinfo_decode import structure_call_info
 from ._fields import MAX_ID_CHARS, check_id, reserved, validate_extra, wire
+from ._hooks import ViewT, dial_result, gather_result, llm_result, result_as
 from ._payloads import DialResult, GatherResult, LlmResult
 from ._registry import KNOWN_TYPES, inbound
 from ._results import TtsStreamingEventType, VerbStatusEventType
@@ -274,14 +274,6 @@ class CallStatus(_CallInfoMessage):
     """
 
 
-class _View(Protocol):
-    @classmethod
-    def from_call_info(cls, info: CallInfo) -> Self: ...
-
-
-_V = TypeVar("_V", bound=_View)
-
-
 @inbound("verb:hook", ack=True)
 @attrs.frozen(kw_only=True)
 class VerbHook(_CallInfoMessage):
@@ -296,40 +288,20 @@ class VerbHook(_CallInfoMessage):
 
     def gather(self) -> GatherResult:
         """The result of a ``gather`` verb (ProtocolError if it is malformed)."""
-        try:
-            return GatherResult.from_call_info(self.data)
-        except ProtocolError as exc:
-            raise self._malformed("gather", exc) from None
+        return gather_result(self)
 
     def dial(self) -> DialResult:
         """The result of a ``dial`` verb (ProtocolError if it is malformed)."""
-        try:
-            return DialResult.from_call_info(self.data)
-        except ProtocolError as exc:
-            raise self._malformed("dial", exc) from None
+        return dial_result(self)
 
     def llm(self) -> LlmResult:
         """The result of an ``llm`` verb (ProtocolError if it is malformed)."""
-        try:
-            return LlmResult.from_call_info(self.data)
-        except ProtocolError as exc:
-            raise self._malformed("llm", exc) from None
+        return llm_result(self)
 
-    def result(self, view: type[_V]) -> _V:
+    def result(self, view: type[ViewT]) -> ViewT:
         """The hook's payload read as ``view``: ``hook.result(jbtrio.TransferResult)``,
         ``hook.result(jbtrio.AmdEvent)``, ... (ProtocolError if it is malformed)."""
-        try:
-            return view.from_call_info(self.data)
-        except ProtocolError as exc:
-            raise self._malformed(view.__name__, exc) from None
-
-    def _malformed(self, verb: str, exc: ProtocolError) -> ProtocolError:
-        """The error of a result that is not what jambonz sends, naming the hook it came in:
-        jambonz's fault, not the app's (a flow waiting for it gets it at its ``yield``)."""
-        return ProtocolError(
-            exc.reason,
-            context=f"verb:hook {self.msgid} ({self.hook}) carries a malformed {verb} result",
-        )
+        return result_as(view, self)
 
 
 @inbound("dial:confirm", ack=True)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Final, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
 import attrs
 
 from .._errors import ProtocolError
+from . import _acks
 from ._fields import (
     extra_validator,
     json_type,
@@ -128,39 +129,17 @@ class Ack:
         validator=extra_validator({"data": "verbs"}, frozenset({"type", "msgid"})),
     )
 
-    @classmethod
-    def of_dicts(cls, msgid: str, verbs: list[Any] | tuple[Any, ...] | None) -> Ack:
-        """``Ack(msgid=msgid, verbs=verbs)``, made without the converter and validators when
-        they would change nothing: a non-empty ``msgid`` and verbs that are all dicts already.
+    if TYPE_CHECKING:  # the functions of _acks.py, bound below (compiled, issue 23)
 
-        Why (issue 23): the call core makes one per reply, and the generated ``__init__`` (the
-        converter walking the verbs again, two validators, the ``extra`` factory) was the
-        largest single cost of a reply. Anything else goes through the constructor.
-        """
-        if type(msgid) is not str or not msgid:
-            return cls(msgid=msgid, verbs=verbs)
-        if verbs is not None:
-            for verb in verbs:
-                if not isinstance(verb, dict):
-                    return cls(msgid=msgid, verbs=verbs)
-            verbs = tuple(verbs)
-        ack = object.__new__(cls)
-        _SET_MSGID(ack, msgid)
-        _SET_VERBS(ack, verbs)
-        _SET_EXTRA(ack, {})
-        return ack
+        @classmethod
+        def of_dicts(cls, msgid: str, verbs: list[Any] | tuple[Any, ...] | None) -> Ack:
+            """``Ack(msgid=msgid, verbs=verbs)``, made without the converter and validators
+            when they would change nothing (see :func:`~._acks.of_dicts`)."""
 
-    @classmethod
-    def of_wire(cls, msgid: str, verbs: tuple[dict[str, Any], ...]) -> Ack:
-        """:meth:`of_dicts` of verbs known to be a tuple of wire dicts already (what the call
-        core's receipts make of a reply's verbs): no walk over them again (issue 23)."""
-        if type(msgid) is not str or not msgid or type(verbs) is not tuple:
-            return cls(msgid=msgid, verbs=verbs)
-        ack = object.__new__(cls)
-        _SET_MSGID(ack, msgid)
-        _SET_VERBS(ack, verbs)
-        _SET_EXTRA(ack, {})
-        return ack
+        @classmethod
+        def of_wire(cls, msgid: str, verbs: tuple[dict[str, Any], ...]) -> Ack:
+            """:meth:`of_dicts` of verbs known to be a tuple of wire dicts already (see
+            :func:`~._acks.of_wire`)."""
 
     @property
     def sid(self) -> None:
@@ -173,14 +152,18 @@ class Ack:
         return False
 
 
-# Ack's slots, set directly by Ack.of_dicts, which checks what msgid's validator and verbs'
-# converter would (extra is a new empty dict: nothing to check).
+# Ack's slots, set directly by Ack.of_dicts and Ack.of_wire (_acks.py), which check what
+# msgid's validator and verbs' converter would (extra is a new empty dict: nothing to check).
 _ACK_SETTERS: Final = dict(
     slot_setters(Ack, validated=frozenset({"msgid", "extra"}), converted=frozenset({"verbs"}))
 )
 if set(_ACK_SETTERS) != {"msgid", "verbs", "extra"}:
     raise TypeError("Ack.of_dicts sets msgid, verbs and extra: Ack's fields changed")
-_SET_MSGID, _SET_VERBS, _SET_EXTRA = (_ACK_SETTERS[name] for name in ("msgid", "verbs", "extra"))
+_acks.use_slot_setters(*(_ACK_SETTERS[name] for name in ("msgid", "verbs", "extra")))
+# A class method calls its function as any callable: compiled in the compiled build, no
+# interpreted call per reply there (issue 23).
+Ack.of_dicts = classmethod(_acks.of_dicts)  # type: ignore[method-assign,assignment]
+Ack.of_wire = classmethod(_acks.of_wire)  # type: ignore[method-assign,assignment]
 
 
 def _check_command(inst: Command, attribute: Any, value: Any) -> None:

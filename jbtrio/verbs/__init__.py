@@ -24,11 +24,11 @@ any other::
     validate(verbs, jambonz="0.9")   # checked now against 0.9's rules
 """
 
-from ._base import CheckedWire as CheckedWire
 from ._base import Component as Component
 from ._base import Hook as Hook
 from ._base import Verb as Verb
 from ._base import WireObject as WireObject
+from ._checked_wire import CheckedWire as CheckedWire
 from ._forms import canonical_verb as canonical_verb
 from ._forms import verb_body as verb_body
 from ._forms import verb_name as verb_name
@@ -151,6 +151,7 @@ from ._generated import Vad as Vad
 from ._generated import VerbioOptions as VerbioOptions
 from ._generated import VoiceagentS2s as VoiceagentS2s
 from ._generated import XaiOptions as XaiOptions
+from ._to_checked import checked_wire as checked_wire
 from ._validate import COMPONENT_NAMES as COMPONENT_NAMES
 from ._validate import DEFAULT_JAMBONZ as DEFAULT_JAMBONZ
 from ._validate import EXECUTABLE_VERBS as EXECUTABLE_VERBS
