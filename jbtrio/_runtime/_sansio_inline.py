@@ -1,0 +1,167 @@
+"""A socket's per-message path as plain functions: the read poller's callback of a raw
+stream (:func:`on_event`), the read and the handing on of the usual message from the
+poller's task (:func:`read_inline`, :func:`read_now`), a read parsed (:func:`feed`) and a
+message taken from the queue (:func:`take`).
+
+Functions, not methods of the stream and the socket, so that the compiled build compiles
+them (those classes stay interpreted: the stream is a ``trio.abc.Stream``, the socket's
+parts are subclassed and have async code), and so that a message read by the poller costs
+no interpreted call at all on the socket's side, where the methods took six (issue 23).
+They read and set the stream's and the socket's own slots, and call their methods for
+anything but the usual message, so every check, bound and error path stays theirs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from websockets.protocol import State
+
+from ._poller import HANG_UP
+from ._sansio_codec import whole_text_frames
+from ._transport_api import FEED_SLICE
+
+if TYPE_CHECKING:
+    from ._rawstream import RawSocketStream
+    from ._sansio_frames import FrameParsing
+    from ._sansio_reading import Reading
+
+__all__ = [
+    "READ_SIZE",
+    "YIELD_EVERY",
+    "feed",
+    "on_event",
+    "poller_failed",
+    "read_inline",
+    "read_now",
+    "take",
+]
+
+#: Bytes asked of the stream per read: a few jambonz messages, or one large one in pieces.
+READ_SIZE: Final = 65536
+
+#: Messages :meth:`~._sansio_reading.Reading.receive` may return from its queue before it
+#: yields once: a flood of tiny frames parsed from one slice must not keep every other call
+#: waiting (and no more than this many are handed on by :func:`read_inline` in a row).
+YIELD_EVERY: Final = 64
+
+_HANG_UP: Final = HANG_UP
+_CLOSED: Final = State.CLOSED
+
+
+def on_event(stream: RawSocketStream, flags: int) -> bool:
+    """The read poller's callback of ``stream`` (registered with it bound): note a hang-up,
+    or read and hand on for the reader parked in
+    :meth:`~._rawstream.RawSocketStream.readable` (:func:`read_inline`), or wake the
+    reader. True when it read something."""
+    if flags & _HANG_UP:
+        stream._hung_up = True
+    else:
+        reader = stream.inline
+        # Only while the reader is parked in :meth:`readable` (a cancelled wait is not:
+        # Trio clears the waiter as it cancels) and the poller works.
+        if reader is not None and stream._readable.waiting and not poller_failed(stream):
+            return read_inline(reader)
+    stream._readable.set()
+    return False
+
+
+def poller_failed(stream: RawSocketStream) -> bool:
+    """Whether ``stream`` waits with Trio's own poller (none, or the run's failed)."""
+    poller = stream._poller
+    return poller is None or poller.failed
+
+
+def read_now(stream: RawSocketStream) -> bytes | None:
+    """What has arrived on ``stream``, without waiting (``None``: nothing yet), with a stream
+    that broke or was closed read as its end (``b""``), as a read of the socket's reader
+    takes it. Not a checkpoint."""
+    if stream.closed:
+        return b""
+    stream._fresh = False
+    try:
+        data = stream.socket.recv(READ_SIZE)
+    except BlockingIOError:
+        stream._maybe_more = False
+        return None
+    except OSError:
+        return b""
+    stream._maybe_more = len(data) == READ_SIZE
+    return data
+
+
+def read_inline(reader: Reading) -> bool:
+    """The read poller's callback while ``reader`` waits in
+    :meth:`~._sansio_reading.Reading.receive` (from the poller's task; never raises): read
+    what came; hand the messages of a read of whole frames to ``deliver`` from here, or leave
+    the reader what else there is to do and wake it. True when something was read."""
+    stream = reader._pumped
+    deliver = reader._consumer
+    if stream is None or deliver is None:  # the pump ended: the reader reads
+        return False
+    data = read_now(stream)
+    if data is None:
+        return False  # nothing to read after all (nothing to wake the reader for)
+    if not data or len(data) > FEED_SLICE:
+        reader._handed = data  # the end of the stream, or a read to parse in slices
+        stream.wake()
+        return True
+    # feed parses the usual read, whole text frames, with one plain function (issue 23)
+    if feed(reader, data):
+        reader._settle_due = True  # a pong or a close to write, or the connection over
+    elif len(reader._messages) <= YIELD_EVERY:
+        messages = reader._messages
+        try:
+            while messages:
+                deliver(take(reader))
+        except Exception as exc:  # the reader raises it, as from its own deliver
+            reader._handed_error = exc
+        else:
+            return True
+    # else: more messages than the reader returns in a row: it returns them itself
+    stream.wake()
+    return True
+
+
+def feed(parser: FrameParsing, data: bytes | bytearray) -> bool:
+    """Parse ``data`` (``b""``: the end of the stream) into ``parser``'s queue; True when
+    :meth:`~._sansio_reading.Reading._settle` must run: something to write (a pong, a close)
+    or the connection is over. Not a coroutine, so that a message that needs neither costs
+    none (issue 23)."""
+    if not data:
+        # A partial frame of ours is lost as the engine's would be.
+        parser._engine().receive_eof()
+        parser._take_events()
+    elif parser._engine_only or parser._protocol.eof_sent:  # failed, or closed by the peer
+        parser._engine_only = True
+        parser._engine().receive_data(data)
+        parser._take_events()
+    elif (
+        parser._rest is None
+        and parser._fragment_opcode is None
+        and type(data) is bytes
+        and (whole := whole_text_frames(data, parser._max_size)) is not None
+    ):
+        # The usual read, whole text frames: one plain function, not the general parser's
+        # methods per frame (issue 23).
+        parser._messages.extend(whole)
+    else:
+        parser._parse(data)
+    protocol = parser._protocol
+    return bool(protocol.writes) or protocol.state is _CLOSED or not data
+
+
+def take(reader: Reading) -> str | bytes:
+    """The next message of ``reader``'s queue (not empty): the list is read from its
+    ``_taken`` on, and cleared once read out."""
+    messages = reader._messages
+    taken = reader._taken
+    message = messages[taken]
+    taken += 1
+    if taken == len(messages):
+        messages.clear()
+        reader._taken = 0
+    else:
+        messages[taken - 1] = b""  # not kept until the list is read out
+        reader._taken = taken
+    return message
