@@ -6,13 +6,12 @@ from __future__ import annotations
 import socket
 from collections.abc import Coroutine
 from contextlib import suppress
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from ._poller import ReadPoller, read_poller
-from ._sansio_inline import READ_SIZE, on_event, poller_failed
+from ._sansio_inline import READ_SIZE, StreamEvents
 from ._wakeups import Wakeup
 
 if TYPE_CHECKING:
@@ -80,7 +79,11 @@ class RawSocketStream(trio.abc.Stream):
     def parks(self) -> bool:
         """Whether a read would wait for the poller's wake-up (its usual case): then
         :meth:`readable` may wait instead, with :attr:`inline` set."""
-        return not (self._maybe_more or self._hung_up or self.closed or poller_failed(self))
+        return not (self._maybe_more or self._hung_up or self.closed or self._poller_failed())
+
+    def _poller_failed(self) -> bool:
+        poller = self._poller
+        return poller is None or poller.failed
 
     def wake(self) -> None:
         """Wake the reader waiting in :meth:`readable` (:attr:`inline` left it work)."""
@@ -99,9 +102,11 @@ class RawSocketStream(trio.abc.Stream):
         if not self._registered:
             self._registered = True
             poller = read_poller()
-            # The callback is a compiled function in the compiled build: a message the
-            # poller reads costs no interpreted call on the socket's side (issue 23).
-            if poller is not None and poller.register(self.socket, partial(on_event, self)):
+            # The watcher is a native class in the compiled build: a message the poller
+            # reads costs no interpreted call on the socket's side (issue 23).
+            if poller is not None and poller.register(
+                self.socket, StreamEvents(self, self._readable, poller)
+            ):
                 self._poller = poller
 
     async def _wait_readable(self) -> None:

@@ -1,12 +1,13 @@
-"""A socket's per-message path as plain functions: the read poller's callback of a raw
-stream (:func:`on_event`), the read and the handing on of the usual message from the
-poller's task (:func:`read_inline`, :func:`read_now`), a read parsed (:func:`feed`) and a
-message taken from the queue (:func:`take`).
+"""A socket's per-message path, compiled in the compiled build: the read poller's watcher
+of a raw stream (:class:`StreamEvents`), the read and the handing on of the usual message
+from the poller's task (:func:`read_inline`, :func:`read_now`), a read parsed (:func:`feed`)
+and a message taken from the queue (:func:`take`).
 
-Functions, not methods of the stream and the socket, so that the compiled build compiles
-them (those classes stay interpreted: the stream is a ``trio.abc.Stream``, the socket's
-parts are subclassed and have async code), and so that a message read by the poller costs
-no interpreted call at all on the socket's side, where the methods took six (issue 23).
+Plain functions and a small native class, not methods of the stream and the socket, so
+that the compiled build compiles them (those classes stay interpreted: the stream is a
+``trio.abc.Stream``, the socket's parts are subclassed and have async code), and so that a
+message read by the poller costs no interpreted call at all on the socket's side, where the
+methods took six (issue 23).
 They read and set the stream's and the socket's own slots, and call their methods for
 anything but the usual message, so every check, bound and error path stays theirs.
 """
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Final
 
 from websockets.protocol import State
 
-from ._poller import HANG_UP
+from ._poller import HANG_UP, OnEvent, ReadPoller
 from ._sansio_codec import whole_text_frames
 from ._transport_api import FEED_SLICE
 
@@ -25,13 +26,13 @@ if TYPE_CHECKING:
     from ._rawstream import RawSocketStream
     from ._sansio_frames import FrameParsing
     from ._sansio_reading import Reading
+    from ._wakeups import Wakeup
 
 __all__ = [
     "READ_SIZE",
     "YIELD_EVERY",
+    "StreamEvents",
     "feed",
-    "on_event",
-    "poller_failed",
     "read_inline",
     "read_now",
     "take",
@@ -49,27 +50,33 @@ _HANG_UP: Final = HANG_UP
 _CLOSED: Final = State.CLOSED
 
 
-def on_event(stream: RawSocketStream, flags: int) -> bool:
-    """The read poller's callback of ``stream`` (registered with it bound): note a hang-up,
-    or read and hand on for the reader parked in
-    :meth:`~._rawstream.RawSocketStream.readable` (:func:`read_inline`), or wake the
-    reader. True when it read something."""
-    if flags & _HANG_UP:
-        stream._hung_up = True
-    else:
-        reader = stream.inline
-        # Only while the reader is parked in :meth:`readable` (a cancelled wait is not:
-        # Trio clears the waiter as it cancels) and the poller works.
-        if reader is not None and stream._readable.waiting and not poller_failed(stream):
-            return read_inline(reader)
-    stream._readable.set()
-    return False
+class StreamEvents(OnEvent):
+    """The read poller's watcher of a raw stream (registered by
+    :meth:`~._rawstream.RawSocketStream.use_poller`): notes a hang-up, or reads and hands
+    on for the reader parked in :meth:`~._rawstream.RawSocketStream.readable`
+    (:func:`read_inline`), or wakes the reader. It holds what never changes: the stream,
+    its wake-up and the poller it is registered with (the stream's ``_poller``)."""
 
+    __slots__ = ("poller", "readable", "stream")
 
-def poller_failed(stream: RawSocketStream) -> bool:
-    """Whether ``stream`` waits with Trio's own poller (none, or the run's failed)."""
-    poller = stream._poller
-    return poller is None or poller.failed
+    def __init__(self, stream: RawSocketStream, readable: Wakeup, poller: ReadPoller) -> None:
+        self.stream = stream
+        self.readable = readable
+        self.poller = poller
+
+    def on_event(self, flags: int) -> bool:
+        """True when it read something."""
+        stream = self.stream
+        if flags & _HANG_UP:
+            stream._hung_up = True
+        else:
+            reader = stream.inline
+            # Only while the reader is parked in :meth:`readable` (a cancelled wait is not:
+            # Trio clears the waiter as it cancels) and the poller works.
+            if reader is not None and self.readable.waiting and not self.poller.failed:
+                return read_inline(reader)
+        self.readable.set()
+        return False
 
 
 def read_now(stream: RawSocketStream) -> bytes | None:
