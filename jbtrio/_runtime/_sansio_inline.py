@@ -116,8 +116,7 @@ def read_inline(reader: Reading) -> bool:
     # feed parses the usual read, whole text frames, with one plain function (issue 23)
     if feed(reader, data):
         reader._settle_due = True  # a pong or a close to write, or the connection over
-    elif len(reader._messages) <= YIELD_EVERY:
-        messages = reader._messages
+    elif len(messages := reader._messages) <= YIELD_EVERY:
         try:
             while messages:
                 deliver(take(reader))
