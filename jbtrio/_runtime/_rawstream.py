@@ -6,16 +6,13 @@ from __future__ import annotations
 import socket
 from collections.abc import Coroutine
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
 from ._poller import ReadPoller, read_poller
-from ._sansio_inline import READ_SIZE, StreamEvents
+from ._sansio_inline import READ_SIZE, Reader, StreamEvents
 from ._wakeups import Wakeup
-
-if TYPE_CHECKING:
-    from ._sansio_reading import Reading
 
 __all__ = ["READ_SIZE", "RawSocketStream", "remote_address", "take_over"]
 
@@ -70,7 +67,7 @@ class RawSocketStream(trio.abc.Stream):
         self._waited = False  # waited for readability once (see _wait_readable)
         # The poller reported a hang-up: a read may not wait for an edge again (none comes).
         self._hung_up = False
-        self.inline: Reading | None = None
+        self.inline: Reader | None = None
         """Set while the reader waits in :meth:`readable`: the poller's callback then reads
         and handles what came for it, from the poller's task, instead of waking it
         (:func:`~._sansio_inline.read_inline`; see :meth:`~._sansio_socket.Socket.pump`)."""

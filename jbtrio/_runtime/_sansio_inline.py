@@ -14,23 +14,25 @@ anything but the usual message, so every check, bound and error path stays their
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+import socket
+from collections.abc import Callable
+from typing import Final, Protocol
 
 from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from ._poller import HANG_UP, OnEvent, ReadPoller
 from ._sansio_codec import whole_text_frames
+from ._sansio_engine import Engine
 from ._transport_api import FEED_SLICE
-
-if TYPE_CHECKING:
-    from ._rawstream import RawSocketStream
-    from ._sansio_frames import FrameParsing
-    from ._sansio_reading import Reading
-    from ._wakeups import Wakeup
+from ._wakeups import Wakeup
 
 __all__ = [
     "READ_SIZE",
     "YIELD_EVERY",
+    "Parser",
+    "Reader",
+    "Stream",
     "StreamEvents",
     "feed",
     "read_inline",
@@ -50,6 +52,73 @@ _HANG_UP: Final = HANG_UP
 _CLOSED: Final = State.CLOSED
 
 
+# What these functions use of the raw stream and of the socket's reading, as protocols: the
+# stream's and the socket's modules import this one (issue 23).
+
+
+class Stream(Protocol):
+    """What is used here of :class:`~._rawstream.RawSocketStream` (its slots)."""
+
+    _hung_up: bool
+    _fresh: bool
+    _maybe_more: bool
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def socket(self) -> socket.socket: ...
+
+    @property
+    def inline(self) -> Reader | None: ...
+
+    def wake(self) -> None: ...
+
+
+class Parser(Protocol):
+    """What is used here of :class:`~._sansio_frames.FrameParsing` (its slots, and its
+    general parser)."""
+
+    _engine_only: bool
+
+    @property
+    def _protocol(self) -> Engine: ...
+
+    @property
+    def _rest(self) -> bytearray | None: ...
+
+    @property
+    def _fragment_opcode(self) -> int | None: ...
+
+    @property
+    def _max_size(self) -> int: ...
+
+    @property
+    def _messages(self) -> list[str | bytes]: ...
+
+    def _engine(self) -> ServerProtocol: ...
+
+    def _take_events(self) -> None: ...
+
+    def _parse(self, data: bytes | bytearray) -> None: ...
+
+
+class Reader(Parser, Protocol):
+    """What is used here of :class:`~._sansio_reading.Reading` (its slots) besides its
+    frame parsing."""
+
+    _taken: int
+    _handed: bytes | None
+    _settle_due: bool
+    _handed_error: Exception | None
+
+    @property
+    def _pumped(self) -> Stream | None: ...
+
+    @property
+    def _consumer(self) -> Callable[[str | bytes], None] | None: ...
+
+
 class StreamEvents(OnEvent):
     """The read poller's watcher of a raw stream (registered by
     :meth:`~._rawstream.RawSocketStream.use_poller`): notes a hang-up, or reads and hands
@@ -59,7 +128,7 @@ class StreamEvents(OnEvent):
 
     __slots__ = ("poller", "readable", "stream")
 
-    def __init__(self, stream: RawSocketStream, readable: Wakeup, poller: ReadPoller) -> None:
+    def __init__(self, stream: Stream, readable: Wakeup, poller: ReadPoller) -> None:
         self.stream = stream
         self.readable = readable
         self.poller = poller
@@ -79,7 +148,7 @@ class StreamEvents(OnEvent):
         return False
 
 
-def read_now(stream: RawSocketStream) -> bytes | None:
+def read_now(stream: Stream) -> bytes | None:
     """What has arrived on ``stream``, without waiting (``None``: nothing yet), with a stream
     that broke or was closed read as its end (``b""``), as a read of the socket's reader
     takes it. Not a checkpoint."""
@@ -97,7 +166,7 @@ def read_now(stream: RawSocketStream) -> bytes | None:
     return data
 
 
-def read_inline(reader: Reading) -> bool:
+def read_inline(reader: Reader) -> bool:
     """The read poller's callback while ``reader`` waits in
     :meth:`~._sansio_reading.Reading.receive` (from the poller's task; never raises): read
     what came; hand the messages of a read of whole frames to ``deliver`` from here, or leave
@@ -129,7 +198,7 @@ def read_inline(reader: Reading) -> bool:
     return True
 
 
-def feed(parser: FrameParsing, data: bytes | bytearray) -> bool:
+def feed(parser: Parser, data: bytes | bytearray) -> bool:
     """Parse ``data`` (``b""``: the end of the stream) into ``parser``'s queue; True when
     :meth:`~._sansio_reading.Reading._settle` must run: something to write (a pong, a close)
     or the connection is over. Not a coroutine, so that a message that needs neither costs
@@ -157,7 +226,7 @@ def feed(parser: FrameParsing, data: bytes | bytearray) -> bool:
     return bool(protocol.writes) or protocol.state is _CLOSED or not data
 
 
-def take(reader: Reading) -> str | bytes:
+def take(reader: Reader) -> str | bytes:
     """The next message of ``reader``'s queue (not empty): the list is read from its
     ``_taken`` on, and cleared once read out."""
     messages = reader._messages
