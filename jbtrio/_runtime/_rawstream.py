@@ -72,15 +72,15 @@ class RawSocketStream(trio.abc.Stream):
         and handles what came for it, from the poller's task, instead of waking it
         (:func:`~._sansio_inline.read_inline`; see :meth:`~._sansio_socket.Socket.pump`)."""
 
+    def _poller_failed(self) -> bool:
+        poller = self._poller
+        return poller is None or poller.failed
+
     @property
     def parks(self) -> bool:
         """Whether a read would wait for the poller's wake-up (its usual case): then
         :meth:`readable` may wait instead, with :attr:`inline` set."""
         return not (self._maybe_more or self._hung_up or self.closed or self._poller_failed())
-
-    def _poller_failed(self) -> bool:
-        poller = self._poller
-        return poller is None or poller.failed
 
     def wake(self) -> None:
         """Wake the reader waiting in :meth:`readable` (:attr:`inline` left it work)."""

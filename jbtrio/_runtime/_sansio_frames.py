@@ -8,7 +8,8 @@ engine every other control frame whole, and whatever fails the connection (with 
 the stream), so every check, close code and reason stays the engine's. Kept in a module of
 its own, as the socket's reading, keepalive, writing and closing are its own; the usual
 read (whole text frames) and the server's own frames (:func:`text_frame`,
-:func:`binary_frame`) are plain functions of :mod:`._sansio_codec`.
+:func:`binary_frame`) are plain functions of :mod:`._sansio_codec`, and a read is fed to the
+parser by one of :mod:`._sansio_inline` (:func:`~._sansio_inline.feed`).
 """
 
 from __future__ import annotations
