@@ -19,6 +19,7 @@ import trio
 import trio.testing
 
 from jbtrio._runtime._sansio_engine import OpenEngine
+from jbtrio._runtime._sansio_inline import feed
 from jbtrio._runtime._sansio_socket import Socket
 from jbtrio._runtime._sansio_upgrade import engine
 from jbtrio._runtime._transport_api import SUBPROTOCOL, Handshake, Keepalive
@@ -159,7 +160,7 @@ async def run(
     start = 0
     for stop in [*pieces, len(stream), None]:
         data = b"" if stop is None else stream[start:stop]  # None: the end of the stream
-        if socket.close_code is None and (data or stop is None) and socket._feed(data):
+        if socket.close_code is None and (data or stop is None) and feed(socket, data):
             await socket._settle(not data)
         start = stop or 0
     with trio.move_on_after(1):

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from types import FrameType
 
 import pytest
 import trio
@@ -22,6 +24,7 @@ from _ws_peer import Peer
 from _ws_peer import connected as connected_over
 from websockets.frames import Frame, Opcode
 
+import jbtrio
 from jbtrio._runtime import _poller
 from jbtrio._runtime._sansio_socket import YIELD_EVERY, Socket
 from jbtrio._runtime._transport_api import FEED_SLICE, SocketClosed
@@ -294,4 +297,44 @@ async def test_messages_after_one_deliver_refused_stay_for_the_reader() -> None:
         assert len(raised) == 1
         assert isinstance(raised[0], ValueError)
         assert [await ws.receive(), await ws.receive()] == ["unread", "last"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_message_the_poller_reads_runs_no_interpreted_transport_code() -> None:
+    """From the poller's event to ``deliver``, the usual message runs the plain functions of
+    ``_sansio_inline`` (and its watcher), none of the stream's or the socket's methods; in the
+    compiled build nothing of the transport runs interpreted at all (issue 23)."""
+    runtime = os.path.dirname(_poller.__file__)
+    called: list[str] = []
+
+    def profile(frame: FrameType, event: str, arg: object) -> None:
+        code = frame.f_code
+        if event == "call" and os.path.dirname(code.co_filename) == runtime:
+            called.append(code.co_name)
+
+    async with connected() as (ws, peer), trio.open_nursery() as nursery:
+        delivered = Delivered()
+        await pumping(nursery, ws, delivered)
+        data = frames(peer, "one")
+        sys.setprofile(profile)
+        try:
+            write(peer, data)
+            await trio.testing.wait_all_tasks_blocked()
+        finally:
+            sys.setprofile(None)
+        assert delivered.messages == ["one"]
+        assert delivered.tasks == ["jbtrio read poller"]
+        if jbtrio.COMPILED:
+            assert called == []
+        else:
+            assert called == [
+                "run",  # the poller's task, resumed
+                "on_event",
+                "waiting",
+                "read_inline",
+                "read_now",
+                "feed",
+                "whole_text_frames",
+                "take",
+            ]
         nursery.cancel_scope.cancel()

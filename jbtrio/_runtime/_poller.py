@@ -23,12 +23,11 @@ from __future__ import annotations
 import logging
 import select
 import socket
-from collections.abc import Callable
 from contextlib import suppress
 
 import trio
 
-__all__ = ["HANDLED_PER_CHECKPOINT", "HANG_UP", "ReadPoller", "read_poller"]
+__all__ = ["HANDLED_PER_CHECKPOINT", "HANG_UP", "OnEvent", "ReadPoller", "read_poller"]
 
 log = logging.getLogger("jbtrio.poller")
 
@@ -50,26 +49,35 @@ _FLAGS = (
 #: :meth:`~._sansio_socket.Socket.pump`) before the poller yields once.
 HANDLED_PER_CHECKPOINT = 32
 
-#: What the poller calls with a socket's event flags (from the poller's task: must not block
-#: nor raise); True when it read and handled bytes itself (then it counts towards
-#: :data:`HANDLED_PER_CHECKPOINT`), False when it only woke the socket's reader.
-OnEvent = Callable[[int], bool]
+
+class OnEvent:
+    """What the poller calls with a registered socket's event flags: an object, not any
+    callable, so that the compiled build calls it as a native method, without a bound
+    method's or a ``partial``'s call and its arguments parsed (issue 23)."""
+
+    __slots__ = ()
+
+    def on_event(self, flags: int) -> bool:
+        """From the poller's task: must not block nor raise. True when it read and handled
+        bytes itself (then it counts towards :data:`HANDLED_PER_CHECKPOINT`), False when it
+        only woke the socket's reader."""
+        raise NotImplementedError
 
 
 class ReadPoller:
-    """The epoll set and the callback of each registered socket (one per Trio run)."""
+    """The epoll set and the watcher of each registered socket (one per Trio run)."""
 
     def __init__(self) -> None:
         assert _EPOLL is not None
-        self._epoll = _EPOLL()
+        self._epoll: select.epoll = _EPOLL()
         self._callbacks: dict[int, OnEvent] = {}
         self.failed = False
         """Set when the set failed: every socket then waits with Trio's ``wait_readable``."""
 
-    def register(self, sock: socket.socket, on_event: OnEvent) -> bool:
-        """Call ``on_event(flags)`` whenever ``sock`` gets something to read, or is hung up
-        (``flags & HANG_UP``: remember it, as no edge follows); False when it could not be
-        registered (then wait with Trio's ``wait_readable``).
+    def register(self, sock: socket.socket, watcher: OnEvent) -> bool:
+        """Call ``watcher.on_event(flags)`` whenever ``sock`` gets something to read, or is
+        hung up (``flags & HANG_UP``: remember it, as no edge follows); False when it could
+        not be registered (then wait with Trio's ``wait_readable``).
 
         A socket that is readable already is reported at once. Unregister it before closing
         it: its descriptor may live on in another process, and the set would keep it.
@@ -82,7 +90,7 @@ class ReadPoller:
         except OSError as exc:
             log.warning("socket %d not added to the read poller: %s", fd, exc)
             return False
-        self._callbacks[fd] = on_event
+        self._callbacks[fd] = watcher
         return True
 
     def unregister(self, sock: socket.socket) -> None:
@@ -102,8 +110,8 @@ class ReadPoller:
             while True:
                 await trio.lowlevel.wait_readable(epoll.fileno())
                 for fd, flags in epoll.poll(0, max(MIN_EVENTS, len(callbacks))):
-                    on_event = callbacks.get(fd)
-                    if on_event is not None and on_event(flags):
+                    watcher = callbacks.get(fd)
+                    if watcher is not None and watcher.on_event(flags):
                         handled += 1
                         if handled == HANDLED_PER_CHECKPOINT:
                             # Peer input read in this task: the others run now and then.
@@ -112,8 +120,8 @@ class ReadPoller:
         except Exception as exc:
             log.error("read poller failed (%r): sockets wait with Trio's own poller", exc)
             self.failed = True
-            for on_event in callbacks.values():
-                on_event(0)  # each waiting reader looks again, then waits Trio's way
+            for watcher in callbacks.values():
+                watcher.on_event(0)  # each waiting reader looks again, then waits Trio's way
             callbacks.clear()
         finally:
             epoll.close()

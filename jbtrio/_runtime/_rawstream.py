@@ -4,19 +4,17 @@ its reads woken by the run's read poller (:mod:`._poller`)."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from contextlib import suppress
 from typing import Any
 
 import trio
 
-from ._poller import HANG_UP, ReadPoller, read_poller
+from ._poller import ReadPoller, read_poller
+from ._sansio_inline import READ_SIZE, Reader, StreamEvents
 from ._wakeups import Wakeup
 
 __all__ = ["READ_SIZE", "RawSocketStream", "remote_address", "take_over"]
-
-#: Bytes asked of the stream per read: a few jambonz messages, or one large one in pieces.
-READ_SIZE = 65536
 
 
 class RawSocketStream(trio.abc.Stream):
@@ -69,22 +67,10 @@ class RawSocketStream(trio.abc.Stream):
         self._waited = False  # waited for readability once (see _wait_readable)
         # The poller reported a hang-up: a read may not wait for an edge again (none comes).
         self._hung_up = False
-        self.inline: Callable[[], bool] | None = None
-        """Set while the reader waits in :meth:`readable`: the poller calls it instead of
-        waking the reader, to read and handle what came from its own task (True: it read
-        something; see :meth:`~._sansio_socket.Socket.pump`)."""
-
-    def _on_event(self, flags: int) -> bool:
-        if flags & HANG_UP:
-            self._hung_up = True
-        else:
-            inline = self.inline
-            # Only while the reader is parked in :meth:`readable` (a cancelled wait is not:
-            # Trio clears the waiter as it cancels) and the poller works.
-            if inline is not None and self._readable.waiting and not self._poller_failed():
-                return inline()
-        self._readable.set()
-        return False
+        self.inline: Reader | None = None
+        """Set while the reader waits in :meth:`readable`: the poller's callback then reads
+        and handles what came for it, from the poller's task, instead of waking it
+        (:func:`~._sansio_inline.read_inline`; see :meth:`~._sansio_socket.Socket.pump`)."""
 
     def _poller_failed(self) -> bool:
         poller = self._poller
@@ -113,7 +99,11 @@ class RawSocketStream(trio.abc.Stream):
         if not self._registered:
             self._registered = True
             poller = read_poller()
-            if poller is not None and poller.register(self.socket, self._on_event):
+            # The watcher is a native class in the compiled build: a message the poller
+            # reads costs no interpreted call on the socket's side (issue 23).
+            if poller is not None and poller.register(
+                self.socket, StreamEvents(self, self._readable, poller)
+            ):
                 self._poller = poller
 
     async def _wait_readable(self) -> None:
@@ -185,23 +175,6 @@ class RawSocketStream(trio.abc.Stream):
         except OSError as exc:
             raise trio.BrokenResourceError(str(exc)) from exc
         self._maybe_more = len(data) == max_bytes
-        return data
-
-    def read_now(self) -> bytes | None:
-        """:meth:`receive_nowait` of :data:`READ_SIZE` bytes, with a stream that broke or was
-        closed read as its end (``b""``), as a read of the socket's reader takes it: one call
-        per message fewer from the poller's callback (issue 23)."""
-        if self.closed:
-            return b""
-        self._fresh = False
-        try:
-            data = self.socket.recv(READ_SIZE)
-        except BlockingIOError:
-            self._maybe_more = False
-            return None
-        except OSError:
-            return b""
-        self._maybe_more = len(data) == READ_SIZE
         return data
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:

@@ -8,7 +8,8 @@ engine every other control frame whole, and whatever fails the connection (with 
 the stream), so every check, close code and reason stays the engine's. Kept in a module of
 its own, as the socket's reading, keepalive, writing and closing are its own; the usual
 read (whole text frames) and the server's own frames (:func:`text_frame`,
-:func:`binary_frame`) are plain functions of :mod:`._sansio_codec`.
+:func:`binary_frame`) are plain functions of :mod:`._sansio_codec`, and a read is fed to the
+parser by one of :mod:`._sansio_inline` (:func:`~._sansio_inline.feed`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
-from ._sansio_codec import binary_frame, text_frame, whole_text_frames
+from ._sansio_codec import binary_frame, text_frame
 from ._sansio_engine import Engine, made
 
 try:
@@ -72,32 +73,6 @@ class FrameParsing:
     _ping_payload: bytes | None
     _pong_deadline: float
     _probes: dict[bytes, trio.Event] | None
-
-    def _feed(self, data: bytes | bytearray) -> bool:
-        """Parse ``data`` (``b""``: the end of the stream); True when :meth:`_settle` must
-        run: something to write (a pong, a close) or the connection is over. Not a coroutine,
-        so that a message that needs neither costs none (issue 23)."""
-        if not data:
-            # A partial frame of ours is lost as the engine's would be.
-            self._engine().receive_eof()
-            self._take_events()
-        elif self._engine_only or self._protocol.eof_sent:  # failed, or closed by the peer
-            self._engine_only = True
-            self._engine().receive_data(data)
-            self._take_events()
-        elif (
-            self._rest is None
-            and self._fragment_opcode is None
-            and type(data) is bytes
-            and (whole := whole_text_frames(data, self._max_size)) is not None
-        ):
-            # The usual read, whole text frames: one plain function (compiled in the compiled
-            # build), not the general parser's methods per frame (issue 23).
-            self._messages += whole
-        else:
-            self._parse(data)
-        protocol = self._protocol
-        return bool(protocol.writes) or protocol.state is State.CLOSED or not data
 
     def _engine(self) -> ServerProtocol:
         """websockets' engine, made now if nothing needed it yet (:mod:`._sansio_engine`)."""

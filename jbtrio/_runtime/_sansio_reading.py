@@ -21,15 +21,12 @@ from typing import TYPE_CHECKING, NoReturn
 import trio
 from websockets.protocol import State
 
-from ._rawstream import READ_SIZE, RawSocketStream
+from ._rawstream import RawSocketStream
 from ._sansio_frames import FrameParsing
+from ._sansio_inline import READ_SIZE, YIELD_EVERY, feed, read_now, take
 from ._transport_api import FEED_SLICE, SocketClosed
 
 __all__ = ["YIELD_EVERY", "Reading"]
-
-#: Messages :meth:`Reading.receive` may return from its queue before it yields once: a flood
-#: of tiny frames parsed from one slice must not keep every other call waiting.
-YIELD_EVERY = 64
 
 
 class Reading(FrameParsing):
@@ -80,7 +77,7 @@ class Reading(FrameParsing):
                 self._since_yield = 0
                 await trio.lowlevel.checkpoint()
             if messages:
-                return self._take()
+                return take(self)
         self._reading = True
         try:
             while not messages:
@@ -94,7 +91,7 @@ class Reading(FrameParsing):
                 elif pumped is not None and pumped.parks:
                     # Parked here, not in a helper coroutine: an idle call's frames are its
                     # memory (issue 23). The poller's callback reads for us meanwhile.
-                    pumped.inline = self._read_inline
+                    pumped.inline = self
                     try:
                         await pumped.readable()
                     finally:
@@ -108,19 +105,20 @@ class Reading(FrameParsing):
                     except (trio.BrokenResourceError, trio.ClosedResourceError):
                         data = b""
                     data = self._first_slice(data)
-                if data is not None and self._feed(data):
+                if data is not None and feed(self, data):
                     await self._settle(not data)
         finally:
             self._reading = False
         self._since_yield = 0
-        return self._take()
+        return take(self)
 
     async def pump(self, deliver: Callable[[str | bytes], None]) -> NoReturn:
         """Hand every message to ``deliver``, in order, until the socket is done (then
         raise :class:`SocketClosed`): ``while True: deliver(await self.receive())``, with
         a task step fewer per message.
 
-        While the reader waits for bytes, the read poller's callback (:meth:`_read_inline`)
+        While the reader waits for bytes, the read poller's callback
+        (:func:`~._sansio_inline.read_inline`)
         reads what came and, when it is whole text (or binary) frames in no more than a slice,
         parses it and hands the messages to ``deliver`` itself, from the poller's task: the
         reader's task is not woken for the usual message (a Trio task step is ~7% of a hook
@@ -143,8 +141,8 @@ class Reading(FrameParsing):
             self._consumer = None
 
     async def _after_inline(self, stream: RawSocketStream) -> bytes | bytearray | None:
-        """The reader woken while :meth:`_read_inline` read for it: the bytes it must parse
-        itself, or None when there are none (look again)."""
+        """The reader woken while :func:`~._sansio_inline.read_inline` read for it: the bytes
+        it must parse itself, or None when there are none (look again)."""
         error = self._handed_error
         if error is not None:
             self._handed_error = None
@@ -161,56 +159,10 @@ class Reading(FrameParsing):
         else:
             # Woken without a read of the callback's (a hang-up, the poller failing, the
             # stream closed, a wake-up left from before): read as the stream would.
-            data = stream.read_now()
+            data = read_now(stream)
             if data is None:
                 return None
         return self._first_slice(data)
-
-    def _read_inline(self) -> bool:
-        """The read poller's callback while the reader waits in :meth:`receive` (from
-        the poller's task; never raises): read what came; hand the messages of a read of
-        whole frames to ``deliver`` from here, or leave the reader what else there is to do
-        and wake it. True when something was read."""
-        stream = self._pumped
-        deliver = self._consumer
-        if stream is None or deliver is None:  # the pump ended: the reader reads
-            return False
-        data = stream.read_now()
-        if data is None:
-            return False  # nothing to read after all (nothing to wake the reader for)
-        if not data or len(data) > FEED_SLICE:
-            self._handed = data  # the end of the stream, or a read to parse in slices
-            stream.wake()
-            return True
-        # _feed parses the usual read, whole text frames, with one plain function (issue 23)
-        settle = self._feed(data)
-        if settle:
-            self._settle_due = True  # a pong or a close to write, or the connection over
-        elif len(self._messages) <= YIELD_EVERY:
-            messages = self._messages
-            try:
-                while messages:
-                    deliver(self._take())
-            except Exception as exc:  # the reader raises it, as from its own deliver
-                self._handed_error = exc
-            else:
-                return True
-        # else: more messages than the reader returns in a row: it returns them itself
-        stream.wake()
-        return True
-
-    def _take(self) -> str | bytes:
-        messages = self._messages
-        taken = self._taken
-        message = messages[taken]
-        taken += 1
-        if taken == len(messages):
-            messages.clear()
-            self._taken = 0
-        else:
-            messages[taken - 1] = b""  # not kept until the list is read out
-            self._taken = taken
-        return message
 
     def _first_slice(self, data: bytes | bytearray) -> bytes | bytearray:
         """``data``, or its first slice when it is larger (the rest is parsed a slice at a

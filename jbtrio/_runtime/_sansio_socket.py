@@ -38,6 +38,7 @@ from websockets.protocol import State
 from ._rawstream import RawSocketStream
 from ._sansio_engine import Engine
 from ._sansio_frames import binary_frame, text_frame
+from ._sansio_inline import feed
 from ._sansio_reading import YIELD_EVERY, Reading
 from ._transport_api import (
     ABNORMAL_CLOSURE,
@@ -143,7 +144,7 @@ class Socket(Reading):
         self._pong_deadline = math.inf
         self._probes: dict[bytes, trio.Event] | None = None  # pings of probe(), by payload
         # While :meth:`pump` runs on a raw stream: the stream, whose poller callback reads for
-        # the parked reader (:meth:`_read_inline`), and where messages go.
+        # the parked reader (:func:`~._sansio_inline.read_inline`), and where messages go.
         self._pumped: RawSocketStream | None = None
         self._consumer: Callable[[str | bytes], None] | None = None
         # What the poller's callback left the reader to do when it wakes it: bytes to parse
@@ -418,7 +419,7 @@ class Socket(Reading):
                     await self._closed_event.wait()  # the reader sees the peer's close frame
             while not self._closed and not self._broken:
                 data = self._take_slice() if self._unparsed else await self._read()
-                if self._feed(data):
+                if feed(self, data):
                     await self._settle(not data)
         await release_stream(self._stream)
         self._set_closed()
