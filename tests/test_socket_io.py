@@ -13,6 +13,7 @@ import socket
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from types import FunctionType
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from _ws_peer import connected as connected_over
 from websockets.frames import Frame, Opcode
 
 import jbtrio
-from jbtrio._runtime import Server
+from jbtrio._runtime import Server, _sansio_send
 from jbtrio._runtime._poller import read_poller
 from jbtrio._runtime._rawstream import RawSocketStream, take_over
 from jbtrio._runtime._sansio_socket import Socket, text_frame
@@ -82,6 +83,21 @@ async def test_a_frame_the_kernel_takes_is_written_at_once() -> None:
         frame = await peer.next_frame()
         assert (frame.opcode, bytes(frame.data)) == (Opcode.TEXT, b'{"type":"ack","msgid":"m1"}')
         assert not ws.has_pending
+
+
+async def test_send_nowait_is_the_compiled_modules_function_bound_to_the_socket() -> None:
+    # The usual reply's write runs no interpreted frame of the socket's in the compiled
+    # build (issue 23): the method is _sansio_send's function, bound, in either build.
+    async with connected() as (ws, peer):
+        bound = ws.send_nowait
+        assert bound.__func__ is _sansio_send.send_nowait  # type: ignore[attr-defined]
+        assert bound.__self__ is ws  # type: ignore[attr-defined]
+        compiled = not isinstance(_sansio_send.send_nowait, FunctionType)
+        assert compiled is jbtrio.COMPILED
+        with pytest.raises(TypeError):
+            ws.send_nowait(b"{}", True)  # binary is keyword-only
+        assert ws.send_nowait(b"{}", binary=False) is Written.ALL
+        assert bytes((await peer.next_frame()).data) == b"{}"
 
 
 async def test_nothing_is_written_at_once_on_a_stream_that_is_not_a_socket() -> None:

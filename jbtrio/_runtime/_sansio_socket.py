@@ -35,6 +35,8 @@ from typing import NoReturn
 import trio
 from websockets.protocol import State
 
+from . import _sansio_send
+from ._methods import as_method
 from ._rawstream import RawSocketStream
 from ._sansio_engine import Engine
 from ._sansio_frames import binary_frame, text_frame
@@ -46,7 +48,6 @@ from ._transport_api import (
     Handshake,
     Keepalive,
     SocketClosed,
-    Written,
 )
 
 __all__ = [
@@ -287,42 +288,11 @@ class Socket(Reading):
             # Another task's flush took our frame with its own and that write failed.
             raise SocketClosed(self.close_code or ABNORMAL_CLOSURE, self.close_reason)
 
-    def send_nowait(self, payload: bytes, *, binary: bool = False) -> Written:
-        """Write one text (or ``binary``) frame now, if that needs no waiting (see
-        :class:`Written`).
-
-        For a caller that knows no other task is writing to the socket for it (the call's
-        writer is idle): a frame the kernel takes at once costs no task switch. Nothing is
-        written while another write is in progress or control frames wait, on a socket that
-        is not open, or on a stream that is not a plain socket (TLS, in-memory tests). A
-        kernel that takes only part of the frame leaves the socket owing the rest: it goes out
-        before anything else, with the next :meth:`flush` (or the reader's own write).
-        """
-        stream = self._stream
-        protocol = self._protocol
-        if (
-            self._writing
-            or protocol.writes
-            or self._broken
-            or protocol.state is not State.OPEN
-            or type(stream) is not RawSocketStream
-            or stream.closed
-        ):
-            return Written.NONE
-        frame = binary_frame(payload) if binary else text_frame(payload)
-        try:
-            sent = stream.socket.send(frame)
-        except BlockingIOError:
-            return Written.NONE
-        except OSError as exc:
-            self._break(str(exc) or type(exc).__name__)  # send() raises SocketClosed now
-            return Written.NONE
-        self._queued += 1
-        if sent == len(frame):
-            self._written = self._queued
-            return Written.ALL
-        protocol.writes.append(frame[sent:])  # the queue was empty: the rest goes out first
-        return Written.PART
+    # The usual reply's write, from the task that made it: a compiled function in the
+    # compiled build (issue 23), bound as this method.
+    send_nowait = as_method(_sansio_send.send_nowait)
+    """Write one text (or ``binary``) frame now, if that needs no waiting (see
+    :func:`~._sansio_send.send_nowait`)."""
 
     @property
     def has_pending(self) -> bool:

@@ -34,9 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from functools import partial
-from types import FunctionType, MethodType
-from typing import Any, TypeVar
+from typing import Any
 
 import trio
 
@@ -56,6 +54,7 @@ from .._wire import (
 from . import _observe, _session_events, _session_feed, _session_timer, _session_writer
 from ._config import ServerConfig
 from ._logging import call_logger
+from ._methods import as_method
 from ._observe import CallStats
 from ._ratelimit import LogBudget
 from ._session_parts import Consumer, Incoming
@@ -69,19 +68,6 @@ AppHandler = Callable[["CallSession"], Awaitable[None]]
 
 #: A task to start in the call's nursery: its function, arguments and name.
 _Spawn = tuple[Callable[..., Awaitable[object]], tuple[object, ...], str]
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _method(function: _F) -> _F:
-    """A part's function (its first argument is the session) as a method of the session.
-
-    Interpreted, it is the function itself. Compiled by mypyc (the optional compiled build),
-    it is a builtin, which does not bind as a method: it is bound with C-level pieces only, so
-    that a call through it runs no Python code of its own."""
-    if isinstance(function, FunctionType):
-        return function
-    return property(partial(MethodType, function))  # type: ignore[return-value]
 
 
 class CallSession:
@@ -216,25 +202,25 @@ class CallSession:
 
     # The parts kept in modules of their own, as methods (functions of the session: no call
     # in between on the per-message path).
-    feed = _method(_session_feed.feed)
-    feed_message = _method(_session_feed.feed_message)
-    _handle_core_events = _method(_session_events.handle_core_events)
-    _received = _method(_session_events.received)
-    _deliver = _method(_session_events.deliver)
-    _consume = _method(_session_events.consume)
-    reply = _method(_session_writer.reply)
-    send_queued = _method(_session_writer.send_queued)
-    extend_reply = _method(_session_writer.extend_reply)
-    send = _method(_session_writer.send)
-    _start_send = _method(_session_writer.start_send)
-    _sent = _method(_session_writer.sent)
-    _writer = _method(_session_writer.writer)
-    _finish_partial = _method(_session_writer.finish_partial)
-    _arm = _method(_session_timer.arm)
-    _cover = _method(_session_timer.cover)
-    _uncover = _method(_session_timer.uncover)
-    _serve_deadlines = _method(_session_timer.serve_deadlines)
-    _timer = _method(_session_timer.timer)
+    feed = as_method(_session_feed.feed)
+    feed_message = as_method(_session_feed.feed_message)
+    _handle_core_events = as_method(_session_events.handle_core_events)
+    _received = as_method(_session_events.received)
+    _deliver = as_method(_session_events.deliver)
+    _consume = as_method(_session_events.consume)
+    reply = as_method(_session_writer.reply)
+    send_queued = as_method(_session_writer.send_queued)
+    extend_reply = as_method(_session_writer.extend_reply)
+    send = as_method(_session_writer.send)
+    _start_send = as_method(_session_writer.start_send)
+    _sent = as_method(_session_writer.sent)
+    _writer = as_method(_session_writer.writer)
+    _finish_partial = as_method(_session_writer.finish_partial)
+    _arm = as_method(_session_timer.arm)
+    _cover = as_method(_session_timer.cover)
+    _uncover = as_method(_session_timer.uncover)
+    _serve_deadlines = as_method(_session_timer.serve_deadlines)
+    _timer = as_method(_session_timer.timer)
 
     # ------------------------------------------------------------------ lifecycle
 
