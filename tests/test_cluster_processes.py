@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -146,6 +147,19 @@ def pids_of(call: Any) -> list[int]:
     return [int(p) for text in call.spoken for p in re.findall(r"pid (\d+)", text)]
 
 
+def spread_call_sid(n: int) -> str:
+    """A call_sid for the ``n``-th call whose worker (``crc32(call_sid) % 2``) runs 0, 0, 1,
+    1, 0, 0, ...: calls the proxy deals out in turn to two instances reach both workers of
+    each (random call_sids left one of four workers without a call about once in a hundred
+    runs)."""
+    want = (n // 2) % 2
+    for salt in range(1000):
+        sid = f"c0ffee00-0000-4000-8000-{n:06d}{salt:06d}"
+        if zlib.crc32(sid.encode()) % 2 == want:
+            return sid
+    raise AssertionError("unreachable: half of all call_sids have each parity")
+
+
 async def place_with_drops(c: Cluster, count: int) -> list[Placed]:
     """``count`` calls at once, two in three losing their connection once."""
     fake = fast_jambonz()
@@ -156,7 +170,7 @@ async def place_with_drops(c: Cluster, count: int) -> list[Placed]:
         caller = Caller(
             speech=[f"call {n} turn {t}" for t in range(3)], response_delay=0.01, idle_hangup=2.0
         )
-        call = fake.new_call(c.url, caller=caller, faults=faults)
+        call = fake.new_call(c.url, caller=caller, faults=faults, call_sid=spread_call_sid(n))
         outcome = await call.run()
         placed.append(Placed(outcome, pids_of(call), len(call.sent("session:reconnect"))))
 
