@@ -118,13 +118,13 @@ class Reading(FrameParsing):
         a task step fewer per message.
 
         While the reader waits for bytes, the read poller's callback
-        (:func:`~._sansio_inline.read_inline`)
-        reads what came and, when it is whole text (or binary) frames in no more than a slice,
-        parses it and hands the messages to ``deliver`` itself, from the poller's task: the
-        reader's task is not woken for the usual message (a Trio task step is ~7% of a hook
-        round trip, issue 23). Anything else (a control frame to answer, the end of the
-        stream, a larger read, more than :data:`YIELD_EVERY` messages, an exception from
-        ``deliver``) wakes the reader, which goes on as if it had read the bytes itself.
+        (:func:`~._sansio_inline.read_inline`) reads what came and, when it is whole text (or
+        binary) frames in no more than a slice, parses it and hands the messages to
+        ``deliver`` itself, from the poller's task: the reader's task is not woken for the
+        usual message (a Trio task step is ~7% of a hook round trip, issue 23). Anything else
+        (a control frame to answer, the end of the stream, a larger read, more than
+        :data:`YIELD_EVERY` messages, an exception from ``deliver``) wakes the reader, which
+        goes on as if it had read the bytes itself.
         ``deliver`` must not block; it is called from either task (from the poller's, with
         the context variables of the task that first started the poller).
         """
