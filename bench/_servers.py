@@ -41,6 +41,10 @@ OPTIMIZED_BASE = Path(os.environ.get("JBTRIO_BENCH_OPTIMIZED_PYTHON", "/usr/bin/
 #: ``JBTRIO_COMPILED_VENV=.venv-optimized-compiled JBTRIO_COMPILED_BASE=/usr/bin/python3.11
 #: bash scripts/build-compiled``.
 OPTIMIZED_COMPILED_PYTHON = BENCH.parent / ".venv-optimized-compiled" / "bin" / "python"
+#: The PyPy trial (``jbtrio_flow_pypy``): what ``bash bench/pypy_trial.sh`` makes there (PyPy
+#: 3.11, a venv, a patched copy of this checkout, the stand-ins of ``bench/pypy/``).
+PYPY_DIR = Path(os.environ.get("JBTRIO_BENCH_PYPY_DIR", "/tmp/jbtrio-pypy"))
+PYPY_PYTHON = PYPY_DIR / "venv" / "bin" / "python"
 NODE = shutil.which("node") or "node"
 NPM = shutil.which("npm") or "npm"
 
@@ -57,7 +61,8 @@ MAIN = ("jbtrio", "jambonz_sdk", "node_client_ws", "ws_bare")
 #: on its other websocket backend (``ServerConfig(transport="trio-websocket")``); and the flow
 #: app on the mypyc-compiled build (``jbtrio_flow_compiled``: needs .venv-compiled) and on an
 #: optimized CPython build (``jbtrio_flow_optimized``: see :data:`OPTIMIZED_VENV`), both
-#: (``jbtrio_flow_optimized_compiled``: :data:`OPTIMIZED_COMPILED_PYTHON`).
+#: (``jbtrio_flow_optimized_compiled``: :data:`OPTIMIZED_COMPILED_PYTHON`); and the flow app
+#: on PyPy (``jbtrio_flow_pypy``: :data:`PYPY_DIR`, only when asked for by name).
 EXTRAS = (
     "jbtrio_flow",
     "jbtrio_flow_compiled",
@@ -72,9 +77,13 @@ EXTRAS = (
     "jbtrio_no_metrics",
     "jbtrio_before",
     "jbtrio_flow_before",
+    "jbtrio_flow_pypy",
 )
 #: The servers of another checkout (``--before DIR``).
 BEFORE = ("jbtrio_before", "jbtrio_flow_before")
+#: Servers a run has only when ``--servers`` names them (the PyPy trial's: a run of every
+#: server need not set PyPy up).
+ON_REQUEST = ("jbtrio_flow_pypy",)
 #: The servers of a compiled build, and their interpreters.
 COMPILED = {
     "jbtrio_flow_compiled": COMPILED_PYTHON,
@@ -197,10 +206,18 @@ def server_command(
             "0",
             "--flow",
         ],
+        "jbtrio_flow_pypy": [
+            str(PYPY_PYTHON),
+            str(PYPY_DIR / "tree" / "bench" / "jbtrio_server.py"),
+            "0",
+            "--flow",
+        ],
         "jambonz_sdk": [NODE, str(NODE_DIR / "server_sdk.js"), "0"],
         "node_client_ws": [NODE, str(NODE_DIR / "server_ncw.js"), "0"],
         "ws_bare": [NODE, str(NODE_DIR / "server_ws.js"), "0"],
     }
+    if name == "jbtrio_flow_pypy":
+        env["PYTHONPATH"] = os.pathsep.join([str(PYPY_DIR / "shim"), str(PYPY_DIR / "tree")])
     if name in BEFORE and before is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(before), env.get("PYTHONPATH")]))
     return commands[name], env

@@ -68,6 +68,8 @@ from _servers import (  # noqa: E402
     BEFORE,
     COMPILED,
     EXTRAS,
+    ON_REQUEST,
+    PYPY_PYTHON,
     SERVERS,
     ensure_node_modules,
     ensure_optimized_venv,
@@ -243,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="override the number of alternated rounds")
     parser.add_argument(
         "--servers",
-        default=",".join(SERVERS),
-        help=f"comma-separated subset of {','.join(SERVERS)}",
+        default=",".join(s for s in SERVERS if s not in ON_REQUEST),
+        help=f"comma-separated subset of {','.join(SERVERS)} ({', '.join(ON_REQUEST)} only "
+        "when named)",
     )
     parser.add_argument(
         "--cases",
@@ -289,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"{name}: {why}")
             log(f"skipping {name}: {why}")
             servers.remove(name)
+    if "jbtrio_flow_pypy" in servers and not PYPY_PYTHON.exists():
+        parser.error(f"jbtrio_flow_pypy: no {PYPY_PYTHON} (bash bench/pypy_trial.sh)")
     if "jbtrio_flow_optimized" in servers:
         why = ensure_optimized_venv()
         if why is not None:

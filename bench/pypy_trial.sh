@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Issue 23's PyPy trial: jbtrio's flow-API bench app on PyPy 3.11, beside CPython.
+#
+# Debian 12's pypy3 is 7.3.11 (Python 3.9; jbtrio needs 3.11), and PyPI has no PyPy, so
+# this takes Debian 13's pypy3 7.3.19 (Python 3.11.11) with the libraries it needs, libc
+# included, unpacked into $JBTRIO_BENCH_PYPY_DIR (default /tmp/jbtrio-pypy) and pointed at
+# them with patchelf: nothing is installed on the machine but patchelf. Then a venv with
+# jbtrio's dependencies but orjson (no PyPy build), and a copy of this checkout (git
+# archive HEAD) with bench/pypy/portability.patch applied: what PyPy 7.3.19 cannot run as
+# it is (README, Performance, issue 23 round 11). bench/pypy/ stands in for orjson
+# (the standard library's json) and tracemalloc on that interpreter's path only.
+#
+# Then: bench/flow_roundtrip.py on both interpreters (one process, no socket), and on
+# sockets, against the Node servers:
+#   python bench/run.py --quick --rounds 3 --servers jbtrio_flow,jbtrio_flow_pypy,node_client_ws \
+#     --cases hooks,setup,idle --hook-calls 100
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+DIR=${JBTRIO_BENCH_PYPY_DIR:-/tmp/jbtrio-pypy}
+CPYTHON=${CPYTHON:-$ROOT/.venv/bin/python}
+mkdir -p "$DIR"
+
+if [ ! -x "$DIR/venv/bin/python" ]; then
+    command -v patchelf > /dev/null || apt-get install -y -q patchelf > /dev/null
+    apt_dir="$DIR/apt"
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]" \
+        "http://deb.debian.org/debian trixie main" > "$apt_dir/sources.list"
+    apt=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+         -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache")
+    apt-get "${apt[@]}" update -q > /dev/null
+    (cd "$apt_dir/debs" && apt-get "${apt[@]}" download -q pypy3 pypy3-lib libbz2-1.0 libc6 \
+        libexpat1 libffi8 libgcc-s1 libgdbm6t64 liblzma5 libncursesw6 libsqlite3-0 \
+        libssl3t64 libtinfo6 zlib1g libzstd1 2> /dev/null)
+    rm -rf "$DIR/root"
+    for deb in "$apt_dir"/debs/*.deb; do dpkg -x "$deb" "$DIR/root"; done
+    libs="$DIR/root/usr/lib/x86_64-linux-gnu"
+    patchelf --set-interpreter "$libs/ld-linux-x86-64.so.2" --force-rpath --set-rpath "$libs" \
+        "$DIR/root/usr/bin/pypy3.11"
+    rm -rf "$DIR/venv"
+    "$DIR/root/usr/bin/pypy3.11" -m venv --without-pip "$DIR/venv"
+    "$CPYTHON" -m pip download -q --no-deps -d "$DIR/wheels" pip
+    pip_wheel=$(ls "$DIR"/wheels/pip-*.whl | head -1)
+    "$DIR/venv/bin/python" "$pip_wheel/pip" install -q "$pip_wheel"
+    # jbtrio's dependencies (pyproject.toml) but orjson
+    "$DIR/venv/bin/python" -m pip install -q "trio>=0.27" "trio-websocket>=0.12.2" \
+        "websockets>=17.0" "attrs>=24.1" "cattrs>=24.1" "outcome>=1.2" "jsonschema-rs>=0.60" \
+        "prometheus-client>=0.20"
+fi
+"$DIR/venv/bin/python" -c 'import sys; print("PyPy:", sys.version.replace("\n", " "))'
+
+rm -rf "$DIR/tree" && mkdir -p "$DIR/tree"
+git -C "$ROOT" archive HEAD | tar -x -C "$DIR/tree"
+(cd "$DIR/tree" && git apply "$HERE/pypy/portability.patch")
+mkdir -p "$DIR/shim" && cp "$HERE/pypy/orjson.py" "$HERE/pypy/tracemalloc.py" "$DIR/shim/"
+
+echo "flow_roundtrip.py, CPython ($CPYTHON):"
+(cd "$DIR" && PYTHONPATH="$DIR/tree" "$CPYTHON" "$DIR/tree/bench/flow_roundtrip.py" "$@" \
+    2> /dev/null | tail -1)
+echo "flow_roundtrip.py, PyPy (its tracebacks at the end: README, issue 23 round 11):"
+(cd "$DIR" && PYTHONPATH="$DIR/shim:$DIR/tree" "$DIR/venv/bin/python" \
+    "$DIR/tree/bench/flow_roundtrip.py" "$@" 2> /dev/null | tail -1)
