@@ -22,27 +22,12 @@ CPYTHON=${CPYTHON:-$ROOT/.venv/bin/python}
 mkdir -p "$DIR"
 
 if [ ! -x "$DIR/venv/bin/python" ]; then
-    command -v patchelf > /dev/null || apt-get install -y -q patchelf > /dev/null
-    apt_dir="$DIR/apt"
-    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs"
-    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]" \
-        "http://deb.debian.org/debian trixie main" > "$apt_dir/sources.list"
-    apt=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
-         -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache")
-    apt-get "${apt[@]}" update -q > /dev/null
-    (cd "$apt_dir/debs" && apt-get "${apt[@]}" download -q pypy3 pypy3-lib libbz2-1.0 libc6 \
-        libexpat1 libffi8 libgcc-s1 libgdbm6t64 liblzma5 libncursesw6 libsqlite3-0 \
-        libssl3t64 libtinfo6 zlib1g libzstd1 2> /dev/null)
-    rm -rf "$DIR/root"
-    for deb in "$apt_dir"/debs/*.deb; do dpkg -x "$deb" "$DIR/root"; done
-    libs="$DIR/root/usr/lib/x86_64-linux-gnu"
-    patchelf --set-interpreter "$libs/ld-linux-x86-64.so.2" --force-rpath --set-rpath "$libs" \
-        "$DIR/root/usr/bin/pypy3.11"
-    rm -rf "$DIR/venv"
-    "$DIR/root/usr/bin/pypy3.11" -m venv --without-pip "$DIR/venv"
-    "$CPYTHON" -m pip download -q --no-deps -d "$DIR/wheels" pip
-    pip_wheel=$(ls "$DIR"/wheels/pip-*.whl | head -1)
-    "$DIR/venv/bin/python" "$pip_wheel/pip" install -q "$pip_wheel"
+    # shellcheck source=bench/_debian13.sh
+    source "$HERE/_debian13.sh"
+    debian13_unpack "$DIR" pypy3.11 pypy3 pypy3-lib libbz2-1.0 libc6 libexpat1 libffi8 \
+        libgcc-s1 libgdbm6t64 liblzma5 libncursesw6 libsqlite3-0 libssl3t64 libtinfo6 zlib1g \
+        libzstd1
+    venv_with_pip "$DIR/root/usr/bin/pypy3.11" "$DIR/venv" "$CPYTHON"
     # jbtrio's dependencies (pyproject.toml) but orjson
     "$DIR/venv/bin/python" -m pip install -q "trio>=0.27" "trio-websocket>=0.12.2" \
         "websockets>=17.0" "attrs>=24.1" "cattrs>=24.1" "outcome>=1.2" "jsonschema-rs>=0.60" \
