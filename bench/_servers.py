@@ -62,7 +62,9 @@ MAIN = ("jbtrio", "jambonz_sdk", "node_client_ws", "ws_bare")
 #: app on the mypyc-compiled build (``jbtrio_flow_compiled``: needs .venv-compiled) and on an
 #: optimized CPython build (``jbtrio_flow_optimized``: see :data:`OPTIMIZED_VENV`), both
 #: (``jbtrio_flow_optimized_compiled``: :data:`OPTIMIZED_COMPILED_PYTHON`); and the flow app
-#: on PyPy (``jbtrio_flow_pypy``: :data:`PYPY_DIR`, only when asked for by name).
+#: on PyPy (``jbtrio_flow_pypy``: :data:`PYPY_DIR`, only when asked for by name); and the flow
+#: app under ``jbtrio serve --workers 2``, pure and compiled (``jbtrio_flow_2proc``,
+#: ``jbtrio_flow_2proc_compiled``, also only when named).
 EXTRAS = (
     "jbtrio_flow",
     "jbtrio_flow_compiled",
@@ -73,6 +75,8 @@ EXTRAS = (
     "jbtrio_embedded",
     "jbtrio_gather_per_hook",
     "jbtrio_2proc",
+    "jbtrio_flow_2proc",
+    "jbtrio_flow_2proc_compiled",
     "jbtrio_trio_websocket",
     "jbtrio_no_metrics",
     "jbtrio_before",
@@ -82,12 +86,14 @@ EXTRAS = (
 #: The servers of another checkout (``--before DIR``).
 BEFORE = ("jbtrio_before", "jbtrio_flow_before")
 #: Servers a run has only when ``--servers`` names them (the PyPy trial's: a run of every
-#: server need not set PyPy up).
-ON_REQUEST = ("jbtrio_flow_pypy",)
+#: server need not set PyPy up; the flow app's ``--workers 2``: ``jbtrio_2proc`` is the
+#: default run's).
+ON_REQUEST = ("jbtrio_flow_pypy", "jbtrio_flow_2proc", "jbtrio_flow_2proc_compiled")
 #: The servers of a compiled build, and their interpreters.
 COMPILED = {
     "jbtrio_flow_compiled": COMPILED_PYTHON,
     "jbtrio_flow_optimized_compiled": OPTIMIZED_COMPILED_PYTHON,
+    "jbtrio_flow_2proc_compiled": COMPILED_PYTHON,
 }
 #: Every server, in the order a round runs them (the flow apps right after ``jbtrio``).
 SERVERS = (MAIN[0], *EXTRAS[:4], *MAIN[1:], *EXTRAS[4:])
@@ -164,6 +170,8 @@ def log(text: str) -> None:
 #: up as ``jbtrio serve`` does); ``--grace 1`` so a stop never waits long for calls to finish.
 JBTRIO_2PROC = ["-m", "jbtrio", "serve", "jbtrio_server:APP", "--host", "127.0.0.1"]
 JBTRIO_2PROC += ["--port", "0", "--workers", "2", "--grace", "1"]
+#: The same for the flow app (``jbtrio_flow_2proc``, ``jbtrio_flow_2proc_compiled``).
+JBTRIO_FLOW_2PROC = [*JBTRIO_2PROC[:3], "jbtrio_server:FLOW_APP", *JBTRIO_2PROC[4:]]
 
 
 def server_command(
@@ -193,6 +201,8 @@ def server_command(
         "jbtrio_embedded": [PYTHON, script, "0", "--no-gc-tuning"],
         "jbtrio_gather_per_hook": [PYTHON, script, "0", "--gather-per-hook"],
         "jbtrio_2proc": [PYTHON, *JBTRIO_2PROC],
+        "jbtrio_flow_2proc": [PYTHON, *JBTRIO_FLOW_2PROC],
+        "jbtrio_flow_2proc_compiled": [str(COMPILED_PYTHON), *JBTRIO_FLOW_2PROC],
         "jbtrio_trio_websocket": [PYTHON, script, "0", "--transport", "trio-websocket"],
         "jbtrio_no_metrics": [PYTHON, script, "0", "--no-metrics"],
         "jbtrio_before": [
@@ -246,7 +256,7 @@ def running_server(
         start_new_session=True,
     )
     try:
-        port = _wait_listening(process, startup)
+        port = _wait_listening(process, startup, compiled=name in COMPILED)
         yield Running(name, process, port)
     finally:
         _stop(process)
@@ -256,9 +266,12 @@ def running_server(
 SERVING = re.compile(r"^jbtrio serving \S+ on ws://\S+?:(\d+)(?:\s|$)")
 
 
-def _wait_listening(process: subprocess.Popen[str], startup: float) -> int:
+def _wait_listening(
+    process: subprocess.Popen[str], startup: float, *, compiled: bool = False
+) -> int:
     """The port from the server's ready line: ``listening PORT`` (the bench servers) or
-    ``jbtrio serving ... on ws://HOST:PORT ...`` (``jbtrio serve``)."""
+    ``jbtrio serving ... on ws://HOST:PORT ...`` (``jbtrio serve``, whose line must end in
+    ``(compiled build)`` when ``compiled``: the bench servers check that themselves)."""
     assert process.stdout is not None
     deadline = time.monotonic() + startup
     while time.monotonic() < deadline:
@@ -269,6 +282,8 @@ def _wait_listening(process: subprocess.Popen[str], startup: float) -> int:
             return int(line.split()[1])
         serving = SERVING.match(line)
         if serving:
+            if compiled and "(compiled build)" not in line:
+                raise RuntimeError(f"not the compiled build: {line.strip()}")
             return int(serving.group(1))
     raise RuntimeError("server did not start listening in time")
 

@@ -141,6 +141,8 @@ def tts_app() -> jbtrio.App:
 #: The hooks app as a module attribute, for ``jbtrio serve jbtrio_server:APP --workers N``
 #: (the ``jbtrio_2proc`` server of bench/run.py).
 APP = hooks_app()
+#: The flow app, the same way (``jbtrio_flow_2proc`` and ``jbtrio_flow_2proc_compiled``).
+FLOW_APP = flow_app()
 
 
 # ------------------------------------------------------------------ transport ceiling
