@@ -47,6 +47,19 @@ TARGETS_FLOW = {
     "rt_100_2proc_vs_node_client_ws": 1.0,
 }
 
+#: The flow app's servers whose issue-23 ratios the summary gives one by one, when in the run
+#: (``flow_vs_node_client_ws``): the builds and interpreters beside the pure package.
+FLOW_SERVERS = (
+    "jbtrio_flow",
+    "jbtrio_flow_compiled",
+    "jbtrio_flow_optimized",
+    "jbtrio_flow_optimized_compiled",
+    "jbtrio_flow_pypy",
+    "jbtrio_flow_2proc",
+    "jbtrio_flow_2proc_compiled",
+    "jbtrio_flow_before",
+)
+
 
 # ------------------------------------------------------------------ summary
 
@@ -308,8 +321,38 @@ def headline(
             r["rt_100_2proc_vs_node_client_ws"], TARGETS_FLOW["rt_100_2proc_vs_node_client_ws"]
         ),
     }
+    out["flow_vs_node_client_ws"] = {
+        name: _flow_targets(results, summary, name) for name in FLOW_SERVERS if name in results
+    }
     out["ratio_vs_jambonz_sdk"] = r["rt_100_vs_jambonz_sdk"]
     return out
+
+
+def _flow_targets(
+    results: Results, summary: dict[str, dict[str, Any]], name: str
+) -> dict[str, Any]:
+    """Issue 23's ratios for one flow server, paired per round with node-client-ws, and
+    which targets they meet (a ``--workers 2`` server's round trips against 1.0, the others'
+    against 0.6)."""
+    rt_target = TARGETS_FLOW[
+        "rt_100_2proc_vs_node_client_ws" if "2proc" in name else "rt_100_flow_vs_node_client_ws"
+    ]
+    ratios = {
+        "rt_100": _paired(results, name, "hooks_100", "rt_per_s", "node_client_ws"),
+        "rt_100_per_round": _round_ratios(results, name, "hooks_100", "rt_per_s", "node_client_ws"),
+        "rt_1000": _paired(results, name, "hooks_1000", "rt_per_s", "node_client_ws"),
+        "p99_100": _paired(results, name, "hooks_100", "p99_ms", "node_client_ws"),
+        "setups": _paired(results, name, "setup", "setups_per_s", "node_client_ws"),
+        "setups_per_round": _round_ratios(results, name, "setup", "setups_per_s", "node_client_ws"),
+    }
+    kib = summary.get(name, {}).get("kib_per_idle_call")
+    ratios["targets_met"] = {
+        "rt_100": _ge(ratios["rt_100"], rt_target),
+        "p99_100": _ge(TARGETS_FLOW["p99_100_flow_vs_node_client_ws_max"], ratios["p99_100"]),
+        "setups": _ge(ratios["setups"], TARGETS_FLOW["setups_flow_vs_node_client_ws"]),
+        "kib_per_idle_call": _ge(TARGETS_FLOW["kib_per_idle_call_flow_max"], kib),
+    }
+    return ratios
 
 
 def _load_range(results: Results) -> list[float] | None:
