@@ -18,24 +18,20 @@ CPYTHON=${CPYTHON:-$ROOT/.venv/bin/python}
 PY313="$DIR/root/usr/bin/python3.13"
 cd "$ROOT"
 mkdir -p "$DIR"
+# shellcheck source=bench/_debian13.sh
+source "$HERE/_debian13.sh"
 
 if [ ! -x "$PY313" ]; then
-    # shellcheck source=bench/_debian13.sh
-    source "$HERE/_debian13.sh"
     debian13_unpack "$DIR" python3.13 python3.13 python3.13-minimal libpython3.13-minimal \
         libpython3.13-stdlib libpython3.13 python3.13-dev libpython3.13-dev libbz2-1.0 libc6 \
         libexpat1 libffi8 liblzma5 libncursesw6 libreadline8t64 libsqlite3-0 libssl3t64 \
         libtinfo6 libuuid1 zlib1g libzstd1 libdb5.3t64 libgcc-s1
 fi
 if [ ! -x .venv-py313/bin/python ]; then
-    # shellcheck source=bench/_debian13.sh
-    source "$HERE/_debian13.sh"
     venv_with_pip "$PY313" .venv-py313 "$CPYTHON"
     .venv-py313/bin/python -m pip install -q -e "$ROOT"
 fi
 if [ ! -x .venv-py313-compiled/bin/python ]; then
-    # shellcheck source=bench/_debian13.sh
-    source "$HERE/_debian13.sh"
     venv_with_pip "$PY313" .venv-py313-compiled "$CPYTHON"
 fi
 # Debian's pyconfig.h includes its multiarch one from the include root.
@@ -45,17 +41,15 @@ CFLAGS="-I$DIR/root/usr/include" JBTRIO_COMPILED_VENV=.venv-py313-compiled \
 .venv-py313-compiled/bin/python -P -c 'import jbtrio; print("compiled:", jbtrio.COMPILED)'
 [ "${1:-}" = --setup-only ] && exit 0
 
-for venv in .venv .venv-optimized .venv-py313; do
+# A compiled venv runs its installed jbtrio: its tree (fuzz, examples) on the path, not this
+# checkout's jbtrio/ (PYTHONSAFEPATH), as scripts/test runs it.
+for venv in .venv .venv-optimized .venv-py313 .venv-compiled .venv-optimized-compiled \
+    .venv-py313-compiled; do
     [ -x "$venv/bin/python" ] || continue
+    path=bench safe=
+    [ -d "$venv/tree" ] && path="$venv/tree:bench" safe=1
     for bench in flow_roundtrip.py stack_roundtrip.py; do
-        echo "$venv $bench: $(PYTHONPATH=bench "$venv/bin/python" "bench/$bench" \
-            --instructions | tail -1)"
-    done
-done
-for venv in .venv-compiled .venv-optimized-compiled .venv-py313-compiled; do
-    [ -x "$venv/bin/python" ] || continue
-    for bench in flow_roundtrip.py stack_roundtrip.py; do
-        echo "$venv $bench: $(PYTHONSAFEPATH=1 PYTHONPATH="$venv/tree:bench" \
-            "$venv/bin/python" "bench/$bench" --instructions | tail -1)"
+        echo "$venv $bench: $(PYTHONSAFEPATH=$safe PYTHONPATH="$path" "$venv/bin/python" \
+            "bench/$bench" --instructions | tail -1)"
     done
 done

@@ -28,10 +28,13 @@ if [ ! -x "$DIR/venv/bin/python" ]; then
         libgcc-s1 libgdbm6t64 liblzma5 libncursesw6 libsqlite3-0 libssl3t64 libtinfo6 zlib1g \
         libzstd1
     venv_with_pip "$DIR/root/usr/bin/pypy3.11" "$DIR/venv" "$CPYTHON"
-    # jbtrio's dependencies (pyproject.toml) but orjson
-    "$DIR/venv/bin/python" -m pip install -q "trio>=0.27" "trio-websocket>=0.12.2" \
-        "websockets>=17.0" "attrs>=24.1" "cattrs>=24.1" "outcome>=1.2" "jsonschema-rs>=0.60" \
-        "prometheus-client>=0.20"
+    # jbtrio's dependencies, as pyproject.toml lists them, but orjson
+    mapfile -t deps < <("$CPYTHON" -c '
+import sys, tomllib
+for dep in tomllib.load(open(sys.argv[1], "rb"))["project"]["dependencies"]:
+    if not dep.startswith("orjson"):
+        print(dep)' "$ROOT/pyproject.toml")
+    "$DIR/venv/bin/python" -m pip install -q "${deps[@]}"
 fi
 "$DIR/venv/bin/python" -c 'import sys; print("PyPy:", sys.version.replace("\n", " "))'
 
